@@ -1,0 +1,107 @@
+# kukeon — non-recursive build.  `make`, `make test`, `make asan`, `make install`.
+PREFIX ?= /usr/local
+BINDIR ?= $(PREFIX)/bin
+MANDIR ?= $(PREFIX)/share/man
+DESTDIR ?=
+BUILD ?= build
+CC ?= cc
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo v0.1.0-dev)
+
+PKGS := yaml-0.1 jansson libprotobuf-c libseccomp libcap libnl-3.0 libnl-route-3.0 libarchive libcurl libcrypto
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS))
+PKG_LIBS := $(shell pkg-config --libs $(PKGS))
+CHECK_CFLAGS := $(shell pkg-config --cflags check 2>/dev/null)
+CHECK_LIBS := $(shell pkg-config --libs check 2>/dev/null)
+
+WARN := -Wall -Wextra -Werror -Wno-unused-parameter -Wshadow -Wformat=2 -Wvla
+SAN_FLAGS := $(if $(SANITIZE),-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined,)
+CFLAGS ?= -O2 -g
+ALL_CFLAGS := -std=gnu11 $(WARN) $(CFLAGS) $(SAN_FLAGS) -D_GNU_SOURCE -DKUKEON_VERSION='"$(VERSION)"' \
+              -I. -I$(BUILD)/gen $(PKG_CFLAGS)
+ALL_LDFLAGS := $(LDFLAGS) $(SAN_FLAGS)
+
+# One folder per concern; each folder's .c files go into libkukeon.a.
+MODULES := lib model store api controller runtime cgroupfs netns cli daemon
+PROTO := api/kukeonv1.proto
+GEN_SRCS := $(if $(wildcard $(PROTO)),$(BUILD)/gen/api/kukeonv1.pb-c.c,)
+LIB_SRCS := $(foreach m,$(MODULES),$(wildcard $(m)/*.c))
+LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/%.o) $(GEN_SRCS:%.c=%.o)
+MAIN_OBJ := $(BUILD)/main.o
+UNIT_SRCS := $(wildcard tests/unit/test_*.c)
+UNIT_BINS := $(UNIT_SRCS:%.c=$(BUILD)/%)
+HELPER_SRCS := $(wildcard tests/helpers/*.c)
+HELPER_BINS := $(HELPER_SRCS:%.c=$(BUILD)/%)
+
+all: $(BUILD)/kukeon $(BUILD)/kuke $(BUILD)/kukeond $(BUILD)/kukepause
+
+$(BUILD)/gen/api/kukeonv1.pb-c.c $(BUILD)/gen/api/kukeonv1.pb-c.h: $(PROTO)
+	@mkdir -p $(BUILD)/gen
+	protoc-c --c_out=$(BUILD)/gen $(PROTO)
+
+$(BUILD)/gen/api/kukeonv1.pb-c.o: $(BUILD)/gen/api/kukeonv1.pb-c.c
+	$(CC) -std=gnu11 $(CFLAGS) $(SAN_FLAGS) -I$(BUILD)/gen $(PKG_CFLAGS) -c -o $@ $<
+
+$(BUILD)/%.o: %.c $(GEN_SRCS:%.c=%.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -MMD -MP -c -o $@ $<
+
+$(BUILD)/libkukeon.a: $(LIB_OBJS)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/kukeon: $(MAIN_OBJ) $(BUILD)/libkukeon.a
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS)
+
+$(BUILD)/kuke $(BUILD)/kukeond: $(BUILD)/kukeon
+	ln -f $< $@
+
+# kukepause is PID 1 of synthesized cell roots: static, no libc surprises.
+$(BUILD)/kukepause: runtime/pause/kukepause.c
+	@mkdir -p $(dir $@)
+	$(CC) -std=gnu11 $(WARN) -O2 -static -o $@ $<
+
+$(BUILD)/tests/unit/%: tests/unit/%.c $(BUILD)/libkukeon.a
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $(CHECK_CFLAGS) -o $@ $< $(BUILD)/libkukeon.a $(ALL_LDFLAGS) $(PKG_LIBS) $(CHECK_LIBS)
+
+$(BUILD)/tests/helpers/%: tests/helpers/%.c $(BUILD)/libkukeon.a
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -o $@ $< $(BUILD)/libkukeon.a $(ALL_LDFLAGS) $(PKG_LIBS)
+
+unit-bins: $(UNIT_BINS) $(HELPER_BINS)
+
+# Lanes: unit (no root), integration (root), fuzz (bounded), vm (qemu TCG).
+test: all unit-bins
+	BUILD=$(BUILD) tests/run-lanes unit integration fuzz vm
+
+test-unit: all unit-bins
+	BUILD=$(BUILD) tests/run-lanes unit
+
+test-integration: all unit-bins
+	BUILD=$(BUILD) tests/run-lanes integration
+
+asan:
+	$(MAKE) BUILD=build-asan SANITIZE=1 all unit-bins
+
+test-asan: asan
+	BUILD=build-asan tests/run-lanes unit integration
+
+fuzz:
+	BUILD=$(BUILD) tests/run-lanes fuzz
+
+install: all
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man8
+	install -m 0755 $(BUILD)/kukeon $(DESTDIR)$(BINDIR)/kukeon
+	ln -f $(DESTDIR)$(BINDIR)/kukeon $(DESTDIR)$(BINDIR)/kuke
+	ln -f $(DESTDIR)$(BINDIR)/kukeon $(DESTDIR)$(BINDIR)/kukeond
+	install -m 0755 $(BUILD)/kukepause $(DESTDIR)$(BINDIR)/kukepause
+	install -m 0644 man/kuke.1 $(DESTDIR)$(MANDIR)/man1/kuke.1
+	install -m 0644 man/kukeon-manifest.5 $(DESTDIR)$(MANDIR)/man5/kukeon-manifest.5
+	install -m 0644 man/kukeond.8 $(DESTDIR)$(MANDIR)/man8/kukeond.8
+
+clean:
+	rm -rf build build-asan build-fuzz
+
+.PHONY: all test test-unit test-integration asan test-asan fuzz install clean unit-bins
+
+-include $(LIB_OBJS:.o=.d) $(MAIN_OBJ:.o=.d)

@@ -1,0 +1,217 @@
+#include "lib/fs.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "lib/util.h"
+
+int kk_write_all(int fd, const void *buf, size_t len) {
+  const char *p = buf;
+  while (len > 0) {
+    ssize_t w = write(fd, p, len);
+    if (w < 0) {
+      if (errno == EINTR)
+        continue;
+      return -1;
+    }
+    p += w;
+    len -= (size_t)w;
+  }
+  return 0;
+}
+
+int kk_fsync_dir(int dirfd, kk_err_t *err) {
+  if (fsync(dirfd) < 0 && errno != EINVAL && errno != EROFS)
+    return kk_error(err, errno, "fsync directory");
+  return 0;
+}
+
+static int hook_says_stop(const struct kk_atomic_hook *hook, const char *step) {
+  return hook != NULL && hook->fn != NULL && hook->fn(step, hook->arg) != 0;
+}
+
+int kk_write_file_atomic(int dirfd, const char *name, const void *buf, size_t len, mode_t mode,
+                         const struct kk_atomic_hook *hook, kk_err_t *err) {
+  char tmp[64];
+  cleanup_close int fd = -1;
+  /* A unique temp name: concurrent writers of the same file each use their
+   * own temp; the rename decides who wins, nobody sees a torn file. */
+  for (int attempt = 0; attempt < 100; attempt++) {
+    snprintf(tmp, sizeof(tmp), ".tmp-%d-%x", (int)getpid(), (unsigned)random());
+    fd = openat(dirfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, mode);
+    if (fd >= 0 || errno != EEXIST)
+      break;
+  }
+  if (fd < 0)
+    return kk_error(err, errno, "create temporary file for %s", name);
+  if (hook_says_stop(hook, "created"))
+    return kk_error(err, EINTR, "write %s interrupted after create", name);
+  if (fchmod(fd, mode) < 0)
+    goto fail;
+  size_t half = len / 2;
+  if (kk_write_all(fd, buf, half) < 0)
+    goto fail;
+  if (hook_says_stop(hook, "partial"))
+    return kk_error(err, EINTR, "write %s interrupted mid-write", name);
+  if (kk_write_all(fd, (const char *)buf + half, len - half) < 0)
+    goto fail;
+  if (hook_says_stop(hook, "written"))
+    return kk_error(err, EINTR, "write %s interrupted before fsync", name);
+  if (fsync(fd) < 0)
+    goto fail;
+  if (hook_says_stop(hook, "synced"))
+    return kk_error(err, EINTR, "write %s interrupted before rename", name);
+  if (renameat(dirfd, tmp, dirfd, name) < 0)
+    goto fail;
+  if (hook_says_stop(hook, "renamed"))
+    return kk_error(err, EINTR, "write %s interrupted before directory fsync", name);
+  return kk_fsync_dir(dirfd, err);
+fail : {
+  int saved = errno;
+  unlinkat(dirfd, tmp, 0);
+  return kk_error(err, saved, "write %s", name);
+}
+}
+
+int kk_read_fd(int fd, size_t max, const char *what, char **out, size_t *len, kk_err_t *err) {
+  size_t cap = 4096, n = 0;
+  cleanup_free char *buf = kk_xmalloc(cap + 1);
+  for (;;) {
+    if (n == cap) {
+      if (cap >= max + 1)
+        return kk_error_kind(err, KK_ERR_INVALID, 0, "%s: larger than %zu bytes", what, max);
+      cap *= 2;
+      buf = kk_xrealloc(buf, cap + 1);
+    }
+    ssize_t r = read(fd, buf + n, cap - n);
+    if (r < 0) {
+      if (errno == EINTR)
+        continue;
+      return kk_error(err, errno, "read %s", what);
+    }
+    if (r == 0)
+      break;
+    n += (size_t)r;
+  }
+  if (n > max)
+    return kk_error_kind(err, KK_ERR_INVALID, 0, "%s: larger than %zu bytes", what, max);
+  buf[n] = '\0';
+  if (len)
+    *len = n;
+  *out = kk_steal(&buf);
+  return 0;
+}
+
+int kk_read_file_at(int dirfd, const char *name, size_t max, char **out, size_t *len, kk_err_t *err) {
+  cleanup_close int fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+  if (fd < 0)
+    return kk_error(err, errno, "open %s", name);
+  struct stat st;
+  if (fstat(fd, &st) < 0)
+    return kk_error(err, errno, "stat %s", name);
+  if (!S_ISREG(st.st_mode))
+    return kk_error_kind(err, KK_ERR_INVALID, 0, "%s: not a regular file", name);
+  return kk_read_fd(fd, max, name, out, len, err);
+}
+
+int kk_open_dir_at(int dirfd, const char *path, kk_err_t *err) {
+  int fd = openat(dirfd, path, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+  if (fd < 0)
+    return kk_error(err, errno, "open directory %s", path);
+  return fd;
+}
+
+int kk_mkdir_p_at(int dirfd, const char *path, mode_t mode, kk_err_t *err) {
+  cleanup_free char *copy = kk_xstrdup(path);
+  cleanup_close int cur = -1;
+  int base = dirfd;
+  char *save = NULL;
+  for (char *part = strtok_r(copy, "/", &save); part; part = strtok_r(NULL, "/", &save)) {
+    if (strcmp(part, "..") == 0)
+      return kk_error_kind(err, KK_ERR_INVALID, 0, "mkdir %s: '..' not allowed", path);
+    if (strcmp(part, ".") == 0)
+      continue;
+    if (mkdirat(base, part, mode) < 0 && errno != EEXIST)
+      return kk_error(err, errno, "mkdir %s", path);
+    int next = openat(base, part, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+    if (next < 0)
+      return kk_error(err, errno, "open %s", path);
+    if (cur >= 0)
+      close(cur);
+    cur = next;
+    base = cur;
+  }
+  return 0;
+}
+
+int kk_mkdir_p(const char *path, mode_t mode, kk_err_t *err) {
+  if (path[0] == '/') {
+    cleanup_close int root = open("/", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (root < 0)
+      return kk_error(err, errno, "open /");
+    return kk_mkdir_p_at(root, path + 1, mode, err);
+  }
+  return kk_mkdir_p_at(AT_FDCWD, path, mode, err);
+}
+
+static int rm_rf_children(int dfd, kk_err_t *err) {
+  int dup = fcntl(dfd, F_DUPFD_CLOEXEC, 0);
+  if (dup < 0)
+    return kk_error(err, errno, "dup");
+  cleanup_dir DIR *d = fdopendir(dup);
+  if (d == NULL) {
+    close(dup);
+    return kk_error(err, errno, "fdopendir");
+  }
+  struct dirent *de;
+  while ((de = readdir(d)) != NULL) {
+    if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+      continue;
+    if (kk_rm_rf_at(dfd, de->d_name, err) < 0)
+      return -1;
+  }
+  return 0;
+}
+
+int kk_rm_rf_at(int dirfd, const char *name, kk_err_t *err) {
+  if (unlinkat(dirfd, name, 0) == 0 || errno == ENOENT)
+    return 0;
+  if (errno != EISDIR && errno != EPERM)
+    return kk_error(err, errno, "remove %s", name);
+  cleanup_close int sub = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+  if (sub < 0) {
+    if (errno == ENOENT)
+      return 0;
+    return kk_error(err, errno, "open %s", name);
+  }
+  if (rm_rf_children(sub, err) < 0)
+    return kk_error_wrap(err, "remove %s", name);
+  if (unlinkat(dirfd, name, AT_REMOVEDIR) < 0 && errno != ENOENT)
+    return kk_error(err, errno, "remove directory %s", name);
+  return 0;
+}
+
+int kk_lock_at(int dirfd, const char *name, bool exclusive, kk_err_t *err) {
+  int fd = openat(dirfd, name, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+  if (fd < 0)
+    return kk_error(err, errno, "open lock %s", name);
+  while (flock(fd, exclusive ? LOCK_EX : LOCK_SH) < 0) {
+    if (errno == EINTR)
+      continue;
+    int saved = errno;
+    close(fd);
+    return kk_error(err, saved, "lock %s", name);
+  }
+  return fd;
+}
+
+bool kk_exists_at(int dirfd, const char *name) {
+  struct stat st;
+  return fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0;
+}

@@ -1,0 +1,51 @@
+/* Filesystem helpers: every fd O_CLOEXEC, every walk relative to a dirfd. */
+#ifndef KK_LIB_FS_H
+#define KK_LIB_FS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+#include "lib/error.h"
+
+/* Test hook for crash-consistency tests: called between the steps of
+ * kk_write_file_atomic with the step's name; returning non-zero aborts the
+ * write right there, as a crash would (the temp file is left behind). */
+typedef int (*kk_atomic_step_fn)(const char *step, void *arg);
+struct kk_atomic_hook {
+  kk_atomic_step_fn fn;
+  void *arg;
+};
+
+/* Write `name` in dirfd atomically: temp file in the same dir, write, fsync,
+ * rename over, fsync the dir.  Readers see the old or the new file, never a
+ * torn one. */
+int kk_write_file_atomic(int dirfd, const char *name, const void *buf, size_t len, mode_t mode,
+                         const struct kk_atomic_hook *hook, kk_err_t *err);
+
+/* Read a whole regular file (at most max bytes; bigger is an error).
+ * *out is NUL-terminated. */
+int kk_read_file_at(int dirfd, const char *name, size_t max, char **out, size_t *len, kk_err_t *err);
+int kk_read_fd(int fd, size_t max, const char *what, char **out, size_t *len, kk_err_t *err);
+
+/* mkdir -p relative to dirfd (path relative, no ".." components). */
+int kk_mkdir_p_at(int dirfd, const char *path, mode_t mode, kk_err_t *err);
+int kk_mkdir_p(const char *path, mode_t mode, kk_err_t *err);
+
+/* rm -rf of dirfd/name without following symlinks; missing is fine. */
+int kk_rm_rf_at(int dirfd, const char *name, kk_err_t *err);
+
+/* Open a directory (O_DIRECTORY|O_CLOEXEC|O_NOFOLLOW on the last part). */
+int kk_open_dir_at(int dirfd, const char *path, kk_err_t *err);
+
+/* flock(2) on dirfd/name (created 0600 if missing). Returns the fd, which
+ * holds the lock until closed. */
+int kk_lock_at(int dirfd, const char *name, bool exclusive, kk_err_t *err);
+
+bool kk_exists_at(int dirfd, const char *name);
+int kk_fsync_dir(int dirfd, kk_err_t *err);
+
+/* Write all of buf to fd, retrying on EINTR / short writes. */
+int kk_write_all(int fd, const void *buf, size_t len);
+
+#endif
