@@ -1,0 +1,263 @@
+#include "cli/args.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "controller/controller.h"
+#include "lib/fs.h"
+#include "model/model.h"
+
+/* Global flags, bound to a struct kk_cli. */
+struct globals {
+  const char *run_path, *host, *configuration, *log_level, *containerd_socket;
+  bool verbose;
+};
+
+static void global_flags(struct globals *g, struct kk_flag out[6]) {
+  struct kk_flag f[6] = {
+      {"run-path", 0, KK_FLAG_STRING, &g->run_path, "state directory; an explicit value runs the command in-process (default /opt/kukeon)", false},
+      {"host", 0, KK_FLAG_STRING, &g->host, "kukeond address (default unix:///run/kukeon/kukeond.sock)", false},
+      {"configuration", 0, KK_FLAG_STRING, &g->configuration, "ClientConfiguration file (default $HOME/.kuke/kuke.yaml)", false},
+      {"verbose", 'v', KK_FLAG_BOOL, &g->verbose, "log to stderr", false},
+      {"log-level", 0, KK_FLAG_STRING, &g->log_level, "debug, info, warn or error (with -v)", false},
+      {"containerd-socket", 0, KK_FLAG_STRING, &g->containerd_socket, "accepted for compatibility; kukeon uses no containerd", false},
+  };
+  memcpy(out, f, sizeof(f));
+}
+
+void kk_cli_print_help(struct kk_cli *cli, const struct kk_cmd_help *help, const struct kk_flag *flags,
+                       size_t n_flags) {
+  struct globals g = {0};
+  struct kk_flag glob[6];
+  global_flags(&g, glob);
+  FILE *o = cli->out;
+  fprintf(o, "%s\n\n", help->summary);
+  if (help->details)
+    fprintf(o, "%s\n\n", help->details);
+  fprintf(o, "Usage:\n  %s %s\n", cli->prog, help->usage);
+  for (int pass = 0; pass < 2; pass++) {
+    const struct kk_flag *fs = pass == 0 ? flags : glob;
+    size_t nf = pass == 0 ? n_flags : KK_ARRAY_SIZE(glob);
+    if (nf == 0)
+      continue;
+    fprintf(o, "\n%s:\n", pass == 0 ? "Flags" : "Global Flags");
+    kk_flags_print(o, fs, nf, pass == 0);
+  }
+}
+
+int kk_cli_parse(struct kk_cli *cli, const struct kk_cmd_help *help, struct kk_flag *flags, size_t n_flags,
+                 int argc, char **argv, struct kk_strv *pos, kk_err_t *err) {
+  struct globals g = {0};
+  struct kk_flag glob[6];
+  global_flags(&g, glob);
+  bool want_help = false;
+  if (kk_flags_parse(flags, n_flags, glob, KK_ARRAY_SIZE(glob), argc, argv, pos, &want_help, err) < 0)
+    return -1;
+  if (want_help) {
+    kk_cli_print_help(cli, help, flags, n_flags);
+    return 1;
+  }
+  if (glob[0].set) {
+    cli->run_path = g.run_path;
+    cli->run_path_explicit = true;
+  }
+  if (glob[1].set)
+    cli->host = g.host;
+  if (glob[2].set)
+    cli->configuration = g.configuration;
+  if (glob[3].set)
+    cli->verbose = g.verbose;
+  if (glob[4].set)
+    cli->log_level = g.log_level;
+  return kk_cli_resolve(cli, err);
+}
+
+/* ------------------------------------------------------------- resolve */
+
+static bool env_true(const char *name) {
+  const char *v = getenv(name);
+  return v && (!strcmp(v, "true") || !strcmp(v, "1") || !strcmp(v, "TRUE") || !strcmp(v, "True"));
+}
+
+static const char *env(const char *name) {
+  const char *v = getenv(name);
+  return v && *v ? v : NULL;
+}
+
+/* The configuration file's strings must outlive the command: main owns the
+ * struct kk_cli, so the parsed file is kept in a slot main frees. */
+int kk_cli_resolve(struct kk_cli *cli, kk_err_t *err) {
+  if (cli->run_path == NULL && env("KUKEON_RUN_PATH")) {
+    cli->run_path = env("KUKEON_RUN_PATH");
+    cli->run_path_explicit = true;
+  }
+  if (cli->host == NULL)
+    cli->host = env("KUKEON_HOST");
+  if (cli->configuration == NULL)
+    cli->configuration = env("KUKE_CONFIGURATION");
+  if (!cli->verbose)
+    cli->verbose = env_true("KUKEON_VERBOSE");
+  if (cli->log_level == NULL)
+    cli->log_level = env("KUKEON_LOG_LEVEL");
+  cli->ns_suffix = env("KUKEON_NAMESPACE_SUFFIX");
+  cli->cgroup_root = env("KUKEON_CGROUP_ROOT");
+  cli->pod_subnet = env("KUKEON_POD_SUBNET_CIDR");
+  cli->no_daemon_env = env_true("KUKEON_NO_DAEMON");
+
+  bool default_cfg = cli->configuration == NULL;
+  if (default_cfg) {
+    const char *home = env("HOME");
+    if (home) {
+      free(cli->owned_configuration);
+      cli->owned_configuration = kk_asprintf("%s/.kuke/kuke.yaml", home);
+      cli->configuration = cli->owned_configuration;
+    }
+  }
+  if (cli->configuration) {
+    cleanup_free char *buf = NULL;
+    size_t len = 0;
+    kk_err_t e = NULL;
+    if (kk_read_file_at(AT_FDCWD, cli->configuration, 1 << 20, &buf, &len, &e) < 0) {
+      bool missing = e->errnum == ENOENT;
+      kk_error_free(&e);
+      if (!missing || !default_cfg)
+        return kk_error_kind(err, KK_ERR_INVALID, 0, "read configuration %s: %s", cli->configuration,
+                             missing ? "no such file" : "unreadable");
+    } else {
+      kk_client_config_free(&cli->file);
+      if (kk_client_config_parse(buf, len, cli->configuration, &cli->file, err) < 0)
+        return -1;
+      /* A runPath from the file does not promote to in-process mode. */
+      if (cli->run_path == NULL)
+        cli->run_path = cli->file.run_path;
+      if (cli->host == NULL)
+        cli->host = cli->file.host;
+      if (cli->log_level == NULL)
+        cli->log_level = cli->file.log_level;
+      if (cli->ns_suffix == NULL)
+        cli->ns_suffix = cli->file.ns_suffix;
+      if (cli->cgroup_root == NULL)
+        cli->cgroup_root = cli->file.cgroup_root;
+      if (cli->pod_subnet == NULL)
+        cli->pod_subnet = cli->file.pod_subnet;
+    }
+  }
+  if (cli->run_path == NULL)
+    cli->run_path = KK_DEFAULT_RUN_PATH;
+  if (cli->host == NULL)
+    cli->host = "unix:///run/kukeon/kukeond.sock";
+  if (cli->log_level == NULL)
+    cli->log_level = "info";
+  if (cli->ns_suffix == NULL)
+    cli->ns_suffix = KK_DEFAULT_NS_SUFFIX;
+  if (cli->cgroup_root == NULL)
+    cli->cgroup_root = KK_DEFAULT_CGROUP_ROOT;
+  if (cli->pod_subnet == NULL)
+    cli->pod_subnet = KK_DEFAULT_POD_SUBNET;
+  if (cli->run_path[0] != '/')
+    return kk_error_kind(err, KK_ERR_INVALID, 0, "--run-path \"%s\" must be an absolute path", cli->run_path);
+  if (kk_validate_ns_suffix(cli->ns_suffix, err) < 0 || kk_validate_cgroup_root(cli->cgroup_root, err) < 0)
+    return -1;
+  enum kk_log_level lvl;
+  if (kk_log_parse_level(cli->log_level, &lvl) < 0)
+    return kk_error_kind(err, KK_ERR_INVALID, 0, "invalid log level \"%s\" (supported: debug, info, warn, error)",
+                         cli->log_level);
+  kk_log_init(cli->verbose ? lvl : KK_LOG_OFF, "kuke");
+  return 0;
+}
+
+int kk_cli_require_root(const char *sub, kk_err_t *err) {
+  if (geteuid() == 0)
+    return 0;
+  return kk_error_kind(err, KK_ERR_PERMISSION, 0,
+                       "command must run as root: `kuke %s` writes to root-owned paths — re-run with `sudo kuke %s`",
+                       sub, sub);
+}
+
+/* -------------------------------------------------------------- output */
+
+int kk_output_parse(const char *s, enum kk_output *out, kk_err_t *err) {
+  if (s == NULL || !strcmp(s, "table") || !strcmp(s, ""))
+    *out = KK_OUT_TABLE;
+  else if (!strcmp(s, "wide"))
+    *out = KK_OUT_WIDE;
+  else if (!strcmp(s, "yaml"))
+    *out = KK_OUT_YAML;
+  else if (!strcmp(s, "json"))
+    *out = KK_OUT_JSON;
+  else
+    return kk_error_kind(err, KK_ERR_INVALID, 0, "invalid output format: %s (supported: yaml, json, table, wide)", s);
+  return 0;
+}
+
+void kk_table_init(struct kk_table *t, const char *const *headers, size_t n) {
+  memset(t, 0, sizeof(*t));
+  t->ncols = n;
+  kk_table_add(t, headers);
+}
+
+void kk_table_add(struct kk_table *t, const char *const *row) {
+  for (size_t i = 0; i < t->ncols; i++)
+    kk_strv_push(&t->cells, row[i] && *row[i] ? row[i] : "-");
+}
+
+void kk_table_print(FILE *f, const struct kk_table *t) {
+  size_t rows = t->cells.n / t->ncols;
+  size_t *w = kk_xzalloc(t->ncols * sizeof(size_t));
+  for (size_t r = 0; r < rows; r++)
+    for (size_t c = 0; c < t->ncols; c++) {
+      size_t l = strlen(t->cells.v[r * t->ncols + c]);
+      if (l > w[c])
+        w[c] = l;
+    }
+  for (size_t r = 0; r < rows; r++) {
+    for (int pass = 0; pass < (r == 0 ? 2 : 1); pass++) {
+      for (size_t c = 0; c < t->ncols; c++) {
+        const char *cell = t->cells.v[r * t->ncols + c];
+        bool last = c + 1 == t->ncols;
+        if (pass == 0) {
+          fputs(cell, f);
+          if (!last)
+            fprintf(f, "%*s", (int)(w[c] - strlen(cell) + 2), "");
+        } else {
+          for (size_t k = 0; k < w[c]; k++)
+            fputc('-', f);
+          if (!last)
+            fputs("  ", f);
+        }
+      }
+      fputc('\n', f);
+    }
+  }
+  free(w);
+}
+
+void kk_table_free(struct kk_table *t) { kk_strv_free(&t->cells); }
+
+void kk_format_age(int64_t created, int64_t now, char buf[32]) {
+  if (created <= 0) {
+    strcpy(buf, "-");
+    return;
+  }
+  int64_t d = now - created;
+  if (d < 0)
+    d = 0;
+  if (d >= 86400)
+    snprintf(buf, 32, "%lldd", (long long)(d / 86400));
+  else if (d >= 3600)
+    snprintf(buf, 32, "%lldh", (long long)(d / 3600));
+  else if (d >= 60)
+    snprintf(buf, 32, "%lldm", (long long)(d / 60));
+  else
+    snprintf(buf, 32, "%llds", (long long)d);
+}
+
+void kk_print_report(FILE *f, const struct kk_report *r) {
+  if (r->title)
+    fprintf(f, "%s\n", r->title);
+  for (size_t i = 0; i < r->lines.n; i++)
+    fprintf(f, "%s\n", r->lines.v[i]);
+}

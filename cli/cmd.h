@@ -1,0 +1,36 @@
+/* Internal to cli/: what every kuke subcommand receives. */
+#ifndef KK_CLI_CMD_H
+#define KK_CLI_CMD_H
+
+#include <stdbool.h>
+#include <stdio.h>
+
+#include "lib/error.h"
+#include "lib/log.h"
+#include "model/model.h"
+
+/* Global options after flag > env > configuration file > default. */
+struct kk_cli {
+  const char *prog;            /* "kuke" */
+  const char *run_path;        /* --run-path / KUKEON_RUN_PATH / file / /opt/kukeon */
+  bool run_path_explicit;      /* set by flag or env: promotes to in-process */
+  const char *host;            /* --host, unix:///run/kukeon/kukeond.sock */
+  const char *configuration;   /* ClientConfiguration path */
+  const char *log_level;
+  bool verbose;
+  const char *cgroup_root;     /* /kukeon */
+  const char *ns_suffix;       /* kukeon.io */
+  const char *pod_subnet;      /* 10.88.0.0/16 */
+  bool no_daemon_env;          /* KUKEON_NO_DAEMON=true */
+  FILE *out;                   /* stdout */
+  FILE *errout;                /* stderr */
+  /* Storage the resolved strings point into; freed by main. */
+  char *owned_configuration;
+  struct kk_client_config file;
+};
+
+/* A subcommand: argv[0] is its own name. Returns the process exit code;
+ * on error it fills *err and returns 1 (main prints "Error: <msg>"). */
+typedef int (*kk_cli_cmd_fn)(struct kk_cli *cli, int argc, char **argv, kk_err_t *err);
+
+#endif

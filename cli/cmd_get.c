@@ -1,0 +1,273 @@
+/* kuke get <kind> [NAME]: tables, wide tables, YAML and JSON. */
+#include <ctype.h>
+#include <string.h>
+
+#include "api/api.h"
+#include "cli/args.h"
+#include "cli/commands.h"
+
+/* --selector: comma-separated AND of k=v, k==v, k!=v, k, !k. */
+struct clause {
+  char *key;
+  char *value; /* NULL for existence tests */
+  bool negate;
+};
+
+static void free_clauses(struct clause *c, size_t n) {
+  for (size_t i = 0; i < n; i++) {
+    free(c[i].key);
+    free(c[i].value);
+  }
+  free(c);
+}
+
+static bool valid_label_part(const char *s) {
+  if (*s == '\0')
+    return false;
+  for (const char *p = s; *p; p++)
+    if (!(isalnum((unsigned char)*p) || strchr("-_./", *p)))
+      return false;
+  return true;
+}
+
+static int parse_selector(const char *sel, struct clause **out, size_t *n, kk_err_t *err) {
+  *out = NULL;
+  *n = 0;
+  cleanup_free char *copy = kk_xstrdup(sel);
+  char *save = NULL;
+  for (char *tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+    struct clause c = {0};
+    char *op;
+    if ((op = strstr(tok, "!=")) != NULL) {
+      c.negate = true;
+      c.value = kk_xstrdup(op + 2);
+      c.key = kk_xstrndup(tok, (size_t)(op - tok));
+    } else if ((op = strstr(tok, "==")) != NULL) {
+      c.value = kk_xstrdup(op + 2);
+      c.key = kk_xstrndup(tok, (size_t)(op - tok));
+    } else if ((op = strchr(tok, '=')) != NULL) {
+      c.value = kk_xstrdup(op + 1);
+      c.key = kk_xstrndup(tok, (size_t)(op - tok));
+    } else if (tok[0] == '!') {
+      c.negate = true;
+      c.key = kk_xstrdup(tok + 1);
+    } else {
+      c.key = kk_xstrdup(tok);
+    }
+    bool ok = valid_label_part(c.key) && (c.value == NULL || *c.value == '\0' || valid_label_part(c.value));
+    *out = kk_xrealloc(*out, (*n + 1) * sizeof(**out));
+    (*out)[(*n)++] = c;
+    if (!ok) {
+      kk_error_kind(err, KK_ERR_INVALID, 0, "invalid selector clause \"%s\": expected k=v, k==v, k!=v, k or !k", tok);
+      free_clauses(*out, *n);
+      *out = NULL;
+      return -1;
+    }
+  }
+  return 0;
+}
+
+static bool matches(const struct kk_map *labels, const struct clause *c, size_t n) {
+  for (size_t i = 0; i < n; i++) {
+    const char *v = kk_map_get(labels, c[i].key);
+    bool ok = c[i].value == NULL ? v != NULL : (v != NULL && strcmp(v, c[i].value) == 0);
+    if (ok == c[i].negate)
+      return false;
+  }
+  return true;
+}
+
+static const char *state_of(struct kk_doc *d) {
+  if (d->kind == KK_KIND_CONTAINER)
+    return kk_state_name(KK_KIND_CONTAINER, d->u.container.status.state);
+  return kk_state_name(d->kind, kk_doc_status_base(d)->state);
+}
+
+static int64_t created_of(struct kk_doc *d) {
+  if (d->kind == KK_KIND_CONTAINER)
+    return d->u.container.status.created_at;
+  return kk_doc_status_base(d)->created_at;
+}
+
+static void print_table(struct kk_cli *cli, enum kk_kind kind, bool wide, struct kk_doc **docs, size_t n) {
+  static const char *realm_h[] = {"NAME", "STATE", "AGE", "NAMESPACE"};
+  static const char *space_h[] = {"NAME", "REALM", "STATE", "AGE", "EGRESS", "NET-DEFAULTS"};
+  static const char *stack_h[] = {"NAME", "REALM", "SPACE", "STATE", "AGE"};
+  static const char *cell_h[] = {"NAME", "REALM", "SPACE", "STACK", "STATE", "SYNC", "AGE", "CONTAINERS", "BRIDGE", "DIVERGENCE"};
+  static const char *ctr_h[] = {"NAME", "REALM", "SPACE", "STACK", "CELL", "STATE", "RESTARTS", "AGE", "IMAGE", "EXIT"};
+  const char **h = NULL;
+  size_t narrow = 0, full = 0;
+  switch (kind) {
+  case KK_KIND_REALM: h = realm_h; narrow = 3; full = 4; break;
+  case KK_KIND_SPACE: h = space_h; narrow = 4; full = 6; break;
+  case KK_KIND_STACK: h = stack_h; narrow = 5; full = 5; break;
+  case KK_KIND_CELL: h = cell_h; narrow = 7; full = 10; break;
+  default: h = ctr_h; narrow = 8; full = 10; break;
+  }
+  size_t ncols = wide ? full : narrow;
+  struct kk_table t;
+  kk_table_init(&t, h, ncols);
+  int64_t now = kk_now();
+  for (size_t i = 0; i < n; i++) {
+    struct kk_doc *d = docs[i];
+    struct kk_ref r = kk_ref_of(d);
+    char age[32], buf1[64], buf2[64];
+    kk_format_age(created_of(d), now, age);
+    const char *row[10] = {0};
+    switch (kind) {
+    case KK_KIND_REALM:
+      row[0] = r.name, row[1] = state_of(d), row[2] = age, row[3] = d->u.realm.spec.namespace_;
+      break;
+    case KK_KIND_SPACE: {
+      const struct kk_space *s = &d->u.space;
+      const struct kk_container_defaults *def = &s->spec.defaults.container;
+      bool has_defaults = def->user || def->read_only_root_filesystem.set || def->capabilities.drop.n ||
+                          def->capabilities.add.n || def->security_opts.n || def->n_tmpfs ||
+                          def->resources.memory_limit_bytes.set || def->resources.cpu_shares.set ||
+                          def->resources.pids_limit.set;
+      row[0] = r.name, row[1] = r.realm, row[2] = state_of(d), row[3] = age;
+      row[4] = s->spec.network.egress.default_;
+      row[5] = has_defaults ? "yes" : "-";
+      break;
+    }
+    case KK_KIND_STACK:
+      row[0] = r.name, row[1] = r.realm, row[2] = r.space, row[3] = state_of(d), row[4] = age;
+      break;
+    case KK_KIND_CELL: {
+      const struct kk_cell *c = &d->u.cell;
+      size_t ready = 0;
+      for (size_t k = 0; k < c->status.n_containers; k++)
+        ready += c->status.containers[k].state == KK_CTR_READY;
+      snprintf(buf1, sizeof(buf1), "%zu/%zu", ready, c->spec.n_containers);
+      row[0] = r.name, row[1] = r.realm, row[2] = r.space, row[3] = r.stack, row[4] = state_of(d);
+      row[5] = "-", row[6] = age, row[7] = buf1, row[8] = c->status.network.bridge_name, row[9] = "-";
+      break;
+    }
+    default: {
+      const struct kk_container *c = &d->u.container;
+      snprintf(buf1, sizeof(buf1), "%lld", (long long)c->status.restart_count);
+      buf2[0] = '\0';
+      if (c->status.exit_code != 0 || !kk_empty(c->status.exit_signal))
+        snprintf(buf2, sizeof(buf2), "%lld/%s", (long long)c->status.exit_code,
+                 kk_empty(c->status.exit_signal) ? "-" : c->status.exit_signal);
+      row[0] = r.name, row[1] = r.realm, row[2] = r.space, row[3] = r.stack, row[4] = r.cell;
+      row[5] = state_of(d), row[6] = buf1, row[7] = age, row[8] = c->spec.image, row[9] = buf2;
+      break;
+    }
+    }
+    kk_table_add(&t, row);
+  }
+  kk_table_print(cli->out, &t);
+  kk_table_free(&t);
+}
+
+static void print_docs(struct kk_cli *cli, enum kk_output o, enum kk_kind kind, struct kk_doc **docs, size_t n,
+                       bool single) {
+  if (o == KK_OUT_YAML || o == KK_OUT_JSON) {
+    const struct kk_doc *const *cd = (const struct kk_doc *const *)docs;
+    cleanup_free char *s = single ? (o == KK_OUT_YAML ? kk_doc_to_yaml(docs[0]) : kk_doc_to_json(docs[0]))
+                                  : (o == KK_OUT_YAML ? kk_docs_to_yaml(cd, n) : kk_docs_to_json(cd, n));
+    fputs(s, cli->out);
+    return;
+  }
+  if (n == 0) {
+    fprintf(cli->out, "No resources found.\n");
+    return;
+  }
+  print_table(cli, kind, o == KK_OUT_WIDE, docs, n);
+}
+
+static int run_get(struct kk_cli *cli, enum kk_kind kind, const char *name, struct kk_ref scope, enum kk_output o,
+                   const struct clause *clauses, size_t nclauses, bool no_daemon, kk_err_t *err) {
+  cleanup_api struct kk_api *api = NULL;
+  if (kk_cli_connect(cli, "get", false, no_daemon, &api, err) < 0)
+    return -1;
+  if (name) {
+    /* A named get defaults its scope to "default". */
+    struct kk_ref ref = scope;
+    ref.name = name;
+    if (kind == KK_KIND_REALM)
+      ref.realm = name;
+    if (kind >= KK_KIND_SPACE && kk_empty(ref.realm))
+      ref.realm = "default";
+    if (kind >= KK_KIND_STACK && kk_empty(ref.space))
+      ref.space = "default";
+    if (kind >= KK_KIND_CELL && kk_empty(ref.stack))
+      ref.stack = "default";
+    if (kind == KK_KIND_CONTAINER && kk_empty(ref.cell))
+      return kk_error_kind(err, KK_ERR_INVALID, 0, "cell name is required (--cell)");
+    cleanup_doc struct kk_doc *doc = NULL;
+    if (kk_api_get(api, &ref, &doc, err) < 0)
+      return -1;
+    print_docs(cli, o, kind, &doc, 1, true);
+    return 0;
+  }
+  struct kk_doc_list list = {0};
+  if (kk_api_list(api, kind, &scope, &list, err) < 0) {
+    kk_doc_list_free(&list);
+    return -1;
+  }
+  size_t kept = 0;
+  for (size_t i = 0; i < list.n; i++) {
+    if (clauses && !matches(&kk_doc_metadata(list.docs[i])->labels, clauses, nclauses)) {
+      kk_doc_free(list.docs[i]);
+      continue;
+    }
+    list.docs[kept++] = list.docs[i];
+  }
+  list.n = kept;
+  print_docs(cli, o, kind, list.docs, list.n, false);
+  kk_doc_list_free(&list);
+  return 0;
+}
+
+int kk_cmd_get(struct kk_cli *cli, int argc, char **argv, kk_err_t *err) {
+  struct kk_ref scope = {0};
+  const char *output = getenv("KUKE_GET_OUTPUT"), *selector = NULL, *cell = NULL;
+  bool no_daemon = false;
+  struct kk_flag flags[] = {
+      KK_SCOPE_FLAGS(scope),
+      {"cell", 0, KK_FLAG_STRING, &cell, "cell (containers)", false},
+      {"output", 'o', KK_FLAG_STRING, &output, "table, wide, yaml or json", false},
+      {"selector", 'l', KK_FLAG_STRING, &selector, "label selector: k=v, k==v, k!=v, k, !k (comma = AND)", false},
+      {"no-daemon", 0, KK_FLAG_BOOL, &no_daemon, "run in-process instead of asking kukeond", false},
+  };
+  static const struct kk_cmd_help help = {
+      "kuke get", "get (realm|space|stack|cell|container) [NAME] [flags]",
+      "List resources, or show one by name.",
+      "Without NAME, unset scope flags mean every realm/space/stack on the host; with NAME they default to "
+      "\"default\". `get container NAME` needs --cell."};
+  struct kk_strv pos = {0};
+  int r = kk_cli_parse(cli, &help, flags, KK_ARRAY_SIZE(flags), argc, argv, &pos, err);
+  if (r != 0) {
+    kk_strv_free(&pos);
+    return r < 0 ? 1 : 0;
+  }
+  enum kk_kind kind = KK_KIND_REALM;
+  enum kk_output o = KK_OUT_TABLE;
+  struct clause *clauses = NULL;
+  size_t nclauses = 0;
+  const char *name = pos.n == 2 ? pos.v[1] : NULL;
+  int ret = -1;
+  if (pos.n == 0)
+    kk_error_kind(err, KK_ERR_INVALID, 0, "a kind is required: realm, space, stack, cell or container");
+  else if (kk_kind_parse(pos.v[0], &kind) < 0)
+    kk_error_kind(err, KK_ERR_INVALID, 0, "unknown resource kind \"%s\" (supported: realm, space, stack, cell, container)",
+                  pos.v[0]);
+  else if (pos.n > 2)
+    kk_error_kind(err, KK_ERR_INVALID, 0, "too many arguments: get takes a kind and at most one name");
+  else if (kk_output_parse(output, &o, err) < 0)
+    ;
+  else if (selector && name)
+    kk_error_kind(err, KK_ERR_INVALID, 0, "--selector cannot be combined with a resource name");
+  else if (selector && parse_selector(selector, &clauses, &nclauses, err) < 0)
+    ;
+  else {
+    scope.kind = kind;
+    scope.cell = cell;
+    ret = run_get(cli, kind, name, scope, o, clauses, nclauses, no_daemon, err);
+  }
+  free_clauses(clauses, nclauses);
+  kk_strv_free(&pos);
+  return ret < 0 ? 1 : 0;
+}

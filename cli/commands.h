@@ -1,0 +1,14 @@
+/* Internal to cli/: the subcommands. */
+#ifndef KK_CLI_COMMANDS_H
+#define KK_CLI_COMMANDS_H
+
+#include "cli/cmd.h"
+
+int kk_cmd_init(struct kk_cli *cli, int argc, char **argv, kk_err_t *err);
+int kk_cmd_apply(struct kk_cli *cli, int argc, char **argv, kk_err_t *err);
+int kk_cmd_create(struct kk_cli *cli, int argc, char **argv, kk_err_t *err);
+int kk_cmd_get(struct kk_cli *cli, int argc, char **argv, kk_err_t *err);
+int kk_cmd_delete(struct kk_cli *cli, int argc, char **argv, kk_err_t *err);
+int kk_cmd_version(struct kk_cli *cli, int argc, char **argv, kk_err_t *err);
+
+#endif

@@ -1,0 +1,599 @@
+#include "controller/controller.h"
+
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "lib/util.h"
+
+struct kk_controller {
+  struct kk_controller_config cfg; /* strings owned below */
+  char *run_path, *ns_suffix, *cgroup_root, *pod_subnet;
+  struct kk_store *store;
+};
+
+int kk_controller_open(const struct kk_controller_config *cfg, struct kk_controller **out, kk_err_t *err) {
+  const char *suffix = cfg->ns_suffix ? cfg->ns_suffix : KK_DEFAULT_NS_SUFFIX;
+  const char *cgroot = cfg->cgroup_root ? cfg->cgroup_root : KK_DEFAULT_CGROUP_ROOT;
+  if (kk_validate_ns_suffix(suffix, err) < 0 || kk_validate_cgroup_root(cgroot, err) < 0)
+    return -1;
+  struct kk_store *store = NULL;
+  if (kk_store_open(cfg->run_path ? cfg->run_path : KK_DEFAULT_RUN_PATH, true, &store, err) < 0)
+    return -1;
+  struct kk_controller *c = kk_xzalloc(sizeof(*c));
+  c->store = store;
+  c->run_path = kk_xstrdup(kk_store_path(store));
+  c->ns_suffix = kk_xstrdup(suffix);
+  c->cgroup_root = kk_xstrdup(cgroot);
+  c->pod_subnet = kk_xstrdup(cfg->pod_subnet ? cfg->pod_subnet : KK_DEFAULT_POD_SUBNET);
+  c->cfg = (struct kk_controller_config){c->run_path, c->ns_suffix, c->cgroup_root, c->pod_subnet};
+  *out = c;
+  return 0;
+}
+
+void kk_controller_close(struct kk_controller *c) {
+  if (c == NULL)
+    return;
+  kk_store_close(c->store);
+  free(c->run_path);
+  free(c->ns_suffix);
+  free(c->cgroup_root);
+  free(c->pod_subnet);
+  free(c);
+}
+
+void kk_controller_closep(struct kk_controller **c) {
+  kk_controller_close(*c);
+  *c = NULL;
+}
+
+const struct kk_controller_config *kk_controller_config(const struct kk_controller *c) { return &c->cfg; }
+
+void kk_report_free(struct kk_report *r) {
+  free(r->title);
+  r->title = NULL;
+  kk_strv_free(&r->lines);
+}
+
+void kk_report_line(struct kk_report *r, int indent, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  char *body = NULL;
+  if (vasprintf(&body, fmt, ap) < 0)
+    kk_oom();
+  va_end(ap);
+  kk_strv_push_owned(&r->lines, kk_asprintf("%*s%s", indent, "", body));
+  free(body);
+}
+
+const char *kk_apply_action_name(enum kk_apply_action a) {
+  static const char *names[] = {"created", "updated", "unchanged", "failed"};
+  return names[a];
+}
+
+void kk_apply_result_free(struct kk_apply_result *r) {
+  for (size_t i = 0; i < r->n; i++) {
+    free(r->items[i].name);
+    free(r->items[i].error);
+    kk_strv_free(&r->items[i].changes);
+  }
+  free(r->items);
+  r->items = NULL;
+  r->n = 0;
+}
+
+/* -------------------------------------------------------- status stamps */
+
+/* Fill the status a freshly created resource starts with. */
+static void stamp_new(struct kk_controller *c, struct kk_doc *doc) {
+  int64_t now = kk_now();
+  struct kk_ref ref = kk_ref_of(doc);
+  kk_doc_reset_status(doc); /* status in a manifest is output only */
+  struct kk_status_base *st = kk_doc_status_base(doc);
+  if (st == NULL)
+    return;
+  st->created_at = st->updated_at = now;
+  switch (doc->kind) {
+  case KK_KIND_REALM:
+    st->state = KK_REALM_READY;
+    st->ready_at = now;
+    free(st->cgroup_path);
+    st->cgroup_path = kk_cgroup_path(c->cgroup_root, ref.name, NULL, NULL, NULL);
+    break;
+  case KK_KIND_SPACE:
+    st->state = KK_SPACE_READY;
+    st->ready_at = now;
+    free(st->cgroup_path);
+    st->cgroup_path = kk_cgroup_path(c->cgroup_root, ref.realm, ref.name, NULL, NULL);
+    break;
+  case KK_KIND_STACK:
+    st->state = KK_STACK_READY;
+    st->ready_at = now;
+    free(st->cgroup_path);
+    st->cgroup_path = kk_cgroup_path(c->cgroup_root, ref.realm, ref.space, ref.name, NULL);
+    break;
+  case KK_KIND_CELL: {
+    struct kk_cell *cell = &doc->u.cell;
+    st->state = KK_CELL_PENDING;
+    free(st->cgroup_path);
+    st->cgroup_path = kk_cgroup_path(c->cgroup_root, ref.realm, ref.space, ref.stack, ref.name);
+    cell->status.network.bridge_name = kk_bridge_name(ref.realm, ref.space);
+    cell->status.containers = cell->spec.n_containers ? kk_xzalloc(cell->spec.n_containers * sizeof(*cell->status.containers)) : NULL;
+    cell->status.n_containers = cell->spec.n_containers;
+    for (size_t i = 0; i < cell->spec.n_containers; i++) {
+      struct kk_container_status *cs = &cell->status.containers[i];
+      cs->name = kk_xstrdup(cell->spec.containers[i].id);
+      cs->id = kk_xstrdup(cell->spec.containers[i].containerd_id);
+      cs->state = KK_CTR_PENDING;
+      cs->created_at = now;
+    }
+    break;
+  }
+  default:
+    break;
+  }
+}
+
+/* Move status from the stored document to the new one (spec updates keep
+ * what was observed). */
+static void carry_status(struct kk_doc *dst, const struct kk_doc *stored) {
+  cleanup_doc struct kk_doc *copy = kk_doc_clone(stored);
+  switch (dst->kind) {
+#define SWAP_STATUS(member)                                                                       \
+  do {                                                                                            \
+    __typeof__(dst->u.member.status) tmp = dst->u.member.status;                                  \
+    dst->u.member.status = copy->u.member.status;                                                 \
+    copy->u.member.status = tmp;                                                                  \
+  } while (0)
+  case KK_KIND_REALM: SWAP_STATUS(realm); break;
+  case KK_KIND_SPACE: SWAP_STATUS(space); break;
+  case KK_KIND_STACK: SWAP_STATUS(stack); break;
+  case KK_KIND_CELL: SWAP_STATUS(cell); break;
+  case KK_KIND_CONTAINER: SWAP_STATUS(container); break;
+  default: break;
+#undef SWAP_STATUS
+  }
+  struct kk_status_base *st = kk_doc_status_base(dst);
+  if (st)
+    st->updated_at = kk_now();
+}
+
+/* Defaults the controller owns (they depend on its configuration). */
+static int prepare(struct kk_controller *c, struct kk_doc *doc, kk_err_t *err) {
+  if (kk_doc_normalize(doc, c->ns_suffix, err) < 0 || kk_doc_validate(doc, err) < 0)
+    return -1;
+  if (doc->kind == KK_KIND_SPACE && kk_empty(doc->u.space.spec.cni_config_path)) {
+    struct kk_ref ref = kk_ref_of(doc);
+    cleanup_free char *rel = kk_store_rel_dir(&ref);
+    doc->u.space.spec.cni_config_path = kk_asprintf("%s/%s/network.conflist", c->run_path, rel);
+  }
+  if (doc->kind == KK_KIND_CELL && kk_cell_root(&doc->u.cell) == NULL)
+    kk_cell_add_pause_root(&doc->u.cell);
+  if (doc->kind == KK_KIND_CELL) {
+    struct kk_cell *cell = &doc->u.cell;
+    for (size_t i = 0; i < cell->spec.n_containers; i++) {
+      struct kk_container_spec *ct = &cell->spec.containers[i];
+      if (kk_empty(ct->cni_config_path)) {
+        struct kk_ref sref = {.kind = KK_KIND_SPACE, .realm = cell->spec.realm_id, .name = cell->spec.space_id};
+        cleanup_free char *rel = kk_store_rel_dir(&sref);
+        ct->cni_config_path = kk_asprintf("%s/%s/network.conflist", c->run_path, rel);
+      }
+    }
+  }
+  return 0;
+}
+
+/* ----------------------------------------------------------------- create */
+
+static void create_title(struct kk_controller *c, const struct kk_doc *doc, struct kk_report *rep) {
+  struct kk_ref r = kk_ref_of(doc);
+  free(rep->title);
+  switch (doc->kind) {
+  case KK_KIND_REALM:
+    rep->title = kk_asprintf("Realm \"%s\" (namespace \"%s\")", r.name, doc->u.realm.spec.namespace_);
+    break;
+  case KK_KIND_SPACE: {
+    cleanup_free char *net = kk_network_name(r.realm, r.name);
+    rep->title = kk_asprintf("Space \"%s\" (realm \"%s\", network \"%s\")", r.name, r.realm, net);
+    break;
+  }
+  case KK_KIND_STACK:
+    rep->title = kk_asprintf("Stack \"%s\" (realm \"%s\", space \"%s\")", r.name, r.realm, r.space);
+    break;
+  case KK_KIND_CELL:
+    rep->title = kk_asprintf("Cell \"%s\" (realm \"%s\", space \"%s\", stack \"%s\")", r.name, r.realm, r.space, r.stack);
+    break;
+  default:
+    rep->title = kk_asprintf("%s \"%s\"", kk_kind_name(doc->kind), r.name);
+  }
+  (void)c;
+}
+
+/* Caller holds the tree lock.  `doc` must be prepared. */
+static int create_locked(struct kk_controller *c, struct kk_doc *doc, kk_err_t *err) {
+  stamp_new(c, doc);
+  return kk_store_put(c->store, doc, true, err);
+}
+
+int kk_ctl_create(struct kk_controller *c, struct kk_doc *doc, struct kk_report *rep, kk_err_t *err) {
+  if (doc->kind == KK_KIND_CONTAINER)
+    return kk_error_kind(err, KK_ERR_INVALID, 0, "containers are created as part of a cell");
+  if (prepare(c, doc, err) < 0)
+    return -1;
+  cleanup_close int lock = kk_store_lock(c->store, true, err);
+  if (lock < 0)
+    return -1;
+  struct kk_ref ref = kk_ref_of(doc);
+  if (kk_store_exists(c->store, &ref)) {
+    cleanup_free char *what = kk_ref_describe(&ref);
+    return kk_error_kind(err, KK_ERR_EXISTS, 0, "%s already exists", what);
+  }
+  if (create_locked(c, doc, err) < 0)
+    return -1;
+  create_title(c, doc, rep);
+  kk_report_line(rep, 2, "- metadata: created");
+  if (doc->kind == KK_KIND_CELL) {
+    kk_report_line(rep, 2, "- root container: %s", doc->u.cell.spec.root_container_id);
+    kk_report_line(rep, 2, "- containers: not started");
+  }
+  return 0;
+}
+
+/* -------------------------------------------------------------- get/list */
+
+int kk_ctl_get(struct kk_controller *c, const struct kk_ref *ref, struct kk_doc **out, kk_err_t *err) {
+  cleanup_close int lock = kk_store_lock(c->store, false, err);
+  if (lock < 0)
+    return -1;
+  return kk_store_get(c->store, ref, out, err);
+}
+
+int kk_ctl_list(struct kk_controller *c, enum kk_kind kind, const struct kk_ref *scope, struct kk_doc_list *out,
+                kk_err_t *err) {
+  cleanup_close int lock = kk_store_lock(c->store, false, err);
+  if (lock < 0)
+    return -1;
+  return kk_store_list(c->store, kind, scope, out, err);
+}
+
+/* ---------------------------------------------------------------- init */
+
+/* Ensure one resource exists; report "created" or "already existed". */
+static int ensure(struct kk_controller *c, struct kk_doc *doc, bool *created, kk_err_t *err) {
+  if (prepare(c, doc, err) < 0)
+    return -1;
+  struct kk_ref ref = kk_ref_of(doc);
+  *created = false;
+  if (kk_store_exists(c->store, &ref))
+    return 0;
+  *created = true;
+  return create_locked(c, doc, err);
+}
+
+static struct kk_doc *new_realm(const char *name) {
+  struct kk_doc *d = kk_doc_new(KK_KIND_REALM);
+  d->u.realm.metadata.name = kk_xstrdup(name);
+  return d;
+}
+static struct kk_doc *new_space(const char *realm, const char *name) {
+  struct kk_doc *d = kk_doc_new(KK_KIND_SPACE);
+  d->u.space.metadata.name = kk_xstrdup(name);
+  d->u.space.spec.realm_id = kk_xstrdup(realm);
+  return d;
+}
+static struct kk_doc *new_stack(const char *realm, const char *space, const char *name) {
+  struct kk_doc *d = kk_doc_new(KK_KIND_STACK);
+  d->u.stack.metadata.name = kk_xstrdup(name);
+  d->u.stack.spec.realm_id = kk_xstrdup(realm);
+  d->u.stack.spec.space_id = kk_xstrdup(space);
+  return d;
+}
+
+static int ensure_hierarchy(struct kk_controller *c, const char *realm, const char *space, const char *stack,
+                            struct kk_report *rep, bool *any_created, kk_err_t *err) {
+  struct kk_doc *docs[3] = {new_realm(realm), new_space(realm, space), new_stack(realm, space, stack)};
+  int ret = 0;
+  for (int i = 0; i < 3 && ret == 0; i++) {
+    bool created = false;
+    ret = ensure(c, docs[i], &created, err);
+    if (ret == 0) {
+      kk_report_line(rep, 4, "- %s \"%s\": %s", kk_kind_lower(docs[i]->kind), kk_doc_name(docs[i]),
+                     created ? "created" : "already existed");
+      *any_created |= created;
+    }
+  }
+  for (int i = 0; i < 3; i++)
+    kk_doc_free(docs[i]);
+  return ret;
+}
+
+int kk_ctl_init(struct kk_controller *c, const char *realm, const char *space, struct kk_report *rep, kk_err_t *err) {
+  realm = kk_empty(realm) ? "default" : realm;
+  space = kk_empty(space) ? "default" : space;
+  if (kk_validate_name(KK_KIND_REALM, realm, err) < 0 || kk_validate_name(KK_KIND_SPACE, space, err) < 0)
+    return -1;
+  cleanup_close int lock = kk_store_lock(c->store, true, err);
+  if (lock < 0)
+    return -1;
+  bool any = false;
+  struct kk_report body = {0};
+  kk_report_line(&body, 2, "Default hierarchy:");
+  int ret = ensure_hierarchy(c, realm, space, "default", &body, &any, err);
+  if (ret == 0) {
+    kk_report_line(&body, 2, "System hierarchy:");
+    ret = ensure_hierarchy(c, KK_SYSTEM_REALM, KK_SYSTEM_SPACE, KK_SYSTEM_STACK, &body, &any, err);
+  }
+  if (ret < 0) {
+    kk_report_free(&body);
+    return -1;
+  }
+  cleanup_free char *ns = kk_namespace_name(realm, c->ns_suffix);
+  cleanup_free char *sys_ns = kk_namespace_name(KK_SYSTEM_REALM, c->ns_suffix);
+  rep->title = kk_xstrdup(any ? "Initialized Kukeon runtime" : "Kukeon runtime already initialized");
+  kk_report_line(rep, 0, "Realm: %s (namespace: %s)", realm, ns);
+  kk_report_line(rep, 0, "System realm: %s (namespace: %s)", KK_SYSTEM_REALM, sys_ns);
+  kk_report_line(rep, 0, "Run path: %s", c->run_path);
+  kk_report_line(rep, 0, "Actions:");
+  for (size_t i = 0; i < body.lines.n; i++)
+    kk_strv_push(&rep->lines, body.lines.v[i]);
+  kk_report_free(&body);
+  return 0;
+}
+
+/* --------------------------------------------------------------- delete */
+
+static enum kk_kind child_kind(enum kk_kind k) { return (enum kk_kind)(k + 1); }
+
+static struct kk_ref child_scope(const struct kk_ref *ref) {
+  struct kk_ref s = *ref;
+  s.kind = child_kind(ref->kind);
+  switch (ref->kind) {
+  case KK_KIND_REALM: s.realm = ref->name; break;
+  case KK_KIND_SPACE: s.space = ref->name; break;
+  case KK_KIND_STACK: s.stack = ref->name; break;
+  default: break;
+  }
+  s.name = NULL;
+  return s;
+}
+
+static int delete_locked(struct kk_controller *c, const struct kk_ref *ref, bool cascade, bool force,
+                         struct kk_report *rep, kk_err_t *err) {
+  if (ref->kind < KK_KIND_CELL) {
+    struct kk_ref scope = child_scope(ref);
+    struct kk_doc_list kids = {0};
+    if (kk_store_list(c->store, scope.kind, &scope, &kids, err) < 0)
+      return -1;
+    if (kids.n > 0 && !cascade && !force) {
+      cleanup_free char *what = kk_ref_describe(ref);
+      size_t n = kids.n;
+      kk_doc_list_free(&kids);
+      char what_short[256];
+      snprintf(what_short, sizeof(what_short), "%s \"%s\"", kk_kind_lower(ref->kind), ref->name);
+      return kk_error_kind(err, KK_ERR_CONFLICT, 0,
+                           "resource has child resources: %s has %zu %s(s). Use --cascade to delete them or --force "
+                           "to skip validation",
+                           what_short, n, kk_kind_lower(scope.kind));
+    }
+    /* Depth first, so each child is torn down by its own kind's rules. */
+    for (size_t i = 0; i < kids.n; i++) {
+      struct kk_ref kr = kk_ref_of(kids.docs[i]);
+      if (delete_locked(c, &kr, true, force, rep, err) < 0) {
+        kk_doc_list_free(&kids);
+        return -1;
+      }
+    }
+    if (kids.n > 0)
+      kk_report_line(rep, 2, "- %zu %s(s) deleted (cascade)", kids.n, kk_kind_lower(scope.kind));
+    kk_doc_list_free(&kids);
+  }
+  return kk_store_delete(c->store, ref, err);
+}
+
+int kk_ctl_delete(struct kk_controller *c, const struct kk_ref *ref, bool cascade, bool force, struct kk_report *rep,
+                  kk_err_t *err) {
+  if (ref->kind == KK_KIND_CONTAINER)
+    return kk_error_kind(err, KK_ERR_INVALID, 0, "containers are deleted with their cell (or re-apply the cell without them)");
+  cleanup_close int lock = kk_store_lock(c->store, true, err);
+  if (lock < 0)
+    return -1;
+  if (!kk_store_exists(c->store, ref)) {
+    if (kk_validate_name(ref->kind, ref->name, err) < 0)
+      return -1;
+    return kk_store_not_found(ref, err);
+  }
+  if (delete_locked(c, ref, cascade, force, rep, err) < 0)
+    return -1;
+  switch (ref->kind) {
+  case KK_KIND_REALM: rep->title = kk_asprintf("Deleted realm \"%s\"", ref->name); break;
+  case KK_KIND_SPACE: rep->title = kk_asprintf("Deleted space \"%s\" from realm \"%s\"", ref->name, ref->realm); break;
+  case KK_KIND_STACK: rep->title = kk_asprintf("Deleted stack \"%s\" from space \"%s\"", ref->name, ref->space); break;
+  default: rep->title = kk_asprintf("Deleted cell \"%s\" from stack \"%s\"", ref->name, ref->stack); break;
+  }
+  return 0;
+}
+
+/* ---------------------------------------------------------------- apply */
+
+/* Changes apply refuses: they need delete + recreate. */
+static void breaking_changes(const struct kk_doc *stored, const struct kk_doc *want, struct kk_strv *out) {
+  switch (want->kind) {
+  case KK_KIND_REALM:
+    if (!kk_streq(stored->u.realm.spec.namespace_, want->u.realm.spec.namespace_))
+      kk_strv_push(out, "spec.namespace");
+    break;
+  case KK_KIND_SPACE:
+    if (!kk_streq(stored->u.space.spec.cni_config_path, want->u.space.spec.cni_config_path))
+      kk_strv_push(out, "spec.cniConfigPath");
+    break;
+  case KK_KIND_CELL: {
+    const struct kk_cell *a = &stored->u.cell, *b = &want->u.cell;
+    if (a->spec.nested_cgroup_runtime != b->spec.nested_cgroup_runtime)
+      kk_strv_push(out, "spec.nestedCgroupRuntime");
+    for (size_t i = 0; i < b->spec.n_containers; i++) {
+      const struct kk_container_spec *nb = &b->spec.containers[i];
+      for (size_t j = 0; j < a->spec.n_containers; j++) {
+        const struct kk_container_spec *na = &a->spec.containers[j];
+        if (!kk_streq(na->id, nb->id) || nb->root)
+          continue;
+        if (na->host_network != nb->host_network)
+          kk_strv_push_owned(out, kk_asprintf("spec.containers[%s].hostNetwork", nb->id));
+        if (na->host_pid != nb->host_pid)
+          kk_strv_push_owned(out, kk_asprintf("spec.containers[%s].hostPID", nb->id));
+        if (na->host_cgroup != nb->host_cgroup)
+          kk_strv_push_owned(out, kk_asprintf("spec.containers[%s].hostCgroup", nb->id));
+      }
+    }
+    break;
+  }
+  default:
+    break;
+  }
+}
+
+/* The missing parents of a cell are created by apply. */
+static int ensure_cell_parents(struct kk_controller *c, const struct kk_doc *cell, kk_err_t *err) {
+  const struct kk_cell *cl = &cell->u.cell;
+  struct kk_doc *docs[3] = {new_realm(cl->spec.realm_id), new_space(cl->spec.realm_id, cl->spec.space_id),
+                            new_stack(cl->spec.realm_id, cl->spec.space_id, cl->spec.stack_id)};
+  int ret = 0;
+  for (int i = 0; i < 3 && ret == 0; i++) {
+    bool created;
+    ret = ensure(c, docs[i], &created, err);
+  }
+  for (int i = 0; i < 3; i++)
+    kk_doc_free(docs[i]);
+  return ret;
+}
+
+/* A standalone Container document lands in its cell. */
+static int apply_container(struct kk_controller *c, struct kk_doc *doc, struct kk_apply_item *it, kk_err_t *err) {
+  struct kk_ref ref = kk_ref_of(doc);
+  struct kk_ref cref = {.kind = KK_KIND_CELL, .realm = ref.realm, .space = ref.space, .stack = ref.stack,
+                        .name = ref.cell};
+  cleanup_doc struct kk_doc *cell = NULL;
+  if (kk_store_get(c->store, &cref, &cell, err) < 0)
+    return -1;
+  struct kk_cell *cl = &cell->u.cell;
+  struct kk_container_spec *slot = NULL;
+  for (size_t i = 0; i < cl->spec.n_containers; i++)
+    if (kk_streq(cl->spec.containers[i].id, doc->u.container.spec.id))
+      slot = &cl->spec.containers[i];
+  cleanup_doc struct kk_doc *wrap = kk_doc_new(KK_KIND_CELL);
+  if (slot != NULL) {
+    /* Compare through a one-container cell so the schema diff names fields. */
+    cleanup_doc struct kk_doc *cur = kk_container_doc_from_cell(cl, (size_t)(slot - cl->spec.containers));
+    kk_doc_spec_diff(cur, doc, &it->changes);
+    if (it->changes.n == 0) {
+      it->action = KK_APPLY_UNCHANGED;
+      return 0;
+    }
+    if (slot->root)
+      return kk_error_kind(err, KK_ERR_CONFLICT, 0, "container \"%s\" is the root of cell \"%s\": apply the cell instead",
+                           slot->id, ref.cell);
+    cleanup_doc struct kk_doc *tmp = kk_doc_clone(doc);
+    struct kk_container_spec old = *slot;
+    *slot = tmp->u.container.spec;
+    memset(&tmp->u.container.spec, 0, sizeof(tmp->u.container.spec));
+    tmp->u.container.spec = old; /* freed with tmp */
+    it->action = KK_APPLY_UPDATED;
+  } else {
+    cleanup_doc struct kk_doc *tmp = kk_doc_clone(doc);
+    cl->spec.containers = kk_xrealloc(cl->spec.containers, (cl->spec.n_containers + 1) * sizeof(*cl->spec.containers));
+    cl->spec.containers[cl->spec.n_containers++] = tmp->u.container.spec;
+    memset(&tmp->u.container.spec, 0, sizeof(tmp->u.container.spec));
+    cl->status.containers =
+        kk_xrealloc(cl->status.containers, (cl->status.n_containers + 1) * sizeof(*cl->status.containers));
+    struct kk_container_status *cs = &cl->status.containers[cl->status.n_containers++];
+    memset(cs, 0, sizeof(*cs));
+    cs->name = kk_xstrdup(doc->u.container.spec.id);
+    cs->id = kk_xstrdup(doc->u.container.spec.containerd_id);
+    cs->state = KK_CTR_PENDING;
+    cs->created_at = kk_now();
+    it->action = KK_APPLY_CREATED;
+  }
+  cl->status.base.updated_at = kk_now();
+  return kk_store_put(c->store, cell, false, err);
+}
+
+static int apply_one(struct kk_controller *c, struct kk_doc *doc, struct kk_apply_item *it, kk_err_t *err) {
+  if (doc->kind == KK_KIND_CONTAINER)
+    return apply_container(c, doc, it, err);
+  struct kk_ref ref = kk_ref_of(doc);
+  if (!kk_store_exists(c->store, &ref)) {
+    if (doc->kind == KK_KIND_CELL && ensure_cell_parents(c, doc, err) < 0)
+      return -1;
+    if (create_locked(c, doc, err) < 0)
+      return -1;
+    it->action = KK_APPLY_CREATED;
+    return 0;
+  }
+  cleanup_doc struct kk_doc *stored = NULL;
+  if (kk_store_get(c->store, &ref, &stored, err) < 0)
+    return -1;
+  struct kk_strv breaking = {0};
+  breaking_changes(stored, doc, &breaking);
+  if (breaking.n > 0) {
+    cleanup_free char *list = kk_strv_join(&breaking, ", ");
+    kk_strv_free(&breaking);
+    return kk_error_kind(err, KK_ERR_CONFLICT, 0,
+                         "%s \"%s\" has breaking changes: [%s]. Delete the %s and recreate it with the new spec",
+                         kk_kind_lower(doc->kind), ref.name, list, kk_kind_lower(doc->kind));
+  }
+  kk_doc_spec_diff(stored, doc, &it->changes);
+  if (it->changes.n == 0) {
+    it->action = KK_APPLY_UNCHANGED;
+    return 0;
+  }
+  carry_status(doc, stored);
+  if (kk_store_put(c->store, doc, false, err) < 0)
+    return -1;
+  it->action = KK_APPLY_UPDATED;
+  return 0;
+}
+
+int kk_ctl_apply(struct kk_controller *c, const struct kk_apply_source *src, size_t n_src,
+                 struct kk_apply_result *res, kk_err_t *err) {
+  struct kk_doc_list docs = {0};
+  for (size_t i = 0; i < n_src; i++) {
+    if (kk_docs_parse(src[i].buf, src[i].len, src[i].file, &docs, err) < 0) {
+      kk_doc_list_free(&docs);
+      return -1;
+    }
+  }
+  if (docs.n == 0) {
+    kk_doc_list_free(&docs);
+    return kk_error_kind(err, KK_ERR_INVALID, 0, "%s: no documents to apply",
+                         n_src > 0 && src[0].file ? src[0].file : "<input>");
+  }
+  int ret = 0;
+  for (size_t i = 0; i < docs.n && ret == 0; i++)
+    ret = prepare(c, docs.docs[i], err);
+  cleanup_close int lock = ret == 0 ? kk_store_lock(c->store, true, err) : -1;
+  if (ret == 0 && lock < 0)
+    ret = -1;
+  if (ret == 0) {
+    /* Parents before children: by kind, file order within a kind. */
+    res->items = kk_xzalloc(docs.n * sizeof(*res->items));
+    for (int kind = 0; kind < KK_KIND_COUNT; kind++) {
+      for (size_t i = 0; i < docs.n; i++) {
+        if ((int)docs.docs[i]->kind != kind)
+          continue;
+        struct kk_apply_item *it = &res->items[res->n++];
+        it->index = (int)i;
+        it->kind = docs.docs[i]->kind;
+        it->name = kk_xstrdup(kk_doc_name(docs.docs[i]));
+        kk_err_t e = NULL;
+        if (apply_one(c, docs.docs[i], it, &e) < 0) {
+          it->action = KK_APPLY_FAILED;
+          it->error = kk_xstrdup(e->msg);
+          kk_strv_free(&it->changes);
+          kk_error_free(&e);
+        }
+      }
+    }
+  }
+  kk_doc_list_free(&docs);
+  return ret;
+}

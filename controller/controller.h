@@ -1,0 +1,80 @@
+/* The controller: desired state -> actual state.  The one place reconcile
+ * logic lives; the daemon's API handlers and in-process kuke both call it. */
+#ifndef KK_CONTROLLER_H
+#define KK_CONTROLLER_H
+
+#include <stdbool.h>
+
+#include "lib/error.h"
+#include "model/model.h"
+#include "store/store.h"
+
+struct kk_controller_config {
+  const char *run_path;    /* /opt/kukeon */
+  const char *ns_suffix;   /* kukeon.io */
+  const char *cgroup_root; /* /kukeon */
+  const char *pod_subnet;  /* 10.88.0.0/16 */
+};
+
+struct kk_controller;
+
+int kk_controller_open(const struct kk_controller_config *cfg, struct kk_controller **out, kk_err_t *err);
+void kk_controller_close(struct kk_controller *c);
+void kk_controller_closep(struct kk_controller **c);
+#define cleanup_controller __attribute__((cleanup(kk_controller_closep)))
+const struct kk_controller_config *kk_controller_config(const struct kk_controller *c);
+
+/* A report: a title and indented "- <thing>: <outcome>" lines, which is
+ * what every creation summary prints. */
+struct kk_report {
+  char *title;
+  struct kk_strv lines; /* already indented */
+};
+void kk_report_free(struct kk_report *r);
+void kk_report_line(struct kk_report *r, int indent, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+/* kuke init: default realm/space/stack and the system realm.  Idempotent. */
+int kk_ctl_init(struct kk_controller *c, const char *realm, const char *space, struct kk_report *rep, kk_err_t *err);
+
+/* Create one realm/space/stack/cell (KK_ERR_EXISTS if it exists). */
+int kk_ctl_create(struct kk_controller *c, struct kk_doc *doc, struct kk_report *rep, kk_err_t *err);
+
+int kk_ctl_get(struct kk_controller *c, const struct kk_ref *ref, struct kk_doc **out, kk_err_t *err);
+int kk_ctl_list(struct kk_controller *c, enum kk_kind kind, const struct kk_ref *scope, struct kk_doc_list *out,
+                kk_err_t *err);
+
+/* Delete: without cascade or force a resource with children is refused. */
+int kk_ctl_delete(struct kk_controller *c, const struct kk_ref *ref, bool cascade, bool force, struct kk_report *rep,
+                  kk_err_t *err);
+
+enum kk_apply_action { KK_APPLY_CREATED, KK_APPLY_UPDATED, KK_APPLY_UNCHANGED, KK_APPLY_FAILED };
+const char *kk_apply_action_name(enum kk_apply_action a);
+
+struct kk_apply_item {
+  int index;
+  enum kk_kind kind;
+  char *name;
+  enum kk_apply_action action;
+  char *error;
+  struct kk_strv changes;
+};
+struct kk_apply_result {
+  struct kk_apply_item *items;
+  size_t n;
+};
+void kk_apply_result_free(struct kk_apply_result *r);
+
+/* One file (or stdin) of multi-document YAML. */
+struct kk_apply_source {
+  const char *file;
+  const char *buf;
+  size_t len;
+};
+
+/* Apply documents from one or more sources.  A parse or validation error in
+ * any document rejects the whole apply (nothing changes); failures after
+ * that are reported per item and the other documents still apply. */
+int kk_ctl_apply(struct kk_controller *c, const struct kk_apply_source *src, size_t n_src,
+                 struct kk_apply_result *res, kk_err_t *err);
+
+#endif

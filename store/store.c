@@ -1,0 +1,576 @@
+#include "store/store.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "lib/util.h"
+
+#define STORE_DIR_MODE 0750
+#define STORE_FILE_MODE 0640
+#define MAX_DOC_BYTES (4u << 20)
+
+struct kk_store {
+  char *path;
+  int fd;
+  struct kk_atomic_hook hook;
+  bool has_hook;
+};
+
+static const char *const kind_files[KK_KIND_COUNT] = {"realm.yaml", "space.yaml", "stack.yaml", "cell.yaml", NULL};
+
+int kk_store_open(const char *run_path, bool create, struct kk_store **out, kk_err_t *err) {
+  if (kk_empty(run_path) || run_path[0] != '/')
+    return kk_error_kind(err, KK_ERR_INVALID, 0, "run path \"%s\" must be an absolute path", run_path ? run_path : "");
+  if (create) {
+    if (kk_mkdir_p(run_path, STORE_DIR_MODE, err) < 0)
+      return kk_error_wrap(err, "create run path %s", run_path);
+  }
+  int fd = open(run_path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0)
+    return kk_error(err, errno, "open run path %s", run_path);
+  if (create && mkdirat(fd, "run", STORE_DIR_MODE) < 0 && errno != EEXIST) {
+    int saved = errno;
+    close(fd);
+    return kk_error(err, saved, "create %s/run", run_path);
+  }
+  struct kk_store *s = kk_xzalloc(sizeof(*s));
+  s->path = kk_xstrdup(run_path);
+  s->fd = fd;
+  *out = s;
+  return 0;
+}
+
+void kk_store_close(struct kk_store *s) {
+  if (s == NULL)
+    return;
+  close(s->fd);
+  free(s->path);
+  free(s);
+}
+
+void kk_store_closep(struct kk_store **s) {
+  kk_store_close(*s);
+  *s = NULL;
+}
+
+const char *kk_store_path(const struct kk_store *s) { return s->path; }
+int kk_store_fd(const struct kk_store *s) { return s->fd; }
+
+void kk_store_set_write_hook(struct kk_store *s, const struct kk_atomic_hook *hook) {
+  s->has_hook = hook != NULL;
+  if (hook)
+    s->hook = *hook;
+}
+
+struct kk_ref kk_ref_of(const struct kk_doc *doc) {
+  struct kk_ref r = {.kind = doc->kind, .name = kk_doc_name(doc)};
+  switch (doc->kind) {
+  case KK_KIND_REALM:
+    r.realm = r.name;
+    break;
+  case KK_KIND_SPACE:
+    r.realm = doc->u.space.spec.realm_id;
+    break;
+  case KK_KIND_STACK:
+    r.realm = doc->u.stack.spec.realm_id;
+    r.space = doc->u.stack.spec.space_id;
+    break;
+  case KK_KIND_CELL:
+    r.realm = doc->u.cell.spec.realm_id;
+    r.space = doc->u.cell.spec.space_id;
+    r.stack = doc->u.cell.spec.stack_id;
+    break;
+  case KK_KIND_CONTAINER:
+    r.realm = doc->u.container.spec.realm_id;
+    r.space = doc->u.container.spec.space_id;
+    r.stack = doc->u.container.spec.stack_id;
+    r.cell = doc->u.container.spec.cell_id;
+    break;
+  default:
+    break;
+  }
+  return r;
+}
+
+char *kk_ref_describe(const struct kk_ref *ref) {
+  switch (ref->kind) {
+  case KK_KIND_REALM:
+    return kk_asprintf("realm \"%s\"", ref->name);
+  case KK_KIND_SPACE:
+    return kk_asprintf("space \"%s\" in realm \"%s\"", ref->name, ref->realm);
+  case KK_KIND_STACK:
+    return kk_asprintf("stack \"%s\" in realm \"%s\", space \"%s\"", ref->name, ref->realm, ref->space);
+  case KK_KIND_CELL:
+    return kk_asprintf("cell \"%s\" in realm \"%s\", space \"%s\", stack \"%s\"", ref->name, ref->realm, ref->space,
+                       ref->stack);
+  case KK_KIND_CONTAINER:
+    return kk_asprintf("container \"%s\" in cell \"%s\" (realm \"%s\", space \"%s\", stack \"%s\")", ref->name,
+                       ref->cell, ref->realm, ref->space, ref->stack);
+  default:
+    return kk_xstrdup("resource");
+  }
+}
+
+/* Not-found messages in the shape users know:
+ * cell "c" not found in realm "r", space "s", stack "t". */
+int kk_store_not_found(const struct kk_ref *ref, kk_err_t *err) {
+  const char *k = kk_kind_lower(ref->kind);
+  switch (ref->kind) {
+  case KK_KIND_REALM:
+    return kk_error_kind(err, KK_ERR_NOT_FOUND, 0, "realm \"%s\" not found", ref->name);
+  case KK_KIND_SPACE:
+    return kk_error_kind(err, KK_ERR_NOT_FOUND, 0, "space \"%s\" not found in realm \"%s\"", ref->name, ref->realm);
+  case KK_KIND_STACK:
+    return kk_error_kind(err, KK_ERR_NOT_FOUND, 0, "stack \"%s\" not found in realm \"%s\", space \"%s\"", ref->name,
+                         ref->realm, ref->space);
+  case KK_KIND_CELL:
+    return kk_error_kind(err, KK_ERR_NOT_FOUND, 0, "cell \"%s\" not found in realm \"%s\", space \"%s\", stack \"%s\"",
+                         ref->name, ref->realm, ref->space, ref->stack);
+  default:
+    return kk_error_kind(err, KK_ERR_NOT_FOUND, 0, "%s \"%s\" not found in cell \"%s\" (realm \"%s\", space \"%s\", stack \"%s\")",
+                         k, ref->name, ref->cell, ref->realm, ref->space, ref->stack);
+  }
+}
+
+/* A ref's parts must be plain names: they become path components. */
+static int check_ref(const struct kk_ref *ref, kk_err_t *err) {
+  const char *parents[4] = {ref->realm, ref->space, ref->stack, ref->cell};
+  for (int i = 0; i < (int)ref->kind && i < 4; i++)
+    if (kk_validate_name((enum kk_kind)i, parents[i], err) < 0)
+      return -1;
+  return kk_validate_name(ref->kind, ref->name, err);
+}
+
+/* Directory holding the resource's own file (for a container: the cell's). */
+char *kk_store_rel_dir(const struct kk_ref *ref) {
+  switch (ref->kind) {
+  case KK_KIND_REALM:
+    return kk_xstrdup(ref->name);
+  case KK_KIND_SPACE:
+    return kk_asprintf("%s/%s", ref->realm, ref->name);
+  case KK_KIND_STACK:
+    return kk_asprintf("%s/%s/%s", ref->realm, ref->space, ref->name);
+  case KK_KIND_CELL:
+    return kk_asprintf("%s/%s/%s/%s", ref->realm, ref->space, ref->stack, ref->name);
+  case KK_KIND_CONTAINER:
+    return kk_asprintf("%s/%s/%s/%s", ref->realm, ref->space, ref->stack, ref->cell);
+  default:
+    return kk_xstrdup(".");
+  }
+}
+
+/* The ref of the parent resource (for realm: none). */
+static bool parent_ref(const struct kk_ref *ref, struct kk_ref *out) {
+  memset(out, 0, sizeof(*out));
+  switch (ref->kind) {
+  case KK_KIND_SPACE:
+    *out = (struct kk_ref){.kind = KK_KIND_REALM, .realm = ref->realm, .name = ref->realm};
+    return true;
+  case KK_KIND_STACK:
+    *out = (struct kk_ref){.kind = KK_KIND_SPACE, .realm = ref->realm, .name = ref->space};
+    return true;
+  case KK_KIND_CELL:
+    *out = (struct kk_ref){.kind = KK_KIND_STACK, .realm = ref->realm, .space = ref->space, .name = ref->stack};
+    return true;
+  case KK_KIND_CONTAINER:
+    *out = (struct kk_ref){
+        .kind = KK_KIND_CELL, .realm = ref->realm, .space = ref->space, .stack = ref->stack, .name = ref->cell};
+    return true;
+  default:
+    return false;
+  }
+}
+
+int kk_store_lock(struct kk_store *s, bool exclusive, kk_err_t *err) {
+  return kk_lock_at(s->fd, ".lock", exclusive, err);
+}
+
+/* --------------------------------------------------------------- read */
+
+static int read_doc_at(struct kk_store *s, int dirfd, const char *rel_dir, const char *file, enum kk_kind kind,
+                       struct kk_doc **out, kk_err_t *err) {
+  cleanup_free char *buf = NULL;
+  size_t len = 0;
+  cleanup_free char *path = kk_asprintf("%s/%s/%s", s->path, rel_dir, file);
+  if (kk_read_file_at(dirfd, file, MAX_DOC_BYTES, &buf, &len, err) < 0) {
+    if (*err && (*err)->errnum == ENOENT)
+      return -1;
+    kk_error_free(err);
+    return kk_error_kind(err, KK_ERR_INTERNAL, 0, "%s: unreadable state file", path);
+  }
+  if (kk_doc_parse_one(buf, len, path, kind, out, err) < 0) {
+    /* Never a crash: say which file is corrupt and stop. */
+    char *msg = kk_asprintf("corrupt state file: %s", (*err)->msg);
+    free((*err)->msg);
+    (*err)->msg = msg;
+    (*err)->kind = KK_ERR_INTERNAL;
+    return -1;
+  }
+  return 0;
+}
+
+static int container_order(const void *a, const void *b) {
+  const struct kk_doc *x = *(struct kk_doc *const *)a, *y = *(struct kk_doc *const *)b;
+  if (x->u.container.spec.root != y->u.container.spec.root)
+    return x->u.container.spec.root ? -1 : 1;
+  return strcmp(kk_doc_name(x), kk_doc_name(y));
+}
+
+static int read_containers(struct kk_store *s, int cell_fd, const char *rel_dir, struct kk_doc_list *out,
+                           kk_err_t *err) {
+  int cfd = openat(cell_fd, "containers", O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+  if (cfd < 0) {
+    if (errno == ENOENT)
+      return 0;
+    return kk_error(err, errno, "open %s/%s/containers", s->path, rel_dir);
+  }
+  cleanup_dir DIR *d = fdopendir(cfd);
+  if (d == NULL) {
+    close(cfd);
+    return kk_error(err, errno, "read %s/%s/containers", s->path, rel_dir);
+  }
+  cleanup_free char *sub = kk_asprintf("%s/containers", rel_dir);
+  struct dirent *de;
+  while ((de = readdir(d)) != NULL) {
+    if (de->d_name[0] == '.' || !kk_has_suffix(de->d_name, ".yaml"))
+      continue;
+    struct kk_doc *doc = NULL;
+    if (read_doc_at(s, dirfd(d), sub, de->d_name, KK_KIND_CONTAINER, &doc, err) < 0) {
+      if (*err && (*err)->errnum == ENOENT) { /* removed under us */
+        kk_error_free(err);
+        continue;
+      }
+      return -1;
+    }
+    kk_doc_list_push(out, doc);
+  }
+  if (out->n > 1)
+    qsort(out->docs, out->n, sizeof(*out->docs), container_order);
+  return 0;
+}
+
+/* Fold container documents into a cell (spec.containers + status). */
+static void cell_take_containers(struct kk_cell *cell, struct kk_doc_list *ctrs) {
+  cell->spec.containers = ctrs->n ? kk_xzalloc(ctrs->n * sizeof(*cell->spec.containers)) : NULL;
+  cell->status.containers = ctrs->n ? kk_xzalloc(ctrs->n * sizeof(*cell->status.containers)) : NULL;
+  for (size_t i = 0; i < ctrs->n; i++) {
+    struct kk_container *c = &ctrs->docs[i]->u.container;
+    cell->spec.containers[i] = c->spec;
+    cell->status.containers[i] = c->status;
+    memset(&c->spec, 0, sizeof(c->spec));
+    memset(&c->status, 0, sizeof(c->status));
+  }
+  cell->spec.n_containers = ctrs->n;
+  cell->status.n_containers = ctrs->n;
+}
+
+static int get_locked(struct kk_store *s, const struct kk_ref *ref, struct kk_doc **out, kk_err_t *err) {
+  cleanup_free char *rel = kk_store_rel_dir(ref);
+  cleanup_close int dfd = openat(s->fd, rel, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+  if (dfd < 0) {
+    if (errno == ENOENT || errno == ENOTDIR) 
+      return kk_store_not_found(ref, err);
+    return kk_error(err, errno, "open %s/%s", s->path, rel);
+  }
+  cleanup_close int lock = kk_lock_at(dfd, ".lock", false, err);
+  if (lock < 0)
+    return -1;
+  if (ref->kind == KK_KIND_CONTAINER) {
+    cleanup_free char *file = kk_asprintf("containers/%s.yaml", ref->name);
+    if (read_doc_at(s, dfd, rel, file, KK_KIND_CONTAINER, out, err) < 0)
+      goto not_found;
+    return 0;
+  }
+  if (read_doc_at(s, dfd, rel, kind_files[ref->kind], ref->kind, out, err) < 0)
+    goto not_found;
+  if (ref->kind == KK_KIND_CELL) {
+    struct kk_doc_list ctrs = {0};
+    if (read_containers(s, dfd, rel, &ctrs, err) < 0) {
+      kk_doc_list_free(&ctrs);
+      kk_doc_free(*out);
+      *out = NULL;
+      return -1;
+    }
+    cell_take_containers(&(*out)->u.cell, &ctrs);
+    kk_doc_list_free(&ctrs);
+  }
+  return 0;
+not_found:
+  if (*err && (*err)->errnum == ENOENT) {
+    kk_error_free(err);
+    return kk_store_not_found(ref, err);
+  }
+  return -1;
+}
+
+int kk_store_get(struct kk_store *s, const struct kk_ref *ref, struct kk_doc **out, kk_err_t *err) {
+  if (check_ref(ref, err) < 0)
+    return -1;
+  return get_locked(s, ref, out, err);
+}
+
+bool kk_store_exists(struct kk_store *s, const struct kk_ref *ref) {
+  cleanup_error kk_err_t e = NULL;
+  if (check_ref(ref, &e) < 0)
+    return false;
+  cleanup_free char *rel = kk_store_rel_dir(ref);
+  cleanup_free char *file = ref->kind == KK_KIND_CONTAINER ? kk_asprintf("%s/containers/%s.yaml", rel, ref->name)
+                                                           : kk_asprintf("%s/%s", rel, kind_files[ref->kind]);
+  return kk_exists_at(s->fd, file);
+}
+
+/* -------------------------------------------------------------- write */
+
+static int write_doc(struct kk_store *s, int dirfd, const char *name, const struct kk_doc *doc, kk_err_t *err) {
+  cleanup_free char *yaml = kk_doc_to_yaml(doc);
+  return kk_write_file_atomic(dirfd, name, yaml, strlen(yaml), STORE_FILE_MODE, s->has_hook ? &s->hook : NULL,
+                              err);
+}
+
+static int put_cell(struct kk_store *s, int dfd, const struct kk_doc *doc, kk_err_t *err) {
+  const struct kk_cell *cell = &doc->u.cell;
+  if (mkdirat(dfd, "containers", STORE_DIR_MODE) < 0 && errno != EEXIST)
+    return kk_error(err, errno, "create containers directory");
+  cleanup_close int cfd = kk_open_dir_at(dfd, "containers", err);
+  if (cfd < 0)
+    return -1;
+  for (size_t i = 0; i < cell->spec.n_containers; i++) {
+    cleanup_doc struct kk_doc *cdoc = kk_container_doc_from_cell(cell, i);
+    cleanup_free char *file = kk_asprintf("%s.yaml", kk_doc_name(cdoc));
+    if (write_doc(s, cfd, file, cdoc, err) < 0)
+      return -1;
+  }
+  /* cell.yaml carries the cell without its containers: they live beside it. */
+  cleanup_doc struct kk_doc *bare = kk_doc_clone(doc);
+  kk_cell_drop_containers(&bare->u.cell);
+  if (write_doc(s, dfd, "cell.yaml", bare, err) < 0)
+    return -1;
+  /* Containers no longer in the cell. */
+  int dup = fcntl(cfd, F_DUPFD_CLOEXEC, 0);
+  if (dup < 0)
+    return kk_error(err, errno, "dup");
+  cleanup_dir DIR *d = fdopendir(dup);
+  if (d == NULL) {
+    close(dup);
+    return kk_error(err, errno, "read containers directory");
+  }
+  struct dirent *de;
+  while ((de = readdir(d)) != NULL) {
+    if (de->d_name[0] == '.' || !kk_has_suffix(de->d_name, ".yaml"))
+      continue;
+    cleanup_free char *id = kk_xstrndup(de->d_name, strlen(de->d_name) - 5);
+    bool keep = false;
+    for (size_t i = 0; i < cell->spec.n_containers && !keep; i++)
+      keep = kk_streq(cell->spec.containers[i].id, id);
+    if (!keep && unlinkat(cfd, de->d_name, 0) < 0 && errno != ENOENT)
+      return kk_error(err, errno, "remove stale container file %s", de->d_name);
+  }
+  return kk_fsync_dir(cfd, err);
+}
+
+int kk_store_put(struct kk_store *s, const struct kk_doc *doc, bool create, kk_err_t *err) {
+  struct kk_ref ref = kk_ref_of(doc);
+  if (check_ref(&ref, err) < 0)
+    return -1;
+  struct kk_ref parent;
+  if (parent_ref(&ref, &parent) && !kk_store_exists(s, &parent))
+    return kk_store_not_found(&parent, err);
+  if (create && kk_store_exists(s, &ref)) {
+    cleanup_free char *what = kk_ref_describe(&ref);
+    return kk_error_kind(err, KK_ERR_EXISTS, 0, "%s already exists", what);
+  }
+  cleanup_free char *rel = kk_store_rel_dir(&ref);
+  if (ref.kind != KK_KIND_CONTAINER && mkdirat(s->fd, rel, STORE_DIR_MODE) < 0 && errno != EEXIST)
+    return kk_error(err, errno, "create %s/%s", s->path, rel);
+  cleanup_close int dfd = openat(s->fd, rel, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+  if (dfd < 0)
+    return kk_error(err, errno, "open %s/%s", s->path, rel);
+  cleanup_close int lock = kk_lock_at(dfd, ".lock", true, err);
+  if (lock < 0)
+    return -1;
+  int ret;
+  if (ref.kind == KK_KIND_CELL) {
+    ret = put_cell(s, dfd, doc, err);
+  } else if (ref.kind == KK_KIND_CONTAINER) {
+    if (mkdirat(dfd, "containers", STORE_DIR_MODE) < 0 && errno != EEXIST)
+      return kk_error(err, errno, "create containers directory");
+    cleanup_close int cfd = kk_open_dir_at(dfd, "containers", err);
+    if (cfd < 0)
+      return -1;
+    cleanup_free char *file = kk_asprintf("%s.yaml", ref.name);
+    ret = write_doc(s, cfd, file, doc, err);
+  } else {
+    ret = write_doc(s, dfd, kind_files[ref.kind], doc, err);
+  }
+  if (ret < 0)
+    return kk_error_wrap(err, "write %s/%s", s->path, rel);
+  return 0;
+}
+
+/* --------------------------------------------------------------- list */
+
+static int ref_order(const void *a, const void *b) {
+  const struct kk_doc *x = *(struct kk_doc *const *)a, *y = *(struct kk_doc *const *)b;
+  struct kk_ref rx = kk_ref_of(x), ry = kk_ref_of(y);
+  const char *px[] = {rx.realm, rx.space, rx.stack, rx.cell, rx.name};
+  const char *py[] = {ry.realm, ry.space, ry.stack, ry.cell, ry.name};
+  for (int i = 0; i < 5; i++) {
+    int c = strcmp(px[i] ? px[i] : "", py[i] ? py[i] : "");
+    if (c != 0)
+      return c;
+  }
+  return 0;
+}
+
+/* Names of child directories of rel that hold `file`. */
+static int child_dirs(struct kk_store *s, const char *rel, const char *file, struct kk_strv *out, kk_err_t *err) {
+  int fd = openat(s->fd, rel, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+  if (fd < 0) {
+    if (errno == ENOENT || errno == ENOTDIR)
+      return 0;
+    return kk_error(err, errno, "open %s/%s", s->path, rel);
+  }
+  cleanup_dir DIR *d = fdopendir(fd);
+  if (d == NULL) {
+    close(fd);
+    return kk_error(err, errno, "read %s/%s", s->path, rel);
+  }
+  struct dirent *de;
+  while ((de = readdir(d)) != NULL) {
+    if (de->d_name[0] == '.')
+      continue;
+    cleanup_free char *f = kk_asprintf("%s/%s", de->d_name, file);
+    struct stat st;
+    if (fstatat(fd, f, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(st.st_mode))
+      kk_strv_push(out, de->d_name);
+  }
+  kk_strv_sort(out);
+  return 0;
+}
+
+static bool wild(const char *s) { return kk_empty(s); }
+
+int kk_store_list(struct kk_store *s, enum kk_kind kind, const struct kk_ref *scope, struct kk_doc_list *out,
+                  kk_err_t *err) {
+  /* Walk level by level, expanding wildcards. Each path is a strv of names. */
+  const char *want[4] = {scope ? scope->realm : NULL, scope ? scope->space : NULL, scope ? scope->stack : NULL,
+                         scope ? scope->cell : NULL};
+  int depth = kind == KK_KIND_CONTAINER ? 4 : (int)kind + 1; /* levels of directories to walk */
+  struct kk_strv paths = {0};
+  kk_strv_push(&paths, ".");
+  int ret = 0;
+  for (int level = 0; level < depth && ret == 0; level++) {
+    struct kk_strv next = {0};
+    for (size_t i = 0; i < paths.n && ret == 0; i++) {
+      const char *file = kind_files[level];
+      if (!wild(want[level])) {
+        cleanup_free char *f = kk_asprintf("%s/%s/%s", paths.v[i], want[level], file);
+        cleanup_error kk_err_t e = NULL;
+        if (kk_validate_name((enum kk_kind)level, want[level], &e) == 0 && kk_exists_at(s->fd, f))
+          kk_strv_push_owned(&next, kk_asprintf("%s/%s", paths.v[i], want[level]));
+        continue;
+      }
+      struct kk_strv kids = {0};
+      ret = child_dirs(s, paths.v[i], file, &kids, err);
+      for (size_t k = 0; k < kids.n; k++)
+        kk_strv_push_owned(&next, kk_asprintf("%s/%s", paths.v[i], kids.v[k]));
+      kk_strv_free(&kids);
+    }
+    kk_strv_free(&paths);
+    paths = next;
+  }
+  struct kk_doc_list got = {0};
+  for (size_t i = 0; i < paths.n && ret == 0; i++) {
+    /* paths.v[i] is "./realm/space/..." down to the resource (or the cell). */
+    char *parts[5] = {0};
+    cleanup_free char *copy = kk_xstrdup(paths.v[i] + 2);
+    int n = 0;
+    char *save = NULL;
+    for (char *p = strtok_r(copy, "/", &save); p && n < 5; p = strtok_r(NULL, "/", &save))
+      parts[n++] = p;
+    struct kk_ref ref = {.kind = kind, .realm = parts[0], .space = parts[1], .stack = parts[2], .cell = parts[3]};
+    if (kind == KK_KIND_CONTAINER) {
+      cleanup_doc struct kk_doc *cell = NULL;
+      struct kk_ref cref = {.kind = KK_KIND_CELL, .realm = parts[0], .space = parts[1], .stack = parts[2],
+                            .name = parts[3]};
+      ret = get_locked(s, &cref, &cell, err);
+      if (ret < 0 && *err && (*err)->kind == KK_ERR_NOT_FOUND) { /* deleted meanwhile */
+        kk_error_free(err);
+        ret = 0;
+        continue;
+      }
+      for (size_t c = 0; ret == 0 && c < cell->u.cell.spec.n_containers; c++) {
+        const char *cname = cell->u.cell.spec.containers[c].id;
+        if (!wild(scope ? scope->name : NULL) && !kk_streq(cname, scope->name))
+          continue;
+        kk_doc_list_push(&got, kk_container_doc_from_cell(&cell->u.cell, c));
+      }
+      continue;
+    }
+    ref.name = parts[n - 1];
+    struct kk_doc *doc = NULL;
+    ret = get_locked(s, &ref, &doc, err);
+    if (ret < 0 && *err && (*err)->kind == KK_ERR_NOT_FOUND) {
+      kk_error_free(err);
+      ret = 0;
+      continue;
+    }
+    if (ret == 0)
+      kk_doc_list_push(&got, doc);
+  }
+  kk_strv_free(&paths);
+  if (ret < 0) {
+    kk_doc_list_free(&got);
+    return -1;
+  }
+  if (got.n > 1 && kind != KK_KIND_CONTAINER)
+    qsort(got.docs, got.n, sizeof(*got.docs), ref_order);
+  for (size_t i = 0; i < got.n; i++)
+    kk_doc_list_push(out, got.docs[i]);
+  free(got.docs);
+  return 0;
+}
+
+/* ------------------------------------------------------------- delete */
+
+int kk_store_delete(struct kk_store *s, const struct kk_ref *ref, kk_err_t *err) {
+  if (check_ref(ref, err) < 0)
+    return -1;
+  if (!kk_store_exists(s, ref)) 
+      return kk_store_not_found(ref, err);
+  cleanup_free char *rel = kk_store_rel_dir(ref);
+  if (ref->kind == KK_KIND_CONTAINER) {
+    cleanup_close int dfd = kk_open_dir_at(s->fd, rel, err);
+    if (dfd < 0)
+      return -1;
+    cleanup_close int lock = kk_lock_at(dfd, ".lock", true, err);
+    if (lock < 0)
+      return -1;
+    cleanup_free char *file = kk_asprintf("containers/%s.yaml", ref->name);
+    if (unlinkat(dfd, file, 0) < 0 && errno != ENOENT)
+      return kk_error(err, errno, "remove %s/%s/%s", s->path, rel, file);
+    return 0;
+  }
+  /* Remove the resource file first: from then on the resource is gone even
+   * if the rest of the directory removal is interrupted. */
+  {
+    cleanup_close int dfd = kk_open_dir_at(s->fd, rel, err);
+    if (dfd < 0)
+      return -1;
+    cleanup_close int lock = kk_lock_at(dfd, ".lock", true, err);
+    if (lock < 0)
+      return -1;
+    if (unlinkat(dfd, kind_files[ref->kind], 0) < 0 && errno != ENOENT)
+      return kk_error(err, errno, "remove %s/%s/%s", s->path, rel, kind_files[ref->kind]);
+    if (kk_fsync_dir(dfd, err) < 0)
+      return -1;
+  }
+  if (kk_rm_rf_at(s->fd, rel, err) < 0)
+    return kk_error_wrap(err, "remove %s/%s", s->path, rel);
+  return 0;
+}

@@ -1,0 +1,84 @@
+/* The on-disk state tree under --run-path (the seeds' layout):
+ *
+ *   <run>/<realm>/realm.yaml
+ *   <run>/<realm>/<space>/space.yaml
+ *   <run>/<realm>/<space>/network.conflist      (written by netns/)
+ *   <run>/<realm>/<space>/<stack>/stack.yaml
+ *   <run>/<realm>/<space>/<stack>/<cell>/cell.yaml
+ *   <run>/<realm>/<space>/<stack>/<cell>/containers/<container>.yaml
+ *   <run>/run/
+ *
+ * Every file is one YAML document (spec + status), written atomically.
+ * A resource exists iff its own file exists: a directory left by a crash
+ * before the file was written is invisible and reused by the next create.
+ * Locking: `.lock` sidecars, flock(2) shared for reads and exclusive for
+ * writes, plus a tree lock that the controller holds across a
+ * read-modify-write so two processes never interleave. */
+#ifndef KK_STORE_H
+#define KK_STORE_H
+
+#include <stdbool.h>
+
+#include "lib/error.h"
+#include "lib/fs.h"
+#include "model/model.h"
+
+struct kk_store;
+
+/* Opens (and with create, makes) the run path. */
+int kk_store_open(const char *run_path, bool create, struct kk_store **out, kk_err_t *err);
+void kk_store_close(struct kk_store *s);
+void kk_store_closep(struct kk_store **s);
+#define cleanup_store __attribute__((cleanup(kk_store_closep)))
+const char *kk_store_path(const struct kk_store *s);
+int kk_store_fd(const struct kk_store *s); /* dirfd of the run path */
+
+/* Which resource: realm/space/stack/cell name the parents, `name` the
+ * resource itself (for a realm, realm == name).  NULL or "" in a list scope
+ * is a wildcard. */
+struct kk_ref {
+  enum kk_kind kind;
+  const char *realm;
+  const char *space;
+  const char *stack;
+  const char *cell;
+  const char *name;
+};
+/* The ref of a document, from its metadata and spec parent ids. */
+struct kk_ref kk_ref_of(const struct kk_doc *doc);
+/* "realm \"a\"", "space \"b\" in realm \"a\"", ... for messages. */
+char *kk_ref_describe(const struct kk_ref *ref);
+/* Fill a KK_ERR_NOT_FOUND error: cell "c" not found in realm "r", ... */
+int kk_store_not_found(const struct kk_ref *ref, kk_err_t *err);
+
+/* Tree lock held by the controller across read-modify-write sequences.
+ * Returns an fd to close (cleanup_close) to release it. */
+int kk_store_lock(struct kk_store *s, bool exclusive, kk_err_t *err);
+
+/* Read one resource.  KK_ERR_NOT_FOUND when it does not exist; a corrupt
+ * file is KK_ERR_INTERNAL naming the file.  A cell comes back with its
+ * containers (root first, then by id) and their statuses. */
+int kk_store_get(struct kk_store *s, const struct kk_ref *ref, struct kk_doc **out, kk_err_t *err);
+bool kk_store_exists(struct kk_store *s, const struct kk_ref *ref);
+
+/* Write a resource (spec + status).  The parent must exist
+ * (KK_ERR_NOT_FOUND naming it).  With `create`, an existing resource is
+ * KK_ERR_EXISTS.  Cells: containers/<id>.yaml for each container, then
+ * cell.yaml, then stale container files are removed. */
+int kk_store_put(struct kk_store *s, const struct kk_doc *doc, bool create, kk_err_t *err);
+
+/* Every resource of `kind` under `scope` (wildcards allowed), sorted by
+ * realm, space, stack, cell, name. */
+int kk_store_list(struct kk_store *s, enum kk_kind kind, const struct kk_ref *scope, struct kk_doc_list *out,
+                  kk_err_t *err);
+
+/* Remove a resource and everything under it (its directory). */
+int kk_store_delete(struct kk_store *s, const struct kk_ref *ref, kk_err_t *err);
+
+/* Directory of a resource relative to the run path ("default/default"). */
+char *kk_store_rel_dir(const struct kk_ref *ref);
+
+/* Test hook: interrupt atomic writes at a step (see lib/fs.h). */
+void kk_store_set_write_hook(struct kk_store *s, const struct kk_atomic_hook *hook);
+
+#endif
