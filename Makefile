@@ -71,9 +71,10 @@ $(BUILD)/tests/helpers/%: tests/helpers/%.c $(BUILD)/libkukeon.a
 
 unit-bins: $(UNIT_BINS) $(HELPER_BINS)
 
-# Lanes: unit (no root), integration (root), fuzz (bounded), vm (qemu TCG).
-test: all unit-bins
-	BUILD=$(BUILD) tests/run-lanes unit integration fuzz vm
+# Lanes: unit (no root), integration (root), the same two on the ASan/UBSan
+# build, fuzz (bounded), vm (qemu TCG).  One closing line for all of them.
+test: all unit-bins asan
+	BUILD=$(BUILD) tests/run-lanes unit integration asan-unit asan-integration fuzz vm
 
 test-unit: all unit-bins
 	BUILD=$(BUILD) tests/run-lanes unit

@@ -61,6 +61,7 @@ static int parse_selector(const char *sel, struct clause **out, size_t *n, kk_er
       kk_error_kind(err, KK_ERR_INVALID, 0, "invalid selector clause \"%s\": expected k=v, k==v, k!=v, k or !k", tok);
       free_clauses(*out, *n);
       *out = NULL;
+      *n = 0;
       return -1;
     }
   }
