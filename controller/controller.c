@@ -5,6 +5,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "lib/log.h"
 #include "lib/util.h"
 
 struct kk_controller {
@@ -595,5 +596,18 @@ int kk_ctl_apply(struct kk_controller *c, const struct kk_apply_source *src, siz
     }
   }
   kk_doc_list_free(&docs);
+  return ret;
+}
+
+/* ------------------------------------------------------------ reconcile */
+
+int kk_ctl_reconcile(struct kk_controller *c, kk_err_t *err) {
+  /* Observing what runs comes with the runtime; today a pass re-reads the
+   * cells so that a corrupt file is reported by the loop, not by a user. */
+  struct kk_doc_list cells = {0};
+  int ret = kk_ctl_list(c, KK_KIND_CELL, NULL, &cells, err);
+  if (ret == 0)
+    kk_debug("reconcile pass: %zu cell(s)", cells.n);
+  kk_doc_list_free(&cells);
   return ret;
 }

@@ -77,4 +77,7 @@ struct kk_apply_source {
 int kk_ctl_apply(struct kk_controller *c, const struct kk_apply_source *src, size_t n_src,
                  struct kk_apply_result *res, kk_err_t *err);
 
+/* One pass of the reconcile loop (kukeond's --reconcile-interval timer). */
+int kk_ctl_reconcile(struct kk_controller *c, kk_err_t *err);
+
 #endif

@@ -1,24 +1,90 @@
-/* kukeond command line.  `kukeond serve` comes with the API. */
+/* kukeond command line: flags > environment > ServerConfiguration > defaults. */
+#include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "daemon/daemon.h"
 #include "lib/flags.h"
+#include "lib/fs.h"
+#include "lib/log.h"
 #include "lib/util.h"
+#include "model/model.h"
+
+#define DEFAULT_SOCKET "/run/kukeon/kukeond.sock"
+#define DEFAULT_CONFIG "/etc/kukeon/kukeond.yaml"
+
+static const char *first(const char *a, const char *b, const char *c, const char *d) {
+  return a ? a : b && *b ? b : c ? c : d;
+}
+
+static int serve(const char **v, kk_err_t *err) {
+  enum { SOCK, GID, RUN, CONTAINERD, CFG, CGROOT, SUFFIX, INTERVAL, LEVEL };
+  const char *cfg_path = first(v[CFG], getenv("KUKEOND_CONFIGURATION"), NULL, DEFAULT_CONFIG);
+  bool cfg_given = v[CFG] || (getenv("KUKEOND_CONFIGURATION") && *getenv("KUKEOND_CONFIGURATION"));
+  struct kk_server_config file = {0};
+  cleanup_free char *buf = NULL;
+  size_t len = 0;
+  if (kk_read_file_at(AT_FDCWD, cfg_path, 1 << 20, &buf, &len, err) < 0) {
+    bool missing = (*err)->errnum == ENOENT;
+    kk_error_free(err);
+    /* An absent default file means defaults; a named file must exist. */
+    if (!missing || cfg_given)
+      return kk_error_kind(err, KK_ERR_INVALID, 0, "read server configuration %s: %s", cfg_path,
+                           missing ? "no such file" : "unreadable");
+  } else if (kk_server_config_parse(buf, len, cfg_path, &file, err) < 0) {
+    return -1;
+  }
+  int ret = -1;
+  char gidbuf[32] = "";
+  if (file.socket_gid.set)
+    snprintf(gidbuf, sizeof(gidbuf), "%lld", (long long)file.socket_gid.v);
+  const char *level = first(v[LEVEL], getenv("KUKEON_LOG_LEVEL"), file.log_level, "info");
+  const char *gid_s = first(v[GID], getenv("KUKEOND_SOCKET_GID"), *gidbuf ? gidbuf : NULL, "0");
+  const char *interval = first(v[INTERVAL], getenv("KUKEOND_RECONCILE_INTERVAL"), file.reconcile_interval, "30s");
+  struct kk_daemon_config cfg = {
+      .socket = first(v[SOCK], getenv("KUKEOND_SOCKET"), file.socket, DEFAULT_SOCKET),
+      .run_path = first(v[RUN], getenv("KUKEON_RUN_PATH"), file.run_path, KK_DEFAULT_RUN_PATH),
+      .cgroup_root = first(v[CGROOT], getenv("KUKEON_CGROUP_ROOT"), file.cgroup_root, KK_DEFAULT_CGROUP_ROOT),
+      .ns_suffix = first(v[SUFFIX], getenv("KUKEON_NAMESPACE_SUFFIX"), file.ns_suffix, KK_DEFAULT_NS_SUFFIX),
+      .pod_subnet = first(NULL, getenv("KUKEON_POD_SUBNET_CIDR"), file.pod_subnet, KK_DEFAULT_POD_SUBNET),
+  };
+  enum kk_log_level lvl;
+  char *end = NULL;
+  long gid = strtol(gid_s, &end, 10);
+  if (kk_log_parse_level(level, &lvl) < 0)
+    kk_error_kind(err, KK_ERR_INVALID, 0, "invalid log level \"%s\" (supported: debug, info, warn, error)", level);
+  else if (*gid_s == '\0' || *end != '\0' || gid < 0)
+    kk_error_kind(err, KK_ERR_INVALID, 0, "invalid --socket-gid \"%s\": expected a group id", gid_s);
+  else if (kk_parse_duration_ms(interval, &cfg.reconcile_ms) < 0)
+    kk_error_kind(err, KK_ERR_INVALID, 0, "invalid --reconcile-interval \"%s\": expected a duration like 30s or 0",
+                  interval);
+  else if (cfg.socket[0] != '/' || cfg.run_path[0] != '/')
+    kk_error_kind(err, KK_ERR_INVALID, 0, "--socket and --run-path must be absolute paths");
+  else if (kk_validate_cgroup_root(cfg.cgroup_root, err) < 0 || kk_validate_ns_suffix(cfg.ns_suffix, err) < 0)
+    ;
+  else {
+    cfg.socket_gid = gid;
+    kk_log_init(lvl, "kukeond");
+    ret = kk_daemon_serve(&cfg, err);
+  }
+  kk_server_config_free(&file);
+  return ret;
+}
 
 int kk_daemon_main(int argc, char **argv) {
-  const char *sock = NULL, *gid = NULL, *run_path = NULL, *containerd = NULL, *cfg = NULL, *cgroot = NULL,
-             *suffix = NULL, *interval = NULL, *level = NULL;
+  const char *v[9] = {0};
   struct kk_flag flags[] = {
-      {"socket", 0, KK_FLAG_STRING, &sock, "unix socket to listen on (default /run/kukeon/kukeond.sock)", false},
-      {"socket-gid", 0, KK_FLAG_STRING, &gid, "group that may use the socket (mode 0660); 0 = root only", false},
-      {"run-path", 0, KK_FLAG_STRING, &run_path, "persistent state (default /opt/kukeon)", false},
-      {"containerd-socket", 0, KK_FLAG_STRING, &containerd, "accepted for compatibility, unused: kukeon has no containerd", false},
-      {"configuration", 0, KK_FLAG_STRING, &cfg, "ServerConfiguration file (default /etc/kukeon/kukeond.yaml)", false},
-      {"cgroup-root", 0, KK_FLAG_STRING, &cgroot, "cgroup root of the kukeon tree (default /kukeon)", false},
-      {"containerd-namespace-suffix", 0, KK_FLAG_STRING, &suffix, "realm namespace suffix (default kukeon.io)", false},
-      {"reconcile-interval", 0, KK_FLAG_STRING, &interval, "reconcile period, Go duration; 0 disables (default 30s)", false},
-      {"log-level", 0, KK_FLAG_STRING, &level, "debug, info, warn or error (default info)", false},
+      {"socket", 0, KK_FLAG_STRING, &v[0], "unix socket to listen on (default /run/kukeon/kukeond.sock)", false},
+      {"socket-gid", 0, KK_FLAG_STRING, &v[1], "group that may use the socket (mode 0660); 0 = root only", false},
+      {"run-path", 0, KK_FLAG_STRING, &v[2], "persistent state (default /opt/kukeon)", false},
+      {"containerd-socket", 0, KK_FLAG_STRING, &v[3], "accepted for compatibility, unused: kukeon has no containerd", false},
+      {"configuration", 0, KK_FLAG_STRING, &v[4], "ServerConfiguration file (default /etc/kukeon/kukeond.yaml)", false},
+      {"cgroup-root", 0, KK_FLAG_STRING, &v[5], "cgroup root of the kukeon tree (default /kukeon)", false},
+      {"containerd-namespace-suffix", 0, KK_FLAG_STRING, &v[6], "realm namespace suffix (default kukeon.io)", false},
+      {"reconcile-interval", 0, KK_FLAG_STRING, &v[7], "reconcile period, Go duration; 0 disables (default 30s)", false},
+      {"log-level", 0, KK_FLAG_STRING, &v[8], "debug, info, warn or error (default info)", false},
   };
   struct kk_strv pos = {0};
   bool help = false;
@@ -29,12 +95,11 @@ int kk_daemon_main(int argc, char **argv) {
   } else if (help || pos.n == 0) {
     printf("kukeond serves the kukeonv1 API on a unix socket.\n\nUsage:\n  kukeond serve [flags]\n\nFlags:\n");
     kk_flags_print(stdout, flags, KK_ARRAY_SIZE(flags), true);
-  } else if (strcmp(pos.v[0], "serve") != 0) {
-    kk_error_kind(&err, KK_ERR_INVALID, 0, "unknown command \"%s\" for \"kukeond\"", pos.v[0]);
+  } else if (strcmp(pos.v[0], "serve") != 0 || pos.n > 1) {
+    kk_error_kind(&err, KK_ERR_INVALID, 0, "unknown command \"%s\" for \"kukeond\" (try: kukeond serve)", pos.v[pos.n > 1 ? 1 : 0]);
     rc = 1;
   } else {
-    kk_error_kind(&err, KK_ERR_UNAVAILABLE, 0, "kukeond serve is not implemented in this build yet");
-    rc = 1;
+    rc = serve(v, &err) < 0 ? 1 : 0;
   }
   if (err) {
     fprintf(stderr, "Error: %s\n", err->msg);

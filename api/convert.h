@@ -1,0 +1,15 @@
+/* Internal to api/: model <-> wire conversions shared by client and server. */
+#ifndef KK_API_CONVERT_H
+#define KK_API_CONVERT_H
+
+#include "api/api.h"
+#include "api/kukeonv1.pb-c.h"
+
+uint8_t *kk_pb_pack(const ProtobufCMessage *m, size_t *len);
+void kk_ref_to_pb(const struct kk_ref *ref, Kukeonv1__Ref *pb);
+/* Points into pb (no copies): valid while pb lives. */
+int kk_ref_from_pb(const Kukeonv1__Ref *pb, struct kk_ref *ref, kk_err_t *err);
+Kukeonv1__ErrorKind kk_err_kind_to_pb(enum kk_err_kind k);
+enum kk_err_kind kk_err_kind_from_pb(Kukeonv1__ErrorKind k);
+
+#endif

@@ -1,0 +1,233 @@
+/* kk_api_dispatch: one packed Request in, one packed Response out. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "api/convert.h"
+#include "lib/util.h"
+
+/* What a handler produces: a packed payload or an error. */
+struct reply {
+  uint8_t *payload;
+  size_t len;
+};
+
+static void report_to_pb(const struct kk_report *r, Kukeonv1__Report *pb) {
+  kukeonv1__report__init(pb);
+  pb->title = (char *)(r->title ? r->title : "");
+  pb->n_lines = r->lines.n;
+  pb->lines = r->lines.v;
+}
+
+static int pack_report(const struct kk_report *rep, struct reply *out) {
+  Kukeonv1__Report pb;
+  report_to_pb(rep, &pb);
+  out->payload = kk_pb_pack(&pb.base, &out->len);
+  return 0;
+}
+
+static int h_ping(struct kk_controller *ctl, const uint8_t *p, size_t n, struct reply *out, kk_err_t *err) {
+  (void)ctl;
+  Kukeonv1__PingRequest *req = kukeonv1__ping_request__unpack(NULL, n, p);
+  if (req == NULL)
+    return kk_error_kind(err, KK_ERR_INVALID, 0, "malformed ping request");
+  kukeonv1__ping_request__free_unpacked(req, NULL);
+  Kukeonv1__PingResponse resp = KUKEONV1__PING_RESPONSE__INIT;
+  resp.version = (char *)KUKEON_VERSION;
+  out->payload = kk_pb_pack(&resp.base, &out->len);
+  return 0;
+}
+
+static int h_init(struct kk_controller *ctl, const uint8_t *p, size_t n, struct reply *out, kk_err_t *err) {
+  Kukeonv1__InitRequest *req = kukeonv1__init_request__unpack(NULL, n, p);
+  if (req == NULL)
+    return kk_error_kind(err, KK_ERR_INVALID, 0, "malformed init request");
+  struct kk_report rep = {0};
+  int ret = kk_ctl_init(ctl, req->realm, req->space, &rep, err);
+  if (ret == 0)
+    pack_report(&rep, out);
+  kk_report_free(&rep);
+  kukeonv1__init_request__free_unpacked(req, NULL);
+  return ret;
+}
+
+/* Exactly one document of a resource kind. */
+static int doc_from_bytes(const ProtobufCBinaryData *b, struct kk_doc **out, kk_err_t *err) {
+  struct kk_doc_list l = {0};
+  if (kk_docs_parse((const char *)b->data, b->len, "<request>", &l, err) < 0)
+    return -1;
+  if (l.n != 1) {
+    kk_doc_list_free(&l);
+    return kk_error_kind(err, KK_ERR_INVALID, 0, "request must carry exactly one document");
+  }
+  *out = l.docs[0];
+  free(l.docs);
+  return 0;
+}
+
+static int h_create(struct kk_controller *ctl, const uint8_t *p, size_t n, struct reply *out, kk_err_t *err) {
+  Kukeonv1__CreateRequest *req = kukeonv1__create_request__unpack(NULL, n, p);
+  if (req == NULL)
+    return kk_error_kind(err, KK_ERR_INVALID, 0, "malformed create request");
+  cleanup_doc struct kk_doc *doc = NULL;
+  struct kk_report rep = {0};
+  int ret = doc_from_bytes(&req->document, &doc, err);
+  if (ret == 0)
+    ret = kk_ctl_create(ctl, doc, &rep, err);
+  if (ret == 0)
+    pack_report(&rep, out);
+  kk_report_free(&rep);
+  kukeonv1__create_request__free_unpacked(req, NULL);
+  return ret;
+}
+
+static int h_get(struct kk_controller *ctl, const uint8_t *p, size_t n, struct reply *out, kk_err_t *err) {
+  Kukeonv1__GetRequest *req = kukeonv1__get_request__unpack(NULL, n, p);
+  if (req == NULL)
+    return kk_error_kind(err, KK_ERR_INVALID, 0, "malformed get request");
+  struct kk_ref ref;
+  cleanup_doc struct kk_doc *doc = NULL;
+  int ret = kk_ref_from_pb(req->ref, &ref, err);
+  if (ret == 0)
+    ret = kk_ctl_get(ctl, &ref, &doc, err);
+  if (ret == 0) {
+    cleanup_free char *yaml = kk_doc_to_yaml(doc);
+    Kukeonv1__GetResponse resp = KUKEONV1__GET_RESPONSE__INIT;
+    resp.document.data = (uint8_t *)yaml;
+    resp.document.len = strlen(yaml);
+    out->payload = kk_pb_pack(&resp.base, &out->len);
+  }
+  kukeonv1__get_request__free_unpacked(req, NULL);
+  return ret;
+}
+
+static int h_list(struct kk_controller *ctl, const uint8_t *p, size_t n, struct reply *out, kk_err_t *err) {
+  Kukeonv1__ListRequest *req = kukeonv1__list_request__unpack(NULL, n, p);
+  if (req == NULL)
+    return kk_error_kind(err, KK_ERR_INVALID, 0, "malformed list request");
+  struct kk_ref scope;
+  struct kk_doc_list list = {0};
+  int ret = kk_ref_from_pb(req->scope, &scope, err);
+  if (ret == 0)
+    ret = kk_ctl_list(ctl, scope.kind, &scope, &list, err);
+  if (ret == 0) {
+    Kukeonv1__ListResponse resp = KUKEONV1__LIST_RESPONSE__INIT;
+    resp.n_documents = list.n;
+    resp.documents = kk_xzalloc((list.n ? list.n : 1) * sizeof(*resp.documents));
+    for (size_t i = 0; i < list.n; i++) {
+      char *yaml = kk_doc_to_yaml(list.docs[i]);
+      resp.documents[i].data = (uint8_t *)yaml;
+      resp.documents[i].len = strlen(yaml);
+    }
+    out->payload = kk_pb_pack(&resp.base, &out->len);
+    for (size_t i = 0; i < list.n; i++)
+      free(resp.documents[i].data);
+    free(resp.documents);
+  }
+  kk_doc_list_free(&list);
+  kukeonv1__list_request__free_unpacked(req, NULL);
+  return ret;
+}
+
+static int h_delete(struct kk_controller *ctl, const uint8_t *p, size_t n, struct reply *out, kk_err_t *err) {
+  Kukeonv1__DeleteRequest *req = kukeonv1__delete_request__unpack(NULL, n, p);
+  if (req == NULL)
+    return kk_error_kind(err, KK_ERR_INVALID, 0, "malformed delete request");
+  struct kk_ref ref;
+  struct kk_report rep = {0};
+  int ret = kk_ref_from_pb(req->ref, &ref, err);
+  if (ret == 0)
+    ret = kk_ctl_delete(ctl, &ref, req->cascade, req->force, &rep, err);
+  if (ret == 0)
+    pack_report(&rep, out);
+  kk_report_free(&rep);
+  kukeonv1__delete_request__free_unpacked(req, NULL);
+  return ret;
+}
+
+static int h_apply(struct kk_controller *ctl, const uint8_t *p, size_t n, struct reply *out, kk_err_t *err) {
+  Kukeonv1__ApplyRequest *req = kukeonv1__apply_request__unpack(NULL, n, p);
+  if (req == NULL)
+    return kk_error_kind(err, KK_ERR_INVALID, 0, "malformed apply request");
+  struct kk_apply_source *src = kk_xzalloc((req->n_sources ? req->n_sources : 1) * sizeof(*src));
+  for (size_t i = 0; i < req->n_sources; i++) {
+    src[i].file = req->sources[i]->file;
+    src[i].buf = (const char *)req->sources[i]->content.data;
+    src[i].len = req->sources[i]->content.len;
+  }
+  struct kk_apply_result res = {0};
+  int ret = kk_ctl_apply(ctl, src, req->n_sources, &res, err);
+  if (ret == 0) {
+    Kukeonv1__ApplyResponse resp = KUKEONV1__APPLY_RESPONSE__INIT;
+    Kukeonv1__ApplyItem *items = kk_xzalloc((res.n ? res.n : 1) * sizeof(*items));
+    resp.items = kk_xzalloc((res.n ? res.n : 1) * sizeof(*resp.items));
+    resp.n_items = res.n;
+    for (size_t i = 0; i < res.n; i++) {
+      kukeonv1__apply_item__init(&items[i]);
+      items[i].index = res.items[i].index;
+      items[i].kind = (char *)kk_kind_name(res.items[i].kind);
+      items[i].name = res.items[i].name;
+      items[i].action = (char *)kk_apply_action_name(res.items[i].action);
+      items[i].error = (char *)(res.items[i].error ? res.items[i].error : "");
+      items[i].n_changes = res.items[i].changes.n;
+      items[i].changes = res.items[i].changes.v;
+      resp.items[i] = &items[i];
+    }
+    out->payload = kk_pb_pack(&resp.base, &out->len);
+    free(resp.items);
+    free(items);
+  }
+  kk_apply_result_free(&res);
+  free(src);
+  kukeonv1__apply_request__free_unpacked(req, NULL);
+  return ret;
+}
+
+typedef int (*handler_fn)(struct kk_controller *, const uint8_t *, size_t, struct reply *, kk_err_t *);
+
+static handler_fn handler_for(Kukeonv1__Method m) {
+  switch (m) {
+  case KUKEONV1__METHOD__PING: return h_ping;
+  case KUKEONV1__METHOD__INIT: return h_init;
+  case KUKEONV1__METHOD__CREATE: return h_create;
+  case KUKEONV1__METHOD__GET: return h_get;
+  case KUKEONV1__METHOD__LIST: return h_list;
+  case KUKEONV1__METHOD__DELETE: return h_delete;
+  case KUKEONV1__METHOD__APPLY: return h_apply;
+  default: return NULL;
+  }
+}
+
+void kk_api_dispatch(struct kk_controller *ctl, const uint8_t *req, size_t req_len, uint8_t **resp,
+                     size_t *resp_len) {
+  kk_err_t err = NULL;
+  struct reply out = {0};
+  Kukeonv1__Request *r = kukeonv1__request__unpack(NULL, req_len, req);
+  if (r == NULL) {
+    kk_error_kind(&err, KK_ERR_INVALID, 0, "malformed request frame");
+  } else {
+    handler_fn h = handler_for(r->method);
+    if (h == NULL)
+      kk_error_kind(&err, KK_ERR_INVALID, 0, "unknown method %d", (int)r->method);
+    else
+      h(ctl, r->payload.data, r->payload.len, &out, &err);
+    kukeonv1__request__free_unpacked(r, NULL);
+  }
+  Kukeonv1__Response pb = KUKEONV1__RESPONSE__INIT;
+  if (err != NULL) {
+    pb.error_kind = kk_err_kind_to_pb(err->kind);
+    pb.error_message = err->msg;
+  } else {
+    pb.payload.data = out.payload;
+    pb.payload.len = out.len;
+  }
+  *resp = kk_pb_pack(&pb.base, resp_len);
+  free(out.payload);
+  kk_error_free(&err);
+}
+
+void kk_api_error_response(enum kk_err_kind kind, const char *msg, uint8_t **resp, size_t *resp_len) {
+  Kukeonv1__Response pb = KUKEONV1__RESPONSE__INIT;
+  pb.error_kind = kk_err_kind_to_pb(kind);
+  pb.error_message = (char *)msg;
+  *resp = kk_pb_pack(&pb.base, resp_len);
+}
