@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <libgen.h>
+#include <malloc.h>
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
@@ -292,6 +293,9 @@ static int write_pid_file(const char *pid_path, kk_err_t *err) {
 /* ------------------------------------------------------------ serve */
 
 int kk_daemon_serve(const struct kk_daemon_config *cfg, kk_err_t *err) {
+  /* One malloc arena for all connection threads: requests are small and
+   * short, and per-thread arenas would keep megabytes for nothing. */
+  mallopt(M_ARENA_MAX, 1);
   struct kk_controller_config ccfg = {cfg->run_path, cfg->ns_suffix, cfg->cgroup_root, cfg->pod_subnet};
   cleanup_controller struct kk_controller *ctl = NULL;
   if (kk_controller_open(&ccfg, &ctl, err) < 0)
