@@ -39,6 +39,7 @@ static int hook_says_stop(const struct kk_atomic_hook *hook, const char *step) {
 int kk_write_file_atomic(int dirfd, const char *name, const void *buf, size_t len, mode_t mode,
                          const struct kk_atomic_hook *hook, kk_err_t *err) {
   char tmp[64];
+  size_t half = len / 2;
   cleanup_close int fd = -1;
   /* A unique temp name: concurrent writers of the same file each use their
    * own temp; the rename decides who wins, nobody sees a torn file. */
@@ -54,7 +55,6 @@ int kk_write_file_atomic(int dirfd, const char *name, const void *buf, size_t le
     return kk_error(err, EINTR, "write %s interrupted after create", name);
   if (fchmod(fd, mode) < 0)
     goto fail;
-  size_t half = len / 2;
   if (kk_write_all(fd, buf, half) < 0)
     goto fail;
   if (hook_says_stop(hook, "partial"))

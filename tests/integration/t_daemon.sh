@@ -128,6 +128,13 @@ t_ok served-after-restart "$KUKE" get cell frontend --space shop --stack web
 kill -TERM "$DPID"; wait "$DPID"
 start_daemon --socket-gid 65534; t_eq start-with-gid 0 $?
 t_eq socket-gid-mode "660 0 65534" "$(stat -c '%a %u %g' "$SOCK")"
+if command -v setpriv >/dev/null; then
+  chmod 0755 "$T_TMP"
+  t_ok group-member-primary setpriv --reuid=65533 --regid=65534 --clear-groups env HOME=/nonexistent "$KUKE" get realms
+  t_ok group-member-supplementary setpriv --reuid=65533 --regid=65533 --groups=65534 env HOME=/nonexistent "$KUKE" get realms
+  out=$(setpriv --reuid=65533 --regid=65533 --clear-groups env HOME=/nonexistent "$KUKE" get realms 2>&1)
+  t_match non-member-mode-keeps-out '^Error: dial kukeond at .*: permission denied — add yourself to the kukeon group' "$out"
+fi
 kill -TERM "$DPID"; wait "$DPID"
 
 # Bad daemon flags: one line, exit 1, nothing left behind.
