@@ -78,7 +78,16 @@ static const struct kk_schema tmpfs_schema = SCHEMA("tmpfs", struct kk_tmpfs, tm
   F("reason", KK_F_STR, struct kk_status_base, reason),                                            \
   F("message", KK_F_STR, struct kk_status_base, message),                                          \
   F("cgroupReady", KK_F_BOOL, struct kk_status_base, cgroup_ready)
-#define BASE_TAIL F("observedGeneration", KK_F_I64, struct kk_status_base, observed_generation)
+static const struct kk_field usage_fields[] = {
+    F("memoryCurrentBytes", KK_F_I64, struct kk_usage, memory_current_bytes),
+    F("cpuUsageMicros", KK_F_I64, struct kk_usage, cpu_usage_usec),
+    F("pidsCurrent", KK_F_I64, struct kk_usage, pids_current),
+};
+static const struct kk_schema usage_schema = SCHEMA("usage", struct kk_usage, usage_fields);
+
+#define BASE_TAIL                                                                                  \
+  F("observedGeneration", KK_F_I64, struct kk_status_base, observed_generation),                   \
+  FO("usage", struct kk_status_base, usage, usage_schema)
 
 static const char *const realm_states[] = {"Pending", "Creating", "Ready", "Deleting", "Failed", "Unknown"};
 static const char *const space_states[] = {"Pending", "Ready", "Failed", "Unknown"};

@@ -72,6 +72,14 @@ struct kk_metadata {
   int64_t generation;
 };
 
+/* What the kernel counts for a level's cgroup, read when the resource is
+ * read (never a stored promise). */
+struct kk_usage {
+  int64_t memory_current_bytes; /* memory.current */
+  int64_t cpu_usage_usec;       /* cpu.stat usage_usec */
+  int64_t pids_current;         /* pids.current */
+};
+
 /* Fields every realm/space/stack/cell status carries. */
 struct kk_status_base {
   int state;
@@ -82,6 +90,7 @@ struct kk_status_base {
   char *message;
   bool cgroup_ready;
   int64_t observed_generation;
+  struct kk_usage usage;
 };
 
 /* spec.resources on realm, space, stack and cell: written to that level's
