@@ -327,6 +327,7 @@ void kk_doc_freep(struct kk_doc **doc);
 struct kk_doc *kk_doc_clone(const struct kk_doc *doc);
 void kk_doc_list_push(struct kk_doc_list *l, struct kk_doc *doc); /* takes ownership */
 void kk_doc_list_free(struct kk_doc_list *l);
+#define cleanup_doc_list __attribute__((cleanup(kk_doc_list_free)))
 struct kk_metadata *kk_doc_metadata(struct kk_doc *doc);
 const char *kk_doc_name(const struct kk_doc *doc);
 struct kk_status_base *kk_doc_status_base(struct kk_doc *doc); /* NULL for containers */

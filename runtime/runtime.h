@@ -51,6 +51,34 @@ void kk_host_limits_read(struct kk_host_limits *out);
 int kk_bundle_config(const struct kk_bundle_spec *b, const struct kk_host_limits *host, char **json,
                      kk_err_t *err);
 
+/* ------------------------------------------------------------ monitor */
+
+struct kk_monitor_opts {
+  const char *exe;       /* the kukeon binary (default /proc/self/exe) */
+  const char *runc;      /* default "runc" */
+  const char *runc_root; /* runc --root: <runtime-dir>/runc/<namespace> */
+  const char *bundle;    /* <runtime-dir>/bundles/<namespace>/<id> */
+  const char *id;
+  const char *dir;       /* the monitor's directory: log, exit, attach, pid */
+  long long log_max;     /* log bytes before rotation (default 10 MiB) */
+};
+
+/* Start a monitor that runs `runc create`; returns once the container is
+ * created (its init waits for `runc start`), with the init's pid.  The
+ * monitor is detached from the caller and outlives it. */
+int kk_monitor_spawn(const struct kk_monitor_opts *o, pid_t *ctr_pid, kk_err_t *err);
+/* The monitor process itself (argv[0] "kukeon-monitor"). */
+int kk_monitor_main(int argc, char **argv);
+
+struct kk_exit_record {
+  bool exited;
+  int exit_code; /* 128 + signal when killed */
+  char signal[16];
+  int64_t finished_at;
+};
+/* From <dir>/exit; exited == false when there is none yet. */
+int kk_monitor_read_exit(int dirfd, struct kk_exit_record *out, kk_err_t *err);
+
 /* The syscalls the default seccomp profile refuses with EPERM. */
 extern const char *const kk_seccomp_denied[];
 

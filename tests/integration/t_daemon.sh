@@ -40,9 +40,14 @@ t_eq delete-refused "1 Error: resource has child resources: realm \"blue\" has 1
 # Parity: every read command, byte for byte.
 parity() {
   local name=$1; shift
-  local a b ra rb
-  a=$("$KUKE" "$@" 2>&1); ra=$?
-  b=$(local_kuke "$@" 2>&1); rb=$?
+  local a b ra rb try
+  # Tables carry an AGE column: a second boundary between the two reads is
+  # not a divergence, so take the first of three attempts that agrees.
+  for try in 1 2 3; do
+    a=$("$KUKE" "$@" 2>&1); ra=$?
+    b=$(local_kuke "$@" 2>&1); rb=$?
+    [ "$ra $a" == "$rb $b" ] && break
+  done
   t_eq "parity-$name" "$ra $a" "$rb $b"
 }
 for kind in realm space stack cell container; do
