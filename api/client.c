@@ -268,6 +268,8 @@ int kk_api_apply(struct kk_api *api, const struct kk_apply_source *src, size_t n
     o->error = *it->error ? kk_xstrdup(it->error) : NULL;
     for (size_t k = 0; k < it->n_changes; k++)
       kk_strv_push(&o->changes, it->changes[k]);
+    for (size_t k = 0; k < it->n_warnings; k++)
+      kk_strv_push(&o->warnings, it->warnings[k]);
   }
   kukeonv1__apply_response__free_unpacked(resp, NULL);
   return 0;

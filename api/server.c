@@ -170,6 +170,8 @@ static int h_apply(struct kk_controller *ctl, const uint8_t *p, size_t n, struct
       items[i].error = (char *)(res.items[i].error ? res.items[i].error : "");
       items[i].n_changes = res.items[i].changes.n;
       items[i].changes = res.items[i].changes.v;
+      items[i].n_warnings = res.items[i].warnings.n;
+      items[i].warnings = res.items[i].warnings.v;
       resp.items[i] = &items[i];
     }
     out->payload = kk_pb_pack(&resp.base, &out->len);

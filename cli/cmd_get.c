@@ -90,19 +90,46 @@ static int64_t created_of(struct kk_doc *d) {
   return kk_doc_status_base(d)->created_at;
 }
 
+/* "12.5MiB", "512B"; 0 is "-" (not measured on this host or level). */
+static void human_bytes(int64_t v, char buf[32]) {
+  static const char *units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+  if (v <= 0) {
+    strcpy(buf, "-");
+    return;
+  }
+  double d = (double)v;
+  int u = 0;
+  while (d >= 1024 && u < 4)
+    d /= 1024, u++;
+  snprintf(buf, 32, u == 0 ? "%.0f%s" : "%.1f%s", d, units[u]);
+}
+
+static void usage_cells(const struct kk_usage *u, char mem[32], char cpu[32], char pids[32]) {
+  human_bytes(u->memory_current_bytes, mem);
+  if (u->cpu_usage_usec > 0)
+    snprintf(cpu, 32, "%.2fs", (double)u->cpu_usage_usec / 1e6);
+  else
+    strcpy(cpu, "-");
+  if (u->pids_current > 0)
+    snprintf(pids, 32, "%lld", (long long)u->pids_current);
+  else
+    strcpy(pids, "-");
+}
+
 static void print_table(struct kk_cli *cli, enum kk_kind kind, bool wide, struct kk_doc **docs, size_t n) {
-  static const char *realm_h[] = {"NAME", "STATE", "AGE", "NAMESPACE"};
-  static const char *space_h[] = {"NAME", "REALM", "STATE", "AGE", "EGRESS", "NET-DEFAULTS"};
-  static const char *stack_h[] = {"NAME", "REALM", "SPACE", "STATE", "AGE"};
-  static const char *cell_h[] = {"NAME", "REALM", "SPACE", "STACK", "STATE", "SYNC", "AGE", "CONTAINERS", "BRIDGE", "DIVERGENCE"};
+  static const char *realm_h[] = {"NAME", "STATE", "AGE", "NAMESPACE", "MEMORY", "CPU", "PIDS"};
+  static const char *space_h[] = {"NAME", "REALM", "STATE", "AGE", "EGRESS", "NET-DEFAULTS", "MEMORY", "CPU", "PIDS"};
+  static const char *stack_h[] = {"NAME", "REALM", "SPACE", "STATE", "AGE", "MEMORY", "CPU", "PIDS"};
+  static const char *cell_h[] = {"NAME", "REALM", "SPACE", "STACK", "STATE", "SYNC", "AGE", "CONTAINERS", "BRIDGE",
+                                 "DIVERGENCE", "MEMORY", "CPU", "PIDS"};
   static const char *ctr_h[] = {"NAME", "REALM", "SPACE", "STACK", "CELL", "STATE", "RESTARTS", "AGE", "IMAGE", "EXIT"};
   const char **h = NULL;
   size_t narrow = 0, full = 0;
   switch (kind) {
-  case KK_KIND_REALM: h = realm_h; narrow = 3; full = 4; break;
-  case KK_KIND_SPACE: h = space_h; narrow = 4; full = 6; break;
-  case KK_KIND_STACK: h = stack_h; narrow = 5; full = 5; break;
-  case KK_KIND_CELL: h = cell_h; narrow = 7; full = 10; break;
+  case KK_KIND_REALM: h = realm_h; narrow = 3; full = 7; break;
+  case KK_KIND_SPACE: h = space_h; narrow = 4; full = 9; break;
+  case KK_KIND_STACK: h = stack_h; narrow = 5; full = 8; break;
+  case KK_KIND_CELL: h = cell_h; narrow = 7; full = 13; break;
   default: h = ctr_h; narrow = 8; full = 10; break;
   }
   size_t ncols = wide ? full : narrow;
@@ -112,12 +139,15 @@ static void print_table(struct kk_cli *cli, enum kk_kind kind, bool wide, struct
   for (size_t i = 0; i < n; i++) {
     struct kk_doc *d = docs[i];
     struct kk_ref r = kk_ref_of(d);
-    char age[32], buf1[64], buf2[64];
+    char age[32], buf1[64], buf2[64], mem[32] = "-", cpu[32] = "-", pids[32] = "-";
     kk_format_age(created_of(d), now, age);
-    const char *row[10] = {0};
+    const char *row[13] = {0};
+    if (kind != KK_KIND_CONTAINER)
+      usage_cells(&kk_doc_status_base(d)->usage, mem, cpu, pids);
     switch (kind) {
     case KK_KIND_REALM:
       row[0] = r.name, row[1] = state_of(d), row[2] = age, row[3] = d->u.realm.spec.namespace_;
+      row[4] = mem, row[5] = cpu, row[6] = pids;
       break;
     case KK_KIND_SPACE: {
       const struct kk_space *s = &d->u.space;
@@ -129,10 +159,12 @@ static void print_table(struct kk_cli *cli, enum kk_kind kind, bool wide, struct
       row[0] = r.name, row[1] = r.realm, row[2] = state_of(d), row[3] = age;
       row[4] = s->spec.network.egress.default_;
       row[5] = has_defaults ? "yes" : "-";
+      row[6] = mem, row[7] = cpu, row[8] = pids;
       break;
     }
     case KK_KIND_STACK:
       row[0] = r.name, row[1] = r.realm, row[2] = r.space, row[3] = state_of(d), row[4] = age;
+      row[5] = mem, row[6] = cpu, row[7] = pids;
       break;
     case KK_KIND_CELL: {
       const struct kk_cell *c = &d->u.cell;
@@ -142,6 +174,7 @@ static void print_table(struct kk_cli *cli, enum kk_kind kind, bool wide, struct
       snprintf(buf1, sizeof(buf1), "%zu/%zu", ready, c->spec.n_containers);
       row[0] = r.name, row[1] = r.realm, row[2] = r.space, row[3] = r.stack, row[4] = state_of(d);
       row[5] = "-", row[6] = age, row[7] = buf1, row[8] = c->status.network.bridge_name, row[9] = "-";
+      row[10] = mem, row[11] = cpu, row[12] = pids;
       break;
     }
     default: {

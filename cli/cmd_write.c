@@ -180,6 +180,16 @@ static int collect(struct sources *s, const char *path, kk_err_t *err) {
   return add_file(s, path, err);
 }
 
+/* A double-quoted scalar (JSON string syntax is valid YAML). */
+static char *quoted(const char *s) {
+  json_t *js = json_string(s);
+  char *q = json_dumps(js, JSON_ENCODE_ANY);
+  json_decref(js);
+  if (q == NULL)
+    kk_oom();
+  return q;
+}
+
 static void print_apply(struct kk_cli *cli, enum kk_output o, const struct kk_apply_result *res) {
   if (o == KK_OUT_YAML || o == KK_OUT_JSON) {
     json_t *arr = json_array();
@@ -195,6 +205,12 @@ static void print_apply(struct kk_cli *cli, enum kk_output o, const struct kk_ap
           json_array_append_new(ch, json_string(it->changes.v[k]));
         json_object_set_new(obj, "changes", ch);
       }
+      if (it->warnings.n) {
+        json_t *w = json_array();
+        for (size_t k = 0; k < it->warnings.n; k++)
+          json_array_append_new(w, json_string(it->warnings.v[k]));
+        json_object_set_new(obj, "warnings", w);
+      }
       json_array_append_new(arr, obj);
     }
     json_t *root = json_pack("{s:o}", "resources", arr);
@@ -206,19 +222,23 @@ static void print_apply(struct kk_cli *cli, enum kk_output o, const struct kk_ap
       fprintf(cli->out, "resources:\n");
       for (size_t i = 0; i < res->n; i++) {
         const struct kk_apply_item *it = &res->items[i];
-        fprintf(cli->out, "- index: %d\n  kind: %s\n  name: \"%s\"\n  action: %s\n", it->index,
-                kk_kind_name(it->kind), it->name, kk_apply_action_name(it->action));
+        cleanup_free char *qname = quoted(it->name);
+        fprintf(cli->out, "- index: %d\n  kind: %s\n  name: %s\n  action: %s\n", it->index, kk_kind_name(it->kind),
+                qname, kk_apply_action_name(it->action));
         if (it->error) {
-          json_t *js = json_string(it->error);
-          char *q = json_dumps(js, JSON_ENCODE_ANY);
+          cleanup_free char *q = quoted(it->error);
           fprintf(cli->out, "  error: %s\n", q);
-          free(q);
-          json_decref(js);
         }
-        if (it->changes.n) {
-          fprintf(cli->out, "  changes:\n");
-          for (size_t k = 0; k < it->changes.n; k++)
-            fprintf(cli->out, "  - \"%s\"\n", it->changes.v[k]);
+        const struct kk_strv *lists[2] = {&it->changes, &it->warnings};
+        const char *names[2] = {"changes", "warnings"};
+        for (int l = 0; l < 2; l++) {
+          if (lists[l]->n == 0)
+            continue;
+          fprintf(cli->out, "  %s:\n", names[l]);
+          for (size_t k = 0; k < lists[l]->n; k++) {
+            cleanup_free char *q = quoted(lists[l]->v[k]);
+            fprintf(cli->out, "  - %s\n", q);
+          }
         }
       }
     }
@@ -230,6 +250,8 @@ static void print_apply(struct kk_cli *cli, enum kk_output o, const struct kk_ap
     fprintf(cli->out, "%s \"%s\": %s\n", kk_kind_name(it->kind), it->name, kk_apply_action_name(it->action));
     for (size_t k = 0; k < it->changes.n; k++)
       fprintf(cli->out, "  - %s\n", it->changes.v[k]);
+    for (size_t k = 0; k < it->warnings.n; k++)
+      fprintf(cli->out, "  Warning: %s\n", it->warnings.v[k]);
     if (it->error)
       fprintf(cli->out, "  Error: %s\n", it->error);
   }

@@ -5,6 +5,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "cgroupfs/cgroupfs.h"
 #include "lib/log.h"
 #include "lib/util.h"
 
@@ -12,6 +13,8 @@ struct kk_controller {
   struct kk_controller_config cfg; /* strings owned below */
   char *run_path, *ns_suffix, *cgroup_root, *pod_subnet;
   struct kk_store *store;
+  struct kk_cg_host *cg; /* NULL when this host offers no usable cgroup2 */
+  char *cg_problem;      /* why cg is NULL */
 };
 
 int kk_controller_open(const struct kk_controller_config *cfg, struct kk_controller **out, kk_err_t *err) {
@@ -29,6 +32,16 @@ int kk_controller_open(const struct kk_controller_config *cfg, struct kk_control
   c->cgroup_root = kk_xstrdup(cgroot);
   c->pod_subnet = kk_xstrdup(cfg->pod_subnet ? cfg->pod_subnet : KK_DEFAULT_POD_SUBNET);
   c->cfg = (struct kk_controller_config){c->run_path, c->ns_suffix, c->cgroup_root, c->pod_subnet};
+  /* A host without a usable cgroup2 still keeps metadata; every resource
+   * then says "cgroup: unavailable" and why, and kuke doctor explains. */
+  kk_err_t e = NULL;
+  if (kk_cg_detect(NULL, &c->cg, &e) < 0 || c->cg->mode == KK_CG_MODE_LEGACY ||
+      c->cg->mode == KK_CG_MODE_UNKNOWN) {
+    c->cg_problem = kk_xstrdup(e ? e->msg : "no cgroup2 hierarchy on this host (see `kuke doctor`)");
+    kk_error_free(&e);
+    kk_cg_host_free(c->cg);
+    c->cg = NULL;
+  }
   *out = c;
   return 0;
 }
@@ -37,6 +50,8 @@ void kk_controller_close(struct kk_controller *c) {
   if (c == NULL)
     return;
   kk_store_close(c->store);
+  kk_cg_host_free(c->cg);
+  free(c->cg_problem);
   free(c->run_path);
   free(c->ns_suffix);
   free(c->cgroup_root);
@@ -78,6 +93,7 @@ void kk_apply_result_free(struct kk_apply_result *r) {
     free(r->items[i].name);
     free(r->items[i].error);
     kk_strv_free(&r->items[i].changes);
+    kk_strv_free(&r->items[i].warnings);
   }
   free(r->items);
   r->items = NULL;
@@ -185,6 +201,143 @@ static int prepare(struct kk_controller *c, struct kk_doc *doc, kk_err_t *err) {
   return 0;
 }
 
+/* ---------------------------------------------------------------- cgroups */
+
+static char *cg_rel_of(const struct kk_ref *r) {
+  switch (r->kind) {
+  case KK_KIND_REALM: return kk_cg_rel(r->name, NULL, NULL, NULL);
+  case KK_KIND_SPACE: return kk_cg_rel(r->realm, r->name, NULL, NULL);
+  case KK_KIND_STACK: return kk_cg_rel(r->realm, r->space, r->name, NULL);
+  default: return kk_cg_rel(r->realm, r->space, r->stack, r->name);
+  }
+}
+
+static const struct kk_resources *resources_of(const struct kk_doc *d) {
+  switch (d->kind) {
+  case KK_KIND_REALM: return &d->u.realm.spec.resources;
+  case KK_KIND_SPACE: return &d->u.space.spec.resources;
+  case KK_KIND_STACK: return &d->u.stack.spec.resources;
+  case KK_KIND_CELL: return &d->u.cell.spec.resources;
+  default: return NULL;
+  }
+}
+
+/* Manifest limits -> cgroupfs limits.  With `old`, a limit the manifest no
+ * longer sets is reset to the kernel default rather than left behind. */
+static void limits_of(const struct kk_resources *r, const struct kk_resources *old, struct kk_cg_limits *l) {
+  kk_cg_limits_init(l);
+  const struct {
+    const struct kk_opt_i64 *now, *was;
+    int64_t *dst;
+    int64_t reset;
+  } map[] = {
+      {&r->memory_max_bytes, old ? &old->memory_max_bytes : NULL, &l->memory_max, KK_CG_MAX},
+      {&r->memory_high_bytes, old ? &old->memory_high_bytes : NULL, &l->memory_high, KK_CG_MAX},
+      {&r->cpu_weight, old ? &old->cpu_weight : NULL, &l->cpu_weight, 100},
+      {&r->cpu_max_quota_us, old ? &old->cpu_max_quota_us : NULL, &l->cpu_max_quota_us, KK_CG_MAX},
+      {&r->cpu_max_period_us, NULL, &l->cpu_max_period_us, KK_CG_UNSET},
+      {&r->pids_max, old ? &old->pids_max : NULL, &l->pids_max, KK_CG_MAX},
+      {&r->io_weight, old ? &old->io_weight : NULL, &l->io_weight, 100},
+  };
+  for (size_t i = 0; i < KK_ARRAY_SIZE(map); i++) {
+    if (map[i].now->set)
+      *map[i].dst = map[i].now->v;
+    else if (map[i].was && map[i].was->set)
+      *map[i].dst = map[i].reset;
+  }
+}
+
+/* Write a level's limits; what is not applied as asked becomes a warning. */
+static int apply_limits(struct kk_controller *c, const char *rel, const struct kk_cg_limits *l,
+                        struct kk_strv *warnings, kk_err_t *err) {
+  if (!kk_cg_limits_any(l))
+    return 0;
+  struct kk_cg_report rep = {0};
+  int ret = kk_cg_apply_limits(c->cg, c->cgroup_root, rel, l, &rep, err);
+  for (size_t i = 0; i < rep.n; i++) {
+    const struct kk_cg_setting *st = &rep.v[i];
+    if (st->outcome == KK_CG_APPLIED || st->outcome == KK_CG_FAILED)
+      continue;
+    kk_strv_push_owned(warnings, kk_asprintf("%s (%s) = %s: %s%s%s%s", st->field, st->file, st->requested,
+                                             kk_cg_outcome_name(st->outcome), st->reason ? " (" : "",
+                                             st->reason ? st->reason : "", st->reason ? ")" : ""));
+  }
+  kk_cg_report_free(&rep);
+  return ret;
+}
+
+/* Make (or heal) the cgroup of a realm/space/stack/cell and write its
+ * limits.  *created says whether this call made it (for rollback). */
+static int cgroup_up(struct kk_controller *c, struct kk_doc *doc, const struct kk_resources *old, bool *created,
+                     struct kk_strv *lines, struct kk_strv *warnings, kk_err_t *err) {
+  struct kk_status_base *st = kk_doc_status_base(doc);
+  *created = false;
+  if (c->cg == NULL) {
+    st->cgroup_ready = false;
+    kk_strv_push_owned(lines, kk_asprintf("- cgroup: unavailable (%s)", c->cg_problem));
+    return 0;
+  }
+  struct kk_ref ref = kk_ref_of(doc);
+  cleanup_free char *rel = cg_rel_of(&ref);
+  cleanup_free char *path = kk_cg_status_path(c->cgroup_root, rel);
+  struct kk_cg_ensure_result res = {0};
+  if (kk_cg_ensure(c->cg, c->cgroup_root, rel, &res, err) < 0) {
+    kk_cg_ensure_result_free(&res);
+    return kk_error_wrap(err, "cgroup %s", path);
+  }
+  *created = kk_strv_contains(&res.created, path);
+  kk_strv_push_owned(lines, kk_asprintf("- cgroup: %s", *created ? "created" : "already existed"));
+  kk_strv_free(&st->subtree_controllers);
+  kk_strv_copy(&st->subtree_controllers, &res.subtree_controllers);
+  for (size_t i = 0; i < res.warnings.n; i++)
+    kk_strv_push(warnings, res.warnings.v[i]);
+  kk_cg_ensure_result_free(&res);
+  struct kk_cg_limits l;
+  limits_of(resources_of(doc), old, &l);
+  if (apply_limits(c, rel, &l, warnings, err) < 0) {
+    if (*created) {
+      kk_err_t e = NULL;
+      kk_cg_remove(c->cg, c->cgroup_root, rel, 0, &e);
+      kk_error_free(&e);
+      *created = false;
+    }
+    return kk_error_wrap(err, "cgroup %s", path);
+  }
+  free(st->cgroup_path);
+  st->cgroup_path = kk_xstrdup(path);
+  st->cgroup_ready = true;
+  return 0;
+}
+
+static int cgroup_down(struct kk_controller *c, const struct kk_ref *ref, bool force, kk_err_t *err) {
+  if (c->cg == NULL || ref->kind > KK_KIND_CELL)
+    return 0;
+  cleanup_free char *rel = cg_rel_of(ref);
+  if (kk_cg_remove(c->cg, c->cgroup_root, rel, force ? KK_CG_REMOVE_KILL : 0, err) < 0) {
+    cleanup_free char *path = kk_cg_status_path(c->cgroup_root, rel);
+    return kk_error_wrap(err, "remove cgroup %s", path);
+  }
+  return 0;
+}
+
+/* Live counters for status.usage (the kernel aggregates each level). */
+static void fill_usage(struct kk_controller *c, struct kk_doc *doc) {
+  struct kk_status_base *st = kk_doc_status_base(doc);
+  if (c->cg == NULL || st == NULL)
+    return;
+  struct kk_ref ref = kk_ref_of(doc);
+  cleanup_free char *rel = cg_rel_of(&ref);
+  struct kk_cg_stats stats;
+  kk_err_t e = NULL;
+  if (kk_cg_read_stats(c->cg, c->cgroup_root, rel, &stats, &e) < 0) {
+    kk_error_free(&e);
+    return;
+  }
+  st->usage.memory_current_bytes = stats.memory_current > 0 ? stats.memory_current : 0;
+  st->usage.cpu_usage_usec = stats.cpu_usage_usec > 0 ? stats.cpu_usage_usec : 0;
+  st->usage.pids_current = stats.pids_current > 0 ? stats.pids_current : 0;
+}
+
 /* ----------------------------------------------------------------- create */
 
 static void create_title(struct kk_controller *c, const struct kk_doc *doc, struct kk_report *rep) {
@@ -211,10 +364,34 @@ static void create_title(struct kk_controller *c, const struct kk_doc *doc, stru
   (void)c;
 }
 
-/* Caller holds the tree lock.  `doc` must be prepared. */
-static int create_locked(struct kk_controller *c, struct kk_doc *doc, kk_err_t *err) {
+/* Caller holds the tree lock.  `doc` must be prepared.  The cgroup comes
+ * first and is removed again if the metadata cannot be written: a failed
+ * create leaves nothing behind. */
+static int create_locked(struct kk_controller *c, struct kk_doc *doc, struct kk_strv *lines, struct kk_strv *warnings,
+                         kk_err_t *err) {
   stamp_new(c, doc);
-  return kk_store_put(c->store, doc, true, err);
+  struct kk_ref ref = kk_ref_of(doc);
+  struct kk_ref parent = ref;
+  bool created = false;
+  /* The parent must exist before anything is made for the child. */
+  if (ref.kind != KK_KIND_REALM) {
+    parent.kind = (enum kk_kind)(ref.kind - 1);
+    parent.name = ref.kind == KK_KIND_SPACE ? ref.realm : ref.kind == KK_KIND_STACK ? ref.space : ref.stack;
+    if (!kk_store_exists(c->store, &parent))
+      return kk_store_not_found(&parent, err);
+  }
+  if (cgroup_up(c, doc, NULL, &created, lines, warnings, err) < 0)
+    return -1;
+  if (kk_store_put(c->store, doc, true, err) < 0) {
+    if (created) {
+      kk_err_t e = NULL;
+      cleanup_free char *rel = cg_rel_of(&ref);
+      kk_cg_remove(c->cg, c->cgroup_root, rel, 0, &e);
+      kk_error_free(&e);
+    }
+    return -1;
+  }
+  return 0;
 }
 
 int kk_ctl_create(struct kk_controller *c, struct kk_doc *doc, struct kk_report *rep, kk_err_t *err) {
@@ -230,10 +407,20 @@ int kk_ctl_create(struct kk_controller *c, struct kk_doc *doc, struct kk_report 
     cleanup_free char *what = kk_ref_describe(&ref);
     return kk_error_kind(err, KK_ERR_EXISTS, 0, "%s already exists", what);
   }
-  if (create_locked(c, doc, err) < 0)
+  struct kk_strv lines = {0}, warnings = {0};
+  if (create_locked(c, doc, &lines, &warnings, err) < 0) {
+    kk_strv_free(&lines);
+    kk_strv_free(&warnings);
     return -1;
+  }
   create_title(c, doc, rep);
   kk_report_line(rep, 2, "- metadata: created");
+  for (size_t i = 0; i < lines.n; i++)
+    kk_report_line(rep, 2, "%s", lines.v[i]);
+  for (size_t i = 0; i < warnings.n; i++)
+    kk_report_line(rep, 2, "- warning: %s", warnings.v[i]);
+  kk_strv_free(&lines);
+  kk_strv_free(&warnings);
   if (doc->kind == KK_KIND_CELL) {
     kk_report_line(rep, 2, "- root container: %s", doc->u.cell.spec.root_container_id);
     kk_report_line(rep, 2, "- containers: not started");
@@ -247,7 +434,10 @@ int kk_ctl_get(struct kk_controller *c, const struct kk_ref *ref, struct kk_doc 
   cleanup_close int lock = kk_store_lock(c->store, false, err);
   if (lock < 0)
     return -1;
-  return kk_store_get(c->store, ref, out, err);
+  if (kk_store_get(c->store, ref, out, err) < 0)
+    return -1;
+  fill_usage(c, *out);
+  return 0;
 }
 
 int kk_ctl_list(struct kk_controller *c, enum kk_kind kind, const struct kk_ref *scope, struct kk_doc_list *out,
@@ -255,21 +445,40 @@ int kk_ctl_list(struct kk_controller *c, enum kk_kind kind, const struct kk_ref 
   cleanup_close int lock = kk_store_lock(c->store, false, err);
   if (lock < 0)
     return -1;
-  return kk_store_list(c->store, kind, scope, out, err);
+  size_t before = out->n;
+  if (kk_store_list(c->store, kind, scope, out, err) < 0)
+    return -1;
+  for (size_t i = before; i < out->n; i++)
+    fill_usage(c, out->docs[i]);
+  return 0;
 }
 
 /* ---------------------------------------------------------------- init */
 
-/* Ensure one resource exists; report "created" or "already existed". */
-static int ensure(struct kk_controller *c, struct kk_doc *doc, bool *created, kk_err_t *err) {
+/* Ensure one resource exists; report "created" or "already existed".  An
+ * existing resource whose cgroup is gone (a reboot) gets it back. */
+static int ensure(struct kk_controller *c, struct kk_doc *doc, bool *created, struct kk_strv *warnings,
+                  kk_err_t *err) {
   if (prepare(c, doc, err) < 0)
     return -1;
   struct kk_ref ref = kk_ref_of(doc);
   *created = false;
-  if (kk_store_exists(c->store, &ref))
-    return 0;
-  *created = true;
-  return create_locked(c, doc, err);
+  struct kk_strv lines = {0};
+  int ret;
+  if (kk_store_exists(c->store, &ref)) {
+    cleanup_doc struct kk_doc *stored = NULL;
+    bool made = false;
+    ret = kk_store_get(c->store, &ref, &stored, err);
+    if (ret == 0)
+      ret = cgroup_up(c, stored, NULL, &made, &lines, warnings, err);
+    if (ret == 0 && made)
+      ret = kk_store_put(c->store, stored, false, err);
+  } else {
+    *created = true;
+    ret = create_locked(c, doc, &lines, warnings, err);
+  }
+  kk_strv_free(&lines);
+  return ret;
 }
 
 static struct kk_doc *new_realm(const char *name) {
@@ -297,12 +506,16 @@ static int ensure_hierarchy(struct kk_controller *c, const char *realm, const ch
   int ret = 0;
   for (int i = 0; i < 3 && ret == 0; i++) {
     bool created = false;
-    ret = ensure(c, docs[i], &created, err);
+    struct kk_strv warnings = {0};
+    ret = ensure(c, docs[i], &created, &warnings, err);
     if (ret == 0) {
       kk_report_line(rep, 4, "- %s \"%s\": %s", kk_kind_lower(docs[i]->kind), kk_doc_name(docs[i]),
                      created ? "created" : "already existed");
+      for (size_t w = 0; w < warnings.n; w++)
+        kk_report_line(rep, 6, "warning: %s", warnings.v[w]);
       *any_created |= created;
     }
+    kk_strv_free(&warnings);
   }
   for (int i = 0; i < 3; i++)
     kk_doc_free(docs[i]);
@@ -319,6 +532,20 @@ int kk_ctl_init(struct kk_controller *c, const char *realm, const char *space, s
     return -1;
   bool any = false;
   struct kk_report body = {0};
+  if (c->cg != NULL) {
+    struct kk_cg_ensure_result res = {0};
+    if (kk_cg_ensure(c->cg, c->cgroup_root, "", &res, err) < 0) {
+      kk_cg_ensure_result_free(&res);
+      return kk_error_wrap(err, "kukeon root cgroup %s", c->cgroup_root);
+    }
+    kk_report_line(&body, 2, "- kukeon root cgroup %s: %s", c->cgroup_root,
+                   kk_strv_contains(&res.created, c->cgroup_root) ? "created" : "already existed");
+    for (size_t i = 0; i < res.warnings.n; i++)
+      kk_report_line(&body, 4, "warning: %s", res.warnings.v[i]);
+    kk_cg_ensure_result_free(&res);
+  } else {
+    kk_report_line(&body, 2, "- kukeon root cgroup %s: unavailable (%s)", c->cgroup_root, c->cg_problem);
+  }
   kk_report_line(&body, 2, "Default hierarchy:");
   int ret = ensure_hierarchy(c, realm, space, "default", &body, &any, err);
   if (ret == 0) {
@@ -389,6 +616,10 @@ static int delete_locked(struct kk_controller *c, const struct kk_ref *ref, bool
       kk_report_line(rep, 2, "- %zu %s(s) deleted (cascade)", kids.n, kk_kind_lower(scope.kind));
     kk_doc_list_free(&kids);
   }
+  /* The cgroup goes first: if it cannot (processes left), the metadata
+   * stays and says what is still there. */
+  if (cgroup_down(c, ref, force, err) < 0)
+    return -1;
   return kk_store_delete(c->store, ref, err);
 }
 
@@ -461,7 +692,9 @@ static int ensure_cell_parents(struct kk_controller *c, const struct kk_doc *cel
   int ret = 0;
   for (int i = 0; i < 3 && ret == 0; i++) {
     bool created;
-    ret = ensure(c, docs[i], &created, err);
+    struct kk_strv warnings = {0};
+    ret = ensure(c, docs[i], &created, &warnings, err);
+    kk_strv_free(&warnings);
   }
   for (int i = 0; i < 3; i++)
     kk_doc_free(docs[i]);
@@ -525,7 +758,10 @@ static int apply_one(struct kk_controller *c, struct kk_doc *doc, struct kk_appl
   if (!kk_store_exists(c->store, &ref)) {
     if (doc->kind == KK_KIND_CELL && ensure_cell_parents(c, doc, err) < 0)
       return -1;
-    if (create_locked(c, doc, err) < 0)
+    struct kk_strv lines = {0};
+    int r = create_locked(c, doc, &lines, &it->warnings, err);
+    kk_strv_free(&lines);
+    if (r < 0)
       return -1;
     it->action = KK_APPLY_CREATED;
     return 0;
@@ -548,7 +784,12 @@ static int apply_one(struct kk_controller *c, struct kk_doc *doc, struct kk_appl
     return 0;
   }
   carry_status(doc, stored);
-  if (kk_store_put(c->store, doc, false, err) < 0)
+  /* New limits (and a cgroup lost to a reboot) before the metadata says so. */
+  struct kk_strv lines = {0};
+  bool created = false;
+  int r = cgroup_up(c, doc, resources_of(stored), &created, &lines, &it->warnings, err);
+  kk_strv_free(&lines);
+  if (r < 0 || kk_store_put(c->store, doc, false, err) < 0)
     return -1;
   it->action = KK_APPLY_UPDATED;
   return 0;
@@ -601,13 +842,40 @@ int kk_ctl_apply(struct kk_controller *c, const struct kk_apply_source *src, siz
 
 /* ------------------------------------------------------------ reconcile */
 
+/* One pass: every realm, space, stack and cell gets its cgroup back if it
+ * is gone (after a reboot /sys/fs/cgroup starts empty). */
 int kk_ctl_reconcile(struct kk_controller *c, kk_err_t *err) {
-  /* Observing what runs comes with the runtime; today a pass re-reads the
-   * cells so that a corrupt file is reported by the loop, not by a user. */
-  struct kk_doc_list cells = {0};
-  int ret = kk_ctl_list(c, KK_KIND_CELL, NULL, &cells, err);
-  if (ret == 0)
-    kk_debug("reconcile pass: %zu cell(s)", cells.n);
-  kk_doc_list_free(&cells);
-  return ret;
+  cleanup_close int lock = kk_store_lock(c->store, true, err);
+  if (lock < 0)
+    return -1;
+  size_t healed = 0, seen = 0;
+  for (int kind = KK_KIND_REALM; kind <= KK_KIND_CELL; kind++) {
+    cleanup_doc_list struct kk_doc_list docs = {0};
+    if (kk_store_list(c->store, (enum kk_kind)kind, NULL, &docs, err) < 0)
+      return -1;
+    for (size_t i = 0; i < docs.n && c->cg; i++) {
+      struct kk_ref ref = kk_ref_of(docs.docs[i]);
+      cleanup_free char *rel = cg_rel_of(&ref);
+      bool exists = false, owned = false;
+      kk_err_t e = NULL;
+      seen++;
+      if (kk_cg_exists(c->cg, c->cgroup_root, rel, &exists, &owned, &e) == 0 && !exists) {
+        struct kk_strv lines = {0}, warnings = {0};
+        bool made = false;
+        if (cgroup_up(c, docs.docs[i], NULL, &made, &lines, &warnings, &e) == 0 &&
+            kk_store_put(c->store, docs.docs[i], false, &e) == 0)
+          healed++;
+        kk_strv_free(&lines);
+        kk_strv_free(&warnings);
+      }
+      if (e) {
+        kk_warn("reconcile %s %s: %s", kk_kind_lower(ref.kind), ref.name, e->msg);
+        kk_error_free(&e);
+      }
+    }
+  }
+  if (healed)
+    kk_info("reconcile: re-created %zu missing cgroup(s)", healed);
+  kk_debug("reconcile pass: %zu resource(s)", seen);
+  return 0;
 }

@@ -15,9 +15,20 @@ export KUKEOND_SOCKET="$T_TMP/kukeond.sock"
 export KUKEON_HOST="unix://$T_TMP/kukeond.sock"
 T_CLEANUPS=()
 t_cleanup_add() { T_CLEANUPS+=("$*"); }
+# Remove a cgroup tree (v2 and every v1 hierarchy), deepest first; only
+# directories named by this test's unique root.
+t_rm_cgroup_root() {
+  local root=${1#/} d
+  [ -n "$root" ] || return 0
+  for d in /sys/fs/cgroup/"$root" /sys/fs/cgroup/*/"$root"; do
+    [ -d "$d" ] && find "$d" -depth -type d -exec rmdir {} \; 2>/dev/null
+  done
+  return 0
+}
 t_cleanup() {
   local i
   for ((i = ${#T_CLEANUPS[@]} - 1; i >= 0; i--)); do eval "${T_CLEANUPS[$i]}" >/dev/null 2>&1 || true; done
+  t_rm_cgroup_root "$KUKEON_CGROUP_ROOT"
   rm -rf "$T_TMP"
 }
 trap t_cleanup EXIT

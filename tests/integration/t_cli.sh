@@ -54,6 +54,35 @@ t_match get-container-named 'containerdId: sp1_st1_c1_main' "$out"
 out=$("$KUKE" create cell --realm blue --space sp1 --stack st1 --image docker.io/library/busybox:1.36 2>&1)
 t_match create-cell-generated-name 'Cell "busybox-[0-9a-f]{6}"' "$out"
 
+# cgroups: one per level under the test's unique root
+CGV2=$(awk '$9=="cgroup2"{print $5; exit}' /proc/self/mountinfo)
+if [ -n "$CGV2" ]; then
+  t_ok cgroup-realm test -d "$CGV2$KUKEON_CGROUP_ROOT/blue"
+  t_ok cgroup-cell test -d "$CGV2$KUKEON_CGROUP_ROOT/blue/sp1/st1/c1"
+  out=$("$KUKE" get cell c1 --realm blue --space sp1 --stack st1 -o json)
+  t_ok cgroup-status python3 -c 'import json,sys; d=json.load(sys.stdin); s=d["status"]; assert s["cgroupReady"] and s["cgroupPath"].endswith("/blue/sp1/st1/c1"), s' <<<"$out"
+fi
+out=$("$KUKE" doctor); rc=$?
+t_match doctor-mode '^(PASS|WARN)  cgroups/mode' "$out"
+t_match doctor-root "cgroups/root" "$out"
+cat > "$T_TMP/limits.yaml" <<'YAML'
+kind: Stack
+metadata: {name: limited}
+spec:
+  realmId: blue
+  spaceId: sp1
+  resources: {memoryMaxBytes: 67108864, pidsMax: 100}
+YAML
+out=$("$KUKE" apply -f "$T_TMP/limits.yaml"); rc=$?
+t_eq apply-limits-exit 0 "$rc"
+if grep -q hybrid <<<"$("$KUKE" doctor)"; then
+  t_match apply-limits-warning '  Warning: memoryMaxBytes \(memory.max\) = 67108864: not enforced' "$out"
+else
+  t_eq apply-limits-written "67108864" "$(cat "$CGV2$KUKEON_CGROUP_ROOT/blue/sp1/limited/memory.max")"
+fi
+t_ok delete-limited "$KUKE" delete stack limited --realm blue --space sp1
+t_fail cgroup-stack-removed test -d "$CGV2$KUKEON_CGROUP_ROOT/blue/sp1/limited"
+
 # apply
 out=$("$KUKE" apply -f "$ex/shop.yaml"); rc=$?
 t_eq apply-exit 0 "$rc"
@@ -215,6 +244,7 @@ t_fail cell-dir-gone test -e "$RP/blue/sp1/st1/c1"
 out=$("$KUKE" delete realm blue --cascade)
 t_match delete-cascade 'Deleted realm "blue"' "$out"
 t_fail realm-dir-gone test -e "$RP/blue"
+[ -n "$CGV2" ] && t_fail realm-cgroup-gone test -d "$CGV2$KUKEON_CGROUP_ROOT/blue"
 out=$("$KUKE" delete -f "$ex/shop.yaml")
 t_eq delete-file 'Cell "frontend": deleted
 Cell "worker": deleted
