@@ -159,7 +159,8 @@ int kk_cli_resolve(struct kk_cli *cli, kk_err_t *err) {
     cli->pod_subnet = KK_DEFAULT_POD_SUBNET;
   if (cli->run_path[0] != '/')
     return kk_error_kind(err, KK_ERR_INVALID, 0, "--run-path \"%s\" must be an absolute path", cli->run_path);
-  if (kk_validate_ns_suffix(cli->ns_suffix, err) < 0 || kk_validate_cgroup_root(cli->cgroup_root, err) < 0)
+  if (kk_validate_ns_suffix(cli->ns_suffix, err) < 0 || kk_validate_cgroup_root(cli->cgroup_root, err) < 0 ||
+      kk_validate_pod_subnet(cli->pod_subnet, err) < 0)
     return -1;
   enum kk_log_level lvl;
   if (kk_log_parse_level(cli->log_level, &lvl) < 0)

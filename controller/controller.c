@@ -20,7 +20,8 @@ struct kk_controller {
 int kk_controller_open(const struct kk_controller_config *cfg, struct kk_controller **out, kk_err_t *err) {
   const char *suffix = cfg->ns_suffix ? cfg->ns_suffix : KK_DEFAULT_NS_SUFFIX;
   const char *cgroot = cfg->cgroup_root ? cfg->cgroup_root : KK_DEFAULT_CGROUP_ROOT;
-  if (kk_validate_ns_suffix(suffix, err) < 0 || kk_validate_cgroup_root(cgroot, err) < 0)
+  if (kk_validate_ns_suffix(suffix, err) < 0 || kk_validate_cgroup_root(cgroot, err) < 0 ||
+      (cfg->pod_subnet && kk_validate_pod_subnet(cfg->pod_subnet, err) < 0))
     return -1;
   struct kk_store *store = NULL;
   if (kk_store_open(cfg->run_path ? cfg->run_path : KK_DEFAULT_RUN_PATH, true, &store, err) < 0)

@@ -160,15 +160,27 @@ int kk_mkdir_p(const char *path, mode_t mode, kk_err_t *err) {
   return kk_mkdir_p_at(AT_FDCWD, path, mode, err);
 }
 
-static int rm_rf_children(int dfd, kk_err_t *err) {
-  int dup = fcntl(dfd, F_DUPFD_CLOEXEC, 0);
-  if (dup < 0)
-    return kk_error(err, errno, "dup");
-  cleanup_dir DIR *d = fdopendir(dup);
-  if (d == NULL) {
-    close(dup);
-    return kk_error(err, errno, "fdopendir");
+DIR *kk_dir_open_at(int dirfd, const char *name, kk_err_t *err) {
+  /* openat(".") rather than dup(): a new open file description, so the
+   * stream's offset is its own. */
+  int fd = openat(dirfd, name ? name : ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC | (name ? O_NOFOLLOW : 0));
+  if (fd < 0) {
+    kk_error(err, errno, "open directory %s", name ? name : ".");
+    return NULL;
   }
+  DIR *d = fdopendir(fd);
+  if (d == NULL) {
+    int e = errno;
+    close(fd);
+    kk_error(err, e, "read directory %s", name ? name : ".");
+  }
+  return d;
+}
+
+static int rm_rf_children(int dfd, kk_err_t *err) {
+  cleanup_dir DIR *d = kk_dir_open_at(dfd, NULL, err);
+  if (d == NULL)
+    return -1;
   struct dirent *de;
   while ((de = readdir(d)) != NULL) {
     if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)

@@ -3,6 +3,7 @@
 #define KK_LIB_FS_H
 
 #include <stdbool.h>
+#include <dirent.h>
 #include <stddef.h>
 #include <sys/types.h>
 
@@ -34,6 +35,11 @@ int kk_mkdir_p(const char *path, mode_t mode, kk_err_t *err);
 
 /* rm -rf of dirfd/name without following symlinks; missing is fine. */
 int kk_rm_rf_at(int dirfd, const char *name, kk_err_t *err);
+
+/* A directory stream on dirfd/name (name NULL: on dirfd itself, with its
+ * own offset, so callers need not dup-and-rewind).  NULL on error, with
+ * err's errnum set (ENOENT callers can treat as "nothing there"). */
+DIR *kk_dir_open_at(int dirfd, const char *name, kk_err_t *err);
 
 /* Open a directory (O_DIRECTORY|O_CLOEXEC|O_NOFOLLOW on the last part). */
 int kk_open_dir_at(int dirfd, const char *path, kk_err_t *err);

@@ -147,6 +147,17 @@ char *kk_strv_join(const struct kk_strv *sv, const char *sep) {
   return out;
 }
 
+void kk_map_append(struct kk_map *m, const char *k, const char *v) {
+  if ((m->n & (m->n - 1)) == 0) { /* grow at powers of two */
+    size_t cap = m->n ? m->n * 2 : 1;
+    m->keys = kk_xrealloc(m->keys, cap * sizeof(char *));
+    m->vals = kk_xrealloc(m->vals, cap * sizeof(char *));
+  }
+  m->keys[m->n] = kk_xstrdup(k);
+  m->vals[m->n] = kk_xstrdup(v);
+  m->n++;
+}
+
 void kk_map_set(struct kk_map *m, const char *k, const char *v) {
   for (size_t i = 0; i < m->n; i++) {
     if (strcmp(m->keys[i], k) == 0) {
@@ -155,11 +166,7 @@ void kk_map_set(struct kk_map *m, const char *k, const char *v) {
       return;
     }
   }
-  m->keys = kk_xrealloc(m->keys, (m->n + 1) * sizeof(char *));
-  m->vals = kk_xrealloc(m->vals, (m->n + 1) * sizeof(char *));
-  m->keys[m->n] = kk_xstrdup(k);
-  m->vals[m->n] = kk_xstrdup(v);
-  m->n++;
+  kk_map_append(m, k, v);
 }
 
 const char *kk_map_get(const struct kk_map *m, const char *k) {
@@ -205,6 +212,8 @@ uint32_t kk_fnv1a32(const char *s) {
   return h;
 }
 
+/* Go's time.ParseDuration, for the units a daemon interval needs:
+ * sequences of <digits>[.<digits>]<unit>, units ns us µs ms s m h. */
 int kk_parse_duration_ms(const char *s, int64_t *out_ms) {
   if (s == NULL || *s == '\0')
     return -1;
@@ -219,12 +228,18 @@ int kk_parse_duration_ms(const char *s, int64_t *out_ms) {
   double total = 0;
   const char *p = s;
   while (*p) {
-    char *end;
-    errno = 0;
-    double v = strtod(p, &end);
-    if (end == p || errno != 0 || v < 0 || *p == '-' || *p == '+')
+    /* Digits only: no sign, no exponent, no hex, no "nan". */
+    const char *start = p;
+    double v = 0, scale = 1;
+    while (*p >= '0' && *p <= '9')
+      v = v * 10 + (*p++ - '0');
+    if (*p == '.') {
+      p++;
+      while (*p >= '0' && *p <= '9')
+        v += (*p++ - '0') * (scale /= 10);
+    }
+    if (p == start || (p == start + 1 && *start == '.'))
       return -1;
-    p = end;
     size_t best = 0;
     int found = -1;
     for (size_t i = 0; i < KK_ARRAY_SIZE(units); i++) {
@@ -237,13 +252,15 @@ int kk_parse_duration_ms(const char *s, int64_t *out_ms) {
     if (found < 0)
       return -1;
     total += v * units[found].ms;
+    if (total > 9.2e15)
+      return -1;
     p += best;
   }
-  if (total > 9.2e15)
-    return -1;
   *out_ms = (int64_t)total;
   return 0;
 }
+
+#define GO_ZERO_TIME (-62135596800LL) /* 0001-01-01T00:00:00Z */
 
 void kk_time_format(int64_t unix_sec, char buf[32]) {
   if (unix_sec == 0) {
@@ -253,7 +270,9 @@ void kk_time_format(int64_t unix_sec, char buf[32]) {
   time_t t = (time_t)unix_sec;
   struct tm tm;
   gmtime_r(&t, &tm);
-  strftime(buf, 32, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  /* %04d: RFC 3339 wants four year digits even for early years. */
+  snprintf(buf, 32, "%04d-%02d-%02dT%02d:%02d:%02dZ", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
+           tm.tm_min, tm.tm_sec);
 }
 
 int kk_time_parse(const char *s, int64_t *out_unix_sec) {
@@ -274,8 +293,13 @@ int kk_time_parse(const char *s, int64_t *out_unix_sec) {
   if (*end == 'Z') {
     end++;
   } else if (*end == '+' || *end == '-') {
-    int hh, mm;
-    if (sscanf(end + 1, "%2d:%2d", &hh, &mm) != 2)
+    /* Exactly "+hh:mm". */
+    const char *o = end + 1;
+    for (int i = 0; i < 5; i++)
+      if (i == 2 ? o[i] != ':' : !(o[i] >= '0' && o[i] <= '9'))
+        return -1;
+    int hh = (o[0] - '0') * 10 + (o[1] - '0'), mm = (o[3] - '0') * 10 + (o[4] - '0');
+    if (hh > 23 || mm > 59)
       return -1;
     offset = (hh * 3600L + mm * 60L) * (*end == '+' ? 1 : -1);
     end += 6;
@@ -284,7 +308,9 @@ int kk_time_parse(const char *s, int64_t *out_unix_sec) {
   }
   if (*end != '\0')
     return -1;
-  *out_unix_sec = (int64_t)timegm(&tm) - offset;
+  int64_t t = (int64_t)timegm(&tm) - offset;
+  /* Go's zero time, however it is spelled, is "unset". */
+  *out_unix_sec = t == GO_ZERO_TIME ? 0 : t;
   return 0;
 }
 

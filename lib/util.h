@@ -64,6 +64,8 @@ struct kk_map {
   size_t n;
 };
 void kk_map_set(struct kk_map *m, const char *k, const char *v);
+/* Append without looking for k (the caller guarantees uniqueness). */
+void kk_map_append(struct kk_map *m, const char *k, const char *v);
 const char *kk_map_get(const struct kk_map *m, const char *k);
 void kk_map_free(struct kk_map *m);
 bool kk_map_equal(const struct kk_map *a, const struct kk_map *b); /* order-insensitive */

@@ -79,6 +79,8 @@ static int parse_config(const char *buf, size_t len, const char *file, const cha
                         const struct kk_schema *spec_schema, void *out, kk_err_t *err) {
   yaml_parser_t parser;
   yaml_document_t yd;
+  if (buf == NULL)
+    buf = "", len = 0;
   if (!yaml_parser_initialize(&parser))
     kk_oom();
   yaml_parser_set_input_string(&parser, (const unsigned char *)buf, len);
@@ -115,7 +117,8 @@ int kk_server_config_parse(const char *buf, size_t len, const char *file, struct
   if (parse_config(buf, len, file, "ServerConfiguration", &server_spec_schema, out, err) < 0)
     return -1;
   if ((out->ns_suffix && kk_validate_ns_suffix(out->ns_suffix, err) < 0) ||
-      (out->cgroup_root && kk_validate_cgroup_root(out->cgroup_root, err) < 0)) {
+      (out->cgroup_root && kk_validate_cgroup_root(out->cgroup_root, err) < 0) ||
+      (out->pod_subnet && kk_validate_pod_subnet(out->pod_subnet, err) < 0)) {
     kk_error_wrap(err, "server configuration is invalid (%s)", file);
     kk_server_config_free(out);
     return -1;

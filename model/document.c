@@ -181,11 +181,54 @@ static int parse_document(yaml_document_t *yd, yaml_node_t *root, const char *fi
   return 0;
 }
 
+/* libyaml's cost grows with the square of the flow nesting depth, and no
+ * manifest needs more than a few levels: refuse deep nesting before
+ * parsing.  Brackets inside quotes and comments do not count. */
+#define KK_MAX_FLOW_DEPTH 64
+static int check_depth(const char *buf, size_t len, const char *file, kk_err_t *err) {
+  int depth = 0, line = 1;
+  char quote = 0;
+  bool comment = false;
+  for (size_t i = 0; i < len; i++) {
+    char ch = buf[i];
+    if (ch == '\n') {
+      line++;
+      comment = false;
+      continue;
+    }
+    if (comment)
+      continue;
+    if (quote) {
+      if (ch == '\\' && quote == '"' && i + 1 < len)
+        i++;
+      else if (ch == quote)
+        quote = 0;
+      continue;
+    }
+    if (ch == '#' && (i == 0 || buf[i - 1] == ' ' || buf[i - 1] == '\t' || buf[i - 1] == '\n'))
+      comment = true;
+    else if (ch == '"' || ch == '\'')
+      quote = ch;
+    else if (ch == '[' || ch == '{')
+      depth++;
+    else if ((ch == ']' || ch == '}') && depth > 0)
+      depth--;
+    if (depth > KK_MAX_FLOW_DEPTH)
+      return kk_error_kind(err, KK_ERR_INVALID, 0, "%s:%d: nested more than %d levels deep", file, line,
+                           KK_MAX_FLOW_DEPTH);
+  }
+  return 0;
+}
+
 int kk_docs_parse(const char *buf, size_t len, const char *file, struct kk_doc_list *out, kk_err_t *err) {
   if (file == NULL)
     file = "<input>";
+  if (buf == NULL) /* libyaml asserts on a NULL input even when it is empty */
+    buf = "", len = 0;
   if (len > KK_MAX_MANIFEST_BYTES)
     return kk_error_kind(err, KK_ERR_INVALID, 0, "%s: larger than %u bytes", file, KK_MAX_MANIFEST_BYTES);
+  if (check_depth(buf, len, file, err) < 0)
+    return -1;
   yaml_parser_t parser;
   if (!yaml_parser_initialize(&parser))
     kk_oom();

@@ -365,6 +365,14 @@ int kk_doc_validate(const struct kk_doc *doc, kk_err_t *err);
  * ([A-Za-z0-9]+ joined by single . _ -), not reserved at the run path root. */
 int kk_validate_name(enum kk_kind kind, const char *name, kk_err_t *err);
 
+/* containerd-style identifier: [A-Za-z0-9]+ joined by single . _ - */
+bool kk_runtime_id_valid(const char *s);
+/* "a.b.c.d/n" with n 0..32, nothing else; out params may be NULL. */
+bool kk_ipv4_cidr_valid(const char *s, uint32_t *addr, int *prefix);
+/* The pod subnet: an IPv4 CIDR with a prefix shorter than /24 (one /24
+ * per space is carved from it). */
+int kk_validate_pod_subnet(const char *cidr, kk_err_t *err);
+
 /* ------------------------------------------------------- Derived names */
 char *kk_namespace_name(const char *realm, const char *suffix);        /* default.kukeon.io */
 char *kk_network_name(const char *realm, const char *space);           /* default-default */

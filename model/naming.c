@@ -1,5 +1,7 @@
 /* Every derived name in one place. */
+#include <arpa/inet.h>
 #include <ctype.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -12,7 +14,8 @@ static const char *const reserved_names[] = {
 };
 
 static bool valid_identifier(const char *s) {
-  /* [A-Za-z0-9]+ joined by single '.' or '-' ('_' is our separator). */
+  /* [A-Za-z0-9]+ joined by single '.' or '-' ('_' is our separator, so
+   * names cannot use it, unlike runtime IDs). */
   bool prev_sep = true;
   for (const char *p = s; *p; p++) {
     if (isascii((unsigned char)*p) && isalnum((unsigned char)*p)) {
@@ -26,6 +29,54 @@ static bool valid_identifier(const char *s) {
     }
   }
   return !prev_sep;
+}
+
+bool kk_runtime_id_valid(const char *s) {
+  bool prev_sep = true;
+  for (const char *p = s; *p; p++) {
+    if (isascii((unsigned char)*p) && isalnum((unsigned char)*p)) {
+      prev_sep = false;
+    } else if (*p == '.' || *p == '-' || *p == '_') {
+      if (prev_sep)
+        return false;
+      prev_sep = true;
+    } else {
+      return false;
+    }
+  }
+  return !prev_sep;
+}
+
+bool kk_ipv4_cidr_valid(const char *s, uint32_t *addr, int *prefix) {
+  const char *slash = strchr(s, '/');
+  if (slash == NULL || slash == s || (size_t)(slash - s) > 15)
+    return false;
+  const char *p = slash + 1;
+  size_t n = strlen(p);
+  if (n == 0 || n > 2 || !isdigit((unsigned char)p[0]) || (n == 2 && !isdigit((unsigned char)p[1])))
+    return false;
+  int plen = atoi(p);
+  if (plen > 32)
+    return false;
+  char ip[16];
+  memcpy(ip, s, (size_t)(slash - s));
+  ip[slash - s] = '\0';
+  struct in_addr a;
+  if (inet_pton(AF_INET, ip, &a) != 1)
+    return false;
+  if (addr)
+    *addr = ntohl(a.s_addr);
+  if (prefix)
+    *prefix = plen;
+  return true;
+}
+
+int kk_validate_pod_subnet(const char *cidr, kk_err_t *err) {
+  int prefix = 0;
+  if (!kk_ipv4_cidr_valid(cidr, NULL, &prefix) || prefix >= 24)
+    return kk_error_kind(err, KK_ERR_INVALID, 0,
+                         "pod subnet \"%s\" is invalid: an IPv4 CIDR with a prefix shorter than /24 is needed", cidr);
+  return 0;
 }
 
 int kk_validate_name(enum kk_kind kind, const char *name, kk_err_t *err) {

@@ -1,5 +1,6 @@
 #include "model/schema.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <stdlib.h>
@@ -34,16 +35,43 @@ static bool is_null(const yaml_node_t *n) {
 
 static const char *scalar(const yaml_node_t *n) { return (const char *)n->data.scalar.value; }
 
+/* A scalar usable as a C string (no NUL inside). */
+static bool clean_scalar(const yaml_node_t *n) {
+  return n->type == YAML_SCALAR_NODE && strlen(scalar(n)) == n->data.scalar.length;
+}
+
+/* Every node visited counts: aliases let a small file name one big node
+ * many times, and this bound is what keeps that small. */
+static int visit(struct kk_parse_ctx *c, const yaml_node_t *n, const char *path) {
+  if (++c->visits > KK_MAX_NODE_VISITS)
+    return perr(c, n, path, "document too large or too deeply aliased");
+  return 0;
+}
+
 static int parse_i64(struct kk_parse_ctx *c, const yaml_node_t *n, const char *path, int64_t *out) {
   if (n->type != YAML_SCALAR_NODE || n->data.scalar.style != YAML_PLAIN_SCALAR_STYLE)
     return perr(c, n, path, "expected an integer");
   const char *v = scalar(n);
+  /* YAML 1.1 (what manifests written for the Go project use): 0755 is
+   * octal, 0x1F hex; YAML 1.2's 0o755 is octal too. */
+  const char *digits = v;
+  int base = 10;
+  bool neg = false;
+  if (*digits == '-' || *digits == '+')
+    neg = *digits++ == '-';
+  if (digits[0] == '0' && (digits[1] == 'o' || digits[1] == 'O'))
+    base = 8, digits += 2;
+  else if (digits[0] == '0' && (digits[1] == 'x' || digits[1] == 'X'))
+    base = 16, digits += 2;
+  else if (digits[0] == '0' && digits[1] != '\0')
+    base = 8, digits += 1;
   char *end;
   errno = 0;
-  long long x = strtoll(v, &end, 10);
-  if (*v == '\0' || *end != '\0' || errno != 0)
+  unsigned long long x = strtoull(digits, &end, base);
+  if (*digits == '\0' || *end != '\0' || errno != 0 || !(isxdigit((unsigned char)*digits)) ||
+      x > (unsigned long long)INT64_MAX + (neg ? 1 : 0))
     return perr(c, n, path, "expected an integer, got \"%s\"", v);
-  *out = (int64_t)x;
+  *out = neg ? (int64_t)(0 - x) : (int64_t)x;
   return 0;
 }
 
@@ -72,12 +100,13 @@ static int parse_str(struct kk_parse_ctx *c, const yaml_node_t *n, const char *p
   return 0;
 }
 
+static int cmp_cstr(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
+
 static int parse_field(struct kk_parse_ctx *c, yaml_node_t *n, const struct kk_field *f, void *obj,
                        const char *path) {
   void *p = AT(obj, f->off);
-  /* Aliases let a small file name the same node many times: bound the walk. */
-  if (++c->visits > KK_MAX_NODE_VISITS)
-    return perr(c, n, path, "document too large or too deeply aliased");
+  if (visit(c, n, path) < 0)
+    return -1;
   kk_doc_add_line(c->doc, p, node_line(n));
   if ((is_null(n) && f->type != KK_F_STR) || f->type == KK_F_IGNORE)
     return 0;
@@ -138,6 +167,10 @@ static int parse_field(struct kk_parse_ctx *c, yaml_node_t *n, const struct kk_f
       yaml_node_t *e = yaml_document_get_node(c->ydoc, *it);
       if (e == NULL || e->type != YAML_SCALAR_NODE)
         return perr(c, e ? e : n, path, "expected a list of strings");
+      if (visit(c, e, path) < 0)
+        return -1;
+      if (!clean_scalar(e))
+        return perr(c, e, path, "string contains a NUL byte");
       kk_strv_push(sv, scalar(e));
     }
     return 0;
@@ -149,6 +182,8 @@ static int parse_field(struct kk_parse_ctx *c, yaml_node_t *n, const struct kk_f
     for (yaml_node_item_t *it = n->data.sequence.items.start; it < n->data.sequence.items.top; it++) {
       yaml_node_t *e = yaml_document_get_node(c->ydoc, *it);
       int64_t x;
+      if (e != NULL && visit(c, e, path) < 0)
+        return -1;
       if (e == NULL || parse_i64(c, e, path, &x) < 0)
         return e ? -1 : perr(c, n, path, "expected a list of integers");
       if ((iv->n & (iv->n - 1)) == 0) /* grow at powers of two */
@@ -161,14 +196,31 @@ static int parse_field(struct kk_parse_ctx *c, yaml_node_t *n, const struct kk_f
     if (n->type != YAML_MAPPING_NODE)
       return perr(c, n, path, "expected a map of strings");
     struct kk_map *m = p;
+    size_t first = m->n;
     for (yaml_node_pair_t *pr = n->data.mapping.pairs.start; pr < n->data.mapping.pairs.top; pr++) {
       yaml_node_t *k = yaml_document_get_node(c->ydoc, pr->key);
       yaml_node_t *v = yaml_document_get_node(c->ydoc, pr->value);
       if (k == NULL || v == NULL || k->type != YAML_SCALAR_NODE || v->type != YAML_SCALAR_NODE)
         return perr(c, k ? k : n, path, "expected a map of strings");
-      if (kk_map_get(m, scalar(k)) != NULL)
-        return perr(c, k, path, "duplicate key \"%s\"", scalar(k));
-      kk_map_set(m, scalar(k), is_null(v) ? "" : scalar(v));
+      if (visit(c, k, path) < 0)
+        return -1;
+      if (!clean_scalar(k) || !clean_scalar(v))
+        return perr(c, k, path, "key or value contains a NUL byte");
+      kk_map_append(m, scalar(k), is_null(v) ? "" : scalar(v));
+    }
+    /* Duplicates: sort a copy of the keys once instead of a search per key. */
+    size_t nk = m->n - first;
+    if (nk > 1) {
+      char **keys = kk_xmalloc(nk * sizeof(char *));
+      memcpy(keys, m->keys + first, nk * sizeof(char *));
+      qsort(keys, nk, sizeof(char *), cmp_cstr);
+      const char *dup = NULL;
+      for (size_t i = 1; i < nk && !dup; i++)
+        if (strcmp(keys[i - 1], keys[i]) == 0)
+          dup = keys[i];
+      int r = dup ? perr(c, n, path, "duplicate key \"%s\"", dup) : 0;
+      free(keys);
+      return r;
     }
     return 0;
   }
@@ -519,7 +571,15 @@ static bool diff_field(const struct kk_field *f, const void *a, const void *b, c
     const void *xa = *(const void *const *)pa, *xb = *(const void *const *)pb;
     size_t sz = f->sub->size;
     char sub[256];
-    if (!(f->flags & KK_FF_KEYED)) {
+    bool keyed = (f->flags & KK_FF_KEYED) != 0;
+    /* Matching by key needs unique keys; otherwise compare by position. */
+    for (size_t i = 0; keyed && i < na; i++)
+      for (size_t j = i + 1; keyed && j < na; j++)
+        keyed = strcmp(elem_key(f->sub, CAT(xa, i * sz)), elem_key(f->sub, CAT(xa, j * sz))) != 0;
+    for (size_t i = 0; keyed && i < nb; i++)
+      for (size_t j = i + 1; keyed && j < nb; j++)
+        keyed = strcmp(elem_key(f->sub, CAT(xb, i * sz)), elem_key(f->sub, CAT(xb, j * sz))) != 0;
+    if (!keyed) {
       if (na != nb) {
         add_diff(diffs, path);
         return false;

@@ -154,6 +154,17 @@ static int check_tmpfs(const struct vctx *v, const struct kk_tmpfs *t, size_t n,
   return 0;
 }
 
+/* 1..max decimal digits and nothing else (no sign, no space). */
+static bool all_digits(const char *s, size_t max) {
+  size_t n = strlen(s);
+  if (n == 0 || n > max)
+    return false;
+  for (size_t i = 0; i < n; i++)
+    if (!isdigit((unsigned char)s[i]))
+      return false;
+  return true;
+}
+
 /* "[hostIP:]hostPort:containerPort[/tcp|udp]" or "containerPort[/proto]". */
 static bool valid_port_spec(const char *s) {
   cleanup_free char *copy = kk_xstrdup(s);
@@ -165,14 +176,24 @@ static bool valid_port_spec(const char *s) {
   }
   char *parts[3] = {0};
   int n = 0;
-  for (char *p = strtok(copy, ":"); p && n < 4; p = strtok(NULL, ":"))
-    parts[n < 3 ? n : 2] = p, n++;
-  if (n < 1 || n > 3)
-    return false;
+  /* Split on every ':' (strtok would skip empty fields like "8080::80"). */
+  for (char *p = copy;; n++) {
+    if (n == 3)
+      return false;
+    parts[n] = p;
+    char *colon = strchr(p, ':');
+    if (colon == NULL) {
+      n++;
+      break;
+    }
+    *colon = '\0';
+    p = colon + 1;
+  }
   for (int i = (n == 3 ? 1 : 0); i < n; i++) {
-    char *end;
-    long v = strtol(parts[i], &end, 10);
-    if (*parts[i] == '\0' || *end != '\0' || v < 1 || v > 65535)
+    if (!all_digits(parts[i], 5))
+      return false;
+    long v = strtol(parts[i], NULL, 10);
+    if (v < 1 || v > 65535)
       return false;
   }
   if (n == 3) {
@@ -212,13 +233,13 @@ static int check_container(const struct vctx *v, const struct kk_container_spec 
       return verr(v, &vol->kind, f, "unknown volume kind \"%s\" (supported: bind, tmpfs)", vol->kind);
     snprintf(f, sizeof(f), "%s.target", vp);
     if (!is_abs(vol->target))
-      return verr(v, vol, f, "must be an absolute path");
+      return verr(v, vol->target ? (const void *)&vol->target : vol, f, "must be an absolute path");
     bool tmpfs = kk_streq(vol->kind, "tmpfs");
     snprintf(f, sizeof(f), "%s.source", vp);
     if (tmpfs && !kk_empty(vol->source))
       return verr(v, &vol->source, f, "must be empty for a tmpfs volume");
     if (!tmpfs && !is_abs(vol->source))
-      return verr(v, vol, f, "a bind volume needs an absolute host path");
+      return verr(v, vol->source ? (const void *)&vol->source : vol, f, "a bind volume needs an absolute host path");
     snprintf(f, sizeof(f), "%s.sizeBytes", vp);
     if (vol->size_bytes < 0 || (!tmpfs && vol->size_bytes != 0))
       return verr(v, &vol->size_bytes, f, "only a tmpfs volume takes a non-negative size");
@@ -294,6 +315,14 @@ static int validate_cell(const struct vctx *v, const struct kk_cell *cell) {
       return verr(v, &c->id, path, "container id \"root\" is reserved for the cell's root container");
     roots += c->root;
   }
+  {
+    /* The root's runtime ID exists for every cell, synthesized or not. */
+    cleanup_free char *root_id =
+        kk_container_runtime_id(cell->spec.space_id, cell->spec.stack_id, cell->spec.id, NULL, true);
+    if (strlen(root_id) > KK_MAX_ID_LEN)
+      return verr(v, &cell->spec.id, "spec.id", "derived root container ID \"%s\" is longer than %d characters",
+                  root_id, KK_MAX_ID_LEN);
+  }
   if (roots > 1) {
     struct kk_strv ids = {0};
     for (size_t i = 0; i < cell->spec.n_containers; i++)
@@ -318,11 +347,15 @@ static int validate_cell(const struct vctx *v, const struct kk_cell *cell) {
                     "rootContainerId disagrees with container marked root: true: %s", cell->spec.containers[i].id);
   }
   if (!kk_empty(cell->spec.tty.default_)) {
-    bool found = false;
+    const struct kk_container_spec *t = NULL;
     for (size_t i = 0; i < cell->spec.n_containers; i++)
-      found |= kk_streq(cell->spec.containers[i].id, cell->spec.tty.default_);
-    if (!found)
+      if (kk_streq(cell->spec.containers[i].id, cell->spec.tty.default_))
+        t = &cell->spec.containers[i];
+    if (t == NULL)
       return verr(v, &cell->spec.tty.default_, "spec.tty.default", "names no container of this cell");
+    if (!t->attachable)
+      return verr(v, &cell->spec.tty.default_, "spec.tty.default", "container \"%s\" is not attachable: true",
+                  t->id);
   }
   return check_resources(v, &cell->spec.resources);
 }
@@ -342,15 +375,8 @@ static int validate_space(const struct vctx *v, const struct kk_space *s) {
     if (kk_empty(r->host) == kk_empty(r->cidr))
       return verr(v, r, f, "set exactly one of host or cidr");
     if (!kk_empty(r->cidr)) {
-      cleanup_free char *a = kk_xstrdup(r->cidr);
-      char *slash = strchr(a, '/');
-      unsigned char buf[16];
-      char *end = NULL;
-      long plen = slash ? strtol(slash + 1, &end, 10) : -1;
-      if (slash)
-        *slash = '\0';
-      if (!slash || *end != '\0' || plen < 0 || plen > 32 || inet_pton(AF_INET, a, buf) != 1)
-        return verr(v, &r->cidr, f, "cidr \"%s\" is not an IPv4 CIDR", r->cidr);
+      if (!kk_ipv4_cidr_valid(r->cidr, NULL, NULL))
+        return verr(v, &r->cidr, f, "cidr \"%s\" is not an IPv4 CIDR (a.b.c.d/0-32)", r->cidr);
     }
     for (size_t j = 0; j < r->ports.n; j++)
       if (r->ports.v[j] < 1 || r->ports.v[j] > 65535)
@@ -380,6 +406,9 @@ int kk_doc_validate(const struct kk_doc *doc, kk_err_t *err) {
     const char *ns = r->spec.namespace_;
     if (!kk_empty(ns) && strlen(ns) > KK_MAX_ID_LEN)
       ret = verr(v, &r->spec.namespace_, "spec.namespace", "\"%s\" is longer than %d characters", ns, KK_MAX_ID_LEN);
+    else if (!kk_empty(ns) && !kk_runtime_id_valid(ns))
+      ret = verr(v, &r->spec.namespace_, "spec.namespace",
+                 "\"%s\" is invalid: use letters and digits joined by single '.', '_' or '-'", ns);
     for (size_t i = 0; ret == 0 && i < r->spec.n_registry_credentials; i++) {
       const struct kk_registry_credential *c = &r->spec.registry_credentials[i];
       if (kk_empty(c->username) || kk_empty(c->password))
@@ -488,9 +517,14 @@ int kk_doc_normalize(struct kk_doc *doc, const char *ns_suffix, kk_err_t *err) {
         cell->spec.root_container_id = kk_xstrdup(only->id);
       }
     }
+    /* rootContainerId marks its container root, unless another container
+     * claims root: validation then reports the disagreement. */
+    bool other_root = false;
+    for (size_t i = 0; i < cell->spec.n_containers; i++)
+      other_root |= cell->spec.containers[i].root && !kk_streq(cell->spec.containers[i].id, cell->spec.root_container_id);
     for (size_t i = 0; i < cell->spec.n_containers; i++) {
       struct kk_container_spec *c = &cell->spec.containers[i];
-      if (kk_streq(c->id, cell->spec.root_container_id))
+      if (!other_root && kk_streq(c->id, cell->spec.root_container_id))
         c->root = true;
       normalize_container(c);
     }

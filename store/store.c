@@ -223,16 +223,13 @@ static int container_order(const void *a, const void *b) {
 
 static int read_containers(struct kk_store *s, int cell_fd, const char *rel_dir, struct kk_doc_list *out,
                            kk_err_t *err) {
-  int cfd = openat(cell_fd, "containers", O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
-  if (cfd < 0) {
-    if (errno == ENOENT)
-      return 0;
-    return kk_error(err, errno, "open %s/%s/containers", s->path, rel_dir);
-  }
-  cleanup_dir DIR *d = fdopendir(cfd);
+  cleanup_dir DIR *d = kk_dir_open_at(cell_fd, "containers", err);
   if (d == NULL) {
-    close(cfd);
-    return kk_error(err, errno, "read %s/%s/containers", s->path, rel_dir);
+    if ((*err)->errnum == ENOENT) {
+      kk_error_free(err);
+      return 0;
+    }
+    return kk_error_wrap(err, "%s/%s", s->path, rel_dir);
   }
   cleanup_free char *sub = kk_asprintf("%s/containers", rel_dir);
   struct dirent *de;
@@ -254,19 +251,23 @@ static int read_containers(struct kk_store *s, int cell_fd, const char *rel_dir,
   return 0;
 }
 
-/* Fold container documents into a cell (spec.containers + status). */
+/* Fold container documents into a cell: every spec, and the statuses that
+ * were written (a container with no status yet adds no entry). */
 static void cell_take_containers(struct kk_cell *cell, struct kk_doc_list *ctrs) {
   cell->spec.containers = ctrs->n ? kk_xzalloc(ctrs->n * sizeof(*cell->spec.containers)) : NULL;
   cell->status.containers = ctrs->n ? kk_xzalloc(ctrs->n * sizeof(*cell->status.containers)) : NULL;
+  size_t ns = 0;
   for (size_t i = 0; i < ctrs->n; i++) {
     struct kk_container *c = &ctrs->docs[i]->u.container;
     cell->spec.containers[i] = c->spec;
-    cell->status.containers[i] = c->status;
     memset(&c->spec, 0, sizeof(c->spec));
-    memset(&c->status, 0, sizeof(c->status));
+    if (!kk_empty(c->status.name)) {
+      cell->status.containers[ns++] = c->status;
+      memset(&c->status, 0, sizeof(c->status));
+    }
   }
   cell->spec.n_containers = ctrs->n;
-  cell->status.n_containers = ctrs->n;
+  cell->status.n_containers = ns;
 }
 
 static int get_locked(struct kk_store *s, const struct kk_ref *ref, struct kk_doc **out, kk_err_t *err) {
@@ -351,14 +352,9 @@ static int put_cell(struct kk_store *s, int dfd, const struct kk_doc *doc, kk_er
   if (write_doc(s, dfd, "cell.yaml", bare, err) < 0)
     return -1;
   /* Containers no longer in the cell. */
-  int dup = fcntl(cfd, F_DUPFD_CLOEXEC, 0);
-  if (dup < 0)
-    return kk_error(err, errno, "dup");
-  cleanup_dir DIR *d = fdopendir(dup);
-  if (d == NULL) {
-    close(dup);
-    return kk_error(err, errno, "read containers directory");
-  }
+  cleanup_dir DIR *d = kk_dir_open_at(cfd, NULL, err);
+  if (d == NULL)
+    return kk_error_wrap(err, "containers of the cell");
   struct dirent *de;
   while ((de = readdir(d)) != NULL) {
     if (de->d_name[0] == '.' || !kk_has_suffix(de->d_name, ".yaml"))
@@ -429,17 +425,15 @@ static int ref_order(const void *a, const void *b) {
 
 /* Names of child directories of rel that hold `file`. */
 static int child_dirs(struct kk_store *s, const char *rel, const char *file, struct kk_strv *out, kk_err_t *err) {
-  int fd = openat(s->fd, rel, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
-  if (fd < 0) {
-    if (errno == ENOENT || errno == ENOTDIR)
-      return 0;
-    return kk_error(err, errno, "open %s/%s", s->path, rel);
-  }
-  cleanup_dir DIR *d = fdopendir(fd);
+  cleanup_dir DIR *d = kk_dir_open_at(s->fd, rel, err);
   if (d == NULL) {
-    close(fd);
-    return kk_error(err, errno, "read %s/%s", s->path, rel);
+    if ((*err)->errnum == ENOENT || (*err)->errnum == ENOTDIR) {
+      kk_error_free(err);
+      return 0;
+    }
+    return kk_error_wrap(err, "%s", s->path);
   }
+  int fd = dirfd(d);
   struct dirent *de;
   while ((de = readdir(d)) != NULL) {
     if (de->d_name[0] == '.')

@@ -64,7 +64,7 @@ out=$(cd "$T_TMP/b2" && timeout 30 runc --root "$RUNC_ROOT" run "kk-bundle-b-$$"
 t_match seccomp-denies-unshare 'denied|Operation not permitted' "$out"
 
 # A second container joins the root's network namespace.
-cell '  - {id: r, root: true, image: busybox, command: /bin/sleep, args: ["30"]}
+cell '  - {id: r, root: true, image: busybox, command: /bin/sleep, args: ["600"]}
   - {id: w, image: busybox, command: /bin/readlink, args: ["/proc/self/ns/net"]}'
 bundle r "$T_TMP/root"
 (cd "$T_TMP/root" && runc --root "$RUNC_ROOT" run -d "kk-bundle-root-$$" >/dev/null 2>&1 </dev/null)
