@@ -58,15 +58,9 @@ static int collect(int dirfd, bool recursive, pid_t **pids, size_t *n, kk_err_t 
   if (!recursive)
     return 0;
   struct kk_strv kids = {0};
-  int dup = fcntl(dirfd, F_DUPFD_CLOEXEC, 0);
-  if (dup < 0)
-    return kk_error(err, errno, "dup");
-  cleanup_dir DIR *d = fdopendir(dup);
-  if (d == NULL) {
-    close(dup);
-    return kk_error(err, errno, "fdopendir");
-  }
-  rewinddir(d); /* a dup shares the directory offset */
+  cleanup_dir DIR *d = kk_dir_open_at(dirfd, NULL, err);
+  if (d == NULL)
+    return -1;
   struct dirent *de;
   while ((de = readdir(d)) != NULL)
     if (de->d_type == DT_DIR && strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0)

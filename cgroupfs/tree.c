@@ -525,15 +525,9 @@ int kk_cg_ensure(const struct kk_cg_host *h, const char *root, const char *rel,
 /* ---------------------------------------------------------------- children */
 
 static int list_subdirs(int dirfd, struct kk_strv *out, kk_err_t *err) {
-  int dup = fcntl(dirfd, F_DUPFD_CLOEXEC, 0);
-  if (dup < 0)
-    return kk_error(err, errno, "dup");
-  cleanup_dir DIR *d = fdopendir(dup);
-  if (d == NULL) {
-    close(dup);
-    return kk_error(err, errno, "fdopendir");
-  }
-  rewinddir(d);
+  cleanup_dir DIR *d = kk_dir_open_at(dirfd, NULL, err);
+  if (d == NULL)
+    return -1;
   struct dirent *de;
   errno = 0;
   while ((de = readdir(d)) != NULL) {
@@ -629,13 +623,10 @@ static int rmdir_tree(bool fake, int parentfd, const char *name, const char *whe
   if (rc < 0)
     return -1;
   if (fake) {
-    int dup = fcntl(fd, F_DUPFD_CLOEXEC, 0);
-    cleanup_dir DIR *d = dup >= 0 ? fdopendir(dup) : NULL;
-    if (d == NULL && dup >= 0)
-      close(dup);
+    kk_err_t e = NULL;
+    cleanup_dir DIR *d = kk_dir_open_at(fd, NULL, &e);
+    kk_error_free(&e);
     struct dirent *de;
-    if (d)
-      rewinddir(d); /* the dup shares the offset list_subdirs left at the end */
     while (d && (de = readdir(d)) != NULL)
       if (de->d_type != DT_DIR)
         unlinkat(fd, de->d_name, 0);

@@ -181,10 +181,11 @@ static int parse_document(yaml_document_t *yd, yaml_node_t *root, const char *fi
   return 0;
 }
 
-/* libyaml's cost grows with the square of the flow nesting depth, and no
- * manifest needs more than a few levels: refuse deep nesting before
- * parsing.  Brackets inside quotes and comments do not count. */
-#define KK_MAX_FLOW_DEPTH 64
+/* libyaml's cost grows with the square of the flow nesting depth: refuse
+ * deep nesting before parsing.  The scan is approximate (a bracket inside
+ * a plain scalar counts), so the bound is far above any real manifest and
+ * still keeps the worst parse well under a second. */
+#define KK_MAX_FLOW_DEPTH 4096
 static int check_depth(const char *buf, size_t len, const char *file, kk_err_t *err) {
   int depth = 0, line = 1;
   char quote = 0;
