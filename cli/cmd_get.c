@@ -256,6 +256,25 @@ static int run_get(struct kk_cli *cli, enum kk_kind kind, const char *name, stru
 }
 
 int kk_cmd_get(struct kk_cli *cli, int argc, char **argv, kk_err_t *err) {
+  /* `get image[s]` is `image list`: images live in the local store. */
+  for (int i = 1; i < argc; i++) {
+    if (argv[i][0] == '-')
+      continue;
+    if (!strcmp(argv[i], "image") || !strcmp(argv[i], "images") || !strcmp(argv[i], "img")) {
+      char **args = kk_xmalloc((size_t)(argc + 1) * sizeof(char *));
+      int n = 0;
+      args[n++] = "image";
+      args[n++] = "list";
+      for (int k = 1; k < argc; k++)
+        if (k != i)
+          args[n++] = argv[k];
+      args[n] = NULL;
+      int rc = kk_cli_image(cli, n, args, err);
+      free(args);
+      return rc;
+    }
+    break;
+  }
   struct kk_ref scope = {0};
   const char *output = getenv("KUKE_GET_OUTPUT"), *selector = NULL, *cell = NULL;
   bool no_daemon = false;

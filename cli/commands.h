@@ -10,6 +10,7 @@ int kk_cmd_create(struct kk_cli *cli, int argc, char **argv, kk_err_t *err);
 int kk_cmd_get(struct kk_cli *cli, int argc, char **argv, kk_err_t *err);
 int kk_cmd_delete(struct kk_cli *cli, int argc, char **argv, kk_err_t *err);
 int kk_cmd_doctor(struct kk_cli *cli, int argc, char **argv, kk_err_t *err);
+int kk_cli_image(struct kk_cli *cli, int argc, char **argv, kk_err_t *err);
 int kk_cmd_version(struct kk_cli *cli, int argc, char **argv, kk_err_t *err);
 
 #endif

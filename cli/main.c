@@ -19,6 +19,7 @@ static const struct command commands[] = {
     {"create", {"c", 0}, kk_cmd_create, "Create a realm, space, stack or cell"},
     {"get", {"g", 0}, kk_cmd_get, "List or show realms, spaces, stacks, cells and containers"},
     {"delete", {"d", 0}, kk_cmd_delete, "Delete a realm, space, stack or cell"},
+    {"image", {"img", 0}, kk_cli_image, "Load, pull, list, delete and prune images (always in-process)"},
     {"doctor", {0}, kk_cmd_doctor, "Check what this host's cgroups can enforce"},
     {"version", {0}, kk_cmd_version, "Print the client and daemon versions"},
 };

@@ -1,0 +1,548 @@
+/* kuke image load|pull|list|delete|prune — always in-process: the image
+ * store is kukeon's own OCI layout under the run path (runtime/image.h). */
+#include <fcntl.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cli/args.h"
+#include "cli/cmd.h"
+#include "lib/fs.h"
+#include "model/model.h"
+#include "runtime/image.h"
+
+int kk_cli_image(struct kk_cli *cli, int argc, char **argv, kk_err_t *err);
+
+static const struct kk_cmd_help image_help = {
+    "kuke image", "image <load|pull|list|delete|prune> [flags]", "Manage the images of a realm",
+    "Subcommands:\n"
+    "  load    Load images from an OCI archive, an OCI layout directory or a docker-archive (-i FILE, or - for stdin)\n"
+    "  pull    Pull an image from a registry (v2) into a realm\n"
+    "  list    List images (aliases: ls, get); all realms unless --realm is given\n"
+    "  delete  Delete an image from a realm (aliases: rm, remove)\n"
+    "  prune   Remove blobs and snapshots no image or container uses"};
+
+/* ------------------------------------------------------------- helpers */
+
+static int realm_ns(struct kk_cli *cli, const char *realm, char **ns, kk_err_t *err) {
+  if (kk_validate_name(KK_KIND_REALM, realm, err) < 0)
+    return -1;
+  *ns = kk_namespace_name(realm, cli->ns_suffix);
+  return kk_image_namespace_validate(*ns, err);
+}
+
+/* default.kukeon.io -> default; a namespace of another suffix stays whole. */
+static char *realm_of(struct kk_cli *cli, const char *ns) {
+  cleanup_free char *suffix = kk_asprintf(".%s", cli->ns_suffix ? cli->ns_suffix : KK_DEFAULT_NS_SUFFIX);
+  size_t n = strlen(ns), s = strlen(suffix);
+  if (n > s && strcmp(ns + n - s, suffix) == 0)
+    return kk_xstrndup(ns, n - s);
+  return kk_xstrdup(ns);
+}
+
+static void human_size(int64_t n, char buf[32]) {
+  static const char *units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+  if (n < 0) {
+    strcpy(buf, "-");
+    return;
+  }
+  double v = (double)n;
+  size_t u = 0;
+  while (v >= 1024 && u + 1 < KK_ARRAY_SIZE(units)) {
+    v /= 1024;
+    u++;
+  }
+  if (u == 0)
+    snprintf(buf, 32, "%lldB", (long long)n);
+  else
+    snprintf(buf, 32, "%.1f%s", v, units[u]);
+}
+
+static int open_store(struct kk_cli *cli, struct kk_image_store **s, kk_err_t *err) {
+  return kk_image_store_open(cli->run_path, s, err);
+}
+
+static void load_result_cleanup(struct kk_image_load_result *r) { kk_image_load_result_free(r); }
+static void platform_cleanup(struct kk_platform *p) { kk_platform_free(p); }
+static void info_cleanup(struct kk_image_info *i) { kk_image_info_free(i); }
+static void strv_cleanup(struct kk_strv *v) { kk_strv_free(v); }
+#define cleanup_load_result __attribute__((cleanup(load_result_cleanup)))
+#define cleanup_platform __attribute__((cleanup(platform_cleanup)))
+#define cleanup_info __attribute__((cleanup(info_cleanup)))
+#define cleanup_strv __attribute__((cleanup(strv_cleanup)))
+
+/* Parse a subcommand's flags: 0 go on, 1 done (help printed), -1 error. */
+static int parse(struct kk_cli *cli, const struct kk_cmd_help *help, struct kk_flag *flags, size_t n, int argc,
+                 char **argv, struct kk_strv *pos, kk_err_t *err) {
+  return kk_cli_parse(cli, help, flags, n, argc, argv, pos, err);
+}
+
+#define RUN(expr)                                                                                                      \
+  do {                                                                                                                 \
+    int _r = (expr);                                                                                                   \
+    return _r < 0 ? 1 : 0;                                                                                             \
+  } while (0)
+
+/* ----------------------------------------------------------------- load */
+
+static int load_run(struct kk_cli *cli, const char *input, const char *realm, const char *name, const char *platform,
+                    kk_err_t *err) {
+  cleanup_platform struct kk_platform plat = {0};
+  if (platform && kk_platform_parse(platform, &plat, err) < 0)
+    return -1;
+  cleanup_free char *ns = NULL;
+  cleanup_image_store struct kk_image_store *s = NULL;
+  if (kk_cli_require_root("image load", err) < 0 || realm_ns(cli, realm, &ns, err) < 0 || open_store(cli, &s, err) < 0)
+    return -1;
+  struct kk_image_load_opts lo = {.name = name, .platform = platform ? &plat : NULL};
+  cleanup_load_result struct kk_image_load_result res = {0};
+  if (kk_image_load(s, ns, input, &lo, &res, err) < 0)
+    return -1;
+  for (size_t i = 0; i < res.skipped.n; i++)
+    fprintf(cli->errout, "skipped %s\n", res.skipped.v[i]);
+  if (res.refs.n == 0) {
+    fprintf(cli->out, "loaded 0 images into realm \"%s\" (namespace \"%s\")\n", realm, ns);
+    return 0;
+  }
+  fprintf(cli->out, "loaded %zu image(s) into realm \"%s\" (namespace \"%s\"):\n", res.refs.n, realm, ns);
+  for (size_t i = 0; i < res.refs.n; i++)
+    fprintf(cli->out, "  - %s\n", res.refs.v[i]);
+  return 0;
+}
+
+static int cmd_load(struct kk_cli *cli, int argc, char **argv, kk_err_t *err) {
+  const char *input = NULL, *realm = "default", *name = NULL, *platform = NULL;
+  struct kk_flag flags[] = {
+      {"input", 'i', KK_FLAG_STRING, &input, "archive or OCI layout directory to read (- for stdin)", false},
+      {"realm", 0, KK_FLAG_STRING, &realm, "realm to load into (default \"default\")", false},
+      {"name", 0, KK_FLAG_STRING, &name, "name for images the archive leaves unnamed (or only tags)", false},
+      {"platform", 0, KK_FLAG_STRING, &platform, "os/arch[/variant] to load from multi-platform archives (default: this host)", false},
+  };
+  static const struct kk_cmd_help help = {"kuke image load", "image load [-i FILE|-] [flags]",
+                                          "Load images from an OCI archive, an OCI layout directory or a docker-archive",
+                                          "FILE may also be given as the argument; with neither, stdin is read when it is not a terminal."};
+  cleanup_strv struct kk_strv pos = {0};
+  int r = parse(cli, &help, flags, KK_ARRAY_SIZE(flags), argc, argv, &pos, err);
+  if (r != 0)
+    return r > 0 ? 0 : 1;
+  if (pos.n > 1 || (pos.n == 1 && input))
+    RUN(kk_error_kind(err, KK_ERR_INVALID, 0, "image load takes one input: -i FILE, FILE or -"));
+  if (pos.n == 1)
+    input = pos.v[0];
+  if (input == NULL) {
+    if (isatty(STDIN_FILENO))
+      RUN(kk_error_kind(err, KK_ERR_INVALID, 0, "no input: give an archive (-i FILE) or - to read stdin"));
+    input = "-";
+  }
+  RUN(load_run(cli, input, realm, name, platform, err));
+}
+
+/* ----------------------------------------------------------------- pull */
+
+struct bar {
+  FILE *f;
+  struct timespec last;
+  bool drawn;
+};
+
+static void draw(void *arg, const struct kk_pull_progress *p) {
+  struct bar *b = arg;
+  struct timespec now;
+  clock_gettime(CLOCK_MONOTONIC, &now);
+  bool done = p->blobs_done == p->blobs_total;
+  long ms = (now.tv_sec - b->last.tv_sec) * 1000 + (now.tv_nsec - b->last.tv_nsec) / 1000000;
+  if (b->drawn && ms < 100 && !done)
+    return;
+  b->last = now;
+  b->drawn = true;
+  char d[32], t[32];
+  human_size(p->done, d);
+  human_size(p->total, t);
+  int pct = p->total > 0 ? (int)(p->done * 100 / p->total) : 0;
+  if (pct > 100)
+    pct = 100;
+  char bar[31];
+  int fill = pct * 30 / 100;
+  for (int i = 0; i < 30; i++)
+    bar[i] = i < fill ? '#' : '.';
+  bar[30] = '\0';
+  fprintf(b->f, "\r%s  [%s] %3d%%  %s / %s  (%zu/%zu blobs)\033[K", p->ref, bar, pct, d, t, p->blobs_done,
+          p->blobs_total);
+  fflush(b->f);
+}
+
+struct pull_args {
+  const char *ref, *realm, *username, *platform;
+  bool insecure, password_stdin, quiet;
+};
+
+static int pull_run(struct kk_cli *cli, const struct pull_args *a, kk_err_t *err) {
+  cleanup_free char *password = NULL;
+  if (a->password_stdin) {
+    size_t len = 0;
+    if (a->username == NULL)
+      return kk_error_kind(err, KK_ERR_INVALID, 0, "--password-stdin needs --username");
+    if (kk_read_fd(STDIN_FILENO, 4096, "password", &password, &len, err) < 0)
+      return -1;
+    while (len > 0 && (password[len - 1] == '\n' || password[len - 1] == '\r'))
+      password[--len] = '\0';
+  }
+  cleanup_platform struct kk_platform plat = {0};
+  if (a->platform && kk_platform_parse(a->platform, &plat, err) < 0)
+    return -1;
+  cleanup_free char *ns = NULL;
+  cleanup_image_store struct kk_image_store *s = NULL;
+  if (kk_cli_require_root("image pull", err) < 0 || realm_ns(cli, a->realm, &ns, err) < 0 || open_store(cli, &s, err) < 0)
+    return -1;
+  struct kk_registry_cred cred = {.username = a->username, .password = password ? password : "", .server = NULL};
+  struct bar b = {.f = cli->errout};
+  struct kk_pull_opts po = {
+      .creds = a->username ? &cred : NULL,
+      .n_creds = a->username ? 1 : 0,
+      .insecure = a->insecure,
+      .platform = a->platform ? &plat : NULL,
+  };
+  if (!a->quiet && isatty(fileno(cli->errout))) {
+    po.progress = draw;
+    po.progress_arg = &b;
+  }
+  cleanup_info struct kk_image_info info = {0};
+  int pr = kk_image_pull(s, ns, a->ref, &po, &info, err);
+  if (b.drawn)
+    fputc('\n', cli->errout);
+  if (pr < 0)
+    return -1;
+  fprintf(cli->out, "pulled image \"%s\" (%s) into realm \"%s\" (namespace \"%s\")\n", info.name, info.digest, a->realm,
+          ns);
+  return 0;
+}
+
+static int cmd_pull(struct kk_cli *cli, int argc, char **argv, kk_err_t *err) {
+  struct pull_args a = {.realm = "default"};
+  struct kk_flag flags[] = {
+      {"realm", 0, KK_FLAG_STRING, &a.realm, "realm to pull into (default \"default\")", false},
+      {"insecure", 0, KK_FLAG_BOOL, &a.insecure, "allow plain HTTP and unverified TLS for this registry", false},
+      {"username", 'u', KK_FLAG_STRING, &a.username, "registry user name", false},
+      {"password-stdin", 0, KK_FLAG_BOOL, &a.password_stdin, "read the registry password from stdin", false},
+      {"platform", 0, KK_FLAG_STRING, &a.platform, "os/arch[/variant] (default: this host)", false},
+      {"quiet", 'q', KK_FLAG_BOOL, &a.quiet, "no progress bar", false},
+  };
+  static const struct kk_cmd_help help = {"kuke image pull", "image pull REF [flags]",
+                                          "Pull an image from a registry into a realm",
+                                          "REF is normalized: busybox is docker.io/library/busybox:latest."};
+  cleanup_strv struct kk_strv pos = {0};
+  int r = parse(cli, &help, flags, KK_ARRAY_SIZE(flags), argc, argv, &pos, err);
+  if (r != 0)
+    return r > 0 ? 0 : 1;
+  if (pos.n != 1)
+    RUN(kk_error_kind(err, KK_ERR_INVALID, 0, "image pull needs exactly one image reference"));
+  a.ref = pos.v[0];
+  RUN(pull_run(cli, &a, err));
+}
+
+/* ----------------------------------------------------------------- list */
+
+static json_t *info_json(struct kk_cli *cli, const struct kk_image_info *i) {
+  cleanup_free char *realm = realm_of(cli, i->namespace_name);
+  char created[32];
+  kk_time_format(i->created, created);
+  json_t *o = json_object();
+  json_object_set_new(o, "name", json_string(i->name));
+  json_object_set_new(o, "realm", json_string(realm));
+  json_object_set_new(o, "namespace", json_string(i->namespace_name));
+  json_object_set_new(o, "size", json_integer(i->size));
+  json_object_set_new(o, "createdAt", json_string(created));
+  json_object_set_new(o, "digest", json_string(i->digest));
+  json_object_set_new(o, "manifestDigest", json_string(i->manifest_digest));
+  json_object_set_new(o, "mediaType", json_string(i->media_type ? i->media_type : ""));
+  cleanup_free char *plat = i->platform.os ? kk_platform_string(&i->platform) : kk_xstrdup("");
+  json_object_set_new(o, "platform", json_string(plat));
+  json_object_set_new(o, "chainID", json_string(i->chain_id ? i->chain_id : ""));
+  json_t *l = json_object();
+  for (size_t k = 0; k < i->labels.n; k++)
+    json_object_set_new(l, i->labels.keys[k], json_string(i->labels.vals[k]));
+  json_object_set_new(o, "labels", l);
+  return o;
+}
+
+/* YAML scalars: quoted when they could be read as something else. */
+static void yaml_str(FILE *f, const char *s) {
+  bool plain = *s && strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789./_-+@") == strlen(s) &&
+               strchr("-.", s[0]) == NULL && strcmp(s, "true") && strcmp(s, "false") && strcmp(s, "null") &&
+               strspn(s, "0123456789.") != strlen(s);
+  if (plain) {
+    fputs(s, f);
+    return;
+  }
+  json_t *j = json_string(s);
+  char *text = json_dumps(j, JSON_ENCODE_ANY);
+  json_decref(j);
+  fputs(text ? text : "\"\"", f);
+  free(text);
+}
+
+static void yaml_doc(FILE *f, json_t *o, const char *first, const char *rest) {
+  const char *k;
+  json_t *v;
+  bool firstline = true;
+  json_object_foreach(o, k, v) {
+    fputs(firstline ? first : rest, f);
+    firstline = false;
+    fprintf(f, "%s:", k);
+    if (json_is_object(v)) {
+      if (json_object_size(v) == 0) {
+        fputs(" {}\n", f);
+        continue;
+      }
+      fputc('\n', f);
+      const char *k2;
+      json_t *v2;
+      json_object_foreach(v, k2, v2) {
+        fprintf(f, "%s  ", rest);
+        yaml_str(f, k2);
+        fputs(": ", f);
+        yaml_str(f, json_string_value(v2));
+        fputc('\n', f);
+      }
+    } else if (json_is_integer(v)) {
+      fprintf(f, " %lld\n", (long long)json_integer_value(v));
+    } else {
+      fputc(' ', f);
+      yaml_str(f, json_string_value(v));
+      fputc('\n', f);
+    }
+  }
+}
+
+static void print_infos(struct kk_cli *cli, const struct kk_image_info *v, size_t n, bool single, enum kk_output fmt) {
+  if (fmt == KK_OUT_JSON || fmt == KK_OUT_YAML) {
+    json_t *arr = json_array();
+    for (size_t i = 0; i < n; i++)
+      json_array_append_new(arr, info_json(cli, &v[i]));
+    if (fmt == KK_OUT_JSON) {
+      char *text = json_dumps(single ? json_array_get(arr, 0) : arr, JSON_INDENT(2));
+      fprintf(cli->out, "%s\n", text);
+      free(text);
+    } else if (single) {
+      yaml_doc(cli->out, json_array_get(arr, 0), "", "");
+    } else if (n == 0) {
+      fputs("[]\n", cli->out);
+    } else {
+      for (size_t i = 0; i < n; i++)
+        yaml_doc(cli->out, json_array_get(arr, i), "- ", "  ");
+    }
+    json_decref(arr);
+    return;
+  }
+  if (n == 0) {
+    fputs("No images found.\n", cli->out);
+    return;
+  }
+  bool wide = fmt == KK_OUT_WIDE;
+  static const char *const hdr[] = {"NAME", "REALM", "SIZE", "AGE", "CREATED", "DIGEST"};
+  struct kk_table t;
+  kk_table_init(&t, hdr, wide ? 6 : 4);
+  int64_t now = kk_now();
+  for (size_t i = 0; i < n; i++) {
+    cleanup_free char *rl = realm_of(cli, v[i].namespace_name);
+    char size[32], age[32], created[32];
+    human_size(v[i].size, size);
+    kk_format_age(v[i].created, now, age);
+    if (v[i].created > 0)
+      kk_time_format(v[i].created, created);
+    else
+      strcpy(created, "-");
+    const char *row[] = {v[i].name, rl, size, age, created, v[i].digest};
+    kk_table_add(&t, row);
+  }
+  kk_table_print(cli->out, &t);
+  kk_table_free(&t);
+}
+
+static int list_run(struct kk_cli *cli, const char *ref, const char *realm, enum kk_output fmt, kk_err_t *err) {
+  cleanup_free char *ns = NULL;
+  cleanup_image_store struct kk_image_store *s = NULL;
+  if (ref && realm == NULL)
+    realm = "default";
+  if (realm && realm_ns(cli, realm, &ns, err) < 0)
+    return -1;
+  /* Reading never creates the store. */
+  cleanup_free char *images = kk_asprintf("%s/images", cli->run_path);
+  if (!kk_exists_at(AT_FDCWD, images)) {
+    if (ref)
+      return kk_error_kind(err, KK_ERR_NOT_FOUND, 0, "image \"%s\" not found in realm \"%s\"", ref, realm);
+    print_infos(cli, NULL, 0, false, fmt);
+    return 0;
+  }
+  if (open_store(cli, &s, err) < 0)
+    return -1;
+  if (ref) {
+    cleanup_info struct kk_image_info one = {0};
+    kk_err_t e = NULL;
+    if (kk_image_get(s, ns, ref, &one, &e) < 0) {
+      if (e->kind != KK_ERR_NOT_FOUND) {
+        *err = e;
+        return -1;
+      }
+      kk_error_free(&e);
+      cleanup_free char *name = kk_image_ref_normalize(ref, NULL);
+      return kk_error_kind(err, KK_ERR_NOT_FOUND, 0, "image \"%s\" not found in realm \"%s\"", name ? name : ref, realm);
+    }
+    print_infos(cli, &one, 1, true, fmt);
+    return 0;
+  }
+  struct kk_image_info *v = NULL;
+  size_t n = 0;
+  if (kk_image_list(s, ns, &v, &n, err) < 0)
+    return -1;
+  print_infos(cli, v, n, false, fmt);
+  kk_image_infos_free(v, n);
+  return 0;
+}
+
+static int cmd_list(struct kk_cli *cli, int argc, char **argv, kk_err_t *err) {
+  const char *realm = NULL, *output = NULL;
+  struct kk_flag flags[] = {
+      {"realm", 0, KK_FLAG_STRING, &realm, "only this realm (default: all realms; \"default\" for a named image)", false},
+      {"output", 'o', KK_FLAG_STRING, &output, "table, wide, yaml or json", false},
+  };
+  static const struct kk_cmd_help help = {"kuke image list", "image list [REF] [flags]", "List the images of the realms",
+                                          "Columns: NAME REALM SIZE AGE; -o wide adds CREATED DIGEST."};
+  cleanup_strv struct kk_strv pos = {0};
+  int r = parse(cli, &help, flags, KK_ARRAY_SIZE(flags), argc, argv, &pos, err);
+  if (r != 0)
+    return r > 0 ? 0 : 1;
+  if (pos.n > 1)
+    RUN(kk_error_kind(err, KK_ERR_INVALID, 0, "image list takes at most one image reference"));
+  enum kk_output fmt;
+  if (kk_output_parse(output, &fmt, err) < 0)
+    return 1;
+  RUN(list_run(cli, pos.n ? pos.v[0] : NULL, realm, fmt, err));
+}
+
+/* ----------------------------------------------------------- delete, prune */
+
+static int delete_run(struct kk_cli *cli, const char *ref, const char *realm, kk_err_t *err) {
+  cleanup_free char *name = kk_image_ref_normalize(ref, err);
+  if (name == NULL)
+    return -1;
+  cleanup_free char *ns = NULL;
+  cleanup_image_store struct kk_image_store *s = NULL;
+  if (kk_cli_require_root("image delete", err) < 0 || realm_ns(cli, realm, &ns, err) < 0 || open_store(cli, &s, err) < 0)
+    return -1;
+  kk_err_t e = NULL;
+  if (kk_image_delete(s, ns, name, &e) < 0) {
+    if (e->kind != KK_ERR_NOT_FOUND) {
+      *err = e;
+      return -1;
+    }
+    kk_error_free(&e);
+    return kk_error_kind(err, KK_ERR_NOT_FOUND, 0, "image \"%s\" not found in realm \"%s\"", name, realm);
+  }
+  fprintf(cli->out, "deleted image \"%s\" from realm \"%s\" (namespace \"%s\")\n", name, realm, ns);
+  return 0;
+}
+
+static int cmd_delete(struct kk_cli *cli, int argc, char **argv, kk_err_t *err) {
+  const char *realm = "default";
+  struct kk_flag flags[] = {{"realm", 0, KK_FLAG_STRING, &realm, "realm (default \"default\")", false}};
+  static const struct kk_cmd_help help = {"kuke image delete", "image delete REF [flags]",
+                                          "Delete an image from a realm (aliases: rm, remove)",
+                                          "Content nothing else uses is removed at once; a running container keeps its layers."};
+  cleanup_strv struct kk_strv pos = {0};
+  int r = parse(cli, &help, flags, KK_ARRAY_SIZE(flags), argc, argv, &pos, err);
+  if (r != 0)
+    return r > 0 ? 0 : 1;
+  if (pos.n != 1)
+    RUN(kk_error_kind(err, KK_ERR_INVALID, 0, "image delete needs exactly one image reference"));
+  RUN(delete_run(cli, pos.v[0], realm, err));
+}
+
+static int prune_run(struct kk_cli *cli, const char *realm, kk_err_t *err) {
+  cleanup_free char *ns = NULL;
+  cleanup_image_store struct kk_image_store *s = NULL;
+  if (kk_cli_require_root("image prune", err) < 0 || realm_ns(cli, realm, &ns, err) < 0 || open_store(cli, &s, err) < 0)
+    return -1;
+  struct kk_image_prune_result pr;
+  if (kk_image_prune(s, &pr, err) < 0)
+    return -1;
+  char freed[32];
+  human_size(pr.bytes_freed, freed);
+  fprintf(cli->out,
+          "pruned realm \"%s\" (namespace \"%s\"): removed %zu blob(s) (%s) and %zu snapshot(s); retained %zu "
+          "snapshot(s), %zu rootfs lease(s)\n",
+          realm, ns, pr.blobs_removed, freed, pr.snapshots_removed, pr.snapshots_retained, pr.leases);
+  return 0;
+}
+
+static int cmd_prune(struct kk_cli *cli, int argc, char **argv, kk_err_t *err) {
+  const char *realm = "default";
+  struct kk_flag flags[] = {{"realm", 0, KK_FLAG_STRING, &realm, "realm named in the report (default \"default\")", false}};
+  static const struct kk_cmd_help help = {
+      "kuke image prune", "image prune [flags]", "Remove blobs and snapshots that no image and no container uses",
+      "Blobs and snapshots are shared by all realms: only what no realm's image and no mounted rootfs references goes."};
+  cleanup_strv struct kk_strv pos = {0};
+  int r = parse(cli, &help, flags, KK_ARRAY_SIZE(flags), argc, argv, &pos, err);
+  if (r != 0)
+    return r > 0 ? 0 : 1;
+  if (pos.n != 0)
+    RUN(kk_error_kind(err, KK_ERR_INVALID, 0, "image prune takes no arguments"));
+  RUN(prune_run(cli, realm, err));
+}
+
+/* ------------------------------------------------------------- dispatch */
+
+int kk_cli_image(struct kk_cli *cli, int argc, char **argv, kk_err_t *err) {
+  static const struct {
+    const char *name, *alias1, *alias2;
+    kk_cli_cmd_fn fn;
+  } subs[] = {
+      {"load", NULL, NULL, cmd_load},     {"pull", NULL, NULL, cmd_pull},       {"list", "ls", "get", cmd_list},
+      {"delete", "rm", "remove", cmd_delete}, {"prune", NULL, NULL, cmd_prune},
+  };
+  /* The subcommand: the first argument that is neither a flag nor the
+   * value of one. */
+  static const char *with_value[] = {"--run-path", "--host", "--configuration", "--log-level", "--containerd-socket",
+                                     "--realm", "--input", "-i", "--name", "--platform", "--username", "-u",
+                                     "--output", "-o"};
+  int sub = -1;
+  for (int i = 1; i < argc && sub < 0; i++) {
+    if (strcmp(argv[i], "--") == 0)
+      break;
+    if (argv[i][0] != '-') {
+      sub = i;
+      break;
+    }
+    for (size_t k = 0; k < KK_ARRAY_SIZE(with_value); k++)
+      if (strcmp(argv[i], with_value[k]) == 0) {
+        i++;
+        break;
+      }
+  }
+  if (sub < 0) {
+    bool help = false;
+    for (int i = 1; i < argc; i++)
+      help |= !strcmp(argv[i], "-h") || !strcmp(argv[i], "--help");
+    if (!help && argc > 1)
+      return kk_error_kind(err, KK_ERR_INVALID, 0, "kuke image: missing subcommand (load, pull, list, delete, prune)");
+    kk_cli_print_help(cli, &image_help, NULL, 0);
+    return help ? 0 : 1;
+  }
+  for (size_t i = 0; i < KK_ARRAY_SIZE(subs); i++) {
+    if (strcmp(argv[sub], subs[i].name) && !kk_streq(argv[sub], subs[i].alias1) && !kk_streq(argv[sub], subs[i].alias2))
+      continue;
+    /* The subcommand sees its own name first, then every other argument. */
+    char **args = kk_xmalloc((size_t)argc * sizeof(char *));
+    int n = 0;
+    args[n++] = (char *)subs[i].name;
+    for (int k = 1; k < argc; k++)
+      if (k != sub)
+        args[n++] = argv[k];
+    int rc = subs[i].fn(cli, n, args, err);
+    free(args);
+    return rc;
+  }
+  return kk_error_kind(err, KK_ERR_INVALID, 0, "unknown command \"%s\" for \"kuke image\"", argv[sub]);
+}

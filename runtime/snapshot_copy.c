@@ -1,0 +1,234 @@
+/* The rootfs copy fallback: apply overlay-form snapshots, bottom first,
+ * into a plain directory (whiteouts delete, opaque directories are emptied
+ * first, hardlinks inside a layer stay hardlinks).  Every step is an *at()
+ * call on directory fds opened with O_NOFOLLOW: nothing is followed. */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/xattr.h>
+#include <unistd.h>
+
+#include "lib/fs.h"
+#include "runtime/image_int.h"
+
+struct link_ent {
+  dev_t dev;
+  ino_t ino;
+  char *path;
+};
+
+struct cp {
+  int rootfd;
+  struct link_ent *links;
+  size_t n_links;
+};
+
+static int proc_path(char *buf, size_t n, int dirfd, const char *name) {
+  return snprintf(buf, n, "/proc/self/fd/%d/%s", dirfd, name) >= (int)n ? -1 : 0;
+}
+
+static int copy_attrs(int sparent, const char *name, int dparent, int dfd, const struct stat *st, bool times,
+                      kk_err_t *err) {
+  char sp[4200], dp[4200];
+  if (proc_path(sp, sizeof(sp), sparent, name) < 0 || proc_path(dp, sizeof(dp), dparent, name) < 0)
+    return kk_error_kind(err, KK_ERR_INVALID, 0, "path too long");
+  int r = dfd >= 0 ? fchown(dfd, st->st_uid, st->st_gid)
+                   : fchownat(dparent, name, st->st_uid, st->st_gid, AT_SYMLINK_NOFOLLOW);
+  if (r < 0 && geteuid() == 0)
+    return kk_error(err, errno, "chown %s", name);
+  if (!S_ISLNK(st->st_mode)) {
+    r = dfd >= 0 ? fchmod(dfd, st->st_mode & 07777) : fchmodat(dparent, name, st->st_mode & 07777, 0);
+    if (r < 0)
+      return kk_error(err, errno, "chmod %s", name);
+  }
+  char names[16384];
+  ssize_t nl = llistxattr(sp, names, sizeof(names));
+  for (ssize_t off = 0; nl > 0 && off < nl; off += (ssize_t)strlen(names + off) + 1) {
+    const char *x = names + off;
+    if (kk_has_prefix(x, "trusted.overlay.") || kk_has_prefix(x, "user.overlay."))
+      continue;
+    char val[65536];
+    ssize_t vl = lgetxattr(sp, x, val, sizeof(val));
+    if (vl < 0)
+      continue;
+    r = dfd >= 0 ? fsetxattr(dfd, x, val, (size_t)vl, 0) : lsetxattr(dp, x, val, (size_t)vl, 0);
+    if (r < 0 && !(kk_has_prefix(x, "user.") && (errno == EPERM || errno == ENOTSUP)) &&
+        !kk_has_prefix(x, "security.selinux"))
+      return kk_error(err, errno, "set extended attribute %s on %s", x, name);
+  }
+  if (times) {
+    struct timespec ts[2] = {st->st_atim, st->st_mtim};
+    r = dfd >= 0 ? futimens(dfd, ts) : utimensat(dparent, name, ts, AT_SYMLINK_NOFOLLOW);
+    if (r < 0)
+      return kk_error(err, errno, "set times of %s", name);
+  }
+  return 0;
+}
+
+static bool is_opaque(int parent, const char *name) {
+  char p[4200], v[2];
+  if (proc_path(p, sizeof(p), parent, name) < 0)
+    return false;
+  return lgetxattr(p, KK_OVERLAY_OPAQUE_XATTR, v, sizeof(v)) == 1 && v[0] == 'y';
+}
+
+static int clear_children(int fd, kk_err_t *err) {
+  int dup = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+  if (dup < 0)
+    return kk_error(err, errno, "dup");
+  cleanup_dir DIR *d = fdopendir(dup);
+  if (d == NULL) {
+    close(dup);
+    return kk_error(err, errno, "read directory");
+  }
+  struct kk_strv names = {0};
+  struct dirent *de;
+  while ((de = readdir(d)) != NULL)
+    if (strcmp(de->d_name, ".") && strcmp(de->d_name, ".."))
+      kk_strv_push(&names, de->d_name);
+  int rc = 0;
+  for (size_t i = 0; i < names.n && rc == 0; i++)
+    rc = kk_rm_rf_at(fd, names.v[i], err);
+  kk_strv_free(&names);
+  return rc;
+}
+
+static int copy_file(int sparent, const char *name, int dparent, const struct stat *st, kk_err_t *err) {
+  cleanup_close int in = openat(sparent, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+  if (in < 0)
+    return kk_error(err, errno, "open %s", name);
+  cleanup_close int out = openat(dparent, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+  if (out < 0)
+    return kk_error(err, errno, "create %s", name);
+  off_t left = st->st_size;
+  while (left > 0) {
+    ssize_t c = copy_file_range(in, NULL, out, NULL, (size_t)left, 0);
+    if (c < 0 && errno == EINTR)
+      continue;
+    if (c <= 0) {
+      char buf[65536];
+      ssize_t r = read(in, buf, sizeof(buf));
+      if (r < 0 && errno == EINTR)
+        continue;
+      if (r <= 0)
+        return kk_error(err, r < 0 ? errno : EIO, "copy %s", name);
+      if (kk_write_all(out, buf, (size_t)r) < 0)
+        return kk_error(err, errno, "copy %s", name);
+      c = r;
+    }
+    left -= c;
+  }
+  return copy_attrs(sparent, name, dparent, out, st, true, err);
+}
+
+static int copy_dir(struct cp *c, int src, int dst, const char *rel, kk_err_t *err);
+
+static int copy_entry(struct cp *c, int src, int dst, const char *rel, const char *name, kk_err_t *err) {
+  struct stat st, dt;
+  if (fstatat(src, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+    return kk_error(err, errno, "stat %s", name);
+  cleanup_free char *path = *rel ? kk_asprintf("%s/%s", rel, name) : kk_xstrdup(name);
+  bool exists = fstatat(dst, name, &dt, AT_SYMLINK_NOFOLLOW) == 0;
+  if (kk_img_is_whiteout_stat(&st))
+    return kk_rm_rf_at(dst, name, err);
+  if (S_ISDIR(st.st_mode)) {
+    if (exists && S_ISDIR(dt.st_mode)) {
+      if (is_opaque(src, name)) {
+        cleanup_close int d = openat(dst, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (d < 0 || clear_children(d, err) < 0)
+          return d < 0 ? kk_error(err, errno, "open %s", path) : -1;
+      }
+    } else {
+      if (exists && unlinkat(dst, name, 0) < 0)
+        return kk_error(err, errno, "remove %s", path);
+      if (mkdirat(dst, name, 0700) < 0)
+        return kk_error(err, errno, "mkdir %s", path);
+    }
+    cleanup_close int s2 = openat(src, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    cleanup_close int d2 = openat(dst, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (s2 < 0 || d2 < 0)
+      return kk_error(err, errno, "open %s", path);
+    if (copy_dir(c, s2, d2, path, err) < 0)
+      return -1;
+    return copy_attrs(src, name, dst, d2, &st, true, err);
+  }
+  if (exists && kk_rm_rf_at(dst, name, err) < 0)
+    return -1;
+  if (S_ISREG(st.st_mode)) {
+    if (st.st_nlink > 1) {
+      for (size_t i = 0; i < c->n_links; i++)
+        if (c->links[i].dev == st.st_dev && c->links[i].ino == st.st_ino) {
+          if (linkat(c->rootfd, c->links[i].path, dst, name, 0) == 0)
+            return 0;
+          break;
+        }
+      c->links = kk_xrealloc(c->links, (c->n_links + 1) * sizeof(*c->links));
+      c->links[c->n_links++] = (struct link_ent){st.st_dev, st.st_ino, kk_xstrdup(path)};
+    }
+    return copy_file(src, name, dst, &st, err);
+  }
+  if (S_ISLNK(st.st_mode)) {
+    char target[4096];
+    ssize_t n = readlinkat(src, name, target, sizeof(target) - 1);
+    if (n < 0)
+      return kk_error(err, errno, "readlink %s", path);
+    target[n] = '\0';
+    if (symlinkat(target, dst, name) < 0)
+      return kk_error(err, errno, "symlink %s", path);
+    return copy_attrs(src, name, dst, -1, &st, true, err);
+  }
+  if (S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode) || S_ISFIFO(st.st_mode)) {
+    if (mknodat(dst, name, (st.st_mode & S_IFMT) | 0600, st.st_rdev) < 0)
+      return kk_error(err, errno, "mknod %s", path);
+    return copy_attrs(src, name, dst, -1, &st, true, err);
+  }
+  return 0; /* sockets */
+}
+
+static int copy_dir(struct cp *c, int src, int dst, const char *rel, kk_err_t *err) {
+  int dup = fcntl(src, F_DUPFD_CLOEXEC, 3);
+  if (dup < 0)
+    return kk_error(err, errno, "dup");
+  cleanup_dir DIR *d = fdopendir(dup);
+  if (d == NULL) {
+    close(dup);
+    return kk_error(err, errno, "read %s", *rel ? rel : "/");
+  }
+  struct dirent *de;
+  while ((de = readdir(d)) != NULL) {
+    if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+      continue;
+    if (copy_entry(c, src, dst, rel, de->d_name, err) < 0)
+      return -1;
+  }
+  return 0;
+}
+
+int kk_img_copy_layers(int targetfd, const int *layerfds, size_t n, kk_err_t *err) {
+  for (size_t i = 0; i < n; i++) {
+    struct cp c = {.rootfd = targetfd};
+    int rc = copy_dir(&c, layerfds[i], targetfd, "", err);
+    if (rc == 0) {
+      /* The root's own attributes come from the topmost layer. */
+      struct stat st;
+      if (fstat(layerfds[i], &st) == 0) {
+        if (fchown(targetfd, st.st_uid, st.st_gid) < 0 && geteuid() == 0)
+          rc = kk_error(err, errno, "chown rootfs");
+        else if (fchmod(targetfd, st.st_mode & 07777) < 0)
+          rc = kk_error(err, errno, "chmod rootfs");
+        struct timespec ts[2] = {st.st_atim, st.st_mtim};
+        if (rc == 0)
+          futimens(targetfd, ts);
+      }
+    }
+    for (size_t k = 0; k < c.n_links; k++)
+      free(c.links[k].path);
+    free(c.links);
+    if (rc < 0)
+      return kk_error_wrap(err, "layer %zu", i + 1);
+  }
+  return 0;
+}
