@@ -5,7 +5,16 @@ set -eu
 KUKE=${KUKE:-kuke}
 here=$(cd "$(dirname "$0")" && pwd)
 run=$(mktemp -d /tmp/kukeon-demo.XXXXXX)
-trap 'rm -rf "$run"' EXIT
+cleanup() {
+  set +x
+  # The demo's realms take their cgroups with them; then the run path goes.
+  for r in default kuke-system; do $KUKE delete realm "$r" --cascade >/dev/null 2>&1 || true; done
+  for d in /sys/fs/cgroup/kukeon-demo /sys/fs/cgroup/*/kukeon-demo; do
+    [ -d "$d" ] && find "$d" -depth -type d -exec rmdir {} \; 2>/dev/null
+  done
+  rm -rf "$run"
+}
+trap cleanup EXIT
 export KUKEON_RUN_PATH="$run" KUKEON_CGROUP_ROOT=/kukeon-demo
 set -x
 $KUKE init
