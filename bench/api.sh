@@ -7,11 +7,21 @@ BUILD=${1:-build}
 case "$BUILD" in /*) ;; *) BUILD="$PWD/$BUILD" ;; esac
 tmp=$(mktemp -d /tmp/kk-bench-api.XXXXXX)
 DPID=
-cleanup() { [ -n "$DPID" ] && kill -TERM "$DPID" 2>/dev/null && wait "$DPID" 2>/dev/null; rm -rf "$tmp"; }
+cleanup() {
+  [ -n "$DPID" ] && kill -TERM "$DPID" 2>/dev/null && wait "$DPID" 2>/dev/null
+  local d
+  for d in /sys/fs/cgroup/"${KUKEON_CGROUP_ROOT#/}" /sys/fs/cgroup/*/"${KUKEON_CGROUP_ROOT#/}"; do
+    [ -d "$d" ] && find "$d" -depth -type d -exec rmdir {} \; 2>/dev/null
+  done
+  rm -rf "$tmp"
+}
 trap cleanup EXIT
 sock="$tmp/kukeond.sock"
+# A cgroup root of its own, removed on exit: never the host's /kukeon.
+export KUKEON_CGROUP_ROOT="/kukeon-bench-$$"
 KUKEON_RUN_PATH="$tmp/run" "$BUILD/kuke" init >/dev/null
-"$BUILD/kukeond" serve --socket "$sock" --run-path "$tmp/run" --reconcile-interval 0 >"$tmp/d.log" 2>&1 &
+"$BUILD/kukeond" serve --socket "$sock" --run-path "$tmp/run" --cgroup-root "$KUKEON_CGROUP_ROOT" \
+  --reconcile-interval 0 >"$tmp/d.log" 2>&1 &
 DPID=$!
 for _ in $(seq 100); do [ -S "$sock" ] && break; sleep 0.05; done
 rss() { awk '/^VmRSS/{print $2}' "/proc/$DPID/status"; }
