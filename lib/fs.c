@@ -177,18 +177,21 @@ DIR *kk_dir_open_at(int dirfd, const char *name, kk_err_t *err) {
   return d;
 }
 
-static int rm_rf_children(int dfd, kk_err_t *err) {
+int kk_rm_rf_children(int dfd, kk_err_t *err) {
   cleanup_dir DIR *d = kk_dir_open_at(dfd, NULL, err);
   if (d == NULL)
     return -1;
+  /* Names first, removal after: readdir while unlinking is unspecified. */
+  struct kk_strv names = {0};
   struct dirent *de;
-  while ((de = readdir(d)) != NULL) {
-    if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
-      continue;
-    if (kk_rm_rf_at(dfd, de->d_name, err) < 0)
-      return -1;
-  }
-  return 0;
+  while ((de = readdir(d)) != NULL)
+    if (strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0)
+      kk_strv_push(&names, de->d_name);
+  int rc = 0;
+  for (size_t i = 0; i < names.n && rc == 0; i++)
+    rc = kk_rm_rf_at(dfd, names.v[i], err);
+  kk_strv_free(&names);
+  return rc;
 }
 
 int kk_rm_rf_at(int dirfd, const char *name, kk_err_t *err) {
@@ -202,7 +205,7 @@ int kk_rm_rf_at(int dirfd, const char *name, kk_err_t *err) {
       return 0;
     return kk_error(err, errno, "open %s", name);
   }
-  if (rm_rf_children(sub, err) < 0)
+  if (kk_rm_rf_children(sub, err) < 0)
     return kk_error_wrap(err, "remove %s", name);
   if (unlinkat(dirfd, name, AT_REMOVEDIR) < 0 && errno != ENOENT)
     return kk_error(err, errno, "remove directory %s", name);

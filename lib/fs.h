@@ -33,6 +33,9 @@ int kk_read_fd(int fd, size_t max, const char *what, char **out, size_t *len, kk
 int kk_mkdir_p_at(int dirfd, const char *path, mode_t mode, kk_err_t *err);
 int kk_mkdir_p(const char *path, mode_t mode, kk_err_t *err);
 
+/* Empty the directory dirfd (rm -rf of everything in it, no symlink followed). */
+int kk_rm_rf_children(int dirfd, kk_err_t *err);
+
 /* rm -rf of dirfd/name without following symlinks; missing is fine. */
 int kk_rm_rf_at(int dirfd, const char *name, kk_err_t *err);
 

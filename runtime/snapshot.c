@@ -397,27 +397,6 @@ static bool dir_empty(int fd) {
   return empty;
 }
 
-static int clear_dir(int fd, kk_err_t *err) {
-  int dup = fcntl(fd, F_DUPFD_CLOEXEC, 3);
-  if (dup < 0)
-    return kk_error(err, errno, "dup");
-  cleanup_dir DIR *d = fdopendir(dup);
-  if (d == NULL) {
-    close(dup);
-    return kk_error(err, errno, "read directory");
-  }
-  struct kk_strv names = {0};
-  struct dirent *de;
-  while ((de = readdir(d)) != NULL)
-    if (strcmp(de->d_name, ".") && strcmp(de->d_name, ".."))
-      kk_strv_push(&names, de->d_name);
-  int rc = 0;
-  for (size_t i = 0; i < names.n && rc == 0; i++)
-    rc = kk_rm_rf_at(fd, names.v[i], err);
-  kk_strv_free(&names);
-  return rc;
-}
-
 int kk_image_rootfs_mount(struct kk_image_store *s, const char *ns, const char *ref, const char *target,
                           const char *upper, const char *work, const struct kk_rootfs_opts *opts, kk_err_t *err) {
   struct kk_rootfs_opts defaults = {0};
@@ -470,7 +449,7 @@ int kk_image_rootfs_mount(struct kk_image_store *s, const char *ns, const char *
     }
     if (kk_img_copy_layers(tfd, fds, chain.n, err) < 0) {
       kk_err_t e2 = NULL;
-      clear_dir(tfd, &e2);
+      kk_rm_rf_children(tfd, &e2);
       kk_error_free(&e2);
       kk_error_wrap(err, "copy image %s into %s", ref, t);
       goto out;
@@ -483,7 +462,7 @@ int kk_image_rootfs_mount(struct kk_image_store *s, const char *ns, const char *
     if (strcmp(mode, "overlay") == 0)
       umount2(t, MNT_DETACH);
     else
-      clear_dir(tfd, &e2);
+      kk_rm_rf_children(tfd, &e2);
     kk_error_free(&e2);
   }
 out:
@@ -510,7 +489,7 @@ int kk_image_rootfs_unmount(struct kk_image_store *s, const char *target, kk_err
     }
   } else {
     cleanup_close int tfd = open(t, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-    if (tfd >= 0 && clear_dir(tfd, err) < 0)
+    if (tfd >= 0 && kk_rm_rf_children(tfd, err) < 0)
       return kk_error_wrap(err, "remove rootfs copy %s", t);
   }
   cleanup_free char *name = lease_name(t);

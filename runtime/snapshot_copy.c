@@ -75,27 +75,6 @@ static bool is_opaque(int parent, const char *name) {
   return lgetxattr(p, KK_OVERLAY_OPAQUE_XATTR, v, sizeof(v)) == 1 && v[0] == 'y';
 }
 
-static int clear_children(int fd, kk_err_t *err) {
-  int dup = fcntl(fd, F_DUPFD_CLOEXEC, 3);
-  if (dup < 0)
-    return kk_error(err, errno, "dup");
-  cleanup_dir DIR *d = fdopendir(dup);
-  if (d == NULL) {
-    close(dup);
-    return kk_error(err, errno, "read directory");
-  }
-  struct kk_strv names = {0};
-  struct dirent *de;
-  while ((de = readdir(d)) != NULL)
-    if (strcmp(de->d_name, ".") && strcmp(de->d_name, ".."))
-      kk_strv_push(&names, de->d_name);
-  int rc = 0;
-  for (size_t i = 0; i < names.n && rc == 0; i++)
-    rc = kk_rm_rf_at(fd, names.v[i], err);
-  kk_strv_free(&names);
-  return rc;
-}
-
 static int copy_file(int sparent, const char *name, int dparent, const struct stat *st, kk_err_t *err) {
   cleanup_close int in = openat(sparent, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
   if (in < 0)
@@ -138,7 +117,7 @@ static int copy_entry(struct cp *c, int src, int dst, const char *rel, const cha
     if (exists && S_ISDIR(dt.st_mode)) {
       if (is_opaque(src, name)) {
         cleanup_close int d = openat(dst, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-        if (d < 0 || clear_children(d, err) < 0)
+        if (d < 0 || kk_rm_rf_children(d, err) < 0)
           return d < 0 ? kk_error(err, errno, "open %s", path) : -1;
       }
     } else {
