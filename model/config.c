@@ -5,8 +5,7 @@
 
 #include "model/schema.h"
 
-#define N(a) (sizeof(a) / sizeof((a)[0]))
-#define F(key, type, T, member) {key, type, offsetof(T, member), NULL, 0, NULL, 0, 0}
+#define F KK_FIELD
 
 static const struct kk_field client_spec_fields[] = {
     F("host", KK_F_STR, struct kk_client_config, host),
@@ -17,8 +16,7 @@ static const struct kk_field client_spec_fields[] = {
     F("cgroupRoot", KK_F_STR, struct kk_client_config, cgroup_root),
     F("podSubnetCIDR", KK_F_STR, struct kk_client_config, pod_subnet),
 };
-static const struct kk_schema client_spec_schema = {"spec", sizeof(struct kk_client_config), client_spec_fields,
-                                                    N(client_spec_fields)};
+static const struct kk_schema client_spec_schema = KK_SCHEMA("spec", struct kk_client_config, client_spec_fields);
 
 static const struct kk_field server_spec_fields[] = {
     F("socket", KK_F_STR, struct kk_server_config, socket),
@@ -34,8 +32,7 @@ static const struct kk_field server_spec_fields[] = {
     F("podSubnetCIDR", KK_F_STR, struct kk_server_config, pod_subnet),
     F("defaultMemoryLimitBytes", KK_F_OPT_I64, struct kk_server_config, default_memory_limit_bytes),
 };
-static const struct kk_schema server_spec_schema = {"spec", sizeof(struct kk_server_config), server_spec_fields,
-                                                    N(server_spec_fields)};
+static const struct kk_schema server_spec_schema = KK_SCHEMA("spec", struct kk_server_config, server_spec_fields);
 
 /* Parse "apiVersion/kind/metadata/spec" with `spec` decoded by `spec_schema`. */
 static int parse_top(struct kk_parse_ctx *c, yaml_node_t *root, const char *kind, const struct kk_schema *spec_schema,

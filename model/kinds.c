@@ -3,12 +3,12 @@
 
 #include "model/schema.h"
 
-#define N(a) (sizeof(a) / sizeof((a)[0]))
-#define SCHEMA(nm, type, tbl) {nm, sizeof(type), tbl, N(tbl)}
+#define N KK_N
+#define SCHEMA KK_SCHEMA
 /* Offset of a member of an anonymous inner struct, relative to that struct. */
 #define SUBOFF(T, outer, member) (offsetof(T, outer.member) - offsetof(T, outer))
 
-#define F(key, type, T, member) {key, type, offsetof(T, member), NULL, 0, NULL, 0, 0}
+#define F KK_FIELD
 #define FA(key, type, T, member) {key, type, offsetof(T, member), NULL, 0, NULL, 0, KK_FF_ALWAYS}
 #define FO(key, T, member, sub) {key, KK_F_OBJ, offsetof(T, member), &(sub), 0, NULL, 0, 0}
 #define FV(key, T, member, count, sub, flags)                                                      \

@@ -49,6 +49,11 @@ struct kk_schema {
   size_t n;
 };
 
+/* Table-building shorthands shared by kinds.c and config.c. */
+#define KK_N(a) (sizeof(a) / sizeof((a)[0]))
+#define KK_SCHEMA(nm, type, tbl) {nm, sizeof(type), tbl, KK_N(tbl)}
+#define KK_FIELD(key, type, T, member) {key, type, offsetof(T, member), NULL, 0, NULL, 0, 0}
+
 /* An output sink: YAML events or a JSON tree. */
 struct kk_enc {
   void (*map_begin)(struct kk_enc *e);
