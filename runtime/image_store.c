@@ -422,14 +422,9 @@ static const char *entry_ref(json_t *e) {
 
 int kk_image_namespaces(struct kk_image_store *s, struct kk_strv *out, kk_err_t *err) {
   memset(out, 0, sizeof(*out));
-  int dup = openat(s->imagesfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dup < 0)
-    return kk_error(err, errno, "open image store");
-  cleanup_dir DIR *d = fdopendir(dup);
-  if (d == NULL) {
-    close(dup);
-    return kk_error(err, errno, "read image store");
-  }
+  cleanup_dir DIR *d = kk_dir_open_at(s->imagesfd, NULL, err);
+  if (d == NULL)
+    return kk_error_wrap(err, "image store");
   struct dirent *de;
   while ((de = readdir(d)) != NULL) {
     if (de->d_name[0] == '.' || !strcmp(de->d_name, "blobs") || !strcmp(de->d_name, "ingest"))
@@ -821,14 +816,9 @@ static int collect_refs(struct kk_image_store *s, struct kk_strv *blobs, struct 
 
 /* Leases: snapshots/.leases/<id>.json {"target":..., "mode":..., "chain":[hex...]} */
 static int collect_leases(struct kk_image_store *s, struct kk_strv *chains, size_t *n_leases, kk_err_t *err) {
-  int dup = openat(s->leasefd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dup < 0)
-    return kk_error(err, errno, "open leases");
-  cleanup_dir DIR *d = fdopendir(dup);
-  if (d == NULL) {
-    close(dup);
-    return kk_error(err, errno, "read leases");
-  }
+  cleanup_dir DIR *d = kk_dir_open_at(s->leasefd, NULL, err);
+  if (d == NULL)
+    return kk_error_wrap(err, "leases");
   struct dirent *de;
   while ((de = readdir(d)) != NULL) {
     if (!kk_has_suffix(de->d_name, ".json"))
@@ -851,14 +841,9 @@ static int collect_leases(struct kk_image_store *s, struct kk_strv *chains, size
 
 static int sweep_dir(int dirfd, const char *what, const struct kk_strv *keep, bool dirs, size_t *removed,
                      size_t *retained, int64_t *bytes, kk_err_t *err) {
-  int dup = openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dup < 0)
-    return kk_error(err, errno, "open %s", what);
-  cleanup_dir DIR *d = fdopendir(dup);
-  if (d == NULL) {
-    close(dup);
-    return kk_error(err, errno, "read %s", what);
-  }
+  cleanup_dir DIR *d = kk_dir_open_at(dirfd, NULL, err);
+  if (d == NULL)
+    return kk_error_wrap(err, "%s", what);
   struct kk_strv victims = {0};
   struct dirent *de;
   while ((de = readdir(d)) != NULL) {

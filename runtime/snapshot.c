@@ -380,14 +380,11 @@ static int overlay_mount(const char *const *lowers, size_t n, const char *upper,
 }
 
 static bool dir_empty(int fd) {
-  int dup = fcntl(fd, F_DUPFD_CLOEXEC, 3);
-  if (dup < 0)
+  kk_err_t e = NULL;
+  DIR *d = kk_dir_open_at(fd, NULL, &e);
+  kk_error_free(&e);
+  if (d == NULL)
     return false;
-  DIR *d = fdopendir(dup);
-  if (d == NULL) {
-    close(dup);
-    return false;
-  }
   struct dirent *de;
   bool empty = true;
   while (empty && (de = readdir(d)) != NULL)

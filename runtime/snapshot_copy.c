@@ -168,14 +168,9 @@ static int copy_entry(struct cp *c, int src, int dst, const char *rel, const cha
 }
 
 static int copy_dir(struct cp *c, int src, int dst, const char *rel, kk_err_t *err) {
-  int dup = fcntl(src, F_DUPFD_CLOEXEC, 3);
-  if (dup < 0)
-    return kk_error(err, errno, "dup");
-  cleanup_dir DIR *d = fdopendir(dup);
-  if (d == NULL) {
-    close(dup);
-    return kk_error(err, errno, "read %s", *rel ? rel : "/");
-  }
+  cleanup_dir DIR *d = kk_dir_open_at(src, NULL, err);
+  if (d == NULL)
+    return kk_error_wrap(err, "read %s", *rel ? rel : "/");
   struct dirent *de;
   while ((de = readdir(d)) != NULL) {
     if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
