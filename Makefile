@@ -7,9 +7,14 @@ BUILD ?= build
 CC ?= cc
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo v0.1.0-dev)
 
-PKGS := yaml-0.1 jansson libprotobuf-c libseccomp libcap libnl-3.0 libnl-route-3.0 libarchive libcurl libcrypto
-PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS))
+PKGS := yaml-0.1 jansson libprotobuf-c libseccomp libcap
+# Image libraries: headers only; runtime/libs.c dlopens them on first use so
+# that processes which never touch images do not map them (glibc >= 2.34:
+# dlopen is in libc, no -ldl).  Unit tests that build tarballs link them.
+DL_PKGS := libarchive libcurl libcrypto
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) $(DL_PKGS))
 PKG_LIBS := $(shell pkg-config --libs $(PKGS))
+DL_PKG_LIBS := $(shell pkg-config --libs $(DL_PKGS))
 CHECK_CFLAGS := $(shell pkg-config --cflags check 2>/dev/null)
 CHECK_LIBS := $(shell pkg-config --libs check 2>/dev/null)
 
@@ -63,7 +68,7 @@ $(BUILD)/kukepause: runtime/pause/kukepause.c
 
 $(BUILD)/tests/unit/%: tests/unit/%.c $(BUILD)/libkukeon.a
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) $(CHECK_CFLAGS) -o $@ $< $(BUILD)/libkukeon.a $(ALL_LDFLAGS) $(PKG_LIBS) $(CHECK_LIBS)
+	$(CC) $(ALL_CFLAGS) $(CHECK_CFLAGS) -o $@ $< $(BUILD)/libkukeon.a $(ALL_LDFLAGS) $(PKG_LIBS) $(DL_PKG_LIBS) $(CHECK_LIBS)
 
 $(BUILD)/tests/helpers/%: tests/helpers/%.c $(BUILD)/libkukeon.a
 	@mkdir -p $(dir $@)

@@ -1,8 +1,10 @@
-/* Digests: validation, streaming SHA-256 (OpenSSL EVP), chain IDs. */
-#include <openssl/evp.h>
+/* Digests: validation, streaming SHA-256 (OpenSSL EVP, libcrypto loaded on
+ * first use), chain IDs. */
+#include <stdio.h>
 #include <string.h>
 
 #include "runtime/image_int.h"
+#include "runtime/libs.h"
 
 bool kk_digest_valid(const char *digest) {
   if (digest == NULL || strncmp(digest, "sha256:", 7) != 0)
@@ -15,23 +17,30 @@ bool kk_digest_valid(const char *digest) {
   return i == 64;
 }
 
-void kk_sha256_init(struct kk_sha256 *h) {
-  EVP_MD_CTX *ctx = EVP_MD_CTX_new();
-  if (ctx == NULL || EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) != 1)
+int kk_sha256_init(struct kk_sha256 *h, kk_err_t *err) {
+  h->ctx = NULL;
+  const struct kk_crypto_api *c = kk_libcrypto(err);
+  if (c == NULL)
+    return -1;
+  EVP_MD_CTX *ctx = c->MD_CTX_new();
+  if (ctx == NULL || c->DigestInit_ex(ctx, c->sha256(), NULL) != 1)
     kk_oom();
+  h->api = c;
   h->ctx = ctx;
+  return 0;
 }
 
 void kk_sha256_update(struct kk_sha256 *h, const void *p, size_t n) {
   if (n > 0)
-    EVP_DigestUpdate((EVP_MD_CTX *)h->ctx, p, n);
+    h->api->DigestUpdate((EVP_MD_CTX *)h->ctx, p, n);
 }
 
 char *kk_sha256_final(struct kk_sha256 *h) {
   unsigned char md[EVP_MAX_MD_SIZE];
   unsigned int mdlen = 0;
-  EVP_DigestFinal_ex((EVP_MD_CTX *)h->ctx, md, &mdlen);
-  EVP_DigestInit_ex((EVP_MD_CTX *)h->ctx, EVP_sha256(), NULL);
+  const struct kk_crypto_api *c = h->api;
+  c->DigestFinal_ex((EVP_MD_CTX *)h->ctx, md, &mdlen);
+  c->DigestInit_ex((EVP_MD_CTX *)h->ctx, c->sha256(), NULL);
   char *out = kk_xmalloc(7 + 2 * mdlen + 1);
   memcpy(out, "sha256:", 7);
   static const char hex[] = "0123456789abcdef";
@@ -45,20 +54,37 @@ char *kk_sha256_final(struct kk_sha256 *h) {
 
 void kk_sha256_free(struct kk_sha256 *h) {
   if (h->ctx)
-    EVP_MD_CTX_free((EVP_MD_CTX *)h->ctx);
+    h->api->MD_CTX_free((EVP_MD_CTX *)h->ctx);
   h->ctx = NULL;
 }
 
-char *kk_digest_of(const void *buf, size_t len) {
+int kk_img_digest(const void *buf, size_t len, char **out, kk_err_t *err) {
   struct kk_sha256 h;
-  kk_sha256_init(&h);
+  *out = NULL;
+  if (kk_sha256_init(&h, err) < 0)
+    return -1;
   kk_sha256_update(&h, buf, len);
-  char *d = kk_sha256_final(&h);
+  *out = kk_sha256_final(&h);
   kk_sha256_free(&h);
+  return 0;
+}
+
+/* The public helpers have no error path: they are for callers that already
+ * used the image store (which needs libcrypto) and for tests. */
+static _Noreturn void no_crypto(kk_err_t *e) {
+  fprintf(stderr, "kukeon: %s\n", (*e)->msg);
+  abort();
+}
+
+char *kk_digest_of(const void *buf, size_t len) {
+  char *d;
+  kk_err_t e = NULL;
+  if (kk_img_digest(buf, len, &d, &e) < 0)
+    no_crypto(&e);
   return d;
 }
 
-void kk_chain_ids(const struct kk_strv *diff_ids, struct kk_strv *out) {
+int kk_img_chain_ids(const struct kk_strv *diff_ids, struct kk_strv *out, kk_err_t *err) {
   memset(out, 0, sizeof(*out));
   for (size_t i = 0; i < diff_ids->n; i++) {
     if (i == 0) {
@@ -66,6 +92,18 @@ void kk_chain_ids(const struct kk_strv *diff_ids, struct kk_strv *out) {
       continue;
     }
     cleanup_free char *s = kk_asprintf("%s %s", out->v[i - 1], diff_ids->v[i]);
-    kk_strv_push_owned(out, kk_digest_of(s, strlen(s)));
+    char *d;
+    if (kk_img_digest(s, strlen(s), &d, err) < 0) {
+      kk_strv_free(out);
+      return -1;
+    }
+    kk_strv_push_owned(out, d);
   }
+  return 0;
+}
+
+void kk_chain_ids(const struct kk_strv *diff_ids, struct kk_strv *out) {
+  kk_err_t e = NULL;
+  if (kk_img_chain_ids(diff_ids, out, &e) < 0)
+    no_crypto(&e);
 }

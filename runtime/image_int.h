@@ -20,15 +20,21 @@ struct kk_image_store {
   int leasefd;       /* <run>/snapshots/.leases */
 };
 
-/* Streaming SHA-256 (OpenSSL EVP). */
+/* Streaming SHA-256 (OpenSSL EVP; libcrypto is loaded by the first init,
+ * which fails with a clear error when it cannot be). */
+struct kk_crypto_api;
 struct kk_sha256 {
   void *ctx; /* EVP_MD_CTX */
+  const struct kk_crypto_api *api;
 };
-void kk_sha256_init(struct kk_sha256 *h);
+int kk_sha256_init(struct kk_sha256 *h, kk_err_t *err);
 void kk_sha256_update(struct kk_sha256 *h, const void *p, size_t n);
 /* "sha256:<hex>"; the context is reset for reuse. */
 char *kk_sha256_final(struct kk_sha256 *h);
 void kk_sha256_free(struct kk_sha256 *h);
+/* Fallible kk_digest_of / kk_chain_ids. */
+int kk_img_digest(const void *buf, size_t len, char **out, kk_err_t *err);
+int kk_img_chain_ids(const struct kk_strv *diff_ids, struct kk_strv *out, kk_err_t *err);
 /* The 64 hex characters of a valid digest. */
 static inline const char *kk_digest_hex(const char *digest) { return digest + 7; }
 

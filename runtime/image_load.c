@@ -4,8 +4,6 @@
  * members are kept in memory, other files (docker-archive layers) are
  * stored under the digest of their content.  Then the index.json or
  * manifest.json says what the images are. */
-#include <archive.h>
-#include <archive_entry.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
@@ -15,6 +13,7 @@
 
 #include "lib/fs.h"
 #include "runtime/image_int.h"
+#include "runtime/libs.h"
 
 #define cleanup_json __attribute__((cleanup(json_decrefp)))
 #define MEM_TOTAL_MAX (64u << 20)
@@ -119,23 +118,23 @@ static char *alias_path(const char *member, const char *target, bool hardlink) {
   return out;
 }
 
-static int read_member(struct archive *a, struct archive_entry *e, struct kk_image_store *s, const char *name,
-                       struct archive_index *x, kk_err_t *err) {
-  struct member m = {.name = kk_xstrdup(name), .size = archive_entry_size(e)};
+static int read_member(const struct kk_archive_api *ar, struct archive *a, struct archive_entry *e,
+                       struct kk_image_store *s, const char *name, struct archive_index *x, kk_err_t *err) {
+  struct member m = {.name = kk_xstrdup(name), .size = ar->entry_size(e)};
   const char *hex = NULL;
   int rc = 0;
-  if (archive_entry_hardlink(e) || archive_entry_filetype(e) == AE_IFLNK) {
-    bool hard = archive_entry_hardlink(e) != NULL;
-    const char *t = hard ? archive_entry_hardlink(e) : archive_entry_symlink(e);
+  if (ar->entry_hardlink(e) || ar->entry_filetype(e) == AE_IFLNK) {
+    bool hard = ar->entry_hardlink(e) != NULL;
+    const char *t = hard ? ar->entry_hardlink(e) : ar->entry_symlink(e);
     m.alias = alias_path(name, t ? t : "", hard);
   } else if (keep_in_memory(name, m.size)) {
     if (x->mem_total + (size_t)m.size > MEM_TOTAL_MAX) {
       rc = kk_error_kind(err, KK_ERR_INVALID, 0, "archive holds more than %u bytes of JSON", MEM_TOTAL_MAX);
     } else {
       m.data = kk_xmalloc((size_t)m.size + 1);
-      la_ssize_t r = m.size > 0 ? archive_read_data(a, m.data, (size_t)m.size) : 0;
+      la_ssize_t r = m.size > 0 ? ar->read_data(a, m.data, (size_t)m.size) : 0;
       if (r != m.size)
-        rc = kk_error_kind(err, KK_ERR_INVALID, 0, "read %s: %s", name, r < 0 ? archive_error_string(a) : "truncated");
+        rc = kk_error_kind(err, KK_ERR_INVALID, 0, "read %s: %s", name, r < 0 ? ar->error_string(a) : "truncated");
       m.data[m.size > 0 ? m.size : 0] = '\0';
       m.len = (size_t)m.size;
       x->mem_total += (size_t)m.size;
@@ -149,18 +148,20 @@ static int read_member(struct archive *a, struct archive_entry *e, struct kk_ima
     /* Already stored: still check the member, a corrupt archive is an error. */
     struct kk_sha256 h = {0};
     bool verify = rc == 0 && kk_img_writer_present(w);
-    if (verify)
-      kk_sha256_init(&h);
+    if (verify && kk_sha256_init(&h, err) < 0) {
+      rc = -1;
+      verify = false;
+    }
     size_t have_magic = 0;
     while (rc == 0) {
       const void *buf;
       size_t len;
       la_int64_t off;
-      int r = archive_read_data_block(a, &buf, &len, &off);
+      int r = ar->read_data_block(a, &buf, &len, &off);
       if (r == ARCHIVE_EOF)
         break;
       if (r < ARCHIVE_WARN) {
-        rc = kk_error_kind(err, KK_ERR_INVALID, 0, "read %s: %s", name, archive_error_string(a));
+        rc = kk_error_kind(err, KK_ERR_INVALID, 0, "read %s: %s", name, ar->error_string(a));
         break;
       }
       if (have_magic < sizeof(m.magic)) {
@@ -200,47 +201,50 @@ static int read_member(struct archive *a, struct archive_entry *e, struct kk_ima
 }
 
 static int scan_archive(struct kk_image_store *s, int fd, struct archive_index *x, kk_err_t *err) {
-  struct archive *a = archive_read_new();
-  archive_read_support_filter_gzip(a);
-  archive_read_support_filter_zstd(a);
-  archive_read_support_filter_xz(a);
-  archive_read_support_filter_bzip2(a);
-  archive_read_support_format_tar(a);
+  const struct kk_archive_api *ar = kk_libarchive(err);
+  if (ar == NULL)
+    return -1;
+  struct archive *a = ar->read_new();
+  ar->read_support_filter_gzip(a);
+  ar->read_support_filter_zstd(a);
+  ar->read_support_filter_xz(a);
+  ar->read_support_filter_bzip2(a);
+  ar->read_support_format_tar(a);
   int rc = 0;
   struct archive_entry *e;
-  if (archive_read_open_fd(a, fd, 1 << 20) != ARCHIVE_OK) {
-    rc = kk_error_kind(err, KK_ERR_INVALID, 0, "not a tar archive: %s", archive_error_string(a));
+  if (ar->read_open_fd(a, fd, 1 << 20) != ARCHIVE_OK) {
+    rc = kk_error_kind(err, KK_ERR_INVALID, 0, "not a tar archive: %s", ar->error_string(a));
     goto out;
   }
   for (;;) {
-    int r = archive_read_next_header(a, &e);
+    int r = ar->read_next_header(a, &e);
     if (r == ARCHIVE_EOF)
       break;
     if (r < ARCHIVE_WARN) {
-      rc = kk_error_kind(err, KK_ERR_INVALID, 0, "invalid archive: %s", archive_error_string(a));
+      rc = kk_error_kind(err, KK_ERR_INVALID, 0, "invalid archive: %s", ar->error_string(a));
       goto out;
     }
     if (x->n >= MAX_MEMBERS) {
       rc = kk_error_kind(err, KK_ERR_INVALID, 0, "archive has more than %d members", MAX_MEMBERS);
       goto out;
     }
-    mode_t type = archive_entry_filetype(e);
+    mode_t type = ar->entry_filetype(e);
     if (type == AE_IFDIR)
       continue;
-    if (type != AE_IFREG && type != AE_IFLNK && archive_entry_hardlink(e) == NULL)
+    if (type != AE_IFREG && type != AE_IFLNK && ar->entry_hardlink(e) == NULL)
       continue;
     cleanup_free char *name = NULL;
-    if (kk_unpack_clean_path(archive_entry_pathname(e), &name, err) < 0) {
+    if (kk_unpack_clean_path(ar->entry_pathname(e), &name, err) < 0) {
       rc = kk_error_wrap(err, "archive member");
       goto out;
     }
-    if (read_member(a, e, s, name, x, err) < 0) {
+    if (read_member(ar, a, e, s, name, x, err) < 0) {
       rc = -1;
       goto out;
     }
   }
 out:
-  archive_read_free(a);
+  ar->read_free(a);
   return rc;
 }
 
@@ -467,7 +471,8 @@ static int docker_entry(struct kk_image_store *s, const char *ns, struct archive
   cleanup_free char *cfg_digest = NULL;
   int64_t cfg_size = 0;
   if (cm->data) {
-    cfg_digest = kk_digest_of(cm->data, cm->len);
+    if (kk_img_digest(cm->data, cm->len, &cfg_digest, err) < 0)
+      return -1;
     /* <hex>.json must hash to its name. */
     const char *base = strrchr(cm->name, '/');
     base = base ? base + 1 : cm->name;

@@ -13,6 +13,7 @@
 
 #include "lib/fs.h"
 #include "runtime/image_int.h"
+#include "runtime/libs.h"
 
 #define INDEX_MAX (KK_IMAGE_JSON_MAX)
 #define cleanup_json __attribute__((cleanup(json_decrefp)))
@@ -110,7 +111,9 @@ int kk_image_blob_read(struct kk_image_store *s, const char *digest, size_t max,
   size_t n = 0;
   if (kk_read_fd(fd, max, digest, &buf, &n, err) < 0)
     return -1;
-  cleanup_free char *got = kk_digest_of(buf, n);
+  cleanup_free char *got = NULL;
+  if (kk_img_digest(buf, n, &got, err) < 0)
+    return -1;
   if (strcmp(got, digest) != 0)
     return kk_error_kind(err, KK_ERR_INVALID, 0, "blob %s is corrupt (content hashes to %s)", digest, got);
   *out = kk_steal(&buf);
@@ -184,7 +187,8 @@ int kk_img_writer_open(struct kk_image_store *s, const char *expected, int64_t e
   w->fd = -1;
   w->expected = kk_xstrdup(expected);
   w->expected_size = expected_size;
-  kk_sha256_init(&w->h);
+  if (kk_sha256_init(&w->h, err) < 0)
+    goto fail;
   if (expected && kk_image_blob_exists(s, expected)) {
     w->present = true;
     *out = w;
@@ -241,7 +245,8 @@ int kk_img_writer_reset(struct kk_blob_writer *w, kk_err_t *err) {
   if (ftruncate(w->fd, 0) < 0)
     return kk_error(err, errno, "truncate partial blob");
   kk_sha256_free(&w->h);
-  kk_sha256_init(&w->h);
+  if (kk_sha256_init(&w->h, err) < 0)
+    return -1;
   w->off = 0;
   return 0;
 }
@@ -560,9 +565,13 @@ static void info_fill(struct kk_image_store *s, struct kk_image_info *info, int6
     kk_error_free(&e);
     return;
   }
-  info->size = size;
   struct kk_strv chain;
-  kk_chain_ids(&c.diff_ids, &chain);
+  if (kk_img_chain_ids(&c.diff_ids, &chain, &e) < 0) {
+    kk_error_free(&e);
+    kk_image_config_free(&c);
+    return;
+  }
+  info->size = size;
   info->chain_id = kk_xstrdup(chain.n ? chain.v[chain.n - 1] : "");
   kk_strv_free(&chain);
   info->platform = c.platform;
@@ -755,6 +764,10 @@ static bool set_has(const struct kk_strv *set, const char *s) {
 /* Everything the namespaces reference: blobs (digests) and snapshots
  * (chain IDs). */
 static int collect_refs(struct kk_image_store *s, struct kk_strv *blobs, struct kk_strv *chains, kk_err_t *err) {
+  /* Reading a manifest verifies its digest: without libcrypto every read
+   * would fail and everything would look unreferenced. */
+  if (kk_libcrypto(err) == NULL)
+    return -1;
   struct kk_strv nss = {0};
   if (kk_image_namespaces(s, &nss, err) < 0)
     return -1;
@@ -800,7 +813,13 @@ static int collect_refs(struct kk_image_store *s, struct kk_strv *blobs, struct 
       if (kk_image_blob_read(s, m.config.digest, KK_IMAGE_JSON_MAX, &cbuf, &clen, &e2) == 0 &&
           kk_image_config_parse(cbuf, clen, &c, &e2) == 0) {
         struct kk_strv ch;
-        kk_chain_ids(&c.diff_ids, &ch);
+        if (kk_img_chain_ids(&c.diff_ids, &ch, err) < 0) {
+          kk_error_free(&e2);
+          kk_image_config_free(&c);
+          kk_image_manifest_free(&m);
+          kk_strv_free(&nss);
+          return -1;
+        }
         for (size_t j = 0; j < ch.n; j++)
           kk_strv_push(chains, kk_digest_hex(ch.v[j]));
         kk_strv_free(&ch);

@@ -1,12 +1,10 @@
-/* Registry v2 pulls with libcurl: /v2/ ping, bearer-token (WWW-Authenticate
+/* Registry v2 pulls with libcurl (loaded on first pull): /v2/ ping, bearer-token (WWW-Authenticate
  * challenge) or basic auth, manifest / index resolution to the platform,
  * config and layers streamed into the store (hashed while written, size
  * enforced, published only when the digest matches), bounded retries on
  * 5xx / 429 / resets with Range resumption, parallel blob downloads. */
-#include <curl/curl.h>
 #include <errno.h>
 #include <jansson.h>
-#include <openssl/evp.h>
 #include <pthread.h>
 #include <string.h>
 #include <time.h>
@@ -14,6 +12,7 @@
 
 #include "lib/log.h"
 #include "runtime/image_int.h"
+#include "runtime/libs.h"
 
 #define ACCEPT_MANIFESTS                                                                                               \
   "Accept: " KK_MT_OCI_INDEX ", " KK_MT_OCI_MANIFEST ", " KK_MT_DOCKER_LIST ", " KK_MT_DOCKER_MANIFEST
@@ -24,6 +23,8 @@
 #endif
 
 struct reg {
+  const struct kk_curl_api *cu;
+  const struct kk_crypto_api *cr;
   struct kk_image_store *s;
   const struct kk_pull_opts *o;
   struct kk_image_ref ref;
@@ -116,7 +117,7 @@ static size_t on_body(char *p, size_t sz, size_t n, void *arg) {
   struct resp *rs = arg;
   size_t len = sz * n;
   long code = 0;
-  curl_easy_getinfo(rs->c, CURLINFO_RESPONSE_CODE, &code);
+  rs->r->cu->easy_getinfo(rs->c, CURLINFO_RESPONSE_CODE, &code);
   if (code >= 300 && code < 400)
     return len; /* a redirect's own body */
   if (rs->w && (code == 200 || code == 206)) {
@@ -154,29 +155,29 @@ static size_t on_body(char *p, size_t sz, size_t n, void *arg) {
 }
 
 static void setup(struct reg *r, CURL *c, const char *url, struct resp *rs) {
-  curl_easy_reset(c);
-  curl_easy_setopt(c, CURLOPT_URL, url);
-  curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-  curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 1L);
-  curl_easy_setopt(c, CURLOPT_MAXREDIRS, 10L);
+  r->cu->easy_reset(c);
+  r->cu->easy_setopt(c, CURLOPT_URL, url);
+  r->cu->easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+  r->cu->easy_setopt(c, CURLOPT_FOLLOWLOCATION, 1L);
+  r->cu->easy_setopt(c, CURLOPT_MAXREDIRS, 10L);
 #if LIBCURL_VERSION_NUM >= 0x075500
-  curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
-  curl_easy_setopt(c, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
+  r->cu->easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
+  r->cu->easy_setopt(c, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
 #endif
-  curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, 30L);
-  curl_easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT, 1L);
-  curl_easy_setopt(c, CURLOPT_LOW_SPEED_TIME, 60L);
-  curl_easy_setopt(c, CURLOPT_USERAGENT, "kukeon/" KUKEON_VERSION);
-  curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
-  curl_easy_setopt(c, CURLOPT_HEADERDATA, rs);
-  curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
-  curl_easy_setopt(c, CURLOPT_WRITEDATA, rs);
+  r->cu->easy_setopt(c, CURLOPT_CONNECTTIMEOUT, 30L);
+  r->cu->easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT, 1L);
+  r->cu->easy_setopt(c, CURLOPT_LOW_SPEED_TIME, 60L);
+  r->cu->easy_setopt(c, CURLOPT_USERAGENT, "kukeon/" KUKEON_VERSION);
+  r->cu->easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
+  r->cu->easy_setopt(c, CURLOPT_HEADERDATA, rs);
+  r->cu->easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
+  r->cu->easy_setopt(c, CURLOPT_WRITEDATA, rs);
   if (r->tls_noverify) {
-    curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 0L);
-    curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 0L);
+    r->cu->easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 0L);
+    r->cu->easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 0L);
   }
   if (r->o->ca_file)
-    curl_easy_setopt(c, CURLOPT_CAINFO, r->o->ca_file);
+    r->cu->easy_setopt(c, CURLOPT_CAINFO, r->o->ca_file);
   rs->c = c;
   rs->r = r;
 }
@@ -215,10 +216,10 @@ static char *url_for(struct reg *r, const char *kind, const char *what) {
 
 /* ---------------------------------------------------------------- auth */
 
-static char *b64(const char *s) {
+static char *b64(struct reg *r, const char *s) {
   size_t n = strlen(s);
   char *out = kk_xmalloc(4 * ((n + 2) / 3) + 1);
-  EVP_EncodeBlock((unsigned char *)out, (const unsigned char *)s, (int)n);
+  r->cr->EncodeBlock((unsigned char *)out, (const unsigned char *)s, (int)n);
   return out;
 }
 
@@ -267,23 +268,23 @@ static int parse_challenge(const char *h, char **scheme, struct kk_map *params) 
 
 static int fetch_token(struct reg *r, CURL *c, kk_err_t *err) {
   cleanup_free char *scope = kk_asprintf("repository:%s:pull", r->ref.path);
-  char *es = curl_easy_escape(c, scope, 0), *ev = curl_easy_escape(c, r->service ? r->service : "", 0);
+  char *es = r->cu->easy_escape(c, scope, 0), *ev = r->cu->easy_escape(c, r->service ? r->service : "", 0);
   cleanup_free char *url = kk_asprintf("%s%sscope=%s%s%s", r->realm, strchr(r->realm, '?') ? "&" : "?", es,
                                        r->service ? "&service=" : "", r->service ? ev : "");
-  curl_free(es);
-  curl_free(ev);
+  r->cu->free(es);
+  r->cu->free(ev);
   struct resp rs = {.body_max = SMALL_BODY_MAX};
   CURLcode cc = CURLE_OK;
   for (int attempt = 0;; attempt++) {
     resp_free(&rs);
     setup(r, c, url, &rs);
     if (r->cred) {
-      curl_easy_setopt(c, CURLOPT_HTTPAUTH, (long)CURLAUTH_BASIC);
-      curl_easy_setopt(c, CURLOPT_USERNAME, r->cred->username);
-      curl_easy_setopt(c, CURLOPT_PASSWORD, r->cred->password);
+      r->cu->easy_setopt(c, CURLOPT_HTTPAUTH, (long)CURLAUTH_BASIC);
+      r->cu->easy_setopt(c, CURLOPT_USERNAME, r->cred->username);
+      r->cu->easy_setopt(c, CURLOPT_PASSWORD, r->cred->password);
     }
-    cc = curl_easy_perform(c);
-    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &rs.status);
+    cc = r->cu->easy_perform(c);
+    r->cu->easy_getinfo(c, CURLINFO_RESPONSE_CODE, &rs.status);
     if (attempt < r->max_retries && ((cc != CURLE_OK && retryable_curl(cc)) || (cc == CURLE_OK && retryable_status(rs.status)))) {
       backoff(r, attempt);
       continue;
@@ -292,7 +293,7 @@ static int fetch_token(struct reg *r, CURL *c, kk_err_t *err) {
   }
   int rc = 0;
   if (cc != CURLE_OK) {
-    rc = kk_error_kind(err, KK_ERR_UNAVAILABLE, 0, "token server %s: %s", r->realm, curl_easy_strerror(cc));
+    rc = kk_error_kind(err, KK_ERR_UNAVAILABLE, 0, "token server %s: %s", r->realm, r->cu->easy_strerror(cc));
   } else if (rs.status == 401 || rs.status == 403) {
     rc = kk_error_kind(err, KK_ERR_PERMISSION, 0, "registry %s: authentication failed%s", r->host,
                        r->cred ? " (check the credentials)" : " (no credentials for this registry)");
@@ -334,7 +335,7 @@ static int handle_challenge(struct reg *r, CURL *c, const char *www_auth, kk_err
     } else {
       cleanup_free char *up = kk_asprintf("%s:%s", r->cred->username ? r->cred->username : "",
                                           r->cred->password ? r->cred->password : "");
-      cleanup_free char *enc = b64(up);
+      cleanup_free char *enc = b64(r, up);
       pthread_mutex_lock(&r->mu);
       free(r->auth);
       r->auth = kk_asprintf("Authorization: Basic %s", enc);
@@ -373,23 +374,23 @@ static int request(struct reg *r, CURL *c, const char *url, const char *accept, 
     setup(r, c, url, rs);
     struct curl_slist *h = NULL;
     if (accept)
-      h = curl_slist_append(h, accept);
+      h = r->cu->slist_append(h, accept);
     pthread_mutex_lock(&r->mu);
     if (r->auth)
-      h = curl_slist_append(h, r->auth);
+      h = r->cu->slist_append(h, r->auth);
     pthread_mutex_unlock(&r->mu);
     char range[64];
     rs->range_sent = false;
     if (rs->w && kk_img_writer_offset(rs->w) > 0) {
       snprintf(range, sizeof(range), "%lld-", (long long)kk_img_writer_offset(rs->w));
-      curl_easy_setopt(c, CURLOPT_RANGE, range);
+      r->cu->easy_setopt(c, CURLOPT_RANGE, range);
       rs->range_sent = true;
     }
-    curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
-    CURLcode cc = curl_easy_perform(c);
-    curl_slist_free_all(h);
+    r->cu->easy_setopt(c, CURLOPT_HTTPHEADER, h);
+    CURLcode cc = r->cu->easy_perform(c);
+    r->cu->slist_free_all(h);
     rs->status = 0;
-    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &rs->status);
+    r->cu->easy_getinfo(c, CURLINFO_RESPONSE_CODE, &rs->status);
     if (rs->werr) {
       *err = kk_steal(&rs->werr);
       return -1;
@@ -407,14 +408,14 @@ static int request(struct reg *r, CURL *c, const char *url, const char *accept, 
     }
     if (cc != CURLE_OK) {
       if (retryable_curl(cc) && attempt < r->max_retries) {
-        kk_debug("%s: %s; retrying", url, curl_easy_strerror(cc));
+        kk_debug("%s: %s; retrying", url, r->cu->easy_strerror(cc));
         backoff(r, attempt);
         continue;
       }
       if (cc == CURLE_PEER_FAILED_VERIFICATION || cc == CURLE_SSL_CACERT_BADFILE || cc == CURLE_SSL_CONNECT_ERROR)
         return kk_error_kind(err, KK_ERR_UNAVAILABLE, 0, "%s: %s (use --insecure for a registry without valid TLS)",
-                             url, curl_easy_strerror(cc));
-      return kk_error_kind(err, KK_ERR_UNAVAILABLE, 0, "%s: %s", url, curl_easy_strerror(cc));
+                             url, r->cu->easy_strerror(cc));
+      return kk_error_kind(err, KK_ERR_UNAVAILABLE, 0, "%s: %s", url, r->cu->easy_strerror(cc));
     }
     if (rs->status == 401 && !reauthed) {
       reauthed = true;
@@ -484,7 +485,11 @@ static int get_manifest(struct reg *r, CURL *c, const char *what, const char *wa
   if (rc == 0 && rs.status != 200)
     rc = status_error(r, "manifest", &rs, err);
   if (rc == 0) {
-    char *d = kk_digest_of(rs.body ? rs.body : "", rs.body_len);
+    char *d = NULL;
+    if (kk_img_digest(rs.body ? rs.body : "", rs.body_len, &d, err) < 0) {
+      resp_free(&rs);
+      return -1;
+    }
     if (want_digest && strcmp(d, want_digest) != 0) {
       rc = kk_error_kind(err, KK_ERR_INVALID, 0, "manifest %s: registry sent content that hashes to %s", want_digest, d);
       free(d);
@@ -540,7 +545,8 @@ struct pool {
 
 static void *worker(void *arg) {
   struct pool *p = arg;
-  CURL *c = curl_easy_init();
+  const struct kk_curl_api *cu = p->r->cu;
+  CURL *c = cu->easy_init();
   for (;;) {
     pthread_mutex_lock(&p->r->mu);
     size_t i = p->next++;
@@ -559,7 +565,7 @@ static void *worker(void *arg) {
     }
   }
   if (c)
-    curl_easy_cleanup(c);
+    cu->easy_cleanup(c);
   return NULL;
 }
 
@@ -736,12 +742,17 @@ int kk_image_pull(struct kk_image_store *s, const char *ns, const char *ref, con
   r.max_retries = opts->max_retries == 0 ? 4 : opts->max_retries < 0 ? 0 : opts->max_retries;
   r.delay_ms = opts->retry_delay_ms > 0 ? opts->retry_delay_ms : 200;
   r.prog.ref = r.refstr;
-  if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+  if ((r.cu = kk_libcurl(err)) == NULL || (r.cr = kk_libcrypto(err)) == NULL) {
+    kk_error_wrap(err, "pull %s", r.refstr);
+    reg_free(&r);
+    return -1;
+  }
+  if (r.cu->global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
     reg_free(&r);
     return kk_error(err, 0, "initialize libcurl");
   }
   int rc = -1;
-  CURL *c = curl_easy_init();
+  CURL *c = r.cu->easy_init();
   int lock = -1;
   if (c == NULL) {
     kk_error(err, ENOMEM, "initialize libcurl");
@@ -750,8 +761,8 @@ int kk_image_pull(struct kk_image_store *s, const char *ns, const char *ref, con
     close(lock);
   }
   if (c)
-    curl_easy_cleanup(c);
-  curl_global_cleanup();
+    r.cu->easy_cleanup(c);
+  r.cu->global_cleanup();
   if (rc < 0)
     kk_error_wrap(err, "pull %s", r.refstr);
   else if (out)

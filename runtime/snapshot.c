@@ -192,7 +192,8 @@ static int prepare_locked(struct kk_image_store *s, const char *ns, const char *
                        c.diff_ids.n, m.n_layers);
     goto out;
   }
-  kk_chain_ids(&c.diff_ids, &chain);
+  if ((rc = kk_img_chain_ids(&c.diff_ids, &chain, err)) < 0)
+    goto out;
   for (size_t i = 0; i < m.n_layers && rc == 0; i++) {
     const char *hex = kk_digest_hex(chain.v[i]);
     int fd;
@@ -260,9 +261,12 @@ int kk_image_prepare(struct kk_image_store *s, const char *ns, const char *ref, 
 
 /* ----------------------------------------------------------------- leases */
 
-static char *lease_name(const char *target) {
-  cleanup_free char *d = kk_digest_of(target, strlen(target));
-  return kk_asprintf("%.32s.json", kk_digest_hex(d));
+static int lease_name(const char *target, char **out, kk_err_t *err) {
+  cleanup_free char *d = NULL;
+  if (kk_img_digest(target, strlen(target), &d, err) < 0)
+    return -1;
+  *out = kk_asprintf("%.32s.json", kk_digest_hex(d));
+  return 0;
 }
 
 /* The canonical target path (the lease key). */
@@ -290,25 +294,35 @@ static int lease_write(struct kk_image_store *s, const char *target, const char 
   json_object_set_new(j, "chain", a);
   cleanup_free char *text = json_dumps(j, JSON_INDENT(2));
   json_decref(j);
-  cleanup_free char *name = lease_name(target);
+  cleanup_free char *name = NULL;
+  if (lease_name(target, &name, err) < 0)
+    return -1;
   return kk_write_file_atomic(s->leasefd, name, text, strlen(text), 0600, NULL, err);
 }
 
-static json_t *lease_read(struct kk_image_store *s, const char *target) {
-  cleanup_free char *name = lease_name(target);
+/* *out = the lease of target, NULL when there is none (or it is unreadable). */
+static int lease_read(struct kk_image_store *s, const char *target, json_t **out, kk_err_t *err) {
+  *out = NULL;
+  cleanup_free char *name = NULL;
+  if (lease_name(target, &name, err) < 0)
+    return -1;
   cleanup_free char *buf = NULL;
   size_t len = 0;
   kk_err_t e = NULL;
   if (kk_read_file_at(s->leasefd, name, 1 << 20, &buf, &len, &e) < 0) {
     kk_error_free(&e);
-    return NULL;
+    return 0;
   }
-  return json_loadb(buf, len, 0, NULL);
+  *out = json_loadb(buf, len, 0, NULL);
+  return 0;
 }
 
 char *kk_image_rootfs_mode(struct kk_image_store *s, const char *target) {
   cleanup_free char *t = canonical(target);
-  cleanup_json json_t *j = lease_read(s, t);
+  cleanup_json json_t *j = NULL;
+  kk_err_t e = NULL;
+  if (lease_read(s, t, &j, &e) < 0) /* no libcrypto: no lease was ever written */
+    kk_error_free(&e);
   return j ? kk_xstrdup(json_string_value(json_object_get(j, "mode"))) : NULL;
 }
 
@@ -417,7 +431,9 @@ int kk_image_rootfs_mount(struct kk_image_store *s, const char *ns, const char *
     goto out;
   t = canonical(target);
   {
-    cleanup_json json_t *old = lease_read(s, t);
+    cleanup_json json_t *old = NULL;
+    if (lease_read(s, t, &old, err) < 0)
+      goto out;
     if (old) {
       kk_error_kind(err, KK_ERR_EXISTS, 0, "a rootfs is already mounted on %s", t);
       goto out;
@@ -475,7 +491,9 @@ out:
 
 int kk_image_rootfs_unmount(struct kk_image_store *s, const char *target, kk_err_t *err) {
   cleanup_free char *t = canonical(target);
-  cleanup_json json_t *j = lease_read(s, t);
+  cleanup_json json_t *j = NULL;
+  if (lease_read(s, t, &j, err) < 0)
+    return -1;
   if (j == NULL)
     return 0;
   const char *mode = json_string_value(json_object_get(j, "mode"));
@@ -489,7 +507,9 @@ int kk_image_rootfs_unmount(struct kk_image_store *s, const char *target, kk_err
     if (tfd >= 0 && kk_rm_rf_children(tfd, err) < 0)
       return kk_error_wrap(err, "remove rootfs copy %s", t);
   }
-  cleanup_free char *name = lease_name(t);
+  cleanup_free char *name = NULL;
+  if (lease_name(t, &name, err) < 0)
+    return -1;
   if (unlinkat(s->leasefd, name, 0) < 0 && errno != ENOENT)
     return kk_error(err, errno, "drop rootfs lease");
   return kk_fsync_dir(s->leasefd, err);

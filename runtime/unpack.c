@@ -12,8 +12,6 @@
  * Speed: a feeder thread reads the blob, hashes it (digest), decompresses
  * it (libarchive gzip/zstd filters), hashes the tar (diff ID) and pipes it
  * to the extracting thread; consecutive entries reuse the parent fd. */
-#include <archive.h>
-#include <archive_entry.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/openat2.h>
@@ -29,6 +27,7 @@
 
 #include "lib/fs.h"
 #include "runtime/image_int.h"
+#include "runtime/libs.h"
 
 #define DEFAULT_MAX_ENTRIES (1u << 20)
 #define DEFAULT_MAX_BYTES (64ull << 30)
@@ -88,6 +87,7 @@ struct dirrec {
 };
 
 struct ux {
+  const struct kk_archive_api *ar;
   int rootfd;
   const int *lowers; /* top first */
   size_t n_lowers;
@@ -242,9 +242,9 @@ static int apply_xattrs(struct ux *u, struct archive_entry *e, int fd, int paren
   const char *name;
   const void *val;
   size_t size;
-  if (archive_entry_xattr_reset(e) == 0)
+  if (u->ar->entry_xattr_reset(e) == 0)
     return 0;
-  while (archive_entry_xattr_next(e, &name, &val, &size) == ARCHIVE_OK) {
+  while (u->ar->entry_xattr_next(e, &name, &val, &size) == ARCHIVE_OK) {
     int refuse;
     if (name == NULL)
       continue;
@@ -263,12 +263,12 @@ static int apply_xattrs(struct ux *u, struct archive_entry *e, int fd, int paren
   return 0;
 }
 
-static void entry_times(struct archive_entry *e, struct timespec ts[2]) {
-  ts[1].tv_sec = archive_entry_mtime(e);
-  ts[1].tv_nsec = archive_entry_mtime_is_set(e) ? archive_entry_mtime_nsec(e) : 0;
-  if (archive_entry_atime_is_set(e)) {
-    ts[0].tv_sec = archive_entry_atime(e);
-    ts[0].tv_nsec = archive_entry_atime_nsec(e);
+static void entry_times(const struct kk_archive_api *ar, struct archive_entry *e, struct timespec ts[2]) {
+  ts[1].tv_sec = ar->entry_mtime(e);
+  ts[1].tv_nsec = ar->entry_mtime_is_set(e) ? ar->entry_mtime_nsec(e) : 0;
+  if (ar->entry_atime_is_set(e)) {
+    ts[0].tv_sec = ar->entry_atime(e);
+    ts[0].tv_nsec = ar->entry_atime_nsec(e);
   } else {
     ts[0] = ts[1];
   }
@@ -283,18 +283,17 @@ static void entry_times(struct archive_entry *e, struct timespec ts[2]) {
  * addressed through its parent without following it. */
 static int apply_meta(struct ux *u, struct archive_entry *e, int fd, int parentfd, const char *base, mode_t type,
                       bool set_times, kk_err_t *err) {
-  uid_t uid = (uid_t)archive_entry_uid(e);
-  gid_t gid = (gid_t)archive_entry_gid(e);
-  if (archive_entry_uid(e) < 0 || archive_entry_gid(e) < 0 || archive_entry_uid(e) > 0xfffffffeLL ||
-      archive_entry_gid(e) > 0xfffffffeLL)
-    return kk_error_kind(err, KK_ERR_INVALID, 0, "owner %lld:%lld out of range", (long long)archive_entry_uid(e),
-                         (long long)archive_entry_gid(e));
+  la_int64_t euid = u->ar->entry_uid(e), egid = u->ar->entry_gid(e);
+  if (euid < 0 || egid < 0 || euid > 0xfffffffeLL || egid > 0xfffffffeLL)
+    return kk_error_kind(err, KK_ERR_INVALID, 0, "owner %lld:%lld out of range", (long long)euid, (long long)egid);
+  uid_t uid = (uid_t)euid;
+  gid_t gid = (gid_t)egid;
   if (u->root) {
     int r = fd >= 0 ? fchown(fd, uid, gid) : fchownat(parentfd, base, uid, gid, AT_SYMLINK_NOFOLLOW);
     if (r < 0)
       return kk_error(err, errno, "chown %u:%u", uid, gid);
   }
-  mode_t mode = archive_entry_perm(e) & 07777;
+  mode_t mode = u->ar->entry_perm(e) & 07777;
   if (type != AE_IFLNK) {
     int r = fd >= 0 ? fchmod(fd, mode) : fchmodat(parentfd, base, mode, 0);
     if (r < 0)
@@ -304,7 +303,7 @@ static int apply_meta(struct ux *u, struct archive_entry *e, int fd, int parentf
     return -1;
   if (set_times) {
     struct timespec ts[2];
-    entry_times(e, ts);
+    entry_times(u->ar, e, ts);
     int r = fd >= 0 ? futimens(fd, ts) : utimensat(parentfd, base, ts, AT_SYMLINK_NOFOLLOW);
     if (r < 0)
       return kk_error(err, errno, "set times");
@@ -516,11 +515,11 @@ static int write_data(struct ux *u, struct archive *a, int fd, int64_t size, kk_
   la_int64_t off;
   int64_t end = 0;
   for (;;) {
-    int r = archive_read_data_block(a, &buf, &len, &off);
+    int r = u->ar->read_data_block(a, &buf, &len, &off);
     if (r == ARCHIVE_EOF)
       break;
     if (r < ARCHIVE_WARN)
-      return kk_error_kind(err, KK_ERR_INVALID, 0, "read layer data: %s", archive_error_string(a));
+      return kk_error_kind(err, KK_ERR_INVALID, 0, "read layer data: %s", u->ar->error_string(a));
     if (off < 0 || off + (int64_t)len > size)
       return kk_error_kind(err, KK_ERR_INVALID, 0, "data beyond the entry size");
     u->stats->bytes += len;
@@ -692,9 +691,9 @@ static int apply_entry(struct ux *u, struct archive *a, struct archive_entry *e,
   const char *slash = strrchr(rel, '/');
   const char *base = slash ? slash + 1 : rel;
   cleanup_free char *dir = slash ? kk_xstrndup(rel, (size_t)(slash - rel)) : kk_xstrdup("");
-  const char *hardlink = archive_entry_hardlink(e);
-  mode_t type = archive_entry_filetype(e);
-  int64_t size = archive_entry_size(e);
+  const char *hardlink = u->ar->entry_hardlink(e);
+  mode_t type = u->ar->entry_filetype(e);
+  int64_t size = u->ar->entry_size(e);
   if (size < 0 || (uint64_t)size > u->max_bytes)
     return kk_error_kind(err, KK_ERR_INVALID, 0, "size %lld out of bounds", (long long)size);
 
@@ -705,7 +704,7 @@ static int apply_entry(struct ux *u, struct archive *a, struct archive_entry *e,
     if (apply_meta(u, e, u->rootfd, -1, NULL, AE_IFDIR, false, err) < 0)
       return -1;
     struct timespec ts[2];
-    entry_times(e, ts);
+    entry_times(u->ar, e, ts);
     record_dir(u, "", ts);
     return 0;
   }
@@ -739,7 +738,7 @@ static int apply_entry(struct ux *u, struct archive *a, struct archive_entry *e,
         if (apply_meta(u, e, fd, pfd, base, AE_IFDIR, false, err) < 0)
           return -1;
         struct timespec ts[2];
-        entry_times(e, ts);
+        entry_times(u->ar, e, ts);
         record_dir(u, rel, ts);
         return 0;
       }
@@ -756,7 +755,7 @@ static int apply_entry(struct ux *u, struct archive *a, struct archive_entry *e,
       break;
     }
     case AE_IFLNK: {
-      const char *target = archive_entry_symlink(e);
+      const char *target = u->ar->entry_symlink(e);
       if (target == NULL || *target == '\0')
         return kk_error_kind(err, KK_ERR_INVALID, 0, "symlink with an empty target");
       if (strlen(target) >= 4096)
@@ -780,7 +779,7 @@ static int apply_entry(struct ux *u, struct archive *a, struct archive_entry *e,
         if (pol == KK_UNPACK_DEVICES_REFUSE)
           return kk_error_kind(err, KK_ERR_PERMISSION, 0, "device nodes are not allowed here");
       }
-      dev_t dev = makedev(archive_entry_rdevmajor(e), archive_entry_rdevminor(e));
+      dev_t dev = makedev(u->ar->entry_rdevmajor(e), u->ar->entry_rdevminor(e));
       if (mknodat(pfd, base, type | 0600, type == AE_IFIFO ? 0 : dev) == 0)
         return apply_meta(u, e, -1, pfd, base, type, true, err);
       r = -1;
@@ -818,6 +817,7 @@ static int fix_dir_times(struct ux *u, kk_err_t *err) {
 /* ------------------------------------------------------------- pipeline */
 
 struct feeder {
+  const struct kk_archive_api *ar;
   int in_fd, out_fd;
   uint64_t max_out;
   struct kk_sha256 hc, hu;
@@ -833,7 +833,7 @@ static la_ssize_t feeder_read(struct archive *a, void *arg, const void **buf) {
     if (r < 0 && errno == EINTR)
       continue;
     if (r < 0) {
-      archive_set_error(a, errno, "read layer blob");
+      f->ar->set_error(a, errno, "read layer blob");
       return -1;
     }
     kk_sha256_update(&f->hc, f->inbuf, (size_t)r);
@@ -845,26 +845,26 @@ static la_ssize_t feeder_read(struct archive *a, void *arg, const void **buf) {
 static void feed(struct feeder *f, struct archive *a) {
   struct archive_entry *e;
   uint64_t out = 0;
-  if (archive_read_open(a, f, NULL, feeder_read, NULL) != ARCHIVE_OK) {
-    f->errmsg = kk_asprintf("open layer: %s", archive_error_string(a));
+  if (f->ar->read_open(a, f, NULL, feeder_read, NULL) != ARCHIVE_OK) {
+    f->errmsg = kk_asprintf("open layer: %s", f->ar->error_string(a));
     return;
   }
-  int r = archive_read_next_header(a, &e);
+  int r = f->ar->read_next_header(a, &e);
   if (r == ARCHIVE_EOF)
     return;
   if (r < ARCHIVE_WARN) {
-    f->errmsg = kk_asprintf("decompress layer: %s", archive_error_string(a));
+    f->errmsg = kk_asprintf("decompress layer: %s", f->ar->error_string(a));
     return;
   }
   for (;;) {
     const void *buf;
     size_t len;
     la_int64_t off;
-    r = archive_read_data_block(a, &buf, &len, &off);
+    r = f->ar->read_data_block(a, &buf, &len, &off);
     if (r == ARCHIVE_EOF)
       break;
     if (r < ARCHIVE_WARN) {
-      f->errmsg = kk_asprintf("decompress layer: %s", archive_error_string(a));
+      f->errmsg = kk_asprintf("decompress layer: %s", f->ar->error_string(a));
       return;
     }
     kk_sha256_update(&f->hu, buf, len);
@@ -895,32 +895,32 @@ static void *feeder_main(void *arg) {
   sigemptyset(&set);
   sigaddset(&set, SIGPIPE);
   pthread_sigmask(SIG_BLOCK, &set, NULL);
-  struct archive *a = archive_read_new();
-  archive_read_support_filter_gzip(a);
-  archive_read_support_filter_zstd(a);
-  archive_read_support_format_raw(a);
+  struct archive *a = f->ar->read_new();
+  f->ar->read_support_filter_gzip(a);
+  f->ar->read_support_filter_zstd(a);
+  f->ar->read_support_format_raw(a);
   feed(f, a);
-  archive_read_free(a);
+  f->ar->read_free(a);
   close(f->out_fd);
   f->out_fd = -1;
   return NULL;
 }
 
 static int run_tar(struct ux *u, int rfd, kk_err_t *err) {
-  struct archive *a = archive_read_new();
-  archive_read_support_format_tar(a);
+  struct archive *a = u->ar->read_new();
+  u->ar->read_support_format_tar(a);
   int rc = 0;
   struct archive_entry *e;
-  if (archive_read_open_fd(a, rfd, PIPE_CHUNK) != ARCHIVE_OK) {
-    rc = kk_error_kind(err, KK_ERR_INVALID, 0, "invalid layer: %s", archive_error_string(a));
+  if (u->ar->read_open_fd(a, rfd, PIPE_CHUNK) != ARCHIVE_OK) {
+    rc = kk_error_kind(err, KK_ERR_INVALID, 0, "invalid layer: %s", u->ar->error_string(a));
     goto out;
   }
   for (;;) {
-    int r = archive_read_next_header(a, &e);
+    int r = u->ar->read_next_header(a, &e);
     if (r == ARCHIVE_EOF)
       break;
     if (r < ARCHIVE_WARN) {
-      rc = kk_error_kind(err, KK_ERR_INVALID, 0, "invalid layer tar: %s", archive_error_string(a));
+      rc = kk_error_kind(err, KK_ERR_INVALID, 0, "invalid layer tar: %s", u->ar->error_string(a));
       goto out;
     }
     if (++u->stats->entries > u->max_entries) {
@@ -928,9 +928,9 @@ static int run_tar(struct ux *u, int rfd, kk_err_t *err) {
                          (unsigned long long)u->max_entries);
       goto out;
     }
-    const char *name = archive_entry_pathname(e);
+    const char *name = u->ar->entry_pathname(e);
     if (name == NULL)
-      name = archive_entry_pathname_utf8(e);
+      name = u->ar->entry_pathname_utf8(e);
     cleanup_free char *rel = NULL;
     if (kk_unpack_clean_path(name, &rel, err) < 0 || apply_entry(u, a, e, rel, err) < 0) {
       rc = kk_error_wrap(err, "entry \"%.300s\"", name ? name : "");
@@ -939,7 +939,7 @@ static int run_tar(struct ux *u, int rfd, kk_err_t *err) {
   }
   rc = fix_dir_times(u, err);
 out:
-  archive_read_free(a);
+  u->ar->read_free(a);
   return rc;
 }
 
@@ -952,7 +952,18 @@ int kk_unpack_layer(int rootfd, const int *lowerfds, size_t n_lowers, int fd, co
   if (stats == NULL)
     stats = &local_stats;
   memset(stats, 0, sizeof(*stats));
+  const struct kk_archive_api *ar = kk_libarchive(err);
+  if (ar == NULL)
+    return -1;
+  struct feeder f = {.ar = ar};
+  if (kk_sha256_init(&f.hc, err) < 0)
+    return -1;
+  if (kk_sha256_init(&f.hu, err) < 0) {
+    kk_sha256_free(&f.hc);
+    return -1;
+  }
   struct ux u = {
+      .ar = ar,
       .rootfd = rootfd,
       .lowers = lowerfds,
       .n_lowers = n_lowers,
@@ -964,13 +975,16 @@ int kk_unpack_layer(int rootfd, const int *lowerfds, size_t n_lowers, int fd, co
       .pc_fd = -1,
   };
   int p[2];
-  if (pipe2(p, O_CLOEXEC) < 0)
+  if (pipe2(p, O_CLOEXEC) < 0) {
+    kk_sha256_free(&f.hc);
+    kk_sha256_free(&f.hu);
     return kk_error(err, errno, "pipe");
+  }
   fcntl(p[1], F_SETPIPE_SZ, PIPE_CHUNK);
-  struct feeder f = {.in_fd = fd, .out_fd = p[1], .max_out = u.max_bytes + u.max_bytes / 64 + (1u << 20)};
+  f.in_fd = fd;
+  f.out_fd = p[1];
+  f.max_out = u.max_bytes + u.max_bytes / 64 + (1u << 20);
   f.inbuf = kk_xmalloc(PIPE_CHUNK);
-  kk_sha256_init(&f.hc);
-  kk_sha256_init(&f.hu);
   pthread_t th;
   int rc = pthread_create(&th, NULL, feeder_main, &f);
   if (rc != 0) {
