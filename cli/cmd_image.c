@@ -1,9 +1,14 @@
 /* kuke image load|pull|list|delete|prune — always in-process: the image
  * store is kukeon's own OCI layout under the run path (runtime/image.h). */
+#include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
+#include <signal.h>
+#include <spawn.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -12,14 +17,18 @@
 #include "lib/fs.h"
 #include "model/model.h"
 #include "runtime/image.h"
+#include "store/store.h"
+
+extern char **environ;
 
 int kk_cli_image(struct kk_cli *cli, int argc, char **argv, kk_err_t *err);
 
 static const struct kk_cmd_help image_help = {
     "kuke image", "image <load|pull|list|delete|prune> [flags]", "Manage the images of a realm",
     "Subcommands:\n"
-    "  load    Load images from an OCI archive, an OCI layout directory or a docker-archive (-i FILE, or - for stdin)\n"
-    "  pull    Pull an image from a registry (v2) into a realm\n"
+    "  load    Load images from an OCI archive, an OCI layout directory or a docker-archive (-i FILE, or - for\n"
+    "          stdin), or from a docker engine (--from-docker REF)\n"
+    "  pull    Pull an image from a registry (v2) into a realm, with the realm's registry credentials\n"
     "  list    List images (aliases: ls, get); all realms unless --realm is given\n"
     "  delete  Delete an image from a realm (aliases: rm, remove)\n"
     "  prune   Remove blobs and snapshots no image or container uses"};
@@ -31,6 +40,31 @@ static int realm_ns(struct kk_cli *cli, const char *realm, char **ns, kk_err_t *
     return -1;
   *ns = kk_namespace_name(realm, cli->ns_suffix);
   return kk_image_namespace_validate(*ns, err);
+}
+
+/* The realm's document from the run path; NULL when there is no such
+ * realm (a pull then uses no realm settings). */
+static int realm_doc(struct kk_cli *cli, const char *realm, struct kk_doc **out, kk_err_t *err) {
+  *out = NULL;
+  cleanup_store struct kk_store *st = NULL;
+  kk_err_t e = NULL;
+  if (kk_store_open(cli->run_path, false, &st, &e) < 0) {
+    if (e->errnum != ENOENT) {
+      *err = e;
+      return -1;
+    }
+    kk_error_free(&e);
+    return 0;
+  }
+  struct kk_ref ref = {.kind = KK_KIND_REALM, .realm = realm, .name = realm};
+  if (kk_store_get(st, &ref, out, &e) < 0) {
+    if (e->kind != KK_ERR_NOT_FOUND) {
+      *err = e;
+      return -1;
+    }
+    kk_error_free(&e);
+  }
+  return 0;
 }
 
 /* default.kukeon.io -> default; a namespace of another suffix stays whole. */
@@ -87,8 +121,102 @@ static int parse(struct kk_cli *cli, const struct kk_cmd_help *help, struct kk_f
 
 /* ----------------------------------------------------------------- load */
 
-static int load_run(struct kk_cli *cli, const char *input, const char *realm, const char *name, const char *platform,
-                    kk_err_t *err) {
+/* The one line for a host without a usable docker (kukeon hosts run none). */
+static int no_docker(kk_err_t *err, const char *ref, const char *why) {
+  return kk_error_kind(err, KK_ERR_UNAVAILABLE, 0,
+                       "%s%s--from-docker needs the docker CLI and a running engine; use `docker save %s | kuke image "
+                       "load -`",
+                       why ? why : "", why ? "; " : "", ref);
+}
+
+/* The last non-empty line of what fd (a memfd) holds, at most 1 KiB. */
+static char *last_line(int fd) {
+  char buf[4096];
+  ssize_t n = pread(fd, buf, sizeof(buf) - 1, 0);
+  if (n <= 0)
+    return NULL;
+  buf[n] = '\0';
+  char *end = buf + n;
+  while (end > buf && (end[-1] == '\n' || end[-1] == '\r' || end[-1] == ' '))
+    *--end = '\0';
+  char *start = end;
+  while (start > buf && start[-1] != '\n')
+    start--;
+  if (*start == '\0')
+    return NULL;
+  for (char *p = start; *p; p++)
+    if ((unsigned char)*p < 0x20)
+      *p = ' ';
+  return kk_xstrndup(start, 1024);
+}
+
+/* `docker save REF` piped into the loader. */
+static int load_from_docker(struct kk_image_store *s, const char *ns, const char *ref,
+                            const struct kk_image_load_opts *lo, struct kk_image_load_result *res, kk_err_t *err) {
+  int p[2];
+  if (pipe2(p, O_CLOEXEC) < 0)
+    return kk_error(err, errno, "pipe");
+  cleanup_close int efd = memfd_create("docker-save-stderr", MFD_CLOEXEC);
+  posix_spawn_file_actions_t fa;
+  posix_spawn_file_actions_init(&fa);
+  posix_spawn_file_actions_addopen(&fa, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
+  posix_spawn_file_actions_adddup2(&fa, p[1], STDOUT_FILENO);
+  if (efd >= 0)
+    posix_spawn_file_actions_adddup2(&fa, efd, STDERR_FILENO);
+  posix_spawnattr_t sa;
+  posix_spawnattr_init(&sa);
+  sigset_t def;
+  sigemptyset(&def);
+  sigaddset(&def, SIGPIPE);
+  posix_spawnattr_setsigdefault(&sa, &def);
+  posix_spawnattr_setflags(&sa, POSIX_SPAWN_SETSIGDEF);
+  const char *argv[] = {"docker", "save", ref, NULL};
+  pid_t pid;
+  int rc = posix_spawnp(&pid, "docker", &fa, &sa, (char *const *)argv, environ);
+  posix_spawn_file_actions_destroy(&fa);
+  posix_spawnattr_destroy(&sa);
+  close(p[1]);
+  if (rc != 0) {
+    close(p[0]);
+    if (rc == ENOENT)
+      return no_docker(err, ref, NULL);
+    return kk_error(err, rc, "run docker save %s", ref);
+  }
+  kk_err_t lerr = NULL;
+  int lr = kk_image_load_fd(s, ns, p[0], lo, res, &lerr);
+  if (lr == 0) {
+    /* What the archive reader left unread (tar padding): let docker finish. */
+    char sink[8192];
+    for (;;) {
+      ssize_t n = read(p[0], sink, sizeof(sink));
+      if (n == 0 || (n < 0 && errno != EINTR))
+        break;
+    }
+  }
+  close(p[0]);
+  int status = 0;
+  while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  bool pipe_closed_by_us = lr < 0 && WIFSIGNALED(status) && WTERMSIG(status) == SIGPIPE;
+  if (!pipe_closed_by_us && !(WIFEXITED(status) && WEXITSTATUS(status) == 0)) {
+    kk_error_free(&lerr);
+    kk_image_load_result_free(res);
+    cleanup_free char *line = efd >= 0 ? last_line(efd) : NULL;
+    cleanup_free char *why =
+        WIFEXITED(status) ? kk_asprintf("docker save %s failed (exit %d)%s%s", ref, WEXITSTATUS(status),
+                                        line ? ": " : "", line ? line : "")
+                          : kk_asprintf("docker save %s was killed by signal %d", ref, WTERMSIG(status));
+    return no_docker(err, ref, why);
+  }
+  if (lr < 0) {
+    *err = lerr;
+    return -1;
+  }
+  return 0;
+}
+
+static int load_run(struct kk_cli *cli, const char *input, const char *docker_ref, const char *realm, const char *name,
+                    const char *platform, kk_err_t *err) {
   cleanup_platform struct kk_platform plat = {0};
   if (platform && kk_platform_parse(platform, &plat, err) < 0)
     return -1;
@@ -98,7 +226,8 @@ static int load_run(struct kk_cli *cli, const char *input, const char *realm, co
     return -1;
   struct kk_image_load_opts lo = {.name = name, .platform = platform ? &plat : NULL};
   cleanup_load_result struct kk_image_load_result res = {0};
-  if (kk_image_load(s, ns, input, &lo, &res, err) < 0)
+  if (docker_ref ? load_from_docker(s, ns, docker_ref, &lo, &res, err) < 0
+                 : kk_image_load(s, ns, input, &lo, &res, err) < 0)
     return -1;
   for (size_t i = 0; i < res.skipped.n; i++)
     fprintf(cli->errout, "skipped %s\n", res.skipped.v[i]);
@@ -113,16 +242,22 @@ static int load_run(struct kk_cli *cli, const char *input, const char *realm, co
 }
 
 static int cmd_load(struct kk_cli *cli, int argc, char **argv, kk_err_t *err) {
-  const char *input = NULL, *realm = "default", *name = NULL, *platform = NULL;
+  const char *input = NULL, *realm = "default", *name = NULL, *platform = NULL, *docker_ref = NULL;
   struct kk_flag flags[] = {
       {"input", 'i', KK_FLAG_STRING, &input, "archive or OCI layout directory to read (- for stdin)", false},
+      {"from-docker", 0, KK_FLAG_STRING, &docker_ref,
+       "load REF from a docker engine (runs `docker save REF`; needs the docker CLI and a running engine)", false},
       {"realm", 0, KK_FLAG_STRING, &realm, "realm to load into (default \"default\")", false},
       {"name", 0, KK_FLAG_STRING, &name, "name for images the archive leaves unnamed (or only tags)", false},
       {"platform", 0, KK_FLAG_STRING, &platform, "os/arch[/variant] to load from multi-platform archives (default: this host)", false},
   };
-  static const struct kk_cmd_help help = {"kuke image load", "image load [-i FILE|-] [flags]",
-                                          "Load images from an OCI archive, an OCI layout directory or a docker-archive",
-                                          "FILE may also be given as the argument; with neither, stdin is read when it is not a terminal."};
+  static const struct kk_cmd_help help = {
+      "kuke image load", "image load [-i FILE|-|--from-docker REF] [flags]",
+      "Load images from an OCI archive, an OCI layout directory or a docker-archive",
+      "FILE may also be given as the argument; with neither, stdin is read when it is not a terminal.\n"
+      "--from-docker REF pipes `docker save REF` into the loader; it needs the docker CLI and a running engine, "
+      "which kukeon hosts normally lack: then run `docker save REF | kuke image load -` with the archive from "
+      "a machine that has one."};
   cleanup_strv struct kk_strv pos = {0};
   int r = parse(cli, &help, flags, KK_ARRAY_SIZE(flags), argc, argv, &pos, err);
   if (r != 0)
@@ -131,12 +266,16 @@ static int cmd_load(struct kk_cli *cli, int argc, char **argv, kk_err_t *err) {
     RUN(kk_error_kind(err, KK_ERR_INVALID, 0, "image load takes one input: -i FILE, FILE or -"));
   if (pos.n == 1)
     input = pos.v[0];
-  if (input == NULL) {
+  if (docker_ref && input)
+    RUN(kk_error_kind(err, KK_ERR_INVALID, 0, "--from-docker and an archive (%s) are mutually exclusive", input));
+  if (docker_ref && (kk_empty(docker_ref) || docker_ref[0] == '-'))
+    RUN(kk_error_kind(err, KK_ERR_INVALID, 0, "--from-docker needs an image reference"));
+  if (input == NULL && docker_ref == NULL) {
     if (isatty(STDIN_FILENO))
       RUN(kk_error_kind(err, KK_ERR_INVALID, 0, "no input: give an archive (-i FILE) or - to read stdin"));
     input = "-";
   }
-  RUN(load_run(cli, input, realm, name, platform, err));
+  RUN(load_run(cli, input, docker_ref, realm, name, platform, err));
 }
 
 /* ----------------------------------------------------------------- pull */
@@ -194,7 +333,10 @@ static int pull_run(struct kk_cli *cli, const struct pull_args *a, kk_err_t *err
     return -1;
   cleanup_free char *ns = NULL;
   cleanup_image_store struct kk_image_store *s = NULL;
-  if (kk_cli_require_root("image pull", err) < 0 || realm_ns(cli, a->realm, &ns, err) < 0 || open_store(cli, &s, err) < 0)
+  if (kk_cli_require_root("image pull", err) < 0 || realm_ns(cli, a->realm, &ns, err) < 0)
+    return -1;
+  cleanup_doc struct kk_doc *realm = NULL;
+  if (realm_doc(cli, a->realm, &realm, err) < 0 || open_store(cli, &s, err) < 0)
     return -1;
   struct kk_registry_cred cred = {.username = a->username, .password = password ? password : "", .server = NULL};
   struct bar b = {.f = cli->errout};
@@ -204,6 +346,9 @@ static int pull_run(struct kk_cli *cli, const struct pull_args *a, kk_err_t *err
       .insecure = a->insecure,
       .platform = a->platform ? &plat : NULL,
   };
+  cleanup_free struct kk_registry_cred *realm_creds = NULL;
+  if (kk_image_pull_opts_for_realm(realm, a->ref, &po, &realm_creds, err) < 0)
+    return -1;
   if (!a->quiet && isatty(fileno(cli->errout))) {
     po.progress = draw;
     po.progress_arg = &b;
@@ -229,9 +374,13 @@ static int cmd_pull(struct kk_cli *cli, int argc, char **argv, kk_err_t *err) {
       {"platform", 0, KK_FLAG_STRING, &a.platform, "os/arch[/variant] (default: this host)", false},
       {"quiet", 'q', KK_FLAG_BOOL, &a.quiet, "no progress bar", false},
   };
-  static const struct kk_cmd_help help = {"kuke image pull", "image pull REF [flags]",
-                                          "Pull an image from a registry into a realm",
-                                          "REF is normalized: busybox is docker.io/library/busybox:latest."};
+  static const struct kk_cmd_help help = {
+      "kuke image pull", "image pull REF [flags]", "Pull an image from a registry into a realm",
+      "REF is normalized: busybox is docker.io/library/busybox:latest.\n"
+      "When the realm exists, its spec.registryCredentials are used (an entry whose serverAddress is REF's "
+      "registry, else one with an empty serverAddress) unless --username is given, and a registry listed in its "
+      "spec.insecureRegistries (host or host:port) may answer over plain HTTP or unverified TLS, as with "
+      "--insecure. Any other registry must speak verified HTTPS."};
   cleanup_strv struct kk_strv pos = {0};
   int r = parse(cli, &help, flags, KK_ARRAY_SIZE(flags), argc, argv, &pos, err);
   if (r != 0)
@@ -506,6 +655,7 @@ int kk_cli_image(struct kk_cli *cli, int argc, char **argv, kk_err_t *err) {
    * value of one. */
   static const char *with_value[] = {"--run-path", "--host", "--configuration", "--log-level", "--containerd-socket",
                                      "--realm", "--input", "-i", "--name", "--platform", "--username", "-u",
+                                     "--from-docker",
                                      "--output", "-o"};
   int sub = -1;
   for (int i = 1; i < argc && sub < 0; i++) {

@@ -125,6 +125,7 @@ static const struct kk_field realm_spec_fields[] = {
     F("namespace", KK_F_STR, realm_spec_t, namespace_),
     {"registryCredentials", KK_F_OBJV, offsetof(realm_spec_t, registry_credentials), &regcred_schema,
      offsetof(realm_spec_t, n_registry_credentials), NULL, 0, 0},
+    F("insecureRegistries", KK_F_STRV, realm_spec_t, insecure_registries),
     FO("resources", realm_spec_t, resources, resources_schema),
 };
 static const struct kk_schema realm_spec_schema = SCHEMA("spec", realm_spec_t, realm_spec_fields);

@@ -135,6 +135,9 @@ struct kk_realm {
     char *namespace_;
     struct kk_registry_credential *registry_credentials;
     size_t n_registry_credentials;
+    /* kukeon extension: registries (host or host:port) this realm pulls
+     * from over plain HTTP or TLS without verification. */
+    struct kk_strv insecure_registries;
     struct kk_resources resources;
   } spec;
   struct {
@@ -142,6 +145,10 @@ struct kk_realm {
     bool containerd_namespace_ready;
   } status;
 };
+
+/* A registry as spec.insecureRegistries and image references name it:
+ * host or host:port (DNS name, IPv4, or [IPv6]), no scheme, no path. */
+bool kk_registry_host_valid(const char *s);
 
 /* ------------------------------------------------------------------ Space */
 struct kk_egress_rule {

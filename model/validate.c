@@ -414,6 +414,11 @@ int kk_doc_validate(const struct kk_doc *doc, kk_err_t *err) {
       if (kk_empty(c->username) || kk_empty(c->password))
         ret = verr(v, c, "spec.registryCredentials", "entry %zu needs username and password", i);
     }
+    for (size_t i = 0; ret == 0 && i < r->spec.insecure_registries.n; i++)
+      if (!kk_registry_host_valid(r->spec.insecure_registries.v[i]))
+        ret = verr(v, &r->spec.insecure_registries, "spec.insecureRegistries",
+                   "\"%s\" is not a registry: use host or host:port (no scheme, no path)",
+                   r->spec.insecure_registries.v[i]);
     if (ret == 0)
       ret = check_resources(v, &r->spec.resources);
     break;

@@ -67,7 +67,9 @@ char *kk_image_ref_normalize(const char *s, kk_err_t *err);
 /* --------------------------------------------------------------- digests */
 /* "sha256:" + 64 lowercase hex; the only algorithm the store accepts. */
 bool kk_digest_valid(const char *digest);
-/* sha256:<hex> of buf. */
+/* sha256:<hex> of buf.  These two load libcrypto.so.3 on first use and
+ * abort with a message if it is missing; the store's own code uses
+ * fallible internal versions and reports that as an error instead. */
 char *kk_digest_of(const void *buf, size_t len);
 /* ChainID(L0) = DiffID(L0); ChainID(L0..n) = sha256(ChainID(n-1) + " " + DiffID(n)).
  * Fills out (n entries, owned). */
@@ -314,5 +316,26 @@ int kk_image_rootfs_mount(struct kk_image_store *s, const char *ns, const char *
 int kk_image_rootfs_unmount(struct kk_image_store *s, const char *target, kk_err_t *err);
 /* "overlay", "copy", or NULL when target has no lease. */
 char *kk_image_rootfs_mode(struct kk_image_store *s, const char *target);
+
+/* ---------------------------------------------------- realm pull settings */
+/* What a realm says about pulls into its namespace.
+ *   credentials: spec.registryCredentials.  An entry whose serverAddress
+ *     names the image's registry wins; one with serverAddress "" matches
+ *     the registry of any image.  Credentials already in opts (given on
+ *     the command line) are kept and the realm's are not added.
+ *   insecure: when the image's registry is in spec.insecureRegistries
+ *     (kukeon extension; "host" matches any port, "host:port" that port),
+ *     opts->insecure is set: plain HTTP and TLS without verification.
+ *     Otherwise opts->insecure is left as it was.
+ * The credential strings point into realm_doc and *creds (free() it) holds
+ * the array opts now points at: both must outlive opts.  realm_doc NULL
+ * (no such realm) changes nothing.  An insecureRegistries entry that is not
+ * host[:port] is an error. */
+struct kk_doc;
+int kk_image_pull_opts_for_realm(const struct kk_doc *realm_doc, const char *ref, struct kk_pull_opts *opts,
+                                 struct kk_registry_cred **creds, kk_err_t *err);
+/* domain (as in a reference: "127.0.0.1:5000", "docker.io") is listed in
+ * hosts (insecureRegistries entries); docker.io's aliases are one host. */
+bool kk_image_registry_listed(const struct kk_strv *hosts, const char *domain);
 
 #endif
