@@ -1,0 +1,228 @@
+/* runtime/logread.c: a monitor's CRI log back to the container's bytes
+ * (partial lines joined, streams split, --tail, --timestamps, follow across
+ * rotation), on hand-written log files: no runc, no root. */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "lib/fs.h"
+#include "lib/util.h"
+#include "runtime/runtime.h"
+#include "tests/unit/unit.h"
+
+static char *mktmp(void) {
+  const char *base = getenv("TMPDIR");
+  char *t = kk_asprintf("%s/kk-unit-monlog.XXXXXX", base && *base ? base : "/tmp");
+  ck_assert_ptr_nonnull(mkdtemp(t));
+  return t;
+}
+
+static void rmtree(char *path) {
+  kk_err_t err = NULL;
+  kk_rm_rf_at(AT_FDCWD, path, &err);
+  kk_error_free(&err);
+  free(path);
+}
+
+static void put(const char *dir, const char *name, const char *text) {
+  cleanup_free char *p = kk_asprintf("%s/%s", dir, name);
+  FILE *f = fopen(p, "w");
+  ck_assert_ptr_nonnull(f);
+  fputs(text, f);
+  fclose(f);
+}
+
+static char *slurp(int fd) {
+  lseek(fd, 0, SEEK_SET);
+  char *buf = NULL;
+  size_t len = 0;
+  kk_err_t err = NULL;
+  ck_assert_int_eq(kk_read_fd(fd, 64 << 20, "out", &buf, &len, &err), 0);
+  return buf;
+}
+
+/* Run kk_log_read; *out and *errs get what went to each fd (same_fd: both
+ * to one). */
+static int read_log(const char *dir, const struct kk_log_opts *o, bool same_fd, char **out, char **errs) {
+  int fo = memfd_create("out", MFD_CLOEXEC), fe = same_fd ? -1 : memfd_create("err", MFD_CLOEXEC);
+  ck_assert_int_ge(fo, 0);
+  kk_err_t err = NULL;
+  int r = kk_log_read(dir, o, fo, fe, &err);
+  if (r < 0) {
+    fprintf(stderr, "kk_log_read: %s\n", err->msg);
+    kk_error_free(&err);
+  }
+  *out = slurp(fo);
+  if (errs)
+    *errs = fe >= 0 ? slurp(fe) : kk_xstrdup("");
+  close(fo);
+  if (fe >= 0)
+    close(fe);
+  return r;
+}
+
+#define LOG1 "T1 stdout P hel\nT2 stdout F lo\nT3 stderr F err1\n"
+#define LOG "T4 stdout P wor\nT5 stderr F err2\nT6 stdout F ld\nT7 stdout F \nT8 stdout P no-newline"
+
+START_TEST(joins_and_splits) {
+  char *d = mktmp();
+  put(d, "log.1", LOG1);
+  put(d, "log", LOG "\n");
+  cleanup_free char *out = NULL, *errs = NULL;
+  ck_assert_int_eq(read_log(d, NULL, false, &out, &errs), 0);
+  ck_assert_str_eq(out, "hello\nworld\n\nno-newline");
+  ck_assert_str_eq(errs, "err1\nerr2\n");
+  rmtree(d);
+}
+END_TEST
+
+START_TEST(timestamps_of_first_piece) {
+  char *d = mktmp();
+  put(d, "log.1", LOG1);
+  put(d, "log", LOG "\n");
+  struct kk_log_opts o = {.timestamps = true, .tail = -1};
+  cleanup_free char *out = NULL;
+  ck_assert_int_eq(read_log(d, &o, true, &out, NULL), 0);
+  ck_assert_str_eq(out, "T1 hello\nT3 err1\nT5 err2\nT4 world\nT7 \nT8 no-newline");
+  rmtree(d);
+}
+END_TEST
+
+START_TEST(tail_counts_logical_lines) {
+  char *d = mktmp();
+  put(d, "log.1", LOG1);
+  put(d, "log", LOG "\n");
+  struct kk_log_opts o = {.tail = 3};
+  cleanup_free char *out = NULL;
+  ck_assert_int_eq(read_log(d, &o, true, &out, NULL), 0);
+  ck_assert_str_eq(out, "world\n\nno-newline");
+  free(out);
+  o.tail = 0;
+  ck_assert_int_eq(read_log(d, &o, true, &out, NULL), 0);
+  ck_assert_str_eq(out, "");
+  free(out);
+  o.tail = 100;
+  ck_assert_int_eq(read_log(d, &o, true, &out, NULL), 0);
+  ck_assert_str_eq(out, "hello\nerr1\nerr2\nworld\n\nno-newline");
+  rmtree(d);
+}
+END_TEST
+
+START_TEST(missing_and_odd) {
+  char *d = mktmp();
+  cleanup_free char *out = NULL, *out2 = NULL;
+  ck_assert_int_eq(read_log(d, NULL, true, &out, NULL), 0); /* no log yet */
+  ck_assert_str_eq(out, "");
+  put(d, "log", "not a cri line\nT1 stdout F ok\nT2 stdzzz F x\n");
+  ck_assert_int_eq(read_log(d, NULL, true, &out2, NULL), 0);
+  ck_assert_str_eq(out2, "not a cri line\nok\nT2 stdzzz F x\n");
+  cleanup_free char *gone = kk_asprintf("%s/nope", d);
+  kk_err_t err = NULL;
+  ck_assert_int_lt(kk_log_read(gone, NULL, 1, 2, &err), 0);
+  ck_assert_int_eq(err->kind, KK_ERR_NOT_FOUND);
+  kk_error_free(&err);
+  rmtree(d);
+}
+END_TEST
+
+START_TEST(follow_stops_at_exit_or_dead_monitor) {
+  char *d = mktmp();
+  put(d, "log", "T1 stdout F a\nT2 stdout P b");
+  put(d, "exit", "{\"exitCode\":0}");
+  struct kk_log_opts o = {.follow = true, .tail = -1};
+  cleanup_free char *out = NULL, *out2 = NULL;
+  ck_assert_int_eq(read_log(d, &o, true, &out, NULL), 0);
+  ck_assert_str_eq(out, "a\nb");
+  /* No exit record, and the monitor named in monitor.pid is gone. */
+  cleanup_free char *ex = kk_asprintf("%s/exit", d);
+  unlink(ex);
+  pid_t dead = fork();
+  if (dead == 0)
+    _exit(0);
+  waitpid(dead, NULL, 0);
+  char pid[32];
+  snprintf(pid, sizeof(pid), "%d\n", (int)dead);
+  put(d, "monitor.pid", pid);
+  ck_assert_int_eq(read_log(d, &o, true, &out2, NULL), 0);
+  ck_assert_str_eq(out2, "a\nb");
+  rmtree(d);
+}
+END_TEST
+
+/* A writer that rotates like the monitor (log -> log.1, fresh log) every
+ * 50 lines, with a follower reading along: every line arrives once. */
+START_TEST(follow_across_rotation) {
+  char *d = mktmp();
+  put(d, "log", "");
+  int dirfd = open(d, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  ck_assert_int_ge(dirfd, 0);
+  pid_t w = fork();
+  if (w == 0) {
+    int fd = openat(dirfd, "log", O_WRONLY | O_APPEND | O_CLOEXEC);
+    for (int i = 1; i <= 1000; i++) {
+      char line[64];
+      /* every line in two pieces: a P then its F */
+      int n = snprintf(line, sizeof(line), "T stdout P %d-\nT stdout F x\n", i);
+      if (write(fd, line, (size_t)n) != n)
+        _exit(1);
+      if (i % 50 == 0) {
+        renameat(dirfd, "log", dirfd, "log.1");
+        close(fd);
+        fd = openat(dirfd, "log", O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
+        usleep(20000);
+      } else if (i % 7 == 0) {
+        usleep(1000);
+      }
+    }
+    close(fd);
+    kk_err_t err = NULL;
+    kk_write_file_atomic(dirfd, "exit", "{}", 2, 0640, NULL, &err);
+    _exit(0);
+  }
+  char pid[32];
+  snprintf(pid, sizeof(pid), "%d\n", (int)w);
+  put(d, "monitor.pid", pid);
+  struct kk_log_opts o = {.follow = true, .tail = -1};
+  cleanup_free char *out = NULL;
+  ck_assert_int_eq(read_log(d, &o, true, &out, NULL), 0);
+  int st;
+  waitpid(w, &st, 0);
+  ck_assert_int_eq(st, 0);
+  size_t cap = 16, len = 0;
+  char *want = kk_xmalloc(cap);
+  for (int i = 1; i <= 1000; i++) {
+    char line[32];
+    int n = snprintf(line, sizeof(line), "%d-x\n", i);
+    while (len + (size_t)n + 1 > cap)
+      want = kk_xrealloc(want, cap *= 2);
+    memcpy(want + len, line, (size_t)n + 1);
+    len += (size_t)n;
+  }
+  ck_assert_str_eq(out, want);
+  free(want);
+  close(dirfd);
+  rmtree(d);
+}
+END_TEST
+
+static Suite *suite(void) {
+  Suite *s = suite_create("monitor_log");
+  TCase *tc = tcase_create("logread");
+  tcase_set_timeout(tc, 30);
+  tcase_add_test(tc, joins_and_splits);
+  tcase_add_test(tc, timestamps_of_first_piece);
+  tcase_add_test(tc, tail_counts_logical_lines);
+  tcase_add_test(tc, missing_and_odd);
+  tcase_add_test(tc, follow_stops_at_exit_or_dead_monitor);
+  tcase_add_test(tc, follow_across_rotation);
+  suite_add_tcase(s, tc);
+  return s;
+}
+
+KK_UNIT_MAIN(suite)
