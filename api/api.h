@@ -44,6 +44,11 @@ int kk_api_delete(struct kk_api *api, const struct kk_ref *ref, bool cascade, bo
 int kk_api_apply(struct kk_api *api, const struct kk_apply_source *src, size_t n_src, struct kk_apply_result *res,
                  kk_err_t *err);
 
+int kk_api_cell_op(struct kk_api *api, const struct kk_ref *ref, enum kk_cell_op op, struct kk_report *rep,
+                   kk_err_t *err);
+int kk_api_container_dir(struct kk_api *api, const struct kk_ref *cell, const char *container, char **dir,
+                         char **container_id, bool *tty, kk_err_t *err);
+
 /* ------------------------------------------------------------- server */
 
 /* One packed Request in, one packed Response out (always, even for garbage

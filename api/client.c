@@ -229,6 +229,41 @@ int kk_api_delete(struct kk_api *api, const struct kk_ref *ref, bool cascade, bo
   return report_from(p, n, rep, err);
 }
 
+int kk_api_cell_op(struct kk_api *api, const struct kk_ref *ref, enum kk_cell_op op, struct kk_report *rep,
+                   kk_err_t *err) {
+  Kukeonv1__CellOpRequest req = KUKEONV1__CELL_OP_REQUEST__INIT;
+  Kukeonv1__Ref pbref;
+  kk_ref_to_pb(ref, &pbref);
+  req.ref = &pbref;
+  req.op = (int32_t)op;
+  cleanup_free uint8_t *p = NULL;
+  size_t n = 0;
+  if (call(api, KUKEONV1__METHOD__CELL_OP, &req.base, &p, &n, err) < 0)
+    return -1;
+  return report_from(p, n, rep, err);
+}
+
+int kk_api_container_dir(struct kk_api *api, const struct kk_ref *cell, const char *container, char **dir,
+                         char **container_id, bool *tty, kk_err_t *err) {
+  Kukeonv1__ContainerDirRequest req = KUKEONV1__CONTAINER_DIR_REQUEST__INIT;
+  Kukeonv1__Ref pbref;
+  kk_ref_to_pb(cell, &pbref);
+  req.cell = &pbref;
+  req.container = (char *)(container ? container : "");
+  cleanup_free uint8_t *p = NULL;
+  size_t n = 0;
+  if (call(api, KUKEONV1__METHOD__CONTAINER_DIR, &req.base, &p, &n, err) < 0)
+    return -1;
+  Kukeonv1__ContainerDirResponse *resp = kukeonv1__container_dir_response__unpack(NULL, n, p);
+  if (resp == NULL || kk_empty(resp->dir))
+    return kk_error_kind(err, KK_ERR_INTERNAL, 0, "malformed container reply");
+  *dir = kk_xstrdup(resp->dir);
+  *container_id = kk_xstrdup(resp->container);
+  *tty = resp->tty;
+  kukeonv1__container_dir_response__free_unpacked(resp, NULL);
+  return 0;
+}
+
 int kk_api_apply(struct kk_api *api, const struct kk_apply_source *src, size_t n_src, struct kk_apply_result *res,
                  kk_err_t *err) {
   Kukeonv1__ApplyRequest req = KUKEONV1__APPLY_REQUEST__INIT;

@@ -144,6 +144,48 @@ static int h_delete(struct kk_controller *ctl, const uint8_t *p, size_t n, struc
   return ret;
 }
 
+static int h_cell_op(struct kk_controller *ctl, const uint8_t *p, size_t n, struct reply *out, kk_err_t *err) {
+  Kukeonv1__CellOpRequest *req = kukeonv1__cell_op_request__unpack(NULL, n, p);
+  if (req == NULL)
+    return kk_error_kind(err, KK_ERR_INVALID, 0, "malformed cell operation request");
+  struct kk_ref ref;
+  struct kk_report rep = {0};
+  int ret = kk_ref_from_pb(req->ref, &ref, err);
+  if (ret == 0 && (req->op < KK_CELL_START || req->op > KK_CELL_RESTART || ref.kind != KK_KIND_CELL))
+    ret = kk_error_kind(err, KK_ERR_INVALID, 0, "invalid cell operation %d", (int)req->op);
+  if (ret == 0)
+    ret = kk_ctl_cell_op(ctl, &ref, (enum kk_cell_op)req->op, &rep, err);
+  if (ret == 0)
+    pack_report(&rep, out);
+  kk_report_free(&rep);
+  kukeonv1__cell_op_request__free_unpacked(req, NULL);
+  return ret;
+}
+
+static int h_container_dir(struct kk_controller *ctl, const uint8_t *p, size_t n, struct reply *out,
+                           kk_err_t *err) {
+  Kukeonv1__ContainerDirRequest *req = kukeonv1__container_dir_request__unpack(NULL, n, p);
+  if (req == NULL)
+    return kk_error_kind(err, KK_ERR_INVALID, 0, "malformed container request");
+  struct kk_ref ref;
+  cleanup_free char *dir = NULL, *id = NULL;
+  bool tty = false;
+  int ret = kk_ref_from_pb(req->cell, &ref, err);
+  if (ret == 0 && ref.kind != KK_KIND_CELL)
+    ret = kk_error_kind(err, KK_ERR_INVALID, 0, "a container is named by its cell");
+  if (ret == 0)
+    ret = kk_ctl_container_dir(ctl, &ref, req->container, &dir, &id, &tty, err);
+  if (ret == 0) {
+    Kukeonv1__ContainerDirResponse resp = KUKEONV1__CONTAINER_DIR_RESPONSE__INIT;
+    resp.dir = dir;
+    resp.container = id;
+    resp.tty = tty;
+    out->payload = kk_pb_pack(&resp.base, &out->len);
+  }
+  kukeonv1__container_dir_request__free_unpacked(req, NULL);
+  return ret;
+}
+
 static int h_apply(struct kk_controller *ctl, const uint8_t *p, size_t n, struct reply *out, kk_err_t *err) {
   Kukeonv1__ApplyRequest *req = kukeonv1__apply_request__unpack(NULL, n, p);
   if (req == NULL)
@@ -195,6 +237,8 @@ static handler_fn handler_for(Kukeonv1__Method m) {
   case KUKEONV1__METHOD__LIST: return h_list;
   case KUKEONV1__METHOD__DELETE: return h_delete;
   case KUKEONV1__METHOD__APPLY: return h_apply;
+  case KUKEONV1__METHOD__CELL_OP: return h_cell_op;
+  case KUKEONV1__METHOD__CONTAINER_DIR: return h_container_dir;
   default: return NULL;
   }
 }

@@ -1,5 +1,6 @@
 #include "cli/args.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
@@ -261,4 +262,33 @@ void kk_print_report(FILE *f, const struct kk_report *r) {
     fprintf(f, "%s\n", r->title);
   for (size_t i = 0; i < r->lines.n; i++)
     fprintf(f, "%s\n", r->lines.v[i]);
+}
+
+/* "<last path part of the image, tag stripped>-<6 hex>", like the Go CLI. */
+char *kk_cli_generated_name(const char *image) {
+  const char *last = strrchr(image, '/');
+  last = last ? last + 1 : image;
+  cleanup_free char *base = kk_xstrdup(last);
+  char *cut = strpbrk(base, ":@");
+  if (cut)
+    *cut = '\0';
+  for (char *p = base; *p; p++) {
+    *p = (char)tolower((unsigned char)*p);
+    if (!isalnum((unsigned char)*p) && *p != '-')
+      *p = '-';
+  }
+  char *b = base;
+  while (*b == '-')
+    b++;
+  size_t l = strlen(b);
+  while (l > 0 && b[l - 1] == '-')
+    b[--l] = '\0';
+  unsigned char rnd[3] = {0};
+  int fd = open("/dev/urandom", O_RDONLY | O_CLOEXEC);
+  if (fd >= 0) {
+    if (read(fd, rnd, sizeof(rnd)) != (ssize_t)sizeof(rnd))
+      memset(rnd, 0, sizeof(rnd));
+    close(fd);
+  }
+  return kk_asprintf("%s-%02x%02x%02x", *b ? b : "cell", rnd[0], rnd[1], rnd[2]);
 }

@@ -37,6 +37,9 @@ int kk_cli_connect(struct kk_cli *cli, const char *sub, bool local, bool no_daem
                    kk_err_t *err);
 int kk_cli_require_root(const char *sub, kk_err_t *err);
 
+/* A cell name for an image: "<last path part, tag stripped>-<6 hex>". */
+char *kk_cli_generated_name(const char *image);
+
 /* Output. */
 enum kk_output { KK_OUT_TABLE, KK_OUT_WIDE, KK_OUT_YAML, KK_OUT_JSON };
 int kk_output_parse(const char *s, enum kk_output *out, kk_err_t *err);

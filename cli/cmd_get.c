@@ -122,7 +122,7 @@ static void print_table(struct kk_cli *cli, enum kk_kind kind, bool wide, struct
   static const char *stack_h[] = {"NAME", "REALM", "SPACE", "STATE", "AGE", "MEMORY", "CPU", "PIDS"};
   static const char *cell_h[] = {"NAME", "REALM", "SPACE", "STACK", "STATE", "SYNC", "AGE", "CONTAINERS", "BRIDGE",
                                  "DIVERGENCE", "MEMORY", "CPU", "PIDS"};
-  static const char *ctr_h[] = {"NAME", "REALM", "SPACE", "STACK", "CELL", "STATE", "RESTARTS", "AGE", "IMAGE", "EXIT"};
+  static const char *ctr_h[] = {"NAME", "REALM", "SPACE", "STACK", "CELL", "STATE", "RESTARTS", "AGE", "IMAGE", "EXIT", "PID"};
   const char **h = NULL;
   size_t narrow = 0, full = 0;
   switch (kind) {
@@ -130,7 +130,7 @@ static void print_table(struct kk_cli *cli, enum kk_kind kind, bool wide, struct
   case KK_KIND_SPACE: h = space_h; narrow = 4; full = 9; break;
   case KK_KIND_STACK: h = stack_h; narrow = 5; full = 8; break;
   case KK_KIND_CELL: h = cell_h; narrow = 7; full = 13; break;
-  default: h = ctr_h; narrow = 8; full = 10; break;
+  default: h = ctr_h; narrow = 8; full = 11; break;
   }
   size_t ncols = wide ? full : narrow;
   struct kk_table t;
@@ -139,7 +139,7 @@ static void print_table(struct kk_cli *cli, enum kk_kind kind, bool wide, struct
   for (size_t i = 0; i < n; i++) {
     struct kk_doc *d = docs[i];
     struct kk_ref r = kk_ref_of(d);
-    char age[32], buf1[64], buf2[64], mem[32] = "-", cpu[32] = "-", pids[32] = "-";
+    char age[32], buf1[64], buf2[64], buf3[32], mem[32] = "-", cpu[32] = "-", pids[32] = "-";
     kk_format_age(created_of(d), now, age);
     const char *row[13] = {0};
     if (kind != KK_KIND_CONTAINER)
@@ -186,6 +186,8 @@ static void print_table(struct kk_cli *cli, enum kk_kind kind, bool wide, struct
                  kk_empty(c->status.exit_signal) ? "-" : c->status.exit_signal);
       row[0] = r.name, row[1] = r.realm, row[2] = r.space, row[3] = r.stack, row[4] = r.cell;
       row[5] = state_of(d), row[6] = buf1, row[7] = age, row[8] = c->spec.image, row[9] = buf2;
+      snprintf(buf3, sizeof(buf3), "%lld", (long long)c->status.pid);
+      row[10] = c->status.pid > 0 ? buf3 : "-";
       break;
     }
     }

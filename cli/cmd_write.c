@@ -10,6 +10,7 @@
 
 #include "api/api.h"
 #include "cli/args.h"
+#include "cli/cmd_regcred.h"
 #include "cli/commands.h"
 #include "lib/fs.h"
 
@@ -17,36 +18,9 @@ static const char *or_default(const char *s) { return kk_empty(s) ? "default" : 
 
 /* ------------------------------------------------------------- create */
 
-/* "<last path part of the image, tag stripped>-<6 hex>", like the Go CLI. */
-static char *generated_cell_name(const char *image) {
-  const char *last = strrchr(image, '/');
-  last = last ? last + 1 : image;
-  cleanup_free char *base = kk_xstrdup(last);
-  char *cut = strpbrk(base, ":@");
-  if (cut)
-    *cut = '\0';
-  for (char *p = base; *p; p++) {
-    *p = (char)tolower((unsigned char)*p);
-    if (!isalnum((unsigned char)*p) && *p != '-')
-      *p = '-';
-  }
-  char *b = base;
-  while (*b == '-')
-    b++;
-  size_t l = strlen(b);
-  while (l > 0 && b[l - 1] == '-')
-    b[--l] = '\0';
-  unsigned char rnd[3] = {0};
-  int fd = open("/dev/urandom", O_RDONLY | O_CLOEXEC);
-  if (fd >= 0) {
-    if (read(fd, rnd, sizeof(rnd)) != (ssize_t)sizeof(rnd))
-      memset(rnd, 0, sizeof(rnd));
-    close(fd);
-  }
-  return kk_asprintf("%s-%02x%02x%02x", *b ? b : "cell", rnd[0], rnd[1], rnd[2]);
-}
-
 int kk_cmd_create(struct kk_cli *cli, int argc, char **argv, kk_err_t *err) {
+  if (kk_cmd_regcred_wanted(argc, argv))
+    return kk_cmd_create_regcred(cli, argc, argv, err);
   struct kk_ref scope = {0};
   const char *ns = NULL, *image = NULL, *command = NULL;
   struct kk_flag flags[] = {
@@ -59,7 +33,8 @@ int kk_cmd_create(struct kk_cli *cli, int argc, char **argv, kk_err_t *err) {
       "kuke create", "create (realm|space|stack|cell) NAME [flags]",
       "Create a realm, space, stack or cell (cells are created stopped).",
       "Scope flags default to \"default\". `create cell` needs --image; its name defaults to "
-      "<image>-<6 hex>."};
+      "<image>-<6 hex>. `create registry-credential REALM` attaches registry pull credentials to a realm "
+      "(see its --help)."};
   struct kk_strv pos = {0};
   int r = kk_cli_parse(cli, &help, flags, KK_ARRAY_SIZE(flags), argc, argv, &pos, err);
   if (r != 0) {
@@ -81,7 +56,7 @@ int kk_cmd_create(struct kk_cli *cli, int argc, char **argv, kk_err_t *err) {
   } else if ((ns && kind != KK_KIND_REALM) || ((image || command) && kind != KK_KIND_CELL)) {
     kk_error_kind(err, KK_ERR_INVALID, 0, "--namespace is for realms, --image and --command for cells");
   } else {
-    const char *name = pos.n == 2 ? pos.v[1] : (gen_name = generated_cell_name(image));
+    const char *name = pos.n == 2 ? pos.v[1] : (gen_name = kk_cli_generated_name(image));
     doc = kk_doc_new(kind);
     kk_doc_metadata(doc)->name = kk_xstrdup(name);
     doc->file = kk_xstrdup("<command line>");

@@ -1,5 +1,6 @@
 /* Choosing the execution mode: in-process or through kukeond. */
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -32,11 +33,27 @@ int kk_cli_connect(struct kk_cli *cli, const char *sub, bool local, bool no_daem
   if (local || no_daemon || cli->no_daemon_env || cli->run_path_explicit) {
     if (kk_cli_require_root(sub, err) < 0)
       return -1;
+    /* In-process the runtime directory is the one the daemon would use:
+     * beside the socket --host names, unless KUKEON_RUNTIME_DIR says. */
+    const char *sock = NULL;
+    kk_err_t e = NULL;
+    cleanup_free char *rt = NULL;
+    const char *env_rt = getenv("KUKEON_RUNTIME_DIR");
+    if (!kk_empty(env_rt))
+      rt = kk_xstrdup(env_rt);
+    else if (host_socket_path(cli->host, &sock, &e) == 0) {
+      rt = kk_xstrdup(sock); /* absolute: has a '/' */
+      char *slash = strrchr(rt, '/');
+      slash[slash == rt ? 1 : 0] = '\0';
+    }
+    kk_error_free(&e);
     struct kk_controller_config cfg = {
         .run_path = cli->run_path,
         .ns_suffix = cli->ns_suffix,
         .cgroup_root = cli->cgroup_root,
         .pod_subnet = cli->pod_subnet,
+        .runtime_dir = rt,
+        .runc = getenv("KUKEON_RUNC"),
     };
     return kk_api_open_local(&cfg, out, err);
   }

@@ -1,21 +1,15 @@
 #include "controller/controller.h"
 
+#include <signal.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "cgroupfs/cgroupfs.h"
+#include "controller/internal.h"
 #include "lib/log.h"
 #include "lib/util.h"
-
-struct kk_controller {
-  struct kk_controller_config cfg; /* strings owned below */
-  char *run_path, *ns_suffix, *cgroup_root, *pod_subnet;
-  struct kk_store *store;
-  struct kk_cg_host *cg; /* NULL when this host offers no usable cgroup2 */
-  char *cg_problem;      /* why cg is NULL */
-};
 
 int kk_controller_open(const struct kk_controller_config *cfg, struct kk_controller **out, kk_err_t *err) {
   const char *suffix = cfg->ns_suffix ? cfg->ns_suffix : KK_DEFAULT_NS_SUFFIX;
@@ -32,7 +26,12 @@ int kk_controller_open(const struct kk_controller_config *cfg, struct kk_control
   c->ns_suffix = kk_xstrdup(suffix);
   c->cgroup_root = kk_xstrdup(cgroot);
   c->pod_subnet = kk_xstrdup(cfg->pod_subnet ? cfg->pod_subnet : KK_DEFAULT_POD_SUBNET);
-  c->cfg = (struct kk_controller_config){c->run_path, c->ns_suffix, c->cgroup_root, c->pod_subnet};
+  c->runtime_dir = kk_xstrdup(cfg->runtime_dir ? cfg->runtime_dir : "/run/kukeon");
+  c->runc_bin = kk_xstrdup(cfg->runc ? cfg->runc : "runc");
+  c->pause_binary = cfg->pause_binary ? kk_xstrdup(cfg->pause_binary) : NULL;
+  c->cfg = (struct kk_controller_config){c->run_path, c->ns_suffix, c->cgroup_root, c->pod_subnet,
+                                         c->runtime_dir, c->runc_bin, c->pause_binary};
+  kk_host_limits_read(&c->host);
   /* A host without a usable cgroup2 still keeps metadata; every resource
    * then says "cgroup: unavailable" and why, and kuke doctor explains. */
   kk_err_t e = NULL;
@@ -51,6 +50,12 @@ void kk_controller_close(struct kk_controller *c) {
   if (c == NULL)
     return;
   kk_store_close(c->store);
+  if (c->images)
+    kk_image_store_close(c->images);
+  kk_ctl_restarts_free(c);
+  free(c->runtime_dir);
+  free(c->runc_bin);
+  free(c->pause_binary);
   kk_cg_host_free(c->cg);
   free(c->cg_problem);
   free(c->run_path);
@@ -204,7 +209,7 @@ static int prepare(struct kk_controller *c, struct kk_doc *doc, kk_err_t *err) {
 
 /* ---------------------------------------------------------------- cgroups */
 
-static char *cg_rel_of(const struct kk_ref *r) {
+char *kk_ctl_cg_rel(const struct kk_ref *r) {
   switch (r->kind) {
   case KK_KIND_REALM: return kk_cg_rel(r->name, NULL, NULL, NULL);
   case KK_KIND_SPACE: return kk_cg_rel(r->realm, r->name, NULL, NULL);
@@ -269,7 +274,7 @@ static int apply_limits(struct kk_controller *c, const char *rel, const struct k
 
 /* Make (or heal) the cgroup of a realm/space/stack/cell and write its
  * limits.  *created says whether this call made it (for rollback). */
-static int cgroup_up(struct kk_controller *c, struct kk_doc *doc, const struct kk_resources *old, bool *created,
+int kk_ctl_cgroup_up(struct kk_controller *c, struct kk_doc *doc, const struct kk_resources *old, bool *created,
                      struct kk_strv *lines, struct kk_strv *warnings, kk_err_t *err) {
   struct kk_status_base *st = kk_doc_status_base(doc);
   *created = false;
@@ -279,7 +284,7 @@ static int cgroup_up(struct kk_controller *c, struct kk_doc *doc, const struct k
     return 0;
   }
   struct kk_ref ref = kk_ref_of(doc);
-  cleanup_free char *rel = cg_rel_of(&ref);
+  cleanup_free char *rel = kk_ctl_cg_rel(&ref);
   cleanup_free char *path = kk_cg_status_path(c->cgroup_root, rel);
   struct kk_cg_ensure_result res = {0};
   if (kk_cg_ensure(c->cg, c->cgroup_root, rel, &res, err) < 0) {
@@ -313,7 +318,7 @@ static int cgroup_up(struct kk_controller *c, struct kk_doc *doc, const struct k
 static int cgroup_down(struct kk_controller *c, const struct kk_ref *ref, bool force, kk_err_t *err) {
   if (c->cg == NULL || ref->kind > KK_KIND_CELL)
     return 0;
-  cleanup_free char *rel = cg_rel_of(ref);
+  cleanup_free char *rel = kk_ctl_cg_rel(ref);
   if (kk_cg_remove(c->cg, c->cgroup_root, rel, force ? KK_CG_REMOVE_KILL : 0, err) < 0) {
     cleanup_free char *path = kk_cg_status_path(c->cgroup_root, rel);
     return kk_error_wrap(err, "remove cgroup %s", path);
@@ -327,7 +332,7 @@ static void fill_usage(struct kk_controller *c, struct kk_doc *doc) {
   if (c->cg == NULL || st == NULL)
     return;
   struct kk_ref ref = kk_ref_of(doc);
-  cleanup_free char *rel = cg_rel_of(&ref);
+  cleanup_free char *rel = kk_ctl_cg_rel(&ref);
   struct kk_cg_stats stats;
   kk_err_t e = NULL;
   if (kk_cg_read_stats(c->cg, c->cgroup_root, rel, &stats, &e) < 0) {
@@ -381,12 +386,12 @@ static int create_locked(struct kk_controller *c, struct kk_doc *doc, struct kk_
     if (!kk_store_exists(c->store, &parent))
       return kk_store_not_found(&parent, err);
   }
-  if (cgroup_up(c, doc, NULL, &created, lines, warnings, err) < 0)
+  if (kk_ctl_cgroup_up(c, doc, NULL, &created, lines, warnings, err) < 0)
     return -1;
   if (kk_store_put(c->store, doc, true, err) < 0) {
     if (created) {
       kk_err_t e = NULL;
-      cleanup_free char *rel = cg_rel_of(&ref);
+      cleanup_free char *rel = kk_ctl_cg_rel(&ref);
       kk_cg_remove(c->cg, c->cgroup_root, rel, 0, &e);
       kk_error_free(&e);
     }
@@ -423,7 +428,14 @@ int kk_ctl_create(struct kk_controller *c, struct kk_doc *doc, struct kk_report 
   kk_strv_free(&lines);
   kk_strv_free(&warnings);
   if (doc->kind == KK_KIND_CELL) {
+    /* Materialized without starting: Stopped until `kuke start`. */
+    doc->u.cell.status.base.state = KK_CELL_STOPPED;
+    if (kk_store_put(c->store, doc, false, err) < 0)
+      return -1;
     kk_report_line(rep, 2, "- root container: %s", doc->u.cell.spec.root_container_id);
+    for (size_t i = 0; i < doc->u.cell.spec.n_containers; i++)
+      kk_report_line(rep, 2, "- container \"%s\": %s", doc->u.cell.spec.containers[i].id,
+                     doc->u.cell.spec.containers[i].image);
     kk_report_line(rep, 2, "- containers: not started");
   }
   return 0;
@@ -431,12 +443,42 @@ int kk_ctl_create(struct kk_controller *c, struct kk_doc *doc, struct kk_report 
 
 /* -------------------------------------------------------------- get/list */
 
+/* What the monitors recorded, not only what was last persisted: reads
+ * through the daemon and in-process agree without a reconcile pass. */
+static void observe(struct kk_controller *c, struct kk_doc *doc) {
+  if (doc->kind == KK_KIND_CELL) {
+    kk_ctl_cell_observe(c, doc);
+    return;
+  }
+  if (doc->kind != KK_KIND_CONTAINER)
+    return;
+  struct kk_ref ref = kk_ref_of(doc);
+  struct kk_ref cref = {.kind = KK_KIND_CELL, .realm = ref.realm, .space = ref.space, .stack = ref.stack,
+                        .name = ref.cell};
+  cleanup_doc struct kk_doc *cell = NULL;
+  kk_err_t e = NULL;
+  if (kk_store_get(c->store, &cref, &cell, &e) < 0) {
+    kk_error_free(&e);
+    return;
+  }
+  kk_ctl_cell_observe(c, cell);
+  for (size_t i = 0; i < cell->u.cell.spec.n_containers; i++) {
+    if (!kk_streq(cell->u.cell.spec.containers[i].id, doc->u.container.spec.id))
+      continue;
+    cleanup_doc struct kk_doc *fresh = kk_container_doc_from_cell(&cell->u.cell, i);
+    struct kk_container_status tmp = doc->u.container.status;
+    doc->u.container.status = fresh->u.container.status;
+    fresh->u.container.status = tmp;
+  }
+}
+
 int kk_ctl_get(struct kk_controller *c, const struct kk_ref *ref, struct kk_doc **out, kk_err_t *err) {
   cleanup_close int lock = kk_store_lock(c->store, false, err);
   if (lock < 0)
     return -1;
   if (kk_store_get(c->store, ref, out, err) < 0)
     return -1;
+  observe(c, *out);
   fill_usage(c, *out);
   return 0;
 }
@@ -449,8 +491,10 @@ int kk_ctl_list(struct kk_controller *c, enum kk_kind kind, const struct kk_ref 
   size_t before = out->n;
   if (kk_store_list(c->store, kind, scope, out, err) < 0)
     return -1;
-  for (size_t i = before; i < out->n; i++)
+  for (size_t i = before; i < out->n; i++) {
+    observe(c, out->docs[i]);
     fill_usage(c, out->docs[i]);
+  }
   return 0;
 }
 
@@ -471,7 +515,7 @@ static int ensure(struct kk_controller *c, struct kk_doc *doc, bool *created, st
     bool made = false;
     ret = kk_store_get(c->store, &ref, &stored, err);
     if (ret == 0)
-      ret = cgroup_up(c, stored, NULL, &made, &lines, warnings, err);
+      ret = kk_ctl_cgroup_up(c, stored, NULL, &made, &lines, warnings, err);
     if (ret == 0 && made)
       ret = kk_store_put(c->store, stored, false, err);
   } else {
@@ -617,6 +661,17 @@ static int delete_locked(struct kk_controller *c, const struct kk_ref *ref, bool
       kk_report_line(rep, 2, "- %zu %s(s) deleted (cascade)", kids.n, kk_kind_lower(scope.kind));
     kk_doc_list_free(&kids);
   }
+  if (ref->kind == KK_KIND_CELL) {
+    cleanup_doc struct kk_doc *cell = NULL;
+    if (kk_store_get(c->store, ref, &cell, err) < 0)
+      return -1;
+    if (kk_ctl_cell_teardown(c, cell, err) < 0) {
+      if (!force)
+        return kk_error_wrap(err, "delete cell \"%s\"", ref->name);
+      kk_warn("delete cell %s (forced): %s", ref->name, (*err)->msg);
+      kk_error_free(err);
+    }
+  }
   /* The cgroup goes first: if it cannot (processes left), the metadata
    * stays and says what is still there. */
   if (cgroup_down(c, ref, force, err) < 0)
@@ -683,6 +738,38 @@ static void breaking_changes(const struct kk_doc *stored, const struct kk_doc *w
   default:
     break;
   }
+}
+
+/* Start a cell and persist what came of it (Failed, with the reason, when
+ * the start failed). */
+static int start_and_put(struct kk_controller *c, struct kk_doc *cell, kk_err_t *err) {
+  int r = kk_ctl_cell_start(c, cell, err);
+  cell->u.cell.status.base.updated_at = kk_now();
+  kk_err_t e = NULL;
+  if (kk_store_put(c->store, cell, false, r < 0 ? &e : err) < 0) {
+    if (r < 0)
+      kk_error_free(&e);
+    return -1;
+  }
+  return r;
+}
+
+/* A new cell comes up, or leaves nothing behind: no processes, mounts,
+ * bundles, cgroup or metadata. */
+static int bring_up_new(struct kk_controller *c, struct kk_doc *cell, kk_err_t *err) {
+  if (kk_ctl_cell_start(c, cell, err) == 0) {
+    cell->u.cell.status.base.updated_at = kk_now();
+    if (kk_store_put(c->store, cell, false, err) == 0)
+      return 0;
+  }
+  struct kk_ref ref = kk_ref_of(cell);
+  kk_err_t e = NULL;
+  if (kk_ctl_cell_teardown(c, cell, &e) < 0 || cgroup_down(c, &ref, true, &e) < 0 ||
+      kk_store_delete(c->store, &ref, &e) < 0) {
+    kk_warn("cleaning up cell %s after a failed start: %s", ref.name, e->msg);
+    kk_error_free(&e);
+  }
+  return -1;
 }
 
 /* The missing parents of a cell are created by apply. */
@@ -764,6 +851,8 @@ static int apply_one(struct kk_controller *c, struct kk_doc *doc, struct kk_appl
     kk_strv_free(&lines);
     if (r < 0)
       return -1;
+    if (doc->kind == KK_KIND_CELL && bring_up_new(c, doc, err) < 0)
+      return -1;
     it->action = KK_APPLY_CREATED;
     return 0;
   }
@@ -782,18 +871,30 @@ static int apply_one(struct kk_controller *c, struct kk_doc *doc, struct kk_appl
   kk_doc_spec_diff(stored, doc, &it->changes);
   if (it->changes.n == 0) {
     it->action = KK_APPLY_UNCHANGED;
-    return 0;
+    if (doc->kind != KK_KIND_CELL)
+      return 0;
+    /* Unchanged but not running (killed, failed): apply brings it back. */
+    int st = stored->u.cell.status.base.state;
+    if (st != KK_CELL_STOPPED && st != KK_CELL_FAILED && st != KK_CELL_PENDING)
+      return 0;
+    it->action = KK_APPLY_UPDATED;
+    return start_and_put(c, stored, err);
   }
   carry_status(doc, stored);
   /* New limits (and a cgroup lost to a reboot) before the metadata says so. */
   struct kk_strv lines = {0};
   bool created = false;
-  int r = cgroup_up(c, doc, resources_of(stored), &created, &lines, &it->warnings, err);
+  int r = kk_ctl_cgroup_up(c, doc, resources_of(stored), &created, &lines, &it->warnings, err);
   kk_strv_free(&lines);
-  if (r < 0 || kk_store_put(c->store, doc, false, err) < 0)
+  if (r < 0)
     return -1;
   it->action = KK_APPLY_UPDATED;
-  return 0;
+  if (doc->kind == KK_KIND_CELL) {
+    if (kk_ctl_cell_update(c, stored, doc, err) < 0)
+      return -1;
+    return start_and_put(c, doc, err);
+  }
+  return kk_store_put(c->store, doc, false, err);
 }
 
 int kk_ctl_apply(struct kk_controller *c, const struct kk_apply_source *src, size_t n_src,
@@ -841,7 +942,84 @@ int kk_ctl_apply(struct kk_controller *c, const struct kk_apply_source *src, siz
   return ret;
 }
 
+/* ------------------------------------------------------- cell lifecycle */
+
+int kk_ctl_cell_op(struct kk_controller *c, const struct kk_ref *ref, enum kk_cell_op op, struct kk_report *rep,
+                   kk_err_t *err) {
+  cleanup_close int lock = kk_store_lock(c->store, true, err);
+  if (lock < 0)
+    return -1;
+  cleanup_doc struct kk_doc *cell = NULL;
+  if (kk_store_get(c->store, ref, &cell, err) < 0)
+    return -1;
+  kk_ctl_cell_observe(c, cell);
+  struct kk_cell *cl = &cell->u.cell;
+  int st = cl->status.base.state;
+  int r = 0;
+  const char *verb = "Started";
+  switch (op) {
+  case KK_CELL_START:
+    r = start_and_put(c, cell, err);
+    break;
+  case KK_CELL_STOP:
+  case KK_CELL_KILL:
+    verb = op == KK_CELL_STOP ? "Stopped" : "Killed";
+    r = kk_ctl_cell_stop(c, cell, op == KK_CELL_STOP ? SIGTERM : SIGKILL, -1, err);
+    cl->status.base.updated_at = kk_now();
+    if (r == 0)
+      r = kk_store_put(c->store, cell, false, err);
+    break;
+  case KK_CELL_RESTART:
+    verb = "Restarted";
+    if (st == KK_CELL_PENDING || st == KK_CELL_UNKNOWN)
+      return kk_error_kind(err, KK_ERR_CONFLICT, 0,
+                           "cell \"%s\" exists in %s state; delete it with `kuke delete cell %s` before restarting",
+                           ref->name, kk_state_name(KK_KIND_CELL, st), ref->name);
+    if (kk_ctl_cell_stop(c, cell, SIGTERM, -1, err) < 0)
+      return -1;
+    r = start_and_put(c, cell, err);
+    break;
+  }
+  if (r < 0)
+    return -1;
+  rep->title = kk_asprintf("%s cell \"%s\" from stack \"%s\"", verb, ref->name, ref->stack);
+  return 0;
+}
+
 /* ------------------------------------------------------------ reconcile */
+
+/* Cells: statuses from the monitors, restart policies, auto-delete.  What
+ * changed is persisted. */
+static void reconcile_cells(struct kk_controller *c) {
+  cleanup_doc_list struct kk_doc_list cells = {0};
+  kk_err_t e = NULL;
+  if (kk_store_list(c->store, KK_KIND_CELL, NULL, &cells, &e) < 0) {
+    kk_warn("reconcile: %s", e->msg);
+    kk_error_free(&e);
+    return;
+  }
+  for (size_t i = 0; i < cells.n; i++) {
+    struct kk_doc *cell = cells.docs[i];
+    struct kk_ref ref = kk_ref_of(cell);
+    cleanup_free char *before = kk_doc_to_yaml(cell);
+    bool deleted = false;
+    if (kk_ctl_cell_supervise(c, cell, &deleted, &e) == 0 && deleted) {
+      if (cgroup_down(c, &ref, true, &e) == 0 && kk_store_delete(c->store, &ref, &e) == 0)
+        kk_info("reconcile: auto-deleted cell %s", ref.name);
+    } else if (e == NULL) {
+      cleanup_free char *after = kk_doc_to_yaml(cell);
+      if (strcmp(before, after) != 0) {
+        cell->u.cell.status.base.updated_at = kk_now();
+        kk_store_put(c->store, cell, false, &e);
+      }
+    }
+    if (e) {
+      kk_warn("reconcile cell %s: %s", ref.name, e->msg);
+      kk_error_free(&e);
+    }
+  }
+}
+
 
 /* One pass: every realm, space, stack and cell gets its cgroup back if it
  * is gone (after a reboot /sys/fs/cgroup starts empty). */
@@ -856,14 +1034,14 @@ int kk_ctl_reconcile(struct kk_controller *c, kk_err_t *err) {
       return -1;
     for (size_t i = 0; i < docs.n && c->cg; i++) {
       struct kk_ref ref = kk_ref_of(docs.docs[i]);
-      cleanup_free char *rel = cg_rel_of(&ref);
+      cleanup_free char *rel = kk_ctl_cg_rel(&ref);
       bool exists = false, owned = false;
       kk_err_t e = NULL;
       seen++;
       if (kk_cg_exists(c->cg, c->cgroup_root, rel, &exists, &owned, &e) == 0 && !exists) {
         struct kk_strv lines = {0}, warnings = {0};
         bool made = false;
-        if (cgroup_up(c, docs.docs[i], NULL, &made, &lines, &warnings, &e) == 0 &&
+        if (kk_ctl_cgroup_up(c, docs.docs[i], NULL, &made, &lines, &warnings, &e) == 0 &&
             kk_store_put(c->store, docs.docs[i], false, &e) == 0)
           healed++;
         kk_strv_free(&lines);
@@ -875,6 +1053,7 @@ int kk_ctl_reconcile(struct kk_controller *c, kk_err_t *err) {
       }
     }
   }
+  reconcile_cells(c);
   if (healed)
     kk_info("reconcile: re-created %zu missing cgroup(s)", healed);
   kk_debug("reconcile pass: %zu resource(s)", seen);

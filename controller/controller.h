@@ -14,6 +14,11 @@ struct kk_controller_config {
   const char *ns_suffix;   /* kukeon.io */
   const char *cgroup_root; /* /kukeon */
   const char *pod_subnet;  /* 10.88.0.0/16 */
+  /* Containers: runc state at <runtime_dir>/runc/<namespace>, bundles and
+   * monitors at <runtime_dir>/bundles/<namespace>/<container-id>. */
+  const char *runtime_dir;  /* /run/kukeon (the directory of the socket) */
+  const char *runc;         /* "runc" */
+  const char *pause_binary; /* kukepause; default: beside this executable */
 };
 
 struct kk_controller;
@@ -77,6 +82,18 @@ struct kk_apply_source {
  * that are reported per item and the other documents still apply. */
 int kk_ctl_apply(struct kk_controller *c, const struct kk_apply_source *src, size_t n_src,
                  struct kk_apply_result *res, kk_err_t *err);
+
+/* Cell lifecycle (kuke start/stop/kill/restart).  Reports carry the
+ * one-line outcome ("Started cell ..."). */
+enum kk_cell_op { KK_CELL_START, KK_CELL_STOP, KK_CELL_KILL, KK_CELL_RESTART };
+int kk_ctl_cell_op(struct kk_controller *c, const struct kk_ref *ref, enum kk_cell_op op, struct kk_report *rep,
+                   kk_err_t *err);
+
+/* Where a container's monitor keeps its log, exit record and attach
+ * socket (for kuke log / attach, which read them directly).  container
+ * NULL or "" picks the only non-root container. */
+int kk_ctl_container_dir(struct kk_controller *c, const struct kk_ref *cell, const char *container, char **dir,
+                         char **container_id, bool *tty, kk_err_t *err);
 
 /* One pass of the reconcile loop (kukeond's --reconcile-interval timer). */
 int kk_ctl_reconcile(struct kk_controller *c, kk_err_t *err);

@@ -17,6 +17,8 @@ struct kk_daemon_config {
   const char *ns_suffix;   /* kukeon.io */
   const char *pod_subnet;  /* 10.88.0.0/16 */
   int64_t reconcile_ms;    /* 0 disables the loop */
+  const char *runtime_dir; /* runc state, bundles, monitors; default: the socket's directory */
+  const char *runc;        /* runc binary */
 };
 
 /* Serve until SIGINT/SIGTERM: then stop accepting, finish in-flight

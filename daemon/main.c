@@ -1,6 +1,7 @@
 /* kukeond command line: flags > environment > ServerConfiguration > defaults. */
 #include <errno.h>
 #include <fcntl.h>
+#include <libgen.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,7 +21,7 @@ static const char *first(const char *a, const char *b, const char *c, const char
 }
 
 static int serve(const char **v, kk_err_t *err) {
-  enum { SOCK, GID, RUN, CONTAINERD, CFG, CGROOT, SUFFIX, INTERVAL, LEVEL };
+  enum { SOCK, GID, RUN, CONTAINERD, CFG, CGROOT, SUFFIX, INTERVAL, LEVEL, RTDIR, RUNC };
   const char *cfg_path = first(v[CFG], getenv("KUKEOND_CONFIGURATION"), NULL, DEFAULT_CONFIG);
   bool cfg_given = v[CFG] || (getenv("KUKEOND_CONFIGURATION") && *getenv("KUKEOND_CONFIGURATION"));
   struct kk_server_config file = {0};
@@ -49,7 +50,10 @@ static int serve(const char **v, kk_err_t *err) {
       .cgroup_root = first(v[CGROOT], getenv("KUKEON_CGROUP_ROOT"), file.cgroup_root, KK_DEFAULT_CGROUP_ROOT),
       .ns_suffix = first(v[SUFFIX], getenv("KUKEON_NAMESPACE_SUFFIX"), file.ns_suffix, KK_DEFAULT_NS_SUFFIX),
       .pod_subnet = first(NULL, getenv("KUKEON_POD_SUBNET_CIDR"), file.pod_subnet, KK_DEFAULT_POD_SUBNET),
+      .runc = first(v[RUNC], getenv("KUKEON_RUNC"), NULL, "runc"),
   };
+  cleanup_free char *sock_dir = kk_xstrdup(cfg.socket);
+  cfg.runtime_dir = first(v[RTDIR], getenv("KUKEON_RUNTIME_DIR"), NULL, dirname(sock_dir));
   enum kk_log_level lvl;
   char *end = NULL;
   long gid = strtol(gid_s, &end, 10);
@@ -60,8 +64,8 @@ static int serve(const char **v, kk_err_t *err) {
   else if (kk_parse_duration_ms(interval, &cfg.reconcile_ms) < 0)
     kk_error_kind(err, KK_ERR_INVALID, 0, "invalid --reconcile-interval \"%s\": expected a duration like 30s or 0",
                   interval);
-  else if (cfg.socket[0] != '/' || cfg.run_path[0] != '/')
-    kk_error_kind(err, KK_ERR_INVALID, 0, "--socket and --run-path must be absolute paths");
+  else if (cfg.socket[0] != '/' || cfg.run_path[0] != '/' || cfg.runtime_dir[0] != '/')
+    kk_error_kind(err, KK_ERR_INVALID, 0, "--socket, --run-path and --runtime-dir must be absolute paths");
   else if (kk_validate_cgroup_root(cfg.cgroup_root, err) < 0 || kk_validate_ns_suffix(cfg.ns_suffix, err) < 0)
     ;
   else {
@@ -74,7 +78,7 @@ static int serve(const char **v, kk_err_t *err) {
 }
 
 int kk_daemon_main(int argc, char **argv) {
-  const char *v[9] = {0};
+  const char *v[11] = {0};
   struct kk_flag flags[] = {
       {"socket", 0, KK_FLAG_STRING, &v[0], "unix socket to listen on (default /run/kukeon/kukeond.sock)", false},
       {"socket-gid", 0, KK_FLAG_STRING, &v[1], "group that may use the socket (mode 0660); 0 = root only", false},
@@ -85,6 +89,8 @@ int kk_daemon_main(int argc, char **argv) {
       {"containerd-namespace-suffix", 0, KK_FLAG_STRING, &v[6], "realm namespace suffix (default kukeon.io)", false},
       {"reconcile-interval", 0, KK_FLAG_STRING, &v[7], "reconcile period, Go duration; 0 disables (default 30s)", false},
       {"log-level", 0, KK_FLAG_STRING, &v[8], "debug, info, warn or error (default info)", false},
+      {"runtime-dir", 0, KK_FLAG_STRING, &v[9], "runc state, bundles and monitors (default: the socket's directory)", false},
+      {"runc", 0, KK_FLAG_STRING, &v[10], "runc binary (default runc, from PATH)", false},
   };
   struct kk_strv pos = {0};
   bool help = false;

@@ -296,7 +296,8 @@ int kk_daemon_serve(const struct kk_daemon_config *cfg, kk_err_t *err) {
   /* One malloc arena for all connection threads: requests are small and
    * short, and per-thread arenas would keep megabytes for nothing. */
   mallopt(M_ARENA_MAX, 1);
-  struct kk_controller_config ccfg = {cfg->run_path, cfg->ns_suffix, cfg->cgroup_root, cfg->pod_subnet};
+  struct kk_controller_config ccfg = {cfg->run_path, cfg->ns_suffix, cfg->cgroup_root, cfg->pod_subnet,
+                                      cfg->runtime_dir, cfg->runc, NULL};
   cleanup_controller struct kk_controller *ctl = NULL;
   if (kk_controller_open(&ccfg, &ctl, err) < 0)
     return -1;
@@ -323,7 +324,7 @@ int kk_daemon_serve(const struct kk_daemon_config *cfg, kk_err_t *err) {
       return kk_error(err, errno, "timerfd");
     struct itimerspec its = {
         .it_interval = {cfg->reconcile_ms / 1000, (cfg->reconcile_ms % 1000) * 1000000},
-        .it_value = {cfg->reconcile_ms / 1000, (cfg->reconcile_ms % 1000) * 1000000},
+        .it_value = {0, 1}, /* one pass right away: adopt what ran while we were down */
     };
     timerfd_settime(tfd, 0, &its, NULL);
   }

@@ -15,10 +15,17 @@ cleanup() {
   rm -rf "$run"
 }
 trap cleanup EXIT
-export KUKEON_RUN_PATH="$run" KUKEON_CGROUP_ROOT=/kukeon-demo
+# In-process, with runc state and bundles in the throwaway directory too.
+export KUKEON_RUN_PATH="$run" KUKEON_CGROUP_ROOT=/kukeon-demo KUKEON_RUNTIME_DIR="$run/rt"
+"$here/../scripts/busybox-image" "$run/busybox.tar" >/dev/null
 set -x
 $KUKE init
+$KUKE image load -i "$run/busybox.tar" --name docker.io/library/busybox
 $KUKE apply -f "$here/shop.yaml"
 $KUKE get cells
 $KUKE get containers --realm default --space shop -o wide
-$KUKE get cell frontend --space shop --stack web -o yaml
+runc --root "$run/rt/runc/default.kukeon.io" list
+sleep 1
+$KUKE log frontend --space shop --stack web --container logger
+$KUKE log worker --space shop --stack web
+$KUKE run --image busybox --rm -- sh -c 'echo hello from a one-shot cell; exit 3' || echo "exit status $?"

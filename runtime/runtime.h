@@ -51,6 +51,10 @@ void kk_host_limits_read(struct kk_host_limits *out);
 int kk_bundle_config(const struct kk_bundle_spec *b, const struct kk_host_limits *host, char **json,
                      kk_err_t *err);
 
+/* "name[:group]" or "uid[:gid]" -> "uid[:gid]" from the rootfs's
+ * /etc/passwd and /etc/group (read inside the root).  NULL/"" -> *out NULL. */
+int kk_rootfs_resolve_user(const char *rootfs, const char *user, char **out, kk_err_t *err);
+
 /* ------------------------------------------------------------ monitor */
 
 struct kk_monitor_opts {
@@ -60,7 +64,13 @@ struct kk_monitor_opts {
   const char *bundle;    /* <runtime-dir>/bundles/<namespace>/<id> */
   const char *id;
   const char *dir;       /* the monitor's directory: log, exit, attach, pid */
-  long long log_max;     /* log bytes before rotation (default 10 MiB) */
+  long long log_max;     /* log bytes before rotation (default 10 MiB); one
+                            generation (log.1) is kept besides the live log */
+  bool open_stdin;       /* without a terminal: the container's stdin is a pipe
+                            the monitor holds open and attach clients write to
+                            (closed on a client's EOF frame); otherwise
+                            /dev/null.  A terminal container's stdin is always
+                            its pty. */
 };
 
 /* Start a monitor that runs `runc create`; returns once the container is
@@ -79,7 +89,56 @@ struct kk_exit_record {
 /* From <dir>/exit; exited == false when there is none yet. */
 int kk_monitor_read_exit(int dirfd, struct kk_exit_record *out, kk_err_t *err);
 
+/* Attach to a running container through <monitor_dir>/attach (the frame
+ * format is described at the top of runtime/monitor.c).  Relays in_fd to
+ * the container's stdin (in_fd < 0: output only) and its stdout/stderr to
+ * out_fd/err_fd (err_fd < 0: out_fd).  With tty (a terminal container) and
+ * in_fd a terminal: in_fd goes raw for the session (restored on every way
+ * out), the window size is sent at once and on SIGWINCH.  When in_fd is a
+ * terminal, Ctrl-] Ctrl-] (0x1d 0x1d) detaches; nothing is printed.  EOF on
+ * in_fd closes the container's stdin pipe (not a terminal's: send ^D).
+ * SIGINT, SIGTERM and SIGHUP are taken by the session while it runs.
+ * Returns one of KK_ATTACH_*, or < 0 with *err: KK_ERR_UNAVAILABLE when
+ * no monitor listens (the container ended or never ran), or when the
+ * monitor closed the session before the container ended (a client more than
+ * 1 MiB behind the output is dropped; the log still has everything).
+ * After KK_ATTACH_ENDED the exit file exists (kk_monitor_read_exit). */
+enum {
+  KK_ATTACH_ENDED = 0,    /* the container's output ended (the monitor closed) */
+  KK_ATTACH_DETACHED = 1, /* Ctrl-] Ctrl-]: the container keeps running */
+  KK_ATTACH_SIGNALED = 2, /* SIGINT/SIGTERM/SIGHUP arrived; the container keeps running */
+};
+int kk_attach(const char *monitor_dir, int in_fd, int out_fd, int err_fd, bool tty, kk_err_t *err);
+
+struct kk_log_opts {
+  bool follow;     /* keep reading (across rotation) until the container ended */
+  bool timestamps; /* prefix each line with its RFC 3339 timestamp and a space */
+  long tail;       /* only the last N lines; < 0: all (0: none, then follow) */
+};
+/* Print a container's log (log.1 then log) without the CRI prefixes:
+ * stdout lines to out_fd, stderr lines to err_fd (err_fd < 0: out_fd),
+ * partial (P) lines joined.  o == NULL: everything, no follow.  With
+ * follow it returns once the exit file exists and all is printed (or the
+ * monitor is gone without one).  A missing log reads as empty. */
+int kk_log_read(const char *monitor_dir, const struct kk_log_opts *o, int out_fd, int err_fd, kk_err_t *err);
+
 /* The syscalls the default seccomp profile refuses with EPERM. */
 extern const char *const kk_seccomp_denied[];
+
+/* --------------------------------------------------------------- runc */
+
+/* One runc state root: <runtime-dir>/runc/<namespace>. */
+struct kk_runc {
+  const char *bin;  /* default "runc" */
+  const char *root; /* runc --root */
+};
+enum kk_runc_status { KK_RUNC_ABSENT, KK_RUNC_CREATED, KK_RUNC_RUNNING, KK_RUNC_STOPPED, KK_RUNC_PAUSED, KK_RUNC_UNKNOWN };
+int kk_runc_start(const struct kk_runc *r, const char *id, kk_err_t *err);
+/* all: signal every process of the container (runc kill --all). */
+int kk_runc_kill(const struct kk_runc *r, const char *id, int sig, bool all, kk_err_t *err);
+/* A container runc does not know is not an error. */
+int kk_runc_delete(const struct kk_runc *r, const char *id, bool force, kk_err_t *err);
+int kk_runc_state(const struct kk_runc *r, const char *id, enum kk_runc_status *st, pid_t *pid, kk_err_t *err);
+int kk_runc_list(const struct kk_runc *r, struct kk_strv *ids, kk_err_t *err);
 
 #endif

@@ -25,13 +25,34 @@ t_rm_cgroup_root() {
   done
   return 0
 }
+# Containers this test ran, also when a check failed half way: their runc
+# state under the temp runtime dir, their monitors, the rootfs mounts.
+t_rm_containers() {
+  local r id p m
+  for r in "$T_TMP"/runc/*; do
+    [ -d "$r" ] || continue
+    for id in $(runc --root "$r" list -q 2>/dev/null); do runc --root "$r" delete -f "$id" >/dev/null 2>&1; done
+  done
+  for p in $(pgrep -f "^kukeon-monitor .*$T_TMP/" 2>/dev/null); do kill -9 "$p" 2>/dev/null; done
+  for m in $(awk -v t="$T_TMP/" 'index($5, t) == 1 {print $5}' /proc/self/mountinfo | sort -r); do umount -l "$m" 2>/dev/null; done
+  return 0
+}
 t_cleanup() {
   local i
   for ((i = ${#T_CLEANUPS[@]} - 1; i >= 0; i--)); do eval "${T_CLEANUPS[$i]}" >/dev/null 2>&1 || true; done
+  t_rm_containers
   t_rm_cgroup_root "$KUKEON_CGROUP_ROOT"
   rm -rf "$T_TMP"
 }
 trap t_cleanup EXIT
+
+# The busybox image (scripts/busybox-image) as docker.io/library/busybox in
+# realm default of run path $1, built once per test file.
+t_load_busybox() {
+  [ -f "$T_TMP/busybox.tar" ] || "$KUKEON_SRC/scripts/busybox-image" "$T_TMP/busybox.tar" >/dev/null 2>&1 || return 1
+  KUKEON_RUN_PATH="$1" "$KUKE" image load -i "$T_TMP/busybox.tar" --realm "${2:-default}" \
+    --name docker.io/library/busybox >/dev/null
+}
 
 # t_ok NAME CMD... : passes when CMD exits 0
 t_ok() { local n=$1; shift; if out=$("$@" 2>&1); then echo "ok - $T_NAME/$n"; else echo "not ok - $T_NAME/$n"; printf '%s\n' "$out" | sed 's/^/    # /'; fi; }

@@ -43,7 +43,7 @@ t_ok create-stack "$KUKE" create stack st1 --realm blue --space sp1
 out=$("$KUKE" create cell c1 --realm blue --space sp1 --stack st1 --image docker.io/library/busybox:latest)
 t_match create-cell 'Cell "c1" \(realm "blue", space "sp1", stack "st1"\)' "$out"
 out=$("$KUKE" get cells --realm blue)
-t_match get-cell-row '^c1 +blue +sp1 +st1 +Pending +- +[0-9]+s$' "$out"
+t_match get-cell-row '^c1 +blue +sp1 +st1 +Stopped +- +[0-9]+s$' "$out"
 out=$("$KUKE" get containers --realm blue -o wide)
 t_match get-containers 'main +blue +sp1 +st1 +c1 +Pending +0' "$out"
 t_match get-containers-root '^root +blue' "$out"
@@ -83,7 +83,8 @@ fi
 t_ok delete-limited "$KUKE" delete stack limited --realm blue --space sp1
 t_fail cgroup-stack-removed test -d "$CGV2$KUKEON_CGROUP_ROOT/blue/sp1/limited"
 
-# apply
+# apply: the example's cells run busybox
+t_load_busybox "$RP"
 out=$("$KUKE" apply -f "$ex/shop.yaml"); rc=$?
 t_eq apply-exit 0 "$rc"
 t_eq apply-created 'Space "shop": created
@@ -122,6 +123,7 @@ spec:
   stackId: t
   containers: [{id: a, image: busybox}]
 YAML
+t_load_busybox "$RP" green
 t_ok apply-creates-parents "$KUKE" apply -f "$T_TMP/newparents.yaml"
 t_ok parents-exist test -f "$RP/green/s/t/stack.yaml"
 mkdir -p "$T_TMP/dir" && cp "$ex/shop.yaml" "$T_TMP/dir/a.yaml" && cp "$T_TMP/newparents.yaml" "$T_TMP/dir/b.yml"

@@ -29,6 +29,7 @@ t_match version-daemon '^Daemon: ' "$out"
 
 # Flows through the daemon.
 local_kuke init >/dev/null
+t_load_busybox "$RP"
 t_ok apply "$KUKE" apply -f "$KUKEON_SRC/examples/shop.yaml"
 t_ok create-realm "$KUKE" create realm blue
 t_ok create-space "$KUKE" create space s1 --realm blue

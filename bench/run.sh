@@ -1,0 +1,126 @@
+#!/usr/bin/env bash
+# Containers that run: one-shot `kuke run --rm --image busybox -- true` vs
+# `runc run` on a prepared bundle vs `podman run --rm --runtime runc`, in one
+# hyperfine run; cell start latency (apply -> Ready); monitor memory; 200
+# idle cells: daemon RSS and CPU.  Run as root from the repository after
+# `make`:  RUNS=20 CELLS=200 bench/run.sh [BUILD]
+# Prints Markdown; docs/PERFORMANCE.md keeps the latest figures.
+set -euo pipefail
+BUILD=${1:-build}
+case "$BUILD" in /*) ;; *) BUILD="$PWD/$BUILD" ;; esac
+RUNS=${RUNS:-20}
+CELLS=${CELLS:-200}
+src=$(cd "$(dirname "$0")/.." && pwd)
+tmp=$(mktemp -d /tmp/kk-bench-run.XXXXXX)
+export KUKEON_CGROUP_ROOT="/kukeon-bench-$$"
+export KUKEON_RUN_PATH="$tmp/run" KUKEON_RUNTIME_DIR="$tmp/rt" HOME="$tmp"
+sock="$tmp/rt/kukeond.sock"
+export KUKEON_HOST="unix://$sock"
+DPID=
+cleanup() {
+  set +e
+  for id in $(runc --root "$tmp/rt/runc/default.kukeon.io" list -q 2>/dev/null); do
+    runc --root "$tmp/rt/runc/default.kukeon.io" delete -f "$id" >/dev/null 2>&1
+  done
+  for p in $(pgrep -f "^kukeon-monitor .*$tmp/"); do kill -9 "$p"; done
+  [ -n "$DPID" ] && kill -TERM "$DPID" 2>/dev/null && wait "$DPID" 2>/dev/null
+  for m in $(awk -v t="$tmp/" 'index($5, t) == 1 {print $5}' /proc/self/mountinfo | sort -r); do umount -l "$m"; done
+  for d in /sys/fs/cgroup/"${KUKEON_CGROUP_ROOT#/}" /sys/fs/cgroup/*/"${KUKEON_CGROUP_ROOT#/}" /sys/fs/cgroup/*/kk-bench-runc; do
+    [ -d "$d" ] && find "$d" -depth -type d -exec rmdir {} \; 2>/dev/null
+  done
+  if command -v podman >/dev/null; then podman --root "$tmp/podman" --runroot "$tmp/podman-run" rmi -af >/dev/null 2>&1; fi
+  rm -rf "$tmp"
+}
+trap cleanup EXIT
+
+"$src/scripts/busybox-image" "$tmp/bb.tar" >/dev/null
+"$BUILD/kuke" init >/dev/null
+"$BUILD/kuke" image load -i "$tmp/bb.tar" --name docker.io/library/busybox >/dev/null
+mkdir -p "$tmp/rt"
+"$BUILD/kukeond" serve --socket "$sock" --run-path "$tmp/run" --cgroup-root "$KUKEON_CGROUP_ROOT" \
+  --reconcile-interval 30s >"$tmp/d.log" 2>&1 &
+DPID=$!
+for _ in $(seq 100); do [ -S "$sock" ] && break; sleep 0.05; done
+unset KUKEON_RUN_PATH # through the daemon from here on
+
+# The same rootfs for runc: umoci unpacks the image into a bundle whose
+# config.json is runc's default (`runc spec`), run with no terminal.
+mkdir -p "$tmp/layout" && tar -C "$tmp/layout" -xf "$tmp/bb.tar"
+umoci unpack --image "$tmp/layout:latest" "$tmp/bundle" >/dev/null
+(cd "$tmp/bundle" && rm -f config.json && runc spec && python3 - <<'PY'
+import json
+c = json.load(open("config.json"))
+c["process"]["terminal"] = False
+c["process"]["args"] = ["true"]
+c["process"]["rlimits"] = [{"type": "RLIMIT_NOFILE", "hard": 1024, "soft": 1024}]
+c["linux"]["cgroupsPath"] = "/kk-bench-runc/one"
+json.dump(c, open("config.json", "w"))
+PY
+)
+cmds=(-n "runc run (prepared bundle)" "runc --root $tmp/runc-root run --bundle $tmp/bundle bench-runc"
+      -n "kuke run --rm --image busybox -- true" "$BUILD/kuke run --rm --image busybox --name bench -- true")
+if command -v podman >/dev/null; then
+  P="podman --root $tmp/podman --runroot $tmp/podman-run --cgroup-manager cgroupfs --events-backend none"
+  $P load -q -i "$tmp/bb.tar" >/dev/null 2>&1 && $P tag "$($P images -q | head -1)" localhost/busybox:latest
+  cmds+=(-n "podman run --rm --runtime runc" "$P run --rm --runtime runc --network none --ulimit nofile=1024:1024 --ulimit nproc=4096:4096 localhost/busybox:latest true")
+fi
+hyperfine -N --warmup 3 --runs "$RUNS" --export-json "$tmp/run.json" "${cmds[@]}" >&2
+
+# Cell start latency: apply -> Ready (the apply returns when every
+# container runs).
+cat >"$tmp/cell.yaml" <<'EOF'
+apiVersion: v1beta1
+kind: Cell
+metadata: {name: lat}
+spec: {realmId: default, spaceId: default, stackId: default,
+       containers: [{id: main, image: busybox, command: /bin/sleep, args: ["600"]}]}
+EOF
+hyperfine -N --warmup 2 --runs "$RUNS" --export-json "$tmp/lat.json" \
+  --prepare "sh -c '$BUILD/kuke delete cell lat >/dev/null 2>&1 || true'" -n "apply -> Ready (pause root + 1 container)" \
+  "$BUILD/kuke apply -f $tmp/cell.yaml" >&2
+
+# Idle cells: daemon RSS/CPU, monitor memory.
+kb() { awk -v k="$1" '$1 == k":" {print $2}' "$2"; }
+d0=$(kb VmRSS /proc/$DPID/status)
+for i in $(seq "$CELLS"); do
+  printf 'apiVersion: v1beta1\nkind: Cell\nmetadata: {name: idle%d}\nspec: {realmId: default, spaceId: default, stackId: default, containers: [{id: main, image: busybox, command: /bin/sleep, args: ["3600"]}]}\n---\n' "$i"
+done >"$tmp/idle.yaml"
+t0=$(date +%s%N)
+"$BUILD/kuke" apply -f "$tmp/idle.yaml" >/dev/null
+t_apply=$(( ($(date +%s%N) - t0) / 1000000 ))
+ticks0=$(awk '{print $14 + $15}' /proc/$DPID/stat)
+sleep 60
+ticks1=$(awk '{print $14 + $15}' /proc/$DPID/stat)
+d1=$(kb VmRSS /proc/$DPID/status)
+mons=$(pgrep -f "^kukeon-monitor .*$tmp/" | head -20)
+rss_sum=0 pss_sum=0 anon_sum=0 n=0
+for p in $mons; do
+  rss_sum=$((rss_sum + $(kb VmRSS /proc/$p/status)))
+  anon_sum=$((anon_sum + $(kb RssAnon /proc/$p/status)))
+  pss_sum=$((pss_sum + $(kb Pss /proc/$p/smaps_rollup)))
+  n=$((n + 1))
+done
+python3 - "$tmp/run.json" "$tmp/lat.json" "$d0" "$d1" "$ticks0" "$ticks1" "$rss_sum" "$anon_sum" "$pss_sum" "$n" \
+  "$t_apply" "$CELLS" "$(getconf CLK_TCK)" <<'PY'
+import json, sys
+run = json.load(open(sys.argv[1]))["results"]
+lat = json.load(open(sys.argv[2]))["results"][0]
+d0, d1, t0, t1, rss, anon, pss, n, tapply, cells, hz = map(int, sys.argv[3:])
+m = {r["command"]: r for r in run}
+def ms(r): return "%.1f ms ± %.1f" % (r["mean"] * 1e3, r["stddev"] * 1e3)
+print("| command | mean |")
+print("| --- | --- |")
+for r in run:
+    print("| %s | %s |" % (r["command"], ms(r)))
+k = m["kuke run --rm --image busybox -- true"]["mean"]
+rc = m["runc run (prepared bundle)"]["mean"]
+print()
+print("- kuke run / runc run: %.2f×" % (k / rc))
+if "podman run --rm --runtime runc" in m:
+    print("- podman run / kuke run: %.2f×" % (m["podman run --rm --runtime runc"]["mean"] / k))
+print("- cell start, apply -> Ready: %s" % ms(lat))
+print("- %d idle cells applied in %.1f s; daemon VmRSS %.1f MiB before, %.1f MiB with them; daemon CPU over 60 s idle: %.2f%%"
+      % (cells, tapply / 1e3, d0 / 1024, d1 / 1024, 100.0 * (t1 - t0) / hz / 60))
+if n:
+    print("- monitor per container (mean of %d): VmRSS %.0f KiB, RssAnon %.0f KiB, Pss %.0f KiB" % (n, rss / n, anon / n, pss / n))
+PY

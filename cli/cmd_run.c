@@ -1,0 +1,380 @@
+/* kuke start|stop|kill|restart, log, attach, run: cells that run. */
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "api/api.h"
+#include "cli/args.h"
+#include "cli/commands.h"
+#include "lib/fs.h"
+#include "runtime/runtime.h"
+
+static const char *or_default(const char *s) { return kk_empty(s) ? "default" : s; }
+
+/* A cell named on the command line: NAME or "cell NAME". */
+static int cell_arg(const struct kk_strv *pos, const char *verb, const char **name, kk_err_t *err) {
+  size_t i = 0;
+  if (pos->n == 2 && (strcmp(pos->v[0], "cell") == 0 || strcmp(pos->v[0], "ce") == 0 ||
+                      strcmp(pos->v[0], "cells") == 0))
+    i = 1;
+  if (pos->n != i + 1)
+    return kk_error_kind(err, KK_ERR_INVALID, 0, "%s needs one cell name: kuke %s [cell] NAME", verb, verb);
+  *name = pos->v[i];
+  return kk_validate_name(KK_KIND_CELL, *name, err);
+}
+
+static struct kk_ref cell_ref(struct kk_ref scope, const char *name) {
+  return (struct kk_ref){.kind = KK_KIND_CELL, .realm = or_default(scope.realm), .space = or_default(scope.space),
+                         .stack = or_default(scope.stack), .name = name};
+}
+
+/* ------------------------------------------------- start stop kill restart */
+
+static int cell_op_cmd(struct kk_cli *cli, int argc, char **argv, enum kk_cell_op op, const struct kk_cmd_help *help,
+                       kk_err_t *err) {
+  struct kk_ref scope = {0};
+  bool no_daemon = false;
+  struct kk_flag flags[] = {
+      KK_SCOPE_FLAGS(scope),
+      {"no-daemon", 0, KK_FLAG_BOOL, &no_daemon, "run in-process instead of through kukeond", false},
+  };
+  struct kk_strv pos = {0};
+  int r = kk_cli_parse(cli, help, flags, KK_ARRAY_SIZE(flags), argc, argv, &pos, err);
+  if (r != 0) {
+    kk_strv_free(&pos);
+    return r < 0 ? 1 : 0;
+  }
+  const char *name = NULL;
+  int rc = 1;
+  cleanup_api struct kk_api *api = NULL;
+  struct kk_report rep = {0};
+  if (cell_arg(&pos, argv[0], &name, err) == 0 && kk_cli_connect(cli, argv[0], false, no_daemon, &api, err) == 0) {
+    struct kk_ref ref = cell_ref(scope, name);
+    if (kk_api_cell_op(api, &ref, op, &rep, err) == 0) {
+      kk_print_report(cli->out, &rep);
+      rc = 0;
+    }
+  }
+  kk_report_free(&rep);
+  kk_strv_free(&pos);
+  return rc;
+}
+
+int kk_cmd_start(struct kk_cli *cli, int argc, char **argv, kk_err_t *err) {
+  static const struct kk_cmd_help h = {"kuke start", "start [cell] NAME [flags]", "Start a cell: its root container first, then the others.", NULL};
+  return cell_op_cmd(cli, argc, argv, KK_CELL_START, &h, err);
+}
+int kk_cmd_stop(struct kk_cli *cli, int argc, char **argv, kk_err_t *err) {
+  static const struct kk_cmd_help h = {"kuke stop", "stop [cell] NAME [flags]",
+                                       "Stop a cell: SIGTERM to the other containers, SIGKILL after 5 s, then the root.", NULL};
+  return cell_op_cmd(cli, argc, argv, KK_CELL_STOP, &h, err);
+}
+int kk_cmd_kill(struct kk_cli *cli, int argc, char **argv, kk_err_t *err) {
+  static const struct kk_cmd_help h = {"kuke kill", "kill [cell] NAME [flags]", "SIGKILL every container of a cell.", NULL};
+  return cell_op_cmd(cli, argc, argv, KK_CELL_KILL, &h, err);
+}
+int kk_cmd_restart(struct kk_cli *cli, int argc, char **argv, kk_err_t *err) {
+  static const struct kk_cmd_help h = {"kuke restart", "restart [cell] NAME [flags]", "Stop a cell and start it again.", NULL};
+  return cell_op_cmd(cli, argc, argv, KK_CELL_RESTART, &h, err);
+}
+
+/* ---------------------------------------------------------------- log */
+
+/* CELL on the command line -> the monitor directory of its container. */
+struct target {
+  struct kk_api *api;
+  char *dir, *id;
+  bool tty;
+};
+static void target_free(struct target *t) {
+  kk_api_close(t->api);
+  free(t->dir);
+  free(t->id);
+}
+static int target_of(struct kk_cli *cli, const char *verb, const struct kk_strv *pos, struct kk_ref scope,
+                     const char *container, bool no_daemon, struct target *t, kk_err_t *err) {
+  const char *name = NULL;
+  if (cell_arg(pos, verb, &name, err) < 0 || kk_cli_connect(cli, verb, false, no_daemon, &t->api, err) < 0)
+    return -1;
+  struct kk_ref ref = cell_ref(scope, name);
+  if (kk_api_container_dir(t->api, &ref, container, &t->dir, &t->id, &t->tty, err) < 0)
+    return -1;
+  fflush(cli->out);
+  return 0;
+}
+
+int kk_cmd_log(struct kk_cli *cli, int argc, char **argv, kk_err_t *err) {
+  struct kk_ref scope = {0};
+  const char *container = NULL;
+  bool follow = false, no_daemon = false, timestamps = false;
+  const char *tail_s = NULL;
+  struct kk_flag flags[] = {
+      KK_SCOPE_FLAGS(scope),
+      {"tail", 0, KK_FLAG_STRING, &tail_s, "only the last N lines", false},
+      {"timestamps", 't', KK_FLAG_BOOL, &timestamps, "prefix each line with its time", false},
+      {"container", 0, KK_FLAG_STRING, &container, "container (default: the cell's only non-root container)", false},
+      {"follow", 'f', KK_FLAG_BOOL, &follow, "keep printing new output until the container exits", false},
+      {"no-daemon", 0, KK_FLAG_BOOL, &no_daemon, "run in-process instead of through kukeond", false},
+  };
+  static const struct kk_cmd_help help = {
+      "kuke log", "log [-f] [--container C] CELL [flags]", "Print a container's output (stdout and stderr).",
+      "The log is kept by the container's monitor, one generation of rotation (log.1)."};
+  struct kk_strv pos = {0};
+  int r = kk_cli_parse(cli, &help, flags, KK_ARRAY_SIZE(flags), argc, argv, &pos, err);
+  if (r != 0) {
+    kk_strv_free(&pos);
+    return r < 0 ? 1 : 0;
+  }
+  int rc = 1;
+  struct target t = {0};
+  long tail = -1;
+  char *end = NULL;
+  if (tail_s && ((tail = strtol(tail_s, &end, 10)) < 0 || *end != '\0' || end == tail_s)) {
+    kk_error_kind(err, KK_ERR_INVALID, 0, "invalid --tail \"%s\": expected a number of lines", tail_s);
+  } else if (target_of(cli, "log", &pos, scope, container, no_daemon, &t, err) == 0) {
+    struct kk_log_opts lo = {.follow = follow, .timestamps = timestamps, .tail = tail};
+    if (kk_log_read(t.dir, &lo, STDOUT_FILENO, STDERR_FILENO, err) == 0)
+      rc = 0;
+  }
+  target_free(&t);
+  kk_strv_free(&pos);
+  return rc;
+}
+
+/* ------------------------------------------------------------- attach */
+
+int kk_cmd_attach(struct kk_cli *cli, int argc, char **argv, kk_err_t *err) {
+  struct kk_ref scope = {0};
+  const char *container = NULL;
+  bool no_daemon = false;
+  struct kk_flag flags[] = {
+      KK_SCOPE_FLAGS(scope),
+      {"container", 0, KK_FLAG_STRING, &container, "container (default: the cell's only non-root container)", false},
+      {"no-daemon", 0, KK_FLAG_BOOL, &no_daemon, "run in-process instead of through kukeond", false},
+  };
+  static const struct kk_cmd_help help = {
+      "kuke attach", "attach CELL [--container C] [flags]",
+      "Attach the terminal to a running container: its output, and your input.",
+      "Detach with Ctrl-] Ctrl-] (the container keeps running). Containers with attachable: true have a pty."};
+  struct kk_strv pos = {0};
+  int r = kk_cli_parse(cli, &help, flags, KK_ARRAY_SIZE(flags), argc, argv, &pos, err);
+  if (r != 0) {
+    kk_strv_free(&pos);
+    return r < 0 ? 1 : 0;
+  }
+  int rc = 1;
+  struct target t = {0};
+  if (target_of(cli, "attach", &pos, scope, container, no_daemon, &t, err) == 0 &&
+      kk_attach(t.dir, STDIN_FILENO, STDOUT_FILENO, STDERR_FILENO, t.tty, err) >= 0)
+    rc = 0;
+  target_free(&t);
+  kk_strv_free(&pos);
+  return rc;
+}
+
+/* ---------------------------------------------------------------- run */
+
+/* The exit code of a container (128 + signal when killed); -1 if unknown. */
+static int container_exit(struct kk_api *api, const struct kk_ref *cell, const char *container) {
+  struct kk_ref ref = *cell;
+  ref.kind = KK_KIND_CONTAINER;
+  ref.cell = cell->name;
+  ref.name = container;
+  cleanup_doc struct kk_doc *doc = NULL;
+  kk_err_t e = NULL;
+  if (kk_api_get(api, &ref, &doc, &e) < 0) {
+    kk_error_free(&e);
+    return -1;
+  }
+  const struct kk_container_status *st = &doc->u.container.status;
+  if (st->state != KK_CTR_EXITED && st->state != KK_CTR_ERROR && st->state != KK_CTR_STOPPED)
+    return -1;
+  return (int)st->exit_code;
+}
+
+static struct kk_doc *image_cell(const char *name, struct kk_ref scope, const char *image, const char *command,
+                                 const struct kk_strv *cmdline, bool tty, bool rm) {
+  struct kk_doc *doc = kk_doc_new(KK_KIND_CELL);
+  doc->file = kk_xstrdup("<command line>");
+  struct kk_cell *c = &doc->u.cell;
+  c->metadata.name = kk_xstrdup(name);
+  c->spec.realm_id = kk_xstrdup(or_default(scope.realm));
+  c->spec.space_id = kk_xstrdup(or_default(scope.space));
+  c->spec.stack_id = kk_xstrdup(or_default(scope.stack));
+  c->spec.auto_delete = rm;
+  c->spec.containers = kk_xzalloc(sizeof(*c->spec.containers));
+  c->spec.n_containers = 1;
+  struct kk_container_spec *ct = &c->spec.containers[0];
+  /* One container owns the cell's namespaces itself: no pause root to
+   * start for a one-shot command. */
+  ct->id = kk_xstrdup("main");
+  ct->root = true;
+  ct->image = kk_xstrdup(image);
+  ct->attachable = tty;
+  if (cmdline->n > 0) {
+    ct->command = kk_xstrdup(cmdline->v[0]);
+    for (size_t i = 1; i < cmdline->n; i++)
+      kk_strv_push(&ct->args, cmdline->v[i]);
+  } else if (!kk_empty(command)) {
+    ct->command = kk_xstrdup(command);
+  } else if (tty) {
+    ct->command = kk_xstrdup("/bin/sh");
+  }
+  return doc;
+}
+
+struct run_opts {
+  struct kk_ref scope;
+  const char *image, *command, *name, *file, *container;
+  bool detach, rm, no_daemon;
+};
+
+/* Read the one Cell document of run -f; create it unless it exists. */
+static int run_file_cell(struct kk_api *api, const struct run_opts *o, struct kk_doc **doc, struct kk_ref *ref,
+                         kk_err_t *err) {
+  cleanup_free char *buf = NULL;
+  size_t len = 0;
+  cleanup_doc_list struct kk_doc_list docs = {0};
+  int fr = strcmp(o->file, "-") == 0 ? kk_read_fd(STDIN_FILENO, KK_MAX_MANIFEST_BYTES, "stdin", &buf, &len, err)
+                                     : kk_read_file_at(AT_FDCWD, o->file, KK_MAX_MANIFEST_BYTES, &buf, &len, err);
+  if (fr < 0 || kk_docs_parse(buf, len, o->file, &docs, err) < 0)
+    return -1;
+  if (docs.n != 1 || docs.docs[0]->kind != KK_KIND_CELL)
+    return kk_error_kind(err, KK_ERR_INVALID, 0, "%s: run -f takes exactly one Cell document", o->file);
+  *doc = docs.docs[0];
+  docs.n = 0;
+  if (o->rm)
+    (*doc)->u.cell.spec.auto_delete = true;
+  struct kk_ref want = kk_ref_of(*doc);
+  *ref = cell_ref((struct kk_ref){.realm = want.realm, .space = want.space, .stack = want.stack}, want.name);
+  cleanup_doc struct kk_doc *live = NULL;
+  kk_err_t e = NULL;
+  if (kk_api_get(api, ref, &live, &e) == 0)
+    return 0; /* run never changes a live cell */
+  if (e->kind != KK_ERR_NOT_FOUND) {
+    *err = e;
+    return -1;
+  }
+  kk_error_free(&e);
+  struct kk_report rep = {0};
+  int r = kk_api_create(api, *doc, &rep, err);
+  kk_report_free(&rep);
+  return r;
+}
+
+static void delete_quietly(struct kk_api *api, const struct kk_ref *ref) {
+  struct kk_report rep = {0};
+  kk_err_t e = NULL;
+  kk_api_delete(api, ref, true, true, &rep, &e);
+  kk_error_free(&e);
+  kk_report_free(&rep);
+}
+
+/* Follow the started cell's container; its exit code (or 0 on detach). */
+static int run_follow(struct kk_cli *cli, struct kk_api *api, const struct run_opts *o, const struct kk_ref *ref,
+                      kk_err_t *err) {
+  cleanup_free char *dir = NULL, *id = NULL;
+  bool tty = false;
+  if (kk_api_container_dir(api, ref, o->file ? o->container : NULL, &dir, &id, &tty, err) < 0)
+    return -1;
+  fflush(cli->out);
+  int follow;
+  if (tty && isatty(STDIN_FILENO)) {
+    follow = kk_attach(dir, STDIN_FILENO, STDOUT_FILENO, STDERR_FILENO, true, err);
+  } else {
+    struct kk_log_opts lo = {.follow = true, .tail = -1};
+    follow = kk_log_read(dir, &lo, STDOUT_FILENO, STDERR_FILENO, err);
+  }
+  if (follow < 0)
+    return -1;
+  if (follow == KK_ATTACH_DETACHED || follow == KK_ATTACH_SIGNALED)
+    return 0;
+  int code = container_exit(api, ref, id);
+  if (o->rm) {
+    struct kk_report drep = {0};
+    int r = kk_api_delete(api, ref, true, true, &drep, err);
+    kk_report_free(&drep);
+    if (r < 0)
+      return -1;
+  }
+  if (code < 0)
+    return kk_error_kind(err, KK_ERR_INTERNAL, 0, "container \"%s\" of cell \"%s\": exit status unknown", id,
+                         ref->name);
+  return code;
+}
+
+static int run(struct kk_cli *cli, const struct run_opts *o, struct kk_strv *pos, kk_err_t *err) {
+  int sources = (o->image != NULL) + (o->file != NULL) + (pos->n > 0 && !o->image);
+  if (sources != 1)
+    return kk_error_kind(err, KK_ERR_INVALID, 0, "run needs exactly one of --image, -f FILE or a cell name");
+  cleanup_api struct kk_api *api = NULL;
+  if (kk_cli_connect(cli, "run", false, o->no_daemon, &api, err) < 0)
+    return -1;
+  cleanup_free char *gen = NULL;
+  cleanup_doc struct kk_doc *doc = NULL;
+  struct kk_ref ref = {0};
+  const char *name = NULL;
+  if (o->image) {
+    bool want_tty = !o->detach && isatty(STDIN_FILENO) && pos->n == 0 && kk_empty(o->command);
+    const char *cell = o->name ? o->name : (gen = kk_cli_generated_name(o->image));
+    doc = image_cell(cell, o->scope, o->image, o->command, pos, want_tty, o->rm);
+    struct kk_report rep = {0};
+    int r = kk_api_create(api, doc, &rep, err);
+    kk_report_free(&rep);
+    if (r < 0)
+      return -1;
+    ref = cell_ref(o->scope, kk_doc_name(doc));
+  } else if (o->file) {
+    if (run_file_cell(api, o, &doc, &ref, err) < 0)
+      return -1;
+  } else {
+    if (cell_arg(pos, "run", &name, err) < 0)
+      return -1;
+    ref = cell_ref(o->scope, name);
+  }
+  struct kk_report rep = {0};
+  int r = kk_api_cell_op(api, &ref, KK_CELL_START, &rep, err);
+  kk_report_free(&rep);
+  if (r < 0) {
+    if (o->image || o->rm)
+      delete_quietly(api, &ref);
+    return -1;
+  }
+  if (o->detach) {
+    fprintf(cli->out, "Cell \"%s\" (realm \"%s\", space \"%s\", stack \"%s\")\n  - containers: started\n", ref.name,
+            ref.realm, ref.space, ref.stack);
+    return 0;
+  }
+  return run_follow(cli, api, o, &ref, err);
+}
+
+int kk_cmd_run(struct kk_cli *cli, int argc, char **argv, kk_err_t *err) {
+  struct run_opts o = {0};
+  struct kk_flag flags[] = {
+      KK_SCOPE_FLAGS(o.scope),
+      {"file", 'f', KK_FLAG_STRING, &o.file, "a single-cell manifest (or -): create it unless it exists, then start", false},
+      {"image", 0, KK_FLAG_STRING, &o.image, "run one container of this image", false},
+      {"command", 0, KK_FLAG_STRING, &o.command, "with --image: the command (default: the image's; /bin/sh on a terminal)", false},
+      {"name", 0, KK_FLAG_STRING, &o.name, "with --image: the cell's name (default <image>-<6 hex>)", false},
+      {"container", 0, KK_FLAG_STRING, &o.container, "with -f: the container to follow (default: the only non-root one)", false},
+      {"detach", 'd', KK_FLAG_BOOL, &o.detach, "start and return; do not follow the output", false},
+      {"rm", 0, KK_FLAG_BOOL, &o.rm, "delete the cell once the container exits", false},
+      {"no-daemon", 0, KK_FLAG_BOOL, &o.no_daemon, "run in-process instead of through kukeond", false},
+  };
+  static const struct kk_cmd_help help = {
+      "kuke run", "run (--image IMG [-- CMD...] | -f FILE | CELL) [-d] [--rm] [flags]",
+      "Create (if needed) and start a cell, then follow its container until it exits.",
+      "Without -d, kuke run streams the container's output (or attaches a terminal when stdin is one and the "
+      "container is attachable) and exits with the container's exit code, 128+N when it was killed by signal N."};
+  struct kk_strv pos = {0};
+  int r = kk_cli_parse(cli, &help, flags, KK_ARRAY_SIZE(flags), argc, argv, &pos, err);
+  if (r == 0)
+    r = run(cli, &o, &pos, err);
+  else if (r > 0)
+    r = 0;
+  kk_strv_free(&pos);
+  return r < 0 ? 1 : r;
+}

@@ -1,0 +1,251 @@
+#!/usr/bin/env bash
+# Cells that really run: a busybox image pushed to a real registry on
+# 127.0.0.1 (Debian's docker-registry), pulled by kukeond into the realm,
+# run under the real runc with a monitor per container.  Lifecycle, logs,
+# attach, exit codes and signals, stop escalation, restart policies, the
+# daemon killed and restarted while cells run, bad manifests, and nothing
+# left behind.  Set KK_RT_IMAGE_ARCHIVE to an OCI archive to skip the
+# registry (the VM lane does).
+here=$(cd "$(dirname "$0")" && pwd)
+. "$here/lib.sh"
+for tool in runc umoci; do
+  command -v "$tool" >/dev/null || { echo "skip - $T_NAME: $tool not installed"; exit 0; }
+done
+[ -x /bin/busybox ] || { echo "skip - $T_NAME: busybox-static not installed"; exit 0; }
+
+RP="$T_TMP/run"
+SOCK="$T_TMP/kukeond.sock"
+RT="$T_TMP"                       # the runtime dir: the socket's directory
+RUNC_ROOT="$RT/runc/default.kukeon.io"
+export KUKEON_HOST="unix://$SOCK"
+unset KUKEON_RUN_PATH
+k() { "$KUKE" "$@"; }
+kl() { KUKEON_RUN_PATH="$RP" "$KUKE" "$@"; }   # in-process
+
+
+# ----------------------------------------------------------- the image
+"$KUKEON_SRC/scripts/busybox-image" "$T_TMP/bb.tar" >/dev/null 2>&1 ||
+  { echo "not ok - $T_NAME/image: scripts/busybox-image failed"; exit 0; }
+LAYOUT="$T_TMP/layout"
+mkdir -p "$LAYOUT" && tar -C "$LAYOUT" -xf "$T_TMP/bb.tar"
+
+IMG=
+if [ -z "${KK_RT_IMAGE_ARCHIVE:-}" ] && command -v docker-registry >/dev/null && command -v skopeo >/dev/null; then
+  PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+  mkdir -p "$T_TMP/reg"
+  cat >"$T_TMP/reg/config.yml" <<EOF
+version: 0.1
+log: {level: error, accesslog: {disabled: true}}
+storage: {filesystem: {rootdirectory: $T_TMP/reg/data}}
+http: {addr: 127.0.0.1:$PORT}
+EOF
+  docker-registry serve "$T_TMP/reg/config.yml" >"$T_TMP/reg/log" 2>&1 &
+  t_cleanup_add "kill $!"
+  for _ in $(seq 100); do curl -s -o /dev/null "http://127.0.0.1:$PORT/v2/" && break; sleep 0.1; done
+  skopeo copy -q --dest-tls-verify=false "oci:$LAYOUT:latest" "docker://127.0.0.1:$PORT/busybox:latest" >/dev/null 2>&1
+  t_eq registry-push 0 $?
+  IMG="127.0.0.1:$PORT/busybox:latest"
+  # The realm marks the local registry as plain HTTP.
+  cat >"$T_TMP/realm.yaml" <<EOF
+apiVersion: v1beta1
+kind: Realm
+metadata: {name: default}
+spec: {insecureRegistries: ["127.0.0.1:$PORT"]}
+EOF
+else
+  IMG="docker.io/library/busybox:latest"
+  printf 'apiVersion: v1beta1\nkind: Realm\nmetadata: {name: default}\n' >"$T_TMP/realm.yaml"
+fi
+
+DPID=
+start_daemon() {
+  "$KUKEOND" serve --socket "$SOCK" --run-path "$RP" --cgroup-root "$KUKEON_CGROUP_ROOT" --reconcile-interval 500ms \
+    >>"$T_TMP/kukeond.log" 2>&1 &
+  DPID=$!
+  t_cleanup_add "kill -9 $DPID 2>/dev/null"
+  for _ in $(seq 100); do
+    [ -S "$SOCK" ] && [ "$(cat "$T_TMP/kukeond.pid" 2>/dev/null)" = "$DPID" ] && return 0
+    sleep 0.05
+  done
+  return 1
+}
+start_daemon; t_eq daemon-start 0 $?
+kl init >/dev/null
+k apply -f "$T_TMP/realm.yaml" >/dev/null
+if [ -z "${PORT:-}" ]; then
+  kl image load -i "${KK_RT_IMAGE_ARCHIVE:-$T_TMP/bb.tar}" --realm default --name busybox >/dev/null
+fi
+
+cell() { # name, containers yaml
+  cat >"$T_TMP/$1.yaml" <<EOF
+apiVersion: v1beta1
+kind: Cell
+metadata: {name: $1}
+spec:
+  realmId: default
+  spaceId: default
+  stackId: default
+  containers:
+$2
+EOF
+}
+state() { k get cell "$1" -o json | python3 -c 'import json,sys; print(json.load(sys.stdin)["status"]["state"])'; }
+cstat() { # cell container field
+  k get container "$2" --cell "$1" -o json | python3 -c 'import json,sys; print(json.load(sys.stdin)["status"].get(sys.argv[1], ""))' "$3"
+}
+wait_for() { # seconds, command...: until the command succeeds
+  local n=$(( $1 * 10 )); shift
+  for _ in $(seq "$n"); do "$@" >/dev/null 2>&1 && return 0; sleep 0.1; done
+  return 1
+}
+
+# ------------------------------------------------------ a cell that runs
+cell web "    - id: web
+      image: $IMG
+      command: /bin/sh
+      args: [\"-c\", \"echo hello from \$KUKEON_CELL_NAME; readlink /proc/self/ns/net; exec sleep 600\"]
+    - id: peer
+      image: $IMG
+      command: /bin/sh
+      args: [\"-c\", \"readlink /proc/self/ns/net; exec sleep 600\"]"
+out=$(k apply -f "$T_TMP/web.yaml" 2>&1)
+t_eq apply-created 'Cell "web": created' "$out"
+t_eq cell-ready Ready "$(state web)"
+t_eq image-pulled-into-realm 1 "$(kl get images --realm default 2>/dev/null | grep -c busybox)"
+wait_for 5 grep -q hello <(k log web --container web)
+out=$(k log web --container web)
+t_match log-prints '^hello from web$' "$out"
+net_web=$(k log web --container web | grep '^net:')
+net_peer=$(k log web --container peer | grep '^net:')
+t_match netns-shared-a '^net:\[[0-9]+\]$' "$net_web"
+t_eq netns-shared "$net_web" "$net_peer"
+t_match netns-not-host '.' "$( [ "$net_web" != "$(readlink /proc/self/ns/net)" ] && echo differs)"
+ids=$(runc --root "$RUNC_ROOT" list -q | sort | tr '\n' ' ')
+t_eq runc-list "default_default_web_peer default_default_web_root default_default_web_web " "$ids"
+out=$(k get containers --cell web -o wide)
+t_match get-container-wide 'web +default +default +default +web +Ready +0 .* [0-9]+$' "$out"
+# Through the daemon and in-process: the same answer.
+t_eq parity-containers "$(k get containers -o yaml | grep -v 'updatedAt')" "$(kl get containers -o yaml | grep -v 'updatedAt')"
+
+# --------------------------------------------- exit codes and signals
+out=$(k run --image "$IMG" --rm -- sh -c 'echo out; exit 7' 2>&1); rc=$?
+t_eq run-exit-code "7 out" "$rc $out"
+out=$(kl run --image "$IMG" --rm -- sh -c 'echo in-process' 2>&1); rc=$?
+t_eq run-in-process "0 in-process" "$rc $out"
+k run -d --image "$IMG" --name sig -- sleep 600 >/dev/null
+pid=$(cstat sig main pid)
+t_match run-detached-pid '^[0-9]+$' "$pid"
+kill -9 "$pid"
+wait_for 5 sh -c "[ \"\$($KUKE get container main --cell sig -o json | python3 -c 'import json,sys; print(json.load(sys.stdin)[\"status\"][\"exitCode\"])')\" = 137 ]"
+t_eq killed-exit-code 137 "$(cstat sig main exitCode)"
+t_eq killed-signal SIGKILL "$(cstat sig main exitSignal)"
+t_eq killed-state Error "$(cstat sig main state)"
+k delete cell sig >/dev/null
+t_eq run-rm-removed 0 "$(k get cells 2>/dev/null | grep -c '^busybox-')"
+
+# ------------------------------------------------- stop escalates to KILL
+# sh as PID 1 ignores SIGTERM: stop waits 5 s, then SIGKILLs.
+t0=$(date +%s%N)
+out=$(k stop web 2>&1)
+dt=$(( ($(date +%s%N) - t0) / 1000000 ))
+t_eq stop "Stopped cell \"web\" from stack \"default\"" "$out"
+t_match stop-escalated "$( [ "$dt" -ge 4900 ] && [ "$dt" -lt 15000 ] && echo yes)" "yes"
+t_eq stopped-state Stopped "$(state web)"
+t_eq stopped-runc-empty "" "$(runc --root "$RUNC_ROOT" list -q | grep _web_)"
+t_ok start "$KUKE" start cell web
+t_eq restarted-ready Ready "$(state web)"
+t_ok kill "$KUKE" kill web
+t_eq killed-cell-state Stopped "$(state web)"
+out=$(k apply -f "$T_TMP/web.yaml" 2>&1)
+t_eq apply-restarts-killed 'Cell "web": updated' "$out"
+t_eq apply-ready-again Ready "$(state web)"
+
+# ------------------------------------------------------------- attach
+cell att "    - id: echo
+      image: $IMG
+      attachable: true
+      command: /bin/sh
+      args: [\"-c\", \"read line; echo got \$line\"]"
+k apply -f "$T_TMP/att.yaml" >/dev/null
+out=$(echo ping | timeout 20 "$KUKE" attach att 2>&1)
+t_match attach-pty 'got ping' "$out"
+
+# ------------------------------------------------------ restart policies
+policy_cell() { # name, policy fields, command
+  cell "$1" "    - id: main
+      image: $IMG
+      command: /bin/sh
+      args: [\"-c\", \"$3\"]
+$2"
+  k apply -f "$T_TMP/$1.yaml" >/dev/null
+}
+restarts() { cstat "$1" main restartCount; }
+policy_cell pa "      restartPolicy: always
+      restartBackoffSeconds: 0" "sleep 0.2; exit 0"
+policy_cell pf "      restartPolicy: on-failure
+      restartBackoffSeconds: 0
+      restartMaxRetries: 2" "exit 1"
+policy_cell pn "      restartPolicy: never" "exit 1"
+wait_for 20 sh -c "[ \$($KUKE get container main --cell pa -o json | python3 -c 'import json,sys; print(json.load(sys.stdin)[\"status\"][\"restartCount\"])') -ge 3 ]"
+t_match policy-always-restarts '^([3-9]|[1-9][0-9]+)$' "$(restarts pa)"
+t_match policy-always-cell '^(Ready|Degraded)$' "$(state pa)"
+wait_for 20 sh -c "[ \$($KUKE get container main --cell pf -o json | python3 -c 'import json,sys; print(json.load(sys.stdin)[\"status\"][\"restartCount\"])') -ge 2 ]"
+sleep 2
+t_eq policy-on-failure-capped 2 "$(restarts pf)"
+t_eq policy-on-failure-exhausted Error "$(state pf)"
+t_eq policy-never 0 "$(restarts pn)"
+t_eq policy-never-state Error "$(cstat pn main state)"
+t_eq policy-never-cell Error "$(state pn)"
+for n in pa pf pn; do k delete cell $n >/dev/null; done
+
+# -------------------------------------- the daemon dies, the cells do not
+for n in d1 d2 d3; do
+  cell $n "    - id: main
+      image: $IMG
+      command: /bin/sh
+      args: [\"-c\", \"trap 'exit 0' TERM; while :; do sleep 0.1; done\"]"
+  k apply -f "$T_TMP/$n.yaml" >/dev/null
+done
+pids=$(for n in d1 d2 d3; do cstat $n main pid; done | tr '\n' ' ')
+kill -9 "$DPID"; wait "$DPID" 2>/dev/null
+alive=0; for p in $pids; do kill -0 "$p" 2>/dev/null && alive=$((alive + 1)); done
+t_eq daemon-killed-cells-run 3 "$alive"
+# An exit while nobody watches: the monitor records it.
+d2pid=$(echo $pids | cut -d' ' -f2)
+kill -9 "$d2pid"; sleep 0.5
+start_daemon; t_eq daemon-restart 0 $?
+sleep 1
+t_eq adopted-d1 Ready "$(state d1)"
+t_eq adopted-d3 Ready "$(state d3)"
+t_eq learned-exit "Error 137 SIGKILL" "$(cstat d2 main state) $(cstat d2 main exitCode) $(cstat d2 main exitSignal)"
+t_eq learned-exit-cell Error "$(state d2)"
+t_ok adopted-stop "$KUKE" stop d1
+
+# -------------------------------------------------------- bad manifests
+bad() { # name, container yaml, expected message regex
+  cell "$1" "$2"
+  out=$(k apply -f "$T_TMP/$1.yaml" 2>&1); rc=$?
+  t_match "bad-$1" "$3" "$rc $(echo "$out" | grep Error)"
+  t_eq "bad-$1-no-cell" 1 "$(k get cell "$1" >/dev/null 2>&1; echo $?)"
+  t_eq "bad-$1-no-bundle" "" "$(ls "$RT/bundles/default.kukeon.io" 2>/dev/null | grep "_$1_")"
+}
+bad noimage "    - {id: a, image: ${IMG%busybox:latest}nope/missing:latest, command: /bin/true}" '^1 .*Error: .*image .*nope/missing'
+bad nocap "    - {id: a, image: $IMG, command: /bin/true, capabilities: {add: [NOT_A_CAP]}}" '^1 .*Error: .*NOT_A_CAP'
+bad nouser "    - {id: a, image: $IMG, command: /bin/true, user: ghost}" '^1 .*Error: .*user "ghost" not found'
+bad nobin "    - {id: a, image: $IMG, command: /no/such/binary}" '^1 .*Error: .*/no/such/binary'
+cell named "    - {id: a, image: $IMG, command: /bin/sh, args: [\"-c\", \"id -u; id -g; sleep 600\"], user: kk}"
+k apply -f "$T_TMP/named.yaml" >/dev/null
+wait_for 5 sh -c "$KUKE log named | grep -q 4321"
+t_eq user-by-name "1234 4321" "$(k log named | tr '\n' ' ' | sed 's/ $//')"
+
+# ------------------------------------------------ nothing left behind
+for n in web att d1 d2 d3 named; do k delete cell "$n" >/dev/null 2>&1; done
+t_eq gone-runc "" "$(runc --root "$RUNC_ROOT" list -q)"
+t_eq gone-bundles "" "$(ls "$RT/bundles/default.kukeon.io" 2>/dev/null)"
+t_eq gone-mounts "" "$(awk -v t="$T_TMP" '$5 ~ "^"t {print $5}' /proc/self/mountinfo)"
+t_eq gone-monitors "" "$(pgrep -f "kukeon-monitor.*$T_TMP")"
+t_eq gone-upper "" "$(ls "$RP/containers/default.kukeon.io" 2>/dev/null)"
+cgs=$(find /sys/fs/cgroup -path "*${KUKEON_CGROUP_ROOT}/default/default/default/*" -type d 2>/dev/null)
+t_eq gone-cgroups "" "$cgs"
+kill "$DPID"; wait "$DPID" 2>/dev/null
+t_cleanup
