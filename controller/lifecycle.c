@@ -30,6 +30,7 @@
 #define KILL_WAIT_MS 5000
 #define DEFAULT_BACKOFF_S 30
 #define DEFAULT_MAX_RETRIES 5
+#define AUTO_DELETE_GRACE_S 5
 #define RESTART_RESET_S 10 /* running this long resets the on-failure count */
 
 struct ctr_paths {
@@ -774,7 +775,14 @@ int kk_ctl_cell_supervise(struct kk_controller *c, struct kk_doc *doc, bool *del
     set_reason(cell, "RestartsExhausted", "a container exhausted its on-failure restarts");
   }
   st = cell->status.base.state;
-  if (cell->spec.auto_delete && cell->status.ready_observed && (st == KK_CELL_EXITED || st == KK_CELL_ERROR)) {
+  /* A grace period after the last exit: `kuke run --rm` reads the exit
+   * status and deletes the cell itself; the daemon reaps what is left. */
+  int64_t last_exit = 0;
+  for (size_t i = 0; i < cell->status.n_containers; i++)
+    if (cell->status.containers[i].finish_time > last_exit)
+      last_exit = cell->status.containers[i].finish_time;
+  if (cell->spec.auto_delete && cell->status.ready_observed && (st == KK_CELL_EXITED || st == KK_CELL_ERROR) &&
+      now - last_exit >= AUTO_DELETE_GRACE_S) {
     if (kk_ctl_cell_teardown(c, doc, err) < 0)
       return -1;
     *deleted = true;
