@@ -1,22 +1,48 @@
 /* Fuzz the daemon's input path: frame splitting, then request dispatch
  * against a controller on a throwaway run path. */
+#include <fcntl.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "api/api.h"
+#include "lib/fs.h"
 
 static struct kk_controller *ctl; /* fuzzer process lifetime */
+static char run_dir[64];
+
+/* Never the host's /kukeon or /run/kukeon: a cgroup root and runtime dir of
+ * the fuzzer's own, removed at exit; runc is /bin/false, so no request can
+ * start a container. */
+static void fuzz_cleanup(void) {
+  static const char *realms[] = {"default", "kuke-system"};
+  for (size_t i = 0; ctl && i < 2; i++) {
+    struct kk_ref ref = {.kind = KK_KIND_REALM, .realm = realms[i], .name = realms[i]};
+    struct kk_report rep = {0};
+    kk_err_t e = NULL;
+    kk_ctl_delete(ctl, &ref, true, true, &rep, &e);
+    kk_error_free(&e);
+    kk_report_free(&rep);
+  }
+  kk_err_t e = NULL;
+  kk_rm_rf_at(AT_FDCWD, run_dir, &e);
+  kk_error_free(&e);
+}
 
 int LLVMFuzzerInitialize(int *argc, char ***argv) {
   (void)argc;
   (void)argv;
-  char tmpl[] = "/tmp/kk-fuzz-api.XXXXXX";
-  char *dir = mkdtemp(tmpl);
-  if (dir == NULL)
+  snprintf(run_dir, sizeof(run_dir), "/tmp/kk-fuzz-api.XXXXXX");
+  if (mkdtemp(run_dir) == NULL)
     abort();
-  struct kk_controller_config cfg = {.run_path = dir};
+  char cgroot[64], rt[96];
+  snprintf(cgroot, sizeof(cgroot), "/kukeon-fuzz-%d", (int)getpid());
+  snprintf(rt, sizeof(rt), "%s/rt", run_dir);
+  struct kk_controller_config cfg = {.run_path = run_dir, .cgroup_root = cgroot, .runtime_dir = rt,
+                                     .runc = "/bin/false", .pause_binary = "/nonexistent"};
+  atexit(fuzz_cleanup);
   kk_err_t err = NULL;
   if (kk_controller_open(&cfg, &ctl, &err) < 0)
     abort();
