@@ -133,28 +133,6 @@ static int stage_pause(struct kk_controller *c, char **rootfs, kk_err_t *err) {
 
 /* ------------------------------------------------------------ monitor view */
 
-static bool monitor_alive(int dirfd) {
-  cleanup_free char *buf = NULL;
-  kk_err_t e = NULL;
-  if (kk_read_file_at(dirfd, "monitor.pid", 64, &buf, NULL, &e) < 0) {
-    kk_error_free(&e);
-    return false;
-  }
-  int pid = atoi(buf);
-  if (pid <= 0 || kill(pid, 0) < 0)
-    return false;
-  /* A recycled pid is not our monitor. */
-  char path[64], comm[32] = "";
-  snprintf(path, sizeof(path), "/proc/%d/comm", pid);
-  FILE *f = fopen(path, "re");
-  if (f) {
-    if (!fgets(comm, sizeof(comm), f))
-      comm[0] = '\0';
-    fclose(f);
-  }
-  return strncmp(comm, "kukeon-monitor", 14) == 0;
-}
-
 static pid_t read_pid(int dirfd) {
   cleanup_free char *buf = NULL;
   kk_err_t e = NULL;
@@ -192,7 +170,7 @@ static void observe_container(struct kk_controller *c, struct kk_cell *cell, con
       cs->state = ex.exit_code == 0 ? KK_CTR_EXITED : KK_CTR_ERROR;
     return;
   }
-  if (monitor_alive(dfd)) {
+  if (kk_monitor_alive(dfd)) {
     /* The monitor drains output for a moment after the init died: only a
      * live init is a running container. */
     pid_t pid = read_pid(dfd);
@@ -368,7 +346,7 @@ static void wait_exit(const char *bundle, int64_t timeout_ms, bool *exited) {
   cleanup_close int dfd = open(bundle, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   *exited = false;
   for (int64_t waited = 0; dfd >= 0; waited += 10) {
-    if (faccessat(dfd, "exit", F_OK, 0) == 0 || !monitor_alive(dfd)) {
+    if (faccessat(dfd, "exit", F_OK, 0) == 0 || !kk_monitor_alive(dfd)) {
       *exited = true;
       return;
     }
@@ -547,58 +525,76 @@ static const struct kk_container_spec *spec_by_id(const struct kk_cell *cell, co
   return NULL;
 }
 
-int kk_ctl_cell_stop(struct kk_controller *c, struct kk_doc *doc, int sig, int64_t timeout_ms, kk_err_t *err) {
-  struct kk_cell *cell = &doc->u.cell;
+/* What a cell-wide operation does to one container. */
+typedef int (*ctr_op)(struct kk_controller *c, struct kk_cell *cell, const struct kk_container_spec *ct, void *arg,
+                      kk_err_t *err);
+
+/* op on containers[i] for every i with pick[i] (pick NULL: all), the
+ * non-root ones first and the root last.  Every one is tried; the first
+ * error is the one reported. */
+static int each_root_last(struct kk_controller *c, struct kk_cell *cell, const struct kk_container_spec *containers,
+                          size_t n, const bool *pick, ctr_op op, void *arg, kk_err_t *err) {
   int ret = 0;
-  for (int pass = 0; pass < 2; pass++) { /* non-root first, the root last */
-    for (size_t i = 0; i < cell->spec.n_containers; i++) {
-      const struct kk_container_spec *ct = &cell->spec.containers[i];
-      if (ct->root != (pass == 1))
+  for (int pass = 0; pass < 2; pass++) {
+    for (size_t i = 0; i < n; i++) {
+      if (containers[i].root != (pass == 1) || (pick && !pick[i]))
         continue;
       kk_err_t e = NULL;
-      if (stop_container(c, cell, ct, sig, timeout_ms < 0 ? STOP_TIMEOUT_MS : timeout_ms, &e) < 0) {
+      if (op(c, cell, &containers[i], arg, &e) < 0) {
         if (ret == 0) {
           *err = e;
           ret = -1;
         } else {
           kk_error_free(&e);
         }
-        continue;
       }
-      observe_container(c, cell, ct);
-      struct kk_container_status *cs = status_slot(cell, ct->id);
-      if (cs->state != KK_CTR_PENDING && cs->state != KK_CTR_NOT_CREATED)
-        cs->state = KK_CTR_STOPPED;
-      cs->pid = 0;
     }
-  }
-  if (ret == 0) {
-    cell->status.base.state = KK_CELL_STOPPED;
-    set_reason(cell, NULL, NULL);
   }
   return ret;
 }
 
+struct stop_arg {
+  int sig;
+  int64_t timeout_ms;
+};
+
+static int stop_op(struct kk_controller *c, struct kk_cell *cell, const struct kk_container_spec *ct, void *arg,
+                   kk_err_t *err) {
+  const struct stop_arg *a = arg;
+  if (stop_container(c, cell, ct, a->sig, a->timeout_ms, err) < 0)
+    return -1;
+  observe_container(c, cell, ct);
+  struct kk_container_status *cs = status_slot(cell, ct->id);
+  if (cs->state != KK_CTR_PENDING && cs->state != KK_CTR_NOT_CREATED)
+    cs->state = KK_CTR_STOPPED;
+  cs->pid = 0;
+  return 0;
+}
+
+int kk_ctl_cell_stop(struct kk_controller *c, struct kk_doc *doc, int sig, int64_t timeout_ms, kk_err_t *err) {
+  struct kk_cell *cell = &doc->u.cell;
+  struct stop_arg a = {sig, timeout_ms < 0 ? STOP_TIMEOUT_MS : timeout_ms};
+  if (each_root_last(c, cell, cell->spec.containers, cell->spec.n_containers, NULL, stop_op, &a, err) < 0)
+    return -1;
+  cell->status.base.state = KK_CELL_STOPPED;
+  set_reason(cell, NULL, NULL);
+  return 0;
+}
+
+static int teardown_op(struct kk_controller *c, struct kk_cell *cell, const struct kk_container_spec *ct, void *arg,
+                       kk_err_t *err) {
+  (void)arg;
+  if (teardown_container(c, cell, ct, err) < 0)
+    return -1;
+  struct kk_container_status *cs = status_slot(cell, ct->id);
+  cs->state = KK_CTR_PENDING;
+  cs->pid = 0;
+  return 0;
+}
+
 int kk_ctl_cell_teardown(struct kk_controller *c, struct kk_doc *doc, kk_err_t *err) {
   struct kk_cell *cell = &doc->u.cell;
-  int ret = 0;
-  for (int pass = 0; pass < 2; pass++) {
-    for (size_t i = 0; i < cell->spec.n_containers; i++) {
-      const struct kk_container_spec *ct = &cell->spec.containers[i];
-      if (ct->root != (pass == 1))
-        continue;
-      kk_err_t e = NULL;
-      if (teardown_container(c, cell, ct, &e) < 0) {
-        if (ret == 0) {
-          *err = e;
-          ret = -1;
-        } else {
-          kk_error_free(&e);
-        }
-      }
-    }
-  }
-  return ret;
+  return each_root_last(c, cell, cell->spec.containers, cell->spec.n_containers, NULL, teardown_op, NULL, err);
 }
 
 static pid_t running_pid(struct kk_controller *c, struct kk_cell *cell, const struct kk_container_spec *ct) {
@@ -683,26 +679,9 @@ int kk_ctl_cell_update(struct kk_controller *c, const struct kk_doc *stored, str
     gone[i] = !same;
     root_changed |= o->root && !same;
   }
-  int ret = 0;
-  for (int pass = 0; pass < 2; pass++) {
-    for (size_t i = 0; i < old->spec.n_containers; i++) {
-      const struct kk_container_spec *o = &old->spec.containers[i];
-      if (o->root != (pass == 1) || !(gone[i] || root_changed))
-        continue;
-      kk_err_t e = NULL;
-      if (teardown_container(c, cell, o, &e) < 0) {
-        if (ret == 0) {
-          *err = e;
-          ret = -1;
-        } else {
-          kk_error_free(&e);
-        }
-      }
-      struct kk_container_status *cs = status_slot(cell, o->id);
-      cs->state = KK_CTR_PENDING;
-      cs->pid = 0;
-    }
-  }
+  for (size_t i = 0; root_changed && i < old->spec.n_containers; i++)
+    gone[i] = true;
+  int ret = each_root_last(c, cell, old->spec.containers, old->spec.n_containers, gone, teardown_op, NULL, err);
   free(gone);
   /* Statuses of containers no longer in the spec go with them. */
   size_t w = 0;

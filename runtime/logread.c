@@ -197,19 +197,8 @@ static int drain(struct reader *r, int fd, char *chunk, bool final) {
 }
 
 /* Whether a follower should still wait: no exit record yet and the
- * monitor named in monitor.pid is alive. */
-static bool monitor_running(int dirfd) {
-  if (kk_exists_at(dirfd, "exit"))
-    return false;
-  cleanup_free char *buf = NULL;
-  kk_err_t e = NULL;
-  if (kk_read_file_at(dirfd, "monitor.pid", 64, &buf, NULL, &e) < 0) {
-    kk_error_free(&e);
-    return false;
-  }
-  pid_t pid = (pid_t)atoi(buf);
-  return pid > 0 && (kill(pid, 0) == 0 || errno != ESRCH);
-}
+ * monitor is alive. */
+static bool monitor_running(int dirfd) { return !kk_exists_at(dirfd, "exit") && kk_monitor_alive(dirfd); }
 
 static bool same_file(int fd, const struct stat *st) {
   struct stat b;

@@ -938,6 +938,25 @@ int kk_monitor_spawn(const struct kk_monitor_opts *o, pid_t *ctr_pid, kk_err_t *
                        o->id, errlog);
 }
 
+bool kk_monitor_alive(int dirfd) {
+  cleanup_free char *buf = NULL;
+  kk_err_t e = NULL;
+  if (kk_read_file_at(dirfd, "monitor.pid", 64, &buf, NULL, &e) < 0) {
+    kk_error_free(&e);
+    return false;
+  }
+  int pid = atoi(buf);
+  if (pid <= 0 || (kill(pid, 0) < 0 && errno == ESRCH))
+    return false;
+  /* A recycled pid is not our monitor (it names itself with PR_SET_NAME
+   * before it writes monitor.pid). */
+  char path[64], comm[32] = "";
+  snprintf(path, sizeof(path), "/proc/%d/comm", pid);
+  cleanup_close int fd = open(path, O_RDONLY | O_CLOEXEC);
+  ssize_t n = fd >= 0 ? read(fd, comm, sizeof(comm) - 1) : -1;
+  return n > 0 && strncmp(comm, "kukeon-monitor", 14) == 0;
+}
+
 int kk_monitor_read_exit(int dirfd, struct kk_exit_record *out, kk_err_t *err) {
   cleanup_free char *buf = NULL;
   memset(out, 0, sizeof(*out));

@@ -86,6 +86,9 @@ struct kk_exit_record {
   char signal[16];
   int64_t finished_at;
 };
+/* The monitor named in <dir>/monitor.pid is running (a live process that
+ * is a kukeon-monitor, not a recycled pid). */
+bool kk_monitor_alive(int dirfd);
 /* From <dir>/exit; exited == false when there is none yet. */
 int kk_monitor_read_exit(int dirfd, struct kk_exit_record *out, kk_err_t *err);
 

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -162,6 +163,9 @@ START_TEST(follow_across_rotation) {
   put(d, "log", "");
   int dirfd = open(d, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   ck_assert_int_ge(dirfd, 0);
+  /* The writer stands in for the monitor, so it carries the monitor's
+   * name (kk_monitor_alive checks it); set before fork, no window. */
+  prctl(PR_SET_NAME, "kukeon-monitor");
   pid_t w = fork();
   if (w == 0) {
     int fd = openat(dirfd, "log", O_WRONLY | O_APPEND | O_CLOEXEC);
