@@ -757,11 +757,8 @@ static int start_and_put(struct kk_controller *c, struct kk_doc *cell, kk_err_t 
 /* A new cell comes up, or leaves nothing behind: no processes, mounts,
  * bundles, cgroup or metadata. */
 static int bring_up_new(struct kk_controller *c, struct kk_doc *cell, kk_err_t *err) {
-  if (kk_ctl_cell_start(c, cell, err) == 0) {
-    cell->u.cell.status.base.updated_at = kk_now();
-    if (kk_store_put(c->store, cell, false, err) == 0)
-      return 0;
-  }
+  if (start_and_put(c, cell, err) == 0)
+    return 0;
   struct kk_ref ref = kk_ref_of(cell);
   kk_err_t e = NULL;
   if (kk_ctl_cell_teardown(c, cell, &e) < 0 || cgroup_down(c, &ref, true, &e) < 0 ||
