@@ -54,6 +54,51 @@ t_load_busybox() {
     --name docker.io/library/busybox >/dev/null
 }
 
+# kukeond on $T_TMP/kukeond.sock with run path $1 and the test's cgroup
+# root (more flags after $1); sets DPID, returns once it serves.
+DPID=
+t_start_daemon() {
+  local rp=$1; shift
+  "$KUKEOND" serve --socket "$T_TMP/kukeond.sock" --run-path "$rp" --cgroup-root "$KUKEON_CGROUP_ROOT" "$@" \
+    >>"$T_TMP/kukeond.log" 2>&1 &
+  DPID=$!
+  t_cleanup_add "kill -9 $DPID 2>/dev/null"
+  for _ in $(seq 100); do
+    [ -S "$T_TMP/kukeond.sock" ] && [ "$(cat "$T_TMP/kukeond.pid" 2>/dev/null)" = "$DPID" ] && return 0
+    sleep 0.05
+  done
+  return 1
+}
+
+# Registries for the tests: Debian's docker-registry on 127.0.0.1.
+t_free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+t_wait_http() { # url
+  local i
+  for i in $(seq 1 100); do curl -ks -o /dev/null "$1" && return 0; sleep 0.1; done
+  return 1
+}
+t_start_registry() { # name port [extra yaml under the top level]: storage in $T_TMP/<name>
+  local name=$1 port=$2 extra=${3:-}
+  mkdir -p "$T_TMP/$name/data"
+  cat >"$T_TMP/$name/config.yml" <<EOF
+version: 0.1
+log:
+  level: error
+  accesslog:
+    disabled: true
+storage:
+  filesystem:
+    rootdirectory: $T_TMP/$name/data
+  delete:
+    enabled: true
+http:
+  addr: 127.0.0.1:$port
+$extra
+EOF
+  docker-registry serve "$T_TMP/$name/config.yml" >"$T_TMP/$name/log" 2>&1 &
+  t_cleanup_add "kill $!"
+}
+
 # t_ok NAME CMD... : passes when CMD exits 0
 t_ok() { local n=$1; shift; if out=$("$@" 2>&1); then echo "ok - $T_NAME/$n"; else echo "not ok - $T_NAME/$n"; printf '%s\n' "$out" | sed 's/^/    # /'; fi; }
 # t_fail NAME CMD... : passes when CMD exits non-zero

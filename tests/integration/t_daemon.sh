@@ -7,21 +7,9 @@ RP="$T_TMP/run"
 SOCK="$T_TMP/kukeond.sock"
 export KUKEON_HOST="unix://$SOCK"
 unset KUKEON_RUN_PATH
-DPID=
-start_daemon() {
-  "$KUKEOND" serve --socket "$SOCK" --run-path "$RP" --cgroup-root "$KUKEON_CGROUP_ROOT" "$@" \
-    >>"$T_TMP/kukeond.log" 2>&1 &
-  DPID=$!
-  t_cleanup_add "kill -9 $DPID 2>/dev/null"
-  for _ in $(seq 100); do
-    [ -S "$SOCK" ] && [ "$(cat "$T_TMP/kukeond.pid" 2>/dev/null)" = "$DPID" ] && return 0
-    sleep 0.05
-  done
-  return 1
-}
 local_kuke() { KUKEON_RUN_PATH="$RP" "$KUKE" "$@"; }
 
-start_daemon; t_eq start 0 $?
+t_start_daemon "$RP"; t_eq start 0 $?
 t_eq pid-file "$DPID" "$(cat "$T_TMP/kukeond.pid")"
 t_eq socket-mode "600" "$(stat -c %a "$SOCK")"
 out=$("$KUKE" version)
@@ -122,17 +110,17 @@ out=$("$KUKE" get realms 2>&1); rc=$?
 t_match daemon-down-one-line "^Error: dial kukeond at $SOCK: dial unix $SOCK: connect: No such file or directory \\(is kukeond running\\?" "$out"
 
 # SIGKILL leaves both behind; a new daemon replaces them.
-start_daemon; t_eq restart 0 $?
+t_start_daemon "$RP"; t_eq restart 0 $?
 kill -9 "$DPID"; wait "$DPID" 2>/dev/null
 t_ok sigkill-left-socket test -S "$SOCK"
 t_ok sigkill-left-pid test -f "$T_TMP/kukeond.pid"
-start_daemon; t_eq restart-after-sigkill 0 $?
+t_start_daemon "$RP"; t_eq restart-after-sigkill 0 $?
 t_eq restart-new-pid "$DPID" "$(cat "$T_TMP/kukeond.pid")"
 t_ok served-after-restart "$KUKE" get cell frontend --space shop --stack web
 
 # --socket-gid: 0660 root:<gid>
 kill -TERM "$DPID"; wait "$DPID"
-start_daemon --socket-gid 65534; t_eq start-with-gid 0 $?
+t_start_daemon "$RP" --socket-gid 65534; t_eq start-with-gid 0 $?
 t_eq socket-gid-mode "660 0 65534" "$(stat -c '%a %u %g' "$SOCK")"
 if command -v setpriv >/dev/null; then
   chmod 0755 "$T_TMP"

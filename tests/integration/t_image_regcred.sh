@@ -15,26 +15,6 @@ done
 
 RUN="$T_TMP/run"
 k() { "$KUKE" --run-path "$RUN" "$@"; }
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-wait_http() { local i; for i in $(seq 1 100); do curl -ks -o /dev/null "$1" && return 0; sleep 0.1; done; return 1; }
-start_registry() { # name port [extra yaml]
-  mkdir -p "$T_TMP/$1/data"
-  cat >"$T_TMP/$1/config.yml" <<EOF
-version: 0.1
-log:
-  level: error
-  accesslog:
-    disabled: true
-storage:
-  filesystem:
-    rootdirectory: $T_TMP/$1/data
-http:
-  addr: 127.0.0.1:$2
-${3:-}
-EOF
-  docker-registry serve "$T_TMP/$1/config.yml" >"$T_TMP/$1/log" 2>&1 &
-  t_cleanup_add "kill $!"
-}
 lines() { printf '%s\n' "$1" | grep -c .; }
 
 # ---------------------------------------------------------------- fixture
@@ -48,17 +28,17 @@ W="$T_TMP/fx"
 rm -rf "$W"
 
 # ---------------------------------------------------------------- servers
-P_PLAIN=$(free_port); P_BASIC=$(free_port); P_TOKEN=$(free_port); P_TOKSRV=$(free_port)
+P_PLAIN=$(t_free_port); P_BASIC=$(t_free_port); P_TOKEN=$(t_free_port); P_TOKSRV=$(t_free_port)
 openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=kk-token-issuer \
   -keyout "$T_TMP/tok.key" -out "$T_TMP/tok.crt" >/dev/null 2>&1
 python3 -c 'import crypt; print("kuke:" + crypt.crypt("s3cret", crypt.mksalt(crypt.METHOD_BLOWFISH)).replace("$2b$","$2a$",1))' \
   >"$T_TMP/htpasswd" 2>/dev/null
-start_registry plain "$P_PLAIN"
-start_registry basic "$P_BASIC" "auth:
+t_start_registry plain "$P_PLAIN"
+t_start_registry basic "$P_BASIC" "auth:
   htpasswd:
     realm: kukeon-test
     path: $T_TMP/htpasswd"
-start_registry token "$P_TOKEN" "auth:
+t_start_registry token "$P_TOKEN" "auth:
   token:
     realm: http://127.0.0.1:$P_TOKSRV/token
     service: kk-registry
@@ -100,8 +80,8 @@ ThreadingHTTPServer(("127.0.0.1", port), H).serve_forever()
 EOF
 python3 "$T_TMP/tokend.py" "$P_TOKSRV" "$T_TMP/tok.key" "$T_TMP/tok.crt" "$T_TMP/tokend.log" >"$T_TMP/tokend.out" 2>&1 &
 t_cleanup_add "kill $!"
-wait_http "http://127.0.0.1:$P_PLAIN/v2/" && wait_http "http://127.0.0.1:$P_BASIC/v2/" &&
-  wait_http "http://127.0.0.1:$P_TOKEN/v2/" && wait_http "http://127.0.0.1:$P_TOKSRV/token" ||
+t_wait_http "http://127.0.0.1:$P_PLAIN/v2/" && t_wait_http "http://127.0.0.1:$P_BASIC/v2/" &&
+  t_wait_http "http://127.0.0.1:$P_TOKEN/v2/" && t_wait_http "http://127.0.0.1:$P_TOKSRV/token" ||
   { echo "not ok - $T_NAME/servers: did not come up"; exit 0; }
 
 push() { skopeo copy -q --dest-tls-verify=false "$@" >/dev/null 2>&1; }

@@ -18,40 +18,12 @@ if "$KUKE" image --help >/dev/null 2>&1; then KI=("$KUKE" image); else KI=("$BUI
 ki() { "${KI[@]}" --run-path "$RUN" "$@"; }
 TOOL="$BUILD/tests/helpers/kk-image-tool"
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-wait_http() { # url
-  local i
-  for i in $(seq 1 100); do curl -ks -o /dev/null "$1" && return 0; sleep 0.1; done
-  return 1
-}
-start_registry() { # name port [extra yaml]
-  local name=$1 port=$2 extra=${3:-}
-  mkdir -p "$T_TMP/$name/data"
-  cat >"$T_TMP/$name/config.yml" <<EOF
-version: 0.1
-log:
-  level: error
-  accesslog:
-    disabled: true
-storage:
-  filesystem:
-    rootdirectory: $T_TMP/$name/data
-  delete:
-    enabled: true
-http:
-  addr: 127.0.0.1:$port
-$extra
-EOF
-  docker-registry serve "$T_TMP/$name/config.yml" >"$T_TMP/$name/log" 2>&1 &
-  local pid=$!
-  t_cleanup_add "kill $pid"
-}
 
 L="$T_TMP/layout"
 fx_build "$L" || { echo "not ok - $T_NAME/fixtures"; exit 0; }
 
 # ---------------------------------------------------------------- servers
-P_PLAIN=$(free_port); P_TLS=$(free_port); P_BASIC=$(free_port); P_TOKEN=$(free_port); P_TOKSRV=$(free_port); P_PROXY=$(free_port)
+P_PLAIN=$(t_free_port); P_TLS=$(t_free_port); P_BASIC=$(t_free_port); P_TOKEN=$(t_free_port); P_TOKSRV=$(t_free_port); P_PROXY=$(t_free_port)
 openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=127.0.0.1 -addext "subjectAltName=IP:127.0.0.1" \
   -keyout "$T_TMP/tls.key" -out "$T_TMP/tls.crt" >/dev/null 2>&1
 openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=kk-token-issuer \
@@ -59,15 +31,15 @@ openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=kk-token-issuer \
 python3 -c 'import crypt,sys; print("kuke:" + crypt.crypt("s3cret", crypt.mksalt(crypt.METHOD_BLOWFISH)).replace("$2b$","$2a$",1))' \
   >"$T_TMP/htpasswd" 2>/dev/null
 
-start_registry plain "$P_PLAIN"
-start_registry tls "$P_TLS" "  tls:
+t_start_registry plain "$P_PLAIN"
+t_start_registry tls "$P_TLS" "  tls:
     certificate: $T_TMP/tls.crt
     key: $T_TMP/tls.key"
-start_registry basic "$P_BASIC" "auth:
+t_start_registry basic "$P_BASIC" "auth:
   htpasswd:
     realm: kukeon-test
     path: $T_TMP/htpasswd"
-start_registry token "$P_TOKEN" "auth:
+t_start_registry token "$P_TOKEN" "auth:
   token:
     realm: http://127.0.0.1:$P_TOKSRV/token
     service: kk-registry
@@ -162,9 +134,9 @@ echo pass >"$T_TMP/proxy.mode"
 python3 "$T_TMP/proxy.py" "$P_PROXY" "$P_PLAIN" "$T_TMP/proxy.mode" "$T_TMP/proxy.log" >"$T_TMP/proxy.out" 2>&1 &
 t_cleanup_add "kill $!"
 
-wait_http "http://127.0.0.1:$P_PLAIN/v2/" && wait_http "https://127.0.0.1:$P_TLS/v2/" &&
-  wait_http "http://127.0.0.1:$P_BASIC/v2/" && wait_http "http://127.0.0.1:$P_TOKEN/v2/" &&
-  wait_http "http://127.0.0.1:$P_TOKSRV/token" && wait_http "http://127.0.0.1:$P_PROXY/v2/" ||
+t_wait_http "http://127.0.0.1:$P_PLAIN/v2/" && t_wait_http "https://127.0.0.1:$P_TLS/v2/" &&
+  t_wait_http "http://127.0.0.1:$P_BASIC/v2/" && t_wait_http "http://127.0.0.1:$P_TOKEN/v2/" &&
+  t_wait_http "http://127.0.0.1:$P_TOKSRV/token" && t_wait_http "http://127.0.0.1:$P_PROXY/v2/" ||
   { echo "not ok - $T_NAME/servers: did not come up"; exit 0; }
 
 push() { skopeo copy -q --all --dest-tls-verify=false "$@" >/dev/null 2>&1; }

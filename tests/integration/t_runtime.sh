@@ -31,17 +31,9 @@ mkdir -p "$LAYOUT" && tar -C "$LAYOUT" -xf "$T_TMP/bb.tar"
 
 IMG=
 if [ -z "${KK_RT_IMAGE_ARCHIVE:-}" ] && command -v docker-registry >/dev/null && command -v skopeo >/dev/null; then
-  PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-  mkdir -p "$T_TMP/reg"
-  cat >"$T_TMP/reg/config.yml" <<EOF
-version: 0.1
-log: {level: error, accesslog: {disabled: true}}
-storage: {filesystem: {rootdirectory: $T_TMP/reg/data}}
-http: {addr: 127.0.0.1:$PORT}
-EOF
-  docker-registry serve "$T_TMP/reg/config.yml" >"$T_TMP/reg/log" 2>&1 &
-  t_cleanup_add "kill $!"
-  for _ in $(seq 100); do curl -s -o /dev/null "http://127.0.0.1:$PORT/v2/" && break; sleep 0.1; done
+  PORT=$(t_free_port)
+  t_start_registry reg "$PORT"
+  t_wait_http "http://127.0.0.1:$PORT/v2/"
   skopeo copy -q --dest-tls-verify=false "oci:$LAYOUT:latest" "docker://127.0.0.1:$PORT/busybox:latest" >/dev/null 2>&1
   t_eq registry-push 0 $?
   IMG="127.0.0.1:$PORT/busybox:latest"
@@ -57,19 +49,7 @@ else
   printf 'apiVersion: v1beta1\nkind: Realm\nmetadata: {name: default}\n' >"$T_TMP/realm.yaml"
 fi
 
-DPID=
-start_daemon() {
-  "$KUKEOND" serve --socket "$SOCK" --run-path "$RP" --cgroup-root "$KUKEON_CGROUP_ROOT" --reconcile-interval 500ms \
-    >>"$T_TMP/kukeond.log" 2>&1 &
-  DPID=$!
-  t_cleanup_add "kill -9 $DPID 2>/dev/null"
-  for _ in $(seq 100); do
-    [ -S "$SOCK" ] && [ "$(cat "$T_TMP/kukeond.pid" 2>/dev/null)" = "$DPID" ] && return 0
-    sleep 0.05
-  done
-  return 1
-}
-start_daemon; t_eq daemon-start 0 $?
+t_start_daemon "$RP" --reconcile-interval 500ms; t_eq daemon-start 0 $?
 kl init >/dev/null
 k apply -f "$T_TMP/realm.yaml" >/dev/null
 if [ -z "${PORT:-}" ]; then
@@ -213,7 +193,7 @@ t_eq daemon-killed-cells-run 3 "$alive"
 # An exit while nobody watches: the monitor records it.
 d2pid=$(echo $pids | cut -d' ' -f2)
 kill -9 "$d2pid"; sleep 0.5
-start_daemon; t_eq daemon-restart 0 $?
+t_start_daemon "$RP" --reconcile-interval 500ms; t_eq daemon-restart 0 $?
 sleep 1
 t_eq adopted-d1 Ready "$(state d1)"
 t_eq adopted-d3 Ready "$(state d3)"
