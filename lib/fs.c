@@ -36,19 +36,37 @@ static int hook_says_stop(const struct kk_atomic_hook *hook, const char *step) {
   return hook != NULL && hook->fn != NULL && hook->fn(step, hook->arg) != 0;
 }
 
-int kk_write_file_atomic(int dirfd, const char *name, const void *buf, size_t len, mode_t mode,
-                         const struct kk_atomic_hook *hook, kk_err_t *err) {
-  char tmp[64];
-  size_t half = len / 2;
-  cleanup_close int fd = -1;
+static int temp_create(int dirfd, mode_t mode, char tmp[64]) {
+  int fd = -1;
   /* A unique temp name: concurrent writers of the same file each use their
    * own temp; the rename decides who wins, nobody sees a torn file. */
   for (int attempt = 0; attempt < 100; attempt++) {
-    snprintf(tmp, sizeof(tmp), ".tmp-%d-%x", (int)getpid(), (unsigned)random());
+    snprintf(tmp, 64, ".tmp-%d-%x", (int)getpid(), (unsigned)random());
     fd = openat(dirfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, mode);
     if (fd >= 0 || errno != EEXIST)
       break;
   }
+  return fd;
+}
+
+int kk_write_file_volatile(int dirfd, const char *name, const void *buf, size_t len, mode_t mode, kk_err_t *err) {
+  char tmp[64];
+  cleanup_close int fd = temp_create(dirfd, mode, tmp);
+  if (fd < 0)
+    return kk_error(err, errno, "create temporary file for %s", name);
+  if (fchmod(fd, mode) < 0 || kk_write_all(fd, buf, len) < 0 || renameat(dirfd, tmp, dirfd, name) < 0) {
+    int saved = errno;
+    unlinkat(dirfd, tmp, 0);
+    return kk_error(err, saved, "write %s", name);
+  }
+  return 0;
+}
+
+int kk_write_file_atomic(int dirfd, const char *name, const void *buf, size_t len, mode_t mode,
+                         const struct kk_atomic_hook *hook, kk_err_t *err) {
+  char tmp[64];
+  size_t half = len / 2;
+  cleanup_close int fd = temp_create(dirfd, mode, tmp);
   if (fd < 0)
     return kk_error(err, errno, "create temporary file for %s", name);
   if (hook_says_stop(hook, "created"))

@@ -24,6 +24,12 @@ struct kk_atomic_hook {
 int kk_write_file_atomic(int dirfd, const char *name, const void *buf, size_t len, mode_t mode,
                          const struct kk_atomic_hook *hook, kk_err_t *err);
 
+/* The same replace-by-rename without any fsync: readers still never see a
+ * torn file, but the new content may not survive a power cut.  For files
+ * that are rewritten on every start and mean nothing after a reboot
+ * (bundle configs, monitor records, a cell's hosts file). */
+int kk_write_file_volatile(int dirfd, const char *name, const void *buf, size_t len, mode_t mode, kk_err_t *err);
+
 /* Read a whole regular file (at most max bytes; bigger is an error).
  * *out is NUL-terminated. */
 int kk_read_file_at(int dirfd, const char *name, size_t max, char **out, size_t *len, kk_err_t *err);

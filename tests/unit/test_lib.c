@@ -582,6 +582,31 @@ START_TEST(write_atomic) {
 }
 END_TEST
 
+/* The unsynced variant: the same replace-by-rename, the same errors. */
+START_TEST(write_volatile) {
+  cleanup_free char *dir = mktmp();
+  cleanup_close int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  kk_err_t err = NULL;
+  ck_assert_int_eq(kk_write_file_volatile(dfd, "f", "one\n", 4, 0640, &err), 0);
+  ck_assert_int_eq(kk_write_file_volatile(dfd, "f", "two\n", 4, 0600, &err), 0);
+  cleanup_free char *a = read_at(dfd, "f");
+  ck_assert_str_eq(a, "two\n");
+  struct stat st;
+  ck_assert_int_eq(fstatat(dfd, "f", &st, 0), 0);
+  ck_assert_int_eq(st.st_mode & 07777, 0600);
+  ck_assert_int_eq(count_tmp(dfd), 0);
+  ck_assert_int_eq(symlinkat("/etc/passwd", dfd, "link"), 0);
+  ck_assert_int_eq(kk_write_file_volatile(dfd, "link", "x", 1, 0600, &err), 0);
+  ck_assert_int_eq(fstatat(dfd, "link", &st, AT_SYMLINK_NOFOLLOW), 0);
+  ck_assert(S_ISREG(st.st_mode));
+  ck_assert_int_eq(kk_write_file_volatile(dfd, "missing-dir/f", "x", 1, 0600, &err), -1);
+  ck_assert_ptr_nonnull(strstr(err->msg, "missing-dir/f"));
+  kk_error_free(&err);
+  ck_assert_int_eq(count_tmp(dfd), 0);
+  rmtree(dir);
+}
+END_TEST
+
 struct stop_at {
   const char *step;
   int seen;
@@ -822,6 +847,7 @@ static Suite *lib_suite(void) {
   TCase *fs = tcase_create("fs");
   tcase_set_timeout(fs, 30);
   tcase_add_test(fs, write_atomic);
+  tcase_add_test(fs, write_volatile);
   tcase_add_test(fs, write_atomic_interrupted);
   tcase_add_test(fs, read_file);
   tcase_add_test(fs, mkdir_p);
