@@ -373,9 +373,11 @@ static void create_title(struct kk_controller *c, const struct kk_doc *doc, stru
 /* Caller holds the tree lock.  `doc` must be prepared.  The cgroup comes
  * first and is removed again if the metadata cannot be written: a failed
  * create leaves nothing behind. */
-static int create_locked(struct kk_controller *c, struct kk_doc *doc, struct kk_strv *lines, struct kk_strv *warnings,
-                         kk_err_t *err) {
+static int create_locked(struct kk_controller *c, struct kk_doc *doc, bool stopped, struct kk_strv *lines,
+                         struct kk_strv *warnings, kk_err_t *err) {
   stamp_new(c, doc);
+  if (stopped && doc->kind == KK_KIND_CELL)
+    doc->u.cell.status.base.state = KK_CELL_STOPPED; /* materialized, not started */
   struct kk_ref ref = kk_ref_of(doc);
   struct kk_ref parent = ref;
   bool created = false;
@@ -414,7 +416,7 @@ int kk_ctl_create(struct kk_controller *c, struct kk_doc *doc, struct kk_report 
     return kk_error_kind(err, KK_ERR_EXISTS, 0, "%s already exists", what);
   }
   struct kk_strv lines = {0}, warnings = {0};
-  if (create_locked(c, doc, &lines, &warnings, err) < 0) {
+  if (create_locked(c, doc, true, &lines, &warnings, err) < 0) {
     kk_strv_free(&lines);
     kk_strv_free(&warnings);
     return -1;
@@ -428,10 +430,6 @@ int kk_ctl_create(struct kk_controller *c, struct kk_doc *doc, struct kk_report 
   kk_strv_free(&lines);
   kk_strv_free(&warnings);
   if (doc->kind == KK_KIND_CELL) {
-    /* Materialized without starting: Stopped until `kuke start`. */
-    doc->u.cell.status.base.state = KK_CELL_STOPPED;
-    if (kk_store_put(c->store, doc, false, err) < 0)
-      return -1;
     kk_report_line(rep, 2, "- root container: %s", doc->u.cell.spec.root_container_id);
     for (size_t i = 0; i < doc->u.cell.spec.n_containers; i++)
       kk_report_line(rep, 2, "- container \"%s\": %s", doc->u.cell.spec.containers[i].id,
@@ -520,7 +518,7 @@ static int ensure(struct kk_controller *c, struct kk_doc *doc, bool *created, st
       ret = kk_store_put(c->store, stored, false, err);
   } else {
     *created = true;
-    ret = create_locked(c, doc, &lines, warnings, err);
+    ret = create_locked(c, doc, false, &lines, warnings, err);
   }
   kk_strv_free(&lines);
   return ret;
@@ -844,7 +842,7 @@ static int apply_one(struct kk_controller *c, struct kk_doc *doc, struct kk_appl
     if (doc->kind == KK_KIND_CELL && ensure_cell_parents(c, doc, err) < 0)
       return -1;
     struct kk_strv lines = {0};
-    int r = create_locked(c, doc, &lines, &it->warnings, err);
+    int r = create_locked(c, doc, false, &lines, &it->warnings, err);
     kk_strv_free(&lines);
     if (r < 0)
       return -1;

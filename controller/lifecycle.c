@@ -334,8 +334,8 @@ static int write_cell_files(struct kk_controller *c, const struct kk_doc *doc, c
   cleanup_free char *h = kk_asprintf("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n127.0.1.1\t%s\n",
                                      ref.name);
   cleanup_free char *n = kk_asprintf("%s\n", ref.name);
-  if (kk_write_file_atomic(dfd, "hosts", h, strlen(h), 0644, NULL, err) < 0 ||
-      kk_write_file_atomic(dfd, "hostname", n, strlen(n), 0644, NULL, err) < 0)
+  if (kk_write_file_volatile(dfd, "hosts", h, strlen(h), 0644, err) < 0 ||
+      kk_write_file_volatile(dfd, "hostname", n, strlen(n), 0644, err) < 0)
     return -1;
   *hosts = kk_asprintf("%s/hosts", dir);
   *hostname = kk_asprintf("%s/hostname", dir);
@@ -422,7 +422,7 @@ static int launch(struct kk_controller *c, struct kk_doc *doc, const struct kk_c
   cleanup_close int bfd = open(p->bundle, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (bfd < 0)
     return kk_error(err, errno, "open %s", p->bundle);
-  if (kk_write_file_atomic(bfd, "config.json", json, strlen(json), 0600, NULL, err) < 0)
+  if (kk_write_file_volatile(bfd, "config.json", json, strlen(json), 0600, err) < 0)
     return -1;
   struct kk_monitor_opts mo = {.runc = c->runc_bin, .runc_root = p->runc_root, .bundle = p->bundle,
                                .id = ct->containerd_id, .dir = p->bundle};

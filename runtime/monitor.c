@@ -510,7 +510,7 @@ static int write_exit(struct monitor *m) {
   char *s = json_dumps(j, JSON_COMPACT);
   json_decref(j);
   kk_err_t err = NULL;
-  int r = kk_write_file_atomic(m->dirfd, "exit", s, strlen(s), 0640, NULL, &err);
+  int r = kk_write_file_volatile(m->dirfd, "exit", s, strlen(s), 0640, &err);
   free(s);
   kk_error_free(&err);
   return r;
@@ -723,7 +723,7 @@ int kk_monitor_main(int argc, char **argv) {
   int sfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
   {
     cleanup_free char *pid = kk_asprintf("%d\n", (int)getpid());
-    kk_write_file_atomic(m.dirfd, "monitor.pid", pid, strlen(pid), 0640, NULL, &err);
+    kk_write_file_volatile(m.dirfd, "monitor.pid", pid, strlen(pid), 0640, &err);
     kk_error_free(&err);
   }
   m.tty = bundle_wants_terminal(bundle);

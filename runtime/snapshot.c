@@ -297,7 +297,8 @@ static int lease_write(struct kk_image_store *s, const char *target, const char 
   cleanup_free char *name = NULL;
   if (lease_name(target, &name, err) < 0)
     return -1;
-  return kk_write_file_atomic(s->leasefd, name, text, strlen(text), 0600, NULL, err);
+  /* A lease names a mount, and no mount outlives a reboot. */
+  return kk_write_file_volatile(s->leasefd, name, text, strlen(text), 0600, err);
 }
 
 /* *out = the lease of target, NULL when there is none (or it is unreadable). */
@@ -512,5 +513,5 @@ int kk_image_rootfs_unmount(struct kk_image_store *s, const char *target, kk_err
     return -1;
   if (unlinkat(s->leasefd, name, 0) < 0 && errno != ENOENT)
     return kk_error(err, errno, "drop rootfs lease");
-  return kk_fsync_dir(s->leasefd, err);
+  return 0; /* leases are volatile (lease_write) */
 }
