@@ -31,7 +31,12 @@ MODULES := lib model store api controller runtime cgroupfs netns cli daemon
 PROTO := api/kukeonv1.proto
 GEN_SRCS := $(if $(wildcard $(PROTO)),$(BUILD)/gen/api/kukeonv1.pb-c.c,)
 LIB_SRCS := $(foreach m,$(MODULES),$(wildcard $(m)/*.c))
-LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/%.o) $(GEN_SRCS:%.c=%.o)
+LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/%.o) $(GEN_SRCS:%.c=%.o) $(BUILD)/runtime/monitor_image.o
+# The monitor runs once per container, so it is a program of its own: libc
+# and lib/ only, static (the sanitizer build cannot be), stripped; kukeon
+# carries it (runtime/monitor_image.S) and stages it at first use.
+MONITOR_OBJS := $(BUILD)/runtime/monitor/main.o $(BUILD)/runtime/monitor.o $(patsubst %.c,$(BUILD)/%.o,$(wildcard lib/*.c))
+MONITOR_LDFLAGS := $(if $(SANITIZE),$(SAN_FLAGS),-static -s)
 MAIN_OBJ := $(BUILD)/main.o
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(UNIT_SRCS:%.c=$(BUILD)/%)
@@ -50,6 +55,13 @@ $(BUILD)/gen/api/kukeonv1.pb-c.o: $(BUILD)/gen/api/kukeonv1.pb-c.c
 $(BUILD)/%.o: %.c $(GEN_SRCS:%.c=%.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -MMD -MP -c -o $@ $<
+
+$(BUILD)/kukeon-monitor: $(MONITOR_OBJS)
+	$(CC) $(LDFLAGS) $(MONITOR_LDFLAGS) -o $@ $^
+
+$(BUILD)/runtime/monitor_image.o: runtime/monitor_image.S $(BUILD)/kukeon-monitor
+	@mkdir -p $(dir $@)
+	$(CC) -c -DMONITOR_IMAGE='"$(BUILD)/kukeon-monitor"' -o $@ $<
 
 $(BUILD)/libkukeon.a: $(LIB_OBJS)
 	@rm -f $@
@@ -111,4 +123,4 @@ clean:
 
 .PHONY: all test test-unit test-integration asan test-asan fuzz install clean unit-bins
 
--include $(LIB_OBJS:.o=.d) $(MAIN_OBJ:.o=.d)
+-include $(LIB_OBJS:.o=.d) $(MAIN_OBJ:.o=.d) $(MONITOR_OBJS:.o=.d)

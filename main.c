@@ -5,7 +5,6 @@
 
 #include "cli/cli.h"
 #include "daemon/daemon.h"
-#include "runtime/runtime.h"
 
 int main(int argc, char **argv) {
   const char *name = argc > 0 && argv[0] ? strrchr(argv[0], '/') : NULL;
@@ -15,8 +14,6 @@ int main(int argc, char **argv) {
     return kk_cli_main(argc, argv);
   if (strcmp(name, "kukeond") == 0)
     return kk_daemon_main(argc, argv);
-  if (strcmp(name, "kukeon-monitor") == 0) /* internal: spawned by the runtime */
-    return kk_monitor_main(argc, argv);
   if (debug_mode && strcmp(debug_mode, "kuke") == 0)
     return kk_cli_main(argc, argv);
   if (debug_mode && strcmp(debug_mode, "kukeond") == 0)

@@ -56,6 +56,7 @@ void kk_controller_close(struct kk_controller *c) {
   free(c->runtime_dir);
   free(c->runc_bin);
   free(c->pause_binary);
+  free(c->monitor_exe);
   kk_cg_host_free(c->cg);
   free(c->cg_problem);
   free(c->run_path);

@@ -21,6 +21,7 @@ struct kk_controller {
   struct kk_cg_host *cg; /* NULL when this host offers no usable cgroup2 */
   char *cg_problem;      /* why cg is NULL */
   struct kk_image_store *images; /* opened on first use */
+  char *monitor_exe;             /* staged on first use (kk_monitor_stage) */
   struct kk_host_limits host;
   struct kk_restart_slot *restarts;
   size_t n_restarts;

@@ -358,37 +358,43 @@ static void wait_exit(const char *bundle, int64_t timeout_ms, bool *exited) {
 }
 
 /* Signal the container, wait for its monitor to record the exit, and
- * escalate to SIGKILL after the timeout; then drop runc's record. */
+ * escalate to SIGKILL after the timeout; then drop runc's record if the
+ * monitor could not.  A container whose exit is recorded costs no runc exec
+ * here: its monitor already deleted runc's record. */
 static int stop_container(struct kk_controller *c, struct kk_cell *cell, const struct kk_container_spec *ct, int sig,
                           int64_t timeout_ms, kk_err_t *err) {
   cleanup_paths struct ctr_paths p = {0};
   ctr_paths_of(c, cell, ct, &p);
   struct kk_runc runc = {c->runc_bin, p.runc_root};
-  enum kk_runc_status rst;
-  if (kk_runc_state(&runc, ct->containerd_id, &rst, NULL, err) < 0)
-    return -1;
-  if (rst == KK_RUNC_RUNNING || rst == KK_RUNC_CREATED || rst == KK_RUNC_PAUSED) {
+  cleanup_close int dfd = open(p.bundle, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  bool exited = dfd < 0 || faccessat(dfd, "exit", F_OK, 0) == 0;
+  if (!exited) {
+    enum kk_runc_status rst;
+    if (kk_runc_state(&runc, ct->containerd_id, &rst, NULL, err) < 0)
+      return -1;
     kk_err_t e = NULL;
-    bool exited = false;
-    if (sig != SIGKILL) {
-      if (kk_runc_kill(&runc, ct->containerd_id, sig, false, &e) < 0)
-        kk_error_free(&e);
-      wait_exit(p.bundle, timeout_ms, &exited);
-    }
-    if (!exited) {
-      if (kk_runc_kill(&runc, ct->containerd_id, SIGKILL, true, &e) < 0)
-        kk_error_free(&e);
+    if (rst == KK_RUNC_RUNNING || rst == KK_RUNC_CREATED || rst == KK_RUNC_PAUSED) {
+      if (sig != SIGKILL) {
+        if (kk_runc_kill(&runc, ct->containerd_id, sig, false, &e) < 0)
+          kk_error_free(&e);
+        wait_exit(p.bundle, timeout_ms, &exited);
+      }
+      if (!exited) {
+        if (kk_runc_kill(&runc, ct->containerd_id, SIGKILL, true, &e) < 0)
+          kk_error_free(&e);
+        wait_exit(p.bundle, KILL_WAIT_MS, &exited);
+      }
+      if (!exited)
+        return kk_error_kind(err, KK_ERR_INTERNAL, 0, "container %s did not exit after SIGKILL", ct->containerd_id);
+    } else {
+      /* Ended, and its monitor is finishing up (draining, runc delete). */
       wait_exit(p.bundle, KILL_WAIT_MS, &exited);
     }
-    if (!exited)
-      return kk_error_kind(err, KK_ERR_INTERNAL, 0, "container %s did not exit after SIGKILL", ct->containerd_id);
   }
-  if (rst != KK_RUNC_ABSENT && kk_runc_delete(&runc, ct->containerd_id, true, err) < 0)
-    return -1;
-  return 0;
+  return kk_runc_delete(&runc, ct->containerd_id, true, err);
 }
 
-/* The bundle, the monitor (runc create) and runc start, on a prepared rootfs. */
+/* The bundle and the monitor (runc run --detach), on a prepared rootfs. */
 static int launch(struct kk_controller *c, struct kk_doc *doc, const struct kk_container_spec *ct,
                   const struct ctr_paths *p, const char *rootfs, const struct kk_image_config *icfg, pid_t root_pid,
                   kk_err_t *err) {
@@ -424,18 +430,14 @@ static int launch(struct kk_controller *c, struct kk_doc *doc, const struct kk_c
     return kk_error(err, errno, "open %s", p->bundle);
   if (kk_write_file_volatile(bfd, "config.json", json, strlen(json), 0600, err) < 0)
     return -1;
-  struct kk_monitor_opts mo = {.runc = c->runc_bin, .runc_root = p->runc_root, .bundle = p->bundle,
-                               .id = ct->containerd_id, .dir = p->bundle};
+  if (c->monitor_exe == NULL && kk_monitor_stage(c->run_path, &c->monitor_exe, err) < 0)
+    return -1;
+  struct kk_monitor_opts mo = {.exe = c->monitor_exe, .runc = c->runc_bin, .runc_root = p->runc_root,
+                               .bundle = p->bundle, .id = ct->containerd_id, .dir = p->bundle,
+                               .tty = ct->attachable};
   pid_t pid = 0;
   if (kk_monitor_spawn(&mo, &pid, err) < 0)
     return -1;
-  struct kk_runc runc = {c->runc_bin, p->runc_root};
-  if (kk_runc_start(&runc, ct->containerd_id, err) < 0) {
-    kk_err_t e = NULL;
-    if (kk_runc_delete(&runc, ct->containerd_id, true, &e) < 0)
-      kk_error_free(&e);
-    return -1;
-  }
   struct kk_container_status *cs = status_slot(cell, ct->id);
   cs->state = KK_CTR_READY;
   cs->pid = pid;
@@ -455,6 +457,7 @@ static int start_container(struct kk_controller *c, struct kk_doc *doc, const st
                            pid_t root_pid, kk_err_t *err) {
   cleanup_paths struct ctr_paths p = {0};
   ctr_paths_of(c, &doc->u.cell, ct, &p);
+ 
   struct kk_runc runc = {c->runc_bin, p.runc_root};
   /* A leftover runc record (stopped, or from before a crash) goes first. */
   if (kk_runc_delete(&runc, ct->containerd_id, true, err) < 0)
@@ -491,6 +494,7 @@ static int start_container(struct kk_controller *c, struct kk_doc *doc, const st
     if (kk_image_rootfs_mount(is, p.ns, ct->image, p.rootfs, p.upper, p.work, NULL, err) < 0)
       return kk_error_wrap(err, "container \"%s\": rootfs", ct->id);
   }
+ 
   struct kk_image_config icfg = {0};
   if (kk_image_config_get(is, p.ns, ct->image, &icfg, err) < 0)
     return -1;

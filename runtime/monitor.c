@@ -1,8 +1,14 @@
 /* The per-container monitor (conmon's job): a small process between kukeond
  * and runc that outlives the daemon.  It is a child subreaper, runs
- * `runc create`, becomes the parent of the container's init, holds its
- * stdio, writes the log (CRI format, size-capped with one rotation),
- * records the exit, and serves attach clients on a unix socket.
+ * `runc run --detach`, becomes the parent of the container's init, holds
+ * its stdio, writes the log (CRI format, size-capped with one rotation),
+ * serves attach clients on a unix socket, and once the init has died runs
+ * `runc delete` and records the exit.
+ *
+ * This file is the whole monitor program: it is linked on its own, static,
+ * into build/kukeon-monitor (runtime/monitor/main.c), and that image rides
+ * inside kukeon (monitor_ctl.c stages it).  So it uses libc and lib/ only:
+ * every page it maps is its own, well under 1 MiB resident.
  *
  * Files in the monitor's directory:
  *   monitor.pid   the monitor's pid
@@ -12,11 +18,12 @@
  *                 When log would pass log_max bytes it becomes log.1 (one
  *                 generation is kept) and a fresh log starts.
  *   exit          {"exitCode":N,"signal":"SIGX","finishedAt":"..."} once it ended
+ *                 and runc's record of it is deleted
  *   attach        unix stream socket for attach clients (gone once it ended)
- *   console.sock  only while `runc create` runs, for a terminal container
+ *   console.sock  only while `runc run` starts a terminal container
  *   runc.log      runc's own JSON log
  *
- * Terminal containers (config.json process.terminal): runc gets
+ * Terminal containers (--tty: config.json has process.terminal): runc gets
  * --console-socket and sends the pty master back over SCM_RIGHTS; the master
  * is the container's output (logged as "stdout") and its input.  Other
  * containers get pipes for stdout and stderr, and for stdin a pipe the
@@ -36,13 +43,15 @@
  *   Unknown stream ids are skipped; a payload over 64 KiB, or a resize that
  *   is not 4 bytes, ends that client.  Output is sent to every client as it
  *   comes; a client more than 1 MiB behind is disconnected (the container is
- *   never slowed by a reader).  When the container has ended and its output
- *   is drained, the monitor removes the socket, writes the exit file, sends
- *   what is pending and closes every client: a client that sees EOF can read
- *   the exit file. */
+ *   never slowed by a reader).  Output is in the log before any client gets
+ *   it, so log followers (kuke log -f, kuke run) connect too and take a
+ *   readable socket as "read the log again" (16 clients at most, followers
+ *   included).  When the container has ended and its output is drained, the
+ *   monitor runs `runc delete`, writes the exit file, removes the socket,
+ *   sends what is pending and closes every client: a client that sees EOF,
+ *   or can no longer connect, can read the exit file. */
 #include <errno.h>
 #include <fcntl.h>
-#include <jansson.h>
 #include <malloc.h>
 #include <poll.h>
 #include <signal.h>
@@ -75,7 +84,6 @@
 #define LOG_IOV 240               /* iovecs per log writev (3 per line at most) */
 #define DRAIN_AFTER_EXIT_MS 1000
 #define TTY_HUP_RETRY_MS 100
-#define DEFAULT_LOG_MAX 10485760LL
 
 enum { ST_STDIN = 0, ST_STDOUT = 1, ST_STDERR = 2, ST_RESIZE = 3 };
 
@@ -416,16 +424,8 @@ static void accept_attach(struct monitor *m) {
 
 /* ------------------------------------------------------------- terminal */
 
-static bool bundle_wants_terminal(const char *bundle) {
-  cleanup_free char *path = kk_asprintf("%s/config.json", bundle);
-  json_t *j = json_load_file(path, 0, NULL);
-  bool t = json_is_true(json_object_get(json_object_get(j, "process"), "terminal"));
-  json_decref(j);
-  return t;
-}
-
 /* The pty master runc sends over the console socket (SCM_RIGHTS, like
- * runc's and conmon's cmsg.c).  runc create has returned by now, so it is
+ * runc's and conmon's cmsg.c).  runc run has returned by now, so it is
  * waiting in the listen backlog. */
 static int recv_master(int listen_fd, const char **why) {
   struct pollfd p = {listen_fd, POLLIN, 0};
@@ -497,49 +497,19 @@ static void read_source(struct monitor *m, struct source *s, char *buf) {
 /* ----------------------------------------------------------------- exit */
 
 static int write_exit(struct monitor *m) {
-  char when[32];
+  char when[32], body[128];
   kk_time_format(kk_now(), when);
-  json_t *j;
-  if (WIFSIGNALED(m->status)) {
-    const char *abbrev = sigabbrev_np(WTERMSIG(m->status));
-    cleanup_free char *sig = kk_asprintf("SIG%s", abbrev ? abbrev : "UNKNOWN");
-    j = json_pack("{s:i, s:s, s:s}", "exitCode", 128 + WTERMSIG(m->status), "signal", sig, "finishedAt", when);
-  } else {
-    j = json_pack("{s:i, s:s, s:s}", "exitCode", WEXITSTATUS(m->status), "signal", "", "finishedAt", when);
-  }
-  char *s = json_dumps(j, JSON_COMPACT);
-  json_decref(j);
+  int code = WIFSIGNALED(m->status) ? 128 + WTERMSIG(m->status) : WEXITSTATUS(m->status);
+  const char *abbrev = WIFSIGNALED(m->status) ? sigabbrev_np(WTERMSIG(m->status)) : NULL;
+  snprintf(body, sizeof(body), "{\"exitCode\":%d,\"signal\":\"%s%s\",\"finishedAt\":\"%s\"}", code,
+           WIFSIGNALED(m->status) ? "SIG" : "", WIFSIGNALED(m->status) ? (abbrev ? abbrev : "UNKNOWN") : "", when);
   kk_err_t err = NULL;
-  int r = kk_write_file_volatile(m->dirfd, "exit", s, strlen(s), 0640, &err);
-  free(s);
+  int r = kk_write_file_volatile(m->dirfd, "exit", body, strlen(body), 0640, &err);
   kk_error_free(&err);
   return r;
 }
 
 /* --------------------------------------------------------------- runc */
-
-/* The last "error" message runc wrote to its JSON log. */
-static char *runc_error(int dirfd) {
-  cleanup_free char *buf = NULL;
-  kk_err_t err = NULL;
-  if (kk_read_file_at(dirfd, "runc.log", 1 << 20, &buf, NULL, &err) < 0) {
-    kk_error_free(&err);
-    return kk_xstrdup("runc create failed (no log)");
-  }
-  char *msg = NULL;
-  char *save = NULL;
-  for (char *line = strtok_r(buf, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
-    json_t *j = json_loads(line, 0, NULL);
-    const char *lvl = j ? json_string_value(json_object_get(j, "level")) : NULL;
-    const char *text = j ? json_string_value(json_object_get(j, "msg")) : NULL;
-    if (lvl && text && strcmp(lvl, "error") == 0) {
-      free(msg);
-      msg = kk_xstrdup(text);
-    }
-    json_decref(j);
-  }
-  return msg ? msg : kk_xstrdup("runc create failed");
-}
 
 static void sync_send(int fd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void sync_send(int fd, const char *fmt, ...) {
@@ -555,17 +525,22 @@ static void sync_send(int fd, const char *fmt, ...) {
   (void)!write(fd, buf, (size_t)n);
 }
 
-/* A container this monitor cannot serve is not left behind. */
-static void runc_delete_force(const char *runc, const char *runc_root, const char *id) {
+/* runc delete (--force: a container this monitor cannot serve is not left
+ * behind), quietly, waited for. */
+static void runc_delete(const char *runc, const char *runc_root, const char *id, bool force) {
   pid_t pid = fork();
   if (pid == 0) {
     int null = open("/dev/null", O_RDWR | O_CLOEXEC);
     dup2(null, 0);
     dup2(null, 1);
+    dup2(null, 2);
     sigset_t none;
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, NULL);
-    execlp(runc, runc, "--root", runc_root, "delete", "--force", id, (char *)NULL);
+    if (force)
+      execlp(runc, runc, "--root", runc_root, "delete", "--force", id, (char *)NULL);
+    else
+      execlp(runc, runc, "--root", runc_root, "delete", id, (char *)NULL);
     _exit(127);
   }
   while (pid > 0 && waitpid(pid, NULL, 0) < 0 && errno == EINTR)
@@ -675,7 +650,7 @@ static void close_clients(struct monitor *m) {
 int kk_monitor_main(int argc, char **argv) {
   const char *id = NULL, *bundle = NULL, *runc = "runc", *runc_root = NULL, *dir = NULL, *log_max = "10485760",
              *sync_fd_s = "-1";
-  bool want_stdin = false;
+  bool want_stdin = false, tty = false;
   struct kk_flag flags[] = {
       {"id", 0, KK_FLAG_STRING, &id, "container id", false},
       {"bundle", 0, KK_FLAG_STRING, &bundle, "OCI bundle directory", false},
@@ -684,6 +659,7 @@ int kk_monitor_main(int argc, char **argv) {
       {"dir", 0, KK_FLAG_STRING, &dir, "monitor directory (log, exit, attach)", false},
       {"log-max", 0, KK_FLAG_STRING, &log_max, "bytes before the log rotates", false},
       {"stdin", 0, KK_FLAG_BOOL, &want_stdin, "keep the container's stdin open as a pipe for attach", false},
+      {"tty", 0, KK_FLAG_BOOL, &tty, "the bundle has process.terminal: take the pty over a console socket", false},
       {"sync-fd", 0, KK_FLAG_STRING, &sync_fd_s, "fd to report the container pid or an error on", false},
   };
   struct kk_strv pos = {0};
@@ -726,7 +702,7 @@ int kk_monitor_main(int argc, char **argv) {
     kk_write_file_volatile(m.dirfd, "monitor.pid", pid, strlen(pid), 0640, &err);
     kk_error_free(&err);
   }
-  m.tty = bundle_wants_terminal(bundle);
+  m.tty = tty;
   m.out.tty = m.tty;
   m.log_fd = openat(m.dirfd, "log", O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
   struct stat st;
@@ -772,7 +748,8 @@ int kk_monitor_main(int argc, char **argv) {
   rargv[ra++] = runc_log;
   rargv[ra++] = "--log-format";
   rargv[ra++] = "json";
-  rargv[ra++] = "create";
+  rargv[ra++] = "run";
+  rargv[ra++] = "--detach";
   rargv[ra++] = "--bundle";
   rargv[ra++] = bundle;
   rargv[ra++] = "--pid-file";
@@ -783,7 +760,7 @@ int kk_monitor_main(int argc, char **argv) {
   }
   rargv[ra++] = id;
   rargv[ra] = NULL;
-  pid_t runc_pid = fork();
+ pid_t runc_pid = fork();
   if (runc_pid == 0) {
     sigprocmask(SIG_UNBLOCK, &mask, NULL);
     signal(SIGPIPE, SIG_DFL);
@@ -807,14 +784,13 @@ int kk_monitor_main(int argc, char **argv) {
     sync_send(sync_fd, "E fork: %s\n", strerror(errno));
     return 1;
   }
-  /* runc create returns once the container's init waits for `runc start`;
-   * the init is our child from then on (subreaper). */
+  /* runc run --detach returns once the container's init runs the
+   * workload; the init is our child from then on (subreaper). */
   int st_runc = 0;
   while (waitpid(runc_pid, &st_runc, 0) < 0 && errno == EINTR)
     ;
   if (!WIFEXITED(st_runc) || WEXITSTATUS(st_runc) != 0) {
-    cleanup_free char *msg = runc_error(m.dirfd);
-    sync_send(sync_fd, "E %s\n", msg);
+    sync_send(sync_fd, "R\n"); /* the reason is in runc.log */
     unlinkat(m.dirfd, "attach", 0);
     if (console_fd >= 0)
       unlinkat(m.dirfd, "console.sock", 0);
@@ -826,7 +802,7 @@ int kk_monitor_main(int argc, char **argv) {
     close(console_fd);
     unlinkat(m.dirfd, "console.sock", 0);
     if (m.master < 0) {
-      runc_delete_force(runc, runc_root, id);
+      runc_delete(runc, runc_root, id, true);
       sync_send(sync_fd, "E %s\n", why);
       unlinkat(m.dirfd, "attach", 0);
       return 1;
@@ -839,8 +815,8 @@ int kk_monitor_main(int argc, char **argv) {
   }
   cleanup_free char *pidbuf = NULL;
   if (kk_read_file_at(m.dirfd, "pid", 64, &pidbuf, NULL, &err) < 0 || atoi(pidbuf) <= 0) {
-    runc_delete_force(runc, runc_root, id);
-    sync_send(sync_fd, "E runc create wrote no pid file\n");
+    runc_delete(runc, runc_root, id, true);
+    sync_send(sync_fd, "E runc run wrote no pid file\n");
     kk_error_free(&err);
     unlinkat(m.dirfd, "attach", 0);
     return 1;
@@ -853,12 +829,15 @@ int kk_monitor_main(int argc, char **argv) {
    * back what setup (the bundle's JSON) left on the heap. */
   malloc_trim(0);
   serve(&m, sfd);
-  fsync(m.log_fd);
-  /* Socket gone before the exit file: once "exit" exists no client can
-   * connect; clients already connected see EOF only after it exists. */
+  /* runc's record goes before the exit file: whoever sees "exit" finds
+   * nothing of the container left in runc (if this delete failed, the
+   * daemon's teardown forces it).  Then the socket goes and the clients get
+   * EOF: a client that sees EOF, or cannot connect any more, finds the exit
+   * file. */
+  runc_delete(runc, runc_root, id, false);
+  write_exit(&m);
   unlinkat(m.dirfd, "attach", 0);
   close_fd(&m.listen_fd);
-  write_exit(&m);
   close_clients(&m);
   close_fd(&m.out.fd);
   close_fd(&m.err.fd);
@@ -868,115 +847,5 @@ int kk_monitor_main(int argc, char **argv) {
   close(m.log_fd);
   close(sfd);
   close(m.dirfd);
-  return 0;
-}
-
-/* ------------------------------------------------------ the daemon side */
-
-int kk_monitor_spawn(const struct kk_monitor_opts *o, pid_t *ctr_pid, kk_err_t *err) {
-  int sync[2];
-  if (pipe2(sync, O_CLOEXEC) < 0)
-    return kk_error(err, errno, "pipe");
-  /* Everything the child needs is prepared here: after fork() in a threaded
-   * daemon only async-signal-safe calls are allowed. */
-  cleanup_free char *log_max = kk_asprintf("%lld", o->log_max > 0 ? o->log_max : DEFAULT_LOG_MAX);
-  cleanup_free char *errlog = kk_asprintf("%s/monitor.err", o->dir);
-  const char *exe = o->exe ? o->exe : "/proc/self/exe";
-  char *argv[] = {"kukeon-monitor", "--id", (char *)o->id, "--bundle", (char *)o->bundle, "--runc",
-                  (char *)(o->runc ? o->runc : "runc"), "--runc-root", (char *)o->runc_root, "--dir",
-                  (char *)o->dir, "--log-max", log_max, "--sync-fd", "3", o->open_stdin ? "--stdin" : NULL, NULL};
-  pid_t child = fork();
-  if (child < 0) {
-    int e = errno;
-    close(sync[0]);
-    close(sync[1]);
-    return kk_error(err, e, "fork");
-  }
-  if (child == 0) {
-    setsid();
-    pid_t grand = fork();
-    if (grand != 0)
-      _exit(grand < 0 ? 1 : 0); /* the monitor is re-parented away from the daemon */
-    int null = open("/dev/null", O_RDWR | O_CLOEXEC);
-    int elog = open(errlog, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
-    dup2(null, 0);
-    dup2(null, 1);
-    dup2(elog >= 0 ? elog : null, 2);
-    dup2(sync[1], 3); /* dup2 clears close-on-exec on fd 3 */
-    /* Nothing else of the daemon's reaches the monitor (or runc), even an
-     * fd a library opened without O_CLOEXEC. */
-    close_range(4, ~0U, CLOSE_RANGE_CLOEXEC);
-    sigset_t none;
-    sigemptyset(&none);
-    sigprocmask(SIG_SETMASK, &none, NULL);
-    execv(exe, argv);
-    _exit(127);
-  }
-  close(sync[1]);
-  int st = 0;
-  while (waitpid(child, &st, 0) < 0 && errno == EINTR)
-    ;
-  char buf[4096];
-  size_t got = 0;
-  for (;;) {
-    ssize_t r = read(sync[0], buf + got, sizeof(buf) - 1 - got);
-    if (r < 0 && errno == EINTR)
-      continue;
-    if (r <= 0 || (got += (size_t)r) >= sizeof(buf) - 1)
-      break;
-  }
-  close(sync[0]);
-  buf[got] = '\0';
-  buf[strcspn(buf, "\n")] = '\0';
-  if (buf[0] == 'P' && atoi(buf + 1) > 0) {
-    *ctr_pid = (pid_t)atoi(buf + 1);
-    return 0;
-  }
-  if (buf[0] == 'E')
-    return kk_error_kind(err, KK_ERR_INTERNAL, 0, "create container %s: %s", o->id, buf + 2);
-  return kk_error_kind(err, KK_ERR_INTERNAL, 0, "create container %s: the monitor exited without a word (see %s)",
-                       o->id, errlog);
-}
-
-bool kk_monitor_alive(int dirfd) {
-  cleanup_free char *buf = NULL;
-  kk_err_t e = NULL;
-  if (kk_read_file_at(dirfd, "monitor.pid", 64, &buf, NULL, &e) < 0) {
-    kk_error_free(&e);
-    return false;
-  }
-  int pid = atoi(buf);
-  if (pid <= 0 || (kill(pid, 0) < 0 && errno == ESRCH))
-    return false;
-  /* A recycled pid is not our monitor (it names itself with PR_SET_NAME
-   * before it writes monitor.pid). */
-  char path[64], comm[32] = "";
-  snprintf(path, sizeof(path), "/proc/%d/comm", pid);
-  cleanup_close int fd = open(path, O_RDONLY | O_CLOEXEC);
-  ssize_t n = fd >= 0 ? read(fd, comm, sizeof(comm) - 1) : -1;
-  return n > 0 && strncmp(comm, "kukeon-monitor", 14) == 0;
-}
-
-int kk_monitor_read_exit(int dirfd, struct kk_exit_record *out, kk_err_t *err) {
-  cleanup_free char *buf = NULL;
-  memset(out, 0, sizeof(*out));
-  if (kk_read_file_at(dirfd, "exit", 4096, &buf, NULL, err) < 0) {
-    if ((*err)->errnum == ENOENT) {
-      kk_error_free(err);
-      return 0; /* still running, or never started */
-    }
-    return -1;
-  }
-  json_t *j = json_loads(buf, 0, NULL);
-  if (j == NULL)
-    return kk_error_kind(err, KK_ERR_INTERNAL, 0, "corrupt exit record");
-  out->exited = true;
-  out->exit_code = (int)json_integer_value(json_object_get(j, "exitCode"));
-  const char *sig = json_string_value(json_object_get(j, "signal"));
-  snprintf(out->signal, sizeof(out->signal), "%s", sig ? sig : "");
-  const char *when = json_string_value(json_object_get(j, "finishedAt"));
-  if (when)
-    kk_time_parse(when, &out->finished_at);
-  json_decref(j);
   return 0;
 }

@@ -58,7 +58,7 @@ int kk_rootfs_resolve_user(const char *rootfs, const char *user, char **out, kk_
 /* ------------------------------------------------------------ monitor */
 
 struct kk_monitor_opts {
-  const char *exe;       /* the kukeon binary (default /proc/self/exe) */
+  const char *exe;       /* the monitor program (kk_monitor_stage) */
   const char *runc;      /* default "runc" */
   const char *runc_root; /* runc --root: <runtime-dir>/runc/<namespace> */
   const char *bundle;    /* <runtime-dir>/bundles/<namespace>/<id> */
@@ -71,14 +71,19 @@ struct kk_monitor_opts {
                             (closed on a client's EOF frame); otherwise
                             /dev/null.  A terminal container's stdin is always
                             its pty. */
+  bool tty;              /* the bundle's process.terminal */
 };
 
-/* Start a monitor that runs `runc create`; returns once the container is
- * created (its init waits for `runc start`), with the init's pid.  The
- * monitor is detached from the caller and outlives it. */
+/* Start a monitor that runs `runc run --detach`; returns once the container
+ * runs, with its init's pid.  The monitor is detached from the caller and
+ * outlives it; when the init dies it deletes runc's record of the container
+ * and then writes the exit file. */
 int kk_monitor_spawn(const struct kk_monitor_opts *o, pid_t *ctr_pid, kk_err_t *err);
-/* The monitor process itself (argv[0] "kukeon-monitor"). */
+/* The monitor process itself: main() of build/kukeon-monitor. */
 int kk_monitor_main(int argc, char **argv);
+/* Write the monitor program kukeon carries to <run_path>/bin/kukeon-monitor
+ * unless that file already holds it; *exe = its path. */
+int kk_monitor_stage(const char *run_path, char **exe, kk_err_t *err);
 
 struct kk_exit_record {
   bool exited;
@@ -136,7 +141,6 @@ struct kk_runc {
   const char *root; /* runc --root */
 };
 enum kk_runc_status { KK_RUNC_ABSENT, KK_RUNC_CREATED, KK_RUNC_RUNNING, KK_RUNC_STOPPED, KK_RUNC_PAUSED, KK_RUNC_UNKNOWN };
-int kk_runc_start(const struct kk_runc *r, const char *id, kk_err_t *err);
 /* all: signal every process of the container (runc kill --all). */
 int kk_runc_kill(const struct kk_runc *r, const char *id, int sig, bool all, kk_err_t *err);
 /* A container runc does not know is not an error. */

@@ -1,6 +1,8 @@
 /* Drives the per-container monitor for tests:
- *   kk-monitor spawn KUKEON RUNC-ROOT BUNDLE ID DIR [LOG-MAX] [--stdin]
- *       spawn a monitor (it runs `runc create`), print the container pid
+ *   kk-monitor spawn MONITOR RUNC-ROOT BUNDLE ID DIR [LOG-MAX] [--stdin]
+ *       spawn the monitor program MONITOR (build/kukeon-monitor; it runs
+ *       `runc run --detach`), print the container pid; a terminal when the
+ *       bundle's config.json has process.terminal
  *   kk-monitor attach DIR [--tty]
  *       kk_attach on stdin/stdout/stderr; says ended|detached|signaled on stderr
  *   kk-monitor log DIR [-f] [-t] [--tail N]
@@ -14,6 +16,7 @@
  *       terminal's settings as they were. */
 #include <errno.h>
 #include <fcntl.h>
+#include <jansson.h>
 #include <poll.h>
 #include <pty.h>
 #include <signal.h>
@@ -52,8 +55,13 @@ static int cmd_spawn(int argc, char **argv) {
   }
   if (n < 5)
     return usage();
+  char config[4096];
+  snprintf(config, sizeof(config), "%s/config.json", pos[2]);
+  json_t *j = json_load_file(config, 0, NULL);
+  bool tty = json_is_true(json_object_get(json_object_get(j, "process"), "terminal"));
+  json_decref(j);
   struct kk_monitor_opts o = {.exe = pos[0], .runc_root = pos[1], .bundle = pos[2], .id = pos[3], .dir = pos[4],
-                              .log_max = n > 5 ? atoll(pos[5]) : 0, .open_stdin = open_stdin};
+                              .log_max = n > 5 ? atoll(pos[5]) : 0, .open_stdin = open_stdin, .tty = tty};
   pid_t pid = 0;
   kk_err_t err = NULL;
   if (kk_monitor_spawn(&o, &pid, &err) < 0)

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -156,16 +157,23 @@ START_TEST(follow_stops_at_exit_or_dead_monitor) {
 }
 END_TEST
 
+/* A monitor directory with an empty log, for a child that stands in for
+ * the monitor: it carries the monitor's name (kk_monitor_alive checks it),
+ * set here before the fork, so there is no window. */
+static int monitor_dir(char **d) {
+  *d = mktmp();
+  put(*d, "log", "");
+  int dirfd = open(*d, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  ck_assert_int_ge(dirfd, 0);
+  prctl(PR_SET_NAME, "kukeon-monitor");
+  return dirfd;
+}
+
 /* A writer that rotates like the monitor (log -> log.1, fresh log) every
  * 50 lines, with a follower reading along: every line arrives once. */
 START_TEST(follow_across_rotation) {
-  char *d = mktmp();
-  put(d, "log", "");
-  int dirfd = open(d, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  ck_assert_int_ge(dirfd, 0);
-  /* The writer stands in for the monitor, so it carries the monitor's
-   * name (kk_monitor_alive checks it); set before fork, no window. */
-  prctl(PR_SET_NAME, "kukeon-monitor");
+  char *d;
+  int dirfd = monitor_dir(&d);
   pid_t w = fork();
   if (w == 0) {
     int fd = openat(dirfd, "log", O_WRONLY | O_APPEND | O_CLOEXEC);
@@ -215,6 +223,42 @@ START_TEST(follow_across_rotation) {
 }
 END_TEST
 
+/* The monitor program kukeon carries is written out once, rewritten when
+ * the file differs, and runs. */
+START_TEST(stage_monitor) {
+  char *run = mktmp();
+  cleanup_free char *exe = NULL, *exe2 = NULL;
+  kk_err_t err = NULL;
+  ck_assert_int_eq(kk_monitor_stage(run, &exe, &err), 0);
+  struct stat st;
+  ck_assert_int_eq(stat(exe, &st), 0);
+  ck_assert(S_ISREG(st.st_mode) && (st.st_mode & 0111) != 0);
+  ino_t ino = st.st_ino;
+  ck_assert_int_eq(kk_monitor_stage(run, &exe2, &err), 0); /* same content: untouched */
+  ck_assert_int_eq(stat(exe2, &st), 0);
+  ck_assert_int_eq(st.st_ino, ino);
+  put(run, "bin/kukeon-monitor", "#!/bin/sh\n");
+  free(exe2);
+  exe2 = NULL;
+  ck_assert_int_eq(kk_monitor_stage(run, &exe2, &err), 0);
+  struct stat st2;
+  ck_assert_int_eq(stat(exe2, &st2), 0);
+  ck_assert(st2.st_size > 4096);
+  pid_t p = fork();
+  if (p == 0) {
+    int null = open("/dev/null", O_RDWR);
+    dup2(null, 1);
+    dup2(null, 2);
+    execl(exe2, "kukeon-monitor", (char *)NULL);
+    _exit(127);
+  }
+  int ws;
+  waitpid(p, &ws, 0);
+  ck_assert(WIFEXITED(ws) && WEXITSTATUS(ws) == 2); /* usage: --id, --bundle... required */
+  rmtree(run);
+}
+END_TEST
+
 static Suite *suite(void) {
   Suite *s = suite_create("monitor_log");
   TCase *tc = tcase_create("logread");
@@ -226,6 +270,9 @@ static Suite *suite(void) {
   tcase_add_test(tc, follow_stops_at_exit_or_dead_monitor);
   tcase_add_test(tc, follow_across_rotation);
   suite_add_tcase(s, tc);
+  TCase *stage = tcase_create("stage");
+  tcase_add_test(stage, stage_monitor);
+  suite_add_tcase(s, stage);
   return s;
 }
 

@@ -1,0 +1,199 @@
+/* The daemon's side of the per-container monitor: the monitor program
+ * (runtime/monitor.c, built static into build/kukeon-monitor and carried
+ * inside kukeon as kk_monitor_image), staged once as an executable file;
+ * spawning it; reading what it recorded. */
+#include <errno.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "lib/fs.h"
+#include "lib/util.h"
+#include "runtime/runtime.h"
+
+#define DEFAULT_LOG_MAX 10485760LL
+
+/* runtime/monitor_image.S */
+extern const unsigned char kk_monitor_image[], kk_monitor_image_end[];
+
+static bool same_content(int fd, const void *want, size_t len) {
+  struct stat st;
+  if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || (size_t)st.st_size != len || (st.st_mode & 0111) == 0)
+    return false;
+  if (len == 0)
+    return true;
+  void *have = mmap(NULL, len, PROT_READ, MAP_PRIVATE, fd, 0);
+  if (have == MAP_FAILED)
+    return false;
+  bool same = memcmp(have, want, len) == 0;
+  munmap(have, len);
+  return same;
+}
+
+/* On disk, not in the runtime dir: /run is often mounted noexec, and a
+ * file in the page cache is shared by every monitor that maps it. */
+int kk_monitor_stage(const char *run_path, char **exe, kk_err_t *err) {
+  size_t len = (size_t)(kk_monitor_image_end - kk_monitor_image);
+  cleanup_free char *dir = kk_asprintf("%s/bin", run_path);
+  if (kk_mkdir_p(dir, 0755, err) < 0)
+    return -1;
+  cleanup_close int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dfd < 0)
+    return kk_error(err, errno, "open %s", dir);
+  cleanup_close int fd = openat(dfd, "kukeon-monitor", O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+  if (fd < 0 || !same_content(fd, kk_monitor_image, len)) {
+    if (kk_write_file_atomic(dfd, "kukeon-monitor", kk_monitor_image, len, 0755, NULL, err) < 0)
+      return kk_error_wrap(err, "stage the monitor in %s", dir);
+  }
+  *exe = kk_asprintf("%s/kukeon-monitor", dir);
+  return 0;
+}
+
+/* The last "error" message runc wrote to its JSON log. */
+static char *runc_error(const char *dir) {
+  cleanup_free char *buf = NULL;
+  kk_err_t err = NULL;
+  cleanup_close int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dfd < 0 || kk_read_file_at(dfd, "runc.log", 1 << 20, &buf, NULL, &err) < 0) {
+    kk_error_free(&err);
+    return kk_xstrdup("runc run failed (no log)");
+  }
+  char *msg = NULL;
+  char *save = NULL;
+  for (char *line = strtok_r(buf, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+    json_t *j = json_loads(line, 0, NULL);
+    const char *lvl = j ? json_string_value(json_object_get(j, "level")) : NULL;
+    const char *text = j ? json_string_value(json_object_get(j, "msg")) : NULL;
+    if (lvl && text && strcmp(lvl, "error") == 0) {
+      free(msg);
+      msg = kk_xstrdup(text);
+    }
+    json_decref(j);
+  }
+  return msg ? msg : kk_xstrdup("runc run failed");
+}
+
+
+int kk_monitor_spawn(const struct kk_monitor_opts *o, pid_t *ctr_pid, kk_err_t *err) {
+  int sync[2];
+  if (pipe2(sync, O_CLOEXEC) < 0)
+    return kk_error(err, errno, "pipe");
+  /* Everything the child needs is prepared here: after fork() in a threaded
+   * daemon only async-signal-safe calls are allowed. */
+  cleanup_free char *log_max = kk_asprintf("%lld", o->log_max > 0 ? o->log_max : DEFAULT_LOG_MAX);
+  cleanup_free char *errlog = kk_asprintf("%s/monitor.err", o->dir);
+  char *argv[20] = {"kukeon-monitor", "--id", (char *)o->id, "--bundle", (char *)o->bundle, "--runc",
+                     (char *)(o->runc ? o->runc : "runc"), "--runc-root", (char *)o->runc_root, "--dir",
+                     (char *)o->dir, "--log-max", log_max, "--sync-fd", "3"};
+  size_t n = 15;
+  if (o->open_stdin)
+    argv[n++] = "--stdin";
+  if (o->tty)
+    argv[n++] = "--tty";
+  argv[n] = NULL;
+  pid_t child = fork();
+  if (child < 0) {
+    int e = errno;
+    close(sync[0]);
+    close(sync[1]);
+    return kk_error(err, e, "fork");
+  }
+  if (child == 0) {
+    setsid();
+    pid_t grand = fork();
+    if (grand != 0)
+      _exit(grand < 0 ? 1 : 0); /* the monitor is re-parented away from the daemon */
+    int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+    int elog = open(errlog, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
+    dup2(null, 0);
+    dup2(null, 1);
+    dup2(elog >= 0 ? elog : null, 2);
+    dup2(sync[1], 3); /* dup2 clears close-on-exec on fd 3 */
+    /* Nothing else of the daemon's reaches the monitor (or runc), even an
+     * fd a library opened without O_CLOEXEC. */
+    close_range(4, ~0U, CLOSE_RANGE_CLOEXEC);
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, NULL);
+    execv(o->exe, argv);
+    _exit(127);
+  }
+  close(sync[1]);
+  int st = 0;
+  while (waitpid(child, &st, 0) < 0 && errno == EINTR)
+    ;
+  char buf[4096];
+  size_t got = 0;
+  for (;;) {
+    ssize_t r = read(sync[0], buf + got, sizeof(buf) - 1 - got);
+    if (r < 0 && errno == EINTR)
+      continue;
+    if (r <= 0 || (got += (size_t)r) >= sizeof(buf) - 1)
+      break;
+  }
+  close(sync[0]);
+  buf[got] = '\0';
+  buf[strcspn(buf, "\n")] = '\0';
+  if (buf[0] == 'P' && atoi(buf + 1) > 0) {
+    *ctr_pid = (pid_t)atoi(buf + 1);
+    return 0;
+  }
+  if (buf[0] == 'R') {
+    cleanup_free char *msg = runc_error(o->dir);
+    return kk_error_kind(err, KK_ERR_INTERNAL, 0, "create container %s: %s", o->id, msg);
+  }
+  if (buf[0] == 'E')
+    return kk_error_kind(err, KK_ERR_INTERNAL, 0, "create container %s: %s", o->id, buf + 2);
+  return kk_error_kind(err, KK_ERR_INTERNAL, 0, "create container %s: the monitor exited without a word (see %s)",
+                       o->id, errlog);
+}
+
+bool kk_monitor_alive(int dirfd) {
+  cleanup_free char *buf = NULL;
+  kk_err_t e = NULL;
+  if (kk_read_file_at(dirfd, "monitor.pid", 64, &buf, NULL, &e) < 0) {
+    kk_error_free(&e);
+    return false;
+  }
+  int pid = atoi(buf);
+  if (pid <= 0 || (kill(pid, 0) < 0 && errno == ESRCH))
+    return false;
+  /* A recycled pid is not our monitor (it names itself with PR_SET_NAME
+   * before it writes monitor.pid). */
+  char path[64], comm[32] = "";
+  snprintf(path, sizeof(path), "/proc/%d/comm", pid);
+  cleanup_close int fd = open(path, O_RDONLY | O_CLOEXEC);
+  ssize_t n = fd >= 0 ? read(fd, comm, sizeof(comm) - 1) : -1;
+  return n > 0 && strncmp(comm, "kukeon-monitor", 14) == 0;
+}
+
+int kk_monitor_read_exit(int dirfd, struct kk_exit_record *out, kk_err_t *err) {
+  cleanup_free char *buf = NULL;
+  memset(out, 0, sizeof(*out));
+  if (kk_read_file_at(dirfd, "exit", 4096, &buf, NULL, err) < 0) {
+    if ((*err)->errnum == ENOENT) {
+      kk_error_free(err);
+      return 0; /* still running, or never started */
+    }
+    return -1;
+  }
+  json_t *j = json_loads(buf, 0, NULL);
+  if (j == NULL)
+    return kk_error_kind(err, KK_ERR_INTERNAL, 0, "corrupt exit record");
+  out->exited = true;
+  out->exit_code = (int)json_integer_value(json_object_get(j, "exitCode"));
+  const char *sig = json_string_value(json_object_get(j, "signal"));
+  snprintf(out->signal, sizeof(out->signal), "%s", sig ? sig : "");
+  const char *when = json_string_value(json_object_get(j, "finishedAt"));
+  if (when)
+    kk_time_parse(when, &out->finished_at);
+  json_decref(j);
+  return 0;
+}
