@@ -2,7 +2,15 @@
  *   "<RFC3339Nano> <stdout|stderr> <F|P> <text>"
  * from log.1 then log, back to the container's own bytes.  P lines are
  * joined with what follows on the same stream; with follow the reader moves
- * on to the fresh log when the monitor rotates (log -> log.1). */
+ * on to the fresh log when the monitor rotates (log -> log.1).
+ *
+ * A follower learns of new output from the monitor itself: it connects to
+ * the attach socket and discards what comes (the monitor writes the log
+ * before it sends to clients, and closes clients after the exit record is
+ * written), so readable means "read the log again" and EOF means "ended".
+ * inotify is the fallback when the monitor takes no client: closing an
+ * inotify instance that had a watch waits for an SRCU grace period (10-20
+ * ms here), which every short `kuke run` would otherwise pay at its end. */
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -10,7 +18,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/inotify.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include "lib/fs.h"
@@ -218,33 +228,90 @@ static int count_lines(struct reader *r, int old, int cur, char *chunk) {
   return 0;
 }
 
-static int follow_wait(int ifd) {
-  struct pollfd p = {ifd, POLLIN, 0};
-  if (ifd < 0)
-    return poll(NULL, 0, 250);
-  int n = poll(&p, 1, FOLLOW_POLL_MS);
-  if (n > 0) {
-    char ev[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
-    while (read(ifd, ev, sizeof(ev)) > 0)
-      ;
+/* How a follower waits for news: the monitor's attach socket, or inotify
+ * on the monitor's directory, or (neither available) a timer. */
+struct waker {
+  int sock, ifd, dirfd;
+  bool inotify_tried;
+};
+
+static int watch_socket(int dirfd) {
+  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0)
+    return -1;
+  struct sockaddr_un sa = {.sun_family = AF_UNIX};
+  snprintf(sa.sun_path, sizeof(sa.sun_path), "/proc/self/fd/%d/attach", dirfd);
+  if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+    close(fd);
+    return -1;
   }
-  return 0;
+  return fd;
+}
+
+static void watch_inotify(struct waker *w) {
+  w->inotify_tried = true;
+  w->ifd = inotify_init1(IN_CLOEXEC | IN_NONBLOCK);
+  char path[64];
+  snprintf(path, sizeof(path), "/proc/self/fd/%d", w->dirfd);
+  if (w->ifd >= 0 &&
+      inotify_add_watch(w->ifd, path, IN_MODIFY | IN_CREATE | IN_MOVED_TO | IN_MOVED_FROM | IN_CLOSE_WRITE) < 0) {
+    close(w->ifd);
+    w->ifd = -1;
+  }
+}
+
+/* Connected before the log is opened, so nothing written in between goes
+ * unnoticed.  Without the socket, inotify is set up on the first wait (the
+ * loop reads once more after that, before it sleeps). */
+static void waker_open(struct waker *w, int dirfd) {
+  *w = (struct waker){.sock = watch_socket(dirfd), .ifd = -1, .dirfd = dirfd};
+}
+
+static void waker_close(struct waker *w) {
+  if (w->sock >= 0)
+    close(w->sock);
+  if (w->ifd >= 0)
+    close(w->ifd);
+}
+
+static void follow_wait(struct waker *w) {
+  char buf[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
+  if (w->sock >= 0) {
+    struct pollfd p = {w->sock, POLLIN, 0};
+    if (poll(&p, 1, FOLLOW_POLL_MS) <= 0)
+      return;
+    /* What came is only a sign: the same bytes are in the log. */
+    ssize_t n;
+    size_t seen = 0;
+    while ((n = recv(w->sock, buf, sizeof(buf), MSG_DONTWAIT)) > 0 && (seen += (size_t)n) < (256u << 10))
+      ;
+    if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) {
+      /* Ended, or the monitor had no client slot left: the caller looks
+       * at the exit record; if the container still runs, inotify it is. */
+      close(w->sock);
+      w->sock = -1;
+    }
+    return;
+  }
+  if (!w->inotify_tried) {
+    watch_inotify(w);
+    return;
+  }
+  if (w->ifd < 0) {
+    poll(NULL, 0, 250);
+    return;
+  }
+  struct pollfd p = {w->ifd, POLLIN, 0};
+  if (poll(&p, 1, FOLLOW_POLL_MS) > 0)
+    while (read(w->ifd, buf, sizeof(buf)) > 0)
+      ;
 }
 
 static int run(struct reader *r, int dirfd, char *chunk) {
   const struct kk_log_opts *o = r->o;
-  cleanup_close int ifd = -1;
-  if (o->follow) {
-    /* Watch before opening, so nothing written in between goes unnoticed. */
-    ifd = inotify_init1(IN_CLOEXEC | IN_NONBLOCK);
-    char path[64];
-    snprintf(path, sizeof(path), "/proc/self/fd/%d", dirfd);
-    if (ifd >= 0 &&
-        inotify_add_watch(ifd, path, IN_MODIFY | IN_CREATE | IN_MOVED_TO | IN_MOVED_FROM | IN_CLOSE_WRITE) < 0) {
-      close(ifd);
-      ifd = -1;
-    }
-  }
+  struct waker w __attribute__((cleanup(waker_close))) = {.sock = -1, .ifd = -1, .dirfd = dirfd};
+  if (o->follow)
+    waker_open(&w, dirfd);
   /* log first: if it rotates before log.1 is opened, log.1 is this file. */
   cleanup_close int cur = openat(dirfd, "log", O_RDONLY | O_CLOEXEC);
   cleanup_close int old = openat(dirfd, "log.1", O_RDONLY | O_CLOEXEC);
@@ -288,7 +355,7 @@ static int run(struct reader *r, int dirfd, char *chunk) {
     out_flush(r);
     if (r->failed)
       return -1;
-    follow_wait(ifd);
+    follow_wait(&w);
   }
   if (cur >= 0 && drain(r, cur, chunk, true) < 0)
     return -1;

@@ -9,7 +9,9 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -223,6 +225,73 @@ START_TEST(follow_across_rotation) {
 }
 END_TEST
 
+/* A stand-in monitor with an attach socket, the way the real one behaves:
+ * it logs before it sends to clients, writes "exit" before it hangs up.
+ * serve = false: it takes the client and drops it at once (no slot left),
+ * and the follower has to fall back to watching the directory. */
+static void fake_monitor(int dirfd, bool serve) {
+  int l = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  struct sockaddr_un sa = {.sun_family = AF_UNIX};
+  snprintf(sa.sun_path, sizeof(sa.sun_path), "/proc/self/fd/%d/attach", dirfd);
+  if (l < 0 || bind(l, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(l, 4) < 0)
+    _exit(2);
+  char pid[32];
+  int n = snprintf(pid, sizeof(pid), "%d\n", (int)getpid());
+  kk_err_t err = NULL;
+  if (kk_write_file_atomic(dirfd, "monitor.pid", pid, (size_t)n, 0640, NULL, &err) < 0)
+    _exit(3);
+  int c = accept4(l, NULL, NULL, SOCK_CLOEXEC);
+  if (!serve) {
+    close(c);
+    c = -1;
+  }
+  int fd = openat(dirfd, "log", O_WRONLY | O_APPEND | O_CLOEXEC);
+  for (int i = 1; i <= 20; i++) {
+    char line[64];
+    n = snprintf(line, sizeof(line), "T stdout F line %d\n", i);
+    if (write(fd, line, (size_t)n) != n)
+      _exit(4);
+    if (c >= 0 && send(c, "\1\0\0\0\1x", 6, MSG_NOSIGNAL) != 6)
+      _exit(5);
+    usleep(5000);
+  }
+  close(fd);
+  kk_write_file_atomic(dirfd, "exit", "{}", 2, 0640, NULL, &err);
+  unlinkat(dirfd, "attach", 0);
+  _exit(0);
+}
+
+static void follow_with_attach(bool serve) {
+  char *d;
+  int dirfd = monitor_dir(&d);
+  pid_t m = fork();
+  if (m == 0)
+    fake_monitor(dirfd, serve);
+  cleanup_free char *exitp = kk_asprintf("%s/exit", d);
+  cleanup_free char *mp = kk_asprintf("%s/monitor.pid", d);
+  for (int i = 0; i < 1000 && access(mp, F_OK) < 0; i++)
+    usleep(1000);
+  struct kk_log_opts o = {.follow = true, .tail = -1};
+  cleanup_free char *out = NULL;
+  ck_assert_int_eq(read_log(d, &o, true, &out, NULL), 0);
+  int st;
+  waitpid(m, &st, 0);
+  ck_assert_int_eq(st, 0);
+  ck_assert_int_eq(access(exitp, F_OK), 0); /* it returned at the end, not before */
+  char want[512] = "";
+  for (int i = 1; i <= 20; i++)
+    snprintf(want + strlen(want), sizeof(want) - strlen(want), "line %d\n", i);
+  ck_assert_str_eq(out, want);
+  close(dirfd);
+  rmtree(d);
+}
+
+START_TEST(follow_woken_by_attach_socket) { follow_with_attach(true); }
+END_TEST
+
+START_TEST(follow_falls_back_when_refused) { follow_with_attach(false); }
+END_TEST
+
 /* The monitor program kukeon carries is written out once, rewritten when
  * the file differs, and runs. */
 START_TEST(stage_monitor) {
@@ -269,6 +338,8 @@ static Suite *suite(void) {
   tcase_add_test(tc, missing_and_odd);
   tcase_add_test(tc, follow_stops_at_exit_or_dead_monitor);
   tcase_add_test(tc, follow_across_rotation);
+  tcase_add_test(tc, follow_woken_by_attach_socket);
+  tcase_add_test(tc, follow_falls_back_when_refused);
   suite_add_tcase(s, tc);
   TCase *stage = tcase_create("stage");
   tcase_add_test(stage, stage_monitor);
