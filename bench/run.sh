@@ -12,31 +12,36 @@ RUNS=${RUNS:-20}
 CELLS=${CELLS:-200}
 src=$(cd "$(dirname "$0")/.." && pwd)
 tmp=$(mktemp -d /tmp/kk-bench-run.XXXXXX)
+# State that lives on tmpfs in production (/run/kukeon, /run/runc) lives on
+# tmpfs here too; the run path (images, metadata) stays on disk.
+rt=$(mktemp -d /run/kk-bench-rt.XXXXXX)
 export KUKEON_CGROUP_ROOT="/kukeon-bench-$$"
-export KUKEON_RUN_PATH="$tmp/run" KUKEON_RUNTIME_DIR="$tmp/rt" HOME="$tmp"
-sock="$tmp/rt/kukeond.sock"
+export KUKEON_RUN_PATH="$tmp/run" KUKEON_RUNTIME_DIR="$rt/kukeon" HOME="$tmp"
+sock="$rt/kukeon/kukeond.sock"
 export KUKEON_HOST="unix://$sock"
 DPID=
 cleanup() {
   set +e
-  for id in $(runc --root "$tmp/rt/runc/default.kukeon.io" list -q 2>/dev/null); do
-    runc --root "$tmp/rt/runc/default.kukeon.io" delete -f "$id" >/dev/null 2>&1
+  for id in $(runc --root "$rt/kukeon/runc/default.kukeon.io" list -q 2>/dev/null); do
+    runc --root "$rt/kukeon/runc/default.kukeon.io" delete -f "$id" >/dev/null 2>&1
   done
-  for p in $(pgrep -f "^kukeon-monitor .*$tmp/"); do kill -9 "$p"; done
+  for p in $(pgrep -f "^kukeon-monitor .*$rt/"); do kill -9 "$p"; done
   [ -n "$DPID" ] && kill -TERM "$DPID" 2>/dev/null && wait "$DPID" 2>/dev/null
-  for m in $(awk -v t="$tmp/" 'index($5, t) == 1 {print $5}' /proc/self/mountinfo | sort -r); do umount -l "$m"; done
-  for d in /sys/fs/cgroup/"${KUKEON_CGROUP_ROOT#/}" /sys/fs/cgroup/*/"${KUKEON_CGROUP_ROOT#/}" /sys/fs/cgroup/*/kk-bench-runc; do
+  for m in $(awk -v t="$tmp/" -v r="$rt/" 'index($5, t) == 1 || index($5, r) == 1 {print $5}' /proc/self/mountinfo | sort -r); do
+    umount -l "$m"
+  done
+  for d in /sys/fs/cgroup/"${KUKEON_CGROUP_ROOT#/}" /sys/fs/cgroup/*/"${KUKEON_CGROUP_ROOT#/}" /sys/fs/cgroup/kk-bench-runc /sys/fs/cgroup/*/kk-bench-runc; do
     [ -d "$d" ] && find "$d" -depth -type d -exec rmdir {} \; 2>/dev/null
   done
   if command -v podman >/dev/null; then podman --root "$tmp/podman" --runroot "$tmp/podman-run" rmi -af >/dev/null 2>&1; fi
-  rm -rf "$tmp"
+  rm -rf "$tmp" "$rt"
 }
 trap cleanup EXIT
 
 "$src/scripts/busybox-image" "$tmp/bb.tar" >/dev/null
 "$BUILD/kuke" init >/dev/null
 "$BUILD/kuke" image load -i "$tmp/bb.tar" --name docker.io/library/busybox >/dev/null
-mkdir -p "$tmp/rt"
+mkdir -p "$rt/kukeon"
 "$BUILD/kukeond" serve --socket "$sock" --run-path "$tmp/run" --cgroup-root "$KUKEON_CGROUP_ROOT" \
   --reconcile-interval 30s >"$tmp/d.log" 2>&1 &
 DPID=$!
@@ -57,7 +62,29 @@ c["linux"]["cgroupsPath"] = "/kk-bench-runc/one"
 json.dump(c, open("config.json", "w"))
 PY
 )
-cmds=(-n "runc run (prepared bundle)" "runc --root $tmp/runc-root run --bundle $tmp/bundle bench-runc"
+# The same container as kukeon runs it: the config.json kukeon writes
+# (its seccomp profile, mounts, namespaces, a cgroup inside a cell's), on
+# the same rootfs, under a cell cgroup that already exists.
+"$BUILD/kuke" run -d --image busybox --name cfg -- true >/dev/null
+mkdir -p "$tmp/kbundle"
+sleep 0.5
+python3 - "$rt/kukeon/bundles/default.kukeon.io/default_default_cfg_root/config.json" "$tmp" <<'PY'
+import json, shutil, sys
+c = json.load(open(sys.argv[1]))
+tmp = sys.argv[2]
+c["root"]["path"] = tmp + "/bundle/rootfs"
+c["process"]["args"] = ["true"]
+c["linux"]["cgroupsPath"] = "/kk-bench-runc/cell/ctr"
+for m in c["mounts"]:
+    if m["destination"] in ("/etc/hosts", "/etc/hostname"):
+        copy = tmp + "/kbundle/" + m["destination"].rsplit("/", 1)[1]
+        shutil.copy(m["source"], copy)
+        m["source"] = copy
+json.dump(c, open(tmp + "/kbundle/config.json", "w"))
+PY
+"$BUILD/kuke" delete cell cfg >/dev/null
+cmds=(-n "runc run (prepared bundle)" "runc --root $rt/runc-root run --bundle $tmp/bundle bench-runc"
+      -n "runc run (kukeon's config.json)" "runc --root $rt/runc-root run --bundle $tmp/kbundle bench-kcfg"
       -n "kuke run --rm --image busybox -- true" "$BUILD/kuke run --rm --image busybox --name bench -- true")
 if command -v podman >/dev/null; then
   P="podman --root $tmp/podman --runroot $tmp/podman-run --cgroup-manager cgroupfs --events-backend none"
@@ -92,7 +119,7 @@ ticks0=$(awk '{print $14 + $15}' /proc/$DPID/stat)
 sleep 60
 ticks1=$(awk '{print $14 + $15}' /proc/$DPID/stat)
 d1=$(kb VmRSS /proc/$DPID/status)
-mons=$(pgrep -f "^kukeon-monitor .*$tmp/" | head -20)
+mons=$(pgrep -f "^kukeon-monitor .*$rt/" | head -20)
 rss_sum=0 pss_sum=0 anon_sum=0 n=0
 for p in $mons; do
   rss_sum=$((rss_sum + $(kb VmRSS /proc/$p/status)))
@@ -114,8 +141,10 @@ for r in run:
     print("| %s | %s |" % (r["command"], ms(r)))
 k = m["kuke run --rm --image busybox -- true"]["mean"]
 rc = m["runc run (prepared bundle)"]["mean"]
+rk = m["runc run (kukeon's config.json)"]["mean"]
 print()
-print("- kuke run / runc run: %.2f×" % (k / rc))
+print("- kuke run / runc run (runc spec): %.2f×" % (k / rc))
+print("- kuke run / runc run (kukeon's config.json): %.2f×" % (k / rk))
 if "podman run --rm --runtime runc" in m:
     print("- podman run / kuke run: %.2f×" % (m["podman run --rm --runtime runc"]["mean"] / k))
 print("- cell start, apply -> Ready: %s" % ms(lat))
