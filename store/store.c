@@ -327,13 +327,16 @@ bool kk_store_exists(struct kk_store *s, const struct kk_ref *ref) {
 
 /* -------------------------------------------------------------- write */
 
-static int write_doc(struct kk_store *s, int dirfd, const char *name, const struct kk_doc *doc, kk_err_t *err) {
+static int write_doc(struct kk_store *s, int dirfd, const char *name, const struct kk_doc *doc, bool durable,
+                     kk_err_t *err) {
   cleanup_free char *yaml = kk_doc_to_yaml(doc);
+  if (!durable)
+    return kk_write_file_volatile(dirfd, name, yaml, strlen(yaml), STORE_FILE_MODE, err);
   return kk_write_file_atomic(dirfd, name, yaml, strlen(yaml), STORE_FILE_MODE, s->has_hook ? &s->hook : NULL,
                               err);
 }
 
-static int put_cell(struct kk_store *s, int dfd, const struct kk_doc *doc, kk_err_t *err) {
+static int put_cell(struct kk_store *s, int dfd, const struct kk_doc *doc, bool durable, kk_err_t *err) {
   const struct kk_cell *cell = &doc->u.cell;
   if (mkdirat(dfd, "containers", STORE_DIR_MODE) < 0 && errno != EEXIST)
     return kk_error(err, errno, "create containers directory");
@@ -343,13 +346,13 @@ static int put_cell(struct kk_store *s, int dfd, const struct kk_doc *doc, kk_er
   for (size_t i = 0; i < cell->spec.n_containers; i++) {
     cleanup_doc struct kk_doc *cdoc = kk_container_doc_from_cell(cell, i);
     cleanup_free char *file = kk_asprintf("%s.yaml", kk_doc_name(cdoc));
-    if (write_doc(s, cfd, file, cdoc, err) < 0)
+    if (write_doc(s, cfd, file, cdoc, durable, err) < 0)
       return -1;
   }
   /* cell.yaml carries the cell without its containers: they live beside it. */
   cleanup_doc struct kk_doc *bare = kk_doc_clone(doc);
   kk_cell_drop_containers(&bare->u.cell);
-  if (write_doc(s, dfd, "cell.yaml", bare, err) < 0)
+  if (write_doc(s, dfd, "cell.yaml", bare, durable, err) < 0)
     return -1;
   /* Containers no longer in the cell. */
   cleanup_dir DIR *d = kk_dir_open_at(cfd, NULL, err);
@@ -366,10 +369,10 @@ static int put_cell(struct kk_store *s, int dfd, const struct kk_doc *doc, kk_er
     if (!keep && unlinkat(cfd, de->d_name, 0) < 0 && errno != ENOENT)
       return kk_error(err, errno, "remove stale container file %s", de->d_name);
   }
-  return kk_fsync_dir(cfd, err);
+  return durable ? kk_fsync_dir(cfd, err) : 0;
 }
 
-int kk_store_put(struct kk_store *s, const struct kk_doc *doc, bool create, kk_err_t *err) {
+static int put(struct kk_store *s, const struct kk_doc *doc, bool create, bool durable, kk_err_t *err) {
   struct kk_ref ref = kk_ref_of(doc);
   if (check_ref(&ref, err) < 0)
     return -1;
@@ -391,7 +394,7 @@ int kk_store_put(struct kk_store *s, const struct kk_doc *doc, bool create, kk_e
     return -1;
   int ret;
   if (ref.kind == KK_KIND_CELL) {
-    ret = put_cell(s, dfd, doc, err);
+    ret = put_cell(s, dfd, doc, durable, err);
   } else if (ref.kind == KK_KIND_CONTAINER) {
     if (mkdirat(dfd, "containers", STORE_DIR_MODE) < 0 && errno != EEXIST)
       return kk_error(err, errno, "create containers directory");
@@ -399,13 +402,21 @@ int kk_store_put(struct kk_store *s, const struct kk_doc *doc, bool create, kk_e
     if (cfd < 0)
       return -1;
     cleanup_free char *file = kk_asprintf("%s.yaml", ref.name);
-    ret = write_doc(s, cfd, file, doc, err);
+    ret = write_doc(s, cfd, file, doc, durable, err);
   } else {
-    ret = write_doc(s, dfd, kind_files[ref.kind], doc, err);
+    ret = write_doc(s, dfd, kind_files[ref.kind], doc, durable, err);
   }
   if (ret < 0)
     return kk_error_wrap(err, "write %s/%s", s->path, rel);
   return 0;
+}
+
+int kk_store_put(struct kk_store *s, const struct kk_doc *doc, bool create, kk_err_t *err) {
+  return put(s, doc, create, true, err);
+}
+
+int kk_store_put_status(struct kk_store *s, const struct kk_doc *doc, kk_err_t *err) {
+  return put(s, doc, false, false, err);
 }
 
 /* --------------------------------------------------------------- list */

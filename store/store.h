@@ -66,6 +66,11 @@ bool kk_store_exists(struct kk_store *s, const struct kk_ref *ref);
  * KK_ERR_EXISTS.  Cells: containers/<id>.yaml for each container, then
  * cell.yaml, then stale container files are removed. */
 int kk_store_put(struct kk_store *s, const struct kk_doc *doc, bool create, kk_err_t *err);
+/* The same for a resource whose spec is on disk already and whose status
+ * changed: replaced atomically but not fsynced.  After a power cut the file
+ * holds this status or an earlier one, which observation corrects (a
+ * cell's containers are read from their monitors). */
+int kk_store_put_status(struct kk_store *s, const struct kk_doc *doc, kk_err_t *err);
 
 /* Every resource of `kind` under `scope` (wildcards allowed), sorted by
  * realm, space, stack, cell, name. */

@@ -435,6 +435,33 @@ START_TEST(cell_status_fidelity) {
 }
 END_TEST
 
+/* A status put replaces what a get returns, like a put, and checks the
+ * same things (the parent must exist). */
+START_TEST(put_status_roundtrip) {
+  struct env e;
+  env_open(&e);
+  mk_tree(&e, "r", "s", "t");
+  cleanup_doc struct kk_doc *c = cell_doc("r", "s", "t", "c", "a*,b", "1");
+  put_ok(&e, c, true);
+  c->u.cell.status.base.state = KK_CELL_READY;
+  kk_err_t err = NULL;
+  ck_assert_int_eq(kk_store_put_status(e.s, c, &err), 0);
+  struct kk_doc *g = get_ok(&e, CELL("r", "s", "t", "c"));
+  int st = g->u.cell.status.base.state;
+  size_t nc = g->u.cell.spec.n_containers;
+  kk_doc_free(g);
+  cleanup_doc struct kk_doc *orphan = cell_doc("r", "s", "nope", "c", "a*", "1");
+  int r = kk_store_put_status(e.s, orphan, &err);
+  int kind = err ? (int)err->kind : -1;
+  kk_error_free(&err);
+  env_close(&e);
+  ck_assert_int_eq(st, KK_CELL_READY);
+  ck_assert_uint_eq(nc, 2);
+  ck_assert_int_eq(r, -1);
+  ck_assert_int_eq(kind, KK_ERR_NOT_FOUND);
+}
+END_TEST
+
 /* ----------------------------------------------------------------- list */
 
 START_TEST(list_wildcards_sorted) {
@@ -1125,6 +1152,7 @@ static Suite *store_suite(void) {
   tcase_add_test(b, ref_helpers);
   tcase_add_test(b, stale_containers_removed);
   tcase_add_test(b, cell_status_fidelity);
+  tcase_add_test(b, put_status_roundtrip);
   tcase_add_test(b, list_wildcards_sorted);
   tcase_add_test(b, dir_without_file_invisible);
   tcase_add_test(b, parent_missing);
