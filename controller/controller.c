@@ -740,12 +740,15 @@ static void breaking_changes(const struct kk_doc *stored, const struct kk_doc *w
 }
 
 /* Start a cell and persist what came of it (Failed, with the reason, when
- * the start failed). */
-static int start_and_put(struct kk_controller *c, struct kk_doc *cell, kk_err_t *err) {
+ * the start failed).  spec_on_disk: the stored spec is this one, only the
+ * status is new (no fsync then, see kk_store_put_status). */
+static int start_and_put(struct kk_controller *c, struct kk_doc *cell, bool spec_on_disk, kk_err_t *err) {
   int r = kk_ctl_cell_start(c, cell, err);
   cell->u.cell.status.base.updated_at = kk_now();
   kk_err_t e = NULL;
-  if (kk_store_put(c->store, cell, false, r < 0 ? &e : err) < 0) {
+  int w = spec_on_disk ? kk_store_put_status(c->store, cell, r < 0 ? &e : err)
+                       : kk_store_put(c->store, cell, false, r < 0 ? &e : err);
+  if (w < 0) {
     if (r < 0)
       kk_error_free(&e);
     return -1;
@@ -756,7 +759,7 @@ static int start_and_put(struct kk_controller *c, struct kk_doc *cell, kk_err_t 
 /* A new cell comes up, or leaves nothing behind: no processes, mounts,
  * bundles, cgroup or metadata. */
 static int bring_up_new(struct kk_controller *c, struct kk_doc *cell, kk_err_t *err) {
-  if (start_and_put(c, cell, err) == 0)
+  if (start_and_put(c, cell, true, err) == 0)
     return 0;
   struct kk_ref ref = kk_ref_of(cell);
   kk_err_t e = NULL;
@@ -874,7 +877,7 @@ static int apply_one(struct kk_controller *c, struct kk_doc *doc, struct kk_appl
     if (st != KK_CELL_STOPPED && st != KK_CELL_FAILED && st != KK_CELL_PENDING)
       return 0;
     it->action = KK_APPLY_UPDATED;
-    return start_and_put(c, stored, err);
+    return start_and_put(c, stored, true, err);
   }
   carry_status(doc, stored);
   /* New limits (and a cgroup lost to a reboot) before the metadata says so. */
@@ -888,7 +891,7 @@ static int apply_one(struct kk_controller *c, struct kk_doc *doc, struct kk_appl
   if (doc->kind == KK_KIND_CELL) {
     if (kk_ctl_cell_update(c, stored, doc, err) < 0)
       return -1;
-    return start_and_put(c, doc, err);
+    return start_and_put(c, doc, false, err);
   }
   return kk_store_put(c->store, doc, false, err);
 }
@@ -955,7 +958,7 @@ int kk_ctl_cell_op(struct kk_controller *c, const struct kk_ref *ref, enum kk_ce
   const char *verb = "Started";
   switch (op) {
   case KK_CELL_START:
-    r = start_and_put(c, cell, err);
+    r = start_and_put(c, cell, true, err);
     break;
   case KK_CELL_STOP:
   case KK_CELL_KILL:
@@ -963,7 +966,7 @@ int kk_ctl_cell_op(struct kk_controller *c, const struct kk_ref *ref, enum kk_ce
     r = kk_ctl_cell_stop(c, cell, op == KK_CELL_STOP ? SIGTERM : SIGKILL, -1, err);
     cl->status.base.updated_at = kk_now();
     if (r == 0)
-      r = kk_store_put(c->store, cell, false, err);
+      r = kk_store_put_status(c->store, cell, err);
     break;
   case KK_CELL_RESTART:
     verb = "Restarted";
@@ -973,7 +976,7 @@ int kk_ctl_cell_op(struct kk_controller *c, const struct kk_ref *ref, enum kk_ce
                            ref->name, kk_state_name(KK_KIND_CELL, st), ref->name);
     if (kk_ctl_cell_stop(c, cell, SIGTERM, -1, err) < 0)
       return -1;
-    r = start_and_put(c, cell, err);
+    r = start_and_put(c, cell, true, err);
     break;
   }
   if (r < 0)
@@ -1006,7 +1009,7 @@ static void reconcile_cells(struct kk_controller *c) {
       cleanup_free char *after = kk_doc_to_yaml(cell);
       if (strcmp(before, after) != 0) {
         cell->u.cell.status.base.updated_at = kk_now();
-        kk_store_put(c->store, cell, false, &e);
+        kk_store_put_status(c->store, cell, &e); /* supervise changes statuses only */
       }
     }
     if (e) {
