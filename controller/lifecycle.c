@@ -358,9 +358,10 @@ static void wait_exit(const char *bundle, int64_t timeout_ms, bool *exited) {
 }
 
 /* Signal the container, wait for its monitor to record the exit, and
- * escalate to SIGKILL after the timeout; then drop runc's record if the
- * monitor could not.  A container whose exit is recorded costs no runc exec
- * here: its monitor already deleted runc's record. */
+ * escalate to SIGKILL after the timeout; then wait for the monitor to have
+ * deleted runc's record (it does that after the exit file), and drop the
+ * record only if it could not.  A container whose exit is recorded costs no
+ * runc exec here. */
 static int stop_container(struct kk_controller *c, struct kk_cell *cell, const struct kk_container_spec *ct, int sig,
                           int64_t timeout_ms, kk_err_t *err) {
   cleanup_paths struct ctr_paths p = {0};
@@ -387,10 +388,12 @@ static int stop_container(struct kk_controller *c, struct kk_cell *cell, const s
       if (!exited)
         return kk_error_kind(err, KK_ERR_INTERNAL, 0, "container %s did not exit after SIGKILL", ct->containerd_id);
     } else {
-      /* Ended, and its monitor is finishing up (draining, runc delete). */
+      /* Ended, and its monitor is draining the output. */
       wait_exit(p.bundle, KILL_WAIT_MS, &exited);
     }
   }
+  if (dfd >= 0)
+    kk_monitor_wait_gone(dfd, KILL_WAIT_MS);
   return kk_runc_delete(&runc, ct->containerd_id, true, err);
 }
 
@@ -457,9 +460,14 @@ static int start_container(struct kk_controller *c, struct kk_doc *doc, const st
                            pid_t root_pid, kk_err_t *err) {
   cleanup_paths struct ctr_paths p = {0};
   ctr_paths_of(c, &doc->u.cell, ct, &p);
- 
   struct kk_runc runc = {c->runc_bin, p.runc_root};
-  /* A leftover runc record (stopped, or from before a crash) goes first. */
+  /* The last run's monitor may still be deleting runc's record of this id;
+   * a leftover record (from before a crash) goes first. */
+  {
+    cleanup_close int dfd = open(p.bundle, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd >= 0)
+      kk_monitor_wait_gone(dfd, KILL_WAIT_MS);
+  }
   if (kk_runc_delete(&runc, ct->containerd_id, true, err) < 0)
     return -1;
   if (kk_mkdir_p(p.bundle, 0700, err) < 0 || kk_mkdir_p(p.runc_root, 0700, err) < 0)
@@ -494,7 +502,6 @@ static int start_container(struct kk_controller *c, struct kk_doc *doc, const st
     if (kk_image_rootfs_mount(is, p.ns, ct->image, p.rootfs, p.upper, p.work, NULL, err) < 0)
       return kk_error_wrap(err, "container \"%s\": rootfs", ct->id);
   }
- 
   struct kk_image_config icfg = {0};
   if (kk_image_config_get(is, p.ns, ct->image, &icfg, err) < 0)
     return -1;
@@ -503,21 +510,31 @@ static int start_container(struct kk_controller *c, struct kk_doc *doc, const st
   return ret;
 }
 
-/* Everything one container owns on the host. */
+/* Everything one container owns on the host.  When its exit is recorded
+ * and it had a pid namespace of its own (whose end took every process with
+ * it), its rootfs and writable layer go while its monitor may still be
+ * deleting runc's record; otherwise after the stop. */
 static int teardown_container(struct kk_controller *c, struct kk_cell *cell, const struct kk_container_spec *ct,
                               kk_err_t *err) {
   cleanup_paths struct ctr_paths p = {0};
   ctr_paths_of(c, cell, ct, &p);
-  if (stop_container(c, cell, ct, SIGKILL, 0, err) < 0)
+  bool ended = !ct->host_pid && faccessat(AT_FDCWD, p.bundle, F_OK, 0) == 0;
+  if (ended) {
+    cleanup_free char *exitf = kk_asprintf("%s/exit", p.bundle);
+    ended = access(exitf, F_OK) == 0;
+  }
+  if (!ended && stop_container(c, cell, ct, SIGKILL, 0, err) < 0)
     return -1;
   if (!is_pause(ct) && access(p.rootfs, F_OK) == 0) {
     struct kk_image_store *is;
     if (images(c, &is, err) < 0 || kk_image_rootfs_unmount(is, p.rootfs, err) < 0)
       return -1;
   }
-  if (kk_rm_rf_at(AT_FDCWD, p.bundle, err) < 0 || kk_rm_rf_at(AT_FDCWD, p.state, err) < 0)
+  if (kk_rm_rf_at(AT_FDCWD, p.state, err) < 0)
     return -1;
-  return 0;
+  if (ended && stop_container(c, cell, ct, SIGKILL, 0, err) < 0)
+    return -1;
+  return kk_rm_rf_at(AT_FDCWD, p.bundle, err);
 }
 
 /* ----------------------------------------------------------------- the cell */

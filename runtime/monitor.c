@@ -2,8 +2,8 @@
  * and runc that outlives the daemon.  It is a child subreaper, runs
  * `runc run --detach`, becomes the parent of the container's init, holds
  * its stdio, writes the log (CRI format, size-capped with one rotation),
- * serves attach clients on a unix socket, and once the init has died runs
- * `runc delete` and records the exit.
+ * serves attach clients on a unix socket, and once the init has died
+ * records the exit and runs `runc delete`.
  *
  * This file is the whole monitor program: it is linked on its own, static,
  * into build/kukeon-monitor (runtime/monitor/main.c), and that image rides
@@ -17,8 +17,8 @@
  *                 text continues in the stream's next line (no newline yet).
  *                 When log would pass log_max bytes it becomes log.1 (one
  *                 generation is kept) and a fresh log starts.
- *   exit          {"exitCode":N,"signal":"SIGX","finishedAt":"..."} once it ended
- *                 and runc's record of it is deleted
+ *   exit          {"exitCode":N,"signal":"SIGX","finishedAt":"..."} once it ended;
+ *                 then the monitor deletes runc's record and exits
  *   attach        unix stream socket for attach clients (gone once it ended)
  *   console.sock  only while `runc run` starts a terminal container
  *   runc.log      runc's own JSON log
@@ -47,9 +47,9 @@
  *   it, so log followers (kuke log -f, kuke run) connect too and take a
  *   readable socket as "read the log again" (16 clients at most, followers
  *   included).  When the container has ended and its output is drained, the
- *   monitor runs `runc delete`, writes the exit file, removes the socket,
- *   sends what is pending and closes every client: a client that sees EOF,
- *   or can no longer connect, can read the exit file. */
+ *   monitor writes the exit file, removes the socket, sends what is pending
+ *   and closes every client (a client that sees EOF, or can no longer
+ *   connect, can read the exit file), then runs `runc delete` and exits. */
 #include <errno.h>
 #include <fcntl.h>
 #include <malloc.h>
@@ -829,16 +829,17 @@ int kk_monitor_main(int argc, char **argv) {
    * back what setup (the bundle's JSON) left on the heap. */
   malloc_trim(0);
   serve(&m, sfd);
-  /* runc's record goes before the exit file: whoever sees "exit" finds
-   * nothing of the container left in runc (if this delete failed, the
-   * daemon's teardown forces it).  Then the socket goes and the clients get
-   * EOF: a client that sees EOF, or cannot connect any more, finds the exit
-   * file. */
-  runc_delete(runc, runc_root, id, false);
+  /* The exit file first, then the socket goes and the clients get EOF: a
+   * client that sees EOF, or cannot connect any more, finds the exit file.
+   * runc's record goes last, while whoever waited for the exit moves on;
+   * the monitor exits once it is gone (the daemon waits for that before it
+   * reuses the id or removes the cell's cgroup, and forces the delete if
+   * this one failed). */
   write_exit(&m);
   unlinkat(m.dirfd, "attach", 0);
   close_fd(&m.listen_fd);
   close_clients(&m);
+  runc_delete(runc, runc_root, id, false);
   close_fd(&m.out.fd);
   close_fd(&m.err.fd);
   close_fd(&m.in_fd);

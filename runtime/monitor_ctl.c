@@ -10,7 +10,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <poll.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -172,6 +174,25 @@ bool kk_monitor_alive(int dirfd) {
   cleanup_close int fd = open(path, O_RDONLY | O_CLOEXEC);
   ssize_t n = fd >= 0 ? read(fd, comm, sizeof(comm) - 1) : -1;
   return n > 0 && strncmp(comm, "kukeon-monitor", 14) == 0;
+}
+
+bool kk_monitor_wait_gone(int dirfd, int timeout_ms) {
+  cleanup_free char *buf = NULL;
+  kk_err_t e = NULL;
+  if (kk_read_file_at(dirfd, "monitor.pid", 64, &buf, NULL, &e) < 0) {
+    kk_error_free(&e);
+    return true;
+  }
+  /* A pidfd, checked to be our monitor after it is open: it then names
+   * that process even if the pid is reused, and polls readable on exit. */
+  cleanup_close int pfd = (int)syscall(SYS_pidfd_open, atoi(buf), 0);
+  if (pfd < 0 || !kk_monitor_alive(dirfd))
+    return true;
+  struct pollfd p = {pfd, POLLIN, 0};
+  int n;
+  while ((n = poll(&p, 1, timeout_ms)) < 0 && errno == EINTR)
+    ;
+  return n > 0;
 }
 
 int kk_monitor_read_exit(int dirfd, struct kk_exit_record *out, kk_err_t *err) {

@@ -94,6 +94,9 @@ struct kk_exit_record {
 /* The monitor named in <dir>/monitor.pid is running (a live process that
  * is a kukeon-monitor, not a recycled pid). */
 bool kk_monitor_alive(int dirfd);
+/* Wait up to timeout_ms for that monitor to be gone (it deletes runc's
+ * record after it wrote the exit file, then exits); whether it is. */
+bool kk_monitor_wait_gone(int dirfd, int timeout_ms);
 /* From <dir>/exit; exited == false when there is none yet. */
 int kk_monitor_read_exit(int dirfd, struct kk_exit_record *out, kk_err_t *err);
 
