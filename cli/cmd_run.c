@@ -177,22 +177,17 @@ int kk_cmd_attach(struct kk_cli *cli, int argc, char **argv, kk_err_t *err) {
 
 /* ---------------------------------------------------------------- run */
 
-/* The exit code of a container (128 + signal when killed); -1 if unknown. */
-static int container_exit(struct kk_api *api, const struct kk_ref *cell, const char *container) {
-  struct kk_ref ref = *cell;
-  ref.kind = KK_KIND_CONTAINER;
-  ref.cell = cell->name;
-  ref.name = container;
-  cleanup_doc struct kk_doc *doc = NULL;
+/* The exit code of a container (128 + signal when killed) from its
+ * monitor's exit record, read where its log was; -1 if there is none. */
+static int container_exit(const char *monitor_dir) {
+  cleanup_close int dfd = open(monitor_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  struct kk_exit_record ex;
   kk_err_t e = NULL;
-  if (kk_api_get(api, &ref, &doc, &e) < 0) {
+  if (dfd < 0 || kk_monitor_read_exit(dfd, &ex, &e) < 0) {
     kk_error_free(&e);
     return -1;
   }
-  const struct kk_container_status *st = &doc->u.container.status;
-  if (st->state != KK_CTR_EXITED && st->state != KK_CTR_ERROR && st->state != KK_CTR_STOPPED)
-    return -1;
-  return (int)st->exit_code;
+  return ex.exited ? ex.exit_code : -1;
 }
 
 static struct kk_doc *image_cell(const char *name, struct kk_ref scope, const char *image, const char *command,
@@ -292,7 +287,7 @@ static int run_follow(struct kk_cli *cli, struct kk_api *api, const struct run_o
     return -1;
   if (follow == KK_ATTACH_DETACHED || follow == KK_ATTACH_SIGNALED)
     return 0;
-  int code = container_exit(api, ref, id);
+  int code = container_exit(dir);
   if (o->rm) {
     struct kk_report drep = {0};
     int r = kk_api_delete(api, ref, true, true, &drep, err);
