@@ -760,7 +760,7 @@ int kk_monitor_main(int argc, char **argv) {
   }
   rargv[ra++] = id;
   rargv[ra] = NULL;
- pid_t runc_pid = fork();
+  pid_t runc_pid = fork();
   if (runc_pid == 0) {
     sigprocmask(SIG_UNBLOCK, &mask, NULL);
     signal(SIGPIPE, SIG_DFL);
