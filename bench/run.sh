@@ -30,7 +30,8 @@ cleanup() {
   for m in $(awk -v t="$tmp/" -v r="$rt/" 'index($5, t) == 1 || index($5, r) == 1 {print $5}' /proc/self/mountinfo | sort -r); do
     umount -l "$m"
   done
-  for d in /sys/fs/cgroup/"${KUKEON_CGROUP_ROOT#/}" /sys/fs/cgroup/*/"${KUKEON_CGROUP_ROOT#/}" /sys/fs/cgroup/kk-bench-runc /sys/fs/cgroup/*/kk-bench-runc; do
+  for d in /sys/fs/cgroup/"${KUKEON_CGROUP_ROOT#/}" /sys/fs/cgroup/*/"${KUKEON_CGROUP_ROOT#/}" \
+    /sys/fs/cgroup/kk-bench-runc /sys/fs/cgroup/*/kk-bench-runc /sys/fs/cgroup/kk-bench-floor /sys/fs/cgroup/*/kk-bench-floor; do
     [ -d "$d" ] && find "$d" -depth -type d -exec rmdir {} \; 2>/dev/null
   done
   if command -v podman >/dev/null; then podman --root "$tmp/podman" --runroot "$tmp/podman-run" rmi -af >/dev/null 2>&1; fi
@@ -69,7 +70,7 @@ PY
 mkdir -p "$tmp/kbundle"
 sleep 0.5
 python3 - "$rt/kukeon/bundles/default.kukeon.io/default_default_cfg_root/config.json" "$tmp" <<'PY'
-import json, shutil, sys
+import json, os, shutil, sys
 c = json.load(open(sys.argv[1]))
 tmp = sys.argv[2]
 c["root"]["path"] = tmp + "/bundle/rootfs"
@@ -81,10 +82,29 @@ for m in c["mounts"]:
         shutil.copy(m["source"], copy)
         m["source"] = copy
 json.dump(c, open(tmp + "/kbundle/config.json", "w"))
+c["linux"]["cgroupsPath"] = "/kk-bench-floor/cell/ctr"
+os.makedirs(tmp + "/floor")
+json.dump(c, open(tmp + "/floor/config.json", "w"))
 PY
 "$BUILD/kuke" delete cell cfg >/dev/null
+# runc's share of kuke run: the two runc execs a container that outlives
+# its CLI and daemon needs (run --detach, then delete), the container in a
+# fresh cell cgroup as kukeon's is.  It runs from sh, so "sh alone" says
+# what the script adds (sh and rmdir).
+cat >"$tmp/floor.sh" <<SH
+runc --root $rt/runc-root run --detach --bundle $tmp/floor bench-floor </dev/null >/dev/null 2>&1
+runc --root $rt/runc-root delete --force bench-floor
+rmdir /sys/fs/cgroup/kk-bench-floor/cell /sys/fs/cgroup/*/kk-bench-floor/cell 2>/dev/null
+exit 0
+SH
+cat >"$tmp/sh.sh" <<SH
+rmdir /sys/fs/cgroup/kk-bench-none /sys/fs/cgroup/*/kk-bench-none 2>/dev/null
+exit 0
+SH
 cmds=(-n "runc run (prepared bundle)" "runc --root $rt/runc-root run --bundle $tmp/bundle bench-runc"
       -n "runc run (kukeon's config.json)" "runc --root $rt/runc-root run --bundle $tmp/kbundle bench-kcfg"
+      -n "runc run --detach + runc delete (kukeon's config.json, fresh cell cgroup; sh script)" "sh $tmp/floor.sh"
+      -n "sh alone (the script's own cost)" "sh $tmp/sh.sh"
       -n "kuke run --rm --image busybox -- true" "$BUILD/kuke run --rm --image busybox --name bench -- true")
 if command -v podman >/dev/null; then
   P="podman --root $tmp/podman --runroot $tmp/podman-run --cgroup-manager cgroupfs --events-backend none"
@@ -109,15 +129,18 @@ hyperfine -N --warmup 2 --runs "$RUNS" --export-json "$tmp/lat.json" \
 # Idle cells: daemon RSS/CPU, monitor memory.
 kb() { awk -v k="$1" '$1 == k":" {print $2}' "$2"; }
 d0=$(kb VmRSS /proc/$DPID/status)
-for i in $(seq "$CELLS"); do
-  printf 'apiVersion: v1beta1\nkind: Cell\nmetadata: {name: idle%d}\nspec: {realmId: default, spaceId: default, stackId: default, containers: [{id: main, image: busybox, command: /bin/sleep, args: ["3600"]}]}\n---\n' "$i"
-done >"$tmp/idle.yaml"
-t0=$(date +%s%N)
-"$BUILD/kuke" apply -f "$tmp/idle.yaml" >/dev/null
-t_apply=$(( ($(date +%s%N) - t0) / 1000000 ))
-ticks0=$(awk '{print $14 + $15}' /proc/$DPID/stat)
-sleep 60
-ticks1=$(awk '{print $14 + $15}' /proc/$DPID/stat)
+t_apply=0 ticks0=0 ticks1=0
+if [ "$CELLS" -gt 0 ]; then # CELLS=0: the one-shot and start figures only
+  for i in $(seq "$CELLS"); do
+    printf 'apiVersion: v1beta1\nkind: Cell\nmetadata: {name: idle%d}\nspec: {realmId: default, spaceId: default, stackId: default, containers: [{id: main, image: busybox, command: /bin/sleep, args: ["3600"]}]}\n---\n' "$i"
+  done >"$tmp/idle.yaml"
+  t0=$(date +%s%N)
+  "$BUILD/kuke" apply -f "$tmp/idle.yaml" >/dev/null
+  t_apply=$(( ($(date +%s%N) - t0) / 1000000 ))
+  ticks0=$(awk '{print $14 + $15}' /proc/$DPID/stat)
+  sleep 60
+  ticks1=$(awk '{print $14 + $15}' /proc/$DPID/stat)
+fi
 d1=$(kb VmRSS /proc/$DPID/status)
 mons=$(pgrep -f "^kukeon-monitor .*$rt/" | head -20)
 rss_sum=0 pss_sum=0 anon_sum=0 n=0
@@ -145,11 +168,16 @@ rk = m["runc run (kukeon's config.json)"]["mean"]
 print()
 print("- kuke run / runc run (runc spec): %.2f×" % (k / rc))
 print("- kuke run / runc run (kukeon's config.json): %.2f×" % (k / rk))
+fl = m["runc run --detach + runc delete (kukeon's config.json, fresh cell cgroup; sh script)"]["mean"]
+sh = m["sh alone (the script's own cost)"]["mean"]
+print("- runc's share, (floor script - sh alone) / runc run: %.2f×; kuke run beyond it: %.1f ms"
+      % ((fl - sh) / rc, (k - (fl - sh)) * 1e3))
 if "podman run --rm --runtime runc" in m:
     print("- podman run / kuke run: %.2f×" % (m["podman run --rm --runtime runc"]["mean"] / k))
 print("- cell start, apply -> Ready: %s" % ms(lat))
-print("- %d idle cells applied in %.1f s; daemon VmRSS %.1f MiB before, %.1f MiB with them; daemon CPU over 60 s idle: %.2f%%"
-      % (cells, tapply / 1e3, d0 / 1024, d1 / 1024, 100.0 * (t1 - t0) / hz / 60))
+if cells:
+    print("- %d idle cells applied in %.1f s; daemon VmRSS %.1f MiB before, %.1f MiB with them; daemon CPU over 60 s idle: %.2f%%"
+          % (cells, tapply / 1e3, d0 / 1024, d1 / 1024, 100.0 * (t1 - t0) / hz / 60))
 if n:
     print("- monitor per container (mean of %d): VmRSS %.0f KiB, RssAnon %.0f KiB, Pss %.0f KiB" % (n, rss / n, anon / n, pss / n))
 PY
