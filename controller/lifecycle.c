@@ -518,11 +518,8 @@ static int teardown_container(struct kk_controller *c, struct kk_cell *cell, con
                               kk_err_t *err) {
   cleanup_paths struct ctr_paths p = {0};
   ctr_paths_of(c, cell, ct, &p);
-  bool ended = !ct->host_pid && faccessat(AT_FDCWD, p.bundle, F_OK, 0) == 0;
-  if (ended) {
-    cleanup_free char *exitf = kk_asprintf("%s/exit", p.bundle);
-    ended = access(exitf, F_OK) == 0;
-  }
+  cleanup_free char *exitf = kk_asprintf("%s/exit", p.bundle);
+  bool ended = !ct->host_pid && access(exitf, F_OK) == 0;
   if (!ended && stop_container(c, cell, ct, SIGKILL, 0, err) < 0)
     return -1;
   if (!is_pause(ct) && access(p.rootfs, F_OK) == 0) {
