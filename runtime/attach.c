@@ -17,6 +17,7 @@
 
 #include "lib/fs.h"
 #include "lib/util.h"
+#include "runtime/monitor_int.h"
 #include "runtime/runtime.h"
 
 #define DETACH_KEY 0x1d /* Ctrl-] */
@@ -146,21 +147,31 @@ static int output(struct session *s, const uint8_t *buf, size_t len, kk_err_t *e
   return 0;
 }
 
-static int connect_attach(const char *monitor_dir, int dirfd, kk_err_t *err) {
-  cleanup_close int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+int kk_attach_socket(int dirfd) {
+  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (fd < 0)
-    return kk_error(err, errno, "socket");
-  /* Through the directory's fd so a long path still fits sun_path. */
+    return -1;
   struct sockaddr_un sa = {.sun_family = AF_UNIX};
   snprintf(sa.sun_path, sizeof(sa.sun_path), "/proc/self/fd/%d/attach", dirfd);
   if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+    int e = errno;
+    close(fd);
+    errno = e;
+    return -1;
+  }
+  fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+  return fd;
+}
+
+static int connect_attach(const char *monitor_dir, int dirfd, kk_err_t *err) {
+  int fd = kk_attach_socket(dirfd);
+  if (fd < 0) {
     if (errno == ENOENT || errno == ECONNREFUSED)
       return kk_error_kind(err, KK_ERR_UNAVAILABLE, 0, "the container is not running (nothing listens on %s/attach)",
                            monitor_dir);
     return kk_error(err, errno, "connect to %s/attach", monitor_dir);
   }
-  fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
-  return kk_steal_fd(&fd);
+  return fd;
 }
 
 static int relay(struct session *s, int sfd, kk_err_t *err) {

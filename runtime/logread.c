@@ -20,11 +20,11 @@
 #include <sys/inotify.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/un.h>
 #include <unistd.h>
 
 #include "lib/fs.h"
 #include "lib/util.h"
+#include "runtime/monitor_int.h"
 #include "runtime/runtime.h"
 
 #define CHUNK 65536
@@ -235,19 +235,6 @@ struct waker {
   bool inotify_tried;
 };
 
-static int watch_socket(int dirfd) {
-  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0)
-    return -1;
-  struct sockaddr_un sa = {.sun_family = AF_UNIX};
-  snprintf(sa.sun_path, sizeof(sa.sun_path), "/proc/self/fd/%d/attach", dirfd);
-  if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
-    close(fd);
-    return -1;
-  }
-  return fd;
-}
-
 static void watch_inotify(struct waker *w) {
   w->inotify_tried = true;
   w->ifd = inotify_init1(IN_CLOEXEC | IN_NONBLOCK);
@@ -264,7 +251,7 @@ static void watch_inotify(struct waker *w) {
  * unnoticed.  Without the socket, inotify is set up on the first wait (the
  * loop reads once more after that, before it sleeps). */
 static void waker_open(struct waker *w, int dirfd) {
-  *w = (struct waker){.sock = watch_socket(dirfd), .ifd = -1, .dirfd = dirfd};
+  *w = (struct waker){.sock = kk_attach_socket(dirfd), .ifd = -1, .dirfd = dirfd};
 }
 
 static void waker_close(struct waker *w) {
