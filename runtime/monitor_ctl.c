@@ -156,36 +156,36 @@ int kk_monitor_spawn(const struct kk_monitor_opts *o, pid_t *ctr_pid, kk_err_t *
                        o->id, errlog);
 }
 
-bool kk_monitor_alive(int dirfd) {
+/* The pid in <dir>/monitor.pid if that process lives and is a monitor
+ * (it names itself with PR_SET_NAME before it writes monitor.pid, so a
+ * recycled pid is told apart); 0 otherwise. */
+static pid_t live_monitor(int dirfd) {
   cleanup_free char *buf = NULL;
   kk_err_t e = NULL;
   if (kk_read_file_at(dirfd, "monitor.pid", 64, &buf, NULL, &e) < 0) {
     kk_error_free(&e);
-    return false;
+    return 0;
   }
   int pid = atoi(buf);
   if (pid <= 0 || (kill(pid, 0) < 0 && errno == ESRCH))
-    return false;
-  /* A recycled pid is not our monitor (it names itself with PR_SET_NAME
-   * before it writes monitor.pid). */
+    return 0;
   char path[64], comm[32] = "";
   snprintf(path, sizeof(path), "/proc/%d/comm", pid);
   cleanup_close int fd = open(path, O_RDONLY | O_CLOEXEC);
   ssize_t n = fd >= 0 ? read(fd, comm, sizeof(comm) - 1) : -1;
-  return n > 0 && strncmp(comm, "kukeon-monitor", 14) == 0;
+  return n > 0 && strncmp(comm, "kukeon-monitor", 14) == 0 ? (pid_t)pid : 0;
 }
 
+bool kk_monitor_alive(int dirfd) { return live_monitor(dirfd) > 0; }
+
 bool kk_monitor_wait_gone(int dirfd, int timeout_ms) {
-  cleanup_free char *buf = NULL;
-  kk_err_t e = NULL;
-  if (kk_read_file_at(dirfd, "monitor.pid", 64, &buf, NULL, &e) < 0) {
-    kk_error_free(&e);
+  pid_t pid = live_monitor(dirfd);
+  if (pid <= 0)
     return true;
-  }
-  /* A pidfd, checked to be our monitor after it is open: it then names
-   * that process even if the pid is reused, and polls readable on exit. */
-  cleanup_close int pfd = (int)syscall(SYS_pidfd_open, atoi(buf), 0);
-  if (pfd < 0 || !kk_monitor_alive(dirfd))
+  /* Checked again once the pidfd is open: from then on it names that
+   * process even if the pid is reused, and polls readable when it exits. */
+  cleanup_close int pfd = (int)syscall(SYS_pidfd_open, pid, 0);
+  if (pfd < 0 || live_monitor(dirfd) != pid)
     return true;
   struct pollfd p = {pfd, POLLIN, 0};
   int n;
