@@ -133,16 +133,6 @@ static int stage_pause(struct kk_controller *c, char **rootfs, kk_err_t *err) {
 
 /* ------------------------------------------------------------ monitor view */
 
-static pid_t read_pid(int dirfd) {
-  cleanup_free char *buf = NULL;
-  kk_err_t e = NULL;
-  if (kk_read_file_at(dirfd, "pid", 64, &buf, NULL, &e) < 0) {
-    kk_error_free(&e);
-    return 0;
-  }
-  return (pid_t)atoi(buf);
-}
-
 /* Update one container's status from its monitor's files. */
 static void observe_container(struct kk_controller *c, struct kk_cell *cell, const struct kk_container_spec *ct) {
   struct kk_container_status *cs = status_slot(cell, ct->id);
@@ -173,7 +163,7 @@ static void observe_container(struct kk_controller *c, struct kk_cell *cell, con
   if (kk_monitor_alive(dfd)) {
     /* The monitor drains output for a moment after the init died: only a
      * live init is a running container. */
-    pid_t pid = read_pid(dfd);
+    pid_t pid = kk_read_pid_at(dfd, "pid");
     if (pid > 0 && kill(pid, 0) == 0) {
       cs->state = KK_CTR_READY;
       cs->pid = pid;

@@ -3,6 +3,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
@@ -247,4 +248,15 @@ int kk_lock_at(int dirfd, const char *name, bool exclusive, kk_err_t *err) {
 bool kk_exists_at(int dirfd, const char *name) {
   struct stat st;
   return fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0;
+}
+
+pid_t kk_read_pid_at(int dirfd, const char *name) {
+  cleanup_free char *buf = NULL;
+  kk_err_t e = NULL;
+  if (kk_read_file_at(dirfd, name, 64, &buf, NULL, &e) < 0) {
+    kk_error_free(&e);
+    return 0;
+  }
+  long pid = strtol(buf, NULL, 10);
+  return pid > 0 && pid <= INT32_MAX ? (pid_t)pid : 0;
 }

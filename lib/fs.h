@@ -30,6 +30,10 @@ int kk_write_file_atomic(int dirfd, const char *name, const void *buf, size_t le
  * (bundle configs, monitor records, a cell's hosts file). */
 int kk_write_file_volatile(int dirfd, const char *name, const void *buf, size_t len, mode_t mode, kk_err_t *err);
 
+/* The pid in a small file (monitor.pid, runc's --pid-file): > 0, or 0
+ * when the file is missing, unreadable or holds no pid. */
+pid_t kk_read_pid_at(int dirfd, const char *name);
+
 /* Read a whole regular file (at most max bytes; bigger is an error).
  * *out is NUL-terminated. */
 int kk_read_file_at(int dirfd, const char *name, size_t max, char **out, size_t *len, kk_err_t *err);

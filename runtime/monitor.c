@@ -813,15 +813,13 @@ int kk_monitor_main(int argc, char **argv) {
     m.master = fcntl(m.out.fd, F_DUPFD_CLOEXEC, 0);
     m.in_fd = fcntl(m.out.fd, F_DUPFD_CLOEXEC, 0);
   }
-  cleanup_free char *pidbuf = NULL;
-  if (kk_read_file_at(m.dirfd, "pid", 64, &pidbuf, NULL, &err) < 0 || atoi(pidbuf) <= 0) {
+  m.ctr_pid = kk_read_pid_at(m.dirfd, "pid");
+  if (m.ctr_pid <= 0) {
     runc_delete(runc, runc_root, id, true);
     sync_send(sync_fd, "E runc run wrote no pid file\n");
-    kk_error_free(&err);
     unlinkat(m.dirfd, "attach", 0);
     return 1;
   }
-  m.ctr_pid = (pid_t)atoi(pidbuf);
   sync_send(sync_fd, "P %d\n", (int)m.ctr_pid);
   if (sync_fd >= 0)
     close(sync_fd);

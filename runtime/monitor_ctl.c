@@ -160,20 +160,14 @@ int kk_monitor_spawn(const struct kk_monitor_opts *o, pid_t *ctr_pid, kk_err_t *
  * (it names itself with PR_SET_NAME before it writes monitor.pid, so a
  * recycled pid is told apart); 0 otherwise. */
 static pid_t live_monitor(int dirfd) {
-  cleanup_free char *buf = NULL;
-  kk_err_t e = NULL;
-  if (kk_read_file_at(dirfd, "monitor.pid", 64, &buf, NULL, &e) < 0) {
-    kk_error_free(&e);
-    return 0;
-  }
-  int pid = atoi(buf);
+  pid_t pid = kk_read_pid_at(dirfd, "monitor.pid");
   if (pid <= 0 || (kill(pid, 0) < 0 && errno == ESRCH))
     return 0;
   char path[64], comm[32] = "";
-  snprintf(path, sizeof(path), "/proc/%d/comm", pid);
+  snprintf(path, sizeof(path), "/proc/%d/comm", (int)pid);
   cleanup_close int fd = open(path, O_RDONLY | O_CLOEXEC);
   ssize_t n = fd >= 0 ? read(fd, comm, sizeof(comm) - 1) : -1;
-  return n > 0 && strncmp(comm, "kukeon-monitor", 14) == 0 ? (pid_t)pid : 0;
+  return n > 0 && strncmp(comm, "kukeon-monitor", 14) == 0 ? pid : 0;
 }
 
 bool kk_monitor_alive(int dirfd) { return live_monitor(dirfd) > 0; }

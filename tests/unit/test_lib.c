@@ -607,6 +607,24 @@ START_TEST(write_volatile) {
 }
 END_TEST
 
+START_TEST(read_pid) {
+  cleanup_free char *dir = mktmp();
+  cleanup_close int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  kk_err_t err = NULL;
+  ck_assert_int_eq(kk_read_pid_at(dfd, "pid"), 0); /* missing */
+  static const struct {
+    const char *text;
+    pid_t want;
+  } cases[] = {{"123\n", 123}, {"4194304", 4194304}, {"abc", 0}, {"-5\n", 0}, {"0\n", 0}, {"", 0},
+               {"99999999999999999999", 0}};
+  for (size_t i = 0; i < KK_ARRAY_SIZE(cases); i++) {
+    ck_assert_int_eq(kk_write_file_volatile(dfd, "pid", cases[i].text, strlen(cases[i].text), 0600, &err), 0);
+    ck_assert_msg(kk_read_pid_at(dfd, "pid") == cases[i].want, "\"%s\"", cases[i].text);
+  }
+  rmtree(dir);
+}
+END_TEST
+
 struct stop_at {
   const char *step;
   int seen;
@@ -848,6 +866,7 @@ static Suite *lib_suite(void) {
   tcase_set_timeout(fs, 30);
   tcase_add_test(fs, write_atomic);
   tcase_add_test(fs, write_volatile);
+  tcase_add_test(fs, read_pid);
   tcase_add_test(fs, write_atomic_interrupted);
   tcase_add_test(fs, read_file);
   tcase_add_test(fs, mkdir_p);
