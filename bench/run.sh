@@ -13,8 +13,10 @@ CELLS=${CELLS:-200}
 src=$(cd "$(dirname "$0")/.." && pwd)
 tmp=$(mktemp -d /tmp/kk-bench-run.XXXXXX)
 # State that lives on tmpfs in production (/run/kukeon, /run/runc) lives on
-# tmpfs here too; the run path (images, metadata) stays on disk.
+# a tmpfs of its own here too (/run is not always one, in a container say);
+# the run path (images, metadata, writable layers) stays on disk.
 rt=$(mktemp -d /run/kk-bench-rt.XXXXXX)
+mount -t tmpfs -o mode=0700 kk-bench-rt "$rt"
 export KUKEON_CGROUP_ROOT="/kukeon-bench-$$"
 export KUKEON_RUN_PATH="$tmp/run" KUKEON_RUNTIME_DIR="$rt/kukeon" HOME="$tmp"
 sock="$rt/kukeon/kukeond.sock"
@@ -34,6 +36,7 @@ cleanup() {
     /sys/fs/cgroup/kk-bench-runc /sys/fs/cgroup/*/kk-bench-runc /sys/fs/cgroup/kk-bench-floor /sys/fs/cgroup/*/kk-bench-floor; do
     [ -d "$d" ] && find "$d" -depth -type d -exec rmdir {} \; 2>/dev/null
   done
+  mountpoint -q "$rt" && umount "$rt"
   if command -v podman >/dev/null; then podman --root "$tmp/podman" --runroot "$tmp/podman-run" rmi -af >/dev/null 2>&1; fi
   rm -rf "$tmp" "$rt"
 }
@@ -105,7 +108,7 @@ cmds=(-n "runc run (prepared bundle)" "runc --root $rt/runc-root run --bundle $t
       -n "runc run (kukeon's config.json)" "runc --root $rt/runc-root run --bundle $tmp/kbundle bench-kcfg"
       -n "runc run --detach + runc delete (kukeon's config.json, fresh cell cgroup; sh script)" "sh $tmp/floor.sh"
       -n "sh alone (the script's own cost)" "sh $tmp/sh.sh"
-      -n "kuke run --rm --image busybox -- true" "$BUILD/kuke run --rm --image busybox --name bench -- true")
+      -n "kuke run --rm --image busybox -- true" "$BUILD/kuke run --rm --image busybox -- true")
 if command -v podman >/dev/null; then
   P="podman --root $tmp/podman --runroot $tmp/podman-run --cgroup-manager cgroupfs --events-backend none"
   $P load -q -i "$tmp/bb.tar" >/dev/null 2>&1 && $P tag "$($P images -q | head -1)" localhost/busybox:latest
