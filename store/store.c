@@ -543,7 +543,7 @@ int kk_store_list(struct kk_store *s, enum kk_kind kind, const struct kk_ref *sc
 
 /* ------------------------------------------------------------- delete */
 
-int kk_store_delete(struct kk_store *s, const struct kk_ref *ref, kk_err_t *err) {
+static int delete_ref(struct kk_store *s, const struct kk_ref *ref, bool durable, kk_err_t *err) {
   if (check_ref(ref, err) < 0)
     return -1;
   if (!kk_store_exists(s, ref)) 
@@ -572,10 +572,18 @@ int kk_store_delete(struct kk_store *s, const struct kk_ref *ref, kk_err_t *err)
       return -1;
     if (unlinkat(dfd, kind_files[ref->kind], 0) < 0 && errno != ENOENT)
       return kk_error(err, errno, "remove %s/%s/%s", s->path, rel, kind_files[ref->kind]);
-    if (kk_fsync_dir(dfd, err) < 0)
+    if (durable && kk_fsync_dir(dfd, err) < 0)
       return -1;
   }
   if (kk_rm_rf_at(s->fd, rel, err) < 0)
     return kk_error_wrap(err, "remove %s/%s", s->path, rel);
   return 0;
+}
+
+int kk_store_delete(struct kk_store *s, const struct kk_ref *ref, kk_err_t *err) {
+  return delete_ref(s, ref, true, err);
+}
+
+int kk_store_delete_volatile(struct kk_store *s, const struct kk_ref *ref, kk_err_t *err) {
+  return delete_ref(s, ref, false, err);
 }

@@ -79,6 +79,10 @@ int kk_store_list(struct kk_store *s, enum kk_kind kind, const struct kk_ref *sc
 
 /* Remove a resource and everything under it (its directory). */
 int kk_store_delete(struct kk_store *s, const struct kk_ref *ref, kk_err_t *err);
+/* The same without the fsync, for a resource whose return after a power
+ * cut is harmless: an auto-delete cell comes back with its containers
+ * ended, and is deleted again. */
+int kk_store_delete_volatile(struct kk_store *s, const struct kk_ref *ref, kk_err_t *err);
 
 /* Directory of a resource relative to the run path ("default/default"). */
 char *kk_store_rel_dir(const struct kk_ref *ref);

@@ -341,8 +341,12 @@ START_TEST(layout_every_kind) {
   ck_assert_int_eq(stat(rp, &st), 0);
   ck_assert_int_eq(st.st_mode & 0007, 0);
 
-  /* Delete each level: the directory goes with it. */
-  ck_assert_int_eq(kk_store_delete(e.s, &CELL("r1", "s1", "t1", "c1"), &err), 0);
+  /* Delete each level: the directory goes with it (the cell as an
+   * auto-delete cell goes: no fsync, the same result). */
+  ck_assert_int_eq(kk_store_delete_volatile(e.s, &CELL("r1", "s1", "t1", "nope"), &err), -1);
+  ck_assert_int_eq(err->kind, KK_ERR_NOT_FOUND);
+  kk_error_free(&err);
+  ck_assert_int_eq(kk_store_delete_volatile(e.s, &CELL("r1", "s1", "t1", "c1"), &err), 0);
   ck_assert(!exists(&e, "r1/s1/t1/c1"));
   ck_assert_int_eq(kk_store_delete(e.s, &STACK("r1", "s1", "t1"), &err), 0);
   ck_assert(!exists(&e, "r1/s1/t1"));
