@@ -660,10 +660,12 @@ static int delete_locked(struct kk_controller *c, const struct kk_ref *ref, bool
       kk_report_line(rep, 2, "- %zu %s(s) deleted (cascade)", kids.n, kk_kind_lower(scope.kind));
     kk_doc_list_free(&kids);
   }
+  bool auto_delete = false;
   if (ref->kind == KK_KIND_CELL) {
     cleanup_doc struct kk_doc *cell = NULL;
     if (kk_store_get(c->store, ref, &cell, err) < 0)
       return -1;
+    auto_delete = cell->u.cell.spec.auto_delete;
     if (kk_ctl_cell_teardown(c, cell, err) < 0) {
       if (!force)
         return kk_error_wrap(err, "delete cell \"%s\"", ref->name);
@@ -675,7 +677,7 @@ static int delete_locked(struct kk_controller *c, const struct kk_ref *ref, bool
    * stays and says what is still there. */
   if (cgroup_down(c, ref, force, err) < 0)
     return -1;
-  return kk_store_delete(c->store, ref, err);
+  return auto_delete ? kk_store_delete_volatile(c->store, ref, err) : kk_store_delete(c->store, ref, err);
 }
 
 int kk_ctl_delete(struct kk_controller *c, const struct kk_ref *ref, bool cascade, bool force, struct kk_report *rep,
@@ -1003,7 +1005,7 @@ static void reconcile_cells(struct kk_controller *c) {
     cleanup_free char *before = kk_doc_to_yaml(cell);
     bool deleted = false;
     if (kk_ctl_cell_supervise(c, cell, &deleted, &e) == 0 && deleted) {
-      if (cgroup_down(c, &ref, true, &e) == 0 && kk_store_delete(c->store, &ref, &e) == 0)
+      if (cgroup_down(c, &ref, true, &e) == 0 && kk_store_delete_volatile(c->store, &ref, &e) == 0)
         kk_info("reconcile: auto-deleted cell %s", ref.name);
     } else if (e == NULL) {
       cleanup_free char *after = kk_doc_to_yaml(cell);

@@ -451,12 +451,17 @@ static int start_container(struct kk_controller *c, struct kk_doc *doc, const st
   cleanup_paths struct ctr_paths p = {0};
   ctr_paths_of(c, &doc->u.cell, ct, &p);
   struct kk_runc runc = {c->runc_bin, p.runc_root};
-  /* The last run's monitor may still be deleting runc's record of this id;
-   * a leftover record (from before a crash) goes first. */
+  /* The last run's monitor may still be deleting runc's record of this id
+   * (and then remove the directory, if its cell was deleted); a leftover
+   * record (from before a crash, or of a monitor that was killed) goes
+   * first, and so does a directory its monitor never came to remove. */
   {
     cleanup_close int dfd = open(p.bundle, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (dfd >= 0)
+    if (dfd >= 0) {
       kk_monitor_wait_gone(dfd, KILL_WAIT_MS);
+      if (faccessat(dfd, "released", F_OK, 0) == 0 && kk_rm_rf_at(AT_FDCWD, p.bundle, err) < 0)
+        return -1;
+    }
   }
   if (kk_runc_delete(&runc, ct->containerd_id, true, err) < 0)
     return -1;
@@ -502,8 +507,11 @@ static int start_container(struct kk_controller *c, struct kk_doc *doc, const st
 
 /* Everything one container owns on the host.  When its exit is recorded
  * and it had a pid namespace of its own (whose end took every process with
- * it), its rootfs and writable layer go while its monitor may still be
- * deleting runc's record; otherwise after the stop. */
+ * it), nothing of it runs any more: its rootfs and writable layer go while
+ * its monitor may still be deleting runc's record, and the bundle directory
+ * is left to that monitor, which removes it once runc's record is gone (the
+ * cell's cgroup can go meanwhile: runc takes a missing cgroup as removed).
+ * Otherwise the container is stopped first and everything goes here. */
 static int teardown_container(struct kk_controller *c, struct kk_cell *cell, const struct kk_container_spec *ct,
                               kk_err_t *err) {
   cleanup_paths struct ctr_paths p = {0};
@@ -519,8 +527,16 @@ static int teardown_container(struct kk_controller *c, struct kk_cell *cell, con
   }
   if (kk_rm_rf_at(AT_FDCWD, p.state, err) < 0)
     return -1;
-  if (ended && stop_container(c, cell, ct, SIGKILL, 0, err) < 0)
-    return -1;
+  if (ended) {
+    cleanup_close int dfd = open(p.bundle, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    int taken = dfd < 0 ? 0 : kk_monitor_release(dfd, err);
+    if (taken < 0)
+      return -1;
+    if (taken)
+      return 0;
+    if (stop_container(c, cell, ct, SIGKILL, 0, err) < 0)
+      return -1;
+  }
   return kk_rm_rf_at(AT_FDCWD, p.bundle, err);
 }
 

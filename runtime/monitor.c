@@ -22,6 +22,11 @@
  *   attach        unix stream socket for attach clients (gone once it ended)
  *   console.sock  only while `runc run` starts a terminal container
  *   runc.log      runc's own JSON log
+ *   monitor.done  the monitor finished (runc's record is gone) and left the
+ *                 directory to the daemon
+ *   released      the daemon deleted the cell before the monitor finished:
+ *                 the monitor removes the directory itself at the end
+ *                 (kk_monitor_release; both decide under a flock on it)
  *
  * Terminal containers (--tty: config.json has process.terminal): runc gets
  * --console-socket and sends the pty master back over SCM_RIGHTS; the master
@@ -59,6 +64,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/ioctl.h>
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
@@ -547,6 +553,35 @@ static void runc_delete(const char *runc, const char *runc_root, const char *id,
     ;
 }
 
+/* The end: if the daemon handed the directory over, it goes (renamed out of
+ * the way first, so a container of the same id may start at once);
+ * otherwise say we are done and leave it to the daemon.  A rootfs still
+ * mounted in it keeps it: nothing is removed through a mount. */
+static void finish(int dirfd, const char *dir) {
+  while (flock(dirfd, LOCK_EX) < 0)
+    if (errno != EINTR)
+      return;
+  if (faccessat(dirfd, "released", F_OK, 0) < 0) {
+    int fd = openat(dirfd, "monitor.done", O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0640);
+    if (fd >= 0)
+      close(fd);
+    return;
+  }
+  struct stat self, rootfs;
+  if (fstat(dirfd, &self) < 0 ||
+      (fstatat(dirfd, "rootfs", &rootfs, AT_SYMLINK_NOFOLLOW) == 0 && rootfs.st_dev != self.st_dev))
+    return;
+  const char *slash = strrchr(dir, '/');
+  cleanup_free char *gone = slash ? kk_asprintf("%.*s/.%s.gone-%d", (int)(slash - dir), dir, slash + 1, (int)getpid())
+                                  : kk_asprintf(".%s.gone-%d", dir, (int)getpid());
+  if (rename(dir, gone) < 0)
+    return;
+  kk_err_t err = NULL;
+  if (kk_rm_rf_children(dirfd, &err) == 0)
+    rmdir(gone);
+  kk_error_free(&err);
+}
+
 static void reap(struct monitor *m, int64_t *drain_deadline) {
   int status;
   pid_t w;
@@ -737,6 +772,8 @@ int kk_monitor_main(int argc, char **argv) {
   }
   unlinkat(m.dirfd, "pid", 0);
   unlinkat(m.dirfd, "exit", 0);
+  unlinkat(m.dirfd, "monitor.done", 0);
+  unlinkat(m.dirfd, "released", 0);
   cleanup_free char *pid_file = kk_asprintf("%s/pid", dir);
   cleanup_free char *runc_log = kk_asprintf("%s/runc.log", dir);
   const char *rargv[20];
@@ -831,8 +868,8 @@ int kk_monitor_main(int argc, char **argv) {
    * client that sees EOF, or cannot connect any more, finds the exit file.
    * runc's record goes last, while whoever waited for the exit moves on;
    * the monitor exits once it is gone (the daemon waits for that before it
-   * reuses the id or removes the cell's cgroup, and forces the delete if
-   * this one failed). */
+   * reuses the id, and forces the delete if this one failed).  A cell
+   * deleted meanwhile left this directory to us (finish). */
   write_exit(&m);
   unlinkat(m.dirfd, "attach", 0);
   close_fd(&m.listen_fd);
@@ -845,6 +882,7 @@ int kk_monitor_main(int argc, char **argv) {
   free(m.inbuf);
   close(m.log_fd);
   close(sfd);
+  finish(m.dirfd, dir);
   close(m.dirfd);
   return 0;
 }

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -158,16 +159,26 @@ int kk_monitor_spawn(const struct kk_monitor_opts *o, pid_t *ctr_pid, kk_err_t *
 
 /* The pid in <dir>/monitor.pid if that process lives and is a monitor
  * (it names itself with PR_SET_NAME before it writes monitor.pid, so a
- * recycled pid is told apart); 0 otherwise. */
+ * recycled pid is told apart); 0 otherwise.  A zombie is not alive: the
+ * monitor is reparented to init, and not every init reaps at once. */
 static pid_t live_monitor(int dirfd) {
   pid_t pid = kk_read_pid_at(dirfd, "monitor.pid");
-  if (pid <= 0 || (kill(pid, 0) < 0 && errno == ESRCH))
+  if (pid <= 0)
     return 0;
-  char path[64], comm[32] = "";
-  snprintf(path, sizeof(path), "/proc/%d/comm", (int)pid);
+  char path[64], stat[128] = "";
+  snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
   cleanup_close int fd = open(path, O_RDONLY | O_CLOEXEC);
-  ssize_t n = fd >= 0 ? read(fd, comm, sizeof(comm) - 1) : -1;
-  return n > 0 && strncmp(comm, "kukeon-monitor", 14) == 0 ? pid : 0;
+  ssize_t n = fd >= 0 ? read(fd, stat, sizeof(stat) - 1) : -1;
+  if (n <= 0)
+    return 0;
+  stat[n] = '\0';
+  /* "<pid> (<comm>) <state> ..." */
+  const char *open_paren = strchr(stat, '('), *close_paren = strrchr(stat, ')');
+  if (!open_paren || !close_paren || close_paren[1] != ' ' ||
+      strncmp(open_paren + 1, "kukeon-monitor)", 15) != 0)
+    return 0;
+  char state = close_paren[2];
+  return state == 'Z' || state == 'X' || state == 'x' ? 0 : pid;
 }
 
 bool kk_monitor_alive(int dirfd) { return live_monitor(dirfd) > 0; }
@@ -186,6 +197,25 @@ bool kk_monitor_wait_gone(int dirfd, int timeout_ms) {
   while ((n = poll(&p, 1, timeout_ms)) < 0 && errno == EINTR)
     ;
   return n > 0;
+}
+
+int kk_monitor_release(int dirfd, kk_err_t *err) {
+  while (flock(dirfd, LOCK_EX) < 0)
+    if (errno != EINTR)
+      return kk_error(err, errno, "lock the monitor's directory");
+  int taken = 0;
+  if (faccessat(dirfd, "monitor.done", F_OK, 0) < 0 && live_monitor(dirfd) > 0) {
+    int fd = openat(dirfd, "released", O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0640);
+    if (fd < 0) {
+      int e = errno;
+      flock(dirfd, LOCK_UN);
+      return kk_error(err, e, "hand the monitor's directory over");
+    }
+    close(fd);
+    taken = 1;
+  }
+  flock(dirfd, LOCK_UN);
+  return taken;
 }
 
 int kk_monitor_read_exit(int dirfd, struct kk_exit_record *out, kk_err_t *err) {

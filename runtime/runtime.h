@@ -76,8 +76,8 @@ struct kk_monitor_opts {
 
 /* Start a monitor that runs `runc run --detach`; returns once the container
  * runs, with its init's pid.  The monitor is detached from the caller and
- * outlives it; when the init dies it deletes runc's record of the container
- * and then writes the exit file. */
+ * outlives it; when the init dies it writes the exit file, then deletes
+ * runc's record of the container, then exits. */
 int kk_monitor_spawn(const struct kk_monitor_opts *o, pid_t *ctr_pid, kk_err_t *err);
 /* The monitor process itself: main() of build/kukeon-monitor. */
 int kk_monitor_main(int argc, char **argv);
@@ -97,6 +97,14 @@ bool kk_monitor_alive(int dirfd);
 /* Wait up to timeout_ms for that monitor to be gone (it deletes runc's
  * record after it wrote the exit file, then exits); whether it is. */
 bool kk_monitor_wait_gone(int dirfd, int timeout_ms);
+/* Hand the directory of an ended container's monitor over to it, when the
+ * container is being deleted: the monitor removes the directory itself once
+ * runc's record is gone, so the caller need not wait for `runc delete`.
+ * 1: the monitor took it; 0: the monitor is already done, or gone without
+ * finishing (the caller deletes runc's record, if any, and the directory).
+ * Both sides decide under a lock on the directory, so exactly one removes
+ * it. */
+int kk_monitor_release(int dirfd, kk_err_t *err);
 /* From <dir>/exit; exited == false when there is none yet. */
 int kk_monitor_read_exit(int dirfd, struct kk_exit_record *out, kk_err_t *err);
 

@@ -122,6 +122,15 @@ t_eq killed-signal SIGKILL "$(cstat sig main exitSignal)"
 t_eq killed-state Error "$(cstat sig main state)"
 k delete cell sig >/dev/null
 t_eq run-rm-removed 0 "$(k get cells 2>/dev/null | grep -c '^busybox-')"
+# A delete does not wait for runc: an ended container's monitor deletes
+# runc's record and then the bundle itself, moments later.  The same name
+# runs again at once (its start waits for that monitor).
+out=""
+for i in 1 2 3; do out="$out$(k run --rm --image "$IMG" --name again -- echo "$i" 2>&1) "; done
+t_eq run-rm-same-name "1 2 3 " "$out"
+wait_for 5 sh -c "! runc --root '$RUNC_ROOT' list -q | grep -q _again_ && ! ls -a '$RT/bundles/default.kukeon.io' | grep -q again"
+t_eq run-rm-runc-gone "" "$(runc --root "$RUNC_ROOT" list -q | grep _again_)"
+t_eq run-rm-bundle-gone "" "$(ls -a "$RT/bundles/default.kukeon.io" | grep again)"
 
 # ------------------------------------------------- stop escalates to KILL
 # sh as PID 1 ignores SIGTERM: stop waits 5 s, then SIGKILLs.
@@ -220,8 +229,10 @@ t_eq user-by-name "1234 4321" "$(k log named | tr '\n' ' ' | sed 's/ $//')"
 
 # ------------------------------------------------ nothing left behind
 for n in web att d1 d2 d3 named; do k delete cell "$n" >/dev/null 2>&1; done
+# Monitors of containers that had ended finish on their own (see above).
+wait_for 5 sh -c "[ -z \"\$(runc --root '$RUNC_ROOT' list -q)\" ] && [ -z \"\$(ls -A '$RT/bundles/default.kukeon.io')\" ] && ! pgrep -f 'kukeon-monitor.*$T_TMP'"
 t_eq gone-runc "" "$(runc --root "$RUNC_ROOT" list -q)"
-t_eq gone-bundles "" "$(ls "$RT/bundles/default.kukeon.io" 2>/dev/null)"
+t_eq gone-bundles "" "$(ls -A "$RT/bundles/default.kukeon.io" 2>/dev/null)"
 t_eq gone-mounts "" "$(awk -v t="$T_TMP" '$5 ~ "^"t {print $5}' /proc/self/mountinfo)"
 t_eq gone-monitors "" "$(pgrep -f "kukeon-monitor.*$T_TMP")"
 t_eq gone-upper "" "$(ls "$RP/containers/default.kukeon.io" 2>/dev/null)"

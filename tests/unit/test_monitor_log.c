@@ -292,6 +292,40 @@ END_TEST
 START_TEST(follow_falls_back_when_refused) { follow_with_attach(false); }
 END_TEST
 
+/* An ended container's directory goes to its monitor only while that
+ * monitor lives and has not finished; a zombie is not alive. */
+START_TEST(release_to_live_monitor_only) {
+  char *d = NULL;
+  int dirfd = monitor_dir(&d);
+  kk_err_t err = NULL;
+  ck_assert_int_eq(kk_monitor_release(dirfd, &err), 0); /* no monitor.pid */
+  ck_assert(!kk_exists_at(dirfd, "released"));
+  pid_t mon = fork();
+  if (mon == 0) {
+    pause();
+    _exit(0);
+  }
+  char pid[32];
+  snprintf(pid, sizeof(pid), "%d\n", (int)mon);
+  put(d, "monitor.pid", pid);
+  ck_assert_int_eq(kk_monitor_release(dirfd, &err), 1);
+  ck_assert(kk_exists_at(dirfd, "released"));
+  unlinkat(dirfd, "released", 0);
+  put(d, "monitor.done", "");
+  ck_assert_int_eq(kk_monitor_release(dirfd, &err), 0); /* it finished */
+  ck_assert(!kk_exists_at(dirfd, "released"));
+  unlinkat(dirfd, "monitor.done", 0);
+  kill(mon, SIGKILL);
+  siginfo_t si;
+  waitid(P_PID, (id_t)mon, &si, WEXITED | WNOWAIT); /* dead, not reaped */
+  ck_assert_int_eq(kk_monitor_release(dirfd, &err), 0);
+  ck_assert(!kk_exists_at(dirfd, "released"));
+  waitpid(mon, NULL, 0);
+  close(dirfd);
+  rmtree(d);
+}
+END_TEST
+
 /* The monitor program kukeon carries is written out once, rewritten when
  * the file differs, and runs. */
 START_TEST(stage_monitor) {
@@ -343,6 +377,7 @@ static Suite *suite(void) {
   suite_add_tcase(s, tc);
   TCase *stage = tcase_create("stage");
   tcase_add_test(stage, stage_monitor);
+  tcase_add_test(stage, release_to_live_monitor_only);
   suite_add_tcase(s, stage);
   return s;
 }
