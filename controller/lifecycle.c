@@ -459,7 +459,7 @@ static int start_container(struct kk_controller *c, struct kk_doc *doc, const st
     cleanup_close int dfd = open(p.bundle, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (dfd >= 0) {
       kk_monitor_wait_gone(dfd, KILL_WAIT_MS);
-      if (faccessat(dfd, "released", F_OK, 0) == 0 && kk_rm_rf_at(AT_FDCWD, p.bundle, err) < 0)
+      if (kk_monitor_reclaim(dfd, p.bundle, err) < 0)
         return -1;
     }
   }
@@ -507,10 +507,11 @@ static int start_container(struct kk_controller *c, struct kk_doc *doc, const st
 
 /* Everything one container owns on the host.  When its exit is recorded
  * and it had a pid namespace of its own (whose end took every process with
- * it), nothing of it runs any more: its rootfs and writable layer go while
- * its monitor may still be deleting runc's record, and the bundle directory
- * is left to that monitor, which removes it once runc's record is gone (the
- * cell's cgroup can go meanwhile: runc takes a missing cgroup as removed).
+ * it), nothing of it runs any more: its rootfs is unmounted while its
+ * monitor may still be deleting runc's record, and the bundle directory and
+ * the writable layer are left to that monitor, which removes them once
+ * runc's record is gone (the cell's cgroup can go meanwhile: runc takes a
+ * missing cgroup as removed).
  * Otherwise the container is stopped first and everything goes here. */
 static int teardown_container(struct kk_controller *c, struct kk_cell *cell, const struct kk_container_spec *ct,
                               kk_err_t *err) {
@@ -525,18 +526,18 @@ static int teardown_container(struct kk_controller *c, struct kk_cell *cell, con
     if (images(c, &is, err) < 0 || kk_image_rootfs_unmount(is, p.rootfs, err) < 0)
       return -1;
   }
-  if (kk_rm_rf_at(AT_FDCWD, p.state, err) < 0)
-    return -1;
   if (ended) {
     cleanup_close int dfd = open(p.bundle, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    int taken = dfd < 0 ? 0 : kk_monitor_release(dfd, err);
+    int taken = dfd < 0 ? 0 : kk_monitor_release(dfd, p.state, err);
     if (taken < 0)
       return -1;
     if (taken)
       return 0;
-    if (stop_container(c, cell, ct, SIGKILL, 0, err) < 0)
-      return -1;
   }
+  if (kk_rm_rf_at(AT_FDCWD, p.state, err) < 0)
+    return -1;
+  if (ended && stop_container(c, cell, ct, SIGKILL, 0, err) < 0)
+    return -1;
   return kk_rm_rf_at(AT_FDCWD, p.bundle, err);
 }
 

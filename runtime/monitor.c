@@ -25,7 +25,8 @@
  *   monitor.done  the monitor finished (runc's record is gone) and left the
  *                 directory to the daemon
  *   released      the daemon deleted the cell before the monitor finished:
- *                 the monitor removes the directory itself at the end
+ *                 the monitor removes the directory itself at the end, and
+ *                 the directory this file names (the writable layer)
  *                 (kk_monitor_release; both decide under a flock on it)
  *
  * Terminal containers (--tty: config.json has process.terminal): runc gets
@@ -571,12 +572,19 @@ static void finish(int dirfd, const char *dir) {
   if (fstat(dirfd, &self) < 0 ||
       (fstatat(dirfd, "rootfs", &rootfs, AT_SYMLINK_NOFOLLOW) == 0 && rootfs.st_dev != self.st_dev))
     return;
+  kk_err_t err = NULL;
+  cleanup_free char *also = NULL;
+  if (kk_read_file_at(dirfd, "released", 4096, &also, NULL, &err) == 0) {
+    also[strcspn(also, "\n")] = '\0';
+    if (also[0] == '/')
+      kk_rm_rf_at(AT_FDCWD, also, &err);
+  }
+  kk_error_free(&err);
   const char *slash = strrchr(dir, '/');
   cleanup_free char *gone = slash ? kk_asprintf("%.*s/.%s.gone-%d", (int)(slash - dir), dir, slash + 1, (int)getpid())
                                   : kk_asprintf(".%s.gone-%d", dir, (int)getpid());
   if (rename(dir, gone) < 0)
     return;
-  kk_err_t err = NULL;
   if (kk_rm_rf_children(dirfd, &err) == 0)
     rmdir(gone);
   kk_error_free(&err);
@@ -685,7 +693,7 @@ static void close_clients(struct monitor *m) {
 int kk_monitor_main(int argc, char **argv) {
   const char *id = NULL, *bundle = NULL, *runc = "runc", *runc_root = NULL, *dir = NULL, *log_max = "10485760",
              *sync_fd_s = "-1";
-  bool want_stdin = false, tty = false;
+  bool want_stdin = false, tty = false, daemonize = false;
   struct kk_flag flags[] = {
       {"id", 0, KK_FLAG_STRING, &id, "container id", false},
       {"bundle", 0, KK_FLAG_STRING, &bundle, "OCI bundle directory", false},
@@ -696,6 +704,7 @@ int kk_monitor_main(int argc, char **argv) {
       {"stdin", 0, KK_FLAG_BOOL, &want_stdin, "keep the container's stdin open as a pipe for attach", false},
       {"tty", 0, KK_FLAG_BOOL, &tty, "the bundle has process.terminal: take the pty over a console socket", false},
       {"sync-fd", 0, KK_FLAG_STRING, &sync_fd_s, "fd to report the container pid or an error on", false},
+      {"daemonize", 0, KK_FLAG_BOOL, &daemonize, "fork, and let the parent exit at once (the caller reaps it)", false},
   };
   struct kk_strv pos = {0};
   bool help = false;
@@ -709,6 +718,15 @@ int kk_monitor_main(int argc, char **argv) {
   }
   kk_strv_free(&pos);
   int sync_fd = atoi(sync_fd_s);
+  if (daemonize) {
+    pid_t child = fork();
+    if (child < 0) {
+      sync_send(sync_fd, "E fork: %s\n", strerror(errno));
+      return 1;
+    }
+    if (child > 0)
+      _exit(0);
+  }
   struct monitor m = {.log_fd = -1, .listen_fd = -1, .master = -1, .in_fd = -1,
                       .out = {.fd = -1, .name = "stdout", .id = ST_STDOUT},
                       .err = {.fd = -1, .name = "stderr", .id = ST_STDERR}};

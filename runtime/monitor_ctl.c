@@ -7,6 +7,7 @@
 #include <jansson.h>
 #include <poll.h>
 #include <signal.h>
+#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -87,45 +88,43 @@ int kk_monitor_spawn(const struct kk_monitor_opts *o, pid_t *ctr_pid, kk_err_t *
   int sync[2];
   if (pipe2(sync, O_CLOEXEC) < 0)
     return kk_error(err, errno, "pipe");
-  /* Everything the child needs is prepared here: after fork() in a threaded
-   * daemon only async-signal-safe calls are allowed. */
   cleanup_free char *log_max = kk_asprintf("%lld", o->log_max > 0 ? o->log_max : DEFAULT_LOG_MAX);
   cleanup_free char *errlog = kk_asprintf("%s/monitor.err", o->dir);
-  char *argv[20] = {"kukeon-monitor", "--id", (char *)o->id, "--bundle", (char *)o->bundle, "--runc",
+  char *argv[20] = {"kukeon-monitor", "--daemonize", "--id", (char *)o->id, "--bundle", (char *)o->bundle, "--runc",
                      (char *)(o->runc ? o->runc : "runc"), "--runc-root", (char *)o->runc_root, "--dir",
                      (char *)o->dir, "--log-max", log_max, "--sync-fd", "3"};
-  size_t n = 15;
+  size_t n = 16;
   if (o->open_stdin)
     argv[n++] = "--stdin";
   if (o->tty)
     argv[n++] = "--tty";
   argv[n] = NULL;
-  pid_t child = fork();
-  if (child < 0) {
-    int e = errno;
+  /* posix_spawn (vfork-like: the daemon's memory is not copied) of a
+   * monitor in a session of its own, which forks once more and lets this
+   * child exit: the monitor is re-parented away from the daemon.  Nothing
+   * else of the daemon's reaches it (or runc), even an fd a library opened
+   * without O_CLOEXEC. */
+  posix_spawn_file_actions_t fa;
+  posix_spawnattr_t at;
+  posix_spawn_file_actions_init(&fa);
+  posix_spawnattr_init(&at);
+  posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDWR, 0);
+  posix_spawn_file_actions_adddup2(&fa, 0, 1);
+  posix_spawn_file_actions_addopen(&fa, 2, errlog, O_WRONLY | O_CREAT | O_APPEND, 0640);
+  posix_spawn_file_actions_adddup2(&fa, sync[1], 3); /* clears close-on-exec, even when already fd 3 */
+  posix_spawn_file_actions_addclosefrom_np(&fa, 4);
+  sigset_t none;
+  sigemptyset(&none);
+  posix_spawnattr_setsigmask(&at, &none);
+  posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSID | POSIX_SPAWN_SETSIGMASK);
+  pid_t child = 0;
+  int rc = posix_spawn(&child, o->exe, &fa, &at, argv, environ);
+  posix_spawn_file_actions_destroy(&fa);
+  posix_spawnattr_destroy(&at);
+  if (rc != 0) {
     close(sync[0]);
     close(sync[1]);
-    return kk_error(err, e, "fork");
-  }
-  if (child == 0) {
-    setsid();
-    pid_t grand = fork();
-    if (grand != 0)
-      _exit(grand < 0 ? 1 : 0); /* the monitor is re-parented away from the daemon */
-    int null = open("/dev/null", O_RDWR | O_CLOEXEC);
-    int elog = open(errlog, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
-    dup2(null, 0);
-    dup2(null, 1);
-    dup2(elog >= 0 ? elog : null, 2);
-    dup2(sync[1], 3); /* dup2 clears close-on-exec on fd 3 */
-    /* Nothing else of the daemon's reaches the monitor (or runc), even an
-     * fd a library opened without O_CLOEXEC. */
-    close_range(4, ~0U, CLOSE_RANGE_CLOEXEC);
-    sigset_t none;
-    sigemptyset(&none);
-    sigprocmask(SIG_SETMASK, &none, NULL);
-    execv(o->exe, argv);
-    _exit(127);
+    return kk_error(err, rc, "start the monitor %s", o->exe);
   }
   close(sync[1]);
   int st = 0;
@@ -199,23 +198,35 @@ bool kk_monitor_wait_gone(int dirfd, int timeout_ms) {
   return n > 0;
 }
 
-int kk_monitor_release(int dirfd, kk_err_t *err) {
+int kk_monitor_release(int dirfd, const char *also, kk_err_t *err) {
   while (flock(dirfd, LOCK_EX) < 0)
     if (errno != EINTR)
       return kk_error(err, errno, "lock the monitor's directory");
   int taken = 0;
   if (faccessat(dirfd, "monitor.done", F_OK, 0) < 0 && live_monitor(dirfd) > 0) {
-    int fd = openat(dirfd, "released", O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0640);
-    if (fd < 0) {
-      int e = errno;
+    cleanup_free char *body = kk_asprintf("%s\n", also ? also : "");
+    if (kk_write_file_volatile(dirfd, "released", body, strlen(body), 0600, err) < 0) {
       flock(dirfd, LOCK_UN);
-      return kk_error(err, e, "hand the monitor's directory over");
+      return kk_error_wrap(err, "hand the monitor's directory over");
     }
-    close(fd);
     taken = 1;
   }
   flock(dirfd, LOCK_UN);
   return taken;
+}
+
+int kk_monitor_reclaim(int dirfd, const char *dir, kk_err_t *err) {
+  cleanup_free char *body = NULL;
+  kk_err_t e = NULL;
+  if (kk_read_file_at(dirfd, "released", 4096, &body, NULL, &e) < 0) {
+    bool missing = e->errnum == ENOENT;
+    kk_error_free(&e);
+    return missing ? 0 : kk_error(err, EIO, "read %s/released", dir);
+  }
+  body[strcspn(body, "\n")] = '\0';
+  if (body[0] == '/' && kk_rm_rf_at(AT_FDCWD, body, err) < 0)
+    return -1;
+  return kk_rm_rf_at(AT_FDCWD, dir, err);
 }
 
 int kk_monitor_read_exit(int dirfd, struct kk_exit_record *out, kk_err_t *err) {

@@ -99,12 +99,17 @@ bool kk_monitor_alive(int dirfd);
 bool kk_monitor_wait_gone(int dirfd, int timeout_ms);
 /* Hand the directory of an ended container's monitor over to it, when the
  * container is being deleted: the monitor removes the directory itself once
- * runc's record is gone, so the caller need not wait for `runc delete`.
- * 1: the monitor took it; 0: the monitor is already done, or gone without
- * finishing (the caller deletes runc's record, if any, and the directory).
- * Both sides decide under a lock on the directory, so exactly one removes
- * it. */
-int kk_monitor_release(int dirfd, kk_err_t *err);
+ * runc's record is gone, and `also` (a directory of the container's, such
+ * as its writable layer; may be NULL), so the caller need not wait for
+ * `runc delete`.  1: the monitor took them; 0: the monitor is already done,
+ * or gone without finishing (the caller deletes runc's record, if any, and
+ * removes both).  Both sides decide under a lock on the directory, so
+ * exactly one removes them. */
+int kk_monitor_release(int dirfd, const char *also, kk_err_t *err);
+/* Remove a directory handed over to a monitor that died before it could
+ * (dirfd is dir), and what was handed over with it.  0 when dir was not
+ * handed over: nothing is removed. */
+int kk_monitor_reclaim(int dirfd, const char *dir, kk_err_t *err);
 /* From <dir>/exit; exited == false when there is none yet. */
 int kk_monitor_read_exit(int dirfd, struct kk_exit_record *out, kk_err_t *err);
 

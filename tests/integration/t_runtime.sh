@@ -123,14 +123,16 @@ t_eq killed-state Error "$(cstat sig main state)"
 k delete cell sig >/dev/null
 t_eq run-rm-removed 0 "$(k get cells 2>/dev/null | grep -c '^busybox-')"
 # A delete does not wait for runc: an ended container's monitor deletes
-# runc's record and then the bundle itself, moments later.  The same name
-# runs again at once (its start waits for that monitor).
+# runc's record, then the bundle and the writable layer itself, moments
+# later.  The same name runs again at once (its start waits for that
+# monitor).
 out=""
 for i in 1 2 3; do out="$out$(k run --rm --image "$IMG" --name again -- echo "$i" 2>&1) "; done
 t_eq run-rm-same-name "1 2 3 " "$out"
-wait_for 5 sh -c "! runc --root '$RUNC_ROOT' list -q | grep -q _again_ && ! ls -a '$RT/bundles/default.kukeon.io' | grep -q again"
+wait_for 5 sh -c "! runc --root '$RUNC_ROOT' list -q | grep -q _again_ && ! ls -a '$RT/bundles/default.kukeon.io' '$RP/containers/default.kukeon.io' | grep -q again"
 t_eq run-rm-runc-gone "" "$(runc --root "$RUNC_ROOT" list -q | grep _again_)"
 t_eq run-rm-bundle-gone "" "$(ls -a "$RT/bundles/default.kukeon.io" | grep again)"
+t_eq run-rm-layer-gone "" "$(ls -a "$RP/containers/default.kukeon.io" | grep again)"
 
 # ------------------------------------------------- stop escalates to KILL
 # sh as PID 1 ignores SIGTERM: stop waits 5 s, then SIGKILLs.
@@ -230,12 +232,12 @@ t_eq user-by-name "1234 4321" "$(k log named | tr '\n' ' ' | sed 's/ $//')"
 # ------------------------------------------------ nothing left behind
 for n in web att d1 d2 d3 named; do k delete cell "$n" >/dev/null 2>&1; done
 # Monitors of containers that had ended finish on their own (see above).
-wait_for 5 sh -c "[ -z \"\$(runc --root '$RUNC_ROOT' list -q)\" ] && [ -z \"\$(ls -A '$RT/bundles/default.kukeon.io')\" ] && ! pgrep -f 'kukeon-monitor.*$T_TMP'"
+wait_for 5 sh -c "[ -z \"\$(runc --root '$RUNC_ROOT' list -q)\" ] && [ -z \"\$(find '$RT/bundles/default.kukeon.io' '$RP/containers/default.kukeon.io' -mindepth 1 -maxdepth 1 2>/dev/null)\" ] && ! pgrep -f 'kukeon-monitor.*$T_TMP'"
 t_eq gone-runc "" "$(runc --root "$RUNC_ROOT" list -q)"
 t_eq gone-bundles "" "$(ls -A "$RT/bundles/default.kukeon.io" 2>/dev/null)"
 t_eq gone-mounts "" "$(awk -v t="$T_TMP" '$5 ~ "^"t {print $5}' /proc/self/mountinfo)"
 t_eq gone-monitors "" "$(pgrep -f "kukeon-monitor.*$T_TMP")"
-t_eq gone-upper "" "$(ls "$RP/containers/default.kukeon.io" 2>/dev/null)"
+t_eq gone-upper "" "$(ls -A "$RP/containers/default.kukeon.io" 2>/dev/null)"
 cgs=$(find /sys/fs/cgroup -path "*${KUKEON_CGROUP_ROOT}/default/default/default/*" -type d 2>/dev/null)
 t_eq gone-cgroups "" "$cgs"
 kill "$DPID"; wait "$DPID" 2>/dev/null

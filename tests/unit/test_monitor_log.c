@@ -298,7 +298,9 @@ START_TEST(release_to_live_monitor_only) {
   char *d = NULL;
   int dirfd = monitor_dir(&d);
   kk_err_t err = NULL;
-  ck_assert_int_eq(kk_monitor_release(dirfd, &err), 0); /* no monitor.pid */
+  char *layer_dir = mktmp();
+  const char *layer = layer_dir;
+  ck_assert_int_eq(kk_monitor_release(dirfd, layer, &err), 0); /* no monitor.pid */
   ck_assert(!kk_exists_at(dirfd, "released"));
   pid_t mon = fork();
   if (mon == 0) {
@@ -308,21 +310,33 @@ START_TEST(release_to_live_monitor_only) {
   char pid[32];
   snprintf(pid, sizeof(pid), "%d\n", (int)mon);
   put(d, "monitor.pid", pid);
-  ck_assert_int_eq(kk_monitor_release(dirfd, &err), 1);
-  ck_assert(kk_exists_at(dirfd, "released"));
+  ck_assert_int_eq(kk_monitor_release(dirfd, layer, &err), 1);
+  cleanup_free char *released = NULL;
+  ck_assert_int_eq(kk_read_file_at(dirfd, "released", 4096, &released, NULL, &err), 0);
+  cleanup_free char *want = kk_asprintf("%s\n", layer);
+  ck_assert_str_eq(released, want);
   unlinkat(dirfd, "released", 0);
   put(d, "monitor.done", "");
-  ck_assert_int_eq(kk_monitor_release(dirfd, &err), 0); /* it finished */
+  ck_assert_int_eq(kk_monitor_release(dirfd, layer, &err), 0); /* it finished */
   ck_assert(!kk_exists_at(dirfd, "released"));
   unlinkat(dirfd, "monitor.done", 0);
   kill(mon, SIGKILL);
   siginfo_t si;
   waitid(P_PID, (id_t)mon, &si, WEXITED | WNOWAIT); /* dead, not reaped */
-  ck_assert_int_eq(kk_monitor_release(dirfd, &err), 0);
+  ck_assert_int_eq(kk_monitor_release(dirfd, layer, &err), 0);
   ck_assert(!kk_exists_at(dirfd, "released"));
   waitpid(mon, NULL, 0);
+  /* Handed over to a monitor that died first: the next start reclaims the
+   * directory and what was handed over with it; one never handed over
+   * stays. */
+  ck_assert_int_eq(kk_monitor_reclaim(dirfd, d, &err), 0);
+  ck_assert(access(d, F_OK) == 0);
+  put(d, "released", want);
+  ck_assert_int_eq(kk_monitor_reclaim(dirfd, d, &err), 0);
+  ck_assert(access(d, F_OK) < 0 && access(layer, F_OK) < 0);
   close(dirfd);
-  rmtree(d);
+  free(d);
+  free(layer_dir);
 }
 END_TEST
 
