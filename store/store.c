@@ -359,6 +359,7 @@ static int put_cell(struct kk_store *s, int dfd, const struct kk_doc *doc, bool 
   if (d == NULL)
     return kk_error_wrap(err, "containers of the cell");
   struct dirent *de;
+  bool removed = false;
   while ((de = readdir(d)) != NULL) {
     if (de->d_name[0] == '.' || !kk_has_suffix(de->d_name, ".yaml"))
       continue;
@@ -366,10 +367,14 @@ static int put_cell(struct kk_store *s, int dfd, const struct kk_doc *doc, bool 
     bool keep = false;
     for (size_t i = 0; i < cell->spec.n_containers && !keep; i++)
       keep = kk_streq(cell->spec.containers[i].id, id);
-    if (!keep && unlinkat(cfd, de->d_name, 0) < 0 && errno != ENOENT)
+    if (keep)
+      continue;
+    if (unlinkat(cfd, de->d_name, 0) < 0 && errno != ENOENT)
       return kk_error(err, errno, "remove stale container file %s", de->d_name);
+    removed = true;
   }
-  return durable ? kk_fsync_dir(cfd, err) : 0;
+  /* Each write above synced the directory after its rename already. */
+  return durable && removed ? kk_fsync_dir(cfd, err) : 0;
 }
 
 static int put(struct kk_store *s, const struct kk_doc *doc, bool create, bool durable, kk_err_t *err) {
