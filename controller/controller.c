@@ -27,7 +27,10 @@ int kk_controller_open(const struct kk_controller_config *cfg, struct kk_control
   c->cgroup_root = kk_xstrdup(cgroot);
   c->pod_subnet = kk_xstrdup(cfg->pod_subnet ? cfg->pod_subnet : KK_DEFAULT_POD_SUBNET);
   c->runtime_dir = kk_xstrdup(cfg->runtime_dir ? cfg->runtime_dir : "/run/kukeon");
-  c->runc_bin = kk_xstrdup(cfg->runc ? cfg->runc : "runc");
+  const char *runc = cfg->runc ? cfg->runc : "runc";
+  c->runc_bin = kk_which(runc); /* runc is exec'd twice per container */
+  if (c->runc_bin == NULL)
+    c->runc_bin = kk_xstrdup(runc); /* its exec says what is wrong, as before */
   c->pause_binary = cfg->pause_binary ? kk_xstrdup(cfg->pause_binary) : NULL;
   c->cfg = (struct kk_controller_config){c->run_path, c->ns_suffix, c->cgroup_root, c->pod_subnet,
                                          c->runtime_dir, c->runc_bin, c->pause_binary};

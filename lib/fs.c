@@ -260,3 +260,23 @@ pid_t kk_read_pid_at(int dirfd, const char *name) {
   long pid = strtol(buf, NULL, 10);
   return pid > 0 && pid <= INT32_MAX ? (pid_t)pid : 0;
 }
+
+char *kk_which(const char *name) {
+  if (kk_empty(name))
+    return NULL;
+  if (strchr(name, '/'))
+    return kk_xstrdup(name);
+  const char *path = getenv("PATH");
+  if (kk_empty(path))
+    path = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+  for (const char *p = path;; p++) {
+    const char *end = strchrnul(p, ':');
+    cleanup_free char *cand = end == p ? kk_asprintf("./%s", name) : kk_asprintf("%.*s/%s", (int)(end - p), p, name);
+    struct stat st;
+    if (stat(cand, &st) == 0 && S_ISREG(st.st_mode) && access(cand, X_OK) == 0)
+      return kk_steal(&cand);
+    if (*end == '\0')
+      return NULL;
+    p = end;
+  }
+}

@@ -66,5 +66,10 @@ int kk_fsync_dir(int dirfd, kk_err_t *err);
 
 /* Write all of buf to fd, retrying on EINTR / short writes. */
 int kk_write_all(int fd, const void *buf, size_t len);
+/* The program execvp would run for `name`: name itself when it holds a
+ * '/', else the first executable regular file of that name along $PATH;
+ * NULL when there is none.  Looked up once, a program exec'd many times
+ * costs no failed execve per PATH entry. */
+char *kk_which(const char *name);
 
 #endif

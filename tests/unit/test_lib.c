@@ -819,6 +819,24 @@ START_TEST(locks) {
 }
 END_TEST
 
+START_TEST(which) {
+  ck_assert_ptr_null(kk_which(""));
+  cleanup_free char *abs = kk_which("/no/such/prog");
+  ck_assert_str_eq(abs, "/no/such/prog"); /* a path is taken as it is */
+  const char *old = getenv("PATH");
+  cleanup_free char *saved = old ? kk_xstrdup(old) : NULL;
+  setenv("PATH", "/nonexistent:/bin:/usr/bin", 1);
+  cleanup_free char *sh = kk_which("sh");
+  ck_assert_ptr_nonnull(sh);
+  ck_assert(kk_has_suffix(sh, "/sh") && access(sh, X_OK) == 0);
+  ck_assert_ptr_null(kk_which("kukeon-no-such-program"));
+  if (saved)
+    setenv("PATH", saved, 1);
+  else
+    unsetenv("PATH");
+}
+END_TEST
+
 START_TEST(write_all_and_read_fd) {
   int p[2];
   ck_assert_int_eq(pipe(p), 0);
@@ -873,6 +891,7 @@ static Suite *lib_suite(void) {
   tcase_add_test(fs, rm_rf);
   tcase_add_test(fs, locks);
   tcase_add_test(fs, write_all_and_read_fd);
+  tcase_add_test(fs, which);
   suite_add_tcase(s, fs);
   return s;
 }
