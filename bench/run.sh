@@ -3,7 +3,7 @@
 # `runc run` on a prepared bundle vs `podman run --rm --runtime runc`, in one
 # hyperfine run; cell start latency (apply -> Ready); monitor memory; 200
 # idle cells: daemon RSS and CPU.  Run as root from the repository after
-# `make`:  RUNS=20 CELLS=200 bench/run.sh [BUILD]
+# `make`:  RUNS=20 CELLS=200 [ROUNDS=5] bench/run.sh [BUILD]
 # Prints Markdown; docs/PERFORMANCE.md keeps the latest figures.
 set -euo pipefail
 BUILD=${1:-build}
@@ -114,7 +114,24 @@ if command -v podman >/dev/null; then
   $P load -q -i "$tmp/bb.tar" >/dev/null 2>&1 && $P tag "$($P images -q | head -1)" localhost/busybox:latest
   cmds+=(-n "podman run --rm --runtime runc" "$P run --rm --runtime runc --network none --ulimit nofile=1024:1024 --ulimit nproc=4096:4096 localhost/busybox:latest true")
 fi
-hyperfine -N --warmup 3 --runs "$RUNS" --export-json "$tmp/run.json" "${cmds[@]}" >&2
+# In rounds, every command in each: this machine's speed drifts over a
+# minute, and one long block per command would charge the drift to whichever
+# command ran in the slow part.  The rounds' samples are pooled.
+ROUNDS=${ROUNDS:-5}
+per=$(( (RUNS + ROUNDS - 1) / ROUNDS ))
+for r in $(seq "$ROUNDS"); do
+  hyperfine -N --warmup 2 --runs "$per" --export-json "$tmp/run-$r.json" "${cmds[@]}" >&2
+done
+python3 - "$tmp/run.json" "$tmp"/run-*.json <<'PY'
+import json, statistics, sys
+pooled = {}
+for f in sys.argv[2:]:
+    for r in json.load(open(f))["results"]:
+        pooled.setdefault(r["command"], []).extend(r["times"])
+res = [{"command": c, "mean": statistics.mean(t), "stddev": statistics.stdev(t), "median": statistics.median(t),
+        "times": t} for c, t in pooled.items()]
+json.dump({"results": res}, open(sys.argv[1], "w"))
+PY
 
 # Cell start latency: apply -> Ready (the apply returns when every
 # container runs).
@@ -161,16 +178,19 @@ lat = json.load(open(sys.argv[2]))["results"][0]
 d0, d1, t0, t1, rss, anon, pss, n, tapply, cells, hz = map(int, sys.argv[3:])
 m = {r["command"]: r for r in run}
 def ms(r): return "%.1f ms ± %.1f" % (r["mean"] * 1e3, r["stddev"] * 1e3)
-print("| command | mean |")
-print("| --- | --- |")
+print("| command | mean ± σ | median | runs |")
+print("| --- | --- | --- | --- |")
 for r in run:
-    print("| %s | %s |" % (r["command"], ms(r)))
+    print("| %s | %s | %.1f ms | %d |" % (r["command"], ms(r), r.get("median", r["mean"]) * 1e3, len(r.get("times", []))))
 k = m["kuke run --rm --image busybox -- true"]["mean"]
 rc = m["runc run (prepared bundle)"]["mean"]
 rk = m["runc run (kukeon's config.json)"]["mean"]
 print()
 print("- kuke run / runc run (runc spec): %.2f×" % (k / rc))
 print("- kuke run / runc run (kukeon's config.json): %.2f×" % (k / rk))
+km = m["kuke run --rm --image busybox -- true"]["median"]
+print("- the same with medians: %.2f× and %.2f×" % (km / m["runc run (prepared bundle)"]["median"],
+                                                     km / m["runc run (kukeon's config.json)"]["median"]))
 fl = m["runc run --detach + runc delete (kukeon's config.json, fresh cell cgroup; sh script)"]["mean"]
 sh = m["sh alone (the script's own cost)"]["mean"]
 print("- runc's share, (floor script - sh alone) / runc run: %.2f×; kuke run beyond it: %.1f ms"
