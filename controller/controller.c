@@ -1,5 +1,7 @@
 #include "controller/controller.h"
 
+#include <dirent.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -8,6 +10,7 @@
 
 #include "cgroupfs/cgroupfs.h"
 #include "controller/internal.h"
+#include "lib/fs.h"
 #include "lib/log.h"
 #include "lib/util.h"
 
@@ -1027,9 +1030,40 @@ static void reconcile_cells(struct kk_controller *c) {
 
 /* One pass: every realm, space, stack and cell gets its cgroup back if it
  * is gone (after a reboot /sys/fs/cgroup starts empty). */
+/* What an ephemeral cell torn by a power cut left: its containers'
+ * writable layers (<space>_<stack>_<cell>_*; names hold no '_'), and its
+ * cgroup if a daemon that died in the middle of creating it made one.
+ * The power cut took its mounts, processes and bundles. */
+static void remove_torn_layers(void *ctx, const struct kk_ref *cell) {
+  struct kk_controller *c = ctx;
+  kk_err_t cg_err = NULL;
+  if (cgroup_down(c, cell, true, &cg_err) < 0) {
+    kk_warn("remove the cgroup of torn cell %s: %s", cell->name, cg_err->msg);
+    kk_error_free(&cg_err);
+  }
+  cleanup_free char *ns = kk_namespace_name(cell->realm, c->ns_suffix);
+  cleanup_free char *dir = kk_asprintf("%s/containers/%s", c->run_path, ns);
+  cleanup_free char *prefix = kk_asprintf("%s_%s_%s_", cell->space, cell->stack, cell->name);
+  kk_err_t e = NULL;
+  cleanup_dir DIR *d = kk_dir_open_at(AT_FDCWD, dir, &e);
+  kk_error_free(&e);
+  struct dirent *de;
+  while (d && (de = readdir(d)) != NULL) {
+    if (!kk_has_prefix(de->d_name, prefix))
+      continue;
+    if (kk_rm_rf_at(dirfd(d), de->d_name, &e) < 0) {
+      kk_warn("remove the writable layer %s/%s: %s", dir, de->d_name, e->msg);
+      kk_error_free(&e);
+    }
+  }
+  kk_info("removed cell %s, torn by a power cut (it was to be deleted once its containers ended)", cell->name);
+}
+
 int kk_ctl_reconcile(struct kk_controller *c, kk_err_t *err) {
   cleanup_close int lock = kk_store_lock(c->store, true, err);
   if (lock < 0)
+    return -1;
+  if (kk_store_sweep_torn(c->store, remove_torn_layers, c, err) < 0)
     return -1;
   size_t healed = 0, seen = 0;
   for (int kind = KK_KIND_REALM; kind <= KK_KIND_CELL; kind++) {

@@ -8,6 +8,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "lib/fs.h"
+#include "lib/log.h"
 #include "lib/util.h"
 
 #define STORE_DIR_MODE 0750
@@ -20,6 +22,8 @@ struct kk_store {
   struct kk_atomic_hook hook;
   bool has_hook;
 };
+
+#define EPHEMERAL_MARK ".ephemeral"
 
 static const char *const kind_files[KK_KIND_COUNT] = {"realm.yaml", "space.yaml", "stack.yaml", "cell.yaml", NULL};
 
@@ -295,7 +299,7 @@ static int get_locked(struct kk_store *s, const struct kk_ref *ref, struct kk_do
       kk_doc_list_free(&ctrs);
       kk_doc_free(*out);
       *out = NULL;
-      return -1;
+      goto not_found;
     }
     cell_take_containers(&(*out)->u.cell, &ctrs);
     kk_doc_list_free(&ctrs);
@@ -303,6 +307,12 @@ static int get_locked(struct kk_store *s, const struct kk_ref *ref, struct kk_do
   return 0;
 not_found:
   if (*err && (*err)->errnum == ENOENT) {
+    kk_error_free(err);
+    return kk_store_not_found(ref, err);
+  }
+  /* An ephemeral cell torn by a power cut is gone (kk_store_sweep_torn). */
+  if (ref->kind >= KK_KIND_CELL && kk_exists_at(dfd, EPHEMERAL_MARK)) {
+    kk_debug("%s/%s: torn ephemeral cell (%s)", s->path, rel, (*err)->msg);
     kk_error_free(err);
     return kk_store_not_found(ref, err);
   }
@@ -379,6 +389,9 @@ static int put_cell(struct kk_store *s, int dfd, const struct kk_doc *doc, bool 
 
 static int put(struct kk_store *s, const struct kk_doc *doc, bool create, bool durable, kk_err_t *err) {
   struct kk_ref ref = kk_ref_of(doc);
+  bool ephemeral = ref.kind == KK_KIND_CELL && doc->u.cell.spec.auto_delete;
+  if (ephemeral)
+    durable = false;
   if (check_ref(&ref, err) < 0)
     return -1;
   struct kk_ref parent;
@@ -399,7 +412,18 @@ static int put(struct kk_store *s, const struct kk_doc *doc, bool create, bool d
     return -1;
   int ret;
   if (ref.kind == KK_KIND_CELL) {
+    if (ephemeral) {
+      /* First, so that whatever of the cell reached the disk carries it. */
+      int mark = openat(dfd, EPHEMERAL_MARK, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, STORE_FILE_MODE);
+      if (mark < 0)
+        return kk_error(err, errno, "mark %s/%s ephemeral", s->path, rel);
+      close(mark);
+    }
     ret = put_cell(s, dfd, doc, durable, err);
+    /* No longer ephemeral: durable from now on, and a file that cannot be
+     * read is an error again, not a power cut's leftover. */
+    if (ret == 0 && durable && unlinkat(dfd, EPHEMERAL_MARK, 0) == 0)
+      ret = kk_fsync_dir(dfd, err);
   } else if (ref.kind == KK_KIND_CONTAINER) {
     if (mkdirat(dfd, "containers", STORE_DIR_MODE) < 0 && errno != EEXIST)
       return kk_error(err, errno, "create containers directory");
@@ -591,4 +615,42 @@ int kk_store_delete(struct kk_store *s, const struct kk_ref *ref, kk_err_t *err)
 
 int kk_store_delete_volatile(struct kk_store *s, const struct kk_ref *ref, kk_err_t *err) {
   return delete_ref(s, ref, false, err);
+}
+
+/* ------------------------------------------------------------ sweep */
+
+int kk_store_sweep_torn(struct kk_store *s, kk_store_torn_fn fn, void *ctx, kk_err_t *err) {
+  cleanup_doc_list struct kk_doc_list stacks = {0};
+  if (kk_store_list(s, KK_KIND_STACK, NULL, &stacks, err) < 0)
+    return -1;
+  int removed = 0;
+  for (size_t i = 0; i < stacks.n; i++) {
+    struct kk_ref st = kk_ref_of(stacks.docs[i]);
+    struct kk_ref stack_ref = {.kind = KK_KIND_STACK, .realm = st.realm, .space = st.space, .name = st.name};
+    cleanup_free char *rel = kk_store_rel_dir(&stack_ref);
+    struct kk_strv cells = {0};
+    if (child_dirs(s, rel, EPHEMERAL_MARK, &cells, err) < 0)
+      return -1;
+    for (size_t k = 0; k < cells.n; k++) {
+      struct kk_ref ref = {.kind = KK_KIND_CELL, .realm = st.realm, .space = st.space, .stack = st.name,
+                           .name = cells.v[k]};
+      cleanup_doc struct kk_doc *doc = NULL;
+      kk_err_t e = NULL;
+      if (get_locked(s, &ref, &doc, &e) == 0 || e->kind != KK_ERR_NOT_FOUND) {
+        kk_error_free(&e);
+        continue;
+      }
+      kk_error_free(&e);
+      if (fn)
+        fn(ctx, &ref);
+      cleanup_free char *crel = kk_store_rel_dir(&ref);
+      if (kk_rm_rf_at(s->fd, crel, err) < 0) {
+        kk_strv_free(&cells);
+        return kk_error_wrap(err, "remove torn cell %s/%s", s->path, crel);
+      }
+      removed++;
+    }
+    kk_strv_free(&cells);
+  }
+  return removed;
 }

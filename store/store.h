@@ -84,6 +84,17 @@ int kk_store_delete(struct kk_store *s, const struct kk_ref *ref, kk_err_t *err)
  * ended, and is deleted again. */
 int kk_store_delete_volatile(struct kk_store *s, const struct kk_ref *ref, kk_err_t *err);
 
+/* A cell with spec.autoDelete is ephemeral: a power cut ends its
+ * containers and it would be deleted anyway, so its metadata is written
+ * without fsync (create, updates and delete), behind an empty ".ephemeral"
+ * file made first in its directory.  After a power cut such a cell may be
+ * torn (cell.yaml or a container file missing, empty or cut short): it then
+ * reads as not found, and this removes it, calling fn(ctx, cell) first so
+ * that the caller can remove what its containers left on the host.  The
+ * caller holds the tree lock (kk_store_lock).  How many it removed. */
+typedef void (*kk_store_torn_fn)(void *ctx, const struct kk_ref *cell);
+int kk_store_sweep_torn(struct kk_store *s, kk_store_torn_fn fn, void *ctx, kk_err_t *err);
+
 /* Directory of a resource relative to the run path ("default/default"). */
 char *kk_store_rel_dir(const struct kk_ref *ref);
 

@@ -160,6 +160,13 @@ static bool exists(struct env *e, const char *rel) {
   return lstat(p, &st) == 0;
 }
 
+/* run/rel in a static buffer: for one call at a time. */
+static char *in_run_path(const char *run, const char *rel) {
+  static char path[4096];
+  snprintf(path, sizeof(path), "%s/%s", run, rel);
+  return path;
+}
+
 static bool is_regular(struct env *e, const char *rel) {
   cleanup_free char *p = kk_asprintf("%s/%s", e->run, rel);
   struct stat st;
@@ -463,6 +470,66 @@ START_TEST(put_status_roundtrip) {
   ck_assert_uint_eq(nc, 2);
   ck_assert_int_eq(r, -1);
   ck_assert_int_eq(kind, KK_ERR_NOT_FOUND);
+}
+END_TEST
+
+/* An auto-delete cell is ephemeral: marked, written without fsync, and
+ * after a power cut that tore it, not found and swept; a corrupt file of
+ * any other cell stays an error. */
+static int swept;
+static void count_swept(void *ctx, const struct kk_ref *cell) {
+  ck_assert_str_eq(cell->name, (const char *)ctx);
+  swept++;
+}
+
+START_TEST(ephemeral_cell_torn_and_swept) {
+  struct env e;
+  env_open(&e);
+  mk_tree(&e, "r", "s", "t");
+  cleanup_doc struct kk_doc *eph = cell_doc("r", "s", "t", "once", "a*,b", "1");
+  eph->u.cell.spec.auto_delete = true;
+  put_ok(&e, eph, true);
+  ck_assert(is_regular(&e, "r/s/t/once/.ephemeral"));
+  cleanup_doc struct kk_doc *keep = cell_doc("r", "s", "t", "keep", "a*", "1");
+  put_ok(&e, keep, true);
+  ck_assert(!exists(&e, "r/s/t/keep/.ephemeral"));
+  kk_err_t err = NULL;
+  ck_assert_int_eq(kk_store_sweep_torn(e.s, count_swept, "once", &err), 0); /* intact: stays */
+  /* A power cut left a container file empty. */
+  write_raw(&e, "r/s/t/once/containers/b.yaml", "");
+  kk_err_t gerr = get_err(&e, CELL("r", "s", "t", "once"));
+  ck_assert_int_eq(gerr->kind, KK_ERR_NOT_FOUND);
+  kk_error_free(&gerr);
+  struct kk_doc_list cells = {0};
+  ck_assert_int_eq(kk_store_list(e.s, KK_KIND_CELL, NULL, &cells, &err), 0);
+  ck_assert_uint_eq(cells.n, 1);
+  ck_assert_str_eq(kk_doc_name(cells.docs[0]), "keep");
+  kk_doc_list_free(&cells);
+  swept = 0;
+  ck_assert_int_eq(kk_store_sweep_torn(e.s, count_swept, "once", &err), 1);
+  ck_assert_int_eq(swept, 1);
+  ck_assert(!exists(&e, "r/s/t/once"));
+  /* Torn before cell.yaml was there at all: swept too. */
+  ck_assert_int_eq(mkdir(in_run_path(e.run, "r/s/t/half"), 0700), 0);
+  write_raw(&e, "r/s/t/half/.ephemeral", "");
+  swept = 0;
+  ck_assert_int_eq(kk_store_sweep_torn(e.s, count_swept, "half", &err), 1);
+  ck_assert(!exists(&e, "r/s/t/half"));
+  /* Not ephemeral: a corrupt file is an error, and nothing is swept. */
+  write_raw(&e, "r/s/t/keep/cell.yaml", "");
+  gerr = get_err(&e, CELL("r", "s", "t", "keep"));
+  ck_assert_int_eq(gerr->kind, KK_ERR_INTERNAL);
+  kk_error_free(&gerr);
+  ck_assert_int_eq(kk_store_sweep_torn(e.s, NULL, NULL, &err), 0);
+  ck_assert(exists(&e, "r/s/t/keep"));
+  /* A cell that stops being auto-delete is durable again, unmarked. */
+  cleanup_doc struct kk_doc *eph2 = cell_doc("r", "s", "t", "later", "a*", "1");
+  eph2->u.cell.spec.auto_delete = true;
+  put_ok(&e, eph2, true);
+  eph2->u.cell.spec.auto_delete = false;
+  put_ok(&e, eph2, false);
+  ck_assert(!exists(&e, "r/s/t/later/.ephemeral"));
+  env_close(&e);
 }
 END_TEST
 
@@ -1157,6 +1224,7 @@ static Suite *store_suite(void) {
   tcase_add_test(b, stale_containers_removed);
   tcase_add_test(b, cell_status_fidelity);
   tcase_add_test(b, put_status_roundtrip);
+  tcase_add_test(b, ephemeral_cell_torn_and_swept);
   tcase_add_test(b, list_wildcards_sorted);
   tcase_add_test(b, dir_without_file_invisible);
   tcase_add_test(b, parent_missing);
