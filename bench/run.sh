@@ -117,12 +117,19 @@ fi
 # In rounds, every command in each: this machine's speed drifts over a
 # minute, and one long block per command would charge the drift to whichever
 # command ran in the slow part.  The rounds' samples are pooled.
+# Each round times every command twice: back to back (what a script running
+# one container after another sees: work a command leaves behind, such as
+# the runc delete an ended container's monitor runs after kuke returned,
+# overlaps the next run), and one-shot (50 ms of quiet before each run, for
+# every command alike).
 ROUNDS=${ROUNDS:-5}
 per=$(( (RUNS + ROUNDS - 1) / ROUNDS ))
 for r in $(seq "$ROUNDS"); do
-  hyperfine -N --warmup 2 --runs "$per" --export-json "$tmp/run-$r.json" "${cmds[@]}" >&2
+  hyperfine -N --warmup 2 --runs "$per" --export-json "$tmp/b2b-$r.json" "${cmds[@]}" >&2
+  hyperfine -N --warmup 2 --runs "$per" --prepare "sleep 0.05" --export-json "$tmp/one-$r.json" "${cmds[@]}" >&2
 done
-python3 - "$tmp/run.json" "$tmp"/run-*.json <<'PY'
+pool() {
+  python3 - "$@" <<'PY'
 import json, statistics, sys
 pooled = {}
 for f in sys.argv[2:]:
@@ -132,6 +139,9 @@ res = [{"command": c, "mean": statistics.mean(t), "stddev": statistics.stdev(t),
         "times": t} for c, t in pooled.items()]
 json.dump({"results": res}, open(sys.argv[1], "w"))
 PY
+}
+pool "$tmp/run.json" "$tmp"/b2b-*.json
+pool "$tmp/one.json" "$tmp"/one-*.json
 
 # Cell start latency: apply -> Ready (the apply returns when every
 # container runs).
@@ -170,33 +180,33 @@ for p in $mons; do
   pss_sum=$((pss_sum + $(kb Pss /proc/$p/smaps_rollup)))
   n=$((n + 1))
 done
-python3 - "$tmp/run.json" "$tmp/lat.json" "$d0" "$d1" "$ticks0" "$ticks1" "$rss_sum" "$anon_sum" "$pss_sum" "$n" \
-  "$t_apply" "$CELLS" "$(getconf CLK_TCK)" <<'PY'
+python3 - "$tmp/run.json" "$tmp/one.json" "$tmp/lat.json" "$d0" "$d1" "$ticks0" "$ticks1" "$rss_sum" "$anon_sum" \
+  "$pss_sum" "$n" "$t_apply" "$CELLS" "$(getconf CLK_TCK)" <<'PY'
 import json, sys
-run = json.load(open(sys.argv[1]))["results"]
-lat = json.load(open(sys.argv[2]))["results"][0]
-d0, d1, t0, t1, rss, anon, pss, n, tapply, cells, hz = map(int, sys.argv[3:])
-m = {r["command"]: r for r in run}
+lat = json.load(open(sys.argv[3]))["results"][0]
+d0, d1, t0, t1, rss, anon, pss, n, tapply, cells, hz = map(int, sys.argv[4:])
 def ms(r): return "%.1f ms ± %.1f" % (r["mean"] * 1e3, r["stddev"] * 1e3)
-print("| command | mean ± σ | median | runs |")
-print("| --- | --- | --- | --- |")
-for r in run:
-    print("| %s | %s | %.1f ms | %d |" % (r["command"], ms(r), r.get("median", r["mean"]) * 1e3, len(r.get("times", []))))
-k = m["kuke run --rm --image busybox -- true"]["mean"]
-rc = m["runc run (prepared bundle)"]["mean"]
-rk = m["runc run (kukeon's config.json)"]["mean"]
-print()
-print("- kuke run / runc run (runc spec): %.2f×" % (k / rc))
-print("- kuke run / runc run (kukeon's config.json): %.2f×" % (k / rk))
-km = m["kuke run --rm --image busybox -- true"]["median"]
-print("- the same with medians: %.2f× and %.2f×" % (km / m["runc run (prepared bundle)"]["median"],
-                                                     km / m["runc run (kukeon's config.json)"]["median"]))
-fl = m["runc run --detach + runc delete (kukeon's config.json, fresh cell cgroup; sh script)"]["mean"]
-sh = m["sh alone (the script's own cost)"]["mean"]
-print("- runc's share, (floor script - sh alone) / runc run: %.2f×; kuke run beyond it: %.1f ms"
-      % ((fl - sh) / rc, (k - (fl - sh)) * 1e3))
-if "podman run --rm --runtime runc" in m:
-    print("- podman run / kuke run: %.2f×" % (m["podman run --rm --runtime runc"]["mean"] / k))
+KUKE = "kuke run --rm --image busybox -- true"
+FLOOR = "runc run --detach + runc delete (kukeon's config.json, fresh cell cgroup; sh script)"
+for path, title in ((sys.argv[1], "back to back"), (sys.argv[2], "one-shot (50 ms of quiet before each run)")):
+    run = json.load(open(path))["results"]
+    m = {r["command"]: r for r in run}
+    print("%s:\n" % title)
+    print("| command | mean ± σ | median | runs |")
+    print("| --- | --- | --- | --- |")
+    for r in run:
+        print("| %s | %s | %.1f ms | %d |" % (r["command"], ms(r), r["median"] * 1e3, len(r["times"])))
+    k, km = m[KUKE]["mean"], m[KUKE]["median"]
+    rc, rk = m["runc run (prepared bundle)"], m["runc run (kukeon's config.json)"]
+    print()
+    print("- kuke run / runc run: %.2f× (%.2f× against runc on kukeon's config.json); medians: %.2f× and %.2f×"
+          % (k / rc["mean"], k / rk["mean"], km / rc["median"], km / rk["median"]))
+    fl, sh = m[FLOOR]["mean"], m["sh alone (the script's own cost)"]["mean"]
+    print("- runc's share, (floor script - sh alone) / runc run: %.2f×; kuke run beyond it: %.1f ms"
+          % ((fl - sh) / rc["mean"], (k - (fl - sh)) * 1e3))
+    if "podman run --rm --runtime runc" in m:
+        print("- podman run / kuke run: %.2f×" % (m["podman run --rm --runtime runc"]["mean"] / k))
+    print()
 print("- cell start, apply -> Ready: %s" % ms(lat))
 if cells:
     print("- %d idle cells applied in %.1f s; daemon VmRSS %.1f MiB before, %.1f MiB with them; daemon CPU over 60 s idle: %.2f%%"
