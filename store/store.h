@@ -64,7 +64,8 @@ bool kk_store_exists(struct kk_store *s, const struct kk_ref *ref);
 /* Write a resource (spec + status).  The parent must exist
  * (KK_ERR_NOT_FOUND naming it).  With `create`, an existing resource is
  * KK_ERR_EXISTS.  Cells: containers/<id>.yaml for each container, then
- * cell.yaml, then stale container files are removed. */
+ * cell.yaml, then stale container files are removed.  Durable (fsync'd)
+ * except for an ephemeral cell (kk_store_sweep_torn). */
 int kk_store_put(struct kk_store *s, const struct kk_doc *doc, bool create, kk_err_t *err);
 /* The same for a resource whose spec is on disk already and whose status
  * changed: replaced atomically but not fsynced.  After a power cut the file
