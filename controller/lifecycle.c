@@ -18,7 +18,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "controller/internal.h"
@@ -334,17 +333,7 @@ static int write_cell_files(struct kk_controller *c, const struct kk_doc *doc, c
 
 static void wait_exit(const char *bundle, int64_t timeout_ms, bool *exited) {
   cleanup_close int dfd = open(bundle, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  *exited = false;
-  for (int64_t waited = 0; dfd >= 0; waited += 10) {
-    if (faccessat(dfd, "exit", F_OK, 0) == 0 || !kk_monitor_alive(dfd)) {
-      *exited = true;
-      return;
-    }
-    if (waited >= timeout_ms)
-      return;
-    struct timespec ts = {0, 10 * 1000000};
-    nanosleep(&ts, NULL);
-  }
+  *exited = dfd >= 0 && kk_monitor_wait_exit(dfd, (int)timeout_ms);
 }
 
 /* Signal the container, wait for its monitor to record the exit, and

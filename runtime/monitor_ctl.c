@@ -13,13 +13,16 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "lib/fs.h"
 #include "lib/util.h"
+#include "runtime/monitor_int.h"
 #include "runtime/runtime.h"
 
 #define DEFAULT_LOG_MAX 10485760LL
@@ -196,6 +199,43 @@ bool kk_monitor_wait_gone(int dirfd, int timeout_ms) {
   while ((n = poll(&p, 1, timeout_ms)) < 0 && errno == EINTR)
     ;
   return n > 0;
+}
+
+static int64_t monotonic_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+bool kk_monitor_wait_exit(int dirfd, int timeout_ms) {
+  int64_t deadline = monotonic_ms() + timeout_ms;
+  /* The monitor hangs its clients up once the exit file is written: one
+   * client more wakes at that moment.  Without a slot (16 per monitor),
+   * every 10 ms. */
+  cleanup_close int sock = kk_attach_socket(dirfd);
+  char buf[4096];
+  for (;;) {
+    if (faccessat(dirfd, "exit", F_OK, 0) == 0 || !kk_monitor_alive(dirfd))
+      return true;
+    int64_t left = deadline - monotonic_ms();
+    if (left <= 0)
+      return false;
+    if (sock < 0) {
+      poll(NULL, 0, left < 10 ? (int)left : 10);
+      continue;
+    }
+    struct pollfd p = {sock, POLLIN, 0};
+    if (poll(&p, 1, left < 1000 ? (int)left : 1000) <= 0)
+      continue;
+    /* The container's output, which the log has too. */
+    ssize_t n;
+    while ((n = recv(sock, buf, sizeof(buf), MSG_DONTWAIT)) > 0)
+      ;
+    if (n == 0 || (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) {
+      close(sock);
+      sock = -1;
+    }
+  }
 }
 
 int kk_monitor_release(int dirfd, const char *also, kk_err_t *err) {

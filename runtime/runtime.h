@@ -97,6 +97,10 @@ bool kk_monitor_alive(int dirfd);
 /* Wait up to timeout_ms for that monitor to be gone (it deletes runc's
  * record after it wrote the exit file, then exits); whether it is. */
 bool kk_monitor_wait_gone(int dirfd, int timeout_ms);
+/* Wait up to timeout_ms for the container's exit to be recorded (<dir>/exit)
+ * or its monitor to be gone; whether one of them happened.  Woken by the
+ * monitor itself (a client of its attach socket, hung up at the exit). */
+bool kk_monitor_wait_exit(int dirfd, int timeout_ms);
 /* Hand the directory of an ended container's monitor over to it, when the
  * container is being deleted: the monitor removes the directory itself once
  * runc's record is gone, and `also` (a directory of the container's, such

@@ -289,6 +289,51 @@ static void follow_with_attach(bool serve) {
 START_TEST(follow_woken_by_attach_socket) { follow_with_attach(true); }
 END_TEST
 
+/* A stop waits for the exit record through the same socket: it returns
+ * once the stand-in wrote it, served or refused, and a monitor that never
+ * ends runs the wait out. */
+static void wait_exit_with_attach(bool serve) {
+  char *d;
+  int dirfd = monitor_dir(&d);
+  pid_t m = fork();
+  if (m == 0)
+    fake_monitor(dirfd, serve);
+  cleanup_free char *mp = kk_asprintf("%s/monitor.pid", d);
+  for (int i = 0; i < 1000 && access(mp, F_OK) < 0; i++)
+    usleep(1000);
+  ck_assert(kk_monitor_wait_exit(dirfd, 10000));
+  ck_assert(kk_exists_at(dirfd, "exit"));
+  waitpid(m, NULL, 0);
+  close(dirfd);
+  rmtree(d);
+}
+
+START_TEST(wait_exit_woken_by_attach_socket) { wait_exit_with_attach(true); }
+END_TEST
+
+START_TEST(wait_exit_falls_back_when_refused) { wait_exit_with_attach(false); }
+END_TEST
+
+START_TEST(wait_exit_times_out) {
+  char *d;
+  int dirfd = monitor_dir(&d);
+  pid_t m = fork();
+  if (m == 0) {
+    pause();
+    _exit(0);
+  }
+  char pid[32];
+  snprintf(pid, sizeof(pid), "%d\n", (int)m);
+  put(d, "monitor.pid", pid);
+  ck_assert(!kk_monitor_wait_exit(dirfd, 50));
+  kill(m, SIGKILL);
+  waitpid(m, NULL, 0);
+  ck_assert(kk_monitor_wait_exit(dirfd, 50)); /* gone: no exit file will come */
+  close(dirfd);
+  rmtree(d);
+}
+END_TEST
+
 START_TEST(follow_falls_back_when_refused) { follow_with_attach(false); }
 END_TEST
 
@@ -388,6 +433,9 @@ static Suite *suite(void) {
   tcase_add_test(tc, follow_across_rotation);
   tcase_add_test(tc, follow_woken_by_attach_socket);
   tcase_add_test(tc, follow_falls_back_when_refused);
+  tcase_add_test(tc, wait_exit_woken_by_attach_socket);
+  tcase_add_test(tc, wait_exit_falls_back_when_refused);
+  tcase_add_test(tc, wait_exit_times_out);
   suite_add_tcase(s, tc);
   TCase *stage = tcase_create("stage");
   tcase_add_test(stage, stage_monitor);
