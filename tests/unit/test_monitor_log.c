@@ -314,9 +314,9 @@ END_TEST
 START_TEST(wait_exit_falls_back_when_refused) { wait_exit_with_attach(false); }
 END_TEST
 
-START_TEST(wait_exit_times_out) {
-  char *d;
-  int dirfd = monitor_dir(&d);
+/* A stand-in monitor that does nothing until killed, named in
+ * <d>/monitor.pid (it carries the name monitor_dir gave this process). */
+static pid_t idle_monitor(const char *d) {
   pid_t m = fork();
   if (m == 0) {
     pause();
@@ -325,6 +325,13 @@ START_TEST(wait_exit_times_out) {
   char pid[32];
   snprintf(pid, sizeof(pid), "%d\n", (int)m);
   put(d, "monitor.pid", pid);
+  return m;
+}
+
+START_TEST(wait_exit_times_out) {
+  char *d;
+  int dirfd = monitor_dir(&d);
+  pid_t m = idle_monitor(d);
   ck_assert(!kk_monitor_wait_exit(dirfd, 50));
   kill(m, SIGKILL);
   waitpid(m, NULL, 0);
@@ -347,14 +354,7 @@ START_TEST(release_to_live_monitor_only) {
   const char *layer = layer_dir;
   ck_assert_int_eq(kk_monitor_release(dirfd, layer, &err), 0); /* no monitor.pid */
   ck_assert(!kk_exists_at(dirfd, "released"));
-  pid_t mon = fork();
-  if (mon == 0) {
-    pause();
-    _exit(0);
-  }
-  char pid[32];
-  snprintf(pid, sizeof(pid), "%d\n", (int)mon);
-  put(d, "monitor.pid", pid);
+  pid_t mon = idle_monitor(d);
   ck_assert_int_eq(kk_monitor_release(dirfd, layer, &err), 1);
   cleanup_free char *released = NULL;
   ck_assert_int_eq(kk_read_file_at(dirfd, "released", 4096, &released, NULL, &err), 0);
