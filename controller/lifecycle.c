@@ -140,8 +140,15 @@ static void observe_container(struct kk_controller *c, struct kk_cell *cell, con
   cleanup_paths struct ctr_paths p = {0};
   ctr_paths_of(c, cell, ct, &p);
   cleanup_close int dfd = open(p.bundle, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dfd < 0)
-    return; /* never started here: the stored state stands */
+  if (dfd < 0) {
+    /* Never started here, or its runtime dir went with a reboot: one
+     * recorded as running is not, as far as anything here can tell. */
+    if (cs->state == KK_CTR_READY || cs->state == KK_CTR_PAUSED || cs->state == KK_CTR_PAUSING) {
+      cs->state = KK_CTR_UNKNOWN;
+      cs->pid = 0;
+    }
+    return;
+  }
   struct kk_exit_record ex;
   kk_err_t e = NULL;
   if (kk_monitor_read_exit(dfd, &ex, &e) < 0) {

@@ -318,12 +318,49 @@ static int lease_read(struct kk_image_store *s, const char *target, json_t **out
   return 0;
 }
 
+static bool dir_empty(int fd);
+
+/* Is the rootfs a lease names still there?  The lease is on disk and
+ * outlives a reboot; the overlay mount (and a copy in the runtime dir) do
+ * not. */
+static bool lease_holds(const char *t, const json_t *lease) {
+  const char *mode = json_string_value(json_object_get(lease, "mode"));
+  if (kk_streq(mode, "overlay")) {
+    struct statx stx;
+    if (statx(AT_FDCWD, t, AT_SYMLINK_NOFOLLOW, 0, &stx) < 0)
+      return false;
+    if (stx.stx_attributes_mask & STATX_ATTR_MOUNT_ROOT)
+      return (stx.stx_attributes & STATX_ATTR_MOUNT_ROOT) != 0;
+    cleanup_free char *parent = kk_asprintf("%s/..", t);
+    struct stat self, up;
+    return stat(t, &self) == 0 && stat(parent, &up) == 0 && self.st_dev != up.st_dev;
+  }
+  cleanup_close int tfd = open(t, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  return tfd >= 0 && !dir_empty(tfd);
+}
+
+/* The lease of target, NULL without one; a lease whose rootfs is gone is
+ * dropped on the way. */
+static json_t *live_lease(struct kk_image_store *s, const char *t) {
+  json_t *j = NULL;
+  kk_err_t e = NULL;
+  if (lease_read(s, t, &j, &e) < 0) { /* no libcrypto: no lease was ever written */
+    kk_error_free(&e);
+    return NULL;
+  }
+  if (j == NULL || lease_holds(t, j))
+    return j;
+  json_decref(j);
+  cleanup_free char *name = NULL;
+  if (lease_name(t, &name, &e) == 0 && unlinkat(s->leasefd, name, 0) == 0)
+    kk_debug("rootfs lease of %s dropped: nothing is mounted there any more", t);
+  kk_error_free(&e);
+  return NULL;
+}
+
 char *kk_image_rootfs_mode(struct kk_image_store *s, const char *target) {
   cleanup_free char *t = canonical(target);
-  cleanup_json json_t *j = NULL;
-  kk_err_t e = NULL;
-  if (lease_read(s, t, &j, &e) < 0) /* no libcrypto: no lease was ever written */
-    kk_error_free(&e);
+  cleanup_json json_t *j = live_lease(s, t);
   return j ? kk_xstrdup(json_string_value(json_object_get(j, "mode"))) : NULL;
 }
 
@@ -432,9 +469,7 @@ int kk_image_rootfs_mount(struct kk_image_store *s, const char *ns, const char *
     goto out;
   t = canonical(target);
   {
-    cleanup_json json_t *old = NULL;
-    if (lease_read(s, t, &old, err) < 0)
-      goto out;
+    cleanup_json json_t *old = live_lease(s, t);
     if (old) {
       kk_error_kind(err, KK_ERR_EXISTS, 0, "a rootfs is already mounted on %s", t);
       goto out;

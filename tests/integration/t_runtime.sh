@@ -212,18 +212,30 @@ t_eq learned-exit "Error 137 SIGKILL" "$(cstat d2 main state) $(cstat d2 main ex
 t_eq learned-exit-cell Error "$(state d2)"
 t_ok adopted-stop "$KUKE" stop d1
 
-# ------------------------- a power cut tears an auto-delete cell's metadata
-# Written without fsync, it may come back torn: then it is gone, with what
-# its container left (here the reboot is played by hand for that one cell).
+# ------------------------------------------ a power cut, played by hand
+# For two cells: their containers, mounts, bundles and runc records go, the
+# run path stays.  An auto-delete cell's metadata, written without fsync,
+# may come back torn: then it is gone, with what its container left.  A
+# plain cell is not running any more (Unknown, not the Ready it last
+# recorded) and starts again on a fresh mount of its image.
 k run -d --rm --image "$IMG" --name torn -- sleep 600 >/dev/null
 t_eq ephemeral-marked yes "$([ -f "$RP/default/default/default/torn/.ephemeral" ] && echo yes)"
+k run -d --image "$IMG" --name boot -- sleep 600 >/dev/null
 kill -9 "$DPID"; wait "$DPID" 2>/dev/null
-runc --root "$RUNC_ROOT" kill default_default_torn_root KILL
-wait_for 5 sh -c "! pgrep -f 'kukeon-monitor.*default_default_torn_root' >/dev/null"
-umount "$RT/bundles/default.kukeon.io/default_default_torn_root/rootfs"
-rm -rf "$RT/bundles/default.kukeon.io/default_default_torn_root"
+for id in default_default_torn_root default_default_boot_root; do
+  runc --root "$RUNC_ROOT" kill "$id" KILL
+  wait_for 5 sh -c "! pgrep -f 'kukeon-monitor.*$id' >/dev/null"
+  umount "$RT/bundles/default.kukeon.io/$id/rootfs"
+  rm -rf "$RT/bundles/default.kukeon.io/$id"
+done
 : >"$RP/default/default/default/torn/cell.yaml"
 t_start_daemon "$RP" --reconcile-interval 500ms; t_eq daemon-restart-torn 0 $?
+wait_for 5 sh -c "[ \"\$($KUKE get cells | awk '\$1 == \"boot\" {print \$5}')\" = Unknown ]"
+t_eq rebooted-unknown "Unknown -" "$(cstat boot main state) $(k get containers --cell boot -o wide | awk '$1 == "main" {print $NF}')"
+t_ok rebooted-start "$KUKE" start cell boot
+t_eq rebooted-ready Ready "$(cstat boot main state)"
+t_eq rebooted-runs 1 "$(runc --root "$RUNC_ROOT" list -q | grep -c '^default_default_boot_root$')"
+k delete cell boot >/dev/null
 wait_for 5 sh -c "[ ! -e '$RP/default/default/default/torn' ]"
 out=$(k get cells 2>&1); rc=$?
 t_eq torn-cell-gone "0 0" "$rc $(printf '%s\n' "$out" | grep -c '^torn ')"
