@@ -261,16 +261,24 @@ static void fake_monitor(int dirfd, bool serve) {
   _exit(0);
 }
 
-static void follow_with_attach(bool serve) {
-  char *d;
-  int dirfd = monitor_dir(&d);
+/* A monitor directory *d with the stand-in running in it (up once it has
+ * written monitor.pid). */
+static pid_t run_fake_monitor(char **d, int *dirfd, bool serve) {
+  *dirfd = monitor_dir(d);
   pid_t m = fork();
   if (m == 0)
-    fake_monitor(dirfd, serve);
-  cleanup_free char *exitp = kk_asprintf("%s/exit", d);
-  cleanup_free char *mp = kk_asprintf("%s/monitor.pid", d);
+    fake_monitor(*dirfd, serve);
+  cleanup_free char *mp = kk_asprintf("%s/monitor.pid", *d);
   for (int i = 0; i < 1000 && access(mp, F_OK) < 0; i++)
     usleep(1000);
+  return m;
+}
+
+static void follow_with_attach(bool serve) {
+  char *d;
+  int dirfd;
+  pid_t m = run_fake_monitor(&d, &dirfd, serve);
+  cleanup_free char *exitp = kk_asprintf("%s/exit", d);
   struct kk_log_opts o = {.follow = true, .tail = -1};
   cleanup_free char *out = NULL;
   ck_assert_int_eq(read_log(d, &o, true, &out, NULL), 0);
@@ -294,13 +302,8 @@ END_TEST
  * ends runs the wait out. */
 static void wait_exit_with_attach(bool serve) {
   char *d;
-  int dirfd = monitor_dir(&d);
-  pid_t m = fork();
-  if (m == 0)
-    fake_monitor(dirfd, serve);
-  cleanup_free char *mp = kk_asprintf("%s/monitor.pid", d);
-  for (int i = 0; i < 1000 && access(mp, F_OK) < 0; i++)
-    usleep(1000);
+  int dirfd;
+  pid_t m = run_fake_monitor(&d, &dirfd, serve);
   ck_assert(kk_monitor_wait_exit(dirfd, 10000));
   ck_assert(kk_exists_at(dirfd, "exit"));
   waitpid(m, NULL, 0);
