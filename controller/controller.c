@@ -1028,8 +1028,6 @@ static void reconcile_cells(struct kk_controller *c) {
 }
 
 
-/* One pass: every realm, space, stack and cell gets its cgroup back if it
- * is gone (after a reboot /sys/fs/cgroup starts empty). */
 /* What an ephemeral cell torn by a power cut left: its containers'
  * writable layers (<space>_<stack>_<cell>_*; names hold no '_'), and its
  * cgroup if a daemon that died in the middle of creating it made one.
@@ -1059,6 +1057,9 @@ static void remove_torn_layers(void *ctx, const struct kk_ref *cell) {
   kk_info("removed cell %s, torn by a power cut (it was to be deleted once its containers ended)", cell->name);
 }
 
+/* One pass: ephemeral cells a power cut tore go; every realm, space, stack
+ * and cell gets its cgroup back if it is gone (after a reboot
+ * /sys/fs/cgroup starts empty). */
 int kk_ctl_reconcile(struct kk_controller *c, kk_err_t *err) {
   cleanup_close int lock = kk_store_lock(c->store, true, err);
   if (lock < 0)
