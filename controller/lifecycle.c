@@ -721,6 +721,13 @@ int kk_ctl_cell_update(struct kk_controller *c, const struct kk_doc *stored, str
 
 /* ------------------------------------------------------------- supervision */
 
+static bool restarts_always(const struct kk_cell *cell) {
+  for (size_t i = 0; i < cell->spec.n_containers; i++)
+    if (strcmp(policy_of(&cell->spec.containers[i]), "always") == 0)
+      return true;
+  return false;
+}
+
 int kk_ctl_cell_supervise(struct kk_controller *c, struct kk_doc *doc, bool *deleted, kk_err_t *err) {
   struct kk_cell *cell = &doc->u.cell;
   *deleted = false;
@@ -731,6 +738,28 @@ int kk_ctl_cell_supervise(struct kk_controller *c, struct kk_doc *doc, bool *del
   pid_t root_pid = root ? running_pid(c, cell, root) : 0;
   int64_t now = kk_now();
   bool exhausted = false;
+  /* Its root is down (a reboot took it, or it ended): the containers lost
+   * their namespaces, so a policy that says always brings the whole cell
+   * back, root first, with the root's backoff. */
+  if (root && root_pid == 0 && cell->status.ready_observed && restarts_always(cell)) {
+    struct kk_container_status *rs = status_slot(cell, root->id);
+    int64_t backoff = root->restart_backoff_seconds.set ? root->restart_backoff_seconds.v : DEFAULT_BACKOFF_S;
+    bool down = rs->state == KK_CTR_UNKNOWN || rs->state == KK_CTR_EXITED || rs->state == KK_CTR_ERROR;
+    if (down && !(rs->restart_time > 0 && now - rs->restart_time < backoff)) {
+      kk_err_t e = NULL;
+      if (kk_ctl_cell_start(c, doc, &e) < 0) {
+        kk_warn("restart cell %s: %s", kk_doc_name(doc), e->msg);
+        kk_error_free(&e);
+      }
+      rs = status_slot(cell, root->id);
+      rs->restart_count++;
+      rs->restart_time = now;
+      kk_info("restarted cell %s: its root was down (policy always, restart %lld)", kk_doc_name(doc),
+              (long long)rs->restart_count);
+      kk_ctl_cell_observe(c, doc);
+      return 0;
+    }
+  }
   if (st != KK_CELL_ERROR && cell->status.ready_observed && root_pid > 0) {
     for (size_t i = 0; i < cell->spec.n_containers; i++) {
       const struct kk_container_spec *ct = &cell->spec.containers[i];

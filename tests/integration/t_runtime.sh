@@ -213,19 +213,26 @@ t_eq learned-exit-cell Error "$(state d2)"
 t_ok adopted-stop "$KUKE" stop d1
 
 # ------------------------------------------ a power cut, played by hand
-# For two cells: their containers, mounts, bundles and runc records go, the
-# run path stays.  An auto-delete cell's metadata, written without fsync,
-# may come back torn: then it is gone, with what its container left.  A
-# plain cell is not running any more (Unknown, not the Ready it last
-# recorded) and starts again on a fresh mount of its image.
+# For three cells: their containers, mounts, bundles and runc records go,
+# the run path stays.  An auto-delete cell's metadata, written without
+# fsync, may come back torn: then it is gone, with what its container left.
+# A plain cell is not running any more (Unknown, not the Ready it last
+# recorded) and starts again on a fresh mount of its image; one whose
+# policy says always comes back by itself.
 k run -d --rm --image "$IMG" --name torn -- sleep 600 >/dev/null
 t_eq ephemeral-marked yes "$([ -f "$RP/default/default/default/torn/.ephemeral" ] && echo yes)"
 k run -d --image "$IMG" --name boot -- sleep 600 >/dev/null
+cell back "    - id: main
+      image: $IMG
+      command: /bin/sleep
+      args: [\"600\"]
+      restartPolicy: always"
+k apply -f "$T_TMP/back.yaml" >/dev/null
 kill -9 "$DPID"; wait "$DPID" 2>/dev/null
-for id in default_default_torn_root default_default_boot_root; do
+for id in default_default_torn_root default_default_boot_root default_default_back_main default_default_back_root; do
   runc --root "$RUNC_ROOT" kill "$id" KILL
   wait_for 5 sh -c "! pgrep -f 'kukeon-monitor.*$id' >/dev/null"
-  umount "$RT/bundles/default.kukeon.io/$id/rootfs"
+  if mountpoint -q "$RT/bundles/default.kukeon.io/$id/rootfs"; then umount "$RT/bundles/default.kukeon.io/$id/rootfs"; fi
   rm -rf "$RT/bundles/default.kukeon.io/$id"
 done
 : >"$RP/default/default/default/torn/cell.yaml"
@@ -235,7 +242,11 @@ t_eq rebooted-unknown "Unknown -" "$(cstat boot main state) $(k get containers -
 t_ok rebooted-start "$KUKE" start cell boot
 t_eq rebooted-ready Ready "$(cstat boot main state)"
 t_eq rebooted-runs 1 "$(runc --root "$RUNC_ROOT" list -q | grep -c '^default_default_boot_root$')"
+wait_for 10 sh -c "[ \"\$($KUKE get cells | awk '\$1 == \"back\" {print \$5}')\" = Ready ]"
+t_eq rebooted-always-back "Ready 1" "$(state back) $(runc --root "$RUNC_ROOT" list -q | grep -c '^default_default_back_main$')"
+t_eq rebooted-always-counted 1 "$(cstat back root restartCount)"
 k delete cell boot >/dev/null
+k delete cell back >/dev/null
 wait_for 5 sh -c "[ ! -e '$RP/default/default/default/torn' ]"
 out=$(k get cells 2>&1); rc=$?
 t_eq torn-cell-gone "0 0" "$rc $(printf '%s\n' "$out" | grep -c '^torn ')"
