@@ -9,7 +9,6 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "cli/args.h"
@@ -282,19 +281,18 @@ static int cmd_load(struct kk_cli *cli, int argc, char **argv, kk_err_t *err) {
 
 struct bar {
   FILE *f;
-  struct timespec last;
+  int64_t last_ms;
   bool drawn;
 };
 
 static void draw(void *arg, const struct kk_pull_progress *p) {
   struct bar *b = arg;
-  struct timespec now;
-  clock_gettime(CLOCK_MONOTONIC, &now);
+  int64_t now = kk_monotonic_ms();
   bool done = p->blobs_done == p->blobs_total;
-  long ms = (now.tv_sec - b->last.tv_sec) * 1000 + (now.tv_nsec - b->last.tv_nsec) / 1000000;
+  int64_t ms = now - b->last_ms;
   if (b->drawn && ms < 100 && !done)
     return;
-  b->last = now;
+  b->last_ms = now;
   b->drawn = true;
   char d[32], t[32];
   human_size(p->done, d);

@@ -81,5 +81,7 @@ int kk_parse_duration_ms(const char *s, int64_t *out_ms);
 void kk_time_format(int64_t unix_sec, char buf[32]);
 int kk_time_parse(const char *s, int64_t *out_unix_sec);
 int64_t kk_now(void);
+/* CLOCK_MONOTONIC in milliseconds: for deadlines and intervals. */
+int64_t kk_monotonic_ms(void);
 
 #endif

@@ -12,7 +12,6 @@
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <termios.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "lib/fs.h"
@@ -83,15 +82,12 @@ static int send_queued(struct session *s) {
 /* Before leaving on a detach: what was typed before the keys goes out
  * (waiting at most a second for the socket). */
 static void send_rest(struct session *s) {
-  struct timespec t0;
-  clock_gettime(CLOCK_MONOTONIC, &t0);
+  int64_t deadline = kk_monotonic_ms() + 1000;
   while (s->slen > 0) {
     if (send_queued(s) < 0 || s->slen == 0)
       return;
     struct pollfd p = {s->sock, POLLOUT, 0};
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    long left = 1000 - ((t.tv_sec - t0.tv_sec) * 1000 + (t.tv_nsec - t0.tv_nsec) / 1000000);
+    int64_t left = deadline - kk_monotonic_ms();
     if (left <= 0 || poll(&p, 1, (int)left) <= 0)
       return;
   }

@@ -132,12 +132,6 @@ struct monitor {
   int status;
 };
 
-static int64_t now_ms(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static void close_fd(int *fd) {
   if (*fd >= 0)
     close(*fd);
@@ -597,7 +591,7 @@ static void reap(struct monitor *m, int64_t *drain_deadline) {
     if (w == m->ctr_pid && !m->exited) {
       m->exited = true;
       m->status = status;
-      *drain_deadline = now_ms() + DRAIN_AFTER_EXIT_MS;
+      *drain_deadline = kk_monotonic_ms() + DRAIN_AFTER_EXIT_MS;
     }
   }
 }
@@ -609,7 +603,7 @@ static void serve(struct monitor *m, int sfd) {
   enum { P_OUT, P_ERR, P_SIG, P_LISTEN, P_IN, P_CLIENTS };
   struct pollfd p[P_CLIENTS + MAX_CLIENTS];
   for (;;) {
-    int64_t now = now_ms();
+    int64_t now = kk_monotonic_ms();
     bool out_open = m->out.fd >= 0, err_open = m->err.fd >= 0;
     if (m->exited && ((!out_open && !err_open) || now >= drain_deadline))
       break;
@@ -649,7 +643,7 @@ static void serve(struct monitor *m, int sfd) {
     if (p[P_OUT].revents) {
       read_source(m, &m->out, buf);
       if (m->out.hup)
-        hup_retry = now_ms() + TTY_HUP_RETRY_MS;
+        hup_retry = kk_monotonic_ms() + TTY_HUP_RETRY_MS;
     }
     if (p[P_ERR].revents)
       read_source(m, &m->err, buf);
@@ -676,11 +670,11 @@ static void serve(struct monitor *m, int sfd) {
 /* What is still queued for clients goes out (for up to a second), then
  * every client sees EOF. */
 static void close_clients(struct monitor *m) {
-  int64_t deadline = now_ms() + 1000;
+  int64_t deadline = kk_monotonic_ms() + 1000;
   for (int i = 0; i < MAX_CLIENTS; i++) {
     struct client *c = &m->clients[i];
     while (c->fd >= 0 && c->blen > 0) {
-      int64_t left = deadline - now_ms();
+      int64_t left = deadline - kk_monotonic_ms();
       struct pollfd p = {c->fd, POLLOUT, 0};
       if (left <= 0 || poll(&p, 1, (int)left) <= 0)
         break;

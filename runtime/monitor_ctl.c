@@ -17,7 +17,6 @@
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "lib/fs.h"
@@ -201,14 +200,8 @@ bool kk_monitor_wait_gone(int dirfd, int timeout_ms) {
   return n > 0;
 }
 
-static int64_t monotonic_ms(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 bool kk_monitor_wait_exit(int dirfd, int timeout_ms) {
-  int64_t deadline = monotonic_ms() + timeout_ms;
+  int64_t deadline = kk_monotonic_ms() + timeout_ms;
   /* The monitor hangs its clients up once the exit file is written: one
    * client more wakes at that moment.  Without a slot (16 per monitor),
    * every 10 ms. */
@@ -217,7 +210,7 @@ bool kk_monitor_wait_exit(int dirfd, int timeout_ms) {
   for (;;) {
     if (faccessat(dirfd, "exit", F_OK, 0) == 0 || !kk_monitor_alive(dirfd))
       return true;
-    int64_t left = deadline - monotonic_ms();
+    int64_t left = deadline - kk_monotonic_ms();
     if (left <= 0)
       return false;
     if (sock < 0) {
