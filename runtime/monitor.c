@@ -81,6 +81,7 @@
 #include "lib/flags.h"
 #include "lib/fs.h"
 #include "lib/util.h"
+#include "runtime/monitor_int.h"
 #include "runtime/runtime.h"
 
 #define MAX_CLIENTS 16
@@ -548,6 +549,20 @@ static void runc_delete(const char *runc, const char *runc_root, const char *id,
     ;
 }
 
+int kk_monitor_remove_handed_over(int dirfd, kk_err_t *err) {
+  cleanup_free char *also = NULL;
+  kk_err_t e = NULL;
+  if (kk_read_file_at(dirfd, "released", 4096, &also, NULL, &e) < 0) {
+    bool missing = e->errnum == ENOENT;
+    kk_error_free(&e);
+    return missing ? 0 : kk_error(err, EIO, "read the monitor's released file");
+  }
+  also[strcspn(also, "\n")] = '\0';
+  if (also[0] == '/' && kk_rm_rf_at(AT_FDCWD, also, err) < 0)
+    return -1;
+  return 1;
+}
+
 /* The end: if the daemon handed the directory over, it goes (renamed out of
  * the way first, so a container of the same id may start at once);
  * otherwise say we are done and leave it to the daemon.  A rootfs still
@@ -567,12 +582,7 @@ static void finish(int dirfd, const char *dir) {
       (fstatat(dirfd, "rootfs", &rootfs, AT_SYMLINK_NOFOLLOW) == 0 && rootfs.st_dev != self.st_dev))
     return;
   kk_err_t err = NULL;
-  cleanup_free char *also = NULL;
-  if (kk_read_file_at(dirfd, "released", 4096, &also, NULL, &err) == 0) {
-    also[strcspn(also, "\n")] = '\0';
-    if (also[0] == '/')
-      kk_rm_rf_at(AT_FDCWD, also, &err);
-  }
+  kk_monitor_remove_handed_over(dirfd, &err); /* the directory goes all the same */
   kk_error_free(&err);
   const char *slash = strrchr(dir, '/');
   cleanup_free char *gone = slash ? kk_asprintf("%.*s/.%s.gone-%d", (int)(slash - dir), dir, slash + 1, (int)getpid())

@@ -249,16 +249,9 @@ int kk_monitor_release(int dirfd, const char *also, kk_err_t *err) {
 }
 
 int kk_monitor_reclaim(int dirfd, const char *dir, kk_err_t *err) {
-  cleanup_free char *body = NULL;
-  kk_err_t e = NULL;
-  if (kk_read_file_at(dirfd, "released", 4096, &body, NULL, &e) < 0) {
-    bool missing = e->errnum == ENOENT;
-    kk_error_free(&e);
-    return missing ? 0 : kk_error(err, EIO, "read %s/released", dir);
-  }
-  body[strcspn(body, "\n")] = '\0';
-  if (body[0] == '/' && kk_rm_rf_at(AT_FDCWD, body, err) < 0)
-    return -1;
+  int handed = kk_monitor_remove_handed_over(dirfd, err);
+  if (handed <= 0)
+    return handed < 0 ? kk_error_wrap(err, "%s", dir) : 0;
   return kk_rm_rf_at(AT_FDCWD, dir, err);
 }
 

@@ -1,11 +1,20 @@
-/* Private to runtime/attach.c and runtime/logread.c: the client end of a
- * monitor's attach socket.  Not an API. */
+/* Private to runtime/: the client end of a monitor's attach socket
+ * (attach.c, logread.c, monitor_ctl.c), and what a delete hands over to a
+ * monitor (monitor.c, monitor_ctl.c).  Not an API. */
 #ifndef KK_RUNTIME_MONITOR_INT_H
 #define KK_RUNTIME_MONITOR_INT_H
+
+#include "lib/error.h"
 
 /* A connection to <monitor dir>/attach (reached through the directory's
  * fd, so a long path still fits sun_path), set non-blocking once made; -1
  * with errno set. */
 int kk_attach_socket(int dirfd);
+
+/* <dir>/released names what a delete handed over with the directory (the
+ * writable layer): remove it.  0: nothing was handed over; 1: it was, and
+ * is gone; -1: error.  The monitor's end, and the daemon's reclaim when
+ * the monitor died first. */
+int kk_monitor_remove_handed_over(int dirfd, kk_err_t *err);
 
 #endif
