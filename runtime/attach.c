@@ -159,6 +159,24 @@ int kk_attach_socket(int dirfd) {
   return fd;
 }
 
+bool kk_attach_wake(int *sock, int timeout_ms) {
+  struct pollfd p = {*sock, POLLIN, 0};
+  if (poll(&p, 1, timeout_ms) <= 0)
+    return false;
+  /* What came is only a sign: the same bytes are in the log.  At most
+   * 256 KiB a call, so a chatty container does not keep the caller here. */
+  char buf[4096];
+  ssize_t n;
+  size_t seen = 0;
+  while ((n = recv(*sock, buf, sizeof(buf), MSG_DONTWAIT)) > 0 && (seen += (size_t)n) < (256u << 10))
+    ;
+  if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) {
+    close(*sock);
+    *sock = -1;
+  }
+  return true;
+}
+
 static int connect_attach(const char *monitor_dir, int dirfd, kk_err_t *err) {
   int fd = kk_attach_socket(dirfd);
   if (fd < 0) {

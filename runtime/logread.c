@@ -264,20 +264,9 @@ static void waker_close(struct waker *w) {
 static void follow_wait(struct waker *w) {
   char buf[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
   if (w->sock >= 0) {
-    struct pollfd p = {w->sock, POLLIN, 0};
-    if (poll(&p, 1, FOLLOW_POLL_MS) <= 0)
-      return;
-    /* What came is only a sign: the same bytes are in the log. */
-    ssize_t n;
-    size_t seen = 0;
-    while ((n = recv(w->sock, buf, sizeof(buf), MSG_DONTWAIT)) > 0 && (seen += (size_t)n) < (256u << 10))
-      ;
-    if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) {
-      /* Ended, or the monitor had no client slot left: the caller looks
-       * at the exit record; if the container still runs, inotify it is. */
-      close(w->sock);
-      w->sock = -1;
-    }
+    /* Hung up (ended) or refused (no client slot left): the caller looks
+     * at the exit record; if the container still runs, inotify it is. */
+    kk_attach_wake(&w->sock, FOLLOW_POLL_MS);
     return;
   }
   if (!w->inotify_tried) {

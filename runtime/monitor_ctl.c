@@ -13,7 +13,6 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/mman.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -206,28 +205,16 @@ bool kk_monitor_wait_exit(int dirfd, int timeout_ms) {
    * client more wakes at that moment.  Without a slot (16 per monitor),
    * every 10 ms. */
   cleanup_close int sock = kk_attach_socket(dirfd);
-  char buf[4096];
   for (;;) {
     if (faccessat(dirfd, "exit", F_OK, 0) == 0 || !kk_monitor_alive(dirfd))
       return true;
     int64_t left = deadline - kk_monotonic_ms();
     if (left <= 0)
       return false;
-    if (sock < 0) {
+    if (sock < 0)
       poll(NULL, 0, left < 10 ? (int)left : 10);
-      continue;
-    }
-    struct pollfd p = {sock, POLLIN, 0};
-    if (poll(&p, 1, left < 1000 ? (int)left : 1000) <= 0)
-      continue;
-    /* The container's output, which the log has too. */
-    ssize_t n;
-    while ((n = recv(sock, buf, sizeof(buf), MSG_DONTWAIT)) > 0)
-      ;
-    if (n == 0 || (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) {
-      close(sock);
-      sock = -1;
-    }
+    else
+      kk_attach_wake(&sock, left < 1000 ? (int)left : 1000);
   }
 }
 
