@@ -1057,15 +1057,19 @@ static void remove_torn_layers(void *ctx, const struct kk_ref *cell) {
   kk_info("removed cell %s, torn by a power cut (it was to be deleted once its containers ended)", cell->name);
 }
 
-/* One pass: ephemeral cells a power cut tore go; every realm, space, stack
- * and cell gets its cgroup back if it is gone (after a reboot
- * /sys/fs/cgroup starts empty). */
+/* One pass: ephemeral cells a power cut tore go (on the first pass only:
+ * they come from a power cut, or a daemon that died creating one); every
+ * realm, space, stack and cell gets its cgroup back if it is gone (after a
+ * reboot /sys/fs/cgroup starts empty). */
 int kk_ctl_reconcile(struct kk_controller *c, kk_err_t *err) {
   cleanup_close int lock = kk_store_lock(c->store, true, err);
   if (lock < 0)
     return -1;
-  if (kk_store_sweep_torn(c->store, remove_torn_layers, c, err) < 0)
-    return -1;
+  if (!c->torn_swept) {
+    if (kk_store_sweep_torn(c->store, remove_torn_layers, c, err) < 0)
+      return -1;
+    c->torn_swept = true;
+  }
   size_t healed = 0, seen = 0;
   for (int kind = KK_KIND_REALM; kind <= KK_KIND_CELL; kind++) {
     cleanup_doc_list struct kk_doc_list docs = {0};

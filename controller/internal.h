@@ -25,6 +25,7 @@ struct kk_controller {
   struct kk_host_limits host;
   struct kk_restart_slot *restarts;
   size_t n_restarts;
+  bool torn_swept; /* torn ephemeral cells were looked for (once: they come from a power cut) */
 };
 
 /* controller.c */
