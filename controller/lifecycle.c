@@ -343,11 +343,32 @@ static void wait_exit(const char *bundle, int64_t timeout_ms, bool *exited) {
   *exited = dfd >= 0 && kk_monitor_wait_exit(dfd, (int)timeout_ms);
 }
 
+/* runc's record of a container that is not running, once its monitor is
+ * gone.  A container whose exit is recorded (so its init was reaped) and
+ * that had a pid namespace of its own (whose end took every process with
+ * it) needs no `runc delete`: its record goes here, and with_cgroup its
+ * cgroup (a cell's delete removes the cell's whole cgroup instead).
+ * Anything else is runc's to delete, and to kill what is left of it. */
+static int forget_container(struct kk_controller *c, const struct kk_cell *cell, const struct kk_container_spec *ct,
+                            const struct ctr_paths *p, int dfd, bool with_cgroup, kk_err_t *err) {
+  struct kk_runc runc = {c->runc_bin, p->runc_root};
+  if (dfd >= 0)
+    kk_monitor_wait_gone(dfd, KILL_WAIT_MS);
+  if (ct->host_pid || dfd < 0 || faccessat(dfd, "exit", F_OK, 0) < 0)
+    return kk_runc_delete(&runc, ct->containerd_id, true, err);
+  if (kk_runc_forget_stopped(&runc, ct->containerd_id, err) < 0)
+    return -1;
+  if (!with_cgroup || c->cg == NULL)
+    return 0;
+  cleanup_free char *cellrel = kk_cg_rel(cell->spec.realm_id, cell->spec.space_id, cell->spec.stack_id,
+                                         cell->metadata.name);
+  cleanup_free char *rel = kk_asprintf("%s/%s", cellrel, ct->containerd_id);
+  return kk_cg_remove(c->cg, c->cgroup_root, rel, 0, err);
+}
+
 /* Signal the container, wait for its monitor to record the exit, and
- * escalate to SIGKILL after the timeout; then wait for the monitor to have
- * deleted runc's record (it does that after the exit file), and drop the
- * record only if it could not.  A container whose exit is recorded costs no
- * runc exec here. */
+ * escalate to SIGKILL after the timeout; then drop runc's record of it.  A
+ * container whose exit is recorded costs no runc exec here. */
 static int stop_container(struct kk_controller *c, struct kk_cell *cell, const struct kk_container_spec *ct, int sig,
                           int64_t timeout_ms, kk_err_t *err) {
   cleanup_paths struct ctr_paths p = {0};
@@ -378,9 +399,7 @@ static int stop_container(struct kk_controller *c, struct kk_cell *cell, const s
       wait_exit(p.bundle, KILL_WAIT_MS, &exited);
     }
   }
-  if (dfd >= 0)
-    kk_monitor_wait_gone(dfd, KILL_WAIT_MS);
-  return kk_runc_delete(&runc, ct->containerd_id, true, err);
+  return forget_container(c, cell, ct, &p, dfd, true, err);
 }
 
 /* The bundle and the monitor (runc run --detach), on a prepared rootfs. */
@@ -423,7 +442,7 @@ static int launch(struct kk_controller *c, struct kk_doc *doc, const struct kk_c
     return -1;
   struct kk_monitor_opts mo = {.exe = c->monitor_exe, .runc = c->runc_bin, .runc_root = p->runc_root,
                                .bundle = p->bundle, .id = ct->containerd_id, .dir = p->bundle,
-                               .tty = ct->attachable};
+                               .tty = ct->attachable, .delete_on_exit = ct->host_pid};
   pid_t pid = 0;
   if (kk_monitor_spawn(&mo, &pid, err) < 0)
     return -1;
@@ -446,21 +465,13 @@ static int start_container(struct kk_controller *c, struct kk_doc *doc, const st
                            pid_t root_pid, kk_err_t *err) {
   cleanup_paths struct ctr_paths p = {0};
   ctr_paths_of(c, &doc->u.cell, ct, &p);
-  struct kk_runc runc = {c->runc_bin, p.runc_root};
-  /* The last run's monitor may still be deleting runc's record of this id
-   * (and then remove the directory, if its cell was deleted); a leftover
-   * record (from before a crash, or of a monitor that was killed) goes
-   * first, and so does a directory its monitor never came to remove. */
+  /* The last run of this id: its monitor may still be on its way out, and
+   * runc's record of it (or one from before a crash) goes first. */
   {
     cleanup_close int dfd = open(p.bundle, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (dfd >= 0) {
-      kk_monitor_wait_gone(dfd, KILL_WAIT_MS);
-      if (kk_monitor_reclaim(dfd, p.bundle, err) < 0)
-        return -1;
-    }
+    if (forget_container(c, &doc->u.cell, ct, &p, dfd, false, err) < 0)
+      return -1;
   }
-  if (kk_runc_delete(&runc, ct->containerd_id, true, err) < 0)
-    return -1;
   if (kk_mkdir_p(p.bundle, 0700, err) < 0 || kk_mkdir_p(p.runc_root, 0700, err) < 0)
     return -1;
   if (is_pause(ct)) {
@@ -501,38 +512,25 @@ static int start_container(struct kk_controller *c, struct kk_doc *doc, const st
   return ret;
 }
 
-/* Everything one container owns on the host.  When its exit is recorded
- * and it had a pid namespace of its own (whose end took every process with
- * it), nothing of it runs any more: its rootfs is unmounted while its
- * monitor may still be deleting runc's record, and the bundle directory and
- * the writable layer are left to that monitor, which removes them once
- * runc's record is gone (the cell's cgroup can go meanwhile: runc takes a
- * missing cgroup as removed).
- * Otherwise the container is stopped first and everything goes here. */
+/* Everything one container owns on the host.  One whose exit is recorded
+ * and that had a pid namespace of its own runs nothing any more: it needs
+ * no stop, and its cgroup goes with the cell's.  Otherwise it is stopped
+ * first. */
 static int teardown_container(struct kk_controller *c, struct kk_cell *cell, const struct kk_container_spec *ct,
                               kk_err_t *err) {
   cleanup_paths struct ctr_paths p = {0};
   ctr_paths_of(c, cell, ct, &p);
-  cleanup_free char *exitf = kk_asprintf("%s/exit", p.bundle);
-  bool ended = !ct->host_pid && access(exitf, F_OK) == 0;
-  if (!ended && stop_container(c, cell, ct, SIGKILL, 0, err) < 0)
+  cleanup_close int dfd = open(p.bundle, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  bool ended = !ct->host_pid && dfd >= 0 && faccessat(dfd, "exit", F_OK, 0) == 0;
+  if (ended ? forget_container(c, cell, ct, &p, dfd, false, err) < 0
+            : stop_container(c, cell, ct, SIGKILL, 0, err) < 0)
     return -1;
   if (!is_pause(ct) && access(p.rootfs, F_OK) == 0) {
     struct kk_image_store *is;
     if (images(c, &is, err) < 0 || kk_image_rootfs_unmount(is, p.rootfs, err) < 0)
       return -1;
   }
-  if (ended) {
-    cleanup_close int dfd = open(p.bundle, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    int taken = dfd < 0 ? 0 : kk_monitor_release(dfd, p.state, err);
-    if (taken < 0)
-      return -1;
-    if (taken)
-      return 0;
-  }
   if (kk_rm_rf_at(AT_FDCWD, p.state, err) < 0)
-    return -1;
-  if (ended && stop_container(c, cell, ct, SIGKILL, 0, err) < 0)
     return -1;
   return kk_rm_rf_at(AT_FDCWD, p.bundle, err);
 }

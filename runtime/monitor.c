@@ -3,7 +3,10 @@
  * `runc run --detach`, becomes the parent of the container's init, holds
  * its stdio, writes the log (CRI format, size-capped with one rotation),
  * serves attach clients on a unix socket, and once the init has died
- * records the exit and runs `runc delete`.
+ * records the exit and exits.  runc's record of the container stays
+ * ("stopped") until kukeon drops it; with --delete-on-exit (a container
+ * without a pid namespace of its own) the monitor runs `runc delete` first,
+ * which kills what the init left behind in its cgroup.
  *
  * This file is the whole monitor program: it is linked on its own, static,
  * into build/kukeon-monitor (runtime/monitor/main.c), and that image rides
@@ -17,17 +20,10 @@
  *                 text continues in the stream's next line (no newline yet).
  *                 When log would pass log_max bytes it becomes log.1 (one
  *                 generation is kept) and a fresh log starts.
- *   exit          {"exitCode":N,"signal":"SIGX","finishedAt":"..."} once it ended;
- *                 then the monitor deletes runc's record and exits
+ *   exit          {"exitCode":N,"signal":"SIGX","finishedAt":"..."} once it ended
  *   attach        unix stream socket for attach clients (gone once it ended)
  *   console.sock  only while `runc run` starts a terminal container
  *   runc.log      runc's own JSON log
- *   monitor.done  the monitor finished (runc's record is gone) and left the
- *                 directory to the daemon
- *   released      the daemon deleted the cell before the monitor finished:
- *                 the monitor removes the directory itself at the end, and
- *                 the directory this file names (the writable layer)
- *                 (kk_monitor_release; both decide under a flock on it)
  *
  * Terminal containers (--tty: config.json has process.terminal): runc gets
  * --console-socket and sends the pty master back over SCM_RIGHTS; the master
@@ -55,7 +51,7 @@
  *   included).  When the container has ended and its output is drained, the
  *   monitor writes the exit file, removes the socket, sends what is pending
  *   and closes every client (a client that sees EOF, or can no longer
- *   connect, can read the exit file), then runs `runc delete` and exits. */
+ *   connect, can read the exit file), and exits. */
 #include <errno.h>
 #include <fcntl.h>
 #include <malloc.h>
@@ -65,7 +61,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/file.h>
 #include <sys/ioctl.h>
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
@@ -549,51 +544,6 @@ static void runc_delete(const char *runc, const char *runc_root, const char *id,
     ;
 }
 
-int kk_monitor_remove_handed_over(int dirfd, kk_err_t *err) {
-  cleanup_free char *also = NULL;
-  kk_err_t e = NULL;
-  if (kk_read_file_at(dirfd, "released", 4096, &also, NULL, &e) < 0) {
-    bool missing = e->errnum == ENOENT;
-    kk_error_free(&e);
-    return missing ? 0 : kk_error(err, EIO, "read the monitor's released file");
-  }
-  also[strcspn(also, "\n")] = '\0';
-  if (also[0] == '/' && kk_rm_rf_at(AT_FDCWD, also, err) < 0)
-    return -1;
-  return 1;
-}
-
-/* The end: if the daemon handed the directory over, it goes (renamed out of
- * the way first, so a container of the same id may start at once);
- * otherwise say we are done and leave it to the daemon.  A rootfs still
- * mounted in it keeps it: nothing is removed through a mount. */
-static void finish(int dirfd, const char *dir) {
-  while (flock(dirfd, LOCK_EX) < 0)
-    if (errno != EINTR)
-      return;
-  if (faccessat(dirfd, "released", F_OK, 0) < 0) {
-    int fd = openat(dirfd, "monitor.done", O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0640);
-    if (fd >= 0)
-      close(fd);
-    return;
-  }
-  struct stat self, rootfs;
-  if (fstat(dirfd, &self) < 0 ||
-      (fstatat(dirfd, "rootfs", &rootfs, AT_SYMLINK_NOFOLLOW) == 0 && rootfs.st_dev != self.st_dev))
-    return;
-  kk_err_t err = NULL;
-  kk_monitor_remove_handed_over(dirfd, &err); /* the directory goes all the same */
-  kk_error_free(&err);
-  const char *slash = strrchr(dir, '/');
-  cleanup_free char *gone = slash ? kk_asprintf("%.*s/.%s.gone-%d", (int)(slash - dir), dir, slash + 1, (int)getpid())
-                                  : kk_asprintf(".%s.gone-%d", dir, (int)getpid());
-  if (rename(dir, gone) < 0)
-    return;
-  if (kk_rm_rf_children(dirfd, &err) == 0)
-    rmdir(gone);
-  kk_error_free(&err);
-}
-
 static void reap(struct monitor *m, int64_t *drain_deadline) {
   int status;
   pid_t w;
@@ -697,7 +647,7 @@ static void close_clients(struct monitor *m) {
 int kk_monitor_main(int argc, char **argv) {
   const char *id = NULL, *bundle = NULL, *runc = "runc", *runc_root = NULL, *dir = NULL, *log_max = "10485760",
              *sync_fd_s = "-1";
-  bool want_stdin = false, tty = false, daemonize = false;
+  bool want_stdin = false, tty = false, daemonize = false, delete_on_exit = false;
   struct kk_flag flags[] = {
       {"id", 0, KK_FLAG_STRING, &id, "container id", false},
       {"bundle", 0, KK_FLAG_STRING, &bundle, "OCI bundle directory", false},
@@ -709,6 +659,7 @@ int kk_monitor_main(int argc, char **argv) {
       {"tty", 0, KK_FLAG_BOOL, &tty, "the bundle has process.terminal: take the pty over a console socket", false},
       {"sync-fd", 0, KK_FLAG_STRING, &sync_fd_s, "fd to report the container pid or an error on", false},
       {"daemonize", 0, KK_FLAG_BOOL, &daemonize, "fork, and let the parent exit at once (the caller reaps it)", false},
+      {"delete-on-exit", 0, KK_FLAG_BOOL, &delete_on_exit, "run `runc delete` once the init has died", false},
   };
   struct kk_strv pos = {0};
   bool help = false;
@@ -794,8 +745,6 @@ int kk_monitor_main(int argc, char **argv) {
   }
   unlinkat(m.dirfd, "pid", 0);
   unlinkat(m.dirfd, "exit", 0);
-  unlinkat(m.dirfd, "monitor.done", 0);
-  unlinkat(m.dirfd, "released", 0);
   cleanup_free char *pid_file = kk_asprintf("%s/pid", dir);
   cleanup_free char *runc_log = kk_asprintf("%s/runc.log", dir);
   const char *rargv[20];
@@ -888,15 +837,16 @@ int kk_monitor_main(int argc, char **argv) {
   serve(&m, sfd);
   /* The exit file first, then the socket goes and the clients get EOF: a
    * client that sees EOF, or cannot connect any more, finds the exit file.
-   * runc's record goes last, while whoever waited for the exit moves on;
-   * the monitor exits once it is gone (the daemon waits for that before it
-   * reuses the id, and forces the delete if this one failed).  A cell
-   * deleted meanwhile left this directory to us (finish). */
+   * After that nothing here touches the directory (the daemon removes it
+   * with the cell, and waits for this process to be gone before a
+   * container of the same id starts in it).  runc's delete, when asked
+   * for, runs while whoever waited for the exit moves on. */
   write_exit(&m);
   unlinkat(m.dirfd, "attach", 0);
   close_fd(&m.listen_fd);
   close_clients(&m);
-  runc_delete(runc, runc_root, id, false);
+  if (delete_on_exit)
+    runc_delete(runc, runc_root, id, false);
   close_fd(&m.out.fd);
   close_fd(&m.err.fd);
   close_fd(&m.in_fd);
@@ -904,7 +854,6 @@ int kk_monitor_main(int argc, char **argv) {
   free(m.inbuf);
   close(m.log_fd);
   close(sfd);
-  finish(m.dirfd, dir);
   close(m.dirfd);
   return 0;
 }

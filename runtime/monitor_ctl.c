@@ -99,6 +99,8 @@ int kk_monitor_spawn(const struct kk_monitor_opts *o, pid_t *ctr_pid, kk_err_t *
     argv[n++] = "--stdin";
   if (o->tty)
     argv[n++] = "--tty";
+  if (o->delete_on_exit)
+    argv[n++] = "--delete-on-exit";
   argv[n] = NULL;
   /* posix_spawn (vfork-like: the daemon's memory is not copied) of a
    * monitor in a session of its own, which forks once more and lets this
@@ -216,30 +218,6 @@ bool kk_monitor_wait_exit(int dirfd, int timeout_ms) {
     else
       kk_attach_wake(&sock, left < 1000 ? (int)left : 1000);
   }
-}
-
-int kk_monitor_release(int dirfd, const char *also, kk_err_t *err) {
-  while (flock(dirfd, LOCK_EX) < 0)
-    if (errno != EINTR)
-      return kk_error(err, errno, "lock the monitor's directory");
-  int taken = 0;
-  if (faccessat(dirfd, "monitor.done", F_OK, 0) < 0 && live_monitor(dirfd) > 0) {
-    cleanup_free char *body = kk_asprintf("%s\n", also ? also : "");
-    if (kk_write_file_volatile(dirfd, "released", body, strlen(body), 0600, err) < 0) {
-      flock(dirfd, LOCK_UN);
-      return kk_error_wrap(err, "hand the monitor's directory over");
-    }
-    taken = 1;
-  }
-  flock(dirfd, LOCK_UN);
-  return taken;
-}
-
-int kk_monitor_reclaim(int dirfd, const char *dir, kk_err_t *err) {
-  int handed = kk_monitor_remove_handed_over(dirfd, err);
-  if (handed <= 0)
-    return handed < 0 ? kk_error_wrap(err, "%s", dir) : 0;
-  return kk_rm_rf_at(AT_FDCWD, dir, err);
 }
 
 int kk_monitor_read_exit(int dirfd, struct kk_exit_record *out, kk_err_t *err) {

@@ -1,6 +1,5 @@
 /* Private to runtime/: the client end of a monitor's attach socket
- * (attach.c, logread.c, monitor_ctl.c), and what a delete hands over to a
- * monitor (monitor.c, monitor_ctl.c).  Not an API. */
+ * (attach.c, logread.c, monitor_ctl.c).  Not an API. */
 #ifndef KK_RUNTIME_MONITOR_INT_H
 #define KK_RUNTIME_MONITOR_INT_H
 
@@ -17,11 +16,5 @@ int kk_attach_socket(int dirfd);
  * written) or refused us (no client slot), *sock is closed and set to -1.
  * Whether anything happened. */
 bool kk_attach_wake(int *sock, int timeout_ms);
-
-/* <dir>/released names what a delete handed over with the directory (the
- * writable layer): remove it.  0: nothing was handed over; 1: it was, and
- * is gone; -1: error.  The monitor's end, and the daemon's reclaim when
- * the monitor died first. */
-int kk_monitor_remove_handed_over(int dirfd, kk_err_t *err);
 
 #endif

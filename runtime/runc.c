@@ -4,9 +4,11 @@
  * kept for the error message. */
 #include <errno.h>
 #include <fcntl.h>
+#include <dirent.h>
 #include <jansson.h>
 #include <signal.h>
 #include <spawn.h>
+#include <stdbool.h>
 #include <string.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -145,6 +147,39 @@ int kk_runc_delete(const struct kk_runc *r, const char *id, bool force, kk_err_t
     return -1;
   }
   return 0;
+}
+
+/* runc's record of a container that was started is <root>/<id>/state.json
+ * alone (exec.fifo goes at the start); whether that is all there is. */
+static bool only_state_json(int dfd) {
+  int fd = fcntl(dfd, F_DUPFD_CLOEXEC, 0);
+  DIR *d = fd < 0 ? NULL : fdopendir(fd);
+  if (d == NULL) {
+    if (fd >= 0)
+      close(fd);
+    return false;
+  }
+  bool only = true;
+  struct dirent *de;
+  while (only && (de = readdir(d)) != NULL)
+    only = strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0 || strcmp(de->d_name, "state.json") == 0;
+  closedir(d);
+  return only;
+}
+
+int kk_runc_forget_stopped(const struct kk_runc *r, const char *id, kk_err_t *err) {
+  cleanup_free char *dir = kk_asprintf("%s/%s", r->root, id);
+  cleanup_close int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (dfd < 0) {
+    if (errno == ENOENT)
+      return 0;
+    return kk_error(err, errno, "open %s", dir);
+  }
+  if (only_state_json(dfd) && (unlinkat(dfd, "state.json", 0) == 0 || errno == ENOENT) &&
+      (rmdir(dir) == 0 || errno == ENOENT))
+    return 0;
+  /* Not the record we know: runc judges it. */
+  return kk_runc_delete(r, id, true, err);
 }
 
 static enum kk_runc_status status_of(const char *s) {

@@ -72,12 +72,16 @@ struct kk_monitor_opts {
                             /dev/null.  A terminal container's stdin is always
                             its pty. */
   bool tty;              /* the bundle's process.terminal */
+  bool delete_on_exit;   /* run `runc delete` once the init has died: for a
+                            container without a pid namespace of its own,
+                            whose leftover processes runc then kills */
 };
 
 /* Start a monitor that runs `runc run --detach`; returns once the container
  * runs, with its init's pid.  The monitor is detached from the caller and
- * outlives it; when the init dies it writes the exit file, then deletes
- * runc's record of the container, then exits. */
+ * outlives it; when the init dies it writes the exit file and exits (after
+ * `runc delete`, with delete_on_exit).  Otherwise runc's record stays, its
+ * status "stopped", until kukeon drops it (kk_runc_forget_stopped). */
 int kk_monitor_spawn(const struct kk_monitor_opts *o, pid_t *ctr_pid, kk_err_t *err);
 /* The monitor process itself: main() of build/kukeon-monitor. */
 int kk_monitor_main(int argc, char **argv);
@@ -94,26 +98,13 @@ struct kk_exit_record {
 /* The monitor named in <dir>/monitor.pid is running (a live process that
  * is a kukeon-monitor, not a recycled pid). */
 bool kk_monitor_alive(int dirfd);
-/* Wait up to timeout_ms for that monitor to be gone (it deletes runc's
- * record after it wrote the exit file, then exits); whether it is. */
+/* Wait up to timeout_ms for that monitor to be gone (it exits once it wrote
+ * the exit file); whether it is. */
 bool kk_monitor_wait_gone(int dirfd, int timeout_ms);
 /* Wait up to timeout_ms for the container's exit to be recorded (<dir>/exit)
  * or its monitor to be gone; whether one of them happened.  Woken by the
  * monitor itself (a client of its attach socket, hung up at the exit). */
 bool kk_monitor_wait_exit(int dirfd, int timeout_ms);
-/* Hand the directory of an ended container's monitor over to it, when the
- * container is being deleted: the monitor removes the directory itself once
- * runc's record is gone, and `also` (a directory of the container's, such
- * as its writable layer; may be NULL), so the caller need not wait for
- * `runc delete`.  1: the monitor took them; 0: the monitor is already done,
- * or gone without finishing (the caller deletes runc's record, if any, and
- * removes both).  Both sides decide under a lock on the directory, so
- * exactly one removes them. */
-int kk_monitor_release(int dirfd, const char *also, kk_err_t *err);
-/* Remove a directory handed over to a monitor that died before it could
- * (dirfd is dir), and what was handed over with it.  0 when dir was not
- * handed over: nothing is removed. */
-int kk_monitor_reclaim(int dirfd, const char *dir, kk_err_t *err);
 /* From <dir>/exit; exited == false when there is none yet. */
 int kk_monitor_read_exit(int dirfd, struct kk_exit_record *out, kk_err_t *err);
 
@@ -165,6 +156,14 @@ enum kk_runc_status { KK_RUNC_ABSENT, KK_RUNC_CREATED, KK_RUNC_RUNNING, KK_RUNC_
 int kk_runc_kill(const struct kk_runc *r, const char *id, int sig, bool all, kk_err_t *err);
 /* A container runc does not know is not an error. */
 int kk_runc_delete(const struct kk_runc *r, const char *id, bool force, kk_err_t *err);
+/* Drop runc's record of a container whose init has ended and was reaped,
+ * that had a pid namespace of its own (so nothing of it runs any more) and
+ * whose cgroup the caller removes: for such a container that record is all
+ * `runc delete` removes besides the cgroup (kukeon's bundles have no
+ * hooks), and removing it here spares a runc exec (a Go start, ~6 ms of
+ * CPU).  A record holding more than runc's state.json is left to
+ * `runc delete --force`.  No record is not an error. */
+int kk_runc_forget_stopped(const struct kk_runc *r, const char *id, kk_err_t *err);
 int kk_runc_state(const struct kk_runc *r, const char *id, enum kk_runc_status *st, pid_t *pid, kk_err_t *err);
 int kk_runc_list(const struct kk_runc *r, struct kk_strv *ids, kk_err_t *err);
 

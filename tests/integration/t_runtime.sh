@@ -122,17 +122,39 @@ t_eq killed-signal SIGKILL "$(cstat sig main exitSignal)"
 t_eq killed-state Error "$(cstat sig main state)"
 k delete cell sig >/dev/null
 t_eq run-rm-removed 0 "$(k get cells 2>/dev/null | grep -c '^busybox-')"
-# A delete does not wait for runc: an ended container's monitor deletes
-# runc's record, then the bundle and the writable layer itself, moments
-# later.  The same name runs again at once (its start waits for that
-# monitor).
+# The same name runs again at once; runc's record, the bundle and the
+# writable layer go with each delete, without a runc exec.
 out=""
 for i in 1 2 3; do out="$out$(k run --rm --image "$IMG" --name again -- echo "$i" 2>&1) "; done
 t_eq run-rm-same-name "1 2 3 " "$out"
-wait_for 5 sh -c "! runc --root '$RUNC_ROOT' list -q | grep -q _again_ && ! ls -a '$RT/bundles/default.kukeon.io' '$RP/containers/default.kukeon.io' | grep -q again"
 t_eq run-rm-runc-gone "" "$(runc --root "$RUNC_ROOT" list -q | grep _again_)"
 t_eq run-rm-bundle-gone "" "$(ls -a "$RT/bundles/default.kukeon.io" | grep again)"
 t_eq run-rm-layer-gone "" "$(ls -a "$RP/containers/default.kukeon.io" | grep again)"
+
+# An ended container stays in runc's list, "stopped", as long as kukeon
+# keeps it Exited; a stop drops runc's record and the container's cgroup.
+k run -d --image "$IMG" --name ended -- true >/dev/null
+wait_for 5 sh -c "[ \"\$($KUKE get container main --cell ended -o json | python3 -c 'import json,sys; print(json.load(sys.stdin)[\"status\"][\"state\"])')\" = Exited ]"
+t_eq ended-runc-stopped stopped "$(runc --root "$RUNC_ROOT" state default_default_ended_root 2>/dev/null | python3 -c 'import json,sys; print(json.load(sys.stdin)["status"])')"
+t_match ended-cgroup-kept '^[1-9]' "$(find /sys/fs/cgroup -path "*${KUKEON_CGROUP_ROOT}/default/default/default/ended/default_default_ended_root" 2>/dev/null | wc -l)"
+t_ok ended-stop "$KUKE" stop ended
+t_eq ended-stop-runc-gone "" "$(runc --root "$RUNC_ROOT" list -q | grep _ended_)"
+t_eq ended-stop-cgroup-gone "" "$(find /sys/fs/cgroup -path "*${KUKEON_CGROUP_ROOT}/default/default/default/ended/default_default_ended_root" 2>/dev/null)"
+k delete cell ended >/dev/null
+# Without a pid namespace of its own (hostPID), what the init left behind
+# is killed once it ends (the monitor runs runc delete).
+cell hostpid "    - id: main
+      image: $IMG
+      hostPID: true
+      command: /bin/sh
+      args: [\"-c\", \"sleep 600 & echo \$! >/leftover; sleep 0.5\"]"
+k apply -f "$T_TMP/hostpid.yaml" >/dev/null
+wait_for 5 sh -c "[ \"\$($KUKE get container main --cell hostpid -o json | python3 -c 'import json,sys; print(json.load(sys.stdin)[\"status\"][\"state\"])')\" = Exited ]"
+left=$(cat "$RT/bundles/default.kukeon.io/default_default_hostpid_main/rootfs/leftover" 2>/dev/null)
+wait_for 5 sh -c "! kill -0 '$left'"
+t_match hostpid-leftover-killed '^[0-9]+ gone$' "$left $(kill -0 "$left" 2>/dev/null && echo alive || echo gone)"
+t_eq hostpid-runc-gone "" "$(runc --root "$RUNC_ROOT" list -q | grep _hostpid_main)"
+k delete cell hostpid >/dev/null
 
 # ------------------------------------------------- stop escalates to KILL
 # sh as PID 1 ignores SIGTERM: stop waits 5 s, then SIGKILLs.
@@ -232,6 +254,7 @@ kill -9 "$DPID"; wait "$DPID" 2>/dev/null
 for id in default_default_torn_root default_default_boot_root default_default_back_main default_default_back_root; do
   runc --root "$RUNC_ROOT" kill "$id" KILL
   wait_for 5 sh -c "! pgrep -f 'kukeon-monitor.*$id' >/dev/null"
+  runc --root "$RUNC_ROOT" delete "$id"
   if mountpoint -q "$RT/bundles/default.kukeon.io/$id/rootfs"; then umount "$RT/bundles/default.kukeon.io/$id/rootfs"; fi
   rm -rf "$RT/bundles/default.kukeon.io/$id"
 done

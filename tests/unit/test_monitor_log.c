@@ -347,44 +347,48 @@ END_TEST
 START_TEST(follow_falls_back_when_refused) { follow_with_attach(false); }
 END_TEST
 
-/* An ended container's directory goes to its monitor only while that
- * monitor lives and has not finished; a zombie is not alive. */
-START_TEST(release_to_live_monitor_only) {
+/* A monitor that died is not alive, even before anyone reaped it. */
+START_TEST(zombie_monitor_is_not_alive) {
   char *d = NULL;
   int dirfd = monitor_dir(&d);
-  kk_err_t err = NULL;
-  char *layer_dir = mktmp();
-  const char *layer = layer_dir;
-  ck_assert_int_eq(kk_monitor_release(dirfd, layer, &err), 0); /* no monitor.pid */
-  ck_assert(!kk_exists_at(dirfd, "released"));
+  ck_assert(!kk_monitor_alive(dirfd)); /* no monitor.pid */
   pid_t mon = idle_monitor(d);
-  ck_assert_int_eq(kk_monitor_release(dirfd, layer, &err), 1);
-  cleanup_free char *released = NULL;
-  ck_assert_int_eq(kk_read_file_at(dirfd, "released", 4096, &released, NULL, &err), 0);
-  cleanup_free char *want = kk_asprintf("%s\n", layer);
-  ck_assert_str_eq(released, want);
-  unlinkat(dirfd, "released", 0);
-  put(d, "monitor.done", "");
-  ck_assert_int_eq(kk_monitor_release(dirfd, layer, &err), 0); /* it finished */
-  ck_assert(!kk_exists_at(dirfd, "released"));
-  unlinkat(dirfd, "monitor.done", 0);
+  ck_assert(kk_monitor_alive(dirfd));
   kill(mon, SIGKILL);
   siginfo_t si;
   waitid(P_PID, (id_t)mon, &si, WEXITED | WNOWAIT); /* dead, not reaped */
-  ck_assert_int_eq(kk_monitor_release(dirfd, layer, &err), 0);
-  ck_assert(!kk_exists_at(dirfd, "released"));
+  ck_assert(!kk_monitor_alive(dirfd));
+  ck_assert(kk_monitor_wait_gone(dirfd, 50));
   waitpid(mon, NULL, 0);
-  /* Handed over to a monitor that died first: the next start reclaims the
-   * directory and what was handed over with it; one never handed over
-   * stays. */
-  ck_assert_int_eq(kk_monitor_reclaim(dirfd, d, &err), 0);
-  ck_assert(access(d, F_OK) == 0);
-  put(d, "released", want);
-  ck_assert_int_eq(kk_monitor_reclaim(dirfd, d, &err), 0);
-  ck_assert(access(d, F_OK) < 0 && access(layer, F_OK) < 0);
   close(dirfd);
-  free(d);
-  free(layer_dir);
+  rmtree(d);
+}
+END_TEST
+
+/* runc's record of a stopped container (state.json alone) goes without
+ * running runc; anything else there is left to `runc delete`. */
+START_TEST(forget_stopped_record) {
+  char *root = mktmp();
+  kk_err_t err = NULL;
+  struct kk_runc never = {"/nonexistent/runc", root}; /* an exec would fail */
+  ck_assert_int_eq(kk_runc_forget_stopped(&never, "absent", &err), 0);
+  cleanup_free char *c1 = kk_asprintf("%s/c1", root), *c2 = kk_asprintf("%s/c2", root);
+  ck_assert_int_eq(mkdir(c1, 0700), 0);
+  ck_assert_int_eq(mkdir(c2, 0700), 0);
+  put(root, "c1/state.json", "{}");
+  ck_assert_int_eq(kk_runc_forget_stopped(&never, "c1", &err), 0);
+  ck_assert(access(c1, F_OK) < 0 && errno == ENOENT);
+  /* Created, never started (exec.fifo): runc's to judge. */
+  put(root, "c2/state.json", "{}");
+  put(root, "c2/exec.fifo", "");
+  ck_assert_int_eq(kk_runc_forget_stopped(&never, "c2", &err), -1);
+  ck_assert_int_eq(err->kind, KK_ERR_UNAVAILABLE);
+  kk_error_free(&err);
+  struct kk_runc runc_true = {"/bin/true", root};
+  ck_assert_int_eq(kk_runc_forget_stopped(&runc_true, "c2", &err), 0);
+  cleanup_free char *fifo = kk_asprintf("%s/c2/exec.fifo", root);
+  ck_assert(access(fifo, F_OK) == 0); /* untouched by us */
+  rmtree(root);
 }
 END_TEST
 
@@ -442,7 +446,8 @@ static Suite *suite(void) {
   suite_add_tcase(s, tc);
   TCase *stage = tcase_create("stage");
   tcase_add_test(stage, stage_monitor);
-  tcase_add_test(stage, release_to_live_monitor_only);
+  tcase_add_test(stage, zombie_monitor_is_not_alive);
+  tcase_add_test(stage, forget_stopped_record);
   suite_add_tcase(s, stage);
   return s;
 }
