@@ -2,9 +2,9 @@
  * runs inside the monitor, which must be the container's parent.)  runc is
  * exec'd with posix_spawn, safe from the daemon's threads; its stderr is
  * kept for the error message. */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <dirent.h>
 #include <jansson.h>
 #include <signal.h>
 #include <spawn.h>
@@ -152,18 +152,16 @@ int kk_runc_delete(const struct kk_runc *r, const char *id, bool force, kk_err_t
 /* runc's record of a container that was started is <root>/<id>/state.json
  * alone (exec.fifo goes at the start); whether that is all there is. */
 static bool only_state_json(int dfd) {
-  int fd = fcntl(dfd, F_DUPFD_CLOEXEC, 0);
-  DIR *d = fd < 0 ? NULL : fdopendir(fd);
+  kk_err_t e = NULL;
+  cleanup_dir DIR *d = kk_dir_open_at(dfd, NULL, &e);
   if (d == NULL) {
-    if (fd >= 0)
-      close(fd);
+    kk_error_free(&e);
     return false;
   }
   bool only = true;
   struct dirent *de;
   while (only && (de = readdir(d)) != NULL)
     only = strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0 || strcmp(de->d_name, "state.json") == 0;
-  closedir(d);
   return only;
 }
 
