@@ -362,7 +362,7 @@ static int forget_container(struct kk_controller *c, const struct kk_cell *cell,
     return 0;
   cleanup_free char *cellrel = kk_cg_rel(cell->spec.realm_id, cell->spec.space_id, cell->spec.stack_id,
                                          cell->metadata.name);
-  cleanup_free char *rel = kk_asprintf("%s/%s", cellrel, ct->containerd_id);
+  cleanup_free char *rel = kk_container_cgroup(cellrel, ct->containerd_id);
   return kk_cg_remove(c->cg, c->cgroup_root, rel, 0, err);
 }
 

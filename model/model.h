@@ -389,6 +389,10 @@ char *kk_container_runtime_id(const char *space, const char *stack, const char *
 /* cgroup path of a level: pass NULL for the deeper parts. */
 char *kk_cgroup_path(const char *cgroup_root, const char *realm, const char *space,
                      const char *stack, const char *cell);
+/* A container's cgroup, inside its cell's: <cell cgroup>/<runtime id>.
+ * cell_cgroup may be absolute (a bundle's cgroupsPath) or relative to the
+ * cgroup root. */
+char *kk_container_cgroup(const char *cell_cgroup, const char *runtime_id);
 
 /* Synthesized pause root container of a cell with no root of its own. */
 void kk_cell_add_pause_root(struct kk_cell *cell);

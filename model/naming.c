@@ -140,6 +140,10 @@ char *kk_cgroup_path(const char *cgroup_root, const char *realm, const char *spa
   return out;
 }
 
+char *kk_container_cgroup(const char *cell_cgroup, const char *runtime_id) {
+  return kk_asprintf("%s/%s", cell_cgroup, runtime_id);
+}
+
 struct kk_container_spec *kk_cell_root(struct kk_cell *cell) {
   for (size_t i = 0; i < cell->spec.n_containers; i++)
     if (kk_streq(cell->spec.containers[i].id, cell->spec.root_container_id))

@@ -400,7 +400,7 @@ static int build_linux(const struct kk_bundle_spec *b, json_t **out, kk_err_t *e
     return -1;
   }
   json_object_set_new(l, "resources", build_resources(c, dev_rules));
-  cleanup_free char *cg = kk_asprintf("%s/%s", b->cell_cgroup, b->id);
+  cleanup_free char *cg = kk_container_cgroup(b->cell_cgroup, b->id);
   json_object_set_new(l, "cgroupsPath", json_string(cg));
   if (!c->privileged) {
     json_object_set_new(l, "maskedPaths",

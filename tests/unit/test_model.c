@@ -2089,6 +2089,11 @@ START_TEST(naming_cgroup_path) {
     cleanup_free char *p = kk_cgroup_path(cases[i].root, cases[i].realm, cases[i].space, cases[i].stack, cases[i].cell);
     ck_assert_msg(strcmp(p, cases[i].want) == 0, "case %zu: got %s, want %s", i, p, cases[i].want);
   }
+  /* What runc's cgroupsPath names and what a stop removes must agree. */
+  cleanup_free char *abs = kk_container_cgroup("/kukeon/default/default/default/web", "default_default_web_root");
+  ck_assert_str_eq(abs, "/kukeon/default/default/default/web/default_default_web_root");
+  cleanup_free char *rel = kk_container_cgroup("default/default/default/web", "default_default_web_app");
+  ck_assert_str_eq(rel, "default/default/default/web/default_default_web_app");
 }
 END_TEST
 
