@@ -338,11 +338,6 @@ static int write_cell_files(struct kk_controller *c, const struct kk_doc *doc, c
   return 0;
 }
 
-static void wait_exit(const char *bundle, int64_t timeout_ms, bool *exited) {
-  cleanup_close int dfd = open(bundle, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  *exited = dfd >= 0 && kk_monitor_wait_exit(dfd, (int)timeout_ms);
-}
-
 /* runc's record of a container that is not running, once its monitor is
  * gone.  A container whose exit is recorded (so its init was reaped) and
  * that had a pid namespace of its own (whose end took every process with
@@ -385,18 +380,18 @@ static int stop_container(struct kk_controller *c, struct kk_cell *cell, const s
       if (sig != SIGKILL) {
         if (kk_runc_kill(&runc, ct->containerd_id, sig, false, &e) < 0)
           kk_error_free(&e);
-        wait_exit(p.bundle, timeout_ms, &exited);
+        exited = kk_monitor_wait_exit(dfd, (int)timeout_ms);
       }
       if (!exited) {
         if (kk_runc_kill(&runc, ct->containerd_id, SIGKILL, true, &e) < 0)
           kk_error_free(&e);
-        wait_exit(p.bundle, KILL_WAIT_MS, &exited);
+        exited = kk_monitor_wait_exit(dfd, KILL_WAIT_MS);
       }
       if (!exited)
         return kk_error_kind(err, KK_ERR_INTERNAL, 0, "container %s did not exit after SIGKILL", ct->containerd_id);
     } else {
       /* Ended, and its monitor is draining the output. */
-      wait_exit(p.bundle, KILL_WAIT_MS, &exited);
+      exited = kk_monitor_wait_exit(dfd, KILL_WAIT_MS);
     }
   }
   return forget_container(c, cell, ct, &p, dfd, true, err);
