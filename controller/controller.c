@@ -31,7 +31,7 @@ int kk_controller_open(const struct kk_controller_config *cfg, struct kk_control
   c->pod_subnet = kk_xstrdup(cfg->pod_subnet ? cfg->pod_subnet : KK_DEFAULT_POD_SUBNET);
   c->runtime_dir = kk_xstrdup(cfg->runtime_dir ? cfg->runtime_dir : "/run/kukeon");
   const char *runc = cfg->runc ? cfg->runc : "runc";
-  c->runc_bin = kk_which(runc); /* runc is exec'd twice per container */
+  c->runc_bin = kk_which(runc); /* looked up once: runc is exec'd for every container */
   if (c->runc_bin == NULL)
     c->runc_bin = kk_xstrdup(runc); /* its exec says what is wrong, as before */
   c->pause_binary = cfg->pause_binary ? kk_xstrdup(cfg->pause_binary) : NULL;
