@@ -191,7 +191,10 @@ static void carry_status(struct kk_doc *dst, const struct kk_doc *stored) {
 
 /* Defaults the controller owns (they depend on its configuration). */
 static int prepare(struct kk_controller *c, struct kk_doc *doc, kk_err_t *err) {
-  if (kk_doc_normalize(doc, c->ns_suffix, err) < 0 || kk_doc_validate(doc, err) < 0)
+  /* A seccomp profile file is read and checked now, before anything is
+   * written; the bundle reads it again when the container starts. */
+  if (kk_doc_normalize(doc, c->ns_suffix, err) < 0 || kk_doc_validate(doc, err) < 0 ||
+      kk_security_check(doc, err) < 0)
     return -1;
   if (doc->kind == KK_KIND_SPACE && kk_empty(doc->u.space.spec.cni_config_path)) {
     struct kk_ref ref = kk_ref_of(doc);

@@ -2,7 +2,6 @@
 #include <ctype.h>
 #include <errno.h>
 #include <jansson.h>
-#include <seccomp.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/capability.h>
@@ -11,6 +10,7 @@
 #include <sys/sysmacros.h>
 
 #include "lib/util.h"
+#include "runtime/bundle_int.h"
 #include "runtime/runtime.h"
 
 #define DEFAULT_PATH "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -23,21 +23,6 @@ static const char *const default_caps[] = {
     "CAP_CHOWN",  "CAP_DAC_OVERRIDE", "CAP_FSETID",           "CAP_FOWNER",     "CAP_MKNOD",
     "CAP_NET_RAW", "CAP_SETGID",      "CAP_SETUID",           "CAP_SETFCAP",    "CAP_SETPCAP",
     "CAP_NET_BIND_SERVICE", "CAP_SYS_CHROOT", "CAP_KILL",     "CAP_AUDIT_WRITE",
-};
-
-/* Refused with EPERM by the default profile: kernel modules, kexec, clock,
- * swap, accounting, keyrings, BPF and perf, raw I/O ports, handle-based
- * opens, namespace escapes and cross-process memory access.  A deny list,
- * not Docker's allow list: what is listed is exactly what is stopped. */
-const char *const kk_seccomp_denied[] = {
-    "acct", "add_key", "bpf", "clock_adjtime", "clock_settime", "create_module", "delete_module",
-    "finit_module", "get_kernel_syms", "get_mempolicy", "init_module", "ioperm", "iopl", "kcmp",
-    "kexec_file_load", "kexec_load", "keyctl", "lookup_dcookie", "mbind", "move_pages",
-    "name_to_handle_at", "nfsservctl", "open_by_handle_at", "perf_event_open", "process_vm_readv",
-    "process_vm_writev", "query_module", "quotactl", "reboot", "request_key", "set_mempolicy",
-    "setns", "settimeofday", "stime", "swapoff", "swapon", "sysfs", "_sysctl", "unshare", "uselib",
-    "userfaultfd", "ustat", "vm86", "vm86old", "fsopen", "fsconfig", "fsmount", "fspick",
-    "move_mount", "open_tree", NULL,
 };
 
 void kk_host_limits_read(struct kk_host_limits *out) {
@@ -53,7 +38,7 @@ void kk_host_limits_read(struct kk_host_limits *out) {
 
 /* ---------------------------------------------------------- capabilities */
 
-static int cap_number(const char *name) {
+int kk_cap_number(const char *name) {
   cleanup_free char *lower = kk_xstrdup(name);
   for (char *p = lower; *p; p++)
     *p = (char)tolower((unsigned char)*p);
@@ -75,42 +60,48 @@ static char *cap_upper_name(int c) {
   return out;
 }
 
-static int build_caps(const struct kk_container_spec *c, const struct kk_host_limits *host, json_t *proc,
-                      kk_err_t *err) {
+/* The container's capability set (bit i = capability i): bounding,
+ * effective and permitted alike. */
+static int caps_of(const struct kk_container_spec *c, const struct kk_host_limits *host, unsigned long long *out,
+                   kk_err_t *err) {
   unsigned long long set = 0;
   if (c->privileged) {
-    set = host->cap_bound;
-  } else {
-    for (size_t i = 0; i < KK_ARRAY_SIZE(default_caps); i++) {
-      int n = cap_number(default_caps[i]);
-      if (n >= 0)
-        set |= 1ull << n;
-    }
-    for (size_t i = 0; i < c->capabilities.drop.n; i++) {
-      const char *d = c->capabilities.drop.v[i];
-      if (strcmp(d, "CAP_ALL") == 0) {
-        set = 0;
-        continue;
-      }
-      int n = cap_number(d);
-      if (n < 0)
-        return kk_error_kind(err, KK_ERR_INVALID, 0, "unknown capability \"%s\"", d);
-      set &= ~(1ull << n);
-    }
-    for (size_t i = 0; i < c->capabilities.add.n; i++) {
-      const char *a = c->capabilities.add.v[i];
-      int n = cap_number(a);
-      if (n < 0)
-        return kk_error_kind(err, KK_ERR_INVALID, 0, "unknown capability \"%s\"", a);
-      /* Asking for more than this host's bounding set makes runc fail
-       * later with a worse message: refuse it here. */
-      if (!(host->cap_bound & (1ull << n)))
-        return kk_error_kind(err, KK_ERR_INVALID, 0,
-                             "capability %s is not in this host's bounding set; it cannot be granted", a);
-      set |= 1ull << n;
-    }
-    set &= host->cap_bound;
+    *out = host->cap_bound;
+    return 0;
   }
+  for (size_t i = 0; i < KK_ARRAY_SIZE(default_caps); i++) {
+    int n = kk_cap_number(default_caps[i]);
+    if (n >= 0)
+      set |= 1ull << n;
+  }
+  for (size_t i = 0; i < c->capabilities.drop.n; i++) {
+    const char *d = c->capabilities.drop.v[i];
+    if (strcmp(d, "CAP_ALL") == 0) {
+      set = 0;
+      continue;
+    }
+    int n = kk_cap_number(d);
+    if (n < 0)
+      return kk_error_kind(err, KK_ERR_INVALID, 0, "unknown capability \"%s\"", d);
+    set &= ~(1ull << n);
+  }
+  for (size_t i = 0; i < c->capabilities.add.n; i++) {
+    const char *a = c->capabilities.add.v[i];
+    int n = kk_cap_number(a);
+    if (n < 0)
+      return kk_error_kind(err, KK_ERR_INVALID, 0, "unknown capability \"%s\"", a);
+    /* Asking for more than this host's bounding set makes runc fail
+     * later with a worse message: refuse it here. */
+    if (!(host->cap_bound & (1ull << n)))
+      return kk_error_kind(err, KK_ERR_INVALID, 0,
+                           "capability %s is not in this host's bounding set; it cannot be granted", a);
+    set |= 1ull << n;
+  }
+  *out = set & host->cap_bound;
+  return 0;
+}
+
+static void build_caps(unsigned long long set, const struct kk_host_limits *host, json_t *proc) {
   json_t *list = json_array();
   for (int i = 0; i <= host->cap_last && i < 64; i++) {
     if (set & (1ull << i)) {
@@ -124,29 +115,6 @@ static int build_caps(const struct kk_container_spec *c, const struct kk_host_li
     json_object_set(caps, sets[i], list);
   json_decref(list);
   json_object_set_new(proc, "capabilities", caps);
-  return 0;
-}
-
-/* ---------------------------------------------------------------- seccomp */
-
-static int build_seccomp(json_t *linux_obj, kk_err_t *err) {
-  json_t *names = json_array();
-  for (size_t i = 0; kk_seccomp_denied[i]; i++) {
-    /* Names this architecture does not have are left out; a name libseccomp
-     * does not know at all is a bug in the list. */
-    int nr = seccomp_syscall_resolve_name(kk_seccomp_denied[i]);
-    if (nr == __NR_SCMP_ERROR) {
-      json_decref(names);
-      return kk_error_kind(err, KK_ERR_INTERNAL, 0, "seccomp: unknown syscall name \"%s\"", kk_seccomp_denied[i]);
-    }
-    if (nr >= 0)
-      json_array_append_new(names, json_string(kk_seccomp_denied[i]));
-  }
-  json_t *rule = json_pack("{s:o, s:s, s:i}", "names", names, "action", "SCMP_ACT_ERRNO", "errnoRet", 1);
-  json_t *sc = json_pack("{s:s, s:[s], s:[o]}", "defaultAction", "SCMP_ACT_ALLOW", "architectures",
-                         "SCMP_ARCH_X86_64", "syscalls", rule);
-  json_object_set_new(linux_obj, "seccomp", sc);
-  return 0;
 }
 
 /* ----------------------------------------------------------------- mounts */
@@ -253,8 +221,22 @@ static void env_set(json_t *env, const char *kv) {
   json_array_append_new(env, json_string(kv));
 }
 
-static int build_process(const struct kk_bundle_spec *b, const struct kk_host_limits *host, json_t **out,
-                         kk_err_t *err) {
+/* On unless the container is privileged; securityOpts
+ * no-new-privileges[=true|false] decide either way (the last one wins). */
+static bool no_new_privileges(const struct kk_container_spec *c) {
+  bool nnp = !c->privileged;
+  for (size_t i = 0; i < c->security_opts.n; i++) {
+    const char *o = c->security_opts.v[i];
+    if (!strcmp(o, "no-new-privileges") || !strcmp(o, "no-new-privileges=true"))
+      nnp = true;
+    else if (!strcmp(o, "no-new-privileges=false"))
+      nnp = false;
+  }
+  return nnp;
+}
+
+static int build_process(const struct kk_bundle_spec *b, const struct kk_host_limits *host, unsigned long long caps,
+                         json_t **out, kk_err_t *err) {
   const struct kk_container_spec *c = b->ctr;
   const struct kk_image_run_config *img = b->image;
   json_t *args = json_array();
@@ -303,19 +285,12 @@ static int build_process(const struct kk_bundle_spec *b, const struct kk_host_li
   const char *cwd = !kk_empty(c->working_dir) ? c->working_dir : (img && !kk_empty(img->working_dir) ? img->working_dir : "/");
   unsigned long long nofile = DEFAULT_NOFILE < host->nofile_hard ? DEFAULT_NOFILE : host->nofile_hard;
   unsigned long long nproc = DEFAULT_NPROC < host->nproc_hard ? DEFAULT_NPROC : host->nproc_hard;
-  bool nnp = false;
-  for (size_t i = 0; i < c->security_opts.n; i++) {
-    if (!strcmp(c->security_opts.v[i], "no-new-privileges") || !strcmp(c->security_opts.v[i], "no-new-privileges=true"))
-      nnp = true;
-  }
+  bool nnp = no_new_privileges(c);
   json_t *proc = json_pack("{s:b, s:o, s:o, s:o, s:s, s:b, s:[{s:s, s:I, s:I}, {s:s, s:I, s:I}]}", "terminal", b->tty,
                            "user", juser, "args", args, "env", env, "cwd", cwd, "noNewPrivileges", nnp, "rlimits",
                            "type", "RLIMIT_NOFILE", "hard", (json_int_t)nofile, "soft", (json_int_t)nofile, "type",
                            "RLIMIT_NPROC", "hard", (json_int_t)nproc, "soft", (json_int_t)nproc);
-  if (build_caps(c, host, proc, err) < 0) {
-    json_decref(proc);
-    return -1;
-  }
+  build_caps(caps, host, proc);
   *out = proc;
   return 0;
 }
@@ -363,7 +338,7 @@ static json_t *build_resources(const struct kk_container_spec *c, json_t *dev_ru
   return r;
 }
 
-static int build_linux(const struct kk_bundle_spec *b, json_t **out, kk_err_t *err) {
+static int build_linux(const struct kk_bundle_spec *b, unsigned long long caps, json_t **out, kk_err_t *err) {
   const struct kk_container_spec *c = b->ctr;
   json_t *l = json_object();
   json_t *nss = json_array();
@@ -403,20 +378,22 @@ static int build_linux(const struct kk_bundle_spec *b, json_t **out, kk_err_t *e
   cleanup_free char *cg = kk_container_cgroup(b->cell_cgroup, b->id);
   json_object_set_new(l, "cgroupsPath", json_string(cg));
   if (!c->privileged) {
+    /* runc's spec defaults (runc spec), with /sys/devices/virtual/tpm
+     * that newer runc masks too. */
     json_object_set_new(l, "maskedPaths",
-                        json_pack("[s,s,s,s,s,s,s,s,s]", "/proc/acpi", "/proc/asound", "/proc/kcore", "/proc/keys",
-                                  "/proc/latency_stats", "/proc/timer_list", "/proc/timer_stats",
-                                  "/proc/sched_debug", "/sys/firmware"));
-    json_object_set_new(l, "readonlyPaths", json_pack("[s,s,s,s,s,s]", "/proc/bus", "/proc/fs", "/proc/irq",
-                                                      "/proc/sys", "/proc/sysrq-trigger", "/proc/scsi"));
-    bool unconfined = false;
-    for (size_t i = 0; i < c->security_opts.n; i++)
-      unconfined |= !strcmp(c->security_opts.v[i], "seccomp=unconfined");
-    if (!unconfined && build_seccomp(l, err) < 0) {
-      json_decref(l);
-      return -1;
-    }
+                        json_pack("[s,s,s,s,s,s,s,s,s,s,s]", "/proc/acpi", "/proc/asound", "/proc/kcore", "/proc/keys",
+                                  "/proc/latency_stats", "/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug",
+                                  "/sys/firmware", "/proc/scsi", "/sys/devices/virtual/tpm"));
+    json_object_set_new(l, "readonlyPaths",
+                        json_pack("[s,s,s,s,s]", "/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"));
   }
+  json_t *sc = NULL;
+  if (kk_seccomp_build(c, caps, &sc, err) < 0) {
+    json_decref(l);
+    return kk_error_wrap(err, "container \"%s\"", c->id);
+  }
+  if (sc)
+    json_object_set_new(l, "seccomp", sc);
   *out = l;
   return 0;
 }
@@ -427,9 +404,10 @@ int kk_bundle_config(const struct kk_bundle_spec *b, const struct kk_host_limits
   if (kk_empty(b->rootfs) || b->rootfs[0] != '/')
     return kk_error_kind(err, KK_ERR_INVALID, 0, "bundle for %s: rootfs must be an absolute path", b->id);
   json_t *proc = NULL, *linux_obj = NULL;
-  if (build_process(b, host, &proc, err) < 0)
+  unsigned long long caps = 0;
+  if (caps_of(c, host, &caps, err) < 0 || build_process(b, host, caps, &proc, err) < 0)
     return -1;
-  if (build_linux(b, &linux_obj, err) < 0) {
+  if (build_linux(b, caps, &linux_obj, err) < 0) {
     json_decref(proc);
     return -1;
   }

@@ -47,7 +47,7 @@ void kk_host_limits_read(struct kk_host_limits *out);
 
 /* The OCI runtime-spec config.json for a container (pretty-printed JSON).
  * Validation that needs the host happens here: capabilities outside the
- * bounding set, syscall names unknown to libseccomp, missing devices. */
+ * bounding set, the seccomp profile (runtime/seccomp.c), missing devices. */
 int kk_bundle_config(const struct kk_bundle_spec *b, const struct kk_host_limits *host, char **json,
                      kk_err_t *err);
 
@@ -141,8 +141,15 @@ struct kk_log_opts {
  * monitor is gone without one).  A missing log reads as empty. */
 int kk_log_read(const char *monitor_dir, const struct kk_log_opts *o, int out_fd, int err_fd, kk_err_t *err);
 
-/* The syscalls the default seccomp profile refuses with EPERM. */
-extern const char *const kk_seccomp_denied[];
+/* What a container's securityOpts name on this host, checked as apply
+ * does before anything is written: a seccomp=<path> profile must be a
+ * regular file of at most 1 MiB holding a docker-format JSON profile whose
+ * fields, actions, operators, architectures and syscall names this host's
+ * libseccomp and runc know.  The error names the file and the field. */
+int kk_security_opts_check(const struct kk_strv *security_opts, kk_err_t *err);
+/* The same for every container of a Cell or Container document and for a
+ * Space's container defaults; other kinds have none. */
+int kk_security_check(const struct kk_doc *doc, kk_err_t *err);
 
 /* --------------------------------------------------------------- runc */
 
