@@ -86,7 +86,17 @@ $(BUILD)/tests/helpers/%: tests/helpers/%.c $(BUILD)/libkukeon.a
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -o $@ $< $(BUILD)/libkukeon.a $(ALL_LDFLAGS) $(PKG_LIBS)
 
-unit-bins: $(UNIT_BINS) $(HELPER_BINS)
+# kk-probe runs inside containers (tests/integration/t_seccomp.sh): no
+# libkukeon, static; kk-probe-dyn is the same program linked dynamically.
+$(BUILD)/tests/helpers/kk-probe: tests/helpers/kk-probe.c
+	@mkdir -p $(dir $@)
+	$(CC) -std=gnu11 $(WARN) -O2 -D_GNU_SOURCE -static -pthread -o $@ $<
+
+$(BUILD)/tests/helpers/kk-probe-dyn: tests/helpers/kk-probe.c
+	@mkdir -p $(dir $@)
+	$(CC) -std=gnu11 $(WARN) -O2 -D_GNU_SOURCE -pthread -o $@ $<
+
+unit-bins: $(UNIT_BINS) $(HELPER_BINS) $(BUILD)/tests/helpers/kk-probe-dyn
 
 # Lanes: unit (no root), integration (root), the same two on the ASan/UBSan
 # build, fuzz (bounded), vm (qemu TCG).  One closing line for all of them.
