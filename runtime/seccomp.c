@@ -575,8 +575,10 @@ static int get_syscall(const struct pctx *p, json_t *e, size_t idx, const struct
       return bad(p, sub, "must be a string");
   } else {
     snprintf(sub, sizeof(sub), "%s.names", field);
-    if (names == NULL || get_strings(p, names, sub) < 0 || json_array_size(names) == 0)
+    if (!json_is_array(names) || json_array_size(names) == 0)
       return bad(p, sub, "must be a non-empty list of syscall names");
+    if (get_strings(p, names, sub) < 0)
+      return -1;
   }
   json_t *list = name ? json_pack("[O]", name) : json_incref(names);
   json_t *out_names = json_array();

@@ -383,6 +383,15 @@ START_TEST(docker_profile_errors) {
        "\"action\": \"SCMP_ACT_ALLOW\"}]}",
        "syscalls[0].names[1]: unknown syscall \"kk_nope\""},
       {"{\"defaultAction\": \"SCMP_ACT_ERRNO\", \"syscalls\": [{\"names\": [\"read\"]}]}", "syscalls[0].action: missing"},
+      {"{\"defaultAction\": \"SCMP_ACT_ERRNO\", \"syscalls\": [{\"names\": \"read\", \"action\": \"SCMP_ACT_ALLOW\"}]}",
+       "syscalls[0].names: must be a non-empty list"},
+      {"{\"defaultAction\": \"SCMP_ACT_ERRNO\", \"syscalls\": [{\"names\": [1], \"action\": \"SCMP_ACT_ALLOW\"}]}",
+       "syscalls[0].names: must be a list of strings"},
+      {"{\"defaultAction\": \"SCMP_ACT_ERRNO\", \"syscalls\": [{\"names\": [\"read\"], \"action\": \"SCMP_ACT_ALLOW\", "
+       "\"args\": {}}]}",
+       "syscalls[0].args: must be a list"},
+      {"{\"defaultAction\": \"SCMP_ACT_ERRNO\", \"architectures\": \"SCMP_ARCH_X86\"}", "architectures: must be a list of strings"},
+      {"{\"defaultAction\": \"SCMP_ACT_ERRNO\", \"syscalls\": [7]}", "syscalls[0]: must be an object"},
       {"{\"defaultAction\": \"SCMP_ACT_ERRNO\", \"syscalls\": [{\"names\": [\"read\"], \"action\": \"SCMP_ACT_ALLOW\", "
        "\"errnoRet\": 1}]}",
        "syscalls[0].errnoRet: only SCMP_ACT_ERRNO and SCMP_ACT_TRACE take an errnoRet"},
