@@ -71,6 +71,38 @@ void kk_api_closep(struct kk_api **api) {
   *api = NULL;
 }
 
+/* A daemon that refuses a connection (over a limit, not permitted) writes
+ * its reason and closes without reading: the request's write then fails
+ * with EPIPE or ECONNRESET, and the reason is still there to be read. */
+static int read_refusal(struct kk_api *api, kk_err_t *err, uint8_t **resp, size_t *resp_len) {
+  kk_err_t rerr = NULL;
+  int r = kk_frame_read_timeout(api->fd, KK_API_FRAME_DEADLINE_MS, resp, resp_len, &rerr);
+  kk_error_free(&rerr);
+  if (r > 0) {
+    kk_error_free(err);
+    return 0;
+  }
+  kk_error_free(err);
+  return kk_error_kind(err, KK_ERR_UNAVAILABLE, 0,
+                       "kukeond at %s closed the connection before reading the request, without saying why; retry",
+                       api->socket_path);
+}
+
+static int remote_call(struct kk_api *api, const uint8_t *req, size_t req_len, uint8_t **resp, size_t *resp_len,
+                       kk_err_t *err) {
+  if (kk_frame_write(api->fd, req, req_len, err) < 0) {
+    if ((*err)->errnum == EPIPE || (*err)->errnum == ECONNRESET)
+      return read_refusal(api, err, resp, resp_len);
+    return kk_error_wrap(err, "send request to kukeond at %s", api->socket_path);
+  }
+  int r = kk_frame_read(api->fd, resp, resp_len, err);
+  if (r == 0)
+    return kk_error_kind(err, KK_ERR_UNAVAILABLE, 0, "kukeond at %s closed the connection (EOF)", api->socket_path);
+  if (r < 0)
+    return kk_error_wrap(err, "read reply from kukeond at %s", api->socket_path);
+  return 0;
+}
+
 /* Send one request; on success *payload is the response payload (malloc'd). */
 static int call(struct kk_api *api, Kukeonv1__Method method, const ProtobufCMessage *msg, uint8_t **payload,
                 size_t *payload_len, kk_err_t *err) {
@@ -84,14 +116,8 @@ static int call(struct kk_api *api, Kukeonv1__Method method, const ProtobufCMess
   size_t resp_len = 0;
   if (api->ctl != NULL) {
     kk_api_dispatch(api->ctl, packed, req_len, &resp_buf, &resp_len);
-  } else {
-    if (kk_frame_write(api->fd, packed, req_len, err) < 0)
-      return kk_error_wrap(err, "send request to kukeond at %s", api->socket_path);
-    int r = kk_frame_read(api->fd, &resp_buf, &resp_len, err);
-    if (r == 0)
-      return kk_error_kind(err, KK_ERR_UNAVAILABLE, 0, "kukeond at %s closed the connection (EOF)", api->socket_path);
-    if (r < 0)
-      return kk_error_wrap(err, "read reply from kukeond at %s", api->socket_path);
+  } else if (remote_call(api, packed, req_len, &resp_buf, &resp_len, err) < 0) {
+    return -1;
   }
   Kukeonv1__Response *resp = kukeonv1__response__unpack(NULL, resp_len, resp_buf);
   if (resp == NULL)
