@@ -8,6 +8,7 @@
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/signalfd.h>
@@ -57,7 +58,7 @@ struct log_limit {
 
 /* The daemon's top-level state: shared by the accept loop and the
  * connection threads, guarded by `mu` (the log limits and the accept pause
- * belong to the accept loop alone). */
+ * belong to the accept loop alone: evict_one runs there too). */
 struct server {
   const struct kk_daemon_config *cfg;
   struct kk_controller *ctl;
@@ -70,7 +71,7 @@ struct server {
   uint64_t seq;
   bool stopping;
   int64_t accept_paused_until; /* monotonic ms; 0 = accepting */
-  struct log_limit accept_log, refuse_log;
+  struct log_limit accept_log, refuse_log, evict_log;
 };
 
 struct conn_arg {
@@ -85,14 +86,17 @@ static int64_t now_ms(void) {
   return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* True when a line may be printed now; *suppressed: how many were not. */
-static bool log_allowed(struct log_limit *l, unsigned *suppressed) {
+/* True when a line may be printed now; then *note says how many were
+ * held back since the last one ("" when none). */
+static bool log_allowed(struct log_limit *l, char note[static 64]) {
   int64_t now = now_ms();
   if (l->last_ms != 0 && now - l->last_ms < LOG_INTERVAL_MS) {
     l->suppressed++;
     return false;
   }
-  *suppressed = l->suppressed;
+  note[0] = '\0';
+  if (l->suppressed > 0)
+    snprintf(note, 64, " (and %u more like it in the last %d s)", l->suppressed, LOG_INTERVAL_MS / 1000);
   l->suppressed = 0;
   l->last_ms = now;
   return true;
@@ -166,10 +170,9 @@ static void reply_error(int fd, enum kk_err_kind kind, const char *msg, int time
 
 /* Tell a peer why, without waiting for it, and hang up. */
 static void refuse(struct server *srv, int fd, uid_t uid, enum kk_err_kind kind, const char *msg) {
-  unsigned suppressed = 0;
-  if (log_allowed(&srv->refuse_log, &suppressed))
-    kk_info("refused uid %u: %s (%u more refusals in the last %d s)", (unsigned)uid, msg, suppressed,
-            LOG_INTERVAL_MS / 1000);
+  char note[64];
+  if (log_allowed(&srv->refuse_log, note))
+    kk_info("refused uid %u: %s%s", (unsigned)uid, msg, note);
   reply_error(fd, kind, msg, 0);
   close(fd);
 }
@@ -269,7 +272,9 @@ static bool evict_one(struct server *srv) {
   }
   if (victim < 0)
     return false;
-  kk_info("connection table full: closing an idle connection of uid %ld to make room for root", uid);
+  char note[64];
+  if (log_allowed(&srv->evict_log, note))
+    kk_info("connection table full: closed an idle connection of uid %ld to make room for root%s", uid, note);
   srv->slots[victim].evicted = true;
   shutdown(srv->slots[victim].fd, SHUT_RDWR);
   return true;
@@ -349,10 +354,9 @@ static void accept_failed(struct server *srv, int e) {
   bool pause = e == EMFILE || e == ENFILE || e == ENOBUFS || e == ENOMEM;
   if (pause)
     srv->accept_paused_until = now_ms() + ACCEPT_BACKOFF_MS;
-  unsigned suppressed = 0;
-  if (log_allowed(&srv->accept_log, &suppressed))
-    kk_warn("accept: %s%s (%u more in the last %d s)", strerror(e), pause ? "; pausing accepts" : "", suppressed,
-            LOG_INTERVAL_MS / 1000);
+  char note[64];
+  if (log_allowed(&srv->accept_log, note))
+    kk_warn("accept: %s%s%s", strerror(e), pause ? "; pausing accepts for a moment" : "", note);
 }
 
 /* Never reads from the peer: whatever it sends is the connection thread's
