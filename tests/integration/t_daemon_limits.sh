@@ -141,7 +141,13 @@ PY
 )
 t_match trickled-frame-cut-by-deadline '^closed after ([4-7])\.[0-9] s, reply True' "$out"
 
-# 4. A refused peer (not in the group) trickling a byte every 0.8 s does
+# 5. The daemon hangs up a connection idle past its deadline (10 s); a
+# client that comes back later (kuke run --rm deleting after it followed
+# the container) dials again instead of failing.
+out=$(timeout 30 "$BUILD/tests/helpers/kk-apiload" "$SOCK" 1 2 11000 2>&1)
+t_eq client-redials-after-idle-hangup "requests=2 failures=0" "$(tail -n 1 <<<"$out")"
+
+# 6. A refused peer (not in the group) trickling a byte every 0.8 s does
 # not hold up the accept loop: root is served, SIGTERM is prompt.
 chmod 0666 "$SOCK"
 start_hog 1 -u "$STRANGER" -g "$STRANGER" -t 800
