@@ -99,14 +99,11 @@ void kk_api_closep(struct kk_api **api) {
  * its reason and closes without reading: the request's write then fails
  * with EPIPE or ECONNRESET, and the reason is still there to be read. */
 static int read_refusal(struct kk_api *api, kk_err_t *err, uint8_t **resp, size_t *resp_len) {
-  kk_err_t rerr = NULL;
-  int r = kk_frame_read_timeout(api->fd, KK_API_FRAME_DEADLINE_MS, resp, resp_len, &rerr);
-  kk_error_free(&rerr);
-  if (r > 0) {
-    kk_error_free(err);
-    return 0;
-  }
   kk_error_free(err);
+  int r = kk_frame_read_timeout(api->fd, KK_API_FRAME_DEADLINE_MS, resp, resp_len, err);
+  kk_error_free(err);
+  if (r > 0)
+    return 0;
   return kk_error_kind(err, KK_ERR_UNAVAILABLE, 0,
                        "kukeond at %s closed the connection before reading the request, without saying why; retry",
                        api->socket_path);
