@@ -21,6 +21,9 @@
 #include "store/store.h"
 
 #define KK_API_MAX_FRAME (16u << 20)
+/* A frame, once its first byte arrived, must be complete within this; a
+ * frame write must be done within it too.  Documented in kukeond(8). */
+#define KK_API_FRAME_DEADLINE_MS 5000
 
 struct kk_api;
 
@@ -61,10 +64,17 @@ void kk_api_error_response(enum kk_err_kind kind, const char *msg, uint8_t **res
 
 /* ------------------------------------------------------------- frames */
 
-/* Read one frame from a blocking fd.  Returns 1 with *buf (malloc'd) and
- * *len, 0 on a clean EOF before any byte, -1 on error (truncated frame,
- * oversized length, I/O error: the connection is no longer usable). */
+/* Read one frame.  Waits up to idle_ms (-1: no limit) for its first byte,
+ * then KK_API_FRAME_DEADLINE_MS for the whole frame.  Returns 1 with *buf
+ * (malloc'd) and *len; 0 on a clean EOF before any byte or when idle_ms
+ * passed without one; -1 on error (truncated frame, oversized length, the
+ * deadline, I/O error: the connection is no longer usable). */
+int kk_frame_read_timeout(int fd, int idle_ms, uint8_t **buf, size_t *len, kk_err_t *err);
+/* kk_frame_read_timeout with no limit on the wait for the first byte. */
 int kk_frame_read(int fd, uint8_t **buf, size_t *len, kk_err_t *err);
+/* Write one frame within timeout_ms (0: only what fits without waiting). */
+int kk_frame_write_timeout(int fd, const uint8_t *buf, size_t len, int timeout_ms, kk_err_t *err);
+/* kk_frame_write_timeout within KK_API_FRAME_DEADLINE_MS. */
 int kk_frame_write(int fd, const uint8_t *buf, size_t len, kk_err_t *err);
 /* Split a byte buffer into the first frame: returns the frame's total size
  * (4 + n) when complete, 0 when more bytes are needed, -1 when the length

@@ -1,6 +1,7 @@
 /* The client side: pack a Request, hand it to the daemon (a frame over the
  * socket) or to kk_api_dispatch in-process, unpack the Response. */
 #include <errno.h>
+#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -28,7 +29,7 @@ int kk_api_open_local(const struct kk_controller_config *cfg, struct kk_api **ou
   return 0;
 }
 
-int kk_api_open_remote(const char *socket_path, struct kk_api **out, kk_err_t *err) {
+static int dial(const char *socket_path, kk_err_t *err) {
   struct sockaddr_un sa = {.sun_family = AF_UNIX};
   if (strlen(socket_path) >= sizeof(sa.sun_path))
     return kk_error_kind(err, KK_ERR_INVALID, 0, "socket path %s is too long", socket_path);
@@ -49,11 +50,34 @@ int kk_api_open_remote(const char *socket_path, struct kk_api **out, kk_err_t *e
                          "serve`, or run in-process with KUKEON_NO_DAEMON=true or --run-path)",
                          socket_path, socket_path, strerror(e));
   }
+  return fd;
+}
+
+int kk_api_open_remote(const char *socket_path, struct kk_api **out, kk_err_t *err) {
+  int fd = dial(socket_path, err);
+  if (fd < 0)
+    return -1;
   struct kk_api *api = kk_xzalloc(sizeof(*api));
   api->fd = fd;
   api->socket_path = kk_xstrdup(socket_path);
   *out = api;
   return 0;
+}
+
+/* kukeond hangs up connections that sit idle (kukeond(8), LIMITS), e.g.
+ * while `kuke run --rm` follows a container before deleting it: dial
+ * again when the daemon already closed this one.  Bytes waiting instead
+ * are the daemon's refusal, which the call reads. */
+static int redial_if_closed(struct kk_api *api, kk_err_t *err) {
+  struct pollfd p = {api->fd, POLLIN, 0};
+  if (poll(&p, 1, 0) <= 0)
+    return 0;
+  char c;
+  if (recv(api->fd, &c, 1, MSG_PEEK | MSG_DONTWAIT) > 0)
+    return 0;
+  close(api->fd);
+  api->fd = dial(api->socket_path, err);
+  return api->fd < 0 ? -1 : 0;
 }
 
 void kk_api_close(struct kk_api *api) {
@@ -71,6 +95,37 @@ void kk_api_closep(struct kk_api **api) {
   *api = NULL;
 }
 
+/* A daemon that refuses a connection (over a limit, not permitted) writes
+ * its reason and closes without reading: the request's write then fails
+ * with EPIPE or ECONNRESET, and the reason is still there to be read. */
+static int read_refusal(struct kk_api *api, kk_err_t *err, uint8_t **resp, size_t *resp_len) {
+  kk_error_free(err);
+  int r = kk_frame_read_timeout(api->fd, KK_API_FRAME_DEADLINE_MS, resp, resp_len, err);
+  kk_error_free(err);
+  if (r > 0)
+    return 0;
+  return kk_error_kind(err, KK_ERR_UNAVAILABLE, 0,
+                       "kukeond at %s closed the connection before reading the request, without saying why; retry",
+                       api->socket_path);
+}
+
+static int remote_call(struct kk_api *api, const uint8_t *req, size_t req_len, uint8_t **resp, size_t *resp_len,
+                       kk_err_t *err) {
+  if (redial_if_closed(api, err) < 0)
+    return -1;
+  if (kk_frame_write(api->fd, req, req_len, err) < 0) {
+    if ((*err)->errnum == EPIPE || (*err)->errnum == ECONNRESET)
+      return read_refusal(api, err, resp, resp_len);
+    return kk_error_wrap(err, "send request to kukeond at %s", api->socket_path);
+  }
+  int r = kk_frame_read(api->fd, resp, resp_len, err);
+  if (r == 0)
+    return kk_error_kind(err, KK_ERR_UNAVAILABLE, 0, "kukeond at %s closed the connection (EOF)", api->socket_path);
+  if (r < 0)
+    return kk_error_wrap(err, "read reply from kukeond at %s", api->socket_path);
+  return 0;
+}
+
 /* Send one request; on success *payload is the response payload (malloc'd). */
 static int call(struct kk_api *api, Kukeonv1__Method method, const ProtobufCMessage *msg, uint8_t **payload,
                 size_t *payload_len, kk_err_t *err) {
@@ -84,14 +139,8 @@ static int call(struct kk_api *api, Kukeonv1__Method method, const ProtobufCMess
   size_t resp_len = 0;
   if (api->ctl != NULL) {
     kk_api_dispatch(api->ctl, packed, req_len, &resp_buf, &resp_len);
-  } else {
-    if (kk_frame_write(api->fd, packed, req_len, err) < 0)
-      return kk_error_wrap(err, "send request to kukeond at %s", api->socket_path);
-    int r = kk_frame_read(api->fd, &resp_buf, &resp_len, err);
-    if (r == 0)
-      return kk_error_kind(err, KK_ERR_UNAVAILABLE, 0, "kukeond at %s closed the connection (EOF)", api->socket_path);
-    if (r < 0)
-      return kk_error_wrap(err, "read reply from kukeond at %s", api->socket_path);
+  } else if (remote_call(api, packed, req_len, &resp_buf, &resp_len, err) < 0) {
+    return -1;
   }
   Kukeonv1__Response *resp = kukeonv1__response__unpack(NULL, resp_len, resp_buf);
   if (resp == NULL)

@@ -1,8 +1,13 @@
-/* Frames: a 4-byte big-endian length, then the message. */
+/* Frames: a 4-byte big-endian length, then the message.  Every read and
+ * write is bounded in time: poll() with a deadline on the whole frame, never
+ * a per-read() timeout a peer could renew by trickling one byte at a time. */
 #include <errno.h>
+#include <limits.h>
+#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "api/api.h"
@@ -22,84 +27,149 @@ long kk_frame_split(const uint8_t *buf, size_t len, const uint8_t **payload, siz
   return (long)n + 4;
 }
 
-/* Returns bytes read (== want), or 0 at EOF before the first byte. */
-static int read_full(int fd, uint8_t *p, size_t want, bool *eof_at_start, kk_err_t *err) {
-  size_t got = 0;
-  *eof_at_start = false;
-  while (got < want) {
-    ssize_t r = read(fd, p + got, want - got);
+static int64_t now_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* A deadline of -1 means none. */
+static int64_t deadline_in(int timeout_ms) { return timeout_ms < 0 ? -1 : now_ms() + timeout_ms; }
+
+/* Wait for `events` on fd until the deadline: 1 ready, 0 deadline passed, -1 error. */
+static int wait_fd(int fd, short events, int64_t deadline) {
+  for (;;) {
+    int64_t left = deadline < 0 ? -1 : deadline - now_ms();
+    if (deadline >= 0 && left < 0)
+      left = 0;
+    struct pollfd p = {fd, events, 0};
+    int n = poll(&p, 1, left > INT_MAX ? INT_MAX : (int)left);
+    if (n > 0)
+      return 1;
+    if (n == 0 && deadline >= 0 && now_ms() >= deadline)
+      return 0;
+    if (n < 0 && errno != EINTR)
+      return -1;
+  }
+}
+
+/* Read exactly `want` bytes before the deadline.  Returns 0, or -1 with
+ * *got telling how far it came (0 and no error: EOF before the first byte). */
+static int read_full(int fd, uint8_t *p, size_t want, int64_t deadline, size_t *got, kk_err_t *err) {
+  *got = 0;
+  while (*got < want) {
+    int w = wait_fd(fd, POLLIN, deadline);
+    if (w < 0)
+      return kk_error(err, errno, "poll");
+    if (w == 0)
+      return kk_error_kind(err, KK_ERR_UNAVAILABLE, 0, "timed out waiting for the peer");
+    ssize_t r = read(fd, p + *got, want - *got);
     if (r < 0) {
-      if (errno == EINTR)
+      if (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK)
         continue;
-      if (errno == EAGAIN || errno == EWOULDBLOCK)
-        return kk_error_kind(err, KK_ERR_UNAVAILABLE, 0, "timed out waiting for the peer");
       return kk_error(err, errno, "read");
     }
-    if (r == 0) {
-      if (got == 0) {
-        *eof_at_start = true;
-        return 0;
-      }
-      return kk_error_kind(err, KK_ERR_INVALID, 0, "truncated frame: connection closed after %zu of %zu bytes", got,
-                           want);
-    }
-    got += (size_t)r;
+    if (r == 0)
+      return *got == 0 ? -1 : kk_error_kind(err, KK_ERR_INVALID, 0,
+                                            "truncated frame: connection closed after %zu of %zu bytes", *got, want);
+    *got += (size_t)r;
   }
   return 0;
 }
 
-int kk_frame_read(int fd, uint8_t **buf, size_t *len, kk_err_t *err) {
-  uint8_t hdr[4];
-  bool eof = false;
-  if (read_full(fd, hdr, 4, &eof, err) < 0)
-    return -1;
-  if (eof)
-    return 0;
+/* The first byte, within idle_ms: 1 there, 0 EOF or idle time over, -1 error. */
+static int wait_first_byte(int fd, int idle_ms, kk_err_t *err) {
+  int w = wait_fd(fd, POLLIN, deadline_in(idle_ms));
+  if (w < 0)
+    return kk_error(err, errno, "poll");
+  return w;
+}
+
+static int read_body(int fd, uint8_t *hdr, int64_t deadline, uint8_t **buf, size_t *len, kk_err_t *err) {
   uint32_t n = (uint32_t)hdr[0] << 24 | (uint32_t)hdr[1] << 16 | (uint32_t)hdr[2] << 8 | hdr[3];
   if (n > KK_API_MAX_FRAME)
     return kk_error_kind(err, KK_ERR_INVALID, 0, "frame of %u bytes is over the %u byte limit", n, KK_API_MAX_FRAME);
   uint8_t *p = kk_xmalloc(n ? n : 1);
-  if (n > 0) {
-    if (read_full(fd, p, n, &eof, err) < 0 || eof) {
-      free(p);
-      if (eof)
-        return kk_error_kind(err, KK_ERR_INVALID, 0, "truncated frame: connection closed after the header");
-      return -1;
-    }
+  size_t got = 0;
+  if (n > 0 && read_full(fd, p, n, deadline, &got, err) < 0) {
+    free(p);
+    if (*err == NULL)
+      return kk_error_kind(err, KK_ERR_INVALID, 0, "truncated frame: connection closed after the header");
+    return -1;
   }
   *buf = p;
   *len = n;
   return 1;
 }
 
-int kk_frame_write(int fd, const uint8_t *buf, size_t len, kk_err_t *err) {
+int kk_frame_read_timeout(int fd, int idle_ms, uint8_t **buf, size_t *len, kk_err_t *err) {
+  int first = wait_first_byte(fd, idle_ms, err);
+  if (first <= 0)
+    return first;
+  /* From the first byte on, the whole frame has one deadline. */
+  int64_t deadline = deadline_in(KK_API_FRAME_DEADLINE_MS);
+  uint8_t hdr[4];
+  size_t got = 0;
+  int r = read_full(fd, hdr, 4, deadline, &got, err);
+  if (r < 0 && *err == NULL)
+    return 0; /* EOF: POLLIN said readable, and it was the end */
+  if (r == 0)
+    r = read_body(fd, hdr, deadline, buf, len, err);
+  if (r < 0 && (*err)->kind == KK_ERR_UNAVAILABLE)
+    return kk_error_wrap(err, "frame not complete within %d ms of its first byte", KK_API_FRAME_DEADLINE_MS);
+  return r;
+}
+
+int kk_frame_read(int fd, uint8_t **buf, size_t *len, kk_err_t *err) {
+  return kk_frame_read_timeout(fd, -1, buf, len, err);
+}
+
+/* One send (or write, for a pipe) that never blocks: bytes sent, or -1. */
+static ssize_t send_some(int fd, const uint8_t *p, size_t n) {
+  /* send(MSG_NOSIGNAL): a peer that went away is an error, not SIGPIPE. */
+  ssize_t w = send(fd, p, n, MSG_NOSIGNAL | MSG_DONTWAIT);
+  if (w < 0 && errno == ENOTSOCK) /* a pipe: POLLOUT promises PIPE_BUF bytes */
+    w = write(fd, p, n < PIPE_BUF ? n : PIPE_BUF);
+  return w;
+}
+
+static int write_full(int fd, const uint8_t *p, size_t total, int timeout_ms, kk_err_t *err) {
+  int64_t deadline = now_ms() + (timeout_ms < 0 ? 0 : timeout_ms);
+  size_t off = 0;
+  while (off < total) {
+    ssize_t w = send_some(fd, p + off, total - off);
+    if (w >= 0) {
+      off += (size_t)w;
+      continue;
+    }
+    if (errno == EINTR)
+      continue;
+    if (errno != EAGAIN && errno != EWOULDBLOCK)
+      return kk_error(err, errno, "write");
+    int r = wait_fd(fd, POLLOUT, deadline);
+    if (r < 0)
+      return kk_error(err, errno, "poll");
+    if (r == 0)
+      return kk_error_kind(err, KK_ERR_UNAVAILABLE, 0, "timed out writing to the peer (%zu of %zu bytes in %d ms)",
+                           off, total, timeout_ms);
+  }
+  return 0;
+}
+
+int kk_frame_write_timeout(int fd, const uint8_t *buf, size_t len, int timeout_ms, kk_err_t *err) {
   if (len > KK_API_MAX_FRAME)
     return kk_error_kind(err, KK_ERR_INVALID, 0, "message of %zu bytes is over the %u byte limit", len,
                          KK_API_MAX_FRAME);
-  uint8_t *frame = kk_xmalloc(len + 4);
+  cleanup_free uint8_t *frame = kk_xmalloc(len + 4);
   frame[0] = (uint8_t)(len >> 24);
   frame[1] = (uint8_t)(len >> 16);
   frame[2] = (uint8_t)(len >> 8);
   frame[3] = (uint8_t)len;
   if (len)
     memcpy(frame + 4, buf, len);
-  /* send(MSG_NOSIGNAL): a peer that went away is an error, not SIGPIPE. */
-  size_t off = 0, total = len + 4;
-  while (off < total) {
-    ssize_t w = send(fd, frame + off, total - off, MSG_NOSIGNAL);
-    if (w < 0 && errno == ENOTSOCK)
-      w = write(fd, frame + off, total - off);
-    if (w < 0) {
-      if (errno == EINTR)
-        continue;
-      int saved = errno;
-      free(frame);
-      if (saved == EAGAIN || saved == EWOULDBLOCK)
-        return kk_error_kind(err, KK_ERR_UNAVAILABLE, 0, "timed out writing to the peer");
-      return kk_error(err, saved, "write");
-    }
-    off += (size_t)w;
-  }
-  free(frame);
-  return 0;
+  return write_full(fd, frame, len + 4, timeout_ms, err);
+}
+
+int kk_frame_write(int fd, const uint8_t *buf, size_t len, kk_err_t *err) {
+  return kk_frame_write_timeout(fd, buf, len, KK_API_FRAME_DEADLINE_MS, err);
 }

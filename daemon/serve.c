@@ -8,11 +8,13 @@
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/resource.h>
 #include <sys/timerfd.h>
 #include <sys/un.h>
 #include <time.h>
@@ -24,22 +26,52 @@
 #include "lib/log.h"
 #include "lib/util.h"
 
+/* Connection limits (kukeond(8), LIMITS).  The table holds at most
+ * MAX_CONNECTIONS and never more than the fd limit minus FD_RESERVE, so
+ * connections cannot take the fds the store, runc's pipes and the monitors
+ * need.  A non-root uid holds at most 1/UID_SHARE of the table; root always
+ * gets a slot: when the table is full it evicts the oldest idle connection
+ * of the uid that holds the most. */
 #define MAX_CONNECTIONS 1024
-#define IDLE_TIMEOUT_SEC 300
+#define FD_RESERVE 256
+#define UID_SHARE 4
+#define IDLE_TIMEOUT_MS 10000 /* a connection that has not started a request */
+#define EVICT_WAIT_MS 500
+#define ACCEPT_BACKOFF_MS 100 /* after EMFILE/ENFILE: the listen fd rests this long */
+#define LOG_INTERVAL_MS 10000 /* one line per kind of trouble per interval */
 #define DRAIN_TIMEOUT_SEC 30
 #define THREAD_STACK (512u << 10)
 
+struct conn_slot {
+  int fd;             /* -1 = free */
+  uid_t uid;          /* the peer's */
+  bool busy;          /* a request is being served */
+  bool evicted;       /* shut down for root; its thread is on its way out */
+  uint64_t idle_seq;  /* when it last became idle: smaller is older */
+};
+
+/* One line per interval; the lines in between are counted, not printed. */
+struct log_limit {
+  int64_t last_ms;
+  unsigned suppressed;
+};
+
 /* The daemon's top-level state: shared by the accept loop and the
- * connection threads, guarded by `mu`. */
+ * connection threads, guarded by `mu` (the log limits and the accept pause
+ * belong to the accept loop alone: evict_one runs there too). */
 struct server {
   const struct kk_daemon_config *cfg;
   struct kk_controller *ctl;
   pthread_mutex_t mu;
   pthread_cond_t idle;
-  int conns[MAX_CONNECTIONS]; /* -1 = free slot */
-  bool busy[MAX_CONNECTIONS]; /* a request is being served */
+  struct conn_slot *slots;
+  int capacity; /* slots in the table */
+  int per_uid;  /* slots one non-root uid may hold */
   int active;
+  uint64_t seq;
   bool stopping;
+  int64_t accept_paused_until; /* monotonic ms; 0 = accepting */
+  struct log_limit accept_log, refuse_log, evict_log;
 };
 
 struct conn_arg {
@@ -47,6 +79,57 @@ struct conn_arg {
   int slot;
   int fd;
 };
+
+static int64_t now_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* True when a line may be printed now; then *note says how many were
+ * held back since the last one ("" when none). */
+static bool log_allowed(struct log_limit *l, char note[static 64]) {
+  int64_t now = now_ms();
+  if (l->last_ms != 0 && now - l->last_ms < LOG_INTERVAL_MS) {
+    l->suppressed++;
+    return false;
+  }
+  note[0] = '\0';
+  if (l->suppressed > 0)
+    snprintf(note, 64, " (and %u more like it in the last %d s)", l->suppressed, LOG_INTERVAL_MS / 1000);
+  l->suppressed = 0;
+  l->last_ms = now;
+  return true;
+}
+
+/* ----------------------------------------------------------- limits */
+
+/* The soft fd limit up to the hard one; returns the limit in force. */
+static long raise_fd_limit(void) {
+  struct rlimit rl;
+  if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
+    return 1024;
+  rlim_t want = rl.rlim_max == RLIM_INFINITY ? (rlim_t)1 << 20 : rl.rlim_max;
+  if (rl.rlim_cur < want) {
+    struct rlimit up = {want, rl.rlim_max};
+    if (setrlimit(RLIMIT_NOFILE, &up) == 0)
+      rl.rlim_cur = want;
+    else
+      kk_warn("cannot raise the open file limit from %lu to %lu: %s", (unsigned long)rl.rlim_cur,
+              (unsigned long)want, strerror(errno));
+  }
+  return rl.rlim_cur > (rlim_t)1 << 30 ? 1L << 30 : (long)rl.rlim_cur;
+}
+
+/* Connection slots that fit in the fd limit with FD_RESERVE to spare. */
+static int connection_capacity(long nofile) {
+  long cap = nofile - FD_RESERVE;
+  if (cap < nofile / 2)
+    cap = nofile / 2; /* a tiny limit: share it */
+  if (cap > MAX_CONNECTIONS)
+    cap = MAX_CONNECTIONS;
+  return cap < 1 ? 1 : (int)cap;
+}
 
 /* ----------------------------------------------------------- peers */
 
@@ -73,47 +156,72 @@ static bool peer_allowed(const struct kk_daemon_config *cfg, int fd, uid_t *uid_
   return false;
 }
 
-static void reply_error(int fd, enum kk_err_kind kind, const char *msg) {
+/* An error reply within timeout_ms (0: only if it fits in the socket's
+ * buffer right now, for peers that must not hold anyone up). */
+static void reply_error(int fd, enum kk_err_kind kind, const char *msg, int timeout_ms) {
   uint8_t *resp = NULL;
   size_t len = 0;
   kk_api_error_response(kind, msg, &resp, &len);
   kk_err_t e = NULL;
-  kk_frame_write(fd, resp, len, &e);
+  kk_frame_write_timeout(fd, resp, len, timeout_ms, &e);
   kk_error_free(&e);
   free(resp);
+}
+
+/* Tell a peer why, without waiting for it, and hang up. */
+static void refuse(struct server *srv, int fd, uid_t uid, enum kk_err_kind kind, const char *msg) {
+  char note[64];
+  if (log_allowed(&srv->refuse_log, note))
+    kk_info("refused uid %u: %s%s", (unsigned)uid, msg, note);
+  reply_error(fd, kind, msg, 0);
+  close(fd);
 }
 
 /* ------------------------------------------------------ connections */
 
 static void set_busy(struct server *srv, int slot, bool busy) {
   pthread_mutex_lock(&srv->mu);
-  srv->busy[slot] = busy;
+  srv->slots[slot].busy = busy;
+  if (!busy)
+    srv->slots[slot].idle_seq = srv->seq++;
   pthread_mutex_unlock(&srv->mu);
+}
+
+static void release_slot(struct server *srv, int slot) {
+  pthread_mutex_lock(&srv->mu);
+  close(srv->slots[slot].fd);
+  srv->slots[slot] = (struct conn_slot){.fd = -1};
+  srv->active--;
+  pthread_cond_broadcast(&srv->idle);
+  pthread_mutex_unlock(&srv->mu);
+}
+
+/* Read one request: 1 got it, 0 the connection is done. */
+static int read_request(int fd, uint8_t **req, size_t *len) {
+  kk_err_t err = NULL;
+  int r = kk_frame_read_timeout(fd, IDLE_TIMEOUT_MS, req, len, &err);
+  if (r < 0) {
+    kk_debug("connection %d: %s", fd, err->msg);
+    if (err->kind == KK_ERR_INVALID || err->kind == KK_ERR_UNAVAILABLE)
+      reply_error(fd, err->kind, err->msg, 0);
+    kk_error_free(&err);
+  }
+  return r > 0;
 }
 
 static void *serve_conn(void *p) {
   struct conn_arg a = *(struct conn_arg *)p;
   free(p);
   struct server *srv = a.srv;
-  for (;;) {
-    uint8_t *req = NULL;
-    size_t len = 0;
-    kk_err_t err = NULL;
-    int r = kk_frame_read(a.fd, &req, &len, &err);
-    if (r <= 0) {
-      if (r < 0) {
-        kk_debug("connection %d: %s", a.fd, err->msg);
-        if (err->kind == KK_ERR_INVALID)
-          reply_error(a.fd, KK_ERR_INVALID, err->msg);
-      }
-      kk_error_free(&err);
-      break;
-    }
+  uint8_t *req = NULL;
+  size_t len = 0;
+  while (read_request(a.fd, &req, &len)) {
     set_busy(srv, a.slot, true);
     uint8_t *resp = NULL;
     size_t resp_len = 0;
     kk_api_dispatch(srv->ctl, req, len, &resp, &resp_len);
     free(req);
+    kk_err_t err = NULL;
     int w = kk_frame_write(a.fd, resp, resp_len, &err);
     free(resp);
     set_busy(srv, a.slot, false);
@@ -123,57 +231,105 @@ static void *serve_conn(void *p) {
       break;
     }
   }
-  pthread_mutex_lock(&srv->mu);
-  close(a.fd);
-  srv->conns[a.slot] = -1;
-  srv->busy[a.slot] = false;
-  srv->active--;
-  pthread_cond_broadcast(&srv->idle);
-  pthread_mutex_unlock(&srv->mu);
+  release_slot(srv, a.slot);
   return NULL;
 }
 
-static void accept_one(struct server *srv, int lfd) {
-  int fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
-  if (fd < 0) {
-    if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED)
-      kk_warn("accept: %s", strerror(errno));
-    return;
+static int compare_uid(const void *a, const void *b) {
+  uid_t x = *(const uid_t *)a, y = *(const uid_t *)b;
+  return x < y ? -1 : x > y;
+}
+
+/* The uid holding the most live slots (mu held); -1 when none. */
+static long busiest_uid(struct server *srv) {
+  cleanup_free uid_t *uids = kk_xmalloc((size_t)srv->capacity * sizeof(uid_t));
+  int n = 0;
+  for (int i = 0; i < srv->capacity; i++)
+    if (srv->slots[i].fd >= 0 && !srv->slots[i].evicted)
+      uids[n++] = srv->slots[i].uid;
+  qsort(uids, (size_t)n, sizeof(uid_t), compare_uid);
+  long best = -1;
+  for (int i = 0, run = 0, best_run = 0; i < n; i++) {
+    run = i > 0 && uids[i] == uids[i - 1] ? run + 1 : 1;
+    if (run > best_run) {
+      best_run = run;
+      best = (long)uids[i];
+    }
   }
-  uid_t uid = (uid_t)-1;
-  if (!peer_allowed(srv->cfg, fd, &uid)) {
-    kk_info("refused uid %u: not root and not in the socket's group", (unsigned)uid);
-    /* Read the request first so the reply is not lost in a reset. */
-    struct timeval tv = {1, 0};
-    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-    uint8_t *req = NULL;
-    size_t len = 0;
-    kk_err_t e = NULL;
-    if (kk_frame_read(fd, &req, &len, &e) > 0)
-      reply_error(fd, KK_ERR_PERMISSION,
-                  "permission denied: kukeond serves root and members of the socket's group only");
-    free(req);
-    kk_error_free(&e);
-    close(fd);
-    return;
+  return best;
+}
+
+/* Shut down the oldest idle connection of the busiest uid (mu held):
+ * its thread sees EOF and frees the slot.  False when all are busy. */
+static bool evict_one(struct server *srv) {
+  long uid = busiest_uid(srv);
+  int victim = -1;
+  for (int i = 0; i < srv->capacity; i++) {
+    const struct conn_slot *c = &srv->slots[i];
+    if (c->fd >= 0 && !c->evicted && !c->busy && (long)c->uid == uid &&
+        (victim < 0 || c->idle_seq < srv->slots[victim].idle_seq))
+      victim = i;
   }
-  struct timeval tv = {IDLE_TIMEOUT_SEC, 0};
-  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+  if (victim < 0)
+    return false;
+  char note[64];
+  if (log_allowed(&srv->evict_log, note))
+    kk_info("connection table full: closed an idle connection of uid %ld to make room for root%s", uid, note);
+  srv->slots[victim].evicted = true;
+  shutdown(srv->slots[victim].fd, SHUT_RDWR);
+  return true;
+}
+
+static int free_slot(struct server *srv) {
+  for (int i = 0; i < srv->capacity; i++)
+    if (srv->slots[i].fd < 0)
+      return i;
+  return -1;
+}
+
+static int uid_slots(struct server *srv, uid_t uid) {
+  int n = 0;
+  for (int i = 0; i < srv->capacity; i++)
+    n += srv->slots[i].fd >= 0 && srv->slots[i].uid == uid;
+  return n;
+}
+
+/* Root waits (briefly) for an evicted connection's thread to let go. */
+static int root_slot(struct server *srv) {
+  if (!evict_one(srv))
+    return -1;
+  struct timespec until;
+  clock_gettime(CLOCK_REALTIME, &until);
+  until.tv_nsec += EVICT_WAIT_MS * 1000000L;
+  until.tv_sec += until.tv_nsec / 1000000000L;
+  until.tv_nsec %= 1000000000L;
+  int slot;
+  while ((slot = free_slot(srv)) < 0)
+    if (pthread_cond_timedwait(&srv->idle, &srv->mu, &until) == ETIMEDOUT)
+      return free_slot(srv);
+  return slot;
+}
+
+/* A slot for this peer, or -1 with *why (malloc'd). */
+static int claim_slot(struct server *srv, int fd, uid_t uid, char **why) {
   pthread_mutex_lock(&srv->mu);
   int slot = -1;
-  for (int i = 0; i < MAX_CONNECTIONS && slot < 0; i++)
-    if (srv->conns[i] < 0)
-      slot = i;
+  if (uid != 0 && uid_slots(srv, uid) >= srv->per_uid)
+    *why = kk_asprintf("kukeond is at its connection limit for uid %u (%d connections); retry", (unsigned)uid,
+                       srv->per_uid);
+  else if ((slot = free_slot(srv)) < 0 && uid == 0)
+    slot = root_slot(srv);
+  if (slot < 0 && *why == NULL)
+    *why = kk_asprintf("kukeond is at its connection limit (%d connections); retry", srv->capacity);
   if (slot >= 0) {
-    srv->conns[slot] = fd;
+    srv->slots[slot] = (struct conn_slot){.fd = fd, .uid = uid, .idle_seq = srv->seq++};
     srv->active++;
   }
   pthread_mutex_unlock(&srv->mu);
-  if (slot < 0) {
-    reply_error(fd, KK_ERR_UNAVAILABLE, "kukeond is at its connection limit; retry");
-    close(fd);
-    return;
-  }
+  return slot;
+}
+
+static void start_conn_thread(struct server *srv, int slot, int fd) {
   struct conn_arg *a = kk_xmalloc(sizeof(*a));
   *a = (struct conn_arg){srv, slot, fd};
   pthread_attr_t attr;
@@ -186,12 +342,44 @@ static void accept_one(struct server *srv, int lfd) {
   if (r != 0) {
     kk_warn("cannot start a connection thread: %s", strerror(r));
     free(a);
-    pthread_mutex_lock(&srv->mu);
-    close(fd);
-    srv->conns[slot] = -1;
-    srv->active--;
-    pthread_mutex_unlock(&srv->mu);
+    release_slot(srv, slot);
   }
+}
+
+/* Out of fds (or memory) for a moment: rest the listen fd instead of
+ * spinning on it, and say so once per interval. */
+static void accept_failed(struct server *srv, int e) {
+  if (e == EAGAIN || e == EINTR || e == ECONNABORTED)
+    return;
+  bool pause = e == EMFILE || e == ENFILE || e == ENOBUFS || e == ENOMEM;
+  if (pause)
+    srv->accept_paused_until = now_ms() + ACCEPT_BACKOFF_MS;
+  char note[64];
+  if (log_allowed(&srv->accept_log, note))
+    kk_warn("accept: %s%s%s", strerror(e), pause ? "; pausing accepts for a moment" : "", note);
+}
+
+/* Never reads from the peer: whatever it sends is the connection thread's
+ * business, under that thread's deadlines. */
+static void accept_one(struct server *srv, int lfd) {
+  int fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+  if (fd < 0) {
+    accept_failed(srv, errno);
+    return;
+  }
+  uid_t uid = (uid_t)-1;
+  if (!peer_allowed(srv->cfg, fd, &uid)) {
+    refuse(srv, fd, uid, KK_ERR_PERMISSION,
+           "permission denied: kukeond serves root and members of the socket's group only");
+    return;
+  }
+  cleanup_free char *why = NULL;
+  int slot = claim_slot(srv, fd, uid, &why);
+  if (slot < 0) {
+    refuse(srv, fd, uid, KK_ERR_UNAVAILABLE, why);
+    return;
+  }
+  start_conn_thread(srv, slot, fd);
 }
 
 /* Stop reading new requests on every connection; busy ones finish the
@@ -199,9 +387,9 @@ static void accept_one(struct server *srv, int lfd) {
 static bool drain(struct server *srv) {
   pthread_mutex_lock(&srv->mu);
   srv->stopping = true;
-  for (int i = 0; i < MAX_CONNECTIONS; i++)
-    if (srv->conns[i] >= 0)
-      shutdown(srv->conns[i], SHUT_RD);
+  for (int i = 0; i < srv->capacity; i++)
+    if (srv->slots[i].fd >= 0)
+      shutdown(srv->slots[i].fd, SHUT_RD);
   struct timespec deadline;
   clock_gettime(CLOCK_REALTIME, &deadline);
   deadline.tv_sec += DRAIN_TIMEOUT_SEC;
@@ -292,6 +480,81 @@ static int write_pid_file(const char *pid_path, kk_err_t *err) {
 
 /* ------------------------------------------------------------ serve */
 
+static struct server *server_new(const struct kk_daemon_config *cfg, struct kk_controller *ctl) {
+  struct server *srv = kk_xzalloc(sizeof(*srv));
+  srv->cfg = cfg;
+  srv->ctl = ctl;
+  pthread_mutex_init(&srv->mu, NULL);
+  pthread_cond_init(&srv->idle, NULL);
+  long nofile = raise_fd_limit();
+  srv->capacity = connection_capacity(nofile);
+  srv->per_uid = srv->capacity / UID_SHARE > 0 ? srv->capacity / UID_SHARE : 1;
+  srv->slots = kk_xmalloc((size_t)srv->capacity * sizeof(*srv->slots));
+  for (int i = 0; i < srv->capacity; i++)
+    srv->slots[i] = (struct conn_slot){.fd = -1};
+  kk_info("open file limit %ld: up to %d connections, %d per non-root uid", nofile, srv->capacity, srv->per_uid);
+  return srv;
+}
+
+static void server_free(struct server *srv) {
+  pthread_mutex_destroy(&srv->mu);
+  pthread_cond_destroy(&srv->idle);
+  free(srv->slots);
+  free(srv);
+}
+
+static void reconcile_tick(struct kk_controller *ctl, int tfd) {
+  uint64_t ticks;
+  if (read(tfd, &ticks, sizeof(ticks)) != (ssize_t)sizeof(ticks))
+    return;
+  kk_err_t e = NULL;
+  if (kk_ctl_reconcile(ctl, &e) < 0) {
+    kk_warn("reconcile: %s", e->msg);
+    kk_error_free(&e);
+  }
+}
+
+/* The listen fd while accepting, -1 (ignored by poll) while resting;
+ * *timeout_ms: when to look again. */
+static int listen_fd_now(struct server *srv, int lfd, int *timeout_ms) {
+  *timeout_ms = -1;
+  if (srv->accept_paused_until == 0)
+    return lfd;
+  int64_t left = srv->accept_paused_until - now_ms();
+  if (left <= 0) {
+    srv->accept_paused_until = 0;
+    return lfd;
+  }
+  *timeout_ms = (int)left;
+  return -1;
+}
+
+/* Until SIGINT/SIGTERM: accept, and run the reconcile timer. */
+static void serve_loop(struct server *srv, int lfd, int sfd, int tfd) {
+  for (;;) {
+    int timeout_ms;
+    struct pollfd pfd[3] = {{listen_fd_now(srv, lfd, &timeout_ms), POLLIN, 0}, {sfd, POLLIN, 0}, {tfd, POLLIN, 0}};
+    int n = poll(pfd, tfd >= 0 ? 3 : 2, timeout_ms);
+    if (n < 0) {
+      if (errno == EINTR)
+        continue;
+      kk_warn("poll: %s", strerror(errno));
+      return;
+    }
+    if (pfd[1].revents & POLLIN) {
+      struct signalfd_siginfo si;
+      if (read(sfd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
+        kk_info("received %s: shutting down", si.ssi_signo == SIGINT ? "SIGINT" : "SIGTERM");
+        return;
+      }
+    }
+    if (tfd >= 0 && (pfd[2].revents & POLLIN))
+      reconcile_tick(srv->ctl, tfd);
+    if (pfd[0].revents & POLLIN)
+      accept_one(srv, lfd);
+  }
+}
+
 int kk_daemon_serve(const struct kk_daemon_config *cfg, kk_err_t *err) {
   /* One malloc arena for all connection threads: requests are small and
    * short, and per-thread arenas would keep megabytes for nothing. */
@@ -335,44 +598,9 @@ int kk_daemon_serve(const struct kk_daemon_config *cfg, kk_err_t *err) {
     unlink(cfg->socket);
     return -1;
   }
-  struct server *srv = kk_xzalloc(sizeof(*srv));
-  srv->cfg = cfg;
-  srv->ctl = ctl;
-  pthread_mutex_init(&srv->mu, NULL);
-  pthread_cond_init(&srv->idle, NULL);
-  for (int i = 0; i < MAX_CONNECTIONS; i++)
-    srv->conns[i] = -1;
+  struct server *srv = server_new(cfg, ctl);
   kk_info("kukeond %s serving %s (run path %s, pid %d)", KUKEON_VERSION, cfg->socket, cfg->run_path, (int)getpid());
-
-  for (;;) {
-    struct pollfd pfd[3] = {{lfd, POLLIN, 0}, {sfd, POLLIN, 0}, {tfd, POLLIN, 0}};
-    int n = poll(pfd, tfd >= 0 ? 3 : 2, -1);
-    if (n < 0) {
-      if (errno == EINTR)
-        continue;
-      kk_warn("poll: %s", strerror(errno));
-      break;
-    }
-    if (pfd[1].revents & POLLIN) {
-      struct signalfd_siginfo si;
-      if (read(sfd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
-        kk_info("received %s: shutting down", si.ssi_signo == SIGINT ? "SIGINT" : "SIGTERM");
-        break;
-      }
-    }
-    if (tfd >= 0 && (pfd[2].revents & POLLIN)) {
-      uint64_t ticks;
-      if (read(tfd, &ticks, sizeof(ticks)) == (ssize_t)sizeof(ticks)) {
-        kk_err_t e = NULL;
-        if (kk_ctl_reconcile(ctl, &e) < 0) {
-          kk_warn("reconcile: %s", e->msg);
-          kk_error_free(&e);
-        }
-      }
-    }
-    if (pfd[0].revents & POLLIN)
-      accept_one(srv, lfd);
-  }
+  serve_loop(srv, lfd, sfd, tfd);
   /* Stop accepting first, so nobody connects to a daemon on its way out. */
   close(lfd);
   lfd = -1;
@@ -384,9 +612,7 @@ int kk_daemon_serve(const struct kk_daemon_config *cfg, kk_err_t *err) {
     kk_steal(&ctl);
     return 0;
   }
-  pthread_mutex_destroy(&srv->mu);
-  pthread_cond_destroy(&srv->idle);
-  free(srv);
+  server_free(srv);
   kk_info("kukeond stopped");
   return 0;
 }

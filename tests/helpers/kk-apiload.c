@@ -1,7 +1,8 @@
 /* Load generator for kukeond: N client processes, each one connection
  * sending M requests (ping, list realms, get realm default in turn).
  * Prints "requests=<n> failures=<n>" and exits 1 on any failure.
- *   kk-apiload SOCKET CLIENTS REQUESTS */
+ *   kk-apiload SOCKET CLIENTS REQUESTS [PAUSE_MS]
+ * PAUSE_MS: each client sleeps that long between its requests. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/wait.h>
@@ -9,7 +10,7 @@
 
 #include "api/api.h"
 
-static int client(const char *sock, int requests) {
+static int client(const char *sock, int requests, int pause_ms) {
   struct kk_api *api = NULL;
   kk_err_t err = NULL;
   if (kk_api_open_remote(sock, &api, &err) < 0) {
@@ -19,6 +20,8 @@ static int client(const char *sock, int requests) {
   }
   int failures = 0;
   for (int i = 0; i < requests; i++) {
+    if (i > 0 && pause_ms > 0)
+      usleep((useconds_t)pause_ms * 1000);
     int r;
     if (i % 3 == 0) {
       char *v = NULL;
@@ -45,16 +48,16 @@ static int client(const char *sock, int requests) {
 }
 
 int main(int argc, char **argv) {
-  if (argc != 4) {
-    fprintf(stderr, "usage: kk-apiload SOCKET CLIENTS REQUESTS\n");
+  if (argc != 4 && argc != 5) {
+    fprintf(stderr, "usage: kk-apiload SOCKET CLIENTS REQUESTS [PAUSE_MS]\n");
     return 2;
   }
-  int clients = atoi(argv[2]), requests = atoi(argv[3]);
+  int clients = atoi(argv[2]), requests = atoi(argv[3]), pause_ms = argc == 5 ? atoi(argv[4]) : 0;
   pid_t *pids = calloc((size_t)clients, sizeof(pid_t));
   for (int c = 0; c < clients; c++) {
     pids[c] = fork();
     if (pids[c] == 0) {
-      int f = client(argv[1], requests);
+      int f = client(argv[1], requests, pause_ms);
       _exit(f > 255 ? 255 : f);
     }
   }
