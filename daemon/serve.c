@@ -46,6 +46,7 @@ struct conn_arg {
   struct server *srv;
   int slot;
   int fd;
+  uid_t uid;
 };
 
 /* ----------------------------------------------------------- peers */
@@ -91,6 +92,26 @@ static void set_busy(struct server *srv, int slot, bool busy) {
   pthread_mutex_unlock(&srv->mu);
 }
 
+static void close_fds(int *fds, size_t *n) {
+  for (size_t i = 0; i < *n; i++)
+    close(fds[i]);
+  *n = 0;
+}
+
+/* One request: what came with it is closed before the reply goes out, so
+ * a client reading pipes it passed sees their end first. */
+static int serve_request(struct server *srv, const struct conn_arg *a, struct kk_api_call *call, const uint8_t *req,
+                         size_t len, kk_err_t *err) {
+  uint8_t *resp = NULL;
+  size_t resp_len = 0;
+  kk_api_dispatch(srv->ctl, call, req, len, &resp, &resp_len);
+  close_fds(call->in_fds, &call->n_in_fds);
+  int w = kk_frame_write_fds(a->fd, resp, resp_len, call->out_fds, call->n_out_fds, err);
+  close_fds(call->out_fds, &call->n_out_fds);
+  free(resp);
+  return w;
+}
+
 static void *serve_conn(void *p) {
   struct conn_arg a = *(struct conn_arg *)p;
   free(p);
@@ -99,7 +120,9 @@ static void *serve_conn(void *p) {
     uint8_t *req = NULL;
     size_t len = 0;
     kk_err_t err = NULL;
-    int r = kk_frame_read(a.fd, &req, &len, &err);
+    struct kk_api_call call = {.uid = a.uid, .policy = a.uid == 0 ? NULL : srv->cfg->policy, .remote = true,
+                               .cancel_fd = a.fd};
+    int r = kk_frame_read_fds(a.fd, &req, &len, call.in_fds, &call.n_in_fds, &err);
     if (r <= 0) {
       if (r < 0) {
         kk_debug("connection %d: %s", a.fd, err->msg);
@@ -110,12 +133,8 @@ static void *serve_conn(void *p) {
       break;
     }
     set_busy(srv, a.slot, true);
-    uint8_t *resp = NULL;
-    size_t resp_len = 0;
-    kk_api_dispatch(srv->ctl, req, len, &resp, &resp_len);
+    int w = serve_request(srv, &a, &call, req, len, &err);
     free(req);
-    int w = kk_frame_write(a.fd, resp, resp_len, &err);
-    free(resp);
     set_busy(srv, a.slot, false);
     if (w < 0) {
       kk_debug("connection %d: %s", a.fd, err->msg);
@@ -175,7 +194,7 @@ static void accept_one(struct server *srv, int lfd) {
     return;
   }
   struct conn_arg *a = kk_xmalloc(sizeof(*a));
-  *a = (struct conn_arg){srv, slot, fd};
+  *a = (struct conn_arg){srv, slot, fd, uid};
   pthread_attr_t attr;
   pthread_attr_init(&attr);
   pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
