@@ -14,6 +14,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "controller/controller.h"
 #include "lib/error.h"
@@ -24,6 +25,7 @@
 /* A frame, once its first byte arrived, must be complete within this; a
  * frame write must be done within it too.  Documented in kukeond(8). */
 #define KK_API_FRAME_DEADLINE_MS 5000
+#define KK_API_MAX_FDS 4 /* file descriptors one frame may carry */
 
 struct kk_api;
 
@@ -49,15 +51,35 @@ int kk_api_apply(struct kk_api *api, const struct kk_apply_source *src, size_t n
 
 int kk_api_cell_op(struct kk_api *api, const struct kk_ref *ref, enum kk_cell_op op, struct kk_report *rep,
                    kk_err_t *err);
-int kk_api_container_dir(struct kk_api *api, const struct kk_ref *cell, const char *container, char **dir,
-                         char **container_id, bool *tty, kk_err_t *err);
+/* kuke log: the container's log to out_fd/err_fd (err_fd < 0: out_fd),
+ * then whether it ended and its exit code.  Through kukeond the daemon
+ * writes into pipes this side relays; in-process straight to the fds. */
+int kk_api_log(struct kk_api *api, const struct kk_ref *cell, const char *container, const struct kk_log_opts *o,
+               int out_fd, int err_fd, struct kk_ctl_exit *exit, kk_err_t *err);
+/* kuke attach: a socket connected to the container's monitor, for
+ * kk_attach_session (runtime.h).  The caller closes *sock. */
+int kk_api_attach(struct kk_api *api, const struct kk_ref *cell, const char *container, int *sock,
+                  char **container_id, bool *tty, kk_err_t *err);
 
 /* ------------------------------------------------------------- server */
 
+/* Who asks, and what came with the request.  kukeond fills it from the
+ * connection (SO_PEERCRED, SCM_RIGHTS); an in-process call is root's. */
+struct kk_api_call {
+  uid_t uid;
+  const struct kk_policy *policy; /* NULL: the peer may ask for anything */
+  bool remote;                    /* through the socket: in_fds are the peer's */
+  int in_fds[KK_API_MAX_FDS];     /* came with the request; the caller closes them */
+  size_t n_in_fds;
+  int cancel_fd;                  /* the connection: hangs up when the client left; -1 */
+  int out_fds[KK_API_MAX_FDS];    /* go with the response; the caller sends, then closes them */
+  size_t n_out_fds;
+};
+
 /* One packed Request in, one packed Response out (always, even for garbage
  * input: then the Response carries the error).  *resp is malloc'd. */
-void kk_api_dispatch(struct kk_controller *ctl, const uint8_t *req, size_t req_len, uint8_t **resp,
-                     size_t *resp_len);
+void kk_api_dispatch(struct kk_controller *ctl, struct kk_api_call *call, const uint8_t *req, size_t req_len,
+                     uint8_t **resp, size_t *resp_len);
 
 /* A packed Response carrying only an error (for refusals before dispatch). */
 void kk_api_error_response(enum kk_err_kind kind, const char *msg, uint8_t **resp, size_t *resp_len);
@@ -76,6 +98,13 @@ int kk_frame_read(int fd, uint8_t **buf, size_t *len, kk_err_t *err);
 int kk_frame_write_timeout(int fd, const uint8_t *buf, size_t len, int timeout_ms, kk_err_t *err);
 /* kk_frame_write_timeout within KK_API_FRAME_DEADLINE_MS. */
 int kk_frame_write(int fd, const uint8_t *buf, size_t len, kk_err_t *err);
+/* The same with file descriptors (SCM_RIGHTS) riding on the frame's first
+ * byte: at most KK_API_MAX_FDS, received O_CLOEXEC into fds[] (*n_fds of
+ * them; the caller closes them).  More than the limit is an error, and
+ * every descriptor that came is closed. */
+int kk_frame_read_fds(int fd, int idle_ms, uint8_t **buf, size_t *len, int *fds, size_t *n_fds, kk_err_t *err);
+int kk_frame_write_fds(int fd, const uint8_t *buf, size_t len, const int *fds, size_t n_fds, int timeout_ms,
+                       kk_err_t *err);
 /* Split a byte buffer into the first frame: returns the frame's total size
  * (4 + n) when complete, 0 when more bytes are needed, -1 when the length
  * is over the cap. */

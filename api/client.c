@@ -1,6 +1,7 @@
 /* The client side: pack a Request, hand it to the daemon (a frame over the
  * socket) or to kk_api_dispatch in-process, unpack the Response. */
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <stdlib.h>
 #include <string.h>
@@ -95,6 +96,12 @@ void kk_api_closep(struct kk_api **api) {
   *api = NULL;
 }
 
+static void close_fds(int *fds, size_t *n) {
+  for (size_t i = 0; i < *n; i++)
+    close(fds[i]);
+  *n = 0;
+}
+
 /* A daemon that refuses a connection (over a limit, not permitted) writes
  * its reason and closes without reading: the request's write then fails
  * with EPIPE or ECONNRESET, and the reason is still there to be read. */
@@ -109,16 +116,25 @@ static int read_refusal(struct kk_api *api, kk_err_t *err, uint8_t **resp, size_
                        api->socket_path);
 }
 
-static int remote_call(struct kk_api *api, const uint8_t *req, size_t req_len, uint8_t **resp, size_t *resp_len,
-                       kk_err_t *err) {
+/* What happens between the request and its response (kuke log relays the
+ * pipes the daemon writes into); NULL: nothing. */
+struct between {
+  int (*fn)(void *ctx, kk_err_t *err);
+  void *ctx;
+};
+
+static int remote_call(struct kk_api *api, const uint8_t *req, size_t req_len, struct kk_api_call *c,
+                       const struct between *b, uint8_t **resp, size_t *resp_len, kk_err_t *err) {
   if (redial_if_closed(api, err) < 0)
     return -1;
-  if (kk_frame_write(api->fd, req, req_len, err) < 0) {
+  if (kk_frame_write_fds(api->fd, req, req_len, c->in_fds, c->n_in_fds, KK_API_FRAME_DEADLINE_MS, err) < 0) {
     if ((*err)->errnum == EPIPE || (*err)->errnum == ECONNRESET)
       return read_refusal(api, err, resp, resp_len);
     return kk_error_wrap(err, "send request to kukeond at %s", api->socket_path);
   }
-  int r = kk_frame_read(api->fd, resp, resp_len, err);
+  if (b != NULL && b->fn(b->ctx, err) < 0)
+    return -1;
+  int r = kk_frame_read_fds(api->fd, -1, resp, resp_len, c->out_fds, &c->n_out_fds, err);
   if (r == 0)
     return kk_error_kind(err, KK_ERR_UNAVAILABLE, 0, "kukeond at %s closed the connection (EOF)", api->socket_path);
   if (r < 0)
@@ -126,9 +142,10 @@ static int remote_call(struct kk_api *api, const uint8_t *req, size_t req_len, u
   return 0;
 }
 
-/* Send one request; on success *payload is the response payload (malloc'd). */
-static int call(struct kk_api *api, Kukeonv1__Method method, const ProtobufCMessage *msg, uint8_t **payload,
-                size_t *payload_len, kk_err_t *err) {
+/* Send one request; on success *payload is the response payload (malloc'd)
+ * and c->out_fds what came with it (the caller closes them). */
+static int call_with(struct kk_api *api, Kukeonv1__Method method, const ProtobufCMessage *msg, struct kk_api_call *c,
+                     const struct between *b, uint8_t **payload, size_t *payload_len, kk_err_t *err) {
   Kukeonv1__Request req = KUKEONV1__REQUEST__INIT;
   req.method = method;
   cleanup_free uint8_t *body = kk_pb_pack(msg, &req.payload.len);
@@ -137,16 +154,18 @@ static int call(struct kk_api *api, Kukeonv1__Method method, const ProtobufCMess
   cleanup_free uint8_t *packed = kk_pb_pack(&req.base, &req_len);
   cleanup_free uint8_t *resp_buf = NULL;
   size_t resp_len = 0;
-  if (api->ctl != NULL) {
-    kk_api_dispatch(api->ctl, packed, req_len, &resp_buf, &resp_len);
-  } else if (remote_call(api, packed, req_len, &resp_buf, &resp_len, err) < 0) {
+  if (api->ctl != NULL)
+    kk_api_dispatch(api->ctl, c, packed, req_len, &resp_buf, &resp_len);
+  else if (remote_call(api, packed, req_len, c, b, &resp_buf, &resp_len, err) < 0)
     return -1;
-  }
   Kukeonv1__Response *resp = kukeonv1__response__unpack(NULL, resp_len, resp_buf);
-  if (resp == NULL)
+  if (resp == NULL) {
+    close_fds(c->out_fds, &c->n_out_fds);
     return kk_error_kind(err, KK_ERR_INTERNAL, 0, "malformed response from kukeond");
+  }
   int ret = 0;
   if (resp->error_kind != KUKEONV1__ERROR_KIND__OK) {
+    close_fds(c->out_fds, &c->n_out_fds);
     ret = kk_error_kind(err, kk_err_kind_from_pb(resp->error_kind), 0, "%s",
                         resp->error_message && *resp->error_message ? resp->error_message : "request failed");
   } else {
@@ -156,6 +175,14 @@ static int call(struct kk_api *api, Kukeonv1__Method method, const ProtobufCMess
     *payload_len = resp->payload.len;
   }
   kukeonv1__response__free_unpacked(resp, NULL);
+  return ret;
+}
+
+static int call(struct kk_api *api, Kukeonv1__Method method, const ProtobufCMessage *msg, uint8_t **payload,
+                size_t *payload_len, kk_err_t *err) {
+  struct kk_api_call c = {.cancel_fd = -1};
+  int ret = call_with(api, method, msg, &c, NULL, payload, payload_len, err);
+  close_fds(c.out_fds, &c.n_out_fds); /* none expected */
   return ret;
 }
 
@@ -292,24 +319,118 @@ int kk_api_cell_op(struct kk_api *api, const struct kk_ref *ref, enum kk_cell_op
   return report_from(p, n, rep, err);
 }
 
-int kk_api_container_dir(struct kk_api *api, const struct kk_ref *cell, const char *container, char **dir,
-                         char **container_id, bool *tty, kk_err_t *err) {
-  Kukeonv1__ContainerDirRequest req = KUKEONV1__CONTAINER_DIR_REQUEST__INIT;
+/* The daemon writes the log into two pipes; this side copies them to the
+ * caller's fds until the daemon closes its ends (it has replied then). */
+struct log_relay {
+  int pipes[2][2]; /* [stdout, stderr][read, write] */
+  int out[2];
+};
+
+static void log_relay_close(struct log_relay *r) {
+  for (int k = 0; k < 2; k++)
+    for (int e = 0; e < 2; e++)
+      if (r->pipes[k][e] >= 0) {
+        close(r->pipes[k][e]);
+        r->pipes[k][e] = -1;
+      }
+}
+
+static int log_relay_run(void *ctx, kk_err_t *err) {
+  struct log_relay *r = ctx;
+  for (int k = 0; k < 2; k++) { /* only the daemon writes now */
+    close(r->pipes[k][1]);
+    r->pipes[k][1] = -1;
+  }
+  char buf[65536];
+  while (r->pipes[0][0] >= 0 || r->pipes[1][0] >= 0) {
+    struct pollfd p[2] = {{r->pipes[0][0], POLLIN, 0}, {r->pipes[1][0], POLLIN, 0}};
+    if (poll(p, 2, -1) < 0) {
+      if (errno == EINTR)
+        continue;
+      return kk_error(err, errno, "poll");
+    }
+    for (int k = 0; k < 2; k++) {
+      if (!p[k].revents)
+        continue;
+      ssize_t n = read(r->pipes[k][0], buf, sizeof(buf));
+      if (n < 0 && (errno == EINTR || errno == EAGAIN))
+        continue;
+      if (n <= 0) {
+        close(r->pipes[k][0]);
+        r->pipes[k][0] = -1;
+      } else if (kk_write_all(r->out[k], buf, (size_t)n) < 0) {
+        return kk_error(err, errno, "write the log");
+      }
+    }
+  }
+  return 0;
+}
+
+static int log_response(const uint8_t *p, size_t n, struct kk_ctl_exit *exit, kk_err_t *err) {
+  Kukeonv1__LogResponse *resp = kukeonv1__log_response__unpack(NULL, n, p);
+  if (resp == NULL)
+    return kk_error_kind(err, KK_ERR_INTERNAL, 0, "malformed log reply");
+  *exit = (struct kk_ctl_exit){resp->exited, resp->exit_code, kk_xstrdup(resp->container)};
+  kukeonv1__log_response__free_unpacked(resp, NULL);
+  return 0;
+}
+
+int kk_api_log(struct kk_api *api, const struct kk_ref *cell, const char *container, const struct kk_log_opts *o,
+               int out_fd, int err_fd, struct kk_ctl_exit *exit, kk_err_t *err) {
+  Kukeonv1__LogRequest req = KUKEONV1__LOG_REQUEST__INIT;
   Kukeonv1__Ref pbref;
   kk_ref_to_pb(cell, &pbref);
   req.cell = &pbref;
   req.container = (char *)(container ? container : "");
+  req.follow = o->follow;
+  req.timestamps = o->timestamps;
+  req.tail = o->tail;
+  struct kk_api_call c = {.cancel_fd = -1, .n_in_fds = 2};
+  struct log_relay r __attribute__((cleanup(log_relay_close))) = {{{-1, -1}, {-1, -1}}, {out_fd, err_fd}};
+  struct between b = {log_relay_run, &r};
+  if (api->ctl != NULL) {
+    c.in_fds[0] = out_fd;
+    c.in_fds[1] = err_fd >= 0 ? err_fd : out_fd;
+  } else {
+    if (r.out[1] < 0)
+      r.out[1] = out_fd;
+    for (int k = 0; k < 2; k++)
+      if (pipe2(r.pipes[k], O_CLOEXEC) < 0)
+        return kk_error(err, errno, "pipe");
+    c.in_fds[0] = r.pipes[0][1];
+    c.in_fds[1] = r.pipes[1][1];
+  }
   cleanup_free uint8_t *p = NULL;
   size_t n = 0;
-  if (call(api, KUKEONV1__METHOD__CONTAINER_DIR, &req.base, &p, &n, err) < 0)
+  if (call_with(api, KUKEONV1__METHOD__LOG, &req.base, &c, api->ctl ? NULL : &b, &p, &n, err) < 0)
     return -1;
-  Kukeonv1__ContainerDirResponse *resp = kukeonv1__container_dir_response__unpack(NULL, n, p);
-  if (resp == NULL || kk_empty(resp->dir))
-    return kk_error_kind(err, KK_ERR_INTERNAL, 0, "malformed container reply");
-  *dir = kk_xstrdup(resp->dir);
+  close_fds(c.out_fds, &c.n_out_fds);
+  return log_response(p, n, exit, err);
+}
+
+int kk_api_attach(struct kk_api *api, const struct kk_ref *cell, const char *container, int *sock,
+                  char **container_id, bool *tty, kk_err_t *err) {
+  Kukeonv1__AttachRequest req = KUKEONV1__ATTACH_REQUEST__INIT;
+  Kukeonv1__Ref pbref;
+  kk_ref_to_pb(cell, &pbref);
+  req.cell = &pbref;
+  req.container = (char *)(container ? container : "");
+  struct kk_api_call c = {.cancel_fd = -1};
+  cleanup_free uint8_t *p = NULL;
+  size_t n = 0;
+  if (call_with(api, KUKEONV1__METHOD__ATTACH, &req.base, &c, NULL, &p, &n, err) < 0)
+    return -1;
+  Kukeonv1__AttachResponse *resp = kukeonv1__attach_response__unpack(NULL, n, p);
+  if (resp == NULL || c.n_out_fds != 1) {
+    close_fds(c.out_fds, &c.n_out_fds);
+    if (resp)
+      kukeonv1__attach_response__free_unpacked(resp, NULL);
+    return kk_error_kind(err, KK_ERR_INTERNAL, 0, "malformed attach reply");
+  }
+  *sock = c.out_fds[0];
   *container_id = kk_xstrdup(resp->container);
   *tty = resp->tty;
-  kukeonv1__container_dir_response__free_unpacked(resp, NULL);
+  kukeonv1__attach_response__free_unpacked(resp, NULL);
   return 0;
 }
 

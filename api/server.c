@@ -1,6 +1,8 @@
 /* kk_api_dispatch: one packed Request in, one packed Response out. */
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "api/convert.h"
 #include "lib/util.h"
@@ -25,7 +27,7 @@ static int pack_report(const struct kk_report *rep, struct reply *out) {
   return 0;
 }
 
-static int h_ping(struct kk_controller *ctl, const uint8_t *p, size_t n, struct reply *out, kk_err_t *err) {
+static int h_ping(struct kk_controller *ctl, struct kk_api_call *call, const uint8_t *p, size_t n, struct reply *out, kk_err_t *err) {
   (void)ctl;
   Kukeonv1__PingRequest *req = kukeonv1__ping_request__unpack(NULL, n, p);
   if (req == NULL)
@@ -37,7 +39,7 @@ static int h_ping(struct kk_controller *ctl, const uint8_t *p, size_t n, struct 
   return 0;
 }
 
-static int h_init(struct kk_controller *ctl, const uint8_t *p, size_t n, struct reply *out, kk_err_t *err) {
+static int h_init(struct kk_controller *ctl, struct kk_api_call *call, const uint8_t *p, size_t n, struct reply *out, kk_err_t *err) {
   Kukeonv1__InitRequest *req = kukeonv1__init_request__unpack(NULL, n, p);
   if (req == NULL)
     return kk_error_kind(err, KK_ERR_INVALID, 0, "malformed init request");
@@ -64,7 +66,7 @@ static int doc_from_bytes(const ProtobufCBinaryData *b, struct kk_doc **out, kk_
   return 0;
 }
 
-static int h_create(struct kk_controller *ctl, const uint8_t *p, size_t n, struct reply *out, kk_err_t *err) {
+static int h_create(struct kk_controller *ctl, struct kk_api_call *call, const uint8_t *p, size_t n, struct reply *out, kk_err_t *err) {
   Kukeonv1__CreateRequest *req = kukeonv1__create_request__unpack(NULL, n, p);
   if (req == NULL)
     return kk_error_kind(err, KK_ERR_INVALID, 0, "malformed create request");
@@ -72,7 +74,7 @@ static int h_create(struct kk_controller *ctl, const uint8_t *p, size_t n, struc
   struct kk_report rep = {0};
   int ret = doc_from_bytes(&req->document, &doc, err);
   if (ret == 0)
-    ret = kk_ctl_create(ctl, doc, &rep, err);
+    ret = kk_ctl_create(ctl, doc, call->policy, &rep, err);
   if (ret == 0)
     pack_report(&rep, out);
   kk_report_free(&rep);
@@ -80,7 +82,7 @@ static int h_create(struct kk_controller *ctl, const uint8_t *p, size_t n, struc
   return ret;
 }
 
-static int h_get(struct kk_controller *ctl, const uint8_t *p, size_t n, struct reply *out, kk_err_t *err) {
+static int h_get(struct kk_controller *ctl, struct kk_api_call *call, const uint8_t *p, size_t n, struct reply *out, kk_err_t *err) {
   Kukeonv1__GetRequest *req = kukeonv1__get_request__unpack(NULL, n, p);
   if (req == NULL)
     return kk_error_kind(err, KK_ERR_INVALID, 0, "malformed get request");
@@ -100,7 +102,7 @@ static int h_get(struct kk_controller *ctl, const uint8_t *p, size_t n, struct r
   return ret;
 }
 
-static int h_list(struct kk_controller *ctl, const uint8_t *p, size_t n, struct reply *out, kk_err_t *err) {
+static int h_list(struct kk_controller *ctl, struct kk_api_call *call, const uint8_t *p, size_t n, struct reply *out, kk_err_t *err) {
   Kukeonv1__ListRequest *req = kukeonv1__list_request__unpack(NULL, n, p);
   if (req == NULL)
     return kk_error_kind(err, KK_ERR_INVALID, 0, "malformed list request");
@@ -128,7 +130,7 @@ static int h_list(struct kk_controller *ctl, const uint8_t *p, size_t n, struct 
   return ret;
 }
 
-static int h_delete(struct kk_controller *ctl, const uint8_t *p, size_t n, struct reply *out, kk_err_t *err) {
+static int h_delete(struct kk_controller *ctl, struct kk_api_call *call, const uint8_t *p, size_t n, struct reply *out, kk_err_t *err) {
   Kukeonv1__DeleteRequest *req = kukeonv1__delete_request__unpack(NULL, n, p);
   if (req == NULL)
     return kk_error_kind(err, KK_ERR_INVALID, 0, "malformed delete request");
@@ -144,7 +146,7 @@ static int h_delete(struct kk_controller *ctl, const uint8_t *p, size_t n, struc
   return ret;
 }
 
-static int h_cell_op(struct kk_controller *ctl, const uint8_t *p, size_t n, struct reply *out, kk_err_t *err) {
+static int h_cell_op(struct kk_controller *ctl, struct kk_api_call *call, const uint8_t *p, size_t n, struct reply *out, kk_err_t *err) {
   Kukeonv1__CellOpRequest *req = kukeonv1__cell_op_request__unpack(NULL, n, p);
   if (req == NULL)
     return kk_error_kind(err, KK_ERR_INVALID, 0, "malformed cell operation request");
@@ -162,31 +164,78 @@ static int h_cell_op(struct kk_controller *ctl, const uint8_t *p, size_t n, stru
   return ret;
 }
 
-static int h_container_dir(struct kk_controller *ctl, const uint8_t *p, size_t n, struct reply *out,
-                           kk_err_t *err) {
-  Kukeonv1__ContainerDirRequest *req = kukeonv1__container_dir_request__unpack(NULL, n, p);
+/* The client's pipes must be pipes: the handler writes to them until the
+ * container ends, and a peer's regular file or device is no place for
+ * that.  In-process the caller's own stdout and stderr are used. */
+static int log_fds(const struct kk_api_call *call, int *out_fd, int *err_fd, kk_err_t *err) {
+  if (call->n_in_fds < 1 || call->n_in_fds > 2)
+    return kk_error_kind(err, KK_ERR_INVALID, 0, "log request must carry one or two pipes");
+  for (size_t i = 0; call->remote && i < call->n_in_fds; i++) {
+    struct stat st;
+    if (fstat(call->in_fds[i], &st) < 0 || !S_ISFIFO(st.st_mode))
+      return kk_error_kind(err, KK_ERR_INVALID, 0, "log request must carry pipes");
+  }
+  *out_fd = call->in_fds[0];
+  *err_fd = call->n_in_fds > 1 ? call->in_fds[1] : call->in_fds[0];
+  return 0;
+}
+
+static int h_log(struct kk_controller *ctl, struct kk_api_call *call, const uint8_t *p, size_t n, struct reply *out,
+                 kk_err_t *err) {
+  Kukeonv1__LogRequest *req = kukeonv1__log_request__unpack(NULL, n, p);
   if (req == NULL)
-    return kk_error_kind(err, KK_ERR_INVALID, 0, "malformed container request");
+    return kk_error_kind(err, KK_ERR_INVALID, 0, "malformed log request");
   struct kk_ref ref;
-  cleanup_free char *dir = NULL, *id = NULL;
-  bool tty = false;
+  int out_fd = -1, err_fd = -1;
+  struct kk_ctl_exit ex = {0};
   int ret = kk_ref_from_pb(req->cell, &ref, err);
   if (ret == 0 && ref.kind != KK_KIND_CELL)
     ret = kk_error_kind(err, KK_ERR_INVALID, 0, "a container is named by its cell");
   if (ret == 0)
-    ret = kk_ctl_container_dir(ctl, &ref, req->container, &dir, &id, &tty, err);
+    ret = log_fds(call, &out_fd, &err_fd, err);
   if (ret == 0) {
-    Kukeonv1__ContainerDirResponse resp = KUKEONV1__CONTAINER_DIR_RESPONSE__INIT;
-    resp.dir = dir;
+    struct kk_log_opts lo = {.follow = req->follow, .timestamps = req->timestamps, .tail = (long)req->tail,
+                             .stop_fds = {out_fd, call->cancel_fd}, .n_stop_fds = call->cancel_fd >= 0 ? 2 : 1};
+    ret = kk_ctl_log(ctl, &ref, req->container, &lo, out_fd, err_fd, &ex, err);
+  }
+  if (ret == 0) {
+    Kukeonv1__LogResponse resp = KUKEONV1__LOG_RESPONSE__INIT;
+    resp.container = ex.container_id;
+    resp.exited = ex.exited;
+    resp.exit_code = ex.code;
+    out->payload = kk_pb_pack(&resp.base, &out->len);
+  }
+  kk_ctl_exit_free(&ex);
+  kukeonv1__log_request__free_unpacked(req, NULL);
+  return ret;
+}
+
+static int h_attach(struct kk_controller *ctl, struct kk_api_call *call, const uint8_t *p, size_t n,
+                    struct reply *out, kk_err_t *err) {
+  Kukeonv1__AttachRequest *req = kukeonv1__attach_request__unpack(NULL, n, p);
+  if (req == NULL)
+    return kk_error_kind(err, KK_ERR_INVALID, 0, "malformed attach request");
+  struct kk_ref ref;
+  cleanup_free char *id = NULL;
+  bool tty = false;
+  int sock = -1;
+  int ret = kk_ref_from_pb(req->cell, &ref, err);
+  if (ret == 0 && ref.kind != KK_KIND_CELL)
+    ret = kk_error_kind(err, KK_ERR_INVALID, 0, "a container is named by its cell");
+  if (ret == 0)
+    ret = kk_ctl_attach(ctl, &ref, req->container, &sock, &id, &tty, err);
+  if (ret == 0) {
+    call->out_fds[call->n_out_fds++] = sock;
+    Kukeonv1__AttachResponse resp = KUKEONV1__ATTACH_RESPONSE__INIT;
     resp.container = id;
     resp.tty = tty;
     out->payload = kk_pb_pack(&resp.base, &out->len);
   }
-  kukeonv1__container_dir_request__free_unpacked(req, NULL);
+  kukeonv1__attach_request__free_unpacked(req, NULL);
   return ret;
 }
 
-static int h_apply(struct kk_controller *ctl, const uint8_t *p, size_t n, struct reply *out, kk_err_t *err) {
+static int h_apply(struct kk_controller *ctl, struct kk_api_call *call, const uint8_t *p, size_t n, struct reply *out, kk_err_t *err) {
   Kukeonv1__ApplyRequest *req = kukeonv1__apply_request__unpack(NULL, n, p);
   if (req == NULL)
     return kk_error_kind(err, KK_ERR_INVALID, 0, "malformed apply request");
@@ -197,7 +246,7 @@ static int h_apply(struct kk_controller *ctl, const uint8_t *p, size_t n, struct
     src[i].len = req->sources[i]->content.len;
   }
   struct kk_apply_result res = {0};
-  int ret = kk_ctl_apply(ctl, src, req->n_sources, &res, err);
+  int ret = kk_ctl_apply(ctl, src, req->n_sources, call->policy, &res, err);
   if (ret == 0) {
     Kukeonv1__ApplyResponse resp = KUKEONV1__APPLY_RESPONSE__INIT;
     Kukeonv1__ApplyItem *items = kk_xzalloc((res.n ? res.n : 1) * sizeof(*items));
@@ -226,7 +275,8 @@ static int h_apply(struct kk_controller *ctl, const uint8_t *p, size_t n, struct
   return ret;
 }
 
-typedef int (*handler_fn)(struct kk_controller *, const uint8_t *, size_t, struct reply *, kk_err_t *);
+typedef int (*handler_fn)(struct kk_controller *, struct kk_api_call *, const uint8_t *, size_t, struct reply *,
+                          kk_err_t *);
 
 static handler_fn handler_for(Kukeonv1__Method m) {
   switch (m) {
@@ -238,13 +288,14 @@ static handler_fn handler_for(Kukeonv1__Method m) {
   case KUKEONV1__METHOD__DELETE: return h_delete;
   case KUKEONV1__METHOD__APPLY: return h_apply;
   case KUKEONV1__METHOD__CELL_OP: return h_cell_op;
-  case KUKEONV1__METHOD__CONTAINER_DIR: return h_container_dir;
+  case KUKEONV1__METHOD__LOG: return h_log;
+  case KUKEONV1__METHOD__ATTACH: return h_attach;
   default: return NULL;
   }
 }
 
-void kk_api_dispatch(struct kk_controller *ctl, const uint8_t *req, size_t req_len, uint8_t **resp,
-                     size_t *resp_len) {
+void kk_api_dispatch(struct kk_controller *ctl, struct kk_api_call *call, const uint8_t *req, size_t req_len,
+                     uint8_t **resp, size_t *resp_len) {
   kk_err_t err = NULL;
   struct reply out = {0};
   Kukeonv1__Request *r = kukeonv1__request__unpack(NULL, req_len, req);
@@ -255,7 +306,7 @@ void kk_api_dispatch(struct kk_controller *ctl, const uint8_t *req, size_t req_l
     if (h == NULL)
       kk_error_kind(&err, KK_ERR_INVALID, 0, "unknown method %d", (int)r->method);
     else
-      h(ctl, r->payload.data, r->payload.len, &out, &err);
+      h(ctl, call, r->payload.data, r->payload.len, &out, &err);
     kukeonv1__request__free_unpacked(r, NULL);
   }
   Kukeonv1__Response pb = KUKEONV1__RESPONSE__INIT;

@@ -83,27 +83,39 @@ int kk_cmd_restart(struct kk_cli *cli, int argc, char **argv, kk_err_t *err) {
 
 /* ---------------------------------------------------------------- log */
 
-/* CELL on the command line -> the monitor directory of its container. */
+/* CELL on the command line -> a connection and the cell's ref. */
 struct target {
   struct kk_api *api;
-  char *dir, *id;
-  bool tty;
+  struct kk_ref ref;
 };
-static void target_free(struct target *t) {
-  kk_api_close(t->api);
-  free(t->dir);
-  free(t->id);
-}
+static void target_free(struct target *t) { kk_api_close(t->api); }
 static int target_of(struct kk_cli *cli, const char *verb, const struct kk_strv *pos, struct kk_ref scope,
-                     const char *container, bool no_daemon, struct target *t, kk_err_t *err) {
+                     bool no_daemon, struct target *t, kk_err_t *err) {
   const char *name = NULL;
   if (cell_arg(pos, verb, &name, err) < 0 || kk_cli_connect(cli, verb, false, no_daemon, &t->api, err) < 0)
     return -1;
-  struct kk_ref ref = cell_ref(scope, name);
-  if (kk_api_container_dir(t->api, &ref, container, &t->dir, &t->id, &t->tty, err) < 0)
-    return -1;
+  t->ref = cell_ref(scope, name);
   fflush(cli->out);
   return 0;
+}
+
+/* After an attach session the monitor closed: the container's exit, or -1
+ * when it still runs (the session was dropped: a reader more than 1 MiB
+ * behind the output).  With wait, the rest of the output is printed and the
+ * exit awaited instead. */
+static int exit_after_attach(struct kk_api *api, const struct kk_ref *ref, const char *container, bool wait,
+                             kk_err_t *err) {
+  struct kk_log_opts lo = {.follow = wait, .tail = 0};
+  struct kk_ctl_exit ex = {0};
+  int r = kk_api_log(api, ref, container, &lo, STDOUT_FILENO, STDERR_FILENO, &ex, err);
+  kk_ctl_exit_free(&ex);
+  if (r < 0)
+    return -1;
+  if (!ex.exited)
+    return kk_error_kind(err, KK_ERR_UNAVAILABLE, 0,
+                         "the attach session ended before the container did (output not read fast enough, or its "
+                         "monitor is gone)");
+  return ex.code;
 }
 
 int kk_cmd_log(struct kk_cli *cli, int argc, char **argv, kk_err_t *err) {
@@ -134,10 +146,12 @@ int kk_cmd_log(struct kk_cli *cli, int argc, char **argv, kk_err_t *err) {
   char *end = NULL;
   if (tail_s && ((tail = strtol(tail_s, &end, 10)) < 0 || *end != '\0' || end == tail_s)) {
     kk_error_kind(err, KK_ERR_INVALID, 0, "invalid --tail \"%s\": expected a number of lines", tail_s);
-  } else if (target_of(cli, "log", &pos, scope, container, no_daemon, &t, err) == 0) {
+  } else if (target_of(cli, "log", &pos, scope, no_daemon, &t, err) == 0) {
     struct kk_log_opts lo = {.follow = follow, .timestamps = timestamps, .tail = tail};
-    if (kk_log_read(t.dir, &lo, STDOUT_FILENO, STDERR_FILENO, err) == 0)
+    struct kk_ctl_exit ex = {0};
+    if (kk_api_log(t.api, &t.ref, container, &lo, STDOUT_FILENO, STDERR_FILENO, &ex, err) == 0)
       rc = 0;
+    kk_ctl_exit_free(&ex);
   }
   target_free(&t);
   kk_strv_free(&pos);
@@ -167,28 +181,21 @@ int kk_cmd_attach(struct kk_cli *cli, int argc, char **argv, kk_err_t *err) {
   }
   int rc = 1;
   struct target t = {0};
-  if (target_of(cli, "attach", &pos, scope, container, no_daemon, &t, err) == 0 &&
-      kk_attach(t.dir, STDIN_FILENO, STDOUT_FILENO, STDERR_FILENO, t.tty, err) >= 0)
-    rc = 0;
+  cleanup_free char *id = NULL;
+  bool tty = false;
+  cleanup_close int sock = -1;
+  if (target_of(cli, "attach", &pos, scope, no_daemon, &t, err) == 0 &&
+      kk_api_attach(t.api, &t.ref, container, &sock, &id, &tty, err) == 0) {
+    int a = kk_attach_session(sock, STDIN_FILENO, STDOUT_FILENO, STDERR_FILENO, tty, err);
+    if (a > 0 || (a == KK_ATTACH_ENDED && exit_after_attach(t.api, &t.ref, id, false, err) >= 0))
+      rc = 0;
+  }
   target_free(&t);
   kk_strv_free(&pos);
   return rc;
 }
 
 /* ---------------------------------------------------------------- run */
-
-/* The exit code of a container (128 + signal when killed) from its
- * monitor's exit record, read where its log was; -1 if there is none. */
-static int container_exit(const char *monitor_dir) {
-  cleanup_close int dfd = open(monitor_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  struct kk_exit_record ex;
-  kk_err_t e = NULL;
-  if (dfd < 0 || kk_monitor_read_exit(dfd, &ex, &e) < 0) {
-    kk_error_free(&e);
-    return -1;
-  }
-  return ex.exited ? ex.exit_code : -1;
-}
 
 static struct kk_doc *image_cell(const char *name, struct kk_ref scope, const char *image, const char *command,
                                  const struct kk_strv *cmdline, bool tty, bool rm) {
@@ -268,26 +275,41 @@ static void delete_quietly(struct kk_api *api, const struct kk_ref *ref) {
   kk_report_free(&rep);
 }
 
-/* Follow the started cell's container; its exit code (or 0 on detach). */
+/* Follow the started cell's container: a terminal attached when both
+ * sides have one, else its output; its exit code (or 0 on detach). */
 static int run_follow(struct kk_cli *cli, struct kk_api *api, const struct run_opts *o, const struct kk_ref *ref,
                       kk_err_t *err) {
-  cleanup_free char *dir = NULL, *id = NULL;
-  bool tty = false;
-  if (kk_api_container_dir(api, ref, o->file ? o->container : NULL, &dir, &id, &tty, err) < 0)
-    return -1;
+  const char *container = o->file ? o->container : NULL;
   fflush(cli->out);
-  int follow;
-  if (tty && isatty(STDIN_FILENO)) {
-    follow = kk_attach(dir, STDIN_FILENO, STDOUT_FILENO, STDERR_FILENO, true, err);
+  int code = -1;
+  cleanup_free char *id = NULL;
+  bool tty = false;
+  cleanup_close int sock = -1;
+  /* The container says whether it has a terminal; asked only with one here. */
+  if (isatty(STDIN_FILENO) && kk_api_attach(api, ref, container, &sock, &id, &tty, err) < 0) {
+    if ((*err)->kind != KK_ERR_UNAVAILABLE) /* not running any more: its log tells */
+      return -1;
+    kk_error_free(err);
+  }
+  if (tty) {
+    int a = kk_attach_session(sock, STDIN_FILENO, STDOUT_FILENO, STDERR_FILENO, true, err);
+    if (a < 0)
+      return -1;
+    if (a == KK_ATTACH_DETACHED || a == KK_ATTACH_SIGNALED)
+      return 0;
+    code = exit_after_attach(api, ref, id, true, err);
   } else {
     struct kk_log_opts lo = {.follow = true, .tail = -1};
-    follow = kk_log_read(dir, &lo, STDOUT_FILENO, STDERR_FILENO, err);
+    struct kk_ctl_exit ex = {0};
+    int r = kk_api_log(api, ref, container, &lo, STDOUT_FILENO, STDERR_FILENO, &ex, err);
+    code = r < 0 ? -1 : ex.exited ? ex.code : -2;
+    if (code == -2)
+      kk_error_kind(err, KK_ERR_INTERNAL, 0, "container \"%s\" of cell \"%s\": exit status unknown", ex.container_id,
+                    ref->name);
+    kk_ctl_exit_free(&ex);
   }
-  if (follow < 0)
+  if (code < 0)
     return -1;
-  if (follow == KK_ATTACH_DETACHED || follow == KK_ATTACH_SIGNALED)
-    return 0;
-  int code = container_exit(dir);
   if (o->rm) {
     struct kk_report drep = {0};
     int r = kk_api_delete(api, ref, true, true, &drep, err);
@@ -295,9 +317,6 @@ static int run_follow(struct kk_cli *cli, struct kk_api *api, const struct run_o
     if (r < 0)
       return -1;
   }
-  if (code < 0)
-    return kk_error_kind(err, KK_ERR_INTERNAL, 0, "container \"%s\" of cell \"%s\": exit status unknown", id,
-                         ref->name);
   return code;
 }
 

@@ -189,12 +189,13 @@ static void carry_status(struct kk_doc *dst, const struct kk_doc *stored) {
     st->updated_at = kk_now();
 }
 
-/* Defaults the controller owns (they depend on its configuration). */
-static int prepare(struct kk_controller *c, struct kk_doc *doc, kk_err_t *err) {
-  /* A seccomp profile file is read and checked now, before anything is
-   * written; the bundle reads it again when the container starts. */
+/* Defaults the controller owns (they depend on its configuration).  The
+ * peer policy sees the document as its author wrote it, before them.  A
+ * seccomp profile file is read and checked now, before anything is
+ * written; the bundle reads it again when the container starts. */
+static int prepare(struct kk_controller *c, struct kk_doc *doc, const struct kk_policy *policy, kk_err_t *err) {
   if (kk_doc_normalize(doc, c->ns_suffix, err) < 0 || kk_doc_validate(doc, err) < 0 ||
-      kk_security_check(doc, err) < 0)
+      kk_policy_check(policy, doc, err) < 0 || kk_security_check(doc, err) < 0)
     return -1;
   if (doc->kind == KK_KIND_SPACE && kk_empty(doc->u.space.spec.cni_config_path)) {
     struct kk_ref ref = kk_ref_of(doc);
@@ -412,10 +413,11 @@ static int create_locked(struct kk_controller *c, struct kk_doc *doc, bool stopp
   return 0;
 }
 
-int kk_ctl_create(struct kk_controller *c, struct kk_doc *doc, struct kk_report *rep, kk_err_t *err) {
+int kk_ctl_create(struct kk_controller *c, struct kk_doc *doc, const struct kk_policy *policy, struct kk_report *rep,
+                  kk_err_t *err) {
   if (doc->kind == KK_KIND_CONTAINER)
     return kk_error_kind(err, KK_ERR_INVALID, 0, "containers are created as part of a cell");
-  if (prepare(c, doc, err) < 0)
+  if (prepare(c, doc, policy, err) < 0)
     return -1;
   cleanup_close int lock = kk_store_lock(c->store, true, err);
   if (lock < 0)
@@ -512,7 +514,7 @@ int kk_ctl_list(struct kk_controller *c, enum kk_kind kind, const struct kk_ref 
  * existing resource whose cgroup is gone (a reboot) gets it back. */
 static int ensure(struct kk_controller *c, struct kk_doc *doc, bool *created, struct kk_strv *warnings,
                   kk_err_t *err) {
-  if (prepare(c, doc, err) < 0)
+  if (prepare(c, doc, NULL, err) < 0)
     return -1;
   struct kk_ref ref = kk_ref_of(doc);
   *created = false;
@@ -908,7 +910,7 @@ static int apply_one(struct kk_controller *c, struct kk_doc *doc, struct kk_appl
 }
 
 int kk_ctl_apply(struct kk_controller *c, const struct kk_apply_source *src, size_t n_src,
-                 struct kk_apply_result *res, kk_err_t *err) {
+                 const struct kk_policy *policy, struct kk_apply_result *res, kk_err_t *err) {
   struct kk_doc_list docs = {0};
   for (size_t i = 0; i < n_src; i++) {
     if (kk_docs_parse(src[i].buf, src[i].len, src[i].file, &docs, err) < 0) {
@@ -923,7 +925,7 @@ int kk_ctl_apply(struct kk_controller *c, const struct kk_apply_source *src, siz
   }
   int ret = 0;
   for (size_t i = 0; i < docs.n && ret == 0; i++)
-    ret = prepare(c, docs.docs[i], err);
+    ret = prepare(c, docs.docs[i], policy, err);
   cleanup_close int lock = ret == 0 ? kk_store_lock(c->store, true, err) : -1;
   if (ret == 0 && lock < 0)
     ret = -1;

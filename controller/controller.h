@@ -7,6 +7,7 @@
 
 #include "lib/error.h"
 #include "model/model.h"
+#include "runtime/runtime.h"
 #include "store/store.h"
 
 struct kk_controller_config {
@@ -41,8 +42,10 @@ void kk_report_line(struct kk_report *r, int indent, const char *fmt, ...) __att
 /* kuke init: default realm/space/stack and the system realm.  Idempotent. */
 int kk_ctl_init(struct kk_controller *c, const char *realm, const char *space, struct kk_report *rep, kk_err_t *err);
 
-/* Create one realm/space/stack/cell (KK_ERR_EXISTS if it exists). */
-int kk_ctl_create(struct kk_controller *c, struct kk_doc *doc, struct kk_report *rep, kk_err_t *err);
+/* Create one realm/space/stack/cell (KK_ERR_EXISTS if it exists).  A
+ * policy (NULL: none) refuses what its peer may not ask for (model.h). */
+int kk_ctl_create(struct kk_controller *c, struct kk_doc *doc, const struct kk_policy *policy, struct kk_report *rep,
+                  kk_err_t *err);
 
 int kk_ctl_get(struct kk_controller *c, const struct kk_ref *ref, struct kk_doc **out, kk_err_t *err);
 int kk_ctl_list(struct kk_controller *c, enum kk_kind kind, const struct kk_ref *scope, struct kk_doc_list *out,
@@ -81,7 +84,7 @@ struct kk_apply_source {
  * any document rejects the whole apply (nothing changes); failures after
  * that are reported per item and the other documents still apply. */
 int kk_ctl_apply(struct kk_controller *c, const struct kk_apply_source *src, size_t n_src,
-                 struct kk_apply_result *res, kk_err_t *err);
+                 const struct kk_policy *policy, struct kk_apply_result *res, kk_err_t *err);
 
 /* Cell lifecycle (kuke start/stop/kill/restart).  Reports carry the
  * one-line outcome ("Started cell ..."). */
@@ -90,10 +93,27 @@ int kk_ctl_cell_op(struct kk_controller *c, const struct kk_ref *ref, enum kk_ce
                    kk_err_t *err);
 
 /* Where a container's monitor keeps its log, exit record and attach
- * socket (for kuke log / attach, which read them directly).  container
- * NULL or "" picks the only non-root container. */
+ * socket.  container NULL or "" picks the cell's tty default, else its
+ * only non-root container (a cell of one: its root). */
 int kk_ctl_container_dir(struct kk_controller *c, const struct kk_ref *cell, const char *container, char **dir,
                          char **container_id, bool *tty, kk_err_t *err);
+
+/* kuke log: the container's log to out_fd/err_fd (kk_log_read), then
+ * whether it has ended and its exit code (128 + N when killed by signal
+ * N).  With o->follow it returns when the container ended, or when one of
+ * o->stop_fds says the reader is gone. */
+struct kk_ctl_exit {
+  bool exited;
+  int code;
+  char *container_id;
+};
+void kk_ctl_exit_free(struct kk_ctl_exit *e);
+int kk_ctl_log(struct kk_controller *c, const struct kk_ref *cell, const char *container, const struct kk_log_opts *o,
+               int out_fd, int err_fd, struct kk_ctl_exit *exit, kk_err_t *err);
+/* kuke attach: a connected socket to the container's monitor (the caller
+ * runs kk_attach_session on it, here or in the client kukeond hands it to). */
+int kk_ctl_attach(struct kk_controller *c, const struct kk_ref *cell, const char *container, int *sock,
+                  char **container_id, bool *tty, kk_err_t *err);
 
 /* One pass of the reconcile loop (kukeond's --reconcile-interval timer). */
 int kk_ctl_reconcile(struct kk_controller *c, kk_err_t *err);

@@ -5,6 +5,7 @@
 #include <stdint.h>
 
 #include "lib/error.h"
+#include "model/model.h"
 
 int kk_daemon_main(int argc, char **argv);
 
@@ -19,6 +20,8 @@ struct kk_daemon_config {
   int64_t reconcile_ms;    /* 0 disables the loop */
   const char *runtime_dir; /* runc state, bundles, monitors; default: the socket's directory */
   const char *runc;        /* runc binary */
+  /* What peers other than root may ask for (model.h, kk_policy). */
+  const struct kk_policy *policy;
 };
 
 /* Serve until SIGINT/SIGTERM: then stop accepting, finish in-flight

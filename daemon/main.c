@@ -20,8 +20,29 @@ static const char *first(const char *a, const char *b, const char *c, const char
   return a ? a : b && *b ? b : c ? c : d;
 }
 
+/* --peer-policy > KUKEOND_PEER_POLICY > peerPolicy; the allowed host paths
+ * of --allowed-host-paths (colon-separated) replace the file's list. */
+static int peer_policy(const char *mode_flag, const char *paths_flag, const struct kk_server_config *file,
+                       struct kk_policy *out, kk_err_t *err) {
+  const char *mode = first(mode_flag, getenv("KUKEOND_PEER_POLICY"), file->peer_policy, "restricted");
+  if (kk_policy_parse_mode(mode, &out->mode, err) < 0)
+    return -1;
+  if (paths_flag == NULL) {
+    for (size_t i = 0; i < file->allowed_host_paths.n; i++)
+      if (kk_policy_allow_path(out, file->allowed_host_paths.v[i], err) < 0)
+        return kk_error_wrap(err, "allowedHostPaths");
+    return 0;
+  }
+  cleanup_free char *copy = kk_xstrdup(paths_flag);
+  char *save = NULL;
+  for (char *p = strtok_r(copy, ":", &save); p != NULL; p = strtok_r(NULL, ":", &save))
+    if (kk_policy_allow_path(out, p, err) < 0)
+      return kk_error_wrap(err, "--allowed-host-paths");
+  return 0;
+}
+
 static int serve(const char **v, kk_err_t *err) {
-  enum { SOCK, GID, RUN, CONTAINERD, CFG, CGROOT, SUFFIX, INTERVAL, LEVEL, RTDIR, RUNC };
+  enum { SOCK, GID, RUN, CONTAINERD, CFG, CGROOT, SUFFIX, INTERVAL, LEVEL, RTDIR, RUNC, POLICY, ALLOWED };
   const char *cfg_path = first(v[CFG], getenv("KUKEOND_CONFIGURATION"), NULL, DEFAULT_CONFIG);
   bool cfg_given = v[CFG] || (getenv("KUKEOND_CONFIGURATION") && *getenv("KUKEOND_CONFIGURATION"));
   struct kk_server_config file = {0};
@@ -38,6 +59,7 @@ static int serve(const char **v, kk_err_t *err) {
     return -1;
   }
   int ret = -1;
+  struct kk_policy policy = {0};
   char gidbuf[32] = "";
   if (file.socket_gid.set)
     snprintf(gidbuf, sizeof(gidbuf), "%lld", (long long)file.socket_gid.v);
@@ -66,19 +88,22 @@ static int serve(const char **v, kk_err_t *err) {
                   interval);
   else if (cfg.socket[0] != '/' || cfg.run_path[0] != '/' || cfg.runtime_dir[0] != '/')
     kk_error_kind(err, KK_ERR_INVALID, 0, "--socket, --run-path and --runtime-dir must be absolute paths");
-  else if (kk_validate_cgroup_root(cfg.cgroup_root, err) < 0 || kk_validate_ns_suffix(cfg.ns_suffix, err) < 0)
+  else if (kk_validate_cgroup_root(cfg.cgroup_root, err) < 0 || kk_validate_ns_suffix(cfg.ns_suffix, err) < 0 ||
+           peer_policy(v[POLICY], v[ALLOWED], &file, &policy, err) < 0)
     ;
   else {
+    cfg.policy = &policy;
     cfg.socket_gid = gid;
     kk_log_init(lvl, "kukeond");
     ret = kk_daemon_serve(&cfg, err);
   }
   kk_server_config_free(&file);
+  kk_policy_free(&policy);
   return ret;
 }
 
 int kk_daemon_main(int argc, char **argv) {
-  const char *v[11] = {0};
+  const char *v[13] = {0};
   struct kk_flag flags[] = {
       {"socket", 0, KK_FLAG_STRING, &v[0], "unix socket to listen on (default /run/kukeon/kukeond.sock)", false},
       {"socket-gid", 0, KK_FLAG_STRING, &v[1], "group that may use the socket (mode 0660); 0 = root only", false},
@@ -91,6 +116,8 @@ int kk_daemon_main(int argc, char **argv) {
       {"log-level", 0, KK_FLAG_STRING, &v[8], "debug, info, warn or error (default info)", false},
       {"runtime-dir", 0, KK_FLAG_STRING, &v[9], "runc state, bundles and monitors (default: the socket's directory)", false},
       {"runc", 0, KK_FLAG_STRING, &v[10], "runc binary (default runc, from PATH)", false},
+      {"peer-policy", 0, KK_FLAG_STRING, &v[11], "restricted or trusted: what peers other than root may ask for (default restricted)", false},
+      {"allowed-host-paths", 0, KK_FLAG_STRING, &v[12], "host paths restricted peers may bind, colon-separated", false},
   };
   struct kk_strv pos = {0};
   bool help = false;

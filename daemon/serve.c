@@ -78,6 +78,7 @@ struct conn_arg {
   struct server *srv;
   int slot;
   int fd;
+  uid_t uid;
 };
 
 static int64_t now_ms(void) {
@@ -196,10 +197,16 @@ static void release_slot(struct server *srv, int slot) {
   pthread_mutex_unlock(&srv->mu);
 }
 
-/* Read one request: 1 got it, 0 the connection is done. */
-static int read_request(int fd, uint8_t **req, size_t *len) {
+static void close_fds(int *fds, size_t *n) {
+  for (size_t i = 0; i < *n; i++)
+    close(fds[i]);
+  *n = 0;
+}
+
+/* Read one request and what came with it: 1 got it, 0 the connection is done. */
+static int read_request(int fd, struct kk_api_call *call, uint8_t **req, size_t *len) {
   kk_err_t err = NULL;
-  int r = kk_frame_read_timeout(fd, IDLE_TIMEOUT_MS, req, len, &err);
+  int r = kk_frame_read_fds(fd, IDLE_TIMEOUT_MS, req, len, call->in_fds, &call->n_in_fds, &err);
   if (r < 0) {
     kk_debug("connection %d: %s", fd, err->msg);
     if (err->kind == KK_ERR_INVALID || err->kind == KK_ERR_UNAVAILABLE)
@@ -209,21 +216,34 @@ static int read_request(int fd, uint8_t **req, size_t *len) {
   return r > 0;
 }
 
+/* One request: what came with it is closed before the reply goes out, so
+ * a client reading pipes it passed sees their end first. */
+static int serve_request(struct server *srv, int fd, struct kk_api_call *call, const uint8_t *req, size_t len,
+                         kk_err_t *err) {
+  uint8_t *resp = NULL;
+  size_t resp_len = 0;
+  kk_api_dispatch(srv->ctl, call, req, len, &resp, &resp_len);
+  close_fds(call->in_fds, &call->n_in_fds);
+  int w = kk_frame_write_fds(fd, resp, resp_len, call->out_fds, call->n_out_fds, KK_API_FRAME_DEADLINE_MS, err);
+  close_fds(call->out_fds, &call->n_out_fds);
+  free(resp);
+  return w;
+}
+
 static void *serve_conn(void *p) {
   struct conn_arg a = *(struct conn_arg *)p;
   free(p);
   struct server *srv = a.srv;
+  /* Root is never restricted; everyone else by the daemon's policy. */
+  struct kk_api_call call = {.uid = a.uid, .policy = a.uid == 0 ? NULL : srv->cfg->policy, .remote = true,
+                             .cancel_fd = a.fd};
   uint8_t *req = NULL;
   size_t len = 0;
-  while (read_request(a.fd, &req, &len)) {
-    set_busy(srv, a.slot, true);
-    uint8_t *resp = NULL;
-    size_t resp_len = 0;
-    kk_api_dispatch(srv->ctl, req, len, &resp, &resp_len);
-    free(req);
+  while (read_request(a.fd, &call, &req, &len)) {
     kk_err_t err = NULL;
-    int w = kk_frame_write(a.fd, resp, resp_len, &err);
-    free(resp);
+    set_busy(srv, a.slot, true);
+    int w = serve_request(srv, a.fd, &call, req, len, &err);
+    free(req);
     set_busy(srv, a.slot, false);
     if (w < 0) {
       kk_debug("connection %d: %s", a.fd, err->msg);
@@ -329,9 +349,9 @@ static int claim_slot(struct server *srv, int fd, uid_t uid, char **why) {
   return slot;
 }
 
-static void start_conn_thread(struct server *srv, int slot, int fd) {
+static void start_conn_thread(struct server *srv, int slot, int fd, uid_t uid) {
   struct conn_arg *a = kk_xmalloc(sizeof(*a));
-  *a = (struct conn_arg){srv, slot, fd};
+  *a = (struct conn_arg){srv, slot, fd, uid};
   pthread_attr_t attr;
   pthread_attr_init(&attr);
   pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
@@ -379,7 +399,7 @@ static void accept_one(struct server *srv, int lfd) {
     refuse(srv, fd, uid, KK_ERR_UNAVAILABLE, why);
     return;
   }
-  start_conn_thread(srv, slot, fd);
+  start_conn_thread(srv, slot, fd, uid);
 }
 
 /* Stop reading new requests on every connection; busy ones finish the

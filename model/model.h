@@ -428,6 +428,8 @@ struct kk_server_config {
   char *cgroup_root;
   char *pod_subnet;
   struct kk_opt_i64 default_memory_limit_bytes;
+  char *peer_policy;                /* restricted (default) | trusted */
+  struct kk_strv allowed_host_paths; /* what restricted peers may bind */
 };
 int kk_client_config_parse(const char *buf, size_t len, const char *file, struct kk_client_config *out,
                            kk_err_t *err);
@@ -435,6 +437,27 @@ void kk_client_config_free(struct kk_client_config *c);
 int kk_server_config_parse(const char *buf, size_t len, const char *file, struct kk_server_config *out,
                            kk_err_t *err);
 void kk_server_config_free(struct kk_server_config *c);
+/* The peer policy: what a client that is not root may ask of kukeond
+ * through the socket.  Root is never restricted.  Under "restricted" a
+ * container may not be privileged, share a host namespace or the host
+ * cgroup namespace, add capabilities, get devices, leave seccomp or
+ * no-new-privileges, or bind a host path that does not resolve inside one of
+ * `allowed_host_paths` (absolute, canonical).  "trusted" allows everything:
+ * the socket group is then root-equivalent, as docker's group is. */
+enum kk_peer_mode { KK_PEER_RESTRICTED = 0, KK_PEER_TRUSTED };
+struct kk_policy {
+  enum kk_peer_mode mode;
+  struct kk_strv allowed_host_paths;
+};
+/* "restricted" | "trusted"; NULL or "" is restricted. */
+int kk_policy_parse_mode(const char *s, enum kk_peer_mode *out, kk_err_t *err);
+/* Each allowed path must be absolute; stored canonical (realpath). */
+int kk_policy_allow_path(struct kk_policy *p, const char *path, kk_err_t *err);
+void kk_policy_free(struct kk_policy *p);
+/* 0 when the document is allowed; KK_ERR_PERMISSION naming the first
+ * field that is not.  A NULL policy or a trusted one allows everything. */
+int kk_policy_check(const struct kk_policy *p, const struct kk_doc *doc, kk_err_t *err);
+
 /* Checks shared by flags, env and files. */
 int kk_validate_ns_suffix(const char *suffix, kk_err_t *err);
 int kk_validate_cgroup_root(const char *root, kk_err_t *err);

@@ -242,14 +242,18 @@ static int relay(struct session *s, int sfd, kk_err_t *err) {
   }
 }
 
-int kk_attach(const char *monitor_dir, int in_fd, int out_fd, int err_fd, bool tty, kk_err_t *err) {
-  struct session s = {.in_fd = in_fd, .out_fd = out_fd, .err_fd = err_fd >= 0 ? err_fd : out_fd, .winsz_fd = -1};
+int kk_attach_open(const char *monitor_dir, kk_err_t *err) {
   cleanup_close int dirfd = open(monitor_dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
   if (dirfd < 0)
     return kk_error_kind(err, errno == ENOENT ? KK_ERR_NOT_FOUND : KK_ERR_INTERNAL, errno, "open %s", monitor_dir);
-  s.sock = connect_attach(monitor_dir, dirfd, err);
-  if (s.sock < 0)
-    return -1;
+  return connect_attach(monitor_dir, dirfd, err);
+}
+
+int kk_attach_session(int sock, int in_fd, int out_fd, int err_fd, bool tty, kk_err_t *err) {
+  struct session s = {.sock = sock, .in_fd = in_fd, .out_fd = out_fd, .err_fd = err_fd >= 0 ? err_fd : out_fd,
+                      .winsz_fd = -1};
+  /* The monitor's socket may come from kukeond (SCM_RIGHTS) blocking. */
+  fcntl(sock, F_SETFL, fcntl(sock, F_GETFL) | O_NONBLOCK);
   bool in_term = in_fd >= 0 && isatty(in_fd);
   s.keys = in_term;
   if (tty)
@@ -278,16 +282,8 @@ int kk_attach(const char *monitor_dir, int in_fd, int out_fd, int err_fd, bool t
     if (raw)
       tcsetattr(in_fd, TCSADRAIN, &saved);
     close(sfd);
-    /* The monitor writes the exit file before it closes its clients: EOF
-     * without one means this session was dropped (a reader more than 1 MiB
-     * behind) or the monitor died. */
-    if (ret == KK_ATTACH_ENDED && !kk_exists_at(dirfd, "exit"))
-      ret = kk_error_kind(err, KK_ERR_UNAVAILABLE, 0,
-                          "the attach session ended before the container did (output not read fast enough, or "
-                          "its monitor is gone)");
   }
   sigprocmask(SIG_SETMASK, &old, NULL);
-  close(s.sock);
   free(s.sendbuf);
   return ret;
 }

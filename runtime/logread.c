@@ -261,26 +261,42 @@ static void waker_close(struct waker *w) {
     close(w->ifd);
 }
 
-static void follow_wait(struct waker *w) {
+/* The caller's stop fds: readable, hung up or in error (a socket whose
+ * peer left or that is being shut down, a pipe whose reader closed). */
+static bool stop_fired(const struct pollfd *p, int n) {
+  for (int i = 0; i < n; i++)
+    if (p[i].revents)
+      return true;
+  return false;
+}
+
+/* Whether the caller asked to stop while waiting. */
+static bool follow_wait(struct waker *w, const struct kk_log_opts *o) {
   char buf[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
+  if (w->sock < 0 && !w->inotify_tried) {
+    watch_inotify(w);
+    return false;
+  }
+  struct pollfd p[3] = {{w->sock >= 0 ? w->sock : w->ifd, POLLIN, 0}};
+  int n_stop = o->n_stop_fds > 2 ? 2 : o->n_stop_fds;
+  for (int i = 0; i < n_stop; i++)
+    p[1 + i] = (struct pollfd){o->stop_fds[i], POLLIN, 0};
+  int timeout = p[0].fd < 0 ? 250 : FOLLOW_POLL_MS;
+  if (poll(p, 1 + (nfds_t)n_stop, timeout) <= 0)
+    return false;
+  if (stop_fired(p + 1, n_stop))
+    return true;
+  if (!p[0].revents)
+    return false;
   if (w->sock >= 0) {
     /* Hung up (ended) or refused (no client slot left): the caller looks
      * at the exit record; if the container still runs, inotify it is. */
-    kk_attach_wake(&w->sock, FOLLOW_POLL_MS);
-    return;
+    kk_attach_wake(&w->sock, 0);
+    return false;
   }
-  if (!w->inotify_tried) {
-    watch_inotify(w);
-    return;
-  }
-  if (w->ifd < 0) {
-    poll(NULL, 0, 250);
-    return;
-  }
-  struct pollfd p = {w->ifd, POLLIN, 0};
-  if (poll(&p, 1, FOLLOW_POLL_MS) > 0)
-    while (read(w->ifd, buf, sizeof(buf)) > 0)
-      ;
+  while (read(w->ifd, buf, sizeof(buf)) > 0)
+    ;
+  return false;
 }
 
 static int run(struct reader *r, int dirfd, char *chunk) {
@@ -331,7 +347,8 @@ static int run(struct reader *r, int dirfd, char *chunk) {
     out_flush(r);
     if (r->failed)
       return -1;
-    follow_wait(&w);
+    if (follow_wait(&w, o))
+      return 0; /* the reader is gone: nothing more to print to it */
   }
   if (cur >= 0 && drain(r, cur, chunk, true) < 0)
     return -1;

@@ -108,31 +108,41 @@ bool kk_monitor_wait_exit(int dirfd, int timeout_ms);
 /* From <dir>/exit; exited == false when there is none yet. */
 int kk_monitor_read_exit(int dirfd, struct kk_exit_record *out, kk_err_t *err);
 
-/* Attach to a running container through <monitor_dir>/attach (the frame
- * format is described at the top of runtime/monitor.c).  Relays in_fd to
- * the container's stdin (in_fd < 0: output only) and its stdout/stderr to
- * out_fd/err_fd (err_fd < 0: out_fd).  With tty (a terminal container) and
- * in_fd a terminal: in_fd goes raw for the session (restored on every way
- * out), the window size is sent at once and on SIGWINCH.  When in_fd is a
- * terminal, Ctrl-] Ctrl-] (0x1d 0x1d) detaches; nothing is printed.  EOF on
- * in_fd closes the container's stdin pipe (not a terminal's: send ^D).
- * SIGINT, SIGTERM and SIGHUP are taken by the session while it runs.
- * Returns one of KK_ATTACH_*, or < 0 with *err: KK_ERR_UNAVAILABLE when
- * no monitor listens (the container ended or never ran), or when the
- * monitor closed the session before the container ended (a client more than
- * 1 MiB behind the output is dropped; the log still has everything).
- * After KK_ATTACH_ENDED the exit file exists (kk_monitor_read_exit). */
+/* Attach to a running container: kk_attach_open connects to
+ * <monitor_dir>/attach (the frame format is described at the top of
+ * runtime/monitor.c); KK_ERR_UNAVAILABLE when no monitor listens (the
+ * container ended or never ran).  The socket may be handed to another
+ * process (kukeond passes it to its client).
+ *
+ * kk_attach_session relays in_fd to the container's stdin (in_fd < 0:
+ * output only) and its stdout/stderr to out_fd/err_fd (err_fd < 0:
+ * out_fd).  With tty (a terminal container) and in_fd a terminal: in_fd
+ * goes raw for the session (restored on every way out), the window size is
+ * sent at once and on SIGWINCH.  When in_fd is a terminal, Ctrl-] Ctrl-]
+ * (0x1d 0x1d) detaches; nothing is printed.  EOF on in_fd closes the
+ * container's stdin pipe (not a terminal's: send ^D).  SIGINT, SIGTERM and
+ * SIGHUP are taken by the session while it runs.  Returns one of
+ * KK_ATTACH_*.  KK_ATTACH_ENDED means the monitor closed the session: the
+ * container ended (its exit is recorded), or the session was dropped (a
+ * client more than 1 MiB behind the output; the log still has everything)
+ * and the caller tells which by the exit record.  The caller closes sock. */
 enum {
-  KK_ATTACH_ENDED = 0,    /* the container's output ended (the monitor closed) */
+  KK_ATTACH_ENDED = 0,    /* the monitor closed the session */
   KK_ATTACH_DETACHED = 1, /* Ctrl-] Ctrl-]: the container keeps running */
   KK_ATTACH_SIGNALED = 2, /* SIGINT/SIGTERM/SIGHUP arrived; the container keeps running */
 };
-int kk_attach(const char *monitor_dir, int in_fd, int out_fd, int err_fd, bool tty, kk_err_t *err);
+int kk_attach_open(const char *monitor_dir, kk_err_t *err);
+int kk_attach_session(int sock, int in_fd, int out_fd, int err_fd, bool tty, kk_err_t *err);
 
 struct kk_log_opts {
   bool follow;     /* keep reading (across rotation) until the container ended */
   bool timestamps; /* prefix each line with its RFC 3339 timestamp and a space */
   long tail;       /* only the last N lines; < 0: all (0: none, then follow) */
+  /* A follow also ends when one of these is readable, hung up or in error:
+   * the connection of a client that left, the write end of a pipe whose
+   * reader closed. */
+  int stop_fds[2];
+  int n_stop_fds;
 };
 /* Print a container's log (log.1 then log) without the CRI prefixes:
  * stdout lines to out_fd, stderr lines to err_fd (err_fd < 0: out_fd),

@@ -65,7 +65,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   }
   uint8_t *resp = NULL;
   size_t resp_len = 0;
-  kk_api_dispatch(ctl, payload, plen, &resp, &resp_len);
+  /* A peer that is not root, under the restricted policy. */
+  static const struct kk_policy restricted = {KK_PEER_RESTRICTED, {0}};
+  struct kk_api_call call = {.uid = 1000, .policy = &restricted, .remote = true, .cancel_fd = -1};
+  kk_api_dispatch(ctl, &call, payload, plen, &resp, &resp_len);
+  for (size_t i = 0; i < call.n_out_fds; i++)
+    close(call.out_fds[i]);
   if (resp == NULL || resp_len > KK_API_MAX_FRAME)
     abort();
   free(resp);

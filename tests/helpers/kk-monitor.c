@@ -29,6 +29,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "lib/fs.h"
 #include "lib/util.h"
 #include "runtime/runtime.h"
 
@@ -74,12 +75,25 @@ static const char *outcome(int r) {
   return r == KK_ATTACH_ENDED ? "ended" : r == KK_ATTACH_DETACHED ? "detached" : r == KK_ATTACH_SIGNALED ? "signaled" : "?";
 }
 
+/* kuke attach without the API: the monitor's directory is at hand here. */
+static int attach_dir(const char *dir, bool tty, kk_err_t *err) {
+  int sock = kk_attach_open(dir, err);
+  if (sock < 0)
+    return -1;
+  int r = kk_attach_session(sock, 0, 1, 2, tty, err);
+  close(sock);
+  cleanup_close int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (r == KK_ATTACH_ENDED && (dfd < 0 || !kk_exists_at(dfd, "exit")))
+    return kk_error_kind(err, KK_ERR_UNAVAILABLE, 0, "the attach session ended before the container did");
+  return r;
+}
+
 static int cmd_attach(int argc, char **argv) {
   if (argc < 1)
     return usage();
   bool tty = argc > 1 && strcmp(argv[1], "--tty") == 0;
   kk_err_t err = NULL;
-  int r = kk_attach(argv[0], 0, 1, 2, tty, &err);
+  int r = attach_dir(argv[0], tty, &err);
   if (r < 0)
     return fail(&err);
   fprintf(stderr, "attach: %s\n", outcome(r));
@@ -183,7 +197,7 @@ static int cmd_ttytest(int argc, char **argv) {
     int log = open("/dev/null", O_WRONLY);
     dup2(log, 2);
     kk_err_t err = NULL;
-    int r = kk_attach(argv[0], 0, 1, 2, true, &err);
+    int r = attach_dir(argv[0], true, &err);
     _exit(r < 0 ? 100 : r);
   }
   char seen[65536];
