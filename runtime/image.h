@@ -228,6 +228,9 @@ int kk_image_load(struct kk_image_store *s, const char *ns, const char *path, co
                   struct kk_image_load_result *out, kk_err_t *err);
 int kk_image_load_fd(struct kk_image_store *s, const char *ns, int fd, const struct kk_image_load_opts *opts,
                      struct kk_image_load_result *out, kk_err_t *err);
+/* An OCI layout directory already open (dfd); what names it in messages. */
+int kk_image_load_dirfd(struct kk_image_store *s, const char *ns, int dfd, const char *what,
+                        const struct kk_image_load_opts *opts, struct kk_image_load_result *out, kk_err_t *err);
 
 /* ------------------------------------------------------------------ pull */
 struct kk_registry_cred {

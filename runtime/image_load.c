@@ -600,26 +600,37 @@ int kk_image_load_fd(struct kk_image_store *s, const char *ns, int fd, const str
   return 0;
 }
 
-static int load_dir(struct kk_image_store *s, const char *ns, const char *path, const struct kk_image_load_opts *opts,
-                    struct kk_image_load_result *out, kk_err_t *err) {
-  cleanup_close int dfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dfd < 0)
-    return kk_error(err, errno, "open %s", path);
+int kk_image_load_dirfd(struct kk_image_store *s, const char *ns, int dfd, const char *what,
+                        const struct kk_image_load_opts *opts, struct kk_image_load_result *out, kk_err_t *err) {
+  memset(out, 0, sizeof(*out));
+  struct kk_image_load_opts defaults = {0};
+  if (opts == NULL)
+    opts = &defaults;
+  if (kk_image_namespace_validate(ns, err) < 0)
+    return -1;
   if (!kk_exists_at(dfd, "oci-layout"))
-    return kk_error_kind(err, KK_ERR_INVALID, 0, "%s: not an OCI image layout (no oci-layout file)", path);
+    return kk_error_kind(err, KK_ERR_INVALID, 0, "%s: not an OCI image layout (no oci-layout file)", what);
   cleanup_free char *buf = NULL;
   size_t len = 0;
   if (kk_read_file_at(dfd, "index.json", KK_IMAGE_JSON_MAX, &buf, &len, err) < 0)
-    return kk_error_wrap(err, "%s", path);
+    return kk_error_wrap(err, "%s", what);
   cleanup_close int lock = kk_img_gc_lock(s, false, err);
   if (lock < 0)
     return -1;
   struct source src = {.s = s, .dirfd = dfd};
   if (load_oci_index(&src, ns, buf, len, opts, out, err) < 0) {
     kk_image_load_result_free(out);
-    return kk_error_wrap(err, "load %s", path);
+    return kk_error_wrap(err, "load %s", what);
   }
   return 0;
+}
+
+static int load_dir(struct kk_image_store *s, const char *ns, const char *path, const struct kk_image_load_opts *opts,
+                    struct kk_image_load_result *out, kk_err_t *err) {
+  cleanup_close int dfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dfd < 0)
+    return kk_error(err, errno, "open %s", path);
+  return kk_image_load_dirfd(s, ns, dfd, path, opts, out, err);
 }
 
 int kk_image_load(struct kk_image_store *s, const char *ns, const char *path, const struct kk_image_load_opts *opts,
