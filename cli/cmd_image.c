@@ -235,6 +235,8 @@ static int cmd_load(struct kk_cli *cli, int argc, char **argv, kk_err_t *err) {
       "kuke image load", "image load [-i FILE|-|--from-docker REF] [flags]",
       "Load images from an OCI archive, an OCI layout directory or a docker-archive",
       "FILE may also be given as the argument; with neither, stdin is read when it is not a terminal.\n"
+      "kuke opens the input as the user who runs it and hands kukeond the open file or pipe. An OCI layout "
+      "directory is loaded in-process only; through kukeond stream it: tar -C DIR -c . | kuke image load -i -\n"
       "--from-docker REF pipes `docker save REF` into the loader; it needs the docker CLI and a running engine, "
       "which kukeon hosts normally lack: then run `docker save REF | kuke image load -` with the archive from "
       "a machine that has one."};
