@@ -334,7 +334,8 @@ static int h_image_load(struct kk_controller *ctl, struct kk_api_call *call, con
   int fd = -1;
   struct kk_image_load_result res = {0};
   cleanup_free char *ns = NULL;
-  struct kk_ctl_image_load l = {req->realm, req->name, req->platform, kk_empty(req->source) ? "-" : req->source};
+  struct kk_ctl_image_load l = {req->realm, req->name, req->platform, kk_empty(req->source) ? "-" : req->source,
+                                call->cancel_fd};
   int ret = load_fd(call, &fd, err);
   if (ret == 0)
     ret = kk_ctl_image_load(ctl, call->policy, &l, fd, &res, &ns, err);

@@ -258,7 +258,7 @@ static int cmd_load(struct kk_cli *cli, int argc, char **argv, kk_err_t *err) {
     input = "-";
   }
   struct kk_ctl_image_load l = {.realm = realm, .name = name, .platform = platform,
-                                .what = docker_ref ? docker_ref : input};
+                                .what = docker_ref ? docker_ref : input, .cancel_fd = -1};
   RUN(load_run(cli, input, docker_ref, &l, no_daemon, err));
 }
 

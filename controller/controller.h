@@ -135,6 +135,7 @@ int kk_ctl_image_list(struct kk_controller *c, const char *realm, const char *re
  * messages.  *ns gets the realm's namespace. */
 struct kk_ctl_image_load {
   const char *realm, *name, *platform, *what;
+  int cancel_fd; /* >= 0: a stream read stops when this stirs (kk_image_load_opts) */
 };
 int kk_ctl_image_load(struct kk_controller *c, const struct kk_policy *policy, const struct kk_ctl_image_load *l,
                       int fd, struct kk_image_load_result *res, char **ns, kk_err_t *err);

@@ -104,7 +104,8 @@ int kk_ctl_image_load(struct kk_controller *c, const struct kk_policy *policy, c
   if (open_store(c, &s, err) < 0)
     return -1;
   struct kk_image_load_opts lo = {.name = kk_empty(l->name) ? NULL : l->name,
-                                  .platform = kk_empty(l->platform) ? NULL : &plat};
+                                  .platform = kk_empty(l->platform) ? NULL : &plat,
+                                  .cancel_fd = l->cancel_fd >= 0 ? &l->cancel_fd : NULL};
   int r = S_ISDIR(st.st_mode) ? kk_image_load_dirfd(s, n, fd, l->what, &lo, res, err)
                               : kk_image_load_fd(s, n, fd, &lo, res, err);
   if (r < 0)

@@ -216,6 +216,10 @@ struct kk_image_load_opts {
    * only a tag (umoci's "latest"), the tag goes on this repository. */
   const char *name;
   const struct kk_platform *platform; /* NULL = host */
+  /* Streams (kk_image_load_fd): when *cancel_fd is readable, hung up or in
+   * error (the connection of a client that left), reading stops with an
+   * error.  NULL: read until the stream ends. */
+  const int *cancel_fd;
 };
 struct kk_image_load_result {
   struct kk_strv refs;    /* loaded, normalized */

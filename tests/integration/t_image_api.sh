@@ -104,6 +104,26 @@ t_match root-layout-dir-remote '^Error: load .*an OCI layout directory is not se
 out=$(setpriv --reuid=65532 --regid=65532 --clear-groups env HOME=/nonexistent "$KUKE" image list 2>&1)
 t_match stranger-refused 'permission denied' "$out"
 
+# A client that leaves in the middle of a load frees the daemon's side at
+# once, though the stream it passed is still open for writing elsewhere.
+mkfifo "$T_TMP/fifo" && chmod 0666 "$T_TMP/fifo"
+sleep 30 >"$T_TMP/fifo" & SP=$!
+t_cleanup_add "kill $SP"
+setpriv --reuid=65533 --regid=65533 --groups=$GID env HOME=/nonexistent "$KUKE" image load --realm m4 -i "$T_TMP/fifo" \
+  >/dev/null 2>&1 & KP=$!
+held=0
+for _ in $(seq 50); do
+  held=$(ls -l /proc/"$DPID"/fd 2>/dev/null | grep -c "$T_TMP/fifo"); [ "$held" = 1 ] && break; sleep 0.1
+done
+t_eq load-stream-held 1 "$held"
+kill "$KP"; wait "$KP" 2>/dev/null
+for _ in $(seq 50); do
+  held=$(ls -l /proc/"$DPID"/fd 2>/dev/null | grep -c "$T_TMP/fifo"); [ "$held" = 0 ] && break; sleep 0.1
+done
+t_eq load-client-left-released 0 "$held"
+kill "$SP" 2>/dev/null; wait "$SP" 2>/dev/null
+t_ok daemon-still-serves member image list
+
 # ------------------------------------------------------------ pull
 if command -v docker-registry >/dev/null && command -v skopeo >/dev/null && command -v curl >/dev/null; then
   P=$(t_free_port)
