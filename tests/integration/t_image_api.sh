@@ -104,6 +104,16 @@ t_match root-layout-dir-remote '^Error: load .*an OCI layout directory is not se
 out=$(setpriv --reuid=65532 --regid=65532 --clear-groups env HOME=/nonexistent "$KUKE" image list 2>&1)
 t_match stranger-refused 'permission denied' "$out"
 
+# --from-docker: `docker save` runs on the client's side, as the member, and
+# its pipe goes to the daemon (a stand-in docker that prints the archive).
+mkdir -p "$T_TMP/bin" && chmod 0755 "$T_TMP/bin"
+printf '#!/bin/sh\n[ "$1" = save ] && exec cat %s\nexit 1\n' "$T_TMP/bb.tar" >"$T_TMP/bin/docker"
+chmod 0755 "$T_TMP/bin/docker"
+out=$(setpriv --reuid=65533 --regid=65533 --groups=$GID env HOME=/nonexistent PATH="$T_TMP/bin:$PATH" \
+  "$KUKE" image load --from-docker kk/anything --realm m5 --name $BB 2>&1)
+t_eq member-from-docker "loaded 1 image(s) into realm \"m5\" (namespace \"m5.kukeon.io\"):
+  - $BB:latest" "$out"
+
 # A client that leaves in the middle of a load frees the daemon's side at
 # once, though the stream it passed is still open for writing elsewhere.
 mkfifo "$T_TMP/fifo" && chmod 0666 "$T_TMP/fifo"
