@@ -61,6 +61,20 @@ int kk_api_log(struct kk_api *api, const struct kk_ref *cell, const char *contai
 int kk_api_attach(struct kk_api *api, const struct kk_ref *cell, const char *container, int *sock,
                   char **container_id, bool *tty, kk_err_t *err);
 
+/* Images (controller.h, kk_ctl_image_*).  Load: fd is the archive this
+ * side opened (a file or a pipe); a directory (an OCI layout) is loaded
+ * only in-process, kukeond never reads one for a client.  Pull:
+ * p->progress_fd is used in-process only. */
+int kk_api_image_list(struct kk_api *api, const char *realm, const char *ref, struct kk_image_info **out, size_t *n,
+                      kk_err_t *err);
+int kk_api_image_load(struct kk_api *api, const struct kk_ctl_image_load *l, int fd, struct kk_image_load_result *res,
+                      char **ns, kk_err_t *err);
+int kk_api_image_pull(struct kk_api *api, const struct kk_ctl_image_pull *p, struct kk_image_info *info, char **ns,
+                      kk_err_t *err);
+int kk_api_image_delete(struct kk_api *api, const char *realm, const char *ref, char **name, char **ns, kk_err_t *err);
+int kk_api_image_prune(struct kk_api *api, const char *realm, struct kk_image_prune_result *res, char **ns,
+                       kk_err_t *err);
+
 /* ------------------------------------------------------------- server */
 
 /* Who asks, and what came with the request.  kukeond fills it from the

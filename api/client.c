@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/time.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -477,5 +478,135 @@ int kk_api_apply(struct kk_api *api, const struct kk_apply_source *src, size_t n
       kk_strv_push(&o->warnings, it->warnings[k]);
   }
   kukeonv1__apply_response__free_unpacked(resp, NULL);
+  return 0;
+}
+
+/* ------------------------------------------------------------- images */
+
+static char *nz_str(const char *s) { return (char *)(s ? s : ""); }
+
+int kk_api_image_list(struct kk_api *api, const char *realm, const char *ref, struct kk_image_info **out, size_t *n,
+                      kk_err_t *err) {
+  *out = NULL;
+  *n = 0;
+  Kukeonv1__ImageListRequest req = KUKEONV1__IMAGE_LIST_REQUEST__INIT;
+  req.realm = nz_str(realm);
+  req.ref = nz_str(ref);
+  cleanup_free uint8_t *p = NULL;
+  size_t len = 0;
+  if (call(api, KUKEONV1__METHOD__IMAGE_LIST, &req.base, &p, &len, err) < 0)
+    return -1;
+  Kukeonv1__ImageListResponse *resp = kukeonv1__image_list_response__unpack(NULL, len, p);
+  if (resp == NULL)
+    return kk_error_kind(err, KK_ERR_INTERNAL, 0, "malformed image list reply");
+  *out = kk_xzalloc((resp->n_images ? resp->n_images : 1) * sizeof(**out));
+  for (size_t i = 0; i < resp->n_images; i++)
+    kk_image_from_pb(resp->images[i], &(*out)[i]);
+  *n = resp->n_images;
+  kukeonv1__image_list_response__free_unpacked(resp, NULL);
+  return 0;
+}
+
+int kk_api_image_load(struct kk_api *api, const struct kk_ctl_image_load *l, int fd, struct kk_image_load_result *res,
+                      char **ns, kk_err_t *err) {
+  memset(res, 0, sizeof(*res));
+  *ns = NULL;
+  struct stat st;
+  if (fstat(fd, &st) < 0)
+    return kk_error(err, errno, "load %s", l->what);
+  if (api->ctl == NULL && S_ISDIR(st.st_mode))
+    return kk_error_kind(err, KK_ERR_INVALID, 0,
+                         "load %s: an OCI layout directory is not sent to kukeond (it would read files under it as "
+                         "root); stream it as an archive: tar -C %s -c . | kuke image load -i -",
+                         l->what, l->what);
+  Kukeonv1__ImageLoadRequest req = KUKEONV1__IMAGE_LOAD_REQUEST__INIT;
+  req.realm = nz_str(l->realm);
+  req.name = nz_str(l->name);
+  req.platform = nz_str(l->platform);
+  req.source = nz_str(l->what);
+  struct kk_api_call c = {.cancel_fd = -1, .n_in_fds = 1, .in_fds = {fd}};
+  cleanup_free uint8_t *p = NULL;
+  size_t len = 0;
+  int ret = call_with(api, KUKEONV1__METHOD__IMAGE_LOAD, &req.base, &c, NULL, &p, &len, err);
+  close_fds(c.out_fds, &c.n_out_fds);
+  if (ret < 0)
+    return -1;
+  Kukeonv1__ImageLoadResponse *resp = kukeonv1__image_load_response__unpack(NULL, len, p);
+  if (resp == NULL)
+    return kk_error_kind(err, KK_ERR_INTERNAL, 0, "malformed image load reply");
+  for (size_t i = 0; i < resp->n_refs; i++)
+    kk_strv_push(&res->refs, resp->refs[i]);
+  for (size_t i = 0; i < resp->n_skipped; i++)
+    kk_strv_push(&res->skipped, resp->skipped[i]);
+  *ns = kk_xstrdup(resp->namespace_);
+  kukeonv1__image_load_response__free_unpacked(resp, NULL);
+  return 0;
+}
+
+int kk_api_image_pull(struct kk_api *api, const struct kk_ctl_image_pull *pl, struct kk_image_info *info, char **ns,
+                      kk_err_t *err) {
+  *ns = NULL;
+  Kukeonv1__ImagePullRequest req = KUKEONV1__IMAGE_PULL_REQUEST__INIT;
+  req.ref = nz_str(pl->ref);
+  req.realm = nz_str(pl->realm);
+  req.username = nz_str(pl->username);
+  req.password = nz_str(pl->password);
+  req.insecure = pl->insecure;
+  req.platform = nz_str(pl->platform);
+  struct kk_api_call c = {.cancel_fd = -1};
+  if (api->ctl != NULL && pl->progress_fd >= 0)
+    c.in_fds[c.n_in_fds++] = pl->progress_fd;
+  cleanup_free uint8_t *p = NULL;
+  size_t len = 0;
+  int ret = call_with(api, KUKEONV1__METHOD__IMAGE_PULL, &req.base, &c, NULL, &p, &len, err);
+  close_fds(c.out_fds, &c.n_out_fds);
+  if (ret < 0)
+    return -1;
+  Kukeonv1__ImagePullResponse *resp = kukeonv1__image_pull_response__unpack(NULL, len, p);
+  if (resp == NULL || resp->image == NULL) {
+    if (resp)
+      kukeonv1__image_pull_response__free_unpacked(resp, NULL);
+    return kk_error_kind(err, KK_ERR_INTERNAL, 0, "malformed image pull reply");
+  }
+  kk_image_from_pb(resp->image, info);
+  *ns = kk_xstrdup(resp->namespace_);
+  kukeonv1__image_pull_response__free_unpacked(resp, NULL);
+  return 0;
+}
+
+int kk_api_image_delete(struct kk_api *api, const char *realm, const char *ref, char **name, char **ns, kk_err_t *err) {
+  *name = *ns = NULL;
+  Kukeonv1__ImageDeleteRequest req = KUKEONV1__IMAGE_DELETE_REQUEST__INIT;
+  req.realm = nz_str(realm);
+  req.ref = nz_str(ref);
+  cleanup_free uint8_t *p = NULL;
+  size_t len = 0;
+  if (call(api, KUKEONV1__METHOD__IMAGE_DELETE, &req.base, &p, &len, err) < 0)
+    return -1;
+  Kukeonv1__ImageDeleteResponse *resp = kukeonv1__image_delete_response__unpack(NULL, len, p);
+  if (resp == NULL)
+    return kk_error_kind(err, KK_ERR_INTERNAL, 0, "malformed image delete reply");
+  *name = kk_xstrdup(resp->name);
+  *ns = kk_xstrdup(resp->namespace_);
+  kukeonv1__image_delete_response__free_unpacked(resp, NULL);
+  return 0;
+}
+
+int kk_api_image_prune(struct kk_api *api, const char *realm, struct kk_image_prune_result *res, char **ns,
+                       kk_err_t *err) {
+  *ns = NULL;
+  Kukeonv1__ImagePruneRequest req = KUKEONV1__IMAGE_PRUNE_REQUEST__INIT;
+  req.realm = nz_str(realm);
+  cleanup_free uint8_t *p = NULL;
+  size_t len = 0;
+  if (call(api, KUKEONV1__METHOD__IMAGE_PRUNE, &req.base, &p, &len, err) < 0)
+    return -1;
+  Kukeonv1__ImagePruneResponse *resp = kukeonv1__image_prune_response__unpack(NULL, len, p);
+  if (resp == NULL)
+    return kk_error_kind(err, KK_ERR_INTERNAL, 0, "malformed image prune reply");
+  *res = (struct kk_image_prune_result){resp->blobs_removed, resp->snapshots_removed, resp->snapshots_retained,
+                                        resp->leases, resp->bytes_freed};
+  *ns = kk_xstrdup(resp->namespace_);
+  kukeonv1__image_prune_response__free_unpacked(resp, NULL);
   return 0;
 }

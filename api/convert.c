@@ -61,3 +61,65 @@ enum kk_err_kind kk_err_kind_from_pb(Kukeonv1__ErrorKind k) {
   default: return KK_ERR_INTERNAL;
   }
 }
+
+void kk_image_to_pb(const struct kk_image_info *i, struct kk_pb_image *out) {
+  kukeonv1__image__init(&out->img);
+  kukeonv1__platform__init(&out->plat);
+  Kukeonv1__Image *m = &out->img;
+  m->name = nz(i->name);
+  m->namespace_ = nz(i->namespace_name);
+  m->digest = nz(i->digest);
+  m->manifest_digest = nz(i->manifest_digest);
+  m->media_type = nz(i->media_type);
+  m->config_digest = nz(i->config_digest);
+  m->chain_id = nz(i->chain_id);
+  m->size = i->size;
+  m->created = i->created;
+  out->plat.os = nz(i->platform.os);
+  out->plat.architecture = nz(i->platform.architecture);
+  out->plat.variant = nz(i->platform.variant);
+  out->plat.os_version = nz(i->platform.os_version);
+  m->platform = &out->plat;
+  size_t n = i->labels.n;
+  out->labels = kk_xzalloc((n ? n : 1) * sizeof(*out->labels));
+  out->label_ptrs = kk_xzalloc((n ? n : 1) * sizeof(*out->label_ptrs));
+  for (size_t k = 0; k < n; k++) {
+    kukeonv1__label__init(&out->labels[k]);
+    out->labels[k].key = i->labels.keys[k];
+    out->labels[k].value = i->labels.vals[k];
+    out->label_ptrs[k] = &out->labels[k];
+  }
+  m->labels = out->label_ptrs;
+  m->n_labels = n;
+}
+
+void kk_pb_image_free(struct kk_pb_image *p) {
+  free(p->labels);
+  free(p->label_ptrs);
+  p->labels = NULL;
+  p->label_ptrs = NULL;
+}
+
+/* Optional strings the runtime leaves NULL travel as "". */
+static char *dup_or_null(const char *s) { return s && *s ? kk_xstrdup(s) : NULL; }
+
+void kk_image_from_pb(const Kukeonv1__Image *pb, struct kk_image_info *out) {
+  memset(out, 0, sizeof(*out));
+  out->name = kk_xstrdup(pb->name);
+  out->namespace_name = kk_xstrdup(pb->namespace_);
+  out->digest = kk_xstrdup(pb->digest);
+  out->manifest_digest = kk_xstrdup(pb->manifest_digest);
+  out->media_type = dup_or_null(pb->media_type);
+  out->config_digest = dup_or_null(pb->config_digest);
+  out->chain_id = dup_or_null(pb->chain_id);
+  out->size = pb->size;
+  out->created = pb->created;
+  if (pb->platform) {
+    out->platform.os = dup_or_null(pb->platform->os);
+    out->platform.architecture = dup_or_null(pb->platform->architecture);
+    out->platform.variant = dup_or_null(pb->platform->variant);
+    out->platform.os_version = dup_or_null(pb->platform->os_version);
+  }
+  for (size_t k = 0; k < pb->n_labels; k++)
+    kk_map_set(&out->labels, pb->labels[k]->key, pb->labels[k]->value);
+}

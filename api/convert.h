@@ -12,4 +12,17 @@ int kk_ref_from_pb(const Kukeonv1__Ref *pb, struct kk_ref *ref, kk_err_t *err);
 Kukeonv1__ErrorKind kk_err_kind_to_pb(enum kk_err_kind k);
 enum kk_err_kind kk_err_kind_from_pb(Kukeonv1__ErrorKind k);
 
+/* An image on the wire.  The message points into i (no copies) and owns
+ * only its arrays: kk_pb_image_free them. */
+struct kk_pb_image {
+  Kukeonv1__Image img;
+  Kukeonv1__Platform plat;
+  Kukeonv1__Label *labels;
+  Kukeonv1__Label **label_ptrs;
+};
+void kk_image_to_pb(const struct kk_image_info *i, struct kk_pb_image *out);
+void kk_pb_image_free(struct kk_pb_image *p);
+/* A copy: kk_image_info_free it. */
+void kk_image_from_pb(const Kukeonv1__Image *pb, struct kk_image_info *out);
+
 #endif

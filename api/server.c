@@ -1,4 +1,5 @@
 /* kk_api_dispatch: one packed Request in, one packed Response out. */
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -275,6 +276,150 @@ static int h_apply(struct kk_controller *ctl, struct kk_api_call *call, const ui
   return ret;
 }
 
+/* ------------------------------------------------------------- images */
+
+static int h_image_list(struct kk_controller *ctl, struct kk_api_call *call, const uint8_t *p, size_t n,
+                        struct reply *out, kk_err_t *err) {
+  (void)call;
+  Kukeonv1__ImageListRequest *req = kukeonv1__image_list_request__unpack(NULL, n, p);
+  if (req == NULL)
+    return kk_error_kind(err, KK_ERR_INVALID, 0, "malformed image list request");
+  struct kk_image_info *v = NULL;
+  size_t nv = 0;
+  int ret = kk_ctl_image_list(ctl, kk_empty(req->realm) ? NULL : req->realm, kk_empty(req->ref) ? NULL : req->ref,
+                              &v, &nv, err);
+  if (ret == 0) {
+    struct kk_pb_image *pb = kk_xzalloc((nv ? nv : 1) * sizeof(*pb));
+    Kukeonv1__Image **ptrs = kk_xzalloc((nv ? nv : 1) * sizeof(*ptrs));
+    for (size_t i = 0; i < nv; i++) {
+      kk_image_to_pb(&v[i], &pb[i]);
+      ptrs[i] = &pb[i].img;
+    }
+    Kukeonv1__ImageListResponse resp = KUKEONV1__IMAGE_LIST_RESPONSE__INIT;
+    resp.images = ptrs;
+    resp.n_images = nv;
+    out->payload = kk_pb_pack(&resp.base, &out->len);
+    for (size_t i = 0; i < nv; i++)
+      kk_pb_image_free(&pb[i]);
+    free(pb);
+    free(ptrs);
+  }
+  kk_image_infos_free(v, nv);
+  kukeonv1__image_list_request__free_unpacked(req, NULL);
+  return ret;
+}
+
+/* The archive the client opened.  From a peer only a regular file or a
+ * stream (pipe, socket): a directory would let the daemon read, as root,
+ * files under it the peer could not, and a device is no archive.  In-process
+ * a directory is the caller's own OCI layout. */
+static int load_fd(const struct kk_api_call *call, int *fd, kk_err_t *err) {
+  if (call->n_in_fds != 1)
+    return kk_error_kind(err, KK_ERR_INVALID, 0, "image load request must carry the archive (one file descriptor)");
+  struct stat st;
+  if (fstat(call->in_fds[0], &st) < 0)
+    return kk_error(err, errno, "image load input");
+  bool stream = S_ISREG(st.st_mode) || S_ISFIFO(st.st_mode) || S_ISSOCK(st.st_mode);
+  if (call->remote && !stream)
+    return kk_error_kind(err, KK_ERR_INVALID, 0, "image load request must carry a regular file or a pipe");
+  *fd = call->in_fds[0];
+  return 0;
+}
+
+static int h_image_load(struct kk_controller *ctl, struct kk_api_call *call, const uint8_t *p, size_t n,
+                        struct reply *out, kk_err_t *err) {
+  Kukeonv1__ImageLoadRequest *req = kukeonv1__image_load_request__unpack(NULL, n, p);
+  if (req == NULL)
+    return kk_error_kind(err, KK_ERR_INVALID, 0, "malformed image load request");
+  int fd = -1;
+  struct kk_image_load_result res = {0};
+  cleanup_free char *ns = NULL;
+  struct kk_ctl_image_load l = {req->realm, req->name, req->platform, kk_empty(req->source) ? "-" : req->source,
+                                call->cancel_fd};
+  int ret = load_fd(call, &fd, err);
+  if (ret == 0)
+    ret = kk_ctl_image_load(ctl, call->policy, &l, fd, &res, &ns, err);
+  if (ret == 0) {
+    Kukeonv1__ImageLoadResponse resp = KUKEONV1__IMAGE_LOAD_RESPONSE__INIT;
+    resp.namespace_ = ns;
+    resp.refs = res.refs.v;
+    resp.n_refs = res.refs.n;
+    resp.skipped = res.skipped.v;
+    resp.n_skipped = res.skipped.n;
+    out->payload = kk_pb_pack(&resp.base, &out->len);
+  }
+  kk_image_load_result_free(&res);
+  kukeonv1__image_load_request__free_unpacked(req, NULL);
+  return ret;
+}
+
+static int h_image_pull(struct kk_controller *ctl, struct kk_api_call *call, const uint8_t *p, size_t n,
+                        struct reply *out, kk_err_t *err) {
+  Kukeonv1__ImagePullRequest *req = kukeonv1__image_pull_request__unpack(NULL, n, p);
+  if (req == NULL)
+    return kk_error_kind(err, KK_ERR_INVALID, 0, "malformed image pull request");
+  /* The progress bar only in-process: the daemon writes nothing a peer
+   * could leave unread while a pull holds its thread. */
+  struct kk_ctl_image_pull pr = {.ref = req->ref, .realm = req->realm, .username = req->username,
+                                 .password = req->password, .platform = req->platform, .insecure = req->insecure,
+                                 .progress_fd = !call->remote && call->n_in_fds == 1 ? call->in_fds[0] : -1};
+  struct kk_image_info info = {0};
+  cleanup_free char *ns = NULL;
+  int ret = kk_ctl_image_pull(ctl, call->policy, &pr, &info, &ns, err);
+  if (ret == 0) {
+    struct kk_pb_image pb;
+    kk_image_to_pb(&info, &pb);
+    Kukeonv1__ImagePullResponse resp = KUKEONV1__IMAGE_PULL_RESPONSE__INIT;
+    resp.namespace_ = ns;
+    resp.image = &pb.img;
+    out->payload = kk_pb_pack(&resp.base, &out->len);
+    kk_pb_image_free(&pb);
+  }
+  kk_image_info_free(&info);
+  kukeonv1__image_pull_request__free_unpacked(req, NULL);
+  return ret;
+}
+
+static int h_image_delete(struct kk_controller *ctl, struct kk_api_call *call, const uint8_t *p, size_t n,
+                          struct reply *out, kk_err_t *err) {
+  Kukeonv1__ImageDeleteRequest *req = kukeonv1__image_delete_request__unpack(NULL, n, p);
+  if (req == NULL)
+    return kk_error_kind(err, KK_ERR_INVALID, 0, "malformed image delete request");
+  cleanup_free char *name = NULL, *ns = NULL;
+  int ret = kk_ctl_image_delete(ctl, call->policy, req->realm, req->ref, &name, &ns, err);
+  if (ret == 0) {
+    Kukeonv1__ImageDeleteResponse resp = KUKEONV1__IMAGE_DELETE_RESPONSE__INIT;
+    resp.namespace_ = ns;
+    resp.name = name;
+    out->payload = kk_pb_pack(&resp.base, &out->len);
+  }
+  kukeonv1__image_delete_request__free_unpacked(req, NULL);
+  return ret;
+}
+
+static int h_image_prune(struct kk_controller *ctl, struct kk_api_call *call, const uint8_t *p, size_t n,
+                         struct reply *out, kk_err_t *err) {
+  (void)call;
+  Kukeonv1__ImagePruneRequest *req = kukeonv1__image_prune_request__unpack(NULL, n, p);
+  if (req == NULL)
+    return kk_error_kind(err, KK_ERR_INVALID, 0, "malformed image prune request");
+  struct kk_image_prune_result pr = {0};
+  cleanup_free char *ns = NULL;
+  int ret = kk_ctl_image_prune(ctl, req->realm, &pr, &ns, err);
+  if (ret == 0) {
+    Kukeonv1__ImagePruneResponse resp = KUKEONV1__IMAGE_PRUNE_RESPONSE__INIT;
+    resp.namespace_ = ns;
+    resp.blobs_removed = pr.blobs_removed;
+    resp.snapshots_removed = pr.snapshots_removed;
+    resp.snapshots_retained = pr.snapshots_retained;
+    resp.leases = pr.leases;
+    resp.bytes_freed = pr.bytes_freed;
+    out->payload = kk_pb_pack(&resp.base, &out->len);
+  }
+  kukeonv1__image_prune_request__free_unpacked(req, NULL);
+  return ret;
+}
+
 typedef int (*handler_fn)(struct kk_controller *, struct kk_api_call *, const uint8_t *, size_t, struct reply *,
                           kk_err_t *);
 
@@ -290,6 +435,11 @@ static handler_fn handler_for(Kukeonv1__Method m) {
   case KUKEONV1__METHOD__CELL_OP: return h_cell_op;
   case KUKEONV1__METHOD__LOG: return h_log;
   case KUKEONV1__METHOD__ATTACH: return h_attach;
+  case KUKEONV1__METHOD__IMAGE_LIST: return h_image_list;
+  case KUKEONV1__METHOD__IMAGE_LOAD: return h_image_load;
+  case KUKEONV1__METHOD__IMAGE_PULL: return h_image_pull;
+  case KUKEONV1__METHOD__IMAGE_DELETE: return h_image_delete;
+  case KUKEONV1__METHOD__IMAGE_PRUNE: return h_image_prune;
   default: return NULL;
   }
 }

@@ -1,5 +1,7 @@
-/* kuke image load|pull|list|delete|prune — always in-process: the image
- * store is kukeon's own OCI layout under the run path (runtime/image.h). */
+/* kuke image load|pull|list|delete|prune through the kukeonv1 API: kukeond
+ * does the work, or the same handlers run in-process (controller/images.c).
+ * What this side opens (an archive, stdin, `docker save`) travels as an fd,
+ * so a member of the socket group loads only what it can read itself. */
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
@@ -11,6 +13,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "api/api.h"
 #include "cli/args.h"
 #include "cli/cmd.h"
 #include "lib/fs.h"
@@ -34,38 +37,6 @@ static const struct kk_cmd_help image_help = {
 
 /* ------------------------------------------------------------- helpers */
 
-static int realm_ns(struct kk_cli *cli, const char *realm, char **ns, kk_err_t *err) {
-  if (kk_validate_name(KK_KIND_REALM, realm, err) < 0)
-    return -1;
-  *ns = kk_namespace_name(realm, cli->ns_suffix);
-  return kk_image_namespace_validate(*ns, err);
-}
-
-/* The realm's document from the run path; NULL when there is no such
- * realm (a pull then uses no realm settings). */
-static int realm_doc(struct kk_cli *cli, const char *realm, struct kk_doc **out, kk_err_t *err) {
-  *out = NULL;
-  cleanup_store struct kk_store *st = NULL;
-  kk_err_t e = NULL;
-  if (kk_store_open(cli->run_path, false, &st, &e) < 0) {
-    if (e->errnum != ENOENT) {
-      *err = e;
-      return -1;
-    }
-    kk_error_free(&e);
-    return 0;
-  }
-  struct kk_ref ref = {.kind = KK_KIND_REALM, .realm = realm, .name = realm};
-  if (kk_store_get(st, &ref, out, &e) < 0) {
-    if (e->kind != KK_ERR_NOT_FOUND) {
-      *err = e;
-      return -1;
-    }
-    kk_error_free(&e);
-  }
-  return 0;
-}
-
 /* default.kukeon.io -> default; a namespace of another suffix stays whole. */
 static char *realm_of(struct kk_cli *cli, const char *ns) {
   cleanup_free char *suffix = kk_asprintf(".%s", cli->ns_suffix ? cli->ns_suffix : KK_DEFAULT_NS_SUFFIX);
@@ -75,34 +46,16 @@ static char *realm_of(struct kk_cli *cli, const char *ns) {
   return kk_xstrdup(ns);
 }
 
-static void human_size(int64_t n, char buf[32]) {
-  static const char *units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
-  if (n < 0) {
-    strcpy(buf, "-");
-    return;
-  }
-  double v = (double)n;
-  size_t u = 0;
-  while (v >= 1024 && u + 1 < KK_ARRAY_SIZE(units)) {
-    v /= 1024;
-    u++;
-  }
-  if (u == 0)
-    snprintf(buf, 32, "%lldB", (long long)n);
-  else
-    snprintf(buf, 32, "%.1f%s", v, units[u]);
-}
+static void human_size(int64_t n, char buf[32]) { kk_format_size(n, buf); }
 
-static int open_store(struct kk_cli *cli, struct kk_image_store **s, kk_err_t *err) {
-  return kk_image_store_open(cli->run_path, s, err);
+static int connect_api(struct kk_cli *cli, const char *sub, bool no_daemon, struct kk_api **api, kk_err_t *err) {
+  return kk_cli_connect(cli, sub, false, no_daemon, api, err);
 }
 
 static void load_result_cleanup(struct kk_image_load_result *r) { kk_image_load_result_free(r); }
-static void platform_cleanup(struct kk_platform *p) { kk_platform_free(p); }
 static void info_cleanup(struct kk_image_info *i) { kk_image_info_free(i); }
 static void strv_cleanup(struct kk_strv *v) { kk_strv_free(v); }
 #define cleanup_load_result __attribute__((cleanup(load_result_cleanup)))
-#define cleanup_platform __attribute__((cleanup(platform_cleanup)))
 #define cleanup_info __attribute__((cleanup(info_cleanup)))
 #define cleanup_strv __attribute__((cleanup(strv_cleanup)))
 
@@ -149,13 +102,11 @@ static char *last_line(int fd) {
   return kk_xstrndup(start, 1024);
 }
 
-/* `docker save REF` piped into the loader. */
-static int load_from_docker(struct kk_image_store *s, const char *ns, const char *ref,
-                            const struct kk_image_load_opts *lo, struct kk_image_load_result *res, kk_err_t *err) {
+/* `docker save REF` writing into a pipe: *fd is its read end. */
+static int docker_save(const char *ref, int *fd, int efd, pid_t *pid, kk_err_t *err) {
   int p[2];
   if (pipe2(p, O_CLOEXEC) < 0)
     return kk_error(err, errno, "pipe");
-  cleanup_close int efd = memfd_create("docker-save-stderr", MFD_CLOEXEC);
   posix_spawn_file_actions_t fa;
   posix_spawn_file_actions_init(&fa);
   posix_spawn_file_actions_addopen(&fa, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
@@ -170,8 +121,7 @@ static int load_from_docker(struct kk_image_store *s, const char *ns, const char
   posix_spawnattr_setsigdefault(&sa, &def);
   posix_spawnattr_setflags(&sa, POSIX_SPAWN_SETSIGDEF);
   const char *argv[] = {"docker", "save", ref, NULL};
-  pid_t pid;
-  int rc = posix_spawnp(&pid, "docker", &fa, &sa, (char *const *)argv, environ);
+  int rc = posix_spawnp(pid, "docker", &fa, &sa, (char *const *)argv, environ);
   posix_spawn_file_actions_destroy(&fa);
   posix_spawnattr_destroy(&sa);
   close(p[1]);
@@ -181,18 +131,30 @@ static int load_from_docker(struct kk_image_store *s, const char *ns, const char
       return no_docker(err, ref, NULL);
     return kk_error(err, rc, "run docker save %s", ref);
   }
+  *fd = p[0];
+  return 0;
+}
+
+/* `docker save REF` piped into the loader (kukeond or in-process). */
+static int load_from_docker(struct kk_api *api, const struct kk_ctl_image_load *l, const char *ref,
+                            struct kk_image_load_result *res, char **ns, kk_err_t *err) {
+  cleanup_close int efd = memfd_create("docker-save-stderr", MFD_CLOEXEC);
+  int fd = -1;
+  pid_t pid;
+  if (docker_save(ref, &fd, efd, &pid, err) < 0)
+    return -1;
   kk_err_t lerr = NULL;
-  int lr = kk_image_load_fd(s, ns, p[0], lo, res, &lerr);
+  int lr = kk_api_image_load(api, l, fd, res, ns, &lerr);
   if (lr == 0) {
     /* What the archive reader left unread (tar padding): let docker finish. */
     char sink[8192];
     for (;;) {
-      ssize_t n = read(p[0], sink, sizeof(sink));
+      ssize_t n = read(fd, sink, sizeof(sink));
       if (n == 0 || (n < 0 && errno != EINTR))
         break;
     }
   }
-  close(p[0]);
+  close(fd);
   int status = 0;
   while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
   }
@@ -214,27 +176,44 @@ static int load_from_docker(struct kk_image_store *s, const char *ns, const char
   return 0;
 }
 
-static int load_run(struct kk_cli *cli, const char *input, const char *docker_ref, const char *realm, const char *name,
-                    const char *platform, kk_err_t *err) {
-  cleanup_platform struct kk_platform plat = {0};
-  if (platform && kk_platform_parse(platform, &plat, err) < 0)
+/* The input as this user may read it: kukeond never opens a path a client
+ * names.  "-" is stdin (not to be closed: *owned stays -1). */
+static int open_input(const char *input, int *fd, int *owned, kk_err_t *err) {
+  *owned = -1;
+  if (strcmp(input, "-") == 0) {
+    *fd = STDIN_FILENO;
+    return 0;
+  }
+  *fd = *owned = open(input, O_RDONLY | O_CLOEXEC);
+  if (*fd < 0)
+    return kk_error_kind(err, errno == ENOENT ? KK_ERR_NOT_FOUND : errno == EACCES ? KK_ERR_PERMISSION : KK_ERR_INTERNAL,
+                         errno, "load %s", input);
+  return 0;
+}
+
+static int load_run(struct kk_cli *cli, const char *input, const char *docker_ref, const struct kk_ctl_image_load *l,
+                    bool no_daemon, kk_err_t *err) {
+  cleanup_api struct kk_api *api = NULL;
+  if (connect_api(cli, "image load", no_daemon, &api, err) < 0)
     return -1;
   cleanup_free char *ns = NULL;
-  cleanup_image_store struct kk_image_store *s = NULL;
-  if (kk_cli_require_root("image load", err) < 0 || realm_ns(cli, realm, &ns, err) < 0 || open_store(cli, &s, err) < 0)
-    return -1;
-  struct kk_image_load_opts lo = {.name = name, .platform = platform ? &plat : NULL};
   cleanup_load_result struct kk_image_load_result res = {0};
-  if (docker_ref ? load_from_docker(s, ns, docker_ref, &lo, &res, err) < 0
-                 : kk_image_load(s, ns, input, &lo, &res, err) < 0)
-    return -1;
+  if (docker_ref) {
+    if (load_from_docker(api, l, docker_ref, &res, &ns, err) < 0)
+      return -1;
+  } else {
+    int fd;
+    cleanup_close int owned = -1;
+    if (open_input(input, &fd, &owned, err) < 0 || kk_api_image_load(api, l, fd, &res, &ns, err) < 0)
+      return -1;
+  }
   for (size_t i = 0; i < res.skipped.n; i++)
     fprintf(cli->errout, "skipped %s\n", res.skipped.v[i]);
   if (res.refs.n == 0) {
-    fprintf(cli->out, "loaded 0 images into realm \"%s\" (namespace \"%s\")\n", realm, ns);
+    fprintf(cli->out, "loaded 0 images into realm \"%s\" (namespace \"%s\")\n", l->realm, ns);
     return 0;
   }
-  fprintf(cli->out, "loaded %zu image(s) into realm \"%s\" (namespace \"%s\"):\n", res.refs.n, realm, ns);
+  fprintf(cli->out, "loaded %zu image(s) into realm \"%s\" (namespace \"%s\"):\n", res.refs.n, l->realm, ns);
   for (size_t i = 0; i < res.refs.n; i++)
     fprintf(cli->out, "  - %s\n", res.refs.v[i]);
   return 0;
@@ -242,6 +221,7 @@ static int load_run(struct kk_cli *cli, const char *input, const char *docker_re
 
 static int cmd_load(struct kk_cli *cli, int argc, char **argv, kk_err_t *err) {
   const char *input = NULL, *realm = "default", *name = NULL, *platform = NULL, *docker_ref = NULL;
+  bool no_daemon = false;
   struct kk_flag flags[] = {
       {"input", 'i', KK_FLAG_STRING, &input, "archive or OCI layout directory to read (- for stdin)", false},
       {"from-docker", 0, KK_FLAG_STRING, &docker_ref,
@@ -249,11 +229,14 @@ static int cmd_load(struct kk_cli *cli, int argc, char **argv, kk_err_t *err) {
       {"realm", 0, KK_FLAG_STRING, &realm, "realm to load into (default \"default\")", false},
       {"name", 0, KK_FLAG_STRING, &name, "name for images the archive leaves unnamed (or only tags)", false},
       {"platform", 0, KK_FLAG_STRING, &platform, "os/arch[/variant] to load from multi-platform archives (default: this host)", false},
+      {"no-daemon", 0, KK_FLAG_BOOL, &no_daemon, "run in-process instead of through kukeond", false},
   };
   static const struct kk_cmd_help help = {
       "kuke image load", "image load [-i FILE|-|--from-docker REF] [flags]",
       "Load images from an OCI archive, an OCI layout directory or a docker-archive",
       "FILE may also be given as the argument; with neither, stdin is read when it is not a terminal.\n"
+      "kuke opens the input as the user who runs it and hands kukeond the open file or pipe. An OCI layout "
+      "directory is loaded in-process only; through kukeond stream it: tar -C DIR -c . | kuke image load -i -\n"
       "--from-docker REF pipes `docker save REF` into the loader; it needs the docker CLI and a running engine, "
       "which kukeon hosts normally lack: then run `docker save REF | kuke image load -` with the archive from "
       "a machine that has one."};
@@ -274,45 +257,16 @@ static int cmd_load(struct kk_cli *cli, int argc, char **argv, kk_err_t *err) {
       RUN(kk_error_kind(err, KK_ERR_INVALID, 0, "no input: give an archive (-i FILE) or - to read stdin"));
     input = "-";
   }
-  RUN(load_run(cli, input, docker_ref, realm, name, platform, err));
+  struct kk_ctl_image_load l = {.realm = realm, .name = name, .platform = platform,
+                                .what = docker_ref ? docker_ref : input, .cancel_fd = -1};
+  RUN(load_run(cli, input, docker_ref, &l, no_daemon, err));
 }
 
 /* ----------------------------------------------------------------- pull */
 
-struct bar {
-  FILE *f;
-  int64_t last_ms;
-  bool drawn;
-};
-
-static void draw(void *arg, const struct kk_pull_progress *p) {
-  struct bar *b = arg;
-  int64_t now = kk_monotonic_ms();
-  bool done = p->blobs_done == p->blobs_total;
-  int64_t ms = now - b->last_ms;
-  if (b->drawn && ms < 100 && !done)
-    return;
-  b->last_ms = now;
-  b->drawn = true;
-  char d[32], t[32];
-  human_size(p->done, d);
-  human_size(p->total, t);
-  int pct = p->total > 0 ? (int)(p->done * 100 / p->total) : 0;
-  if (pct > 100)
-    pct = 100;
-  char bar[31];
-  int fill = pct * 30 / 100;
-  for (int i = 0; i < 30; i++)
-    bar[i] = i < fill ? '#' : '.';
-  bar[30] = '\0';
-  fprintf(b->f, "\r%s  [%s] %3d%%  %s / %s  (%zu/%zu blobs)\033[K", p->ref, bar, pct, d, t, p->blobs_done,
-          p->blobs_total);
-  fflush(b->f);
-}
-
 struct pull_args {
   const char *ref, *realm, *username, *platform;
-  bool insecure, password_stdin, quiet;
+  bool insecure, password_stdin, quiet, no_daemon;
 };
 
 static int pull_run(struct kk_cli *cli, const struct pull_args *a, kk_err_t *err) {
@@ -326,36 +280,18 @@ static int pull_run(struct kk_cli *cli, const struct pull_args *a, kk_err_t *err
     while (len > 0 && (password[len - 1] == '\n' || password[len - 1] == '\r'))
       password[--len] = '\0';
   }
-  cleanup_platform struct kk_platform plat = {0};
-  if (a->platform && kk_platform_parse(a->platform, &plat, err) < 0)
+  cleanup_api struct kk_api *api = NULL;
+  if (connect_api(cli, "image pull", a->no_daemon, &api, err) < 0)
     return -1;
-  cleanup_free char *ns = NULL;
-  cleanup_image_store struct kk_image_store *s = NULL;
-  if (kk_cli_require_root("image pull", err) < 0 || realm_ns(cli, a->realm, &ns, err) < 0)
-    return -1;
-  cleanup_doc struct kk_doc *realm = NULL;
-  if (realm_doc(cli, a->realm, &realm, err) < 0 || open_store(cli, &s, err) < 0)
-    return -1;
-  struct kk_registry_cred cred = {.username = a->username, .password = password ? password : "", .server = NULL};
-  struct bar b = {.f = cli->errout};
-  struct kk_pull_opts po = {
-      .creds = a->username ? &cred : NULL,
-      .n_creds = a->username ? 1 : 0,
+  /* The bar is drawn in-process only (kk_api_image_pull). */
+  struct kk_ctl_image_pull p = {
+      .ref = a->ref, .realm = a->realm, .username = a->username, .password = password, .platform = a->platform,
       .insecure = a->insecure,
-      .platform = a->platform ? &plat : NULL,
-  };
-  cleanup_free struct kk_registry_cred *realm_creds = NULL;
-  if (kk_image_pull_opts_for_realm(realm, a->ref, &po, &realm_creds, err) < 0)
-    return -1;
-  if (!a->quiet && isatty(fileno(cli->errout))) {
-    po.progress = draw;
-    po.progress_arg = &b;
-  }
+      .progress_fd = !a->quiet && isatty(fileno(cli->errout)) ? fileno(cli->errout) : -1};
+  fflush(cli->errout);
   cleanup_info struct kk_image_info info = {0};
-  int pr = kk_image_pull(s, ns, a->ref, &po, &info, err);
-  if (b.drawn)
-    fputc('\n', cli->errout);
-  if (pr < 0)
+  cleanup_free char *ns = NULL;
+  if (kk_api_image_pull(api, &p, &info, &ns, err) < 0)
     return -1;
   fprintf(cli->out, "pulled image \"%s\" (%s) into realm \"%s\" (namespace \"%s\")\n", info.name, info.digest, a->realm,
           ns);
@@ -370,7 +306,8 @@ static int cmd_pull(struct kk_cli *cli, int argc, char **argv, kk_err_t *err) {
       {"username", 'u', KK_FLAG_STRING, &a.username, "registry user name", false},
       {"password-stdin", 0, KK_FLAG_BOOL, &a.password_stdin, "read the registry password from stdin", false},
       {"platform", 0, KK_FLAG_STRING, &a.platform, "os/arch[/variant] (default: this host)", false},
-      {"quiet", 'q', KK_FLAG_BOOL, &a.quiet, "no progress bar", false},
+      {"quiet", 'q', KK_FLAG_BOOL, &a.quiet, "no progress bar (kukeond draws none)", false},
+      {"no-daemon", 0, KK_FLAG_BOOL, &a.no_daemon, "run in-process instead of through kukeond", false},
   };
   static const struct kk_cmd_help help = {
       "kuke image pull", "image pull REF [flags]", "Pull an image from a registry into a realm",
@@ -508,52 +445,25 @@ static void print_infos(struct kk_cli *cli, const struct kk_image_info *v, size_
   kk_table_free(&t);
 }
 
-static int list_run(struct kk_cli *cli, const char *ref, const char *realm, enum kk_output fmt, kk_err_t *err) {
-  cleanup_free char *ns = NULL;
-  cleanup_image_store struct kk_image_store *s = NULL;
-  if (ref && realm == NULL)
-    realm = "default";
-  if (realm && realm_ns(cli, realm, &ns, err) < 0)
-    return -1;
-  /* Reading never creates the store. */
-  cleanup_free char *images = kk_asprintf("%s/images", cli->run_path);
-  if (!kk_exists_at(AT_FDCWD, images)) {
-    if (ref)
-      return kk_error_kind(err, KK_ERR_NOT_FOUND, 0, "image \"%s\" not found in realm \"%s\"", ref, realm);
-    print_infos(cli, NULL, 0, false, fmt);
-    return 0;
-  }
-  if (open_store(cli, &s, err) < 0)
-    return -1;
-  if (ref) {
-    cleanup_info struct kk_image_info one = {0};
-    kk_err_t e = NULL;
-    if (kk_image_get(s, ns, ref, &one, &e) < 0) {
-      if (e->kind != KK_ERR_NOT_FOUND) {
-        *err = e;
-        return -1;
-      }
-      kk_error_free(&e);
-      cleanup_free char *name = kk_image_ref_normalize(ref, NULL);
-      return kk_error_kind(err, KK_ERR_NOT_FOUND, 0, "image \"%s\" not found in realm \"%s\"", name ? name : ref, realm);
-    }
-    print_infos(cli, &one, 1, true, fmt);
-    return 0;
-  }
+static int list_run(struct kk_cli *cli, const char *ref, const char *realm, enum kk_output fmt, bool no_daemon,
+                    kk_err_t *err) {
+  cleanup_api struct kk_api *api = NULL;
   struct kk_image_info *v = NULL;
   size_t n = 0;
-  if (kk_image_list(s, ns, &v, &n, err) < 0)
+  if (connect_api(cli, "image list", no_daemon, &api, err) < 0 || kk_api_image_list(api, realm, ref, &v, &n, err) < 0)
     return -1;
-  print_infos(cli, v, n, false, fmt);
+  print_infos(cli, v, n, ref != NULL, fmt);
   kk_image_infos_free(v, n);
   return 0;
 }
 
 static int cmd_list(struct kk_cli *cli, int argc, char **argv, kk_err_t *err) {
   const char *realm = NULL, *output = NULL;
+  bool no_daemon = false;
   struct kk_flag flags[] = {
       {"realm", 0, KK_FLAG_STRING, &realm, "only this realm (default: all realms; \"default\" for a named image)", false},
       {"output", 'o', KK_FLAG_STRING, &output, "table, wide, yaml or json", false},
+      {"no-daemon", 0, KK_FLAG_BOOL, &no_daemon, "run in-process instead of through kukeond", false},
   };
   static const struct kk_cmd_help help = {"kuke image list", "image list [REF] [flags]", "List the images of the realms",
                                           "Columns: NAME REALM SIZE AGE; -o wide adds CREATED DIGEST."};
@@ -566,35 +476,26 @@ static int cmd_list(struct kk_cli *cli, int argc, char **argv, kk_err_t *err) {
   enum kk_output fmt;
   if (kk_output_parse(output, &fmt, err) < 0)
     return 1;
-  RUN(list_run(cli, pos.n ? pos.v[0] : NULL, realm, fmt, err));
+  RUN(list_run(cli, pos.n ? pos.v[0] : NULL, realm, fmt, no_daemon, err));
 }
 
 /* ----------------------------------------------------------- delete, prune */
 
-static int delete_run(struct kk_cli *cli, const char *ref, const char *realm, kk_err_t *err) {
-  cleanup_free char *name = kk_image_ref_normalize(ref, err);
-  if (name == NULL)
+static int delete_run(struct kk_cli *cli, const char *ref, const char *realm, bool no_daemon, kk_err_t *err) {
+  cleanup_api struct kk_api *api = NULL;
+  cleanup_free char *name = NULL, *ns = NULL;
+  if (connect_api(cli, "image delete", no_daemon, &api, err) < 0 ||
+      kk_api_image_delete(api, realm, ref, &name, &ns, err) < 0)
     return -1;
-  cleanup_free char *ns = NULL;
-  cleanup_image_store struct kk_image_store *s = NULL;
-  if (kk_cli_require_root("image delete", err) < 0 || realm_ns(cli, realm, &ns, err) < 0 || open_store(cli, &s, err) < 0)
-    return -1;
-  kk_err_t e = NULL;
-  if (kk_image_delete(s, ns, name, &e) < 0) {
-    if (e->kind != KK_ERR_NOT_FOUND) {
-      *err = e;
-      return -1;
-    }
-    kk_error_free(&e);
-    return kk_error_kind(err, KK_ERR_NOT_FOUND, 0, "image \"%s\" not found in realm \"%s\"", name, realm);
-  }
   fprintf(cli->out, "deleted image \"%s\" from realm \"%s\" (namespace \"%s\")\n", name, realm, ns);
   return 0;
 }
 
 static int cmd_delete(struct kk_cli *cli, int argc, char **argv, kk_err_t *err) {
   const char *realm = "default";
-  struct kk_flag flags[] = {{"realm", 0, KK_FLAG_STRING, &realm, "realm (default \"default\")", false}};
+  bool no_daemon = false;
+  struct kk_flag flags[] = {{"realm", 0, KK_FLAG_STRING, &realm, "realm (default \"default\")", false},
+                            {"no-daemon", 0, KK_FLAG_BOOL, &no_daemon, "run in-process instead of through kukeond", false}};
   static const struct kk_cmd_help help = {"kuke image delete", "image delete REF [flags]",
                                           "Delete an image from a realm (aliases: rm, remove)",
                                           "Content nothing else uses is removed at once; a running container keeps its layers."};
@@ -604,16 +505,14 @@ static int cmd_delete(struct kk_cli *cli, int argc, char **argv, kk_err_t *err) 
     return r > 0 ? 0 : 1;
   if (pos.n != 1)
     RUN(kk_error_kind(err, KK_ERR_INVALID, 0, "image delete needs exactly one image reference"));
-  RUN(delete_run(cli, pos.v[0], realm, err));
+  RUN(delete_run(cli, pos.v[0], realm, no_daemon, err));
 }
 
-static int prune_run(struct kk_cli *cli, const char *realm, kk_err_t *err) {
+static int prune_run(struct kk_cli *cli, const char *realm, bool no_daemon, kk_err_t *err) {
+  cleanup_api struct kk_api *api = NULL;
   cleanup_free char *ns = NULL;
-  cleanup_image_store struct kk_image_store *s = NULL;
-  if (kk_cli_require_root("image prune", err) < 0 || realm_ns(cli, realm, &ns, err) < 0 || open_store(cli, &s, err) < 0)
-    return -1;
   struct kk_image_prune_result pr;
-  if (kk_image_prune(s, &pr, err) < 0)
+  if (connect_api(cli, "image prune", no_daemon, &api, err) < 0 || kk_api_image_prune(api, realm, &pr, &ns, err) < 0)
     return -1;
   char freed[32];
   human_size(pr.bytes_freed, freed);
@@ -626,7 +525,9 @@ static int prune_run(struct kk_cli *cli, const char *realm, kk_err_t *err) {
 
 static int cmd_prune(struct kk_cli *cli, int argc, char **argv, kk_err_t *err) {
   const char *realm = "default";
-  struct kk_flag flags[] = {{"realm", 0, KK_FLAG_STRING, &realm, "realm named in the report (default \"default\")", false}};
+  bool no_daemon = false;
+  struct kk_flag flags[] = {{"realm", 0, KK_FLAG_STRING, &realm, "realm named in the report (default \"default\")", false},
+                            {"no-daemon", 0, KK_FLAG_BOOL, &no_daemon, "run in-process instead of through kukeond", false}};
   static const struct kk_cmd_help help = {
       "kuke image prune", "image prune [flags]", "Remove blobs and snapshots that no image and no container uses",
       "Blobs and snapshots are shared by all realms: only what no realm's image and no mounted rootfs references goes."};
@@ -636,7 +537,7 @@ static int cmd_prune(struct kk_cli *cli, int argc, char **argv, kk_err_t *err) {
     return r > 0 ? 0 : 1;
   if (pos.n != 0)
     RUN(kk_error_kind(err, KK_ERR_INVALID, 0, "image prune takes no arguments"));
-  RUN(prune_run(cli, realm, err));
+  RUN(prune_run(cli, realm, no_daemon, err));
 }
 
 /* ------------------------------------------------------------- dispatch */

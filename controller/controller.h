@@ -7,6 +7,7 @@
 
 #include "lib/error.h"
 #include "model/model.h"
+#include "runtime/image.h"
 #include "runtime/runtime.h"
 #include "store/store.h"
 
@@ -117,5 +118,41 @@ int kk_ctl_attach(struct kk_controller *c, const struct kk_ref *cell, const char
 
 /* One pass of the reconcile loop (kukeond's --reconcile-interval timer). */
 int kk_ctl_reconcile(struct kk_controller *c, kk_err_t *err);
+
+/* ---------------------------------------------------------------- images
+ * The image store of the run path (runtime/image.h), one namespace per
+ * realm.  A policy (NULL: none; the daemon's for peers other than root)
+ * keeps restricted peers out of the system realm's images, which kukeon's
+ * own cells run from. */
+
+/* ref NULL: the images of realm (NULL: of every realm); ref given: that one
+ * image of realm (NULL: "default"), KK_ERR_NOT_FOUND when it is not there.
+ * Reading never creates the store. */
+int kk_ctl_image_list(struct kk_controller *c, const char *realm, const char *ref, struct kk_image_info **out,
+                      size_t *n, kk_err_t *err);
+/* Load from fd: an archive stream, or an OCI layout directory opened
+ * O_DIRECTORY (for callers that may read it).  what names the input in
+ * messages.  *ns gets the realm's namespace. */
+struct kk_ctl_image_load {
+  const char *realm, *name, *platform, *what;
+  int cancel_fd; /* >= 0: a stream read stops when this stirs (kk_image_load_opts) */
+};
+int kk_ctl_image_load(struct kk_controller *c, const struct kk_policy *policy, const struct kk_ctl_image_load *l,
+                      int fd, struct kk_image_load_result *res, char **ns, kk_err_t *err);
+/* Pull with the realm's registryCredentials and insecureRegistries unless
+ * a username is given.  progress_fd >= 0: a progress bar is drawn there. */
+struct kk_ctl_image_pull {
+  const char *ref, *realm, *username, *password, *platform;
+  bool insecure;
+  int progress_fd;
+};
+int kk_ctl_image_pull(struct kk_controller *c, const struct kk_policy *policy, const struct kk_ctl_image_pull *p,
+                      struct kk_image_info *info, char **ns, kk_err_t *err);
+/* *name gets the normalized reference that was deleted. */
+int kk_ctl_image_delete(struct kk_controller *c, const struct kk_policy *policy, const char *realm, const char *ref,
+                        char **name, char **ns, kk_err_t *err);
+/* Blobs and snapshots are shared by all realms; realm only names the report. */
+int kk_ctl_image_prune(struct kk_controller *c, const char *realm, struct kk_image_prune_result *res, char **ns,
+                       kk_err_t *err);
 
 #endif

@@ -321,3 +321,21 @@ int64_t kk_monotonic_ms(void) {
   clock_gettime(CLOCK_MONOTONIC, &ts);
   return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
+
+void kk_format_size(int64_t n, char buf[32]) {
+  static const char *units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+  if (n < 0) {
+    strcpy(buf, "-");
+    return;
+  }
+  double v = (double)n;
+  size_t u = 0;
+  while (v >= 1024 && u + 1 < KK_ARRAY_SIZE(units)) {
+    v /= 1024;
+    u++;
+  }
+  if (u == 0)
+    snprintf(buf, 32, "%lldB", (long long)n);
+  else
+    snprintf(buf, 32, "%.1f%s", v, units[u]);
+}

@@ -79,6 +79,8 @@ int kk_parse_duration_ms(const char *s, int64_t *out_ms);
 
 /* RFC 3339 UTC with seconds ("2026-01-01T10:00:00Z"); 0 -> Go's zero time. */
 void kk_time_format(int64_t unix_sec, char buf[32]);
+/* 512B, 1.0KiB, 3.4MiB ... TiB; "-" for a negative size. */
+void kk_format_size(int64_t n, char buf[32]);
 int kk_time_parse(const char *s, int64_t *out_unix_sec);
 int64_t kk_now(void);
 /* CLOCK_MONOTONIC in milliseconds: for deadlines and intervals. */

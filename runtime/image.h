@@ -216,6 +216,10 @@ struct kk_image_load_opts {
    * only a tag (umoci's "latest"), the tag goes on this repository. */
   const char *name;
   const struct kk_platform *platform; /* NULL = host */
+  /* Streams (kk_image_load_fd): when *cancel_fd is readable, hung up or in
+   * error (the connection of a client that left), reading stops with an
+   * error.  NULL: read until the stream ends. */
+  const int *cancel_fd;
 };
 struct kk_image_load_result {
   struct kk_strv refs;    /* loaded, normalized */
@@ -228,6 +232,9 @@ int kk_image_load(struct kk_image_store *s, const char *ns, const char *path, co
                   struct kk_image_load_result *out, kk_err_t *err);
 int kk_image_load_fd(struct kk_image_store *s, const char *ns, int fd, const struct kk_image_load_opts *opts,
                      struct kk_image_load_result *out, kk_err_t *err);
+/* An OCI layout directory already open (dfd); what names it in messages. */
+int kk_image_load_dirfd(struct kk_image_store *s, const char *ns, int dfd, const char *what,
+                        const struct kk_image_load_opts *opts, struct kk_image_load_result *out, kk_err_t *err);
 
 /* ------------------------------------------------------------------ pull */
 struct kk_registry_cred {

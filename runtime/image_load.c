@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
+#include <poll.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -200,10 +201,52 @@ static int read_member(const struct kk_archive_api *ar, struct archive *a, struc
   return 0;
 }
 
-static int scan_archive(struct kk_image_store *s, int fd, struct archive_index *x, kk_err_t *err) {
+/* A stream read for a client that may leave: each read waits for the
+ * stream or for cancel_fd (the client's connection) to stir, so a client
+ * that hangs up does not leave the reader blocked on a pipe it keeps. */
+struct cancellable {
+  const struct kk_archive_api *ar;
+  int fd, cancel_fd;
+  char buf[1 << 16];
+};
+
+static la_ssize_t cancellable_read(struct archive *a, void *arg, const void **out) {
+  struct cancellable *c = arg;
+  struct pollfd p[2] = {{c->fd, POLLIN, 0}, {c->cancel_fd, POLLIN, 0}};
+  for (;;) {
+    int r = poll(p, 2, -1);
+    if (r < 0 && errno == EINTR)
+      continue;
+    if (r < 0) {
+      c->ar->set_error(a, errno, "poll");
+      return -1;
+    }
+    if (p[1].revents) {
+      c->ar->set_error(a, ECONNRESET, "the client left");
+      return -1;
+    }
+    ssize_t n = read(c->fd, c->buf, sizeof(c->buf));
+    if (n < 0 && (errno == EINTR || errno == EAGAIN))
+      continue;
+    if (n < 0) {
+      c->ar->set_error(a, errno, "read");
+      return -1;
+    }
+    *out = c->buf;
+    return n;
+  }
+}
+
+static int scan_archive(struct kk_image_store *s, int fd, const int *cancel_fd, struct archive_index *x,
+                        kk_err_t *err) {
   const struct kk_archive_api *ar = kk_libarchive(err);
   if (ar == NULL)
     return -1;
+  cleanup_free struct cancellable *c = NULL;
+  if (cancel_fd) {
+    c = kk_xmalloc(sizeof(*c));
+    *c = (struct cancellable){.ar = ar, .fd = fd, .cancel_fd = *cancel_fd};
+  }
   struct archive *a = ar->read_new();
   ar->read_support_filter_gzip(a);
   ar->read_support_filter_zstd(a);
@@ -212,7 +255,7 @@ static int scan_archive(struct kk_image_store *s, int fd, struct archive_index *
   ar->read_support_format_tar(a);
   int rc = 0;
   struct archive_entry *e;
-  if (ar->read_open_fd(a, fd, 1 << 20) != ARCHIVE_OK) {
+  if ((c ? ar->read_open(a, c, NULL, cancellable_read, NULL) : ar->read_open_fd(a, fd, 1 << 20)) != ARCHIVE_OK) {
     rc = kk_error_kind(err, KK_ERR_INVALID, 0, "not a tar archive: %s", ar->error_string(a));
     goto out;
   }
@@ -579,7 +622,7 @@ int kk_image_load_fd(struct kk_image_store *s, const char *ns, int fd, const str
   if (lock < 0)
     return -1;
   struct archive_index x = {0};
-  int rc = scan_archive(s, fd, &x, err);
+  int rc = scan_archive(s, fd, opts->cancel_fd, &x, err);
   if (rc == 0) {
     struct member *idx = member_find(&x, "index.json");
     struct member *mj = member_find(&x, "manifest.json");
@@ -600,26 +643,37 @@ int kk_image_load_fd(struct kk_image_store *s, const char *ns, int fd, const str
   return 0;
 }
 
-static int load_dir(struct kk_image_store *s, const char *ns, const char *path, const struct kk_image_load_opts *opts,
-                    struct kk_image_load_result *out, kk_err_t *err) {
-  cleanup_close int dfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dfd < 0)
-    return kk_error(err, errno, "open %s", path);
+int kk_image_load_dirfd(struct kk_image_store *s, const char *ns, int dfd, const char *what,
+                        const struct kk_image_load_opts *opts, struct kk_image_load_result *out, kk_err_t *err) {
+  memset(out, 0, sizeof(*out));
+  struct kk_image_load_opts defaults = {0};
+  if (opts == NULL)
+    opts = &defaults;
+  if (kk_image_namespace_validate(ns, err) < 0)
+    return -1;
   if (!kk_exists_at(dfd, "oci-layout"))
-    return kk_error_kind(err, KK_ERR_INVALID, 0, "%s: not an OCI image layout (no oci-layout file)", path);
+    return kk_error_kind(err, KK_ERR_INVALID, 0, "%s: not an OCI image layout (no oci-layout file)", what);
   cleanup_free char *buf = NULL;
   size_t len = 0;
   if (kk_read_file_at(dfd, "index.json", KK_IMAGE_JSON_MAX, &buf, &len, err) < 0)
-    return kk_error_wrap(err, "%s", path);
+    return kk_error_wrap(err, "%s", what);
   cleanup_close int lock = kk_img_gc_lock(s, false, err);
   if (lock < 0)
     return -1;
   struct source src = {.s = s, .dirfd = dfd};
   if (load_oci_index(&src, ns, buf, len, opts, out, err) < 0) {
     kk_image_load_result_free(out);
-    return kk_error_wrap(err, "load %s", path);
+    return kk_error_wrap(err, "load %s", what);
   }
   return 0;
+}
+
+static int load_dir(struct kk_image_store *s, const char *ns, const char *path, const struct kk_image_load_opts *opts,
+                    struct kk_image_load_result *out, kk_err_t *err) {
+  cleanup_close int dfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dfd < 0)
+    return kk_error(err, errno, "open %s", path);
+  return kk_image_load_dirfd(s, ns, dfd, path, opts, out, err);
 }
 
 int kk_image_load(struct kk_image_store *s, const char *ns, const char *path, const struct kk_image_load_opts *opts,

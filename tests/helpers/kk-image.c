@@ -9,7 +9,9 @@
 int kk_cli_image(struct kk_cli *cli, int argc, char **argv, kk_err_t *err);
 
 int main(int argc, char **argv) {
-  struct kk_cli cli = {.prog = "kuke", .out = stdout, .errout = stderr};
+  /* In-process, as before the image commands went through the API. */
+  struct kk_cli cli = {.prog = "kuke", .host = "unix:///run/kukeon/kukeond.sock", .no_daemon_env = true,
+                       .out = stdout, .errout = stderr};
   kk_err_t err = NULL;
   argv[0] = "image";
   int rc = kk_cli_image(&cli, argc, argv, &err);
