@@ -93,6 +93,7 @@ static int h_get(struct kk_controller *ctl, struct kk_api_call *call, const uint
   if (ret == 0)
     ret = kk_ctl_get(ctl, &ref, &doc, err);
   if (ret == 0) {
+    kk_policy_redact(call->policy, doc);
     cleanup_free char *yaml = kk_doc_to_yaml(doc);
     Kukeonv1__GetResponse resp = KUKEONV1__GET_RESPONSE__INIT;
     resp.document.data = (uint8_t *)yaml;
@@ -117,6 +118,7 @@ static int h_list(struct kk_controller *ctl, struct kk_api_call *call, const uin
     resp.n_documents = list.n;
     resp.documents = kk_xzalloc((list.n ? list.n : 1) * sizeof(*resp.documents));
     for (size_t i = 0; i < list.n; i++) {
+      kk_policy_redact(call->policy, list.docs[i]);
       char *yaml = kk_doc_to_yaml(list.docs[i]);
       resp.documents[i].data = (uint8_t *)yaml;
       resp.documents[i].len = strlen(yaml);

@@ -871,6 +871,7 @@ static int apply_one(struct kk_controller *c, struct kk_doc *doc, struct kk_appl
   cleanup_doc struct kk_doc *stored = NULL;
   if (kk_store_get(c->store, &ref, &stored, err) < 0)
     return -1;
+  kk_policy_unredact(doc, stored); /* a realm read back by a restricted peer */
   struct kk_strv breaking = {0};
   breaking_changes(stored, doc, &breaking);
   if (breaking.n > 0) {

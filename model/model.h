@@ -457,6 +457,14 @@ void kk_policy_free(struct kk_policy *p);
 /* 0 when the document is allowed; KK_ERR_PERMISSION naming the first
  * field that is not.  A NULL policy or a trusted one allows everything. */
 int kk_policy_check(const struct kk_policy *p, const struct kk_doc *doc, kk_err_t *err);
+/* What such a peer reads: a realm's registry passwords are replaced by
+ * KK_POLICY_REDACTED (the daemon still pulls with them). */
+#define KK_POLICY_REDACTED "<redacted>"
+void kk_policy_redact(const struct kk_policy *p, struct kk_doc *doc);
+/* A realm sent back as it was read (kuke create regcred reads, edits and
+ * applies the whole realm): each redacted password of a credential the
+ * stored realm has (same username and serverAddress) is the stored one. */
+void kk_policy_unredact(struct kk_doc *doc, const struct kk_doc *stored);
 
 /* Checks shared by flags, env and files. */
 int kk_validate_ns_suffix(const char *suffix, kk_err_t *err);

@@ -126,3 +126,39 @@ int kk_policy_check(const struct kk_policy *p, const struct kk_doc *doc, kk_err_
   default: return 0;
   }
 }
+
+void kk_policy_redact(const struct kk_policy *p, struct kk_doc *doc) {
+  if (p == NULL || p->mode == KK_PEER_TRUSTED || doc->kind != KK_KIND_REALM)
+    return;
+  for (size_t i = 0; i < doc->u.realm.spec.n_registry_credentials; i++) {
+    struct kk_registry_credential *c = &doc->u.realm.spec.registry_credentials[i];
+    if (!kk_empty(c->password)) {
+      free(c->password);
+      c->password = kk_xstrdup(KK_POLICY_REDACTED);
+    }
+  }
+}
+
+static const struct kk_registry_credential *same_credential(const struct kk_doc *stored,
+                                                            const struct kk_registry_credential *c) {
+  for (size_t i = 0; i < stored->u.realm.spec.n_registry_credentials; i++) {
+    const struct kk_registry_credential *s = &stored->u.realm.spec.registry_credentials[i];
+    if (strcmp(s->username ? s->username : "", c->username ? c->username : "") == 0 &&
+        strcmp(s->server_address ? s->server_address : "", c->server_address ? c->server_address : "") == 0)
+      return s;
+  }
+  return NULL;
+}
+
+void kk_policy_unredact(struct kk_doc *doc, const struct kk_doc *stored) {
+  if (doc->kind != KK_KIND_REALM || stored->kind != KK_KIND_REALM)
+    return;
+  for (size_t i = 0; i < doc->u.realm.spec.n_registry_credentials; i++) {
+    struct kk_registry_credential *c = &doc->u.realm.spec.registry_credentials[i];
+    const struct kk_registry_credential *s = NULL;
+    if (c->password && strcmp(c->password, KK_POLICY_REDACTED) == 0 && (s = same_credential(stored, c)) != NULL) {
+      free(c->password);
+      c->password = kk_xstrdup(s->password);
+    }
+  }
+}

@@ -162,6 +162,17 @@ t_match fds-too-many-refused "many: .*more than 4 file descriptors" "$(cat "$T_T
 t_ok fds-daemon-still-serves "$KUKE" get cells
 t_eq fds-no-leak "$(ls /proc/$DPID/fd | wc -l)" "$(sleep 0.2; ls /proc/$DPID/fd | wc -l)"
 
+# Registry passwords: root reads them, a restricted member reads
+# "<redacted>", and a member's edit of the realm keeps the ones it did not see.
+printf 's3cret\n' | "$KUKE" create registry-credential default --username alice --server reg.example:5000 --password-stdin >/dev/null
+t_match root-reads-password 'password: s3cret' "$("$KUKE" get realm default -o yaml)"
+out=$(member get realm default -o yaml 2>&1)
+t_match member-reads-redacted 'password: <redacted>' "$out"
+t_eq member-never-reads-password "" "$(grep -c s3cret <<<"$out" | grep -v '^0$')"
+t_eq member-list-redacted "" "$(member get realms -o json | grep s3cret)"
+printf 'other\n' | member create registry-credential default --username bob --server reg2.example --password-stdin >/dev/null
+t_eq member-edit-keeps-password "alice:s3cret bob:other" "$("$KUKE" get realm default -o json | python3 -c 'import json,sys; print(" ".join(c["username"]+":"+c["password"] for c in json.load(sys.stdin)["spec"]["registryCredentials"]))')"
+
 # Root is never restricted.
 t_ok root-bind-root "$KUKE" apply -f "$T_TMP/shadow.yaml"
 "$KUKE" delete cell shadow >/dev/null 2>&1
