@@ -206,8 +206,8 @@ static int corrupt(const char *rel, char *why, char **bad, kk_err_t *err) {
 /* A state file, or KK_ERR_INTERNAL "<path relative to the run path>[:<line>]:
  * <why>" when it cannot be read (too big, not a file, not one valid
  * document of its kind) and *bad = that path.  ENOENT stays ENOENT. */
-static int read_doc_at(int dirfd, const char *rel_dir, const char *file, enum kk_kind kind, struct kk_doc **out,
-                       char **bad, kk_err_t *err) {
+static int read_doc_at(int dirfd, const char *rel_dir, const char *file, enum kk_kind kind, const char *name,
+                       struct kk_doc **out, char **bad, kk_err_t *err) {
   cleanup_free char *rel = kk_asprintf("%s/%s", rel_dir, file);
   cleanup_close int fd = openat(dirfd, file, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
   if (fd < 0) {
@@ -238,6 +238,14 @@ static int read_doc_at(int dirfd, const char *rel_dir, const char *file, enum kk
       *bad = kk_steal(&rel);
     return -1;
   }
+  /* A file cut short can still parse: it must at least be the resource
+   * its place says it is. */
+  if (!kk_streq(kk_doc_name(*out), name)) {
+    char *why = kk_asprintf("holds %s \"%s\", not \"%s\"", kk_kind_lower(kind), kk_doc_name(*out), name);
+    kk_doc_free(*out);
+    *out = NULL;
+    return corrupt(rel, why, bad, err);
+  }
   return 0;
 }
 
@@ -264,7 +272,8 @@ static int read_containers(struct kk_store *s, int cell_fd, const char *rel_dir,
     if (de->d_name[0] == '.' || !kk_has_suffix(de->d_name, ".yaml"))
       continue;
     struct kk_doc *doc = NULL;
-    if (read_doc_at(dirfd(d), sub, de->d_name, KK_KIND_CONTAINER, &doc, bad, err) < 0) {
+    cleanup_free char *id = kk_xstrndup(de->d_name, strlen(de->d_name) - strlen(".yaml"));
+    if (read_doc_at(dirfd(d), sub, de->d_name, KK_KIND_CONTAINER, id, &doc, bad, err) < 0) {
       if (*err && (*err)->errnum == ENOENT) { /* removed under us */
         kk_error_free(err);
         continue;
@@ -311,11 +320,11 @@ static int get_locked(struct kk_store *s, const struct kk_ref *ref, struct kk_do
     return -1;
   if (ref->kind == KK_KIND_CONTAINER) {
     cleanup_free char *file = kk_asprintf("containers/%s.yaml", ref->name);
-    if (read_doc_at(dfd, rel, file, KK_KIND_CONTAINER, out, bad, err) < 0)
+    if (read_doc_at(dfd, rel, file, KK_KIND_CONTAINER, ref->name, out, bad, err) < 0)
       goto not_found;
     return 0;
   }
-  if (read_doc_at(dfd, rel, kind_files[ref->kind], ref->kind, out, bad, err) < 0)
+  if (read_doc_at(dfd, rel, kind_files[ref->kind], ref->kind, ref->name, out, bad, err) < 0)
     goto not_found;
   if (ref->kind == KK_KIND_CELL) {
     struct kk_doc_list ctrs = {0};
