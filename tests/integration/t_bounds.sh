@@ -36,6 +36,9 @@ cstat() { # cell container field
 # monitors it starts, which must work under it: runc (Go) dies now and then
 # with "runtime: cannot allocate memory" under 1 GiB, never seen under 2.
 AS_KIB=$((2 << 20))
+# AddressSanitizer maps terabytes of shadow memory: no address-space limit
+# on that build (the refusals are still checked, the memory bound is not).
+if grep -qa __asan_init "$KUKEOND"; then AS_KIB=unlimited; fi
 start_limited_daemon() {
   (ulimit -v "$AS_KIB" && exec "$KUKEOND" serve --socket "$SOCK" --run-path "$RP" \
     --cgroup-root "$KUKEON_CGROUP_ROOT" "$@") >>"$T_TMP/kukeond.log" 2>&1 &
@@ -52,7 +55,11 @@ stop_daemon() { kill "$DPID" 2>/dev/null; wait "$DPID" 2>/dev/null; }
 kl init >/dev/null
 t_load_busybox "$RP" || { echo "not ok - $T_NAME/image: cannot load busybox"; exit 0; }
 start_limited_daemon --reconcile-interval 0; t_eq daemon-start 0 $?
-t_eq daemon-as-limit "$((AS_KIB * 1024))" "$(awk '/Max address space/ {print $4}' /proc/"$DPID"/limits)"
+if [ "$AS_KIB" = unlimited ]; then
+  echo "ok - $T_NAME/daemon-as-limit # skip: AddressSanitizer build"
+else
+  t_eq daemon-as-limit "$((AS_KIB * 1024))" "$(awk '/Max address space/ {print $4}' /proc/"$DPID"/limits)"
+fi
 
 cell_yaml() { # name stack [always]
   local policy=""
