@@ -709,7 +709,7 @@ static int cell_for_delete(struct kk_controller *c, const struct kk_ref *ref, bo
   kk_warn("delete cell %s (forced): %s", ref->name, (*err)->msg);
   kk_error_free(err);
   *out = cell_from_names(c, ref);
-  kk_report_line(rep, 2, "- cell \"%s\": state file unreadable, removed %zu container(s) found by name", ref->name,
+  kk_report_line(rep, 2, "- cell \"%s\": state file unreadable, tore down the %zu container name(s) found", ref->name,
                  (*out)->u.cell.spec.n_containers);
   return 0;
 }
