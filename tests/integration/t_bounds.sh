@@ -224,5 +224,5 @@ t_eq monitors-gone "" "$left"
 out=$(k get cells 2>&1)
 t_eq get-after-delete "ok1 ok2 " "$(printf '%s\n' "$out" | names)"
 t_ok daemon-still-serves k version
-for n in ok1 ok2; do k delete cell $n >/dev/null; done
+for n in ok1 ok2; do t_ok "cleanup-delete-$n" k delete --force cell $n; done
 stop_daemon
