@@ -42,8 +42,9 @@ int kk_api_ping(struct kk_api *api, char **version, kk_err_t *err);
 int kk_api_init(struct kk_api *api, const char *realm, const char *space, struct kk_report *rep, kk_err_t *err);
 int kk_api_create(struct kk_api *api, const struct kk_doc *doc, struct kk_report *rep, kk_err_t *err);
 int kk_api_get(struct kk_api *api, const struct kk_ref *ref, struct kk_doc **out, kk_err_t *err);
+/* warnings (may be NULL): state files left out, "<path>: <why>". */
 int kk_api_list(struct kk_api *api, enum kk_kind kind, const struct kk_ref *scope, struct kk_doc_list *out,
-                kk_err_t *err);
+                struct kk_strv *warnings, kk_err_t *err);
 int kk_api_delete(struct kk_api *api, const struct kk_ref *ref, bool cascade, bool force, struct kk_report *rep,
                   kk_err_t *err);
 int kk_api_apply(struct kk_api *api, const struct kk_apply_source *src, size_t n_src, struct kk_apply_result *res,

@@ -266,7 +266,7 @@ int kk_api_get(struct kk_api *api, const struct kk_ref *ref, struct kk_doc **out
 }
 
 int kk_api_list(struct kk_api *api, enum kk_kind kind, const struct kk_ref *scope, struct kk_doc_list *out,
-                kk_err_t *err) {
+                struct kk_strv *warnings, kk_err_t *err) {
   Kukeonv1__ListRequest req = KUKEONV1__LIST_REQUEST__INIT;
   struct kk_ref s = scope ? *scope : (struct kk_ref){0};
   s.kind = kind;
@@ -287,6 +287,8 @@ int kk_api_list(struct kk_api *api, enum kk_kind kind, const struct kk_ref *scop
     if (ret == 0)
       kk_doc_list_push(out, d);
   }
+  for (size_t i = 0; i < resp->n_warnings && ret == 0 && warnings; i++)
+    kk_strv_push(warnings, resp->warnings[i]);
   kukeonv1__list_response__free_unpacked(resp, NULL);
   return ret;
 }

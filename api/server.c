@@ -110,11 +110,14 @@ static int h_list(struct kk_controller *ctl, struct kk_api_call *call, const uin
     return kk_error_kind(err, KK_ERR_INVALID, 0, "malformed list request");
   struct kk_ref scope;
   struct kk_doc_list list = {0};
+  struct kk_strv warnings = {0};
   int ret = kk_ref_from_pb(req->scope, &scope, err);
   if (ret == 0)
-    ret = kk_ctl_list(ctl, scope.kind, &scope, &list, err);
+    ret = kk_ctl_list(ctl, scope.kind, &scope, &list, &warnings, err);
   if (ret == 0) {
     Kukeonv1__ListResponse resp = KUKEONV1__LIST_RESPONSE__INIT;
+    resp.n_warnings = warnings.n;
+    resp.warnings = warnings.v;
     resp.n_documents = list.n;
     resp.documents = kk_xzalloc((list.n ? list.n : 1) * sizeof(*resp.documents));
     for (size_t i = 0; i < list.n; i++) {
@@ -129,6 +132,7 @@ static int h_list(struct kk_controller *ctl, struct kk_api_call *call, const uin
     free(resp.documents);
   }
   kk_doc_list_free(&list);
+  kk_strv_free(&warnings);
   kukeonv1__list_request__free_unpacked(req, NULL);
   return ret;
 }

@@ -239,10 +239,16 @@ static int run_get(struct kk_cli *cli, enum kk_kind kind, const char *name, stru
     return 0;
   }
   struct kk_doc_list list = {0};
-  if (kk_api_list(api, kind, &scope, &list, err) < 0) {
+  struct kk_strv warnings = {0};
+  if (kk_api_list(api, kind, &scope, &list, &warnings, err) < 0) {
     kk_doc_list_free(&list);
+    kk_strv_free(&warnings);
     return -1;
   }
+  /* The others are listed; what could not be read is named. */
+  for (size_t i = 0; i < warnings.n; i++)
+    fprintf(cli->errout, "Warning: %s\n", warnings.v[i]);
+  kk_strv_free(&warnings);
   size_t kept = 0;
   for (size_t i = 0; i < list.n; i++) {
     if (clauses && !matches(&kk_doc_metadata(list.docs[i])->labels, clauses, nclauses)) {

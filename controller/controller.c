@@ -215,7 +215,8 @@ static int prepare(struct kk_controller *c, struct kk_doc *doc, const struct kk_
       }
     }
   }
-  return 0;
+  /* As the store will write it, before anything is written. */
+  return kk_doc_check_size(doc, err);
 }
 
 /* ---------------------------------------------------------------- cgroups */
@@ -494,13 +495,16 @@ int kk_ctl_get(struct kk_controller *c, const struct kk_ref *ref, struct kk_doc 
 }
 
 int kk_ctl_list(struct kk_controller *c, enum kk_kind kind, const struct kk_ref *scope, struct kk_doc_list *out,
-                kk_err_t *err) {
+                struct kk_strv *warnings, kk_err_t *err) {
   cleanup_close int lock = kk_store_lock(c->store, false, err);
   if (lock < 0)
     return -1;
   size_t before = out->n;
-  if (kk_store_list(c->store, kind, scope, out, err) < 0)
+  cleanup_store_problems struct kk_store_problems problems = {0};
+  if (kk_store_list_report(c->store, kind, scope, out, warnings ? &problems : NULL, err) < 0)
     return -1;
+  for (size_t i = 0; i < problems.n; i++)
+    kk_strv_push_owned(warnings, kk_asprintf("%s: %s", problems.v[i].path, problems.v[i].reason));
   for (size_t i = before; i < out->n; i++) {
     observe(c, out->docs[i]);
     fill_usage(c, out->docs[i]);
@@ -641,16 +645,91 @@ static struct kk_ref child_scope(const struct kk_ref *ref) {
   return s;
 }
 
+/* A cell whose state file cannot be read, as far as the names tell: the
+ * container ids of its containers/<id>.yaml files and of the bundles and
+ * writable layers named <space>_<stack>_<cell>_<id> (the root's id is
+ * "root" there).  Enough for teardown to stop and remove what runc,
+ * the monitors and the layers hold under those names. */
+static void add_named_container(struct kk_cell *cell, const struct kk_ref *ref, const char *id) {
+  bool root = kk_streq(id, KK_ROOT_CONTAINER_ID);
+  cleanup_free char *rid = kk_container_runtime_id(ref->space, ref->stack, ref->name, id, root);
+  for (size_t i = 0; i < cell->spec.n_containers; i++)
+    if (kk_streq(cell->spec.containers[i].containerd_id, rid))
+      return;
+  cell->spec.containers =
+      kk_xrealloc(cell->spec.containers, (cell->spec.n_containers + 1) * sizeof(*cell->spec.containers));
+  struct kk_container_spec *ct = &cell->spec.containers[cell->spec.n_containers++];
+  memset(ct, 0, sizeof(*ct));
+  ct->id = kk_xstrdup(id);
+  ct->containerd_id = kk_steal(&rid);
+  ct->root = root;
+}
+
+static void add_named_in(struct kk_cell *cell, const struct kk_ref *ref, const char *dir, const char *prefix,
+                         const char *suffix) {
+  kk_err_t e = NULL;
+  cleanup_dir DIR *d = kk_dir_open_at(AT_FDCWD, dir, &e);
+  kk_error_free(&e);
+  struct dirent *de;
+  while (d && (de = readdir(d)) != NULL) {
+    if (de->d_name[0] == '.' || !kk_has_prefix(de->d_name, prefix) || !kk_has_suffix(de->d_name, suffix))
+      continue;
+    cleanup_free char *id =
+        kk_xstrndup(de->d_name + strlen(prefix), strlen(de->d_name) - strlen(prefix) - strlen(suffix));
+    if (!kk_empty(id))
+      add_named_container(cell, ref, id);
+  }
+}
+
+static struct kk_doc *cell_from_names(struct kk_controller *c, const struct kk_ref *ref) {
+  struct kk_doc *doc = kk_doc_new(KK_KIND_CELL);
+  struct kk_cell *cell = &doc->u.cell;
+  cell->metadata.name = kk_xstrdup(ref->name);
+  cell->spec.id = kk_xstrdup(ref->name);
+  cell->spec.realm_id = kk_xstrdup(ref->realm);
+  cell->spec.space_id = kk_xstrdup(ref->space);
+  cell->spec.stack_id = kk_xstrdup(ref->stack);
+  cleanup_free char *rel = kk_store_rel_dir(ref);
+  cleanup_free char *files = kk_asprintf("%s/%s/containers", c->run_path, rel);
+  add_named_in(cell, ref, files, "", ".yaml");
+  cleanup_free char *ns = kk_namespace_name(ref->realm, c->ns_suffix);
+  cleanup_free char *prefix = kk_asprintf("%s_%s_%s_", ref->space, ref->stack, ref->name);
+  cleanup_free char *bundles = kk_asprintf("%s/bundles/%s", c->runtime_dir, ns);
+  add_named_in(cell, ref, bundles, prefix, "");
+  cleanup_free char *layers = kk_asprintf("%s/containers/%s", c->run_path, ns);
+  add_named_in(cell, ref, layers, prefix, "");
+  return doc;
+}
+
+/* A cell for delete: from its file, or with --force from its names when
+ * the file cannot be read. */
+static int cell_for_delete(struct kk_controller *c, const struct kk_ref *ref, bool force, struct kk_doc **out,
+                           struct kk_report *rep, kk_err_t *err) {
+  if (kk_store_get(c->store, ref, out, err) == 0)
+    return 0;
+  if (!kk_store_is_corrupt(*err))
+    return -1;
+  if (!force)
+    return kk_error_wrap(err, "cell \"%s\" cannot be read (delete it with --force)", ref->name);
+  kk_warn("delete cell %s (forced): %s", ref->name, (*err)->msg);
+  kk_error_free(err);
+  *out = cell_from_names(c, ref);
+  kk_report_line(rep, 2, "- cell \"%s\": state file unreadable, tore down the %zu container name(s) found", ref->name,
+                 (*out)->u.cell.spec.n_containers);
+  return 0;
+}
+
 static int delete_locked(struct kk_controller *c, const struct kk_ref *ref, bool cascade, bool force,
                          struct kk_report *rep, kk_err_t *err) {
   if (ref->kind < KK_KIND_CELL) {
     struct kk_ref scope = child_scope(ref);
     struct kk_doc_list kids = {0};
-    if (kk_store_list(c->store, scope.kind, &scope, &kids, err) < 0)
+    cleanup_store_problems struct kk_store_problems bad = {0};
+    if (kk_store_list_report(c->store, scope.kind, &scope, &kids, &bad, err) < 0)
       return -1;
-    if (kids.n > 0 && !cascade && !force) {
+    if (kids.n + bad.n > 0 && !cascade && !force) {
       cleanup_free char *what = kk_ref_describe(ref);
-      size_t n = kids.n;
+      size_t n = kids.n + bad.n;
       kk_doc_list_free(&kids);
       char what_short[256];
       snprintf(what_short, sizeof(what_short), "%s \"%s\"", kk_kind_lower(ref->kind), ref->name);
@@ -659,22 +738,23 @@ static int delete_locked(struct kk_controller *c, const struct kk_ref *ref, bool
                            "to skip validation",
                            what_short, n, kk_kind_lower(scope.kind));
     }
-    /* Depth first, so each child is torn down by its own kind's rules. */
-    for (size_t i = 0; i < kids.n; i++) {
-      struct kk_ref kr = kk_ref_of(kids.docs[i]);
+    /* Depth first, so each child is torn down by its own kind's rules;
+     * unreadable children too (a cell of them needs --force). */
+    for (size_t i = 0; i < kids.n + bad.n; i++) {
+      struct kk_ref kr = i < kids.n ? kk_ref_of(kids.docs[i]) : kk_store_problem_ref(&bad.v[i - kids.n]);
       if (delete_locked(c, &kr, true, force, rep, err) < 0) {
         kk_doc_list_free(&kids);
         return -1;
       }
     }
-    if (kids.n > 0)
-      kk_report_line(rep, 2, "- %zu %s(s) deleted (cascade)", kids.n, kk_kind_lower(scope.kind));
+    if (kids.n + bad.n > 0)
+      kk_report_line(rep, 2, "- %zu %s(s) deleted (cascade)", kids.n + bad.n, kk_kind_lower(scope.kind));
     kk_doc_list_free(&kids);
   }
   bool auto_delete = false;
   if (ref->kind == KK_KIND_CELL) {
     cleanup_doc struct kk_doc *cell = NULL;
-    if (kk_store_get(c->store, ref, &cell, err) < 0)
+    if (cell_for_delete(c, ref, force, &cell, rep, err) < 0)
       return -1;
     auto_delete = cell->u.cell.spec.auto_delete;
     if (kk_ctl_cell_teardown(c, cell, err) < 0) {
@@ -1005,8 +1085,9 @@ int kk_ctl_cell_op(struct kk_controller *c, const struct kk_ref *ref, enum kk_ce
  * changed is persisted. */
 static void reconcile_cells(struct kk_controller *c) {
   cleanup_doc_list struct kk_doc_list cells = {0};
+  cleanup_store_problems struct kk_store_problems unreadable = {0}; /* warned about by the pass */
   kk_err_t e = NULL;
-  if (kk_store_list(c->store, KK_KIND_CELL, NULL, &cells, &e) < 0) {
+  if (kk_store_list_report(c->store, KK_KIND_CELL, NULL, &cells, &unreadable, &e) < 0) {
     kk_warn("reconcile: %s", e->msg);
     kk_error_free(&e);
     return;

@@ -49,10 +49,15 @@ int kk_ctl_create(struct kk_controller *c, struct kk_doc *doc, const struct kk_p
                   kk_err_t *err);
 
 int kk_ctl_get(struct kk_controller *c, const struct kk_ref *ref, struct kk_doc **out, kk_err_t *err);
+/* Unreadable state files are left out; with warnings, each one adds
+ * "<path relative to the run path>: <why>" there (else it is logged). */
 int kk_ctl_list(struct kk_controller *c, enum kk_kind kind, const struct kk_ref *scope, struct kk_doc_list *out,
-                kk_err_t *err);
+                struct kk_strv *warnings, kk_err_t *err);
 
-/* Delete: without cascade or force a resource with children is refused. */
+/* Delete: without cascade or force a resource with children is refused.
+ * A cell whose state file cannot be read is removed only with force: what
+ * its names point to (runc state, monitors, bundles, layers, cgroup) goes
+ * with its directory. */
 int kk_ctl_delete(struct kk_controller *c, const struct kk_ref *ref, bool cascade, bool force, struct kk_report *rep,
                   kk_err_t *err);
 

@@ -80,6 +80,8 @@ static int parse_config(const char *buf, size_t len, const char *file, const cha
   yaml_document_t yd;
   if (buf == NULL)
     buf = "", len = 0;
+  if (kk_yaml_check_bounds(buf, len, file, err) < 0)
+    return -1;
   if (!yaml_parser_initialize(&parser))
     kk_oom();
   yaml_parser_set_input_string(&parser, (const unsigned char *)buf, len);

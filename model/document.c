@@ -181,46 +181,6 @@ static int parse_document(yaml_document_t *yd, yaml_node_t *root, const char *fi
   return 0;
 }
 
-/* libyaml's cost grows with the square of the flow nesting depth: refuse
- * deep nesting before parsing.  The scan is approximate (a bracket inside
- * a plain scalar counts), so the bound is far above any real manifest and
- * still keeps the worst parse well under a second. */
-#define KK_MAX_FLOW_DEPTH 4096
-static int check_depth(const char *buf, size_t len, const char *file, kk_err_t *err) {
-  int depth = 0, line = 1;
-  char quote = 0;
-  bool comment = false;
-  for (size_t i = 0; i < len; i++) {
-    char ch = buf[i];
-    if (ch == '\n') {
-      line++;
-      comment = false;
-      continue;
-    }
-    if (comment)
-      continue;
-    if (quote) {
-      if (ch == '\\' && quote == '"' && i + 1 < len)
-        i++;
-      else if (ch == quote)
-        quote = 0;
-      continue;
-    }
-    if (ch == '#' && (i == 0 || buf[i - 1] == ' ' || buf[i - 1] == '\t' || buf[i - 1] == '\n'))
-      comment = true;
-    else if (ch == '"' || ch == '\'')
-      quote = ch;
-    else if (ch == '[' || ch == '{')
-      depth++;
-    else if ((ch == ']' || ch == '}') && depth > 0)
-      depth--;
-    if (depth > KK_MAX_FLOW_DEPTH)
-      return kk_error_kind(err, KK_ERR_INVALID, 0, "%s:%d: nested more than %d levels deep", file, line,
-                           KK_MAX_FLOW_DEPTH);
-  }
-  return 0;
-}
-
 int kk_docs_parse(const char *buf, size_t len, const char *file, struct kk_doc_list *out, kk_err_t *err) {
   if (file == NULL)
     file = "<input>";
@@ -228,7 +188,7 @@ int kk_docs_parse(const char *buf, size_t len, const char *file, struct kk_doc_l
     buf = "", len = 0;
   if (len > KK_MAX_MANIFEST_BYTES)
     return kk_error_kind(err, KK_ERR_INVALID, 0, "%s: larger than %u bytes", file, KK_MAX_MANIFEST_BYTES);
-  if (check_depth(buf, len, file, err) < 0)
+  if (kk_yaml_check_bounds(buf, len, file, err) < 0)
     return -1;
   yaml_parser_t parser;
   if (!yaml_parser_initialize(&parser))
@@ -283,6 +243,8 @@ int kk_doc_parse_one(const char *buf, size_t len, const char *file, enum kk_kind
 }
 
 /* ---------------------------------------------------------- YAML output */
+
+static char *to_yaml(const struct kk_doc *const *docs, size_t n, bool as_list);
 
 struct yaml_out {
   struct kk_enc enc;
@@ -472,3 +434,15 @@ static char *to_json(const struct kk_doc *const *docs, size_t n, bool as_list) {
 
 char *kk_doc_to_json(const struct kk_doc *doc) { return to_json(&doc, 1, false); }
 char *kk_docs_to_json(const struct kk_doc *const *docs, size_t n) { return to_json(docs, n, true); }
+
+int kk_doc_check_size(const struct kk_doc *doc, kk_err_t *err) {
+  cleanup_free char *yaml = to_yaml(&doc, 1, false);
+  size_t len = strlen(yaml);
+  if (len <= KK_MAX_DOC_BYTES)
+    return 0;
+  if (doc->file != NULL)
+    return kk_error_kind(err, KK_ERR_INVALID, 0, "%s:%d: %s \"%s\" is %zu bytes as stored, more than the limit of %u",
+                         doc->file, doc->line, kk_kind_lower(doc->kind), kk_doc_name(doc), len, KK_MAX_DOC_BYTES);
+  return kk_error_kind(err, KK_ERR_INVALID, 0, "%s \"%s\" is %zu bytes as stored, more than the limit of %u",
+                       kk_kind_lower(doc->kind), kk_doc_name(doc), len, KK_MAX_DOC_BYTES);
+}

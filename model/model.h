@@ -349,10 +349,28 @@ void kk_doc_spec_diff(const struct kk_doc *a, const struct kk_doc *b, struct kk_
 /* Parse a (multi-document) YAML stream.  `file` is used in errors, which
  * look like "<file>:<line>: <field>: <why>".  Empty documents are skipped. */
 #define KK_MAX_MANIFEST_BYTES (16u << 20)
+/* One document, serialized as the store writes it (spec + status; a cell
+ * with its containers): what the store reads and writes, and what apply,
+ * create and run accept.  The whole-file limit above is larger for
+ * multi-document files. */
+#define KK_MAX_DOC_BYTES (4u << 20)
+/* Per YAML document (manifests, store files, configuration files).  An
+ * alias's expansion is the scalar bytes it copies plus one per node; the
+ * bound is the document limit, since an expanded document never has to be
+ * larger than what can be stored.  Real manifests use a handful of
+ * anchors. */
+#define KK_MAX_YAML_ALIASES 1000u
+#define KK_MAX_YAML_ANCHORS 1000u /* libyaml's loader checks anchors pairwise */
+#define KK_MAX_YAML_ALIAS_BYTES KK_MAX_DOC_BYTES
+#define KK_MAX_YAML_NODES 1000000u
 int kk_docs_parse(const char *buf, size_t len, const char *file, struct kk_doc_list *out, kk_err_t *err);
 /* Exactly one document of the given kind (store files). */
 int kk_doc_parse_one(const char *buf, size_t len, const char *file, enum kk_kind kind,
                      struct kk_doc **out, kk_err_t *err);
+
+/* KK_ERR_INVALID when the document, serialized as the store writes it
+ * (spec + status; a cell with its containers), is over KK_MAX_DOC_BYTES. */
+int kk_doc_check_size(const struct kk_doc *doc, kk_err_t *err);
 
 /* Emit one document as YAML (2-space indent) / JSON (2-space indent). */
 char *kk_doc_to_yaml(const struct kk_doc *doc);

@@ -73,7 +73,13 @@ struct kk_parse_ctx {
   kk_err_t *err;
   size_t visits;
 };
-#define KK_MAX_NODE_VISITS 1000000
+#define KK_MAX_NODE_VISITS KK_MAX_YAML_NODES
+
+/* Refuse what would cost too much to load (see yaml_bounds.c and the LIMITS
+ * of kukeon-manifest(5)): deep flow nesting, too many nodes or anchors,
+ * too many aliases or aliases expanding too far.  Before libyaml loads
+ * anything. */
+int kk_yaml_check_bounds(const char *buf, size_t len, const char *file, kk_err_t *err);
 
 int kk_schema_parse(struct kk_parse_ctx *c, yaml_node_t *node, const struct kk_schema *s, void *obj,
                     const char *path);

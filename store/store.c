@@ -14,7 +14,6 @@
 
 #define STORE_DIR_MODE 0750
 #define STORE_FILE_MODE 0640
-#define MAX_DOC_BYTES (4u << 20)
 
 struct kk_store {
   char *path;
@@ -196,24 +195,56 @@ int kk_store_lock(struct kk_store *s, bool exclusive, kk_err_t *err) {
 
 /* --------------------------------------------------------------- read */
 
-static int read_doc_at(struct kk_store *s, int dirfd, const char *rel_dir, const char *file, enum kk_kind kind,
-                       struct kk_doc **out, kk_err_t *err) {
+static int corrupt(const char *rel, char *why, char **bad, kk_err_t *err) {
+  kk_error_kind(err, KK_ERR_INTERNAL, 0, "%s: %s", rel, why);
+  free(why);
+  if (bad)
+    *bad = kk_xstrdup(rel);
+  return -1;
+}
+
+/* A state file, or KK_ERR_INTERNAL "<path relative to the run path>[:<line>]:
+ * <why>" when it cannot be read (too big, not a file, not one valid
+ * document of its kind) and *bad = that path.  ENOENT stays ENOENT. */
+static int read_doc_at(int dirfd, const char *rel_dir, const char *file, enum kk_kind kind, const char *name,
+                       struct kk_doc **out, char **bad, kk_err_t *err) {
+  cleanup_free char *rel = kk_asprintf("%s/%s", rel_dir, file);
+  cleanup_close int fd = openat(dirfd, file, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+  if (fd < 0) {
+    if (errno == ENOENT)
+      return kk_error(err, errno, "open %s", rel);
+    return corrupt(rel, kk_asprintf("cannot open: %s", strerror(errno)), bad, err);
+  }
+  struct stat st;
+  if (fstat(fd, &st) < 0)
+    return kk_error(err, errno, "stat %s", rel);
+  if (!S_ISREG(st.st_mode))
+    return corrupt(rel, kk_xstrdup("not a regular file"), bad, err);
+  if (st.st_size > (off_t)KK_MAX_DOC_BYTES)
+    return corrupt(rel, kk_asprintf("larger than %u bytes", KK_MAX_DOC_BYTES), bad, err);
   cleanup_free char *buf = NULL;
   size_t len = 0;
-  cleanup_free char *path = kk_asprintf("%s/%s/%s", s->path, rel_dir, file);
-  if (kk_read_file_at(dirfd, file, MAX_DOC_BYTES, &buf, &len, err) < 0) {
-    if (*err && (*err)->errnum == ENOENT)
+  if (kk_read_fd(fd, KK_MAX_DOC_BYTES, rel, &buf, &len, err) < 0) {
+    if ((*err)->kind != KK_ERR_INVALID)
       return -1;
     kk_error_free(err);
-    return kk_error_kind(err, KK_ERR_INTERNAL, 0, "%s: unreadable state file", path);
+    return corrupt(rel, kk_asprintf("larger than %u bytes", KK_MAX_DOC_BYTES), bad, err);
   }
-  if (kk_doc_parse_one(buf, len, path, kind, out, err) < 0) {
-    /* Never a crash: say which file is corrupt and stop. */
-    char *msg = kk_asprintf("corrupt state file: %s", (*err)->msg);
-    free((*err)->msg);
-    (*err)->msg = msg;
+  if (kk_doc_parse_one(buf, len, rel, kind, out, err) < 0) {
+    /* Never a crash: the message names the file already. */
     (*err)->kind = KK_ERR_INTERNAL;
+    (*err)->errnum = 0;
+    if (bad)
+      *bad = kk_steal(&rel);
     return -1;
+  }
+  /* A file cut short can still parse: it must at least be the resource
+   * its place says it is. */
+  if (!kk_streq(kk_doc_name(*out), name)) {
+    char *why = kk_asprintf("holds %s \"%s\", not \"%s\"", kk_kind_lower(kind), kk_doc_name(*out), name);
+    kk_doc_free(*out);
+    *out = NULL;
+    return corrupt(rel, why, bad, err);
   }
   return 0;
 }
@@ -226,7 +257,7 @@ static int container_order(const void *a, const void *b) {
 }
 
 static int read_containers(struct kk_store *s, int cell_fd, const char *rel_dir, struct kk_doc_list *out,
-                           kk_err_t *err) {
+                           char **bad, kk_err_t *err) {
   cleanup_dir DIR *d = kk_dir_open_at(cell_fd, "containers", err);
   if (d == NULL) {
     if ((*err)->errnum == ENOENT) {
@@ -241,7 +272,8 @@ static int read_containers(struct kk_store *s, int cell_fd, const char *rel_dir,
     if (de->d_name[0] == '.' || !kk_has_suffix(de->d_name, ".yaml"))
       continue;
     struct kk_doc *doc = NULL;
-    if (read_doc_at(s, dirfd(d), sub, de->d_name, KK_KIND_CONTAINER, &doc, err) < 0) {
+    cleanup_free char *id = kk_xstrndup(de->d_name, strlen(de->d_name) - strlen(".yaml"));
+    if (read_doc_at(dirfd(d), sub, de->d_name, KK_KIND_CONTAINER, id, &doc, bad, err) < 0) {
       if (*err && (*err)->errnum == ENOENT) { /* removed under us */
         kk_error_free(err);
         continue;
@@ -274,7 +306,8 @@ static void cell_take_containers(struct kk_cell *cell, struct kk_doc_list *ctrs)
   cell->status.n_containers = ns;
 }
 
-static int get_locked(struct kk_store *s, const struct kk_ref *ref, struct kk_doc **out, kk_err_t *err) {
+/* bad: the unreadable file's path when the error is KK_ERR_INTERNAL. */
+static int get_locked(struct kk_store *s, const struct kk_ref *ref, struct kk_doc **out, char **bad, kk_err_t *err) {
   cleanup_free char *rel = kk_store_rel_dir(ref);
   cleanup_close int dfd = openat(s->fd, rel, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
   if (dfd < 0) {
@@ -287,15 +320,15 @@ static int get_locked(struct kk_store *s, const struct kk_ref *ref, struct kk_do
     return -1;
   if (ref->kind == KK_KIND_CONTAINER) {
     cleanup_free char *file = kk_asprintf("containers/%s.yaml", ref->name);
-    if (read_doc_at(s, dfd, rel, file, KK_KIND_CONTAINER, out, err) < 0)
+    if (read_doc_at(dfd, rel, file, KK_KIND_CONTAINER, ref->name, out, bad, err) < 0)
       goto not_found;
     return 0;
   }
-  if (read_doc_at(s, dfd, rel, kind_files[ref->kind], ref->kind, out, err) < 0)
+  if (read_doc_at(dfd, rel, kind_files[ref->kind], ref->kind, ref->name, out, bad, err) < 0)
     goto not_found;
   if (ref->kind == KK_KIND_CELL) {
     struct kk_doc_list ctrs = {0};
-    if (read_containers(s, dfd, rel, &ctrs, err) < 0) {
+    if (read_containers(s, dfd, rel, &ctrs, bad, err) < 0) {
       kk_doc_list_free(&ctrs);
       kk_doc_free(*out);
       *out = NULL;
@@ -314,6 +347,10 @@ not_found:
   if (ref->kind >= KK_KIND_CELL && kk_exists_at(dfd, EPHEMERAL_MARK)) {
     kk_debug("%s/%s: torn ephemeral cell (%s)", s->path, rel, (*err)->msg);
     kk_error_free(err);
+    if (bad) {
+      free(*bad);
+      *bad = NULL;
+    }
     return kk_store_not_found(ref, err);
   }
   return -1;
@@ -322,7 +359,19 @@ not_found:
 int kk_store_get(struct kk_store *s, const struct kk_ref *ref, struct kk_doc **out, kk_err_t *err) {
   if (check_ref(ref, err) < 0)
     return -1;
-  return get_locked(s, ref, out, err);
+  if (get_locked(s, ref, out, NULL, err) < 0) {
+    if ((*err)->kind == KK_ERR_INTERNAL && (*err)->errnum == 0) {
+      char *msg = kk_asprintf("corrupt state file: %s/%s", s->path, (*err)->msg);
+      free((*err)->msg);
+      (*err)->msg = msg;
+    }
+    return -1;
+  }
+  return 0;
+}
+
+bool kk_store_is_corrupt(const kk_err_t e) {
+  return e != NULL && e->kind == KK_ERR_INTERNAL && e->errnum == 0 && kk_has_prefix(e->msg, "corrupt state file: ");
 }
 
 bool kk_store_exists(struct kk_store *s, const struct kk_ref *ref) {
@@ -393,6 +442,10 @@ static int put(struct kk_store *s, const struct kk_doc *doc, bool create, bool d
   if (ephemeral)
     durable = false;
   if (check_ref(&ref, err) < 0)
+    return -1;
+  /* Never write what could not be read back (a cell: with its containers,
+   * more than any one of its files). */
+  if (kk_doc_check_size(doc, err) < 0)
     return -1;
   struct kk_ref parent;
   if (parent_ref(&ref, &parent) && !kk_store_exists(s, &parent))
@@ -489,8 +542,77 @@ static int child_dirs(struct kk_store *s, const char *rel, const char *file, str
 
 static bool wild(const char *s) { return kk_empty(s); }
 
-int kk_store_list(struct kk_store *s, enum kk_kind kind, const struct kk_ref *scope, struct kk_doc_list *out,
-                  kk_err_t *err) {
+void kk_store_problems_free(struct kk_store_problems *p) {
+  for (size_t i = 0; i < p->n; i++) {
+    for (int k = 0; k < 5; k++)
+      free(p->v[i].names[k]);
+    free(p->v[i].path);
+    free(p->v[i].reason);
+  }
+  free(p->v);
+  p->v = NULL;
+  p->n = 0;
+}
+
+struct kk_ref kk_store_problem_ref(const struct kk_store_problem *p) {
+  return (struct kk_ref){.kind = p->kind, .realm = p->names[0], .space = p->names[1], .stack = p->names[2],
+                         .cell = p->names[3], .name = p->names[4]};
+}
+
+/* "<bad>:<line>: why" -> "line <line>: why"; "<bad>: why" -> "why". */
+static char *problem_reason(const char *msg, const char *bad) {
+  if (kk_has_prefix(msg, bad))
+    msg += strlen(bad);
+  if (msg[0] == ':' && msg[1] >= '0' && msg[1] <= '9')
+    return kk_asprintf("line %s", msg + 1);
+  if (msg[0] == ':')
+    msg++;
+  return kk_xstrdup(msg + strspn(msg, " "));
+}
+
+/* err (KK_ERR_INTERNAL naming the file `bad`) becomes a problem of ref. */
+static void add_problem(struct kk_store *s, struct kk_store_problems *out, const struct kk_ref *ref, char *bad,
+                        kk_err_t *err) {
+  char *why = problem_reason((*err)->msg, bad);
+  if (out == NULL) {
+    kk_warn("%s/%s: %s (skipped)", s->path, bad, why);
+    free(why);
+  } else {
+    out->v = kk_xrealloc(out->v, (out->n + 1) * sizeof(*out->v));
+    struct kk_store_problem *p = &out->v[out->n++];
+    const char *names[5] = {ref->realm, ref->space, ref->stack, ref->cell, ref->name};
+    p->kind = ref->kind;
+    for (int k = 0; k < 5; k++)
+      p->names[k] = names[k] ? kk_xstrdup(names[k]) : NULL;
+    p->path = kk_xstrdup(bad);
+    p->reason = why;
+  }
+  free(bad);
+  kk_error_free(err);
+}
+
+/* One resource for a list: pushed, gone (deleted meanwhile), unreadable
+ * (a problem, the others go on) or an error. */
+static int list_one(struct kk_store *s, const struct kk_ref *ref, struct kk_doc **doc,
+                    struct kk_store_problems *problems, kk_err_t *err) {
+  char *bad = NULL;
+  if (get_locked(s, ref, doc, &bad, err) == 0)
+    return 0;
+  if ((*err)->kind == KK_ERR_NOT_FOUND) {
+    kk_error_free(err);
+    free(bad);
+    return 1;
+  }
+  if ((*err)->kind == KK_ERR_INTERNAL && bad != NULL) {
+    add_problem(s, problems, ref, bad, err);
+    return 1;
+  }
+  free(bad);
+  return -1;
+}
+
+int kk_store_list_report(struct kk_store *s, enum kk_kind kind, const struct kk_ref *scope, struct kk_doc_list *out,
+                         struct kk_store_problems *problems, kk_err_t *err) {
   /* Walk level by level, expanding wildcards. Each path is a strv of names. */
   const char *want[4] = {scope ? scope->realm : NULL, scope ? scope->space : NULL, scope ? scope->stack : NULL,
                          scope ? scope->cell : NULL};
@@ -532,13 +654,12 @@ int kk_store_list(struct kk_store *s, enum kk_kind kind, const struct kk_ref *sc
       cleanup_doc struct kk_doc *cell = NULL;
       struct kk_ref cref = {.kind = KK_KIND_CELL, .realm = parts[0], .space = parts[1], .stack = parts[2],
                             .name = parts[3]};
-      ret = get_locked(s, &cref, &cell, err);
-      if (ret < 0 && *err && (*err)->kind == KK_ERR_NOT_FOUND) { /* deleted meanwhile */
-        kk_error_free(err);
-        ret = 0;
+      int r = list_one(s, &cref, &cell, problems, err);
+      if (r != 0) {
+        ret = r < 0 ? -1 : 0;
         continue;
       }
-      for (size_t c = 0; ret == 0 && c < cell->u.cell.spec.n_containers; c++) {
+      for (size_t c = 0; c < cell->u.cell.spec.n_containers; c++) {
         const char *cname = cell->u.cell.spec.containers[c].id;
         if (!wild(scope ? scope->name : NULL) && !kk_streq(cname, scope->name))
           continue;
@@ -548,13 +669,10 @@ int kk_store_list(struct kk_store *s, enum kk_kind kind, const struct kk_ref *sc
     }
     ref.name = parts[n - 1];
     struct kk_doc *doc = NULL;
-    ret = get_locked(s, &ref, &doc, err);
-    if (ret < 0 && *err && (*err)->kind == KK_ERR_NOT_FOUND) {
-      kk_error_free(err);
-      ret = 0;
-      continue;
-    }
-    if (ret == 0)
+    int r = list_one(s, &ref, &doc, problems, err);
+    if (r < 0)
+      ret = -1;
+    else if (r == 0)
       kk_doc_list_push(&got, doc);
   }
   kk_strv_free(&paths);
@@ -567,6 +685,22 @@ int kk_store_list(struct kk_store *s, enum kk_kind kind, const struct kk_ref *sc
   for (size_t i = 0; i < got.n; i++)
     kk_doc_list_push(out, got.docs[i]);
   free(got.docs);
+  return 0;
+}
+
+int kk_store_list(struct kk_store *s, enum kk_kind kind, const struct kk_ref *scope, struct kk_doc_list *out,
+                  kk_err_t *err) {
+  return kk_store_list_report(s, kind, scope, out, NULL, err);
+}
+
+int kk_store_check(struct kk_store *s, struct kk_store_problems *problems, kk_err_t *err) {
+  /* Each level reads only its own files (a cell: cell.yaml and its
+   * containers), so every file is looked at once. */
+  for (int kind = KK_KIND_REALM; kind <= KK_KIND_CELL; kind++) {
+    cleanup_doc_list struct kk_doc_list docs = {0};
+    if (kk_store_list_report(s, (enum kk_kind)kind, NULL, &docs, problems, err) < 0)
+      return -1;
+  }
   return 0;
 }
 
@@ -636,7 +770,7 @@ int kk_store_sweep_torn(struct kk_store *s, kk_store_torn_fn fn, void *ctx, kk_e
                            .name = cells.v[k]};
       cleanup_doc struct kk_doc *doc = NULL;
       kk_err_t e = NULL;
-      if (get_locked(s, &ref, &doc, &e) == 0 || e->kind != KK_ERR_NOT_FOUND) {
+      if (get_locked(s, &ref, &doc, NULL, &e) == 0 || e->kind != KK_ERR_NOT_FOUND) {
         kk_error_free(&e);
         continue;
       }

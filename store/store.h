@@ -60,6 +60,8 @@ int kk_store_lock(struct kk_store *s, bool exclusive, kk_err_t *err);
  * containers (root first, then by id) and their statuses. */
 int kk_store_get(struct kk_store *s, const struct kk_ref *ref, struct kk_doc **out, kk_err_t *err);
 bool kk_store_exists(struct kk_store *s, const struct kk_ref *ref);
+/* The error of kk_store_get for a file that exists but cannot be read. */
+bool kk_store_is_corrupt(const kk_err_t e);
 
 /* Write a resource (spec + status).  The parent must exist
  * (KK_ERR_NOT_FOUND naming it).  With `create`, an existing resource is
@@ -73,10 +75,32 @@ int kk_store_put(struct kk_store *s, const struct kk_doc *doc, bool create, kk_e
  * cell's containers are read from their monitors). */
 int kk_store_put_status(struct kk_store *s, const struct kk_doc *doc, kk_err_t *err);
 
+/* A state file that cannot be read (too big, cut short, not YAML, not one
+ * document of its kind).  It never stops a listing: the resource is left
+ * out and reported. */
+struct kk_store_problem {
+  enum kk_kind kind; /* of the resource the file belongs to (a container file: its cell) */
+  char *names[5];    /* realm, space, stack, cell, name (kk_store_problem_ref) */
+  char *path;        /* relative to the run path: "r/s/t/c/cell.yaml" */
+  char *reason;      /* "larger than 4194304 bytes", "3: invalid YAML: ..." */
+};
+struct kk_store_problems {
+  struct kk_store_problem *v;
+  size_t n;
+};
+void kk_store_problems_free(struct kk_store_problems *p);
+#define cleanup_store_problems __attribute__((cleanup(kk_store_problems_free)))
+struct kk_ref kk_store_problem_ref(const struct kk_store_problem *p);
+
 /* Every resource of `kind` under `scope` (wildcards allowed), sorted by
- * realm, space, stack, cell, name. */
+ * realm, space, stack, cell, name.  Unreadable resources are skipped and
+ * added to `problems` (NULL: logged as warnings). */
+int kk_store_list_report(struct kk_store *s, enum kk_kind kind, const struct kk_ref *scope, struct kk_doc_list *out,
+                         struct kk_store_problems *problems, kk_err_t *err);
 int kk_store_list(struct kk_store *s, enum kk_kind kind, const struct kk_ref *scope, struct kk_doc_list *out,
                   kk_err_t *err);
+/* Every unreadable state file under the run path (kuke doctor). */
+int kk_store_check(struct kk_store *s, struct kk_store_problems *problems, kk_err_t *err);
 
 /* Remove a resource and everything under it (its directory). */
 int kk_store_delete(struct kk_store *s, const struct kk_ref *ref, kk_err_t *err);

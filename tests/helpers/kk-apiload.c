@@ -29,7 +29,7 @@ static int client(const char *sock, int requests, int pause_ms) {
       free(v);
     } else if (i % 3 == 1) {
       struct kk_doc_list l = {0};
-      r = kk_api_list(api, KK_KIND_REALM, NULL, &l, &err);
+      r = kk_api_list(api, KK_KIND_REALM, NULL, &l, NULL, &err);
       kk_doc_list_free(&l);
     } else {
       struct kk_ref ref = {.kind = KK_KIND_REALM, .realm = "default", .name = "default"};

@@ -1226,6 +1226,140 @@ START_TEST(alias_bomb_rejected) {
 }
 END_TEST
 
+/* Issue #16: one 64 KiB anchored scalar referenced 20000 times in args
+ * (a 1.3 GB expansion from ~190 KB of input) made kukeon allocate over
+ * 3 GB.  Refused from the event stream, naming the line of the alias that
+ * crossed the bound. */
+static char *scalar_bomb(size_t scalar, int n_aliases) {
+  size_t cap = scalar + (size_t)n_aliases * 12 + 512, len = 0;
+  char *s = kk_xmalloc(cap);
+  len += (size_t)sprintf(s + len, "kind: Cell\nmetadata: {name: c}\nspec:\n  containers:\n  - id: a\n"
+                                  "    image: x\n    args:\n    - &big \"");
+  memset(s + len, 'x', scalar);
+  len += scalar;
+  len += (size_t)sprintf(s + len, "\"\n");
+  for (int i = 0; i < n_aliases; i++)
+    len += (size_t)sprintf(s + len, "    - *big\n");
+  s[len] = '\0';
+  return s;
+}
+
+START_TEST(alias_expansion_bounded) {
+  cleanup_free char *y = scalar_bomb(65536, 20000);
+  cleanup_free char *m = parse_fail(y);
+  /* Each alias counts 65537 bytes (the scalar and its node): the 64th
+   * (the anchor is on line 8) is over 4 MiB. */
+  char want[128];
+  snprintf(want, sizeof(want), "t.yaml:%d: YAML aliases expand to more than %u bytes", 8 + 64,
+           KK_MAX_YAML_ALIAS_BYTES);
+  ck_assert_str_eq(m, want);
+}
+END_TEST
+
+START_TEST(alias_count_bounded) {
+  cleanup_free char *ok = scalar_bomb(8, KK_MAX_YAML_ALIASES);
+  kk_doc_free(parse1(ok));
+  cleanup_free char *y = scalar_bomb(8, KK_MAX_YAML_ALIASES + 1);
+  cleanup_free char *m = parse_fail(y);
+  char want[128];
+  snprintf(want, sizeof(want), "t.yaml:%u: too many YAML aliases (limit %u)", 8 + KK_MAX_YAML_ALIASES + 1,
+           KK_MAX_YAML_ALIASES);
+  ck_assert_str_eq(m, want);
+  /* The count is per document: a second document starts again. */
+  cleanup_free char *two = kk_asprintf("%s---\n%s", ok, ok);
+  struct kk_doc_list l = {0};
+  parse_list(two, strlen(two), &l);
+  ck_assert_uint_eq(l.n, 2);
+  kk_doc_list_free(&l);
+}
+END_TEST
+
+/* Nested collections: each level aliases the previous one ten times. */
+START_TEST(alias_nested_bounded) {
+  struct kk_strv lines = {0};
+  kk_strv_push(&lines, "kind: Cell\nmetadata: {name: c}\nspec:\n  containers:\n  - id: a\n    image: x\n"
+                       "    env: &l0 [\"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=1\"]\n");
+  for (int i = 1; i < 12; i++)
+    kk_strv_push_owned(&lines, kk_asprintf("    x%d: &l%d [*l%d,*l%d,*l%d,*l%d,*l%d,*l%d,*l%d,*l%d,*l%d,*l%d]\n", i, i,
+                                           i - 1, i - 1, i - 1, i - 1, i - 1, i - 1, i - 1, i - 1, i - 1, i - 1));
+  cleanup_free char *y = kk_strv_join(&lines, "");
+  kk_strv_free(&lines);
+  cleanup_free char *m = parse_fail(y);
+  ck_assert_ptr_nonnull(strstr(m, "YAML aliases expand to more than"));
+}
+END_TEST
+
+START_TEST(anchor_count_bounded) {
+  struct kk_strv lines = {0};
+  kk_strv_push(&lines, "kind: Realm\nmetadata:\n  name: r\n  labels:\n");
+  for (unsigned i = 0; i <= KK_MAX_YAML_ANCHORS; i++)
+    kk_strv_push_owned(&lines, kk_asprintf("    k%u: &a%u v\n", i, i));
+  cleanup_free char *y = kk_strv_join(&lines, "");
+  kk_strv_free(&lines);
+  cleanup_free char *m = parse_fail(y);
+  char want[128];
+  snprintf(want, sizeof(want), "t.yaml:%u: too many YAML anchors (limit %u)", 5 + KK_MAX_YAML_ANCHORS,
+           KK_MAX_YAML_ANCHORS);
+  ck_assert_str_eq(m, want);
+}
+END_TEST
+
+/* What real manifests do with anchors still works: shared labels, a
+ * shared env list and a shared container mapping, validated. */
+START_TEST(anchored_manifest_ok) {
+  cleanup_doc struct kk_doc *d = check_ok(
+      "apiVersion: v1beta1\nkind: Cell\nmetadata:\n  name: web\n  labels: &labels\n    app: shop\n    tier: front\n"
+      "  annotations: *labels\n"
+      "spec:\n  id: web\n  realmId: default\n  spaceId: default\n  stackId: default\n  containers:\n"
+      "  - &base\n    id: api\n    image: busybox\n    command: sh\n    args: [-c, &loop \"while true; do sleep 1; done\"]\n"
+      "    env: &env\n    - LOG=info\n    - REGION=eu\n"
+      "  - id: worker\n    image: busybox\n    command: sh\n    args: [-c, *loop]\n    env: *env\n");
+  ck_assert_uint_eq(d->u.cell.spec.n_containers, 2);
+  ck_assert_str_eq(d->u.cell.spec.containers[1].args.v[1], "while true; do sleep 1; done");
+  strv_is(&d->u.cell.spec.containers[1].env, 2, "LOG=info", "REGION=eu");
+  ck_assert_str_eq(kk_map_get(&d->u.cell.metadata.annotations, "tier"), "front");
+}
+END_TEST
+
+/* Configuration files go through the same bounds. */
+START_TEST(config_alias_bounded) {
+  size_t cap = 70000 + 2000 * 12, len = 0;
+  cleanup_free char *s = kk_xmalloc(cap);
+  len += (size_t)sprintf(s + len, "kind: ServerConfiguration\nspec:\n  runPath: &p \"/");
+  memset(s + len, 'x', 65536);
+  len += 65536;
+  len += (size_t)sprintf(s + len, "\"\n  x: [");
+  for (int i = 0; i < 2000; i++)
+    len += (size_t)sprintf(s + len, "*p,");
+  len += (size_t)sprintf(s + len, "]\n");
+  struct kk_server_config c;
+  kk_err_t err = NULL;
+  ck_assert_int_eq(kk_server_config_parse(s, len, "kukeond.yaml", &c, &err), -1);
+  ck_assert_ptr_nonnull(strstr(err->msg, "kukeond.yaml:4: YAML aliases expand to more than"));
+  kk_error_free(&err);
+}
+END_TEST
+
+/* One document limit: what the store writes (a cell with its containers,
+ * spec + status) is measured before anything is written. */
+START_TEST(doc_size_limit) {
+  size_t arg = KK_MAX_DOC_BYTES;
+  cleanup_free char *y = kk_xmalloc(arg + 256);
+  int len = sprintf(y, "kind: Cell\nmetadata: {name: big}\nspec:\n  containers:\n  - id: a\n    image: x\n    args: [");
+  memset(y + len, 'x', arg);
+  len += (int)arg;
+  len += sprintf(y + len, "]\n");
+  cleanup_doc struct kk_doc *d = parse1(y);
+  kk_err_t err = NULL;
+  ck_assert_int_eq(kk_doc_check_size(d, &err), -1);
+  ck_assert_ptr_nonnull(strstr(err->msg, "t.yaml:1: cell \"big\" is "));
+  ck_assert_ptr_nonnull(strstr(err->msg, "bytes as stored, more than the limit of 4194304"));
+  kk_error_free(&err);
+  cleanup_doc struct kk_doc *small = parse1("kind: Cell\nmetadata: {name: s}\nspec:\n  containers: [{id: a, image: x}]\n");
+  ck_assert_int_eq(kk_doc_check_size(small, &err), 0);
+}
+END_TEST
+
 /* A 1 MB manifest must not take long: labels are checked for duplicates with
  * a linear search per key (model/schema.c KK_F_MAP: kk_map_get + kk_map_set,
  * O(n^2)).  100000 labels take ~20 s (the 16 MiB limit allows hours). */
@@ -2449,6 +2583,13 @@ static Suite *model_suite(void) {
   TCase *dos = tcase_create("dos");
   tcase_set_timeout(dos, 10);
   tcase_add_test(dos, alias_bomb_rejected);
+  tcase_add_test(dos, alias_expansion_bounded);
+  tcase_add_test(dos, alias_count_bounded);
+  tcase_add_test(dos, alias_nested_bounded);
+  tcase_add_test(dos, anchor_count_bounded);
+  tcase_add_test(dos, anchored_manifest_ok);
+  tcase_add_test(dos, config_alias_bounded);
+  tcase_add_test(dos, doc_size_limit);
   tcase_add_test(dos, many_labels_fast);
   tcase_add_test(dos, deep_nesting_fast);
   suite_add_tcase(s, dos);

@@ -829,12 +829,17 @@ START_TEST(corrupt_files) {
   for (size_t i = 0; i < KK_ARRAY_SIZE(garbage); i++) {
     write_raw(&e, "r/realm.yaml", garbage[i]);
     expect_corrupt(&e, REALM("r"), "r/realm.yaml");
+    /* A listing leaves it out and names it (issue #16). */
     struct kk_doc_list l = {0};
     kk_err_t err = NULL;
-    ck_assert_int_eq(kk_store_list(e.s, KK_KIND_REALM, NULL, &l, &err), -1);
-    ck_assert_ptr_nonnull(strstr(err->msg, "r/realm.yaml"));
+    struct kk_store_problems bad = {0};
+    ck_assert_int_eq(kk_store_list_report(e.s, KK_KIND_REALM, NULL, &l, &bad, &err), 0);
     ck_assert_uint_eq(l.n, 0);
-    kk_error_free(&err);
+    ck_assert_uint_eq(bad.n, 1);
+    ck_assert_str_eq(bad.v[0].path, "r/realm.yaml");
+    ck_assert_int_eq(bad.v[0].kind, KK_KIND_REALM);
+    ck_assert_str_eq(kk_store_problem_ref(&bad.v[0]).name, "r");
+    kk_store_problems_free(&bad);
   }
   write_raw(&e, "r/realm.yaml", "kind: Realm\nmetadata: {name: r}\n");
   kk_doc_free(get_ok(&e, REALM("r")));
@@ -844,11 +849,19 @@ START_TEST(corrupt_files) {
   expect_corrupt(&e, CTR("r", "s", "t", "c", "b"), "r/s/t/c/containers/b.yaml");
   struct kk_doc_list l = {0};
   kk_err_t err = NULL;
-  ck_assert_int_eq(kk_store_list(e.s, KK_KIND_CELL, NULL, &l, &err), -1);
-  ck_assert_ptr_nonnull(strstr(err->msg, "containers/b.yaml"));
-  kk_error_free(&err);
-  ck_assert_int_eq(kk_store_list(e.s, KK_KIND_CONTAINER, NULL, &l, &err), -1);
-  kk_error_free(&err);
+  struct kk_store_problems bad = {0};
+  ck_assert_int_eq(kk_store_list_report(e.s, KK_KIND_CELL, NULL, &l, &bad, &err), 0);
+  ck_assert_uint_eq(l.n, 0);
+  ck_assert_uint_eq(bad.n, 1);
+  ck_assert_str_eq(bad.v[0].path, "r/s/t/c/containers/b.yaml");
+  ck_assert_int_eq(bad.v[0].kind, KK_KIND_CELL);
+  ck_assert_str_eq(kk_store_problem_ref(&bad.v[0]).name, "c");
+  ck_assert_msg(strstr(bad.v[0].reason, "line 3: invalid YAML") != NULL, "reason: %s", bad.v[0].reason);
+  kk_store_problems_free(&bad);
+  ck_assert_int_eq(kk_store_list_report(e.s, KK_KIND_CONTAINER, NULL, &l, &bad, &err), 0);
+  ck_assert_uint_eq(l.n, 0);
+  ck_assert_uint_eq(bad.n, 1);
+  kk_store_problems_free(&bad);
   /* A directory or a symlink where the file should be. */
   cleanup_free char *sp = kk_asprintf("%s/r/s/space.yaml", e.run);
   unlink(sp);
@@ -865,6 +878,106 @@ START_TEST(corrupt_files) {
                      "image: fixed}\n");
   cleanup_doc struct kk_doc *gc = get_ok(&e, CELL("r", "s", "t", "c"));
   ck_assert_str_eq(gc->u.cell.spec.containers[1].image, "fixed");
+  env_close(&e);
+}
+END_TEST
+
+/* Every path under the run path with its size and content hash. */
+static char *tree_of(struct env *e) {
+  cleanup_free char *cmd = kk_asprintf("cd '%s' && find . -printf '%%y %%s %%p\\n' | sort && "
+                                       "find . -type f -exec sha256sum {} + | sort -k2", e->run);
+  FILE *f = popen(cmd, "r");
+  ck_assert_ptr_nonnull(f);
+  char *out = NULL;
+  size_t len = 0;
+  FILE *m = open_memstream(&out, &len);
+  char buf[4096];
+  size_t n;
+  while ((n = fread(buf, 1, sizeof(buf), f)) > 0)
+    fwrite(buf, 1, n, m);
+  pclose(f);
+  fclose(m);
+  return out;
+}
+
+/* Issue #16: one unreadable state file (cut short, too big, garbage)
+ * never stops the listing of the others; each is named with its path
+ * relative to the run path and why. */
+START_TEST(list_skips_unreadable) {
+  struct env e;
+  env_open(&e);
+  mk_tree(&e, "r", "s", "t");
+  static const char *const names[] = {"a", "big", "cut", "junk", "z"};
+  for (size_t i = 0; i < KK_ARRAY_SIZE(names); i++) {
+    cleanup_doc struct kk_doc *c = cell_doc("r", "s", "t", names[i], "x", "1");
+    put_ok(&e, c, true);
+  }
+  /* cut short in the middle of a key */
+  cleanup_free char *cut_path = kk_asprintf("%s/r/s/t/cut/cell.yaml", e.run);
+  ck_assert_int_eq(truncate(cut_path, 20), 0);
+  write_raw(&e, "r/s/t/junk/cell.yaml", "\x01\x02 not: [yaml\n");
+  /* one byte over the document limit */
+  cleanup_free char *big_path = kk_asprintf("%s/r/s/t/big/cell.yaml", e.run);
+  ck_assert_int_eq(truncate(big_path, (off_t)KK_MAX_DOC_BYTES + 1), 0);
+  struct kk_doc_list l = {0};
+  kk_err_t err = NULL;
+  struct kk_store_problems bad = {0};
+  ck_assert_int_eq(kk_store_list_report(e.s, KK_KIND_CELL, NULL, &l, &bad, &err), 0);
+  ck_assert_uint_eq(l.n, 2);
+  ck_assert_str_eq(kk_doc_name(l.docs[0]), "a");
+  ck_assert_str_eq(kk_doc_name(l.docs[1]), "z");
+  kk_doc_list_free(&l);
+  ck_assert_uint_eq(bad.n, 3);
+  ck_assert_str_eq(bad.v[0].path, "r/s/t/big/cell.yaml");
+  ck_assert_str_eq(bad.v[0].reason, "larger than 4194304 bytes");
+  ck_assert_str_eq(bad.v[1].path, "r/s/t/cut/cell.yaml");
+  ck_assert_str_eq(bad.v[2].path, "r/s/t/junk/cell.yaml");
+  kk_store_problems_free(&bad);
+  /* Without a problem list: skipped all the same. */
+  ck_assert_int_eq(kk_store_list(e.s, KK_KIND_CELL, NULL, &l, &err), 0);
+  ck_assert_uint_eq(l.n, 2);
+  kk_doc_list_free(&l);
+  /* Containers of the readable cells; kk_store_check finds the three. */
+  ck_assert_int_eq(kk_store_list(e.s, KK_KIND_CONTAINER, NULL, &l, &err), 0);
+  ck_assert_uint_eq(l.n, 2);
+  kk_doc_list_free(&l);
+  ck_assert_int_eq(kk_store_check(e.s, &bad, &err), 0);
+  ck_assert_uint_eq(bad.n, 3);
+  kk_store_problems_free(&bad);
+  /* get names the file; delete removes it. */
+  kk_err_t g = get_err(&e, CELL("r", "s", "t", "big"));
+  ck_assert(kk_store_is_corrupt(g));
+  kk_error_free(&g);
+  struct kk_ref big = CELL("r", "s", "t", "big");
+  ck_assert_int_eq(kk_store_delete(e.s, &big, &err), 0);
+  ck_assert(!kk_store_exists(e.s, &big));
+  env_close(&e);
+}
+END_TEST
+
+/* Issue #16: the store never writes a document it could not read back. */
+START_TEST(put_refuses_oversize) {
+  struct env e;
+  env_open(&e);
+  mk_tree(&e, "r", "s", "t");
+  cleanup_doc struct kk_doc *c = cell_doc("r", "s", "t", "huge", "x", "1");
+  struct kk_container_spec *ct = &c->u.cell.spec.containers[0];
+  for (int i = 0; i < 2200; i++) {
+    char v[2100];
+    int n = snprintf(v, sizeof(v), "E%d=", i);
+    memset(v + n, 'v', sizeof(v) - (size_t)n - 1);
+    v[sizeof(v) - 1] = '\0';
+    kk_strv_push(&ct->env, v);
+  }
+  cleanup_free char *before = tree_of(&e);
+  kk_err_t err = NULL;
+  ck_assert_int_eq(kk_store_put(e.s, c, true, &err), -1);
+  ck_assert_int_eq(err->kind, KK_ERR_INVALID);
+  ck_assert_ptr_nonnull(strstr(err->msg, "cell \"huge\" is "));
+  ck_assert_ptr_nonnull(strstr(err->msg, "more than the limit of 4194304"));
+  kk_error_free(&err);
+  cleanup_free char *after = tree_of(&e);
+  ck_assert_str_eq(before, after);
   env_close(&e);
 }
 END_TEST
@@ -1232,6 +1345,8 @@ static Suite *store_suite(void) {
   tcase_add_test(b, not_found);
   tcase_add_test(b, bad_refs);
   tcase_add_test(b, corrupt_files);
+  tcase_add_test(b, list_skips_unreadable);
+  tcase_add_test(b, put_refuses_oversize);
   suite_add_tcase(s, b);
   TCase *a = tcase_create("atomic");
   tcase_set_timeout(a, 120);
