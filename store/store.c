@@ -353,6 +353,7 @@ static int put_cell(struct kk_store *s, int dfd, const struct kk_doc *doc, bool 
   cleanup_close int cfd = kk_open_dir_at(dfd, "containers", err);
   if (cfd < 0)
     return -1;
+  kk_sweep_stale_temps(cfd);
   for (size_t i = 0; i < cell->spec.n_containers; i++) {
     cleanup_doc struct kk_doc *cdoc = kk_container_doc_from_cell(cell, i);
     cleanup_free char *file = kk_asprintf("%s.yaml", kk_doc_name(cdoc));
@@ -410,6 +411,9 @@ static int put(struct kk_store *s, const struct kk_doc *doc, bool create, bool d
   cleanup_close int lock = kk_lock_at(dfd, ".lock", true, err);
   if (lock < 0)
     return -1;
+  /* What a writer killed here before left (one readdir: cheap enough for
+   * every write, and no command needs a walk of the tree). */
+  kk_sweep_stale_temps(dfd);
   int ret;
   if (ref.kind == KK_KIND_CELL) {
     if (ephemeral) {
@@ -654,3 +658,29 @@ int kk_store_sweep_torn(struct kk_store *s, kk_store_torn_fn fn, void *ctx, kk_e
   }
   return removed;
 }
+
+/* Depth 0 is the run path, 1..4 realm, space, stack and cell directories
+ * (only those holding their resource file: the run path also holds
+ * images/, snapshots/ and containers/, whose files are not the store's). */
+static int sweep_temps_below(struct kk_store *s, const char *rel, int depth) {
+  cleanup_close int fd = openat(s->fd, rel, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+  if (fd < 0)
+    return 0;
+  int removed = kk_sweep_stale_temps(fd);
+  if (depth == KK_KIND_CELL + 1) {
+    cleanup_close int cfd = openat(fd, "containers", O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+    return removed + (cfd >= 0 ? kk_sweep_stale_temps(cfd) : 0);
+  }
+  struct kk_strv kids = {0};
+  kk_err_t e = NULL;
+  if (child_dirs(s, rel, kind_files[depth], &kids, &e) < 0)
+    kk_error_free(&e);
+  for (size_t i = 0; i < kids.n; i++) {
+    cleanup_free char *sub = kk_asprintf("%s/%s", rel, kids.v[i]);
+    removed += sweep_temps_below(s, sub, depth + 1);
+  }
+  kk_strv_free(&kids);
+  return removed;
+}
+
+int kk_store_sweep_temps(struct kk_store *s) { return sweep_temps_below(s, ".", 0); }

@@ -96,6 +96,14 @@ int kk_store_delete_volatile(struct kk_store *s, const struct kk_ref *ref, kk_er
 typedef void (*kk_store_torn_fn)(void *ctx, const struct kk_ref *cell);
 int kk_store_sweep_torn(struct kk_store *s, kk_store_torn_fn fn, void *ctx, kk_err_t *err);
 
+/* Temp files of writers that died mid-write (kk_sweep_stale_temps) in the
+ * run path itself and in every realm, space, stack and cell directory and
+ * a cell's containers/ (a directory whose resource file was never written
+ * is swept when a create reuses it).  put sweeps the directories it writes
+ * in; this sweeps the whole tree.  The caller holds the tree lock.  How
+ * many it removed. */
+int kk_store_sweep_temps(struct kk_store *s);
+
 /* Directory of a resource relative to the run path ("default/default"). */
 char *kk_store_rel_dir(const struct kk_ref *ref);
 
