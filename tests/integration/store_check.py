@@ -16,6 +16,7 @@ does.  With --orphans, also nothing the store does not know: runc
 containers, monitor processes, mounts under RUNTIME_DIR, cell cgroups under
 CGROUP_ROOT, and temp files (.tmp-<pid>-<hex>) of writers that are gone.
 """
+import fcntl
 import glob
 import json
 import os
@@ -143,6 +144,10 @@ def check_orphans(rp, rt, cgroot, runc, problems, known):
 def main():
     rp, rt = sys.argv[1], sys.argv[2]
     cgroot = sys.argv[4] if len(sys.argv) > 4 and sys.argv[3] == "--orphans" else None
+    # The store's tree lock, shared: no reconcile pass or command changes
+    # anything between what runc says and what the store says.
+    lock = open(os.path.join(rp, ".lock"), "a")
+    fcntl.flock(lock, fcntl.LOCK_SH)
     runc = runc_list(rt)
     problems, known = [], set()
     check_agreement(rp, rt, runc, problems, known)
