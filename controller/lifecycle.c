@@ -201,7 +201,7 @@ static void observe_container(struct kk_controller *c, struct kk_cell *cell, con
      * live init is a running container. */
     pid_t pid = kk_read_pid_at(dfd, "pid");
     if (pid > 0 && kill(pid, 0) == 0)
-      mark_running(cs, pid, cs->state == KK_CTR_PAUSED);
+      mark_running(cs, pid, false);
     return;
   }
   if (faccessat(dfd, "monitor.pid", F_OK, 0) < 0 && !active(cs->state))
@@ -278,12 +278,13 @@ static bool any_running(struct kk_cell *cell) {
 static void derive_state(struct kk_controller *c, struct kk_doc *doc) {
   struct kk_cell *cell = &doc->u.cell;
   int st = cell->status.base.state;
-  /* Sticky, operator-set, or never brought up, as long as nothing runs.
-   * A container that runs in such a cell was started by a daemon that died
-   * before it wrote the status (or stopped by one that died half way):
-   * what runs is the truth, and the state is derived from it. */
-  if ((st == KK_CELL_FAILED || st == KK_CELL_ERROR || st == KK_CELL_STOPPED || st == KK_CELL_PENDING) &&
-      !any_running(cell))
+  if (st == KK_CELL_ERROR)
+    return; /* sticky: a workload failed (its root may well run on) */
+  /* Operator-set, or never brought up: these say nothing runs, and stay as
+   * long as that is true.  A container that runs in such a cell was started
+   * by a daemon that died before it wrote the status (or one died half way
+   * through a stop): what runs is the truth, and the state is derived. */
+  if ((st == KK_CELL_FAILED || st == KK_CELL_STOPPED || st == KK_CELL_PENDING) && !any_running(cell))
     return;
   const struct kk_container_spec *root = kk_cell_root(cell);
   const struct kk_container_status *rs = root ? status_slot(cell, root->id) : NULL;
