@@ -1104,17 +1104,9 @@ static void reconcile_cells(struct kk_controller *c) {
 }
 
 
-/* What an ephemeral cell torn by a power cut left: its containers'
- * writable layers (<space>_<stack>_<cell>_*; names hold no '_'), and its
- * cgroup if a daemon that died in the middle of creating it made one.
- * The power cut took its mounts, processes and bundles. */
-static void remove_torn_layers(void *ctx, const struct kk_ref *cell) {
-  struct kk_controller *c = ctx;
-  kk_err_t cg_err = NULL;
-  if (cgroup_down(c, cell, true, &cg_err) < 0) {
-    kk_warn("remove the cgroup of torn cell %s: %s", cell->name, cg_err->msg);
-    kk_error_free(&cg_err);
-  }
+/* The writable layers of a cell's containers (<space>_<stack>_<cell>_*;
+ * names hold no '_'). */
+static void remove_cell_layers(struct kk_controller *c, const struct kk_ref *cell) {
   cleanup_free char *ns = kk_namespace_name(cell->realm, c->ns_suffix);
   cleanup_free char *dir = kk_asprintf("%s/containers/%s", c->run_path, ns);
   cleanup_free char *prefix = kk_asprintf("%s_%s_%s_", cell->space, cell->stack, cell->name);
@@ -1130,11 +1122,47 @@ static void remove_torn_layers(void *ctx, const struct kk_ref *cell) {
       kk_error_free(&e);
     }
   }
+}
+
+/* What an ephemeral cell torn by a power cut left: its containers'
+ * writable layers, and its cgroup if a daemon that died in the middle of
+ * creating it made one.  The power cut took its mounts, processes and
+ * bundles. */
+static void remove_torn_layers(void *ctx, const struct kk_ref *cell) {
+  struct kk_controller *c = ctx;
+  kk_err_t cg_err = NULL;
+  if (cgroup_down(c, cell, true, &cg_err) < 0) {
+    kk_warn("remove the cgroup of torn cell %s: %s", cell->name, cg_err->msg);
+    kk_error_free(&cg_err);
+  }
+  remove_cell_layers(c, cell);
   kk_info("removed cell %s, torn by a power cut (it was to be deleted once its containers ended)", cell->name);
 }
 
+/* A directory without its resource file (kk_store_sweep_unborn): a create
+ * killed between making the cgroup and writing the file, or a delete
+ * killed between unlinking the file and removing the directory.  Its
+ * cgroup goes, and a cell's writable layers.  A cgroup with processes in
+ * it stays, and the directory with it: something runs that no resource
+ * describes, which is warned about on every pass rather than killed. */
+static int remove_unborn(void *ctx, const struct kk_ref *ref) {
+  struct kk_controller *c = ctx;
+  kk_err_t e = NULL;
+  if (cgroup_down(c, ref, false, &e) < 0) {
+    kk_warn("%s %s has a directory but no metadata: %s", kk_kind_lower(ref->kind), ref->name, e->msg);
+    kk_error_free(&e);
+    return -1;
+  }
+  if (ref->kind == KK_KIND_CELL)
+    remove_cell_layers(c, ref);
+  kk_info("removed what a create or delete of %s %s killed half way left", kk_kind_lower(ref->kind), ref->name);
+  return 0;
+}
+
 /* One pass: ephemeral cells a power cut tore go (on the first pass only:
- * they come from a power cut, or a daemon that died creating one); every
+ * they come from a power cut, or a daemon that died creating one);
+ * directories a killed create or delete left without their file go, and
+ * temp files of writers that died; every
  * realm, space, stack and cell gets its cgroup back if it is gone (after a
  * reboot /sys/fs/cgroup starts empty). */
 int kk_ctl_reconcile(struct kk_controller *c, kk_err_t *err) {
@@ -1146,6 +1174,7 @@ int kk_ctl_reconcile(struct kk_controller *c, kk_err_t *err) {
       return -1;
     c->torn_swept = true;
   }
+  kk_store_sweep_unborn(c->store, remove_unborn, c);
   sweep_temps(c);
   size_t healed = 0, seen = 0;
   for (int kind = KK_KIND_REALM; kind <= KK_KIND_CELL; kind++) {

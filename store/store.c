@@ -684,3 +684,66 @@ static int sweep_temps_below(struct kk_store *s, const char *rel, int depth) {
 }
 
 int kk_store_sweep_temps(struct kk_store *s) { return sweep_temps_below(s, ".", 0); }
+
+/* Only what put or delete_ref worked in: they lock the directory's .lock
+ * before they write or unlink anything (a create killed before that left
+ * an empty directory).  Not a directory someone else keeps there. */
+static bool made_by_store(struct kk_store *s, const char *rel) {
+  cleanup_free char *lock = kk_asprintf("%s/.lock", rel);
+  if (kk_exists_at(s->fd, lock))
+    return true;
+  kk_err_t e = NULL;
+  cleanup_dir DIR *d = kk_dir_open_at(s->fd, rel, &e);
+  kk_error_free(&e);
+  struct dirent *de;
+  while (d && (de = readdir(d)) != NULL)
+    if (strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0)
+      return false;
+  return d != NULL;
+}
+
+/* names[0..depth-1] are the realm, space, ... of the directory rel. */
+static int sweep_unborn_below(struct kk_store *s, const char *rel, const char **names, int depth,
+                              kk_store_unborn_fn fn, void *ctx) {
+  kk_err_t e = NULL;
+  cleanup_dir DIR *d = kk_dir_open_at(s->fd, rel, &e);
+  kk_error_free(&e);
+  int removed = 0;
+  struct dirent *de;
+  while (d && (de = readdir(d)) != NULL) {
+    const char *name = de->d_name;
+    struct stat st;
+    if (name[0] == '.' || fstatat(dirfd(d), name, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISDIR(st.st_mode))
+      continue;
+    if (depth == 0 && kk_validate_name(KK_KIND_REALM, name, &e) < 0) {
+      kk_error_free(&e); /* images/, snapshots/, containers/, ...: not a realm */
+      continue;
+    }
+    cleanup_free char *sub = kk_asprintf("%s/%s", rel, name);
+    cleanup_free char *file = kk_asprintf("%s/%s", sub, kind_files[depth]);
+    names[depth] = name;
+    if (fstatat(s->fd, file, &st, AT_SYMLINK_NOFOLLOW) == 0) {
+      if (depth < KK_KIND_CELL)
+        removed += sweep_unborn_below(s, sub, names, depth + 1, fn, ctx);
+      continue;
+    }
+    if (!made_by_store(s, sub))
+      continue;
+    struct kk_ref ref = {.kind = (enum kk_kind)depth, .realm = names[0], .space = depth >= 2 ? names[1] : NULL,
+                         .stack = depth >= 3 ? names[2] : NULL, .name = name};
+    if (fn && fn(ctx, &ref) < 0)
+      continue;
+    if (kk_rm_rf_at(s->fd, sub, &e) < 0) {
+      kk_warn("remove %s/%s: %s", s->path, sub, e->msg);
+      kk_error_free(&e);
+      continue;
+    }
+    removed++;
+  }
+  return removed;
+}
+
+int kk_store_sweep_unborn(struct kk_store *s, kk_store_unborn_fn fn, void *ctx) {
+  const char *names[KK_KIND_CELL + 1] = {0};
+  return sweep_unborn_below(s, ".", names, 0, fn, ctx);
+}

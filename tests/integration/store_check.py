@@ -125,6 +125,9 @@ def check_orphans(rp, rt, cgroot, runc, problems, known):
                 if (ns, cid) not in known:
                     problems.append(f"orphan mount {mp}")
     cells = {os.path.relpath(cdir, rp) for _, cdir, _, _ in store_cells(rp)}
+    for d in glob.glob(os.path.join(rp, "*", "*", "*", "*", ".lock")):
+        if os.path.relpath(os.path.dirname(d), rp) not in cells:
+            problems.append(f"unborn cell directory {os.path.dirname(d)} (no cell.yaml)")
     root = cgroot.strip("/")
     for hier in glob.glob("/sys/fs/cgroup/*/" + root) + glob.glob("/sys/fs/cgroup/" + root):
         for d in glob.glob(os.path.join(hier, "*", "*", "*", "*")):
@@ -133,8 +136,10 @@ def check_orphans(rp, rt, cgroot, runc, problems, known):
     tmp = re.compile(r"^\.tmp-(\d+)-[0-9a-f]+$")
     for top in (rp, rt):
         for dirpath, dirs, files in os.walk(top):
-            # Not the store's or kukeon's files: container layers and rootfs.
-            dirs[:] = [x for x in dirs if x not in ("rootfs", "upper", "work", "snapshots", "blobs")]
+            # Not the store's or kukeon's files: container layers and rootfs
+            # (and the run path once, when it is inside the runtime dir).
+            skip = ("rootfs", "upper", "work", "snapshots", "blobs")
+            dirs[:] = [x for x in dirs if x not in skip and (top == rp or os.path.join(dirpath, x) != rp)]
             for fn in files:
                 m = tmp.match(fn)
                 if m and not os.path.exists(f"/proc/{m.group(1)}"):

@@ -139,5 +139,21 @@ local_kuke start cell h1 >/dev/null 2>&1
 t_ok temp-swept-in-process missing "$CELLDIR/h1/.tmp-$dead-30a" "$CELLDIR/h1/containers/.tmp-$dead-31b"
 t_ok temp-in-process-live-kept present "$CELLDIR/h1/.tmp-$kuke_live-32c"
 t_ok store-agrees-at-end python3 "$CHECK" "$RP" "$T_TMP"
+
+# A directory without its resource file (a create killed before it wrote
+# cell.yaml, a delete killed after it unlinked it) and its cgroup go on a
+# pass; a directory the store did not make stays.
+local_kuke create cell h9 --realm default --space default --stack default --image busybox >/dev/null
+rm -f "$CELLDIR/h9/cell.yaml"
+mkdir -p "$RP/default/keepme/data" "$CELLDIR/h8"
+touch "$RP/default/keepme/data/f"
+cg=$(ls -d /sys/fs/cgroup/*"$KUKEON_CGROUP_ROOT"/default/default/default/h9 2>/dev/null | head -1)
+t_ok unborn-cgroup-made test -n "$cg"
+daemon_up
+daemon_down
+t_ok unborn-dir-removed missing "$CELLDIR/h9" "$CELLDIR/h8"
+t_ok unborn-cgroup-removed missing /sys/fs/cgroup/*"$KUKEON_CGROUP_ROOT"/default/default/default/h9
+t_ok foreign-dir-kept present "$RP/default/keepme/data/f"
+rm -rf "$RP/default/keepme"
 local_kuke delete cell h1 >/dev/null 2>&1
 local_kuke delete cell h2 >/dev/null 2>&1
