@@ -288,6 +288,10 @@ static void derive_state(struct kk_controller *c, struct kk_doc *doc) {
     return;
   const struct kk_container_spec *root = kk_cell_root(cell);
   const struct kk_container_status *rs = root ? status_slot(cell, root->id) : NULL;
+  /* A container not started yet (added to a running cell, or a start cut
+   * short) keeps a cell ready only while its root runs: without the root
+   * nothing of the cell runs, whatever waits to be started. */
+  bool root_up = rs != NULL && active(rs->state);
   bool any_active = false, any_bad = false, any_unknown = false, any_nonroot = false;
   const struct kk_container_spec *failed = NULL;
   const struct kk_container_status *failed_st = NULL;
@@ -297,7 +301,7 @@ static void derive_state(struct kk_controller *c, struct kk_doc *doc) {
       continue;
     any_nonroot = true;
     const struct kk_container_status *cs = status_slot(cell, ct->id);
-    if (active(cs->state) || cs->state == KK_CTR_PENDING)
+    if (active(cs->state) || (cs->state == KK_CTR_PENDING && root_up))
       any_active = true;
     else if (cs->state == KK_CTR_UNKNOWN)
       any_unknown = true;

@@ -97,6 +97,26 @@ for i in $(seq 1 40); do
 done
 t_eq crash-runs-disagreeing 0 "$bad"
 
+# A start cut short on a new cell (apply, crash once the root runs): the
+# other containers were never started.  Ready while the root runs; once the
+# root dies nothing of the cell runs, and the store must not say Ready.
+sed 's/h1/h3/g' "$T_TMP/h1.yaml" >"$T_TMP/h3.yaml"
+export KUKEON_TEST_CRASH_POINT=after-runc-start
+daemon_up
+unset KUKEON_TEST_CRASH_POINT
+{ "$KUKE" apply -f "$T_TMP/h3.yaml" >/dev/null 2>&1; } 2>/dev/null
+daemon_down
+daemon_up
+t_ok cut-start-agrees python3 "$CHECK" "$RP" "$T_TMP"
+t_eq cut-start-ready Ready "$(stored_state h3)"
+runc --root "$T_TMP/runc/default.kukeon.io" kill default_default_h3_root KILL
+for _ in $(seq 100); do [ -e "$T_TMP/bundles/default.kukeon.io/default_default_h3_root/exit" ] && break; sleep 0.05; done
+before=$(passes)
+wait_pass "$((before + 1))"
+t_ok cut-start-root-dead-agrees python3 "$CHECK" "$RP" "$T_TMP"
+daemon_down
+local_kuke delete cell h3 >/dev/null
+
 # ----------------------------------------------------------- temp files
 # Writers: a dead pid; a live process that is no kukeon program (pid
 # reuse); a live kukeon-named process (kept); the same pid on a file older
