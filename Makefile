@@ -101,7 +101,7 @@ unit-bins: $(UNIT_BINS) $(HELPER_BINS) $(BUILD)/tests/helpers/kk-probe-dyn
 # Lanes: unit (no root), integration (root), the same two on the ASan/UBSan
 # build, fuzz (bounded), vm (qemu TCG).  One closing line for all of them.
 test: all unit-bins asan
-	BUILD=$(BUILD) tests/run-lanes unit integration asan-unit asan-integration fuzz vm
+	BUILD=$(BUILD) tests/run-lanes unit integration soak asan-unit asan-integration fuzz vm
 
 test-unit: all unit-bins
 	BUILD=$(BUILD) tests/run-lanes unit
@@ -118,6 +118,10 @@ test-asan: asan
 fuzz:
 	BUILD=$(BUILD) tests/run-lanes fuzz
 
+# SOAK_OPS / SOAK_SEED pass through (docs/RELIABILITY.md).
+soak: all
+	BUILD=$(BUILD) tests/run-lanes soak
+
 install: all
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man8
 	install -m 0755 $(BUILD)/kukeon $(DESTDIR)$(BINDIR)/kukeon
@@ -131,6 +135,6 @@ install: all
 clean:
 	rm -rf build build-asan build-fuzz
 
-.PHONY: all test test-unit test-integration asan test-asan fuzz install clean unit-bins
+.PHONY: all test test-unit test-integration asan test-asan fuzz soak install clean unit-bins
 
 -include $(LIB_OBJS:.o=.d) $(MAIN_OBJ:.o=.d) $(MONITOR_OBJS:.o=.d)

@@ -14,6 +14,31 @@
 #include "lib/log.h"
 #include "lib/util.h"
 
+/* The test hook (internal.h).  Only under a non-default cgroup root: an
+ * installed kukeond whose environment happens to carry the variable never
+ * kills itself. */
+static enum kk_crash_point crash_point_from_env(const char *cgroup_root) {
+  static const char *const names[] = {
+      [KK_CRASH_AFTER_RUNC_START] = "after-runc-start",
+      [KK_CRASH_AFTER_CELL_START] = "after-cell-start",
+      [KK_CRASH_AFTER_CONTAINER_STOP] = "after-container-stop",
+      [KK_CRASH_AFTER_CELL_STOP] = "after-cell-stop",
+  };
+  const char *want = getenv("KUKEON_TEST_CRASH_POINT");
+  if (kk_empty(want) || strcmp(cgroup_root, KK_DEFAULT_CGROUP_ROOT) == 0)
+    return KK_CRASH_NONE;
+  for (size_t i = 1; i < KK_ARRAY_SIZE(names); i++)
+    if (strcmp(want, names[i]) == 0)
+      return (enum kk_crash_point)i;
+  kk_warn("KUKEON_TEST_CRASH_POINT=%s: no such crash point (ignored)", want);
+  return KK_CRASH_NONE;
+}
+
+void kk_ctl_crash_at(const struct kk_controller *c, enum kk_crash_point p) {
+  if (c->crash_point == p && p != KK_CRASH_NONE)
+    raise(SIGKILL);
+}
+
 int kk_controller_open(const struct kk_controller_config *cfg, struct kk_controller **out, kk_err_t *err) {
   const char *suffix = cfg->ns_suffix ? cfg->ns_suffix : KK_DEFAULT_NS_SUFFIX;
   const char *cgroot = cfg->cgroup_root ? cfg->cgroup_root : KK_DEFAULT_CGROUP_ROOT;
@@ -38,6 +63,7 @@ int kk_controller_open(const struct kk_controller_config *cfg, struct kk_control
   c->cfg = (struct kk_controller_config){c->run_path, c->ns_suffix, c->cgroup_root, c->pod_subnet,
                                          c->runtime_dir, c->runc_bin, c->pause_binary};
   kk_host_limits_read(&c->host);
+  c->crash_point = crash_point_from_env(c->cgroup_root);
   /* A host without a usable cgroup2 still keeps metadata; every resource
    * then says "cgroup: unavailable" and why, and kuke doctor explains. */
   kk_err_t e = NULL;
@@ -512,6 +538,51 @@ int kk_ctl_list(struct kk_controller *c, enum kk_kind kind, const struct kk_ref 
   return 0;
 }
 
+/* ---------------------------------------------------------- temp files */
+
+static int sweep_path(const char *path) {
+  cleanup_close int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+  return fd < 0 ? 0 : kk_sweep_stale_temps(fd);
+}
+
+/* path's subdirectories (skip: one name not to enter), and with depth 2
+ * theirs; no deeper. */
+static int sweep_subdirs(const char *path, int depth, const char *skip) {
+  kk_err_t e = NULL;
+  cleanup_dir DIR *d = kk_dir_open_at(AT_FDCWD, path, &e);
+  kk_error_free(&e);
+  int removed = 0;
+  struct dirent *de;
+  while (d && (de = readdir(d)) != NULL) {
+    if (de->d_name[0] == '.' || (skip && strcmp(de->d_name, skip) == 0))
+      continue;
+    cleanup_free char *sub = kk_asprintf("%s/%s", path, de->d_name);
+    removed += sweep_path(sub);
+    if (depth > 1)
+      removed += sweep_subdirs(sub, depth - 1, NULL);
+  }
+  return removed;
+}
+
+/* Temp files a writer killed mid-write left, wherever kukeon writes
+ * atomically: the store tree, the staged monitor and pause programs, the
+ * image indexes, the runtime dir (pid file) and every container's bundle
+ * (config.json, and the monitor's own records).  Only directories, never a
+ * walk of a rootfs, an upper dir or the blobs.  Writers alive keep theirs
+ * (kk_sweep_stale_temps).  Cost: one readdir per directory, a few hundred
+ * microseconds for tens of cells, so every reconcile pass does it. */
+static void sweep_temps(struct kk_controller *c) {
+  int n = kk_store_sweep_temps(c->store);
+  cleanup_free char *bin = kk_asprintf("%s/bin", c->run_path);
+  cleanup_free char *images = kk_asprintf("%s/images", c->run_path);
+  cleanup_free char *bundles = kk_asprintf("%s/bundles", c->runtime_dir);
+  n += sweep_path(bin) + sweep_subdirs(bin, 1, NULL);
+  n += sweep_path(images) + sweep_subdirs(images, 1, "blobs");
+  n += sweep_path(c->runtime_dir) + sweep_subdirs(bundles, 2, NULL);
+  if (n > 0)
+    kk_info("removed %d temp file(s) left by writers that died mid-write", n);
+}
+
 /* ---------------------------------------------------------------- init */
 
 /* Ensure one resource exists; report "created" or "already existed".  An
@@ -589,6 +660,7 @@ int kk_ctl_init(struct kk_controller *c, const char *realm, const char *space, s
   cleanup_close int lock = kk_store_lock(c->store, true, err);
   if (lock < 0)
     return -1;
+  sweep_temps(c); /* init is rare: the whole walk costs nothing here */
   bool any = false;
   struct kk_report body = {0};
   if (c->cg != NULL) {
@@ -837,6 +909,8 @@ static void breaking_changes(const struct kk_doc *stored, const struct kk_doc *w
  * status is new (no fsync then, see kk_store_put_status). */
 static int start_and_put(struct kk_controller *c, struct kk_doc *cell, bool spec_on_disk, kk_err_t *err) {
   int r = kk_ctl_cell_start(c, cell, err);
+  if (r == 0)
+    kk_ctl_crash_at(c, KK_CRASH_AFTER_CELL_START);
   cell->u.cell.status.base.updated_at = kk_now();
   kk_err_t e = NULL;
   int w = spec_on_disk ? kk_store_put_status(c->store, cell, r < 0 ? &e : err)
@@ -1058,6 +1132,8 @@ int kk_ctl_cell_op(struct kk_controller *c, const struct kk_ref *ref, enum kk_ce
   case KK_CELL_KILL:
     verb = op == KK_CELL_STOP ? "Stopped" : "Killed";
     r = kk_ctl_cell_stop(c, cell, op == KK_CELL_STOP ? SIGTERM : SIGKILL, -1, err);
+    if (r == 0)
+      kk_ctl_crash_at(c, KK_CRASH_AFTER_CELL_STOP);
     cl->status.base.updated_at = kk_now();
     if (r == 0)
       r = kk_store_put_status(c->store, cell, err);
@@ -1115,17 +1191,9 @@ static void reconcile_cells(struct kk_controller *c) {
 }
 
 
-/* What an ephemeral cell torn by a power cut left: its containers'
- * writable layers (<space>_<stack>_<cell>_*; names hold no '_'), and its
- * cgroup if a daemon that died in the middle of creating it made one.
- * The power cut took its mounts, processes and bundles. */
-static void remove_torn_layers(void *ctx, const struct kk_ref *cell) {
-  struct kk_controller *c = ctx;
-  kk_err_t cg_err = NULL;
-  if (cgroup_down(c, cell, true, &cg_err) < 0) {
-    kk_warn("remove the cgroup of torn cell %s: %s", cell->name, cg_err->msg);
-    kk_error_free(&cg_err);
-  }
+/* The writable layers of a cell's containers (<space>_<stack>_<cell>_*;
+ * names hold no '_'). */
+static void remove_cell_layers(struct kk_controller *c, const struct kk_ref *cell) {
   cleanup_free char *ns = kk_namespace_name(cell->realm, c->ns_suffix);
   cleanup_free char *dir = kk_asprintf("%s/containers/%s", c->run_path, ns);
   cleanup_free char *prefix = kk_asprintf("%s_%s_%s_", cell->space, cell->stack, cell->name);
@@ -1141,11 +1209,47 @@ static void remove_torn_layers(void *ctx, const struct kk_ref *cell) {
       kk_error_free(&e);
     }
   }
+}
+
+/* What an ephemeral cell torn by a power cut left: its containers'
+ * writable layers, and its cgroup if a daemon that died in the middle of
+ * creating it made one.  The power cut took its mounts, processes and
+ * bundles. */
+static void remove_torn_layers(void *ctx, const struct kk_ref *cell) {
+  struct kk_controller *c = ctx;
+  kk_err_t cg_err = NULL;
+  if (cgroup_down(c, cell, true, &cg_err) < 0) {
+    kk_warn("remove the cgroup of torn cell %s: %s", cell->name, cg_err->msg);
+    kk_error_free(&cg_err);
+  }
+  remove_cell_layers(c, cell);
   kk_info("removed cell %s, torn by a power cut (it was to be deleted once its containers ended)", cell->name);
 }
 
+/* A directory without its resource file (kk_store_sweep_unborn): a create
+ * killed between making the cgroup and writing the file, or a delete
+ * killed between unlinking the file and removing the directory.  Its
+ * cgroup goes, and a cell's writable layers.  A cgroup with processes in
+ * it stays, and the directory with it: something runs that no resource
+ * describes, which is warned about on every pass rather than killed. */
+static int remove_unborn(void *ctx, const struct kk_ref *ref) {
+  struct kk_controller *c = ctx;
+  kk_err_t e = NULL;
+  if (cgroup_down(c, ref, false, &e) < 0) {
+    kk_warn("%s %s has a directory but no metadata: %s", kk_kind_lower(ref->kind), ref->name, e->msg);
+    kk_error_free(&e);
+    return -1;
+  }
+  if (ref->kind == KK_KIND_CELL)
+    remove_cell_layers(c, ref);
+  kk_info("removed what a create or delete of %s %s killed half way left", kk_kind_lower(ref->kind), ref->name);
+  return 0;
+}
+
 /* One pass: ephemeral cells a power cut tore go (on the first pass only:
- * they come from a power cut, or a daemon that died creating one); every
+ * they come from a power cut, or a daemon that died creating one);
+ * directories a killed create or delete left without their file go, and
+ * temp files of writers that died; every
  * realm, space, stack and cell gets its cgroup back if it is gone (after a
  * reboot /sys/fs/cgroup starts empty). */
 int kk_ctl_reconcile(struct kk_controller *c, kk_err_t *err) {
@@ -1157,6 +1261,8 @@ int kk_ctl_reconcile(struct kk_controller *c, kk_err_t *err) {
       return -1;
     c->torn_swept = true;
   }
+  kk_store_sweep_unborn(c->store, remove_unborn, c);
+  sweep_temps(c);
   size_t healed = 0, seen = 0;
   for (int kind = KK_KIND_REALM; kind <= KK_KIND_CELL; kind++) {
     cleanup_doc_list struct kk_doc_list docs = {0};

@@ -14,6 +14,20 @@ struct kk_restart_slot {
   int attempts;
 };
 
+/* Test hook: KUKEON_TEST_CRASH_POINT=<name> makes this process SIGKILL
+ * itself at that point, to hit the windows a crash can leave (runc has run
+ * the containers, the status is not written yet) every time.  Read once at
+ * kk_controller_open, and honoured only under a cgroup root other than the
+ * default one, which every test uses and no installed kukeond does (see
+ * kk_ctl_crash_at). */
+enum kk_crash_point {
+  KK_CRASH_NONE,
+  KK_CRASH_AFTER_RUNC_START,      /* a cell's first container runs, nothing else */
+  KK_CRASH_AFTER_CELL_START,      /* all of a cell runs, its status is not written */
+  KK_CRASH_AFTER_CONTAINER_STOP,  /* a stop ended one container, the others run */
+  KK_CRASH_AFTER_CELL_STOP,       /* a stop ended all, its status is not written */
+};
+
 struct kk_controller {
   struct kk_controller_config cfg; /* strings owned below */
   char *run_path, *ns_suffix, *cgroup_root, *pod_subnet, *runtime_dir, *runc_bin, *pause_binary;
@@ -26,7 +40,11 @@ struct kk_controller {
   struct kk_restart_slot *restarts;
   size_t n_restarts;
   bool torn_swept; /* torn ephemeral cells were looked for (once: they come from a power cut) */
+  enum kk_crash_point crash_point;
 };
+
+/* SIGKILL this process if the test hook names this point. */
+void kk_ctl_crash_at(const struct kk_controller *c, enum kk_crash_point p);
 
 /* controller.c */
 char *kk_ctl_cg_rel(const struct kk_ref *r);

@@ -13,6 +13,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,6 +32,7 @@
 #define DEFAULT_MAX_RETRIES 5
 #define AUTO_DELETE_GRACE_S 5
 #define RESTART_RESET_S 10 /* running this long resets the on-failure count */
+#define SETTLE_MS 3000      /* longest wait for a container between two states */
 
 struct ctr_paths {
   char *ns, *runc_root, *bundle, *rootfs, *upper, *work, *state;
@@ -132,7 +134,34 @@ static int stage_pause(struct kk_controller *c, char **rootfs, kk_err_t *err) {
 
 /* ------------------------------------------------------------ monitor view */
 
-/* Update one container's status from its monitor's files. */
+static bool active(int st) { return st == KK_CTR_READY || st == KK_CTR_PAUSED || st == KK_CTR_PAUSING; }
+
+/* A monitor between its start and the container's (runc still creating
+ * it), or between the init's death and the exit record (the output being
+ * drained): a moment, after which the truth is plain.  Observation waits it
+ * out (bounded) so that no status is written from a half-way state. */
+static void settle(int dfd) {
+  int64_t deadline = kk_monotonic_ms() + SETTLE_MS;
+  for (;;) {
+    if (faccessat(dfd, "exit", F_OK, 0) == 0 || !kk_monitor_alive(dfd))
+      return;
+    pid_t pid = kk_read_pid_at(dfd, "pid");
+    if ((pid > 0 && kill(pid, 0) == 0) || kk_monotonic_ms() >= deadline)
+      return;
+    poll(NULL, 0, 10);
+  }
+}
+
+static void mark_running(struct kk_container_status *cs, pid_t pid, bool paused) {
+  cs->state = paused ? KK_CTR_PAUSED : KK_CTR_READY;
+  cs->pid = pid;
+}
+
+/* Update one container's status from the truth: its monitor's exit record,
+ * a live monitor and init, else runc's own record.  What it observes wins
+ * over what was stored (a daemon killed between starting or stopping a
+ * container and writing the status left the store behind); only the
+ * operator's Stopped and Failed stay on a container that does not run. */
 static void observe_container(struct kk_controller *c, struct kk_cell *cell, const struct kk_container_spec *ct) {
   struct kk_container_status *cs = status_slot(cell, ct->id);
   if (kk_empty(cs->id))
@@ -143,12 +172,13 @@ static void observe_container(struct kk_controller *c, struct kk_cell *cell, con
   if (dfd < 0) {
     /* Never started here, or its runtime dir went with a reboot: one
      * recorded as running is not, as far as anything here can tell. */
-    if (cs->state == KK_CTR_READY || cs->state == KK_CTR_PAUSED || cs->state == KK_CTR_PAUSING) {
+    if (active(cs->state)) {
       cs->state = KK_CTR_UNKNOWN;
       cs->pid = 0;
     }
     return;
   }
+  settle(dfd);
   struct kk_exit_record ex;
   kk_err_t e = NULL;
   if (kk_monitor_read_exit(dfd, &ex, &e) < 0) {
@@ -170,19 +200,26 @@ static void observe_container(struct kk_controller *c, struct kk_cell *cell, con
     /* The monitor drains output for a moment after the init died: only a
      * live init is a running container. */
     pid_t pid = kk_read_pid_at(dfd, "pid");
-    if (pid > 0 && kill(pid, 0) == 0) {
-      cs->state = KK_CTR_READY;
-      cs->pid = pid;
-    }
+    if (pid > 0 && kill(pid, 0) == 0)
+      mark_running(cs, pid, false);
     return;
   }
-  if (faccessat(dfd, "monitor.pid", F_OK, 0) == 0 && cs->state != KK_CTR_STOPPED && cs->state != KK_CTR_FAILED) {
-    cs->state = KK_CTR_UNKNOWN; /* the monitor died without an exit record */
+  if (faccessat(dfd, "monitor.pid", F_OK, 0) < 0 && !active(cs->state))
+    return; /* no monitor ever ran here, and none is said to */
+  /* No monitor and no exit record: the monitor died (or never got to run
+   * runc).  runc knows whether the container still runs. */
+  struct kk_runc runc = {c->runc_bin, p.runc_root};
+  enum kk_runc_status rst = KK_RUNC_UNKNOWN;
+  pid_t pid = 0;
+  if (kk_runc_state(&runc, ct->containerd_id, &rst, &pid, &e) < 0)
+    kk_error_free(&e);
+  if ((rst == KK_RUNC_RUNNING || rst == KK_RUNC_PAUSED) && pid > 0) {
+    mark_running(cs, pid, rst == KK_RUNC_PAUSED);
+  } else if (cs->state != KK_CTR_STOPPED && cs->state != KK_CTR_FAILED) {
+    cs->state = KK_CTR_UNKNOWN; /* ended without an exit record: no exit code to tell */
     cs->pid = 0;
   }
 }
-
-static bool active(int st) { return st == KK_CTR_READY || st == KK_CTR_PAUSED || st == KK_CTR_PAUSING; }
 
 static const char *policy_of(const struct kk_container_spec *ct) {
   return kk_empty(ct->restart_policy) ? "never" : ct->restart_policy;
@@ -231,13 +268,30 @@ static void set_reason(struct kk_cell *cell, const char *reason, const char *mes
   cell->status.base.message = message ? kk_xstrdup(message) : NULL;
 }
 
+static bool any_running(struct kk_cell *cell) {
+  for (size_t i = 0; i < cell->spec.n_containers; i++)
+    if (active(status_slot(cell, cell->spec.containers[i].id)->state))
+      return true;
+  return false;
+}
+
 static void derive_state(struct kk_controller *c, struct kk_doc *doc) {
   struct kk_cell *cell = &doc->u.cell;
   int st = cell->status.base.state;
-  if (st == KK_CELL_FAILED || st == KK_CELL_ERROR || st == KK_CELL_STOPPED || st == KK_CELL_PENDING)
-    return; /* sticky, operator-set, or never brought up */
+  if (st == KK_CELL_ERROR)
+    return; /* sticky: a workload failed (its root may well run on) */
+  /* Operator-set, or never brought up: these say nothing runs, and stay as
+   * long as that is true.  A container that runs in such a cell was started
+   * by a daemon that died before it wrote the status (or one died half way
+   * through a stop): what runs is the truth, and the state is derived. */
+  if ((st == KK_CELL_FAILED || st == KK_CELL_STOPPED || st == KK_CELL_PENDING) && !any_running(cell))
+    return;
   const struct kk_container_spec *root = kk_cell_root(cell);
   const struct kk_container_status *rs = root ? status_slot(cell, root->id) : NULL;
+  /* A container not started yet (added to a running cell, or a start cut
+   * short) keeps a cell ready only while its root runs: without the root
+   * nothing of the cell runs, whatever waits to be started. */
+  bool root_up = rs != NULL && active(rs->state);
   bool any_active = false, any_bad = false, any_unknown = false, any_nonroot = false;
   const struct kk_container_spec *failed = NULL;
   const struct kk_container_status *failed_st = NULL;
@@ -247,7 +301,7 @@ static void derive_state(struct kk_controller *c, struct kk_doc *doc) {
       continue;
     any_nonroot = true;
     const struct kk_container_status *cs = status_slot(cell, ct->id);
-    if (active(cs->state) || cs->state == KK_CTR_PENDING)
+    if (active(cs->state) || (cs->state == KK_CTR_PENDING && root_up))
       any_active = true;
     else if (cs->state == KK_CTR_UNKNOWN)
       any_unknown = true;
@@ -441,6 +495,7 @@ static int launch(struct kk_controller *c, struct kk_doc *doc, const struct kk_c
   pid_t pid = 0;
   if (kk_monitor_spawn(&mo, &pid, err) < 0)
     return -1;
+  kk_ctl_crash_at(c, KK_CRASH_AFTER_RUNC_START);
   struct kk_container_status *cs = status_slot(cell, ct->id);
   cs->state = KK_CTR_READY;
   cs->pid = pid;
@@ -577,6 +632,7 @@ static int stop_op(struct kk_controller *c, struct kk_cell *cell, const struct k
   const struct stop_arg *a = arg;
   if (stop_container(c, cell, ct, a->sig, a->timeout_ms, err) < 0)
     return -1;
+  kk_ctl_crash_at(c, KK_CRASH_AFTER_CONTAINER_STOP);
   observe_container(c, cell, ct);
   struct kk_container_status *cs = status_slot(cell, ct->id);
   if (cs->state != KK_CTR_PENDING && cs->state != KK_CTR_NOT_CREATED)
@@ -724,6 +780,10 @@ static bool restarts_always(const struct kk_cell *cell) {
 int kk_ctl_cell_supervise(struct kk_controller *c, struct kk_doc *doc, bool *deleted, kk_err_t *err) {
   struct kk_cell *cell = &doc->u.cell;
   *deleted = false;
+  /* Observed first, whatever the stored state says: a cell stored as
+   * stopped may run (and then is supervised as running), one stored as
+   * ready may have ended. */
+  kk_ctl_cell_observe(c, doc);
   int st = cell->status.base.state;
   if (st == KK_CELL_PENDING || st == KK_CELL_STOPPED || st == KK_CELL_FAILED)
     return 0;

@@ -1,13 +1,16 @@
 #include "lib/fs.h"
 
+#include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
+#include <signal.h>
 #include <fcntl.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "lib/util.h"
@@ -96,6 +99,100 @@ fail : {
   unlinkat(dirfd, tmp, 0);
   return kk_error(err, saved, "write %s", name);
 }
+}
+
+/* The writer pid in ".tmp-<pid>-<hex>" (temp_create's names); 0 if the
+ * name is not one of those. */
+static pid_t temp_writer(const char *name) {
+  if (strncmp(name, ".tmp-", 5) != 0)
+    return 0;
+  const char *p = name + 5;
+  char *end = NULL;
+  errno = 0;
+  long pid = strtol(p, &end, 10);
+  if (errno != 0 || end == p || *end != '-' || pid <= 0 || pid > INT32_MAX || !isdigit((unsigned char)*p))
+    return 0;
+  const char *hex = end + 1;
+  if (*hex == '\0' || strspn(hex, "0123456789abcdef") != strlen(hex))
+    return 0;
+  return (pid_t)pid;
+}
+
+/* Small /proc file into buf (NUL-terminated); length or -1. */
+static ssize_t read_small(const char *path, char *buf, size_t size) {
+  cleanup_close int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0)
+    return -1;
+  ssize_t n = read(fd, buf, size - 1);
+  if (n < 0)
+    return -1;
+  buf[n] = '\0';
+  return n;
+}
+
+/* When the process started (seconds since the epoch), or -1. */
+static int64_t process_start(pid_t pid) {
+  char path[64], buf[1024];
+  snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+  if (read_small(path, buf, sizeof(buf)) < 0)
+    return -1;
+  const char *p = strrchr(buf, ')'); /* the comm may hold spaces and parens */
+  if (p == NULL)
+    return -1;
+  /* Field 3 (state) follows ") "; starttime is field 22. */
+  for (int field = 2; field < 22 && p; field++)
+    p = strchr(p + 1, ' ');
+  if (p == NULL)
+    return -1;
+  unsigned long long ticks = strtoull(p + 1, NULL, 10);
+  char st[4096];
+  if (read_small("/proc/stat", st, sizeof(st)) < 0)
+    return -1;
+  const char *bt = strstr(st, "\nbtime ");
+  long hz = sysconf(_SC_CLK_TCK);
+  if (bt == NULL || hz <= 0)
+    return -1;
+  return strtoll(bt + 7, NULL, 10) + (int64_t)(ticks / (unsigned long long)hz);
+}
+
+bool kk_temp_writer_gone(const char *name, int64_t mtime) {
+  pid_t pid = temp_writer(name);
+  if (pid <= 0)
+    return false;
+  if (time(NULL) - mtime > KK_TEMP_STALE_S)
+    return true;
+  if (kill(pid, 0) < 0 && errno == ESRCH)
+    return true;
+  char path[64], comm[64];
+  snprintf(path, sizeof(path), "/proc/%d/comm", (int)pid);
+  if (read_small(path, comm, sizeof(comm)) < 0)
+    return errno == ENOENT; /* gone since kill(); other errors: keep */
+  if (strncmp(comm, "kuke", 4) != 0)
+    return true;
+  int64_t start = process_start(pid);
+  /* Seconds granularity on both sides: a margin, then a later start means
+   * another process got the pid after the writer died. */
+  return start > 0 && start > mtime + 2;
+}
+
+int kk_sweep_stale_temps(int dirfd) {
+  kk_err_t e = NULL;
+  cleanup_dir DIR *d = kk_dir_open_at(dirfd, NULL, &e);
+  kk_error_free(&e);
+  if (d == NULL)
+    return 0;
+  int removed = 0;
+  struct dirent *de;
+  while ((de = readdir(d)) != NULL) {
+    if (temp_writer(de->d_name) <= 0)
+      continue;
+    struct stat st;
+    if (fstatat(dirfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISREG(st.st_mode))
+      continue;
+    if (kk_temp_writer_gone(de->d_name, st.st_mtime) && unlinkat(dirfd, de->d_name, 0) == 0)
+      removed++;
+  }
+  return removed;
 }
 
 int kk_read_fd(int fd, size_t max, const char *what, char **out, size_t *len, kk_err_t *err) {

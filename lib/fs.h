@@ -5,6 +5,7 @@
 #include <stdbool.h>
 #include <dirent.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 #include "lib/error.h"
@@ -29,6 +30,23 @@ int kk_write_file_atomic(int dirfd, const char *name, const void *buf, size_t le
  * that are rewritten on every start and mean nothing after a reboot
  * (bundle configs, monitor records, a cell's hosts file). */
 int kk_write_file_volatile(int dirfd, const char *name, const void *buf, size_t len, mode_t mode, kk_err_t *err);
+
+/* Temp files of the two writers above are ".tmp-<writer pid>-<hex>"; a
+ * writer killed mid-write leaves its temp behind.  Remove, from dirfd
+ * itself (no descent), every such regular file whose writer is gone: no
+ * process has that pid, the process there is no kukeon program (its comm
+ * does not start with "kuke"; the monitor is "kukeon-monitor"), it started
+ * after the file was last written (the pid was reused), or the file was
+ * last written longer ago than any write takes (KK_TEMP_STALE_S: a live
+ * kukeon process reusing the pid, or a writer wedged for that long).
+ * Temps of live writers are kept, so this is safe beside concurrent
+ * writers in other processes (and other threads of this one).  Assumes
+ * writers share this pid namespace (kukeond runs with the host's).  Best
+ * effort; returns how many it removed. */
+#define KK_TEMP_STALE_S 600
+int kk_sweep_stale_temps(int dirfd);
+/* The decision above for one name (not a temp name: false). */
+bool kk_temp_writer_gone(const char *name, int64_t mtime);
 
 /* The pid in a small file (monitor.pid, runc's --pid-file): > 0, or 0
  * when the file is missing, unreadable or holds no pid. */

@@ -402,6 +402,7 @@ static int put_cell(struct kk_store *s, int dfd, const struct kk_doc *doc, bool 
   cleanup_close int cfd = kk_open_dir_at(dfd, "containers", err);
   if (cfd < 0)
     return -1;
+  kk_sweep_stale_temps(cfd);
   for (size_t i = 0; i < cell->spec.n_containers; i++) {
     cleanup_doc struct kk_doc *cdoc = kk_container_doc_from_cell(cell, i);
     cleanup_free char *file = kk_asprintf("%s.yaml", kk_doc_name(cdoc));
@@ -463,6 +464,9 @@ static int put(struct kk_store *s, const struct kk_doc *doc, bool create, bool d
   cleanup_close int lock = kk_lock_at(dfd, ".lock", true, err);
   if (lock < 0)
     return -1;
+  /* What a writer killed here before left (one readdir: cheap enough for
+   * every write, and no command needs a walk of the tree). */
+  kk_sweep_stale_temps(dfd);
   int ret;
   if (ref.kind == KK_KIND_CELL) {
     if (ephemeral) {
@@ -787,4 +791,93 @@ int kk_store_sweep_torn(struct kk_store *s, kk_store_torn_fn fn, void *ctx, kk_e
     kk_strv_free(&cells);
   }
   return removed;
+}
+
+/* Depth 0 is the run path, 1..4 realm, space, stack and cell directories
+ * (only those holding their resource file: the run path also holds
+ * images/, snapshots/ and containers/, whose files are not the store's). */
+static int sweep_temps_below(struct kk_store *s, const char *rel, int depth) {
+  cleanup_close int fd = openat(s->fd, rel, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+  if (fd < 0)
+    return 0;
+  int removed = kk_sweep_stale_temps(fd);
+  if (depth == KK_KIND_CELL + 1) {
+    cleanup_close int cfd = openat(fd, "containers", O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+    return removed + (cfd >= 0 ? kk_sweep_stale_temps(cfd) : 0);
+  }
+  struct kk_strv kids = {0};
+  kk_err_t e = NULL;
+  if (child_dirs(s, rel, kind_files[depth], &kids, &e) < 0)
+    kk_error_free(&e);
+  for (size_t i = 0; i < kids.n; i++) {
+    cleanup_free char *sub = kk_asprintf("%s/%s", rel, kids.v[i]);
+    removed += sweep_temps_below(s, sub, depth + 1);
+  }
+  kk_strv_free(&kids);
+  return removed;
+}
+
+int kk_store_sweep_temps(struct kk_store *s) { return sweep_temps_below(s, ".", 0); }
+
+/* Only what put or delete_ref worked in: they lock the directory's .lock
+ * before they write or unlink anything (a create killed before that left
+ * an empty directory).  Not a directory someone else keeps there. */
+static bool made_by_store(struct kk_store *s, const char *rel) {
+  cleanup_free char *lock = kk_asprintf("%s/.lock", rel);
+  if (kk_exists_at(s->fd, lock))
+    return true;
+  kk_err_t e = NULL;
+  cleanup_dir DIR *d = kk_dir_open_at(s->fd, rel, &e);
+  kk_error_free(&e);
+  struct dirent *de;
+  while (d && (de = readdir(d)) != NULL)
+    if (strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0)
+      return false;
+  return d != NULL;
+}
+
+/* names[0..depth-1] are the realm, space, ... of the directory rel. */
+static int sweep_unborn_below(struct kk_store *s, const char *rel, const char **names, int depth,
+                              kk_store_unborn_fn fn, void *ctx) {
+  kk_err_t e = NULL;
+  cleanup_dir DIR *d = kk_dir_open_at(s->fd, rel, &e);
+  kk_error_free(&e);
+  int removed = 0;
+  struct dirent *de;
+  while (d && (de = readdir(d)) != NULL) {
+    const char *name = de->d_name;
+    struct stat st;
+    if (name[0] == '.' || fstatat(dirfd(d), name, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISDIR(st.st_mode))
+      continue;
+    if (depth == 0 && kk_validate_name(KK_KIND_REALM, name, &e) < 0) {
+      kk_error_free(&e); /* images/, snapshots/, containers/, ...: not a realm */
+      continue;
+    }
+    cleanup_free char *sub = kk_asprintf("%s/%s", rel, name);
+    cleanup_free char *file = kk_asprintf("%s/%s", sub, kind_files[depth]);
+    names[depth] = name;
+    if (fstatat(s->fd, file, &st, AT_SYMLINK_NOFOLLOW) == 0) {
+      if (depth < KK_KIND_CELL)
+        removed += sweep_unborn_below(s, sub, names, depth + 1, fn, ctx);
+      continue;
+    }
+    if (!made_by_store(s, sub))
+      continue;
+    struct kk_ref ref = {.kind = (enum kk_kind)depth, .realm = names[0], .space = depth >= 2 ? names[1] : NULL,
+                         .stack = depth >= 3 ? names[2] : NULL, .name = name};
+    if (fn && fn(ctx, &ref) < 0)
+      continue;
+    if (kk_rm_rf_at(s->fd, sub, &e) < 0) {
+      kk_warn("remove %s/%s: %s", s->path, sub, e->msg);
+      kk_error_free(&e);
+      continue;
+    }
+    removed++;
+  }
+  return removed;
+}
+
+int kk_store_sweep_unborn(struct kk_store *s, kk_store_unborn_fn fn, void *ctx) {
+  const char *names[KK_KIND_CELL + 1] = {0};
+  return sweep_unborn_below(s, ".", names, 0, fn, ctx);
 }

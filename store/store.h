@@ -120,6 +120,26 @@ int kk_store_delete_volatile(struct kk_store *s, const struct kk_ref *ref, kk_er
 typedef void (*kk_store_torn_fn)(void *ctx, const struct kk_ref *cell);
 int kk_store_sweep_torn(struct kk_store *s, kk_store_torn_fn fn, void *ctx, kk_err_t *err);
 
+/* Temp files of writers that died mid-write (kk_sweep_stale_temps) in the
+ * run path itself and in every realm, space, stack and cell directory and
+ * a cell's containers/ (a directory whose resource file was never written
+ * is swept when a create reuses it).  put sweeps the directories it writes
+ * in; this sweeps the whole tree.  The caller holds the tree lock.  How
+ * many it removed. */
+int kk_store_sweep_temps(struct kk_store *s);
+
+/* A realm, space, stack or cell directory without its resource file is
+ * unborn: a create killed after it made the directory (and the caller its
+ * cgroup) but before the file was written, or a delete killed after it
+ * unlinked the file.  Nothing reads it; this removes every such directory
+ * (with what is below it), calling fn(ctx, ref) first so that the caller
+ * can remove what it made on the host for it; fn < 0 keeps the directory
+ * (tried again next time).  Top-level directories count as realms only
+ * when their name is a valid realm name (not images/, snapshots/, ...).
+ * The caller holds the tree lock.  How many it removed. */
+typedef int (*kk_store_unborn_fn)(void *ctx, const struct kk_ref *ref);
+int kk_store_sweep_unborn(struct kk_store *s, kk_store_unborn_fn fn, void *ctx);
+
 /* Directory of a resource relative to the run path ("default/default"). */
 char *kk_store_rel_dir(const struct kk_ref *ref);
 

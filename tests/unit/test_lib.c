@@ -7,8 +7,10 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "lib/error.h"
@@ -660,6 +662,53 @@ START_TEST(write_atomic_interrupted) {
 }
 END_TEST
 
+/* Temp files of dead writers go, a live kukeon writer's stay. */
+START_TEST(sweep_temps) {
+  prctl(PR_SET_NAME, "kuke-unit"); /* this process counts as a kukeon writer */
+  int64_t now = (int64_t)time(NULL);
+  pid_t dead = fork();
+  if (dead == 0)
+    _exit(0);
+  waitpid(dead, NULL, 0);
+  char name[64];
+  ck_assert(!kk_temp_writer_gone("cell.yaml", 0));
+  ck_assert(!kk_temp_writer_gone(".tmp-abc-1f", 0));
+  ck_assert(!kk_temp_writer_gone(".tmp-12-", 0));
+  ck_assert(!kk_temp_writer_gone(".tmp-12-xyz", 0));
+  ck_assert(!kk_temp_writer_gone(".tmp-0123456789ab-12-0000abcd", 0)); /* a snapshot's */
+  snprintf(name, sizeof(name), ".tmp-%d-1f", (int)dead);
+  ck_assert(kk_temp_writer_gone(name, now));
+  snprintf(name, sizeof(name), ".tmp-%d-2e", (int)getpid());
+  ck_assert(!kk_temp_writer_gone(name, now));
+  ck_assert(kk_temp_writer_gone(name, now - KK_TEMP_STALE_S - 5)); /* older than any write */
+  snprintf(name, sizeof(name), ".tmp-%d-3d", (int)getppid()); /* check's runner: no kukeon program */
+  ck_assert(kk_temp_writer_gone(name, now));
+
+  cleanup_free char *dir = mktmp();
+  cleanup_close int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  struct stop_at st = {"written", 0};
+  struct kk_atomic_hook hook = {stop_hook, &st};
+  kk_err_t err = NULL;
+  ck_assert_int_eq(kk_write_file_atomic(dfd, "f", "x", 1, 0644, &hook, &err), -1); /* leaves its temp */
+  kk_error_free(&err);
+  snprintf(name, sizeof(name), ".tmp-%d-abc", (int)dead);
+  close(openat(dfd, name, O_WRONLY | O_CREAT | O_CLOEXEC, 0600));
+  close(openat(dfd, "keep.yaml", O_WRONLY | O_CREAT | O_CLOEXEC, 0600));
+  snprintf(name, sizeof(name), ".tmp-%d-def", (int)dead);
+  ck_assert_int_eq(mkdirat(dfd, name, 0700), 0); /* not a regular file: not ours */
+  ck_assert_int_eq(kk_sweep_stale_temps(dfd), 1);
+  ck_assert_int_eq(kk_sweep_stale_temps(dfd), 0);
+  int temps = 0;
+  cleanup_dir DIR *d = kk_dir_open_at(dfd, NULL, &err);
+  struct dirent *de;
+  while ((de = readdir(d)) != NULL)
+    temps += strncmp(de->d_name, ".tmp-", 5) == 0;
+  ck_assert_int_eq(temps, 2); /* this process's own, and the directory */
+  ck_assert(kk_exists_at(dfd, "keep.yaml"));
+  rmtree(dir);
+}
+END_TEST
+
 START_TEST(read_file) {
   cleanup_free char *dir = mktmp();
   cleanup_close int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -878,6 +927,7 @@ static Suite *lib_suite(void) {
   tcase_add_test(fs, write_volatile);
   tcase_add_test(fs, read_pid);
   tcase_add_test(fs, write_atomic_interrupted);
+  tcase_add_test(fs, sweep_temps);
   tcase_add_test(fs, read_file);
   tcase_add_test(fs, mkdir_p);
   tcase_add_test(fs, rm_rf);
