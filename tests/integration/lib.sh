@@ -54,6 +54,31 @@ t_load_busybox() {
     --name docker.io/library/busybox >/dev/null
 }
 
+# A Cell "$1" in realm, space and stack default at $T_TMP/$1.yaml; $2 is
+# what goes under `containers:` (list items indented 4).
+t_cell() {
+  cat >"$T_TMP/$1.yaml" <<EOF
+apiVersion: v1beta1
+kind: Cell
+metadata: {name: $1}
+spec:
+  realmId: default
+  spaceId: default
+  stackId: default
+  containers:
+$2
+EOF
+  chmod 0644 "$T_TMP/$1.yaml"
+}
+
+# kuke as a member of the socket's group (uid 65533, supplementary group
+# T_MEMBER_GID; start kukeond with --socket-gid $T_MEMBER_GID) and as a uid
+# outside it, both against $T_TMP/kukeond.sock ($T_TMP must be 0755).
+T_MEMBER_GID=65534
+t_as_member() { setpriv --reuid=65533 --regid=65533 --groups=$T_MEMBER_GID env HOME=/nonexistent "$@"; }
+t_member() { t_as_member env KUKEON_HOST="unix://$T_TMP/kukeond.sock" "$KUKE" "$@"; }
+t_stranger() { setpriv --reuid=65532 --regid=65532 --clear-groups env HOME=/nonexistent KUKEON_HOST="unix://$T_TMP/kukeond.sock" "$KUKE" "$@"; }
+
 # kukeond on $T_TMP/kukeond.sock with run path $1 and the test's cgroup
 # root (more flags after $1); sets DPID, returns once it serves.
 DPID=

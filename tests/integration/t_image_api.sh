@@ -18,8 +18,8 @@ SOCK="$T_TMP/kukeond.sock"
 export KUKEON_HOST="unix://$SOCK"
 unset KUKEON_RUN_PATH
 chmod 0755 "$T_TMP"
-GID=65534
-member() { setpriv --reuid=65533 --regid=65533 --groups=$GID env HOME=/nonexistent KUKEON_HOST="unix://$SOCK" "$KUKE" "$@"; }
+GID=$T_MEMBER_GID
+member() { t_member "$@"; }
 local_kuke() { KUKEON_RUN_PATH="$RP" "$KUKE" "$@"; }
 
 "$KUKEON_SRC/scripts/busybox-image" "$T_TMP/bb.tar" >/dev/null 2>&1 || { echo "not ok - $T_NAME/busybox-image"; exit 0; }

@@ -18,31 +18,19 @@ SOCK="$T_TMP/kukeond.sock"
 export KUKEON_HOST="unix://$SOCK"
 unset KUKEON_RUN_PATH
 chmod 0755 "$T_TMP"
-GID=65534
+GID=$T_MEMBER_GID
 # A member of the socket's group: nothing but the socket reaches kukeon's
 # files (the run path and the runtime dir stay root's).
-member() { setpriv --reuid=65533 --regid=65533 --groups=$GID env HOME=/nonexistent KUKEON_HOST="unix://$SOCK" "$KUKE" "$@"; }
-stranger() { setpriv --reuid=65532 --regid=65532 --clear-groups env HOME=/nonexistent KUKEON_HOST="unix://$SOCK" "$KUKE" "$@"; }
+member() { t_member "$@"; }
 
 KUKEON_RUN_PATH="$RP" "$KUKE" init >/dev/null
 t_load_busybox "$RP" || { echo "not ok - $T_NAME/image: busybox image"; exit 0; }
 chmod 0700 "$RP"
 
 cell() { # name, container yaml lines (indented 6)
-  cat >"$T_TMP/$1.yaml" <<EOF
-apiVersion: v1beta1
-kind: Cell
-metadata: {name: $1}
-spec:
-  realmId: default
-  spaceId: default
-  stackId: default
-  containers:
-    - id: main
+  t_cell "$1" "    - id: main
       image: busybox
-$2
-EOF
-  chmod 0644 "$T_TMP/$1.yaml"
+$2"
 }
 
 restart_daemon() {
@@ -102,17 +90,17 @@ t_eq local-log-same "$(KUKEON_RUN_PATH="$RP" "$KUKE" log hello 2>&1)" "$(member 
 cell ticker "      command: /bin/sh
       args: [-c, 'for i in 1 2 3; do echo tick \$i; sleep 0.3; done']"
 t_ok member-apply-ticker member apply -f "$T_TMP/ticker.yaml"
-out=$(timeout 20 setpriv --reuid=65533 --regid=65533 --groups=$GID env HOME=/nonexistent "$KUKE" log -f ticker 2>&1); rc=$?
+out=$(timeout 20 t_as_member "$KUKE" log -f ticker 2>&1); rc=$?
 t_eq member-log-follow "0 tick 1 tick 2 tick 3" "$rc $(echo $out)"
 
 cell echoer "      attachable: true
       command: /bin/sh
       args: [-c, 'read line; echo got \$line']"
 t_ok member-apply-attachable member apply -f "$T_TMP/echoer.yaml"
-out=$(echo ping | timeout 20 setpriv --reuid=65533 --regid=65533 --groups=$GID env HOME=/nonexistent "$KUKE" attach echoer 2>&1)
+out=$(echo ping | timeout 20 t_as_member "$KUKE" attach echoer 2>&1)
 t_match member-attach 'got ping' "$out"
 
-out=$(timeout 30 setpriv --reuid=65533 --regid=65533 --groups=$GID env HOME=/nonexistent "$KUKE" run --rm --image busybox -- sh -c 'echo via-run; exit 7' 2>&1); rc=$?
+out=$(timeout 30 t_as_member "$KUKE" run --rm --image busybox -- sh -c 'echo via-run; exit 7' 2>&1); rc=$?
 t_eq member-run-foreground "7 via-run" "$rc $(echo $out)"
 
 # A follower that goes away ends the daemon's side at once: no thread left
@@ -120,7 +108,7 @@ t_eq member-run-foreground "7 via-run" "$rc $(echo $out)"
 cell sleeper "      command: /bin/sh
       args: [-c, 'sleep 600']"
 member apply -f "$T_TMP/sleeper.yaml" >/dev/null
-setpriv --reuid=65533 --regid=65533 --groups=$GID env HOME=/nonexistent "$KUKE" log -f sleeper >/dev/null 2>&1 &
+t_as_member "$KUKE" log -f sleeper >/dev/null 2>&1 &
 fpid=$!
 sleep 0.5
 threads_following=$(ls /proc/$DPID/task | wc -l)
@@ -131,7 +119,7 @@ member delete cell sleeper >/dev/null
 
 # Someone outside the group is refused at the door, also for logs.
 chmod 0666 "$SOCK"
-out=$(stranger log hello 2>&1); rc=$?
+out=$(t_stranger log hello 2>&1); rc=$?
 t_match stranger-refused "^1 Error: permission denied: kukeond serves root and members" "$rc $out"
 chmod 0660 "$SOCK"
 

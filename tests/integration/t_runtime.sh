@@ -56,19 +56,7 @@ if [ -z "${PORT:-}" ]; then
   kl image load -i "${KK_RT_IMAGE_ARCHIVE:-$T_TMP/bb.tar}" --realm default --name busybox >/dev/null
 fi
 
-cell() { # name, containers yaml
-  cat >"$T_TMP/$1.yaml" <<EOF
-apiVersion: v1beta1
-kind: Cell
-metadata: {name: $1}
-spec:
-  realmId: default
-  spaceId: default
-  stackId: default
-  containers:
-$2
-EOF
-}
+cell() { t_cell "$@"; } # name, containers yaml
 state() { k get cell "$1" -o json | python3 -c 'import json,sys; print(json.load(sys.stdin)["status"]["state"])'; }
 cstat() { # cell container field
   k get container "$2" --cell "$1" -o json | python3 -c 'import json,sys; print(json.load(sys.stdin)["status"].get(sys.argv[1], ""))' "$3"

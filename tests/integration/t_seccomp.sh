@@ -32,22 +32,12 @@ t_load_busybox "$RP" || { echo "not ok - $T_NAME/image: t_load_busybox failed"; 
 
 # cell NAME CONTAINER-FIELDS: one container "main" with the probes bound in.
 cell() {
-  cat >"$T_TMP/$1.yaml" <<EOF
-apiVersion: v1beta1
-kind: Cell
-metadata: {name: $1}
-spec:
-  realmId: default
-  spaceId: default
-  stackId: default
-  containers:
-    - id: main
+  t_cell "$1" "    - id: main
       image: $IMG
       volumes:
-        - {source: "$PROBE", target: /kk-probe, readOnly: true}
-        - {source: "$PROBE_DYN", target: /kk-probe-dyn, readOnly: true}
-$2
-EOF
+        - {source: \"$PROBE\", target: /kk-probe, readOnly: true}
+        - {source: \"$PROBE_DYN\", target: /kk-probe-dyn, readOnly: true}
+$2"
 }
 run() { timeout 120 "$KUKE" run -f "$T_TMP/$1.yaml" --rm 2>&1; }
 line() { printf '%s\n' "$2" | grep -F "$1" | tr -s '\t' ' '; }
