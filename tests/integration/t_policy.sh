@@ -90,17 +90,17 @@ t_eq local-log-same "$(KUKEON_RUN_PATH="$RP" "$KUKE" log hello 2>&1)" "$(member 
 cell ticker "      command: /bin/sh
       args: [-c, 'for i in 1 2 3; do echo tick \$i; sleep 0.3; done']"
 t_ok member-apply-ticker member apply -f "$T_TMP/ticker.yaml"
-out=$(timeout 20 t_as_member "$KUKE" log -f ticker 2>&1); rc=$?
+out=$(t_as_member timeout 20 "$KUKE" log -f ticker 2>&1); rc=$?
 t_eq member-log-follow "0 tick 1 tick 2 tick 3" "$rc $(echo $out)"
 
 cell echoer "      attachable: true
       command: /bin/sh
       args: [-c, 'read line; echo got \$line']"
 t_ok member-apply-attachable member apply -f "$T_TMP/echoer.yaml"
-out=$(echo ping | timeout 20 t_as_member "$KUKE" attach echoer 2>&1)
+out=$(echo ping | t_as_member timeout 20 "$KUKE" attach echoer 2>&1)
 t_match member-attach 'got ping' "$out"
 
-out=$(timeout 30 t_as_member "$KUKE" run --rm --image busybox -- sh -c 'echo via-run; exit 7' 2>&1); rc=$?
+out=$(t_as_member timeout 30 "$KUKE" run --rm --image busybox -- sh -c 'echo via-run; exit 7' 2>&1); rc=$?
 t_eq member-run-foreground "7 via-run" "$rc $(echo $out)"
 
 # A follower that goes away ends the daemon's side at once: no thread left
@@ -108,7 +108,7 @@ t_eq member-run-foreground "7 via-run" "$rc $(echo $out)"
 cell sleeper "      command: /bin/sh
       args: [-c, 'sleep 600']"
 member apply -f "$T_TMP/sleeper.yaml" >/dev/null
-t_as_member "$KUKE" log -f sleeper >/dev/null 2>&1 &
+(exec setpriv --reuid=65533 --regid=65533 --groups=$T_MEMBER_GID env HOME=/nonexistent "$KUKE" log -f sleeper >/dev/null 2>&1) &
 fpid=$!
 sleep 0.5
 threads_following=$(ls /proc/$DPID/task | wc -l)
