@@ -463,6 +463,7 @@ static int launch(struct kk_controller *c, struct kk_doc *doc, const struct kk_c
     run.entrypoint = icfg->entrypoint;
     run.cmd = icfg->cmd;
     run.working_dir = icfg->working_dir;
+    run.architecture = icfg->platform.architecture;
   }
   cleanup_free char *hosts = NULL, *hostname = NULL, *user = NULL, *json = NULL, *cellcg = NULL;
   struct kk_container_spec spec = *ct; /* shallow: user and the pause root's rootfs flag differ */

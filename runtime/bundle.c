@@ -388,7 +388,7 @@ static int build_linux(const struct kk_bundle_spec *b, unsigned long long caps, 
                         json_pack("[s,s,s,s,s]", "/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"));
   }
   json_t *sc = NULL;
-  if (kk_seccomp_build(c, caps, &sc, err) < 0) {
+  if (kk_seccomp_build(c, caps, b->image ? b->image->architecture : NULL, &sc, err) < 0) {
     json_decref(l);
     return kk_error_wrap(err, "container \"%s\"", c->id);
   }

@@ -15,10 +15,14 @@ int kk_cap_number(const char *name);
 
 /* runc's linux.seccomp for a container whose effective capabilities are
  * caps (bit i = capability i): kukeon's default allow-list, or the
- * docker-format profile named by securityOpts seccomp=<path>.  *out is
+ * docker-format profile named by securityOpts seccomp=<path>.  The
+ * default names the host's native ABI, and its compat one (x86 on x86_64)
+ * only for an image built for it (image_arch, GOARCH: 386); a syscall
+ * through an ABI the filter does not name kills the process.  *out is
  * NULL when the container runs without seccomp (privileged, or
  * seccomp=unconfined). */
-int kk_seccomp_build(const struct kk_container_spec *c, unsigned long long caps, json_t **out, kk_err_t *err);
+int kk_seccomp_build(const struct kk_container_spec *c, unsigned long long caps, const char *image_arch, json_t **out,
+                     kk_err_t *err);
 
 /* Whether a syscall name has a real number on one of the architectures
  * (libseccomp tokens): names of other architectures, and names this

@@ -16,6 +16,7 @@ struct kk_image_run_config {
   struct kk_strv cmd;
   const char *working_dir;
   const char *user;
+  const char *architecture; /* GOARCH of the image: 386 asks for the x86 ABI */
 };
 
 /* Everything one container's config.json is built from. */

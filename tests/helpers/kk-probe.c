@@ -115,10 +115,26 @@ static int threads(void) {
   return ok == 8 ? 0 : 1;
 }
 
+/* getpid through the i386 entry (int 0x80): the kernel and seccomp see an
+ * x86 syscall.  A filter that does not name x86 kills the process. */
+static int int80(void) {
+#if defined(__x86_64__)
+  long ret;
+  __asm__ volatile("int $0x80" : "=a"(ret) : "a"(20L) : "memory");
+  printf("int80 getpid: %s\n", ret == getpid() ? "ok" : "wrong");
+  return 0;
+#else
+  printf("int80: not x86_64\n");
+  return 2;
+#endif
+}
+
 int main(int argc, char **argv) {
   setvbuf(stdout, NULL, _IOLBF, 0);
   if (argc > 1 && strcmp(argv[1], "threads") == 0)
     return threads();
+  if (argc > 1 && strcmp(argv[1], "int80") == 0)
+    return int80();
   escapes();
   return 0;
 }

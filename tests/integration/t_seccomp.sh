@@ -85,6 +85,21 @@ t_match masked-proc-files '^masked /proc/' "$out"
 t_eq masked-proc-files-all "" "$(printf '%s\n' "$out" | grep unmasked)"
 t_match readonly-proc-sys '^proc-sys ro$' "$out"
 
+# The x86 ABI (int 0x80 from a 64-bit process) is not named by the default
+# profile of an amd64 image: the first such syscall kills the process
+# (SIGSYS, 159), so nothing walks around the allow-list through it.
+if [ "$(uname -m)" = x86_64 ]; then
+  cell int80 '      command: /kk-probe
+      args: [int80]'
+  out=$(run int80); rc=$?
+  t_eq x86-abi-killed "159" "$rc"
+  t_eq x86-abi-no-output "" "$(printf '%s\n' "$out" | grep int80)"
+  cell int80u '      command: /kk-probe
+      args: [int80]
+      securityOpts: ["seccomp=unconfined"]'
+  t_match x86-abi-unconfined '^int80 getpid: ok$' "$(run int80u)"
+fi
+
 # -------------------------------------------------------------- opt-outs
 cell optout '      command: /kk-probe
       securityOpts: ["seccomp=unconfined", "no-new-privileges=false"]'
