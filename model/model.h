@@ -484,6 +484,9 @@ void kk_policy_redact(const struct kk_policy *p, struct kk_doc *doc);
  * stored realm has (same username and serverAddress) is the stored one. */
 void kk_policy_unredact(struct kk_doc *doc, const struct kk_doc *stored);
 
+/* "CAP_SYS_ADMIN" (any case) -> its number; -1 for a name libcap does not know. */
+int kk_cap_number(const char *name);
+
 /* Checks shared by flags, env and files. */
 int kk_validate_ns_suffix(const char *suffix, kk_err_t *err);
 int kk_validate_cgroup_root(const char *root, kk_err_t *err);

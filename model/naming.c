@@ -1,5 +1,6 @@
 /* Every derived name in one place. */
 #include <arpa/inet.h>
+#include <sys/capability.h>
 #include <ctype.h>
 #include <stdlib.h>
 #include <stdio.h>
@@ -199,4 +200,12 @@ void kk_cell_drop_containers(struct kk_cell *cell) {
   cell->spec.containers = NULL;
   cell->status.containers = NULL;
   cell->spec.n_containers = cell->status.n_containers = 0;
+}
+
+int kk_cap_number(const char *name) {
+  cleanup_free char *lower = kk_xstrdup(name);
+  for (char *p = lower; *p; p++)
+    *p = (char)tolower((unsigned char)*p);
+  cap_value_t v;
+  return cap_from_name(lower, &v) == 0 ? (int)v : -1;
 }

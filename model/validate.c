@@ -4,7 +4,6 @@
 #include <ctype.h>
 #include <stdarg.h>
 #include <string.h>
-#include <sys/capability.h>
 
 #include "model/schema.h"
 
@@ -116,11 +115,7 @@ static int check_caps(const struct vctx *v, const struct kk_strv *sv, bool allow
         continue;
       return verr(v, sv, field, "ALL is only allowed in capabilities.drop");
     }
-    cap_value_t cap;
-    cleanup_free char *lower = kk_xstrdup(c);
-    for (char *p = lower; *p; p++)
-      *p = (char)tolower((unsigned char)*p);
-    if (cap_from_name(lower, &cap) < 0 || !kk_has_prefix(c, "CAP_"))
+    if (kk_cap_number(c) < 0 || !kk_has_prefix(c, "CAP_"))
       return verr(v, sv, field, "unknown capability \"%s\"", c);
   }
   return 0;

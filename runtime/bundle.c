@@ -38,14 +38,6 @@ void kk_host_limits_read(struct kk_host_limits *out) {
 
 /* ---------------------------------------------------------- capabilities */
 
-int kk_cap_number(const char *name) {
-  cleanup_free char *lower = kk_xstrdup(name);
-  for (char *p = lower; *p; p++)
-    *p = (char)tolower((unsigned char)*p);
-  cap_value_t v;
-  return cap_from_name(lower, &v) == 0 ? (int)v : -1;
-}
-
 static char *cap_upper_name(int c) {
   char *n = cap_to_name((cap_value_t)c);
   char *out = NULL;

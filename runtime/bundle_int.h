@@ -10,9 +10,6 @@
 #include "lib/error.h"
 #include "model/model.h"
 
-/* "CAP_SYS_ADMIN" -> its number; -1 for a name libcap does not know. */
-int kk_cap_number(const char *name);
-
 /* runc's linux.seccomp for a container whose effective capabilities are
  * caps (bit i = capability i): kukeon's default allow-list, or the
  * docker-format profile named by securityOpts seccomp=<path>.  The
