@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "api/convert.h"
+#include "lib/fs.h"
 #include "lib/util.h"
 
 struct kk_api {
@@ -97,12 +98,6 @@ void kk_api_closep(struct kk_api **api) {
   *api = NULL;
 }
 
-static void close_fds(int *fds, size_t *n) {
-  for (size_t i = 0; i < *n; i++)
-    close(fds[i]);
-  *n = 0;
-}
-
 /* A daemon that refuses a connection (over a limit, not permitted) writes
  * its reason and closes without reading: the request's write then fails
  * with EPIPE or ECONNRESET, and the reason is still there to be read. */
@@ -161,12 +156,12 @@ static int call_with(struct kk_api *api, Kukeonv1__Method method, const Protobuf
     return -1;
   Kukeonv1__Response *resp = kukeonv1__response__unpack(NULL, resp_len, resp_buf);
   if (resp == NULL) {
-    close_fds(c->out_fds, &c->n_out_fds);
+    kk_close_fds(c->out_fds, &c->n_out_fds);
     return kk_error_kind(err, KK_ERR_INTERNAL, 0, "malformed response from kukeond");
   }
   int ret = 0;
   if (resp->error_kind != KUKEONV1__ERROR_KIND__OK) {
-    close_fds(c->out_fds, &c->n_out_fds);
+    kk_close_fds(c->out_fds, &c->n_out_fds);
     ret = kk_error_kind(err, kk_err_kind_from_pb(resp->error_kind), 0, "%s",
                         resp->error_message && *resp->error_message ? resp->error_message : "request failed");
   } else {
@@ -183,7 +178,7 @@ static int call(struct kk_api *api, Kukeonv1__Method method, const ProtobufCMess
                 size_t *payload_len, kk_err_t *err) {
   struct kk_api_call c = {.cancel_fd = -1};
   int ret = call_with(api, method, msg, &c, NULL, payload, payload_len, err);
-  close_fds(c.out_fds, &c.n_out_fds); /* none expected */
+  kk_close_fds(c.out_fds, &c.n_out_fds); /* none expected */
   return ret;
 }
 
@@ -407,7 +402,7 @@ int kk_api_log(struct kk_api *api, const struct kk_ref *cell, const char *contai
   size_t n = 0;
   if (call_with(api, KUKEONV1__METHOD__LOG, &req.base, &c, api->ctl ? NULL : &b, &p, &n, err) < 0)
     return -1;
-  close_fds(c.out_fds, &c.n_out_fds);
+  kk_close_fds(c.out_fds, &c.n_out_fds);
   return log_response(p, n, exit, err);
 }
 
@@ -425,7 +420,7 @@ int kk_api_attach(struct kk_api *api, const struct kk_ref *cell, const char *con
     return -1;
   Kukeonv1__AttachResponse *resp = kukeonv1__attach_response__unpack(NULL, n, p);
   if (resp == NULL || c.n_out_fds != 1) {
-    close_fds(c.out_fds, &c.n_out_fds);
+    kk_close_fds(c.out_fds, &c.n_out_fds);
     if (resp)
       kukeonv1__attach_response__free_unpacked(resp, NULL);
     return kk_error_kind(err, KK_ERR_INTERNAL, 0, "malformed attach reply");
@@ -530,7 +525,7 @@ int kk_api_image_load(struct kk_api *api, const struct kk_ctl_image_load *l, int
   cleanup_free uint8_t *p = NULL;
   size_t len = 0;
   int ret = call_with(api, KUKEONV1__METHOD__IMAGE_LOAD, &req.base, &c, NULL, &p, &len, err);
-  close_fds(c.out_fds, &c.n_out_fds);
+  kk_close_fds(c.out_fds, &c.n_out_fds);
   if (ret < 0)
     return -1;
   Kukeonv1__ImageLoadResponse *resp = kukeonv1__image_load_response__unpack(NULL, len, p);
@@ -561,7 +556,7 @@ int kk_api_image_pull(struct kk_api *api, const struct kk_ctl_image_pull *pl, st
   cleanup_free uint8_t *p = NULL;
   size_t len = 0;
   int ret = call_with(api, KUKEONV1__METHOD__IMAGE_PULL, &req.base, &c, NULL, &p, &len, err);
-  close_fds(c.out_fds, &c.n_out_fds);
+  kk_close_fds(c.out_fds, &c.n_out_fds);
   if (ret < 0)
     return -1;
   Kukeonv1__ImagePullResponse *resp = kukeonv1__image_pull_response__unpack(NULL, len, p);

@@ -27,26 +27,20 @@ long kk_frame_split(const uint8_t *buf, size_t len, const uint8_t **payload, siz
   return (long)n + 4;
 }
 
-static int64_t now_ms(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* A deadline of -1 means none. */
-static int64_t deadline_in(int timeout_ms) { return timeout_ms < 0 ? -1 : now_ms() + timeout_ms; }
+static int64_t deadline_in(int timeout_ms) { return timeout_ms < 0 ? -1 : kk_monotonic_ms() + timeout_ms; }
 
 /* Wait for `events` on fd until the deadline: 1 ready, 0 deadline passed, -1 error. */
 static int wait_fd(int fd, short events, int64_t deadline) {
   for (;;) {
-    int64_t left = deadline < 0 ? -1 : deadline - now_ms();
+    int64_t left = deadline < 0 ? -1 : deadline - kk_monotonic_ms();
     if (deadline >= 0 && left < 0)
       left = 0;
     struct pollfd p = {fd, events, 0};
     int n = poll(&p, 1, left > INT_MAX ? INT_MAX : (int)left);
     if (n > 0)
       return 1;
-    if (n == 0 && deadline >= 0 && now_ms() >= deadline)
+    if (n == 0 && deadline >= 0 && kk_monotonic_ms() >= deadline)
       return 0;
     if (n < 0 && errno != EINTR)
       return -1;
@@ -179,11 +173,8 @@ int kk_frame_read(int fd, uint8_t **buf, size_t *len, kk_err_t *err) {
 int kk_frame_read_fds(int fd, int idle_ms, uint8_t **buf, size_t *len, int *fds, size_t *n_fds, kk_err_t *err) {
   struct fd_box box = {fds, 0, false};
   int r = frame_read(fd, idle_ms, buf, len, &box, err);
-  if (r <= 0) {
-    for (size_t i = 0; i < box.n; i++)
-      close(fds[i]);
-    box.n = 0;
-  }
+  if (r <= 0)
+    kk_close_fds(fds, &box.n);
   *n_fds = box.n;
   return r;
 }
@@ -219,7 +210,7 @@ static ssize_t send_some(int fd, const uint8_t *p, size_t n, const int *fds, siz
 
 static int write_full(int fd, const uint8_t *p, size_t total, const int *fds, size_t n_fds, int timeout_ms,
                       kk_err_t *err) {
-  int64_t deadline = now_ms() + (timeout_ms < 0 ? 0 : timeout_ms);
+  int64_t deadline = kk_monotonic_ms() + (timeout_ms < 0 ? 0 : timeout_ms);
   size_t off = 0;
   while (off < total) {
     ssize_t w = send_some(fd, p + off, total - off, off == 0 ? fds : NULL, off == 0 ? n_fds : 0);

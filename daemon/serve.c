@@ -81,16 +81,10 @@ struct conn_arg {
   uid_t uid;
 };
 
-static int64_t now_ms(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* True when a line may be printed now; then *note says how many were
  * held back since the last one ("" when none). */
 static bool log_allowed(struct log_limit *l, char note[static 64]) {
-  int64_t now = now_ms();
+  int64_t now = kk_monotonic_ms();
   if (l->last_ms != 0 && now - l->last_ms < LOG_INTERVAL_MS) {
     l->suppressed++;
     return false;
@@ -197,12 +191,6 @@ static void release_slot(struct server *srv, int slot) {
   pthread_mutex_unlock(&srv->mu);
 }
 
-static void close_fds(int *fds, size_t *n) {
-  for (size_t i = 0; i < *n; i++)
-    close(fds[i]);
-  *n = 0;
-}
-
 /* Read one request and what came with it: 1 got it, 0 the connection is done. */
 static int read_request(int fd, struct kk_api_call *call, uint8_t **req, size_t *len) {
   kk_err_t err = NULL;
@@ -223,9 +211,9 @@ static int serve_request(struct server *srv, int fd, struct kk_api_call *call, c
   uint8_t *resp = NULL;
   size_t resp_len = 0;
   kk_api_dispatch(srv->ctl, call, req, len, &resp, &resp_len);
-  close_fds(call->in_fds, &call->n_in_fds);
+  kk_close_fds(call->in_fds, &call->n_in_fds);
   int w = kk_frame_write_fds(fd, resp, resp_len, call->out_fds, call->n_out_fds, KK_API_FRAME_DEADLINE_MS, err);
-  close_fds(call->out_fds, &call->n_out_fds);
+  kk_close_fds(call->out_fds, &call->n_out_fds);
   free(resp);
   return w;
 }
@@ -373,7 +361,7 @@ static void accept_failed(struct server *srv, int e) {
     return;
   bool pause = e == EMFILE || e == ENFILE || e == ENOBUFS || e == ENOMEM;
   if (pause)
-    srv->accept_paused_until = now_ms() + ACCEPT_BACKOFF_MS;
+    srv->accept_paused_until = kk_monotonic_ms() + ACCEPT_BACKOFF_MS;
   char note[64];
   if (log_allowed(&srv->accept_log, note))
     kk_warn("accept: %s%s%s", strerror(e), pause ? "; pausing accepts for a moment" : "", note);
@@ -540,7 +528,7 @@ static int listen_fd_now(struct server *srv, int lfd, int *timeout_ms) {
   *timeout_ms = -1;
   if (srv->accept_paused_until == 0)
     return lfd;
-  int64_t left = srv->accept_paused_until - now_ms();
+  int64_t left = srv->accept_paused_until - kk_monotonic_ms();
   if (left <= 0) {
     srv->accept_paused_until = 0;
     return lfd;

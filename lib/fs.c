@@ -377,3 +377,9 @@ char *kk_which(const char *name) {
     p = end;
   }
 }
+
+void kk_close_fds(int *fds, size_t *n) {
+  for (size_t i = 0; i < *n; i++)
+    close(fds[i]);
+  *n = 0;
+}

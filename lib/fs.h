@@ -82,6 +82,9 @@ int kk_lock_at(int dirfd, const char *name, bool exclusive, kk_err_t *err);
 bool kk_exists_at(int dirfd, const char *name);
 int kk_fsync_dir(int dirfd, kk_err_t *err);
 
+/* Close the first *n of fds (descriptors a message carried) and set *n to 0. */
+void kk_close_fds(int *fds, size_t *n);
+
 /* Write all of buf to fd, retrying on EINTR / short writes. */
 int kk_write_all(int fd, const void *buf, size_t len);
 /* The program execvp would run for `name`: name itself when it holds a
