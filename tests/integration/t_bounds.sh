@@ -39,17 +39,7 @@ AS_KIB=$((2 << 20))
 # AddressSanitizer maps terabytes of shadow memory: no address-space limit
 # on that build (the refusals are still checked, the memory bound is not).
 if grep -qa __asan_init "$KUKEOND"; then AS_KIB=unlimited; fi
-start_limited_daemon() {
-  (ulimit -v "$AS_KIB" && exec "$KUKEOND" serve --socket "$SOCK" --run-path "$RP" \
-    --cgroup-root "$KUKEON_CGROUP_ROOT" "$@") >>"$T_TMP/kukeond.log" 2>&1 &
-  DPID=$!
-  t_cleanup_add "kill -9 $DPID 2>/dev/null"
-  for _ in $(seq 100); do
-    [ -S "$SOCK" ] && [ "$(cat "$T_TMP/kukeond.pid" 2>/dev/null)" = "$DPID" ] && return 0
-    sleep 0.05
-  done
-  return 1
-}
+start_limited_daemon() { T_DAEMON_AS_KIB=$AS_KIB t_start_daemon "$RP" "$@"; }
 stop_daemon() { kill "$DPID" 2>/dev/null; wait "$DPID" 2>/dev/null; }
 
 kl init >/dev/null
