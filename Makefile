@@ -8,7 +8,7 @@ CC ?= cc
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo v0.1.0-dev)
 
 PKGS := yaml-0.1 jansson libprotobuf-c libseccomp libcap
-# Image libraries: headers only; runtime/libs.c dlopens them on first use so
+# Image libraries: headers only; image/libs.c dlopens them on first use so
 # that processes which never touch images do not map them (glibc >= 2.34:
 # dlopen is in libc, no -ldl).  Unit tests that build tarballs link them.
 DL_PKGS := libarchive libcurl libcrypto
@@ -27,7 +27,7 @@ ALL_CFLAGS := -std=gnu11 $(WARN) $(CFLAGS) $(SAN_FLAGS) -D_GNU_SOURCE -DKUKEON_V
 ALL_LDFLAGS := $(LDFLAGS) $(SAN_FLAGS)
 
 # One folder per concern; each folder's .c files go into libkukeon.a.
-MODULES := lib model store api controller runtime cgroupfs netns cli daemon
+MODULES := lib model store api controller image runtime cgroupfs netns cli daemon
 PROTO := api/kukeonv1.proto
 GEN_SRCS := $(if $(wildcard $(PROTO)),$(BUILD)/gen/api/kukeonv1.pb-c.c,)
 LIB_SRCS := $(foreach m,$(MODULES),$(wildcard $(m)/*.c))

@@ -36,7 +36,7 @@ int kk_api_open_local(const struct kk_controller_config *cfg, struct kk_api **ou
 int kk_api_open_remote(const char *socket_path, struct kk_api **out, kk_err_t *err);
 void kk_api_close(struct kk_api *api);
 void kk_api_closep(struct kk_api **api);
-#define cleanup_api __attribute__((cleanup(kk_api_closep)))
+#define cleanup_api KK_CLEANUP(kk_api_closep)
 
 int kk_api_ping(struct kk_api *api, char **version, kk_err_t *err);
 int kk_api_init(struct kk_api *api, const char *realm, const char *space, struct kk_report *rep, kk_err_t *err);

@@ -384,7 +384,7 @@ int kk_api_log(struct kk_api *api, const struct kk_ref *cell, const char *contai
   req.timestamps = o->timestamps;
   req.tail = o->tail;
   struct kk_api_call c = {.cancel_fd = -1, .n_in_fds = 2};
-  struct log_relay r __attribute__((cleanup(log_relay_close))) = {{{-1, -1}, {-1, -1}}, {out_fd, err_fd}};
+  struct log_relay r KK_CLEANUP(log_relay_close) = {{{-1, -1}, {-1, -1}}, {out_fd, err_fd}};
   struct between b = {log_relay_run, &r};
   if (api->ctl != NULL) {
     c.in_fds[0] = out_fd;

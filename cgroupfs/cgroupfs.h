@@ -113,7 +113,7 @@ int kk_cg_host_open_fake(const char *dir, enum kk_cg_mode mode, struct kk_cg_hos
                          kk_err_t *err);
 void kk_cg_host_free(struct kk_cg_host *h);
 static inline void kk_cg_host_freep(struct kk_cg_host **h) { kk_cg_host_free(*h); }
-#define cleanup_cg_host __attribute__((cleanup(kk_cg_host_freep)))
+#define cleanup_cg_host KK_CLEANUP(kk_cg_host_freep)
 
 /* ------------------------------------------------------------ paths */
 

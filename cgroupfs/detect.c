@@ -215,7 +215,7 @@ static int read_root_controllers(struct kk_cg_host *h, kk_err_t *err) {
 int kk_cg_detect(const struct kk_cg_detect_opts *opts, struct kk_cg_host **out, kk_err_t *err) {
   const char *base = opts && opts->base ? opts->base : KK_CG_DEFAULT_BASE;
   const char *mi_path = opts && opts->mountinfo ? opts->mountinfo : "/proc/self/mountinfo";
-  struct kk_cg_host *h __attribute__((cleanup(kk_cg_host_freep))) = host_new();
+  struct kk_cg_host *h cleanup_cg_host = host_new();
   h->base = kk_xstrdup(base);
 
   struct statfs st;
@@ -282,7 +282,7 @@ int kk_cg_detect(const struct kk_cg_detect_opts *opts, struct kk_cg_host **out, 
 
 int kk_cg_host_open_fake(const char *dir, enum kk_cg_mode mode, struct kk_cg_host **out,
                          kk_err_t *err) {
-  struct kk_cg_host *h __attribute__((cleanup(kk_cg_host_freep))) = host_new();
+  struct kk_cg_host *h cleanup_cg_host = host_new();
   h->fake = true;
   h->xattr = "user.kukeon";
   h->mode = mode;

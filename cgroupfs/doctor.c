@@ -242,7 +242,7 @@ int kk_cg_doctor_run(const struct kk_cg_doctor_opts *opts, struct kk_cg_checks *
   if (opts == NULL)
     opts = &dflt;
   memset(out, 0, sizeof(*out));
-  struct kk_cg_host *owned_host __attribute__((cleanup(kk_cg_host_freep))) = NULL;
+  struct kk_cg_host *owned_host cleanup_cg_host = NULL;
   const struct kk_cg_host *h = opts->host;
   if (h == NULL) {
     kk_err_t e = NULL;

@@ -8,8 +8,6 @@
 #define KK_CG_FILE_MAX (64 * 1024)
 #define KK_CG_PROCS_MAX (8 * 1024 * 1024)
 
-static inline void kk_cg_strv_freep(struct kk_strv *sv) { kk_strv_free(sv); }
-#define cleanup_strv __attribute__((cleanup(kk_cg_strv_freep)))
 
 /* Split a normalized root and a rel path into components (validated). */
 int kk_cg_split_path(const char *root, const char *rel, struct kk_strv *root_parts,

@@ -91,18 +91,7 @@ static int64_t created_of(struct kk_doc *d) {
 }
 
 /* "12.5MiB", "512B"; 0 is "-" (not measured on this host or level). */
-static void human_bytes(int64_t v, char buf[32]) {
-  static const char *units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
-  if (v <= 0) {
-    strcpy(buf, "-");
-    return;
-  }
-  double d = (double)v;
-  int u = 0;
-  while (d >= 1024 && u < 4)
-    d /= 1024, u++;
-  snprintf(buf, 32, u == 0 ? "%.0f%s" : "%.1f%s", d, units[u]);
-}
+static void human_bytes(int64_t v, char buf[32]) { kk_format_size(v > 0 ? v : -1, buf); }
 
 static void usage_cells(const struct kk_usage *u, char mem[32], char cpu[32], char pids[32]) {
   human_bytes(u->memory_current_bytes, mem);

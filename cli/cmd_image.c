@@ -18,7 +18,7 @@
 #include "cli/cmd.h"
 #include "lib/fs.h"
 #include "model/model.h"
-#include "runtime/image.h"
+#include "image/image.h"
 #include "store/store.h"
 
 extern char **environ;
@@ -52,12 +52,6 @@ static int connect_api(struct kk_cli *cli, const char *sub, bool no_daemon, stru
   return kk_cli_connect(cli, sub, false, no_daemon, api, err);
 }
 
-static void load_result_cleanup(struct kk_image_load_result *r) { kk_image_load_result_free(r); }
-static void info_cleanup(struct kk_image_info *i) { kk_image_info_free(i); }
-static void strv_cleanup(struct kk_strv *v) { kk_strv_free(v); }
-#define cleanup_load_result __attribute__((cleanup(load_result_cleanup)))
-#define cleanup_info __attribute__((cleanup(info_cleanup)))
-#define cleanup_strv __attribute__((cleanup(strv_cleanup)))
 
 /* Parse a subcommand's flags: 0 go on, 1 done (help printed), -1 error. */
 static int parse(struct kk_cli *cli, const struct kk_cmd_help *help, struct kk_flag *flags, size_t n, int argc,
@@ -197,7 +191,7 @@ static int load_run(struct kk_cli *cli, const char *input, const char *docker_re
   if (connect_api(cli, "image load", no_daemon, &api, err) < 0)
     return -1;
   cleanup_free char *ns = NULL;
-  cleanup_load_result struct kk_image_load_result res = {0};
+  cleanup_image_load_result struct kk_image_load_result res = {0};
   if (docker_ref) {
     if (load_from_docker(api, l, docker_ref, &res, &ns, err) < 0)
       return -1;
@@ -289,7 +283,7 @@ static int pull_run(struct kk_cli *cli, const struct pull_args *a, kk_err_t *err
       .insecure = a->insecure,
       .progress_fd = !a->quiet && isatty(fileno(cli->errout)) ? fileno(cli->errout) : -1};
   fflush(cli->errout);
-  cleanup_info struct kk_image_info info = {0};
+  cleanup_image_info struct kk_image_info info = {0};
   cleanup_free char *ns = NULL;
   if (kk_api_image_pull(api, &p, &info, &ns, err) < 0)
     return -1;
@@ -341,7 +335,7 @@ static json_t *info_json(struct kk_cli *cli, const struct kk_image_info *i) {
   json_object_set_new(o, "digest", json_string(i->digest));
   json_object_set_new(o, "manifestDigest", json_string(i->manifest_digest));
   json_object_set_new(o, "mediaType", json_string(i->media_type ? i->media_type : ""));
-  cleanup_free char *plat = i->platform.os ? kk_platform_string(&i->platform) : kk_xstrdup("");
+  cleanup_free char *plat = i->platform.os ? kk_image_platform_string(&i->platform) : kk_xstrdup("");
   json_object_set_new(o, "platform", json_string(plat));
   json_object_set_new(o, "chainID", json_string(i->chain_id ? i->chain_id : ""));
   json_t *l = json_object();

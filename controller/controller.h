@@ -7,7 +7,7 @@
 
 #include "lib/error.h"
 #include "model/model.h"
-#include "runtime/image.h"
+#include "image/image.h"
 #include "runtime/runtime.h"
 #include "store/store.h"
 
@@ -28,7 +28,7 @@ struct kk_controller;
 int kk_controller_open(const struct kk_controller_config *cfg, struct kk_controller **out, kk_err_t *err);
 void kk_controller_close(struct kk_controller *c);
 void kk_controller_closep(struct kk_controller **c);
-#define cleanup_controller __attribute__((cleanup(kk_controller_closep)))
+#define cleanup_controller KK_CLEANUP(kk_controller_closep)
 const struct kk_controller_config *kk_controller_config(const struct kk_controller *c);
 
 /* A report: a title and indented "- <thing>: <outcome>" lines, which is

@@ -11,8 +11,6 @@
 #include "lib/fs.h"
 #include "lib/util.h"
 
-static void platform_cleanup(struct kk_platform *p) { kk_platform_free(p); }
-#define cleanup_platform __attribute__((cleanup(platform_cleanup)))
 
 static int realm_ns(struct kk_controller *c, const char *realm, char **ns, kk_err_t *err) {
   if (kk_validate_name(KK_KIND_REALM, realm, err) < 0)
@@ -91,8 +89,8 @@ int kk_ctl_image_load(struct kk_controller *c, const struct kk_policy *policy, c
                       int fd, struct kk_image_load_result *res, char **ns, kk_err_t *err) {
   memset(res, 0, sizeof(*res));
   *ns = NULL;
-  cleanup_platform struct kk_platform plat = {0};
-  if (!kk_empty(l->platform) && kk_platform_parse(l->platform, &plat, err) < 0)
+  cleanup_image_platform struct kk_platform plat = {0};
+  if (!kk_empty(l->platform) && kk_image_platform_parse(l->platform, &plat, err) < 0)
     return -1;
   cleanup_free char *n = NULL;
   cleanup_image_store struct kk_image_store *s = NULL;
@@ -165,8 +163,8 @@ static int realm_doc(struct kk_controller *c, const char *realm, struct kk_doc *
 int kk_ctl_image_pull(struct kk_controller *c, const struct kk_policy *policy, const struct kk_ctl_image_pull *p,
                       struct kk_image_info *info, char **ns, kk_err_t *err) {
   *ns = NULL;
-  cleanup_platform struct kk_platform plat = {0};
-  if (!kk_empty(p->platform) && kk_platform_parse(p->platform, &plat, err) < 0)
+  cleanup_image_platform struct kk_platform plat = {0};
+  if (!kk_empty(p->platform) && kk_image_platform_parse(p->platform, &plat, err) < 0)
     return -1;
   cleanup_free char *n = NULL;
   if (realm_ns(c, p->realm, &n, err) < 0 || may_change(policy, "image pull", p->realm, err) < 0)

@@ -4,7 +4,7 @@
 
 #include "cgroupfs/cgroupfs.h"
 #include "controller/controller.h"
-#include "runtime/image.h"
+#include "image/image.h"
 #include "runtime/runtime.h"
 
 /* Restart bookkeeping the spec keeps in daemon memory: consecutive

@@ -47,7 +47,7 @@ static void ctr_paths_free(struct ctr_paths *p) {
   free(p->work);
   free(p->state);
 }
-#define cleanup_paths __attribute__((cleanup(ctr_paths_free)))
+#define cleanup_paths KK_CLEANUP(ctr_paths_free)
 
 static void ctr_paths_of(struct kk_controller *c, const struct kk_cell *cell, const struct kk_container_spec *ct,
                          struct ctr_paths *p) {

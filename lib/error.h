@@ -37,7 +37,5 @@ int kk_error_wrap(kk_err_t *err, const char *fmt, ...) __attribute__((format(pri
 void kk_error_free(kk_err_t *err);
 const char *kk_err_kind_name(enum kk_err_kind kind);
 
-static inline void kk_error_cleanup(kk_err_t *err) { kk_error_free(err); }
-#define cleanup_error __attribute__((cleanup(kk_error_cleanup)))
 
 #endif

@@ -30,6 +30,46 @@ int kk_write_all(int fd, const void *buf, size_t len) {
   return 0;
 }
 
+static int copy_by_read(int in, int out, int64_t *left) {
+  char buf[65536];
+  ssize_t r = read(in, buf, *left < (int64_t)sizeof(buf) ? (size_t)*left : sizeof(buf));
+  if (r < 0)
+    return errno == EINTR ? 0 : -1;
+  if (r == 0) {
+    errno = EIO;
+    return -1;
+  }
+  if (kk_write_all(out, buf, (size_t)r) < 0)
+    return -1;
+  *left -= r;
+  return 0;
+}
+
+int kk_copy_fd(int in, int out, int64_t len) {
+  int64_t left = len;
+  bool in_kernel = true;
+  while (left > 0) {
+    if (in_kernel) {
+      ssize_t c = copy_file_range(in, NULL, out, NULL, (size_t)left, 0);
+      if (c > 0) {
+        left -= c;
+        continue;
+      }
+      if (c < 0 && errno == EINTR)
+        continue;
+      in_kernel = false; /* EXDEV, EINVAL, ENOSYS, or 0 from a pseudo file */
+    }
+    if (copy_by_read(in, out, &left) < 0)
+      return -1;
+  }
+  return 0;
+}
+
+int kk_proc_fd_path(char *buf, size_t n, int dirfd, const char *name) {
+  int w = name ? snprintf(buf, n, "/proc/self/fd/%d/%s", dirfd, name) : snprintf(buf, n, "/proc/self/fd/%d", dirfd);
+  return w < 0 || (size_t)w >= n ? -1 : 0;
+}
+
 int kk_fsync_dir(int dirfd, kk_err_t *err) {
   if (fsync(dirfd) < 0 && errno != EINVAL && errno != EROFS)
     return kk_error(err, errno, "fsync directory");

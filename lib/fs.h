@@ -87,6 +87,16 @@ void kk_close_fds(int *fds, size_t *n);
 
 /* Write all of buf to fd, retrying on EINTR / short writes. */
 int kk_write_all(int fd, const void *buf, size_t len);
+/* Copy len bytes from in to out at their offsets: copy_file_range (reflink
+ * or in-kernel copy) where the filesystems allow it, read/write where they
+ * do not.  EINTR is retried everywhere; a source that ends early is EIO.
+ * Returns -1 with errno set. */
+int kk_copy_fd(int in, int out, int64_t len);
+/* "/proc/self/fd/<dirfd>/<name>" ("/proc/self/fd/<dirfd>" for a NULL name):
+ * the path of a name under a directory fd, for calls with no *at form
+ * (lgetxattr, bind of a unix socket) and to keep long paths short.
+ * -1 when it does not fit n. */
+int kk_proc_fd_path(char *buf, size_t n, int dirfd, const char *name);
 /* The program execvp would run for `name`: name itself when it holds a
  * '/', else the first executable regular file of that name along $PATH;
  * NULL when there is none.  Looked up once, a program exec'd many times

@@ -1,5 +1,5 @@
-/* Small utilities: allocation that aborts on OOM (like crun), cleanup
- * attributes, string vectors, string maps. */
+/* Small utilities: allocation that aborts on OOM (like crun), string
+ * vectors, string maps (and, through lib/cleanup.h, every cleanup attribute). */
 #ifndef KK_LIB_UTIL_H
 #define KK_LIB_UTIL_H
 
@@ -11,6 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "lib/cleanup.h"
+
 #define KK_ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 
 _Noreturn void kk_oom(void);
@@ -21,18 +23,6 @@ char *kk_xstrdup(const char *s);      /* NULL in, NULL out */
 char *kk_xstrndup(const char *s, size_t n);
 char *kk_asprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
-static inline void kk_freep(void *p) { free(*(void **)p); }
-void kk_closep(int *fd);
-void kk_fclosep(FILE **f);
-void kk_closedirp(DIR **d);
-#define cleanup_free __attribute__((cleanup(kk_freep)))
-#define cleanup_close __attribute__((cleanup(kk_closep)))
-#define cleanup_fclose __attribute__((cleanup(kk_fclosep)))
-#define cleanup_dir __attribute__((cleanup(kk_closedirp)))
-
-/* Hand ownership out of a cleanup variable. */
-#define kk_steal(p) ({ __typeof__(*(p)) _v = *(p); *(p) = NULL; _v; })
-#define kk_steal_fd(p) ({ int _fd = *(p); *(p) = -1; _fd; })
 
 static inline bool kk_streq(const char *a, const char *b) {
   if (a == NULL || b == NULL)

@@ -330,11 +330,11 @@ struct kk_doc_list {
 struct kk_doc *kk_doc_new(enum kk_kind kind);
 void kk_doc_free(struct kk_doc *doc);
 void kk_doc_freep(struct kk_doc **doc);
-#define cleanup_doc __attribute__((cleanup(kk_doc_freep)))
+#define cleanup_doc KK_CLEANUP(kk_doc_freep)
 struct kk_doc *kk_doc_clone(const struct kk_doc *doc);
 void kk_doc_list_push(struct kk_doc_list *l, struct kk_doc *doc); /* takes ownership */
 void kk_doc_list_free(struct kk_doc_list *l);
-#define cleanup_doc_list __attribute__((cleanup(kk_doc_list_free)))
+#define cleanup_doc_list KK_CLEANUP(kk_doc_list_free)
 struct kk_metadata *kk_doc_metadata(struct kk_doc *doc);
 const char *kk_doc_name(const struct kk_doc *doc);
 struct kk_status_base *kk_doc_status_base(struct kk_doc *doc); /* NULL for containers */

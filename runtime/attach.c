@@ -148,7 +148,7 @@ int kk_attach_socket(int dirfd) {
   if (fd < 0)
     return -1;
   struct sockaddr_un sa = {.sun_family = AF_UNIX};
-  snprintf(sa.sun_path, sizeof(sa.sun_path), "/proc/self/fd/%d/attach", dirfd);
+  (void)kk_proc_fd_path(sa.sun_path, sizeof(sa.sun_path), dirfd, "attach"); /* always fits */
   if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
     int e = errno;
     close(fd);

@@ -239,7 +239,7 @@ static void watch_inotify(struct waker *w) {
   w->inotify_tried = true;
   w->ifd = inotify_init1(IN_CLOEXEC | IN_NONBLOCK);
   char path[64];
-  snprintf(path, sizeof(path), "/proc/self/fd/%d", w->dirfd);
+  (void)kk_proc_fd_path(path, sizeof(path), w->dirfd, NULL);
   if (w->ifd >= 0 &&
       inotify_add_watch(w->ifd, path, IN_MODIFY | IN_CREATE | IN_MOVED_TO | IN_MOVED_FROM | IN_CLOSE_WRITE) < 0) {
     close(w->ifd);
@@ -301,7 +301,7 @@ static bool follow_wait(struct waker *w, const struct kk_log_opts *o) {
 
 static int run(struct reader *r, int dirfd, char *chunk) {
   const struct kk_log_opts *o = r->o;
-  struct waker w __attribute__((cleanup(waker_close))) = {.sock = -1, .ifd = -1, .dirfd = dirfd};
+  struct waker w KK_CLEANUP(waker_close) = {.sock = -1, .ifd = -1, .dirfd = dirfd};
   if (o->follow)
     waker_open(&w, dirfd);
   /* log first: if it rotates before log.1 is opened, log.1 is this file. */

@@ -389,7 +389,10 @@ static void client_input(struct monitor *m, struct client *c) {
 static int bind_at(int dirfd, const char *name, int backlog) {
   /* Bind through /proc/self/fd so long directory paths still fit sun_path. */
   struct sockaddr_un sa = {.sun_family = AF_UNIX};
-  snprintf(sa.sun_path, sizeof(sa.sun_path), "/proc/self/fd/%d/%s", dirfd, name);
+  if (kk_proc_fd_path(sa.sun_path, sizeof(sa.sun_path), dirfd, name) < 0) {
+    errno = ENAMETOOLONG;
+    return -1;
+  }
   unlinkat(dirfd, name, 0);
   int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
   if (fd < 0)

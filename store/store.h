@@ -29,7 +29,7 @@ struct kk_store;
 int kk_store_open(const char *run_path, bool create, struct kk_store **out, kk_err_t *err);
 void kk_store_close(struct kk_store *s);
 void kk_store_closep(struct kk_store **s);
-#define cleanup_store __attribute__((cleanup(kk_store_closep)))
+#define cleanup_store KK_CLEANUP(kk_store_closep)
 const char *kk_store_path(const struct kk_store *s);
 int kk_store_fd(const struct kk_store *s); /* dirfd of the run path */
 
@@ -89,7 +89,7 @@ struct kk_store_problems {
   size_t n;
 };
 void kk_store_problems_free(struct kk_store_problems *p);
-#define cleanup_store_problems __attribute__((cleanup(kk_store_problems_free)))
+#define cleanup_store_problems KK_CLEANUP(kk_store_problems_free)
 struct kk_ref kk_store_problem_ref(const struct kk_store_problem *p);
 
 /* Every resource of `kind` under `scope` (wildcards allowed), sorted by

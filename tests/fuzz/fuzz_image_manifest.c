@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "runtime/image.h"
+#include "image/image.h"
 
 #define FAIL(msg)                                                                                                      \
   do {                                                                                                                 \
@@ -17,7 +17,7 @@
   } while (0)
 
 static void check_desc(const struct kk_descriptor *d) {
-  if (!kk_digest_valid(d->digest))
+  if (!kk_image_digest_valid(d->digest))
     FAIL("descriptor with an invalid digest accepted");
   if (d->size < 0)
     FAIL("descriptor with a negative size accepted");
@@ -30,7 +30,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   static const char *types[] = {NULL, KK_MT_OCI_INDEX, KK_MT_DOCKER_MANIFEST, "application/json; charset=utf-8",
                                 "application/vnd.docker.distribution.manifest.v1+prettyjws"};
   for (size_t i = 0; i < sizeof(types) / sizeof(types[0]); i++) {
-    if (kk_manifest_kind_of(types[i], buf, size, &kind, &err) == 0) {
+    if (kk_image_manifest_kind_of(types[i], buf, size, &kind, &err) == 0) {
       if (kind != KK_MANIFEST_INDEX && kind != KK_MANIFEST_IMAGE)
         FAIL("unknown kind returned");
     } else {
@@ -44,11 +44,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     for (size_t i = 0; i < x.n_manifests; i++)
       check_desc(&x.manifests[i]);
     struct kk_platform host;
-    kk_platform_host(&host);
+    kk_image_platform_host(&host);
     const struct kk_descriptor *d = kk_image_index_select(&x, &host);
     if (d && (d < x.manifests || d >= x.manifests + x.n_manifests))
       FAIL("selected descriptor outside the index");
-    kk_platform_free(&host);
+    kk_image_platform_free(&host);
     kk_image_index_free(&x);
   } else {
     kk_error_free(&err);
@@ -65,10 +65,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   struct kk_image_config c;
   if (kk_image_config_parse(buf, size, &c, &err) == 0) {
     for (size_t i = 0; i < c.diff_ids.n; i++)
-      if (!kk_digest_valid(c.diff_ids.v[i]))
+      if (!kk_image_digest_valid(c.diff_ids.v[i]))
         FAIL("invalid diff ID accepted");
     struct kk_strv chain;
-    kk_chain_ids(&c.diff_ids, &chain);
+    kk_image_chain_ids_of(&c.diff_ids, &chain);
     if (chain.n != c.diff_ids.n)
       FAIL("chain length differs");
     kk_strv_free(&chain);

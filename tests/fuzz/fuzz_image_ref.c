@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "runtime/image.h"
+#include "image/image.h"
 
 #define FAIL(msg)                                                                                                      \
   do {                                                                                                                 \
@@ -26,7 +26,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   if (kk_image_ref_parse(s, &r, &err) == 0) {
     if (r.domain == NULL || r.path == NULL || (r.tag == NULL && r.digest == NULL))
       FAIL("incomplete reference");
-    if (r.digest && !kk_digest_valid(r.digest))
+    if (r.digest && !kk_image_digest_valid(r.digest))
       FAIL("invalid digest accepted");
     char *n1 = kk_image_ref_string(&r);
     char *n2 = kk_image_ref_normalize(n1, &err);
@@ -45,8 +45,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     kk_error_free(&err);
   }
   struct kk_platform p;
-  if (kk_platform_parse(s, &p, &err) == 0)
-    kk_platform_free(&p);
+  if (kk_image_platform_parse(s, &p, &err) == 0)
+    kk_image_platform_free(&p);
   else
     kk_error_free(&err);
   free(s);

@@ -1,4 +1,4 @@
-/* libFuzzer target: tar entry name cleaning (kk_unpack_clean_path), the
+/* libFuzzer target: tar entry name cleaning (kk_image_unpack_clean_path), the
  * first gate of the unpacker.  Invariants on success: relative, no empty,
  * "." or ".." component, no component over 255 bytes, shorter than 4096,
  * and cleaning is idempotent. */
@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "runtime/image.h"
+#include "image/image.h"
 
 #define FAIL(...)                                                                                                      \
   do {                                                                                                                 \
@@ -24,7 +24,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   s[size] = '\0';
   char *out = NULL;
   kk_err_t err = NULL;
-  if (kk_unpack_clean_path(s, &out, &err) == 0) {
+  if (kk_image_unpack_clean_path(s, &out, &err) == 0) {
     size_t n = strlen(out);
     if (n >= 4096)
       FAIL("clean path too long");
@@ -44,7 +44,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     }
     char *again = NULL;
     if (n > 0) {
-      if (kk_unpack_clean_path(out, &again, &err) != 0 || strcmp(again, out) != 0)
+      if (kk_image_unpack_clean_path(out, &again, &err) != 0 || strcmp(again, out) != 0)
         FAIL("cleaning \"%s\" is not idempotent", out);
     }
     free(again);

@@ -13,7 +13,7 @@
 #include <unistd.h>
 
 #include "lib/fs.h"
-#include "runtime/image.h"
+#include "image/image.h"
 
 #define FAIL(...)                                                                                                      \
   do {                                                                                                                 \
@@ -43,7 +43,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   lseek(fd, 0, SEEK_SET);
   struct kk_unpack_opts o = {.devices = KK_UNPACK_DEVICES_SKIP, .max_entries = 1000, .max_bytes = 16u << 20};
   kk_err_t err = NULL;
-  if (kk_unpack_layer(rootfd, NULL, 0, fd, NULL, NULL, &o, NULL, &err) < 0) {
+  if (kk_image_unpack_layer(rootfd, NULL, 0, fd, NULL, NULL, &o, NULL, &err) < 0) {
     if (err == NULL || err->msg == NULL)
       FAIL("error without a message");
     kk_error_free(&err);

@@ -16,7 +16,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "runtime/image.h"
+#include "image/image.h"
 
 static int fail(kk_err_t *err) {
   fprintf(stderr, "Error: %s\n", (*err)->msg);
@@ -85,7 +85,7 @@ int main(int argc, char **argv) {
     for (int k = argc - 1; k >= i + 2 && n < 64; k--)
       lowers[n++] = open(argv[k], O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     struct kk_unpack_stats st;
-    if (kk_unpack_layer(root, lowers, n, fd, NULL, NULL, &uo, &st, &err) < 0)
+    if (kk_image_unpack_layer(root, lowers, n, fd, NULL, NULL, &uo, &st, &err) < 0)
       return fail(&err);
     printf("entries %llu bytes %llu\n", (unsigned long long)st.entries, (unsigned long long)st.bytes);
     return 0;
@@ -141,7 +141,7 @@ int main(int argc, char **argv) {
     if (kk_image_config_get(s, ns, argv[i], &c, &err) < 0) {
       rc = fail(&err);
     } else {
-      char *p = kk_platform_string(&c.platform);
+      char *p = kk_image_platform_string(&c.platform);
       char *ep = kk_strv_join(&c.entrypoint, " "), *cmdv = kk_strv_join(&c.cmd, " "), *env = kk_strv_join(&c.env, " ");
       printf("platform %s\nentrypoint %s\ncmd %s\nenv %s\nworkdir %s\nuser %s\nlayers %zu\n", p, ep, cmdv, env,
              c.working_dir ? c.working_dir : "", c.user ? c.user : "", c.diff_ids.n);

@@ -1,7 +1,7 @@
 /* Image references, digests, chain IDs, platforms, manifest parsing. */
 #include <string.h>
 
-#include "runtime/image.h"
+#include "image/image.h"
 #include "tests/unit/unit.h"
 
 static void norm_ok(const char *in, const char *want) {
@@ -69,22 +69,22 @@ START_TEST(ref_parts) {
 END_TEST
 
 START_TEST(digest_and_chain) {
-  ck_assert(kk_digest_valid(D64));
-  ck_assert(!kk_digest_valid("sha256:0123"));
-  ck_assert(!kk_digest_valid("sha256:0123456789ABCDEF0123456789abcdef0123456789abcdef0123456789abcdef"));
-  ck_assert(!kk_digest_valid("md5:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"));
-  char *d = kk_digest_of("", 0);
+  ck_assert(kk_image_digest_valid(D64));
+  ck_assert(!kk_image_digest_valid("sha256:0123"));
+  ck_assert(!kk_image_digest_valid("sha256:0123456789ABCDEF0123456789abcdef0123456789abcdef0123456789abcdef"));
+  ck_assert(!kk_image_digest_valid("md5:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"));
+  char *d = kk_image_digest_of("", 0);
   ck_assert_str_eq(d, "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
   free(d);
   /* ChainID(L0,L1) = sha256(DiffID0 + " " + DiffID1): checked against sha256sum. */
   struct kk_strv diff = {0}, chain;
   kk_strv_push(&diff, "sha256:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa");
   kk_strv_push(&diff, "sha256:bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb");
-  kk_chain_ids(&diff, &chain);
+  kk_image_chain_ids_of(&diff, &chain);
   ck_assert_int_eq(chain.n, 2);
   ck_assert_str_eq(chain.v[0], diff.v[0]);
   char *s = kk_asprintf("%s %s", diff.v[0], diff.v[1]);
-  char *want = kk_digest_of(s, strlen(s));
+  char *want = kk_image_digest_of(s, strlen(s));
   ck_assert_str_eq(chain.v[1], want);
   free(s);
   free(want);
@@ -109,23 +109,23 @@ START_TEST(platform_select) {
   ck_assert_int_eq(kk_image_index_parse(idx, strlen(idx), &x, &err), 0);
   ck_assert_int_eq(x.n_manifests, 5);
   struct kk_platform p;
-  ck_assert_int_eq(kk_platform_parse("linux/arm/v7", &p, &err), 0);
+  ck_assert_int_eq(kk_image_platform_parse("linux/arm/v7", &p, &err), 0);
   const struct kk_descriptor *d = kk_image_index_select(&x, &p);
   ck_assert_ptr_nonnull(d);
   ck_assert_uint_eq(d->digest[7], '2');
-  kk_platform_free(&p);
-  ck_assert_int_eq(kk_platform_parse("linux/amd64", &p, &err), 0);
+  kk_image_platform_free(&p);
+  ck_assert_int_eq(kk_image_platform_parse("linux/amd64", &p, &err), 0);
   d = kk_image_index_select(&x, &p);
   ck_assert_uint_eq(d->digest[7], '3'); /* the first match wins */
-  kk_platform_free(&p);
-  ck_assert_int_eq(kk_platform_parse("linux/s390x", &p, &err), 0);
+  kk_image_platform_free(&p);
+  ck_assert_int_eq(kk_image_platform_parse("linux/s390x", &p, &err), 0);
   ck_assert_ptr_null(kk_image_index_select(&x, &p));
-  kk_platform_free(&p);
+  kk_image_platform_free(&p);
   kk_image_index_free(&x);
   struct kk_platform h;
-  kk_platform_host(&h);
+  kk_image_platform_host(&h);
   ck_assert_str_eq(h.os, "linux");
-  kk_platform_free(&h);
+  kk_image_platform_free(&h);
 }
 END_TEST
 
@@ -146,10 +146,10 @@ START_TEST(manifest_parse) {
   ck_assert_int_eq(kk_image_manifest_parse(ok, strlen(ok), &m, &err), 0);
   ck_assert_int_eq(m.n_layers, 1);
   ck_assert_int_eq(m.layers[0].size, 9);
-  ck_assert(kk_layer_media_type_ok(m.layers[0].media_type));
+  ck_assert(kk_image_layer_media_type_ok(m.layers[0].media_type));
   kk_image_manifest_free(&m);
   enum kk_manifest_kind kind;
-  ck_assert_int_eq(kk_manifest_kind_of(NULL, ok, strlen(ok), &kind, &err), 0);
+  ck_assert_int_eq(kk_image_manifest_kind_of(NULL, ok, strlen(ok), &kind, &err), 0);
   ck_assert_int_eq(kind, KK_MANIFEST_IMAGE);
 
   manifest_bad("{\"schemaVersion\":1,\"fsLayers\":[]}", "schema 1");
@@ -160,7 +160,7 @@ START_TEST(manifest_parse) {
   manifest_bad("{\"schemaVersion\":2,\"schemaVersion\":2}", "duplicate");
   manifest_bad("{\"schemaVersion\":2,\"config\":{\"digest\":\"" D64 "\",\"size\":1},\"layers\":[{\"digest\":7,\"size\":1}]}",
                "must be a string");
-  ck_assert_int_eq(kk_manifest_kind_of("application/vnd.docker.distribution.manifest.v1+prettyjws", "{}", 2, &kind, &err), -1);
+  ck_assert_int_eq(kk_image_manifest_kind_of("application/vnd.docker.distribution.manifest.v1+prettyjws", "{}", 2, &kind, &err), -1);
   kk_error_free(&err);
 }
 END_TEST

@@ -5,8 +5,8 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "runtime/image.h"
-#include "runtime/image_int.h"
+#include "image/image.h"
+#include "image/internal.h"
 #include "tests/unit/test_image_util.h"
 #include "tests/unit/unit.h"
 
@@ -36,7 +36,7 @@ static void img_make(struct img *m, const char *file, const char *content, const
   tb_file(&t, file, content, 0644);
   ck_assert_int_eq(archive_write_close(t.a), ARCHIVE_OK);
   archive_write_free(t.a);
-  m->diff_id = kk_digest_of(t.buf, t.used);
+  m->diff_id = kk_image_digest_of(t.buf, t.used);
   tb_free(&t);
   tb_init(&t, TB_GZIP);
   tb_file(&t, file, content, 0644);
@@ -45,17 +45,17 @@ static void img_make(struct img *m, const char *file, const char *content, const
   m->layer = kk_xmalloc(t.used);
   memcpy(m->layer, t.buf, t.used);
   m->layer_len = t.used;
-  m->layer_digest = kk_digest_of(t.buf, t.used);
+  m->layer_digest = kk_image_digest_of(t.buf, t.used);
   tb_free(&t);
   m->config = kk_asprintf("{\"architecture\":\"%s\",\"os\":\"linux\",\"config\":{\"Cmd\":[\"/bin/sh\"],\"Labels\":{\"l\":\"v\"}},"
                           "\"rootfs\":{\"type\":\"layers\",\"diff_ids\":[\"%s\"]}}",
                           arch, m->diff_id);
-  m->config_digest = kk_digest_of(m->config, strlen(m->config));
+  m->config_digest = kk_image_digest_of(m->config, strlen(m->config));
   m->manifest = kk_asprintf("{\"schemaVersion\":2,\"mediaType\":\"%s\",\"config\":{\"mediaType\":\"%s\",\"digest\":\"%s\","
                             "\"size\":%zu},\"layers\":[{\"mediaType\":\"%s\",\"digest\":\"%s\",\"size\":%zu}]}",
                             KK_MT_OCI_MANIFEST, KK_MT_OCI_CONFIG, m->config_digest, strlen(m->config),
                             KK_MT_OCI_LAYER_GZIP, m->layer_digest, m->layer_len);
-  m->manifest_digest = kk_digest_of(m->manifest, strlen(m->manifest));
+  m->manifest_digest = kk_image_digest_of(m->manifest, strlen(m->manifest));
 }
 
 static void img_store(struct kk_image_store *s, struct img *m) {
@@ -70,7 +70,7 @@ START_TEST(blobs_verified) {
   struct kk_image_store *s = NULL;
   kk_err_t err = NULL;
   ck_assert_int_eq(kk_image_store_open(d, &s, &err), 0);
-  char *good = kk_digest_of("hello", 5);
+  char *good = kk_image_digest_of("hello", 5);
   ck_assert_int_eq(kk_image_blob_put(s, good, "hellO", 5, NULL, &err), -1);
   ck_assert_msg(strstr(err->msg, "digest mismatch"), "%s", err->msg);
   kk_error_free(&err);
@@ -98,12 +98,12 @@ START_TEST(blobs_verified) {
   ck_assert_msg(strstr(err->msg, "corrupt"), "%s", err->msg);
   kk_error_free(&err);
   /* Size is enforced while writing. */
-  char *d2 = kk_digest_of("abc", 3);
+  char *d2 = kk_image_digest_of("abc", 3);
   struct kk_blob_writer *w = NULL;
-  ck_assert_int_eq(kk_img_writer_open(s, d2, 2, &w, &err), 0);
-  ck_assert_int_eq(kk_img_writer_write(w, "abc", 3, &err), -1);
+  ck_assert_int_eq(kk_image_writer_open(s, d2, 2, &w, &err), 0);
+  ck_assert_int_eq(kk_image_writer_write(w, "abc", 3, &err), -1);
   kk_error_free(&err);
-  kk_img_writer_free(w, false);
+  kk_image_writer_free(w, false);
   free(d2);
   free(p);
   free(good);
@@ -121,26 +121,26 @@ START_TEST(writer_resumes) {
   kk_err_t err = NULL;
   ck_assert_int_eq(kk_image_store_open(d, &s, &err), 0);
   const char *data = "0123456789abcdefghij";
-  char *dg = kk_digest_of(data, 20);
+  char *dg = kk_image_digest_of(data, 20);
   struct kk_blob_writer *w = NULL;
-  ck_assert_int_eq(kk_img_writer_open(s, dg, 20, &w, &err), 0);
-  ck_assert_int_eq(kk_img_writer_write(w, data, 8, &err), 0);
-  kk_img_writer_free(w, true); /* interrupted: keep the partial */
+  ck_assert_int_eq(kk_image_writer_open(s, dg, 20, &w, &err), 0);
+  ck_assert_int_eq(kk_image_writer_write(w, data, 8, &err), 0);
+  kk_image_writer_free(w, true); /* interrupted: keep the partial */
   ck_assert(!kk_image_blob_exists(s, dg));
-  ck_assert_int_eq(kk_img_writer_open(s, dg, 20, &w, &err), 0);
-  ck_assert_int_eq(kk_img_writer_offset(w), 8);
-  ck_assert_int_eq(kk_img_writer_write(w, data + 8, 12, &err), 0);
-  ck_assert_int_eq(kk_img_writer_commit(w, NULL, NULL, &err), 0);
-  kk_img_writer_free(w, true);
+  ck_assert_int_eq(kk_image_writer_open(s, dg, 20, &w, &err), 0);
+  ck_assert_int_eq(kk_image_writer_offset(w), 8);
+  ck_assert_int_eq(kk_image_writer_write(w, data + 8, 12, &err), 0);
+  ck_assert_int_eq(kk_image_writer_commit(w, NULL, NULL, &err), 0);
+  kk_image_writer_free(w, true);
   ck_assert(kk_image_blob_exists(s, dg));
   /* Reset: a server that ignores Range. */
-  char *dg2 = kk_digest_of("xyz", 3);
-  ck_assert_int_eq(kk_img_writer_open(s, dg2, 3, &w, &err), 0);
-  ck_assert_int_eq(kk_img_writer_write(w, "q", 1, &err), 0);
-  ck_assert_int_eq(kk_img_writer_reset(w, &err), 0);
-  ck_assert_int_eq(kk_img_writer_write(w, "xyz", 3, &err), 0);
-  ck_assert_int_eq(kk_img_writer_commit(w, NULL, NULL, &err), 0);
-  kk_img_writer_free(w, true);
+  char *dg2 = kk_image_digest_of("xyz", 3);
+  ck_assert_int_eq(kk_image_writer_open(s, dg2, 3, &w, &err), 0);
+  ck_assert_int_eq(kk_image_writer_write(w, "q", 1, &err), 0);
+  ck_assert_int_eq(kk_image_writer_reset(w, &err), 0);
+  ck_assert_int_eq(kk_image_writer_write(w, "xyz", 3, &err), 0);
+  ck_assert_int_eq(kk_image_writer_commit(w, NULL, NULL, &err), 0);
+  kk_image_writer_free(w, true);
   free(dg);
   free(dg2);
   kk_image_store_close(s);
@@ -168,7 +168,7 @@ START_TEST(tag_list_delete_prune) {
   img_store(s, &a);
   img_store(s, &b);
   /* Missing blobs are refused by tag. */
-  char *missing = kk_digest_of("x", 1);
+  char *missing = kk_image_digest_of("x", 1);
   ck_assert_int_eq(kk_image_tag(s, NS, "busybox", missing, NULL, &err), -1);
   kk_error_free(&err);
   free(missing);
@@ -293,7 +293,7 @@ START_TEST(load_archives) {
                           "{\"mediaType\":\"%s\",\"digest\":\"%s\",\"size\":%zu,\"platform\":{\"os\":\"linux\",\"architecture\":\"amd64\"}}]}",
                           KK_MT_OCI_INDEX, KK_MT_OCI_MANIFEST, arm.manifest_digest, strlen(arm.manifest),
                           KK_MT_OCI_MANIFEST, a.manifest_digest, strlen(a.manifest));
-  char *idx_digest = kk_digest_of(idx, strlen(idx));
+  char *idx_digest = kk_image_digest_of(idx, strlen(idx));
   bn[3] = kk_asprintf("blobs/sha256/%s", idx_digest + 7);
   char *top = kk_asprintf("{\"schemaVersion\":2,\"manifests\":[{\"mediaType\":\"%s\",\"digest\":\"%s\",\"size\":%zu,"
                           "\"annotations\":{\"org.opencontainers.image.ref.name\":\"example.com/multi:1\"}},"
@@ -350,9 +350,9 @@ START_TEST(load_archives) {
   tb_file(&t, "etc/os-release", "kukeon", 0644);
   ck_assert_int_eq(archive_write_close(t.a), ARCHIVE_OK);
   archive_write_free(t.a);
-  char *diff = kk_digest_of(t.buf, t.used);
+  char *diff = kk_image_digest_of(t.buf, t.used);
   char *cfg = kk_asprintf("{\"architecture\":\"amd64\",\"os\":\"linux\",\"config\":{},\"rootfs\":{\"type\":\"layers\",\"diff_ids\":[\"%s\"]}}", diff);
-  char *cfg_digest = kk_digest_of(cfg, strlen(cfg));
+  char *cfg_digest = kk_image_digest_of(cfg, strlen(cfg));
   char *cfg_name = kk_asprintf("%s.json", cfg_digest + 7);
   char *mj = kk_asprintf("[{\"Config\":\"%s\",\"RepoTags\":[\"busybox:docker\",\"quay.io/x/y:z\"],\"Layers\":[\"abc/layer.tar\"]}]", cfg_name);
   struct member dk[] = {

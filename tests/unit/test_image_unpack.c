@@ -6,7 +6,7 @@
 #include <sys/sysmacros.h>
 #include <sys/xattr.h>
 
-#include "runtime/image.h"
+#include "image/image.h"
 #include "tests/unit/test_image_util.h"
 #include "tests/unit/unit.h"
 
@@ -62,7 +62,7 @@ static void sb_outside_intact(struct sb *s) {
 static int unpack(struct sb *s, struct tb *t, const int *lowers, size_t n, const struct kk_unpack_opts *o, kk_err_t *err) {
   int fd = tb_fd(t);
   struct kk_unpack_stats st;
-  int rc = kk_unpack_layer(s->rootfd, lowers, n, fd, NULL, NULL, o, &st, err);
+  int rc = kk_image_unpack_layer(s->rootfd, lowers, n, fd, NULL, NULL, o, &st, err);
   close(fd);
   tb_free(t);
   return rc;
@@ -87,7 +87,7 @@ START_TEST(clean_path) {
   for (size_t i = 0; i < KK_ARRAY_SIZE(ok); i++) {
     char *o = NULL;
     kk_err_t err = NULL;
-    ck_assert_int_eq(kk_unpack_clean_path(ok[i].in, &o, &err), 0);
+    ck_assert_int_eq(kk_image_unpack_clean_path(ok[i].in, &o, &err), 0);
     ck_assert_str_eq(o, ok[i].out);
     free(o);
   }
@@ -95,7 +95,7 @@ START_TEST(clean_path) {
   for (size_t i = 0; i < KK_ARRAY_SIZE(bad); i++) {
     char *o = NULL;
     kk_err_t err = NULL;
-    ck_assert_msg(kk_unpack_clean_path(bad[i], &o, &err) == -1, "%s accepted", bad[i]);
+    ck_assert_msg(kk_image_unpack_clean_path(bad[i], &o, &err) == -1, "%s accepted", bad[i]);
     kk_error_free(&err);
   }
   char *longname = kk_xmalloc(300);
@@ -103,7 +103,7 @@ START_TEST(clean_path) {
   longname[299] = '\0';
   char *o = NULL;
   kk_err_t err = NULL;
-  ck_assert_int_eq(kk_unpack_clean_path(longname, &o, &err), -1);
+  ck_assert_int_eq(kk_image_unpack_clean_path(longname, &o, &err), -1);
   kk_error_free(&err);
   free(longname);
 }
@@ -388,7 +388,7 @@ START_TEST(digests_and_compression) {
     tb_dir(&t, "d", 0755);
     ck_assert_int_eq(archive_write_close(t.a), ARCHIVE_OK);
     archive_write_free(t.a);
-    char *digest = kk_digest_of(t.buf, t.used);
+    char *digest = kk_image_digest_of(t.buf, t.used);
     /* The diff ID: hash of the uncompressed tar, from a second, plain build. */
     struct tb u;
     tb_init(&u, TB_NONE);
@@ -396,7 +396,7 @@ START_TEST(digests_and_compression) {
     tb_dir(&u, "d", 0755);
     ck_assert_int_eq(archive_write_close(u.a), ARCHIVE_OK);
     archive_write_free(u.a);
-    char *diff = kk_digest_of(u.buf, u.used);
+    char *diff = kk_image_digest_of(u.buf, u.used);
     char tmpl[] = "/tmp/kk-unit-tar.XXXXXX";
     int fd = mkstemp(tmpl);
     unlink(tmpl);
@@ -405,7 +405,7 @@ START_TEST(digests_and_compression) {
     sb_init(&s);
     kk_err_t err = NULL;
     lseek(fd, 0, SEEK_SET);
-    ck_assert_msg(kk_unpack_layer(s.rootfd, NULL, 0, fd, digest, diff, NULL, NULL, &err) == 0, "%s",
+    ck_assert_msg(kk_image_unpack_layer(s.rootfd, NULL, 0, fd, digest, diff, NULL, NULL, &err) == 0, "%s",
                   err ? err->msg : "");
     char *v = ti_read(s.root, "f");
     ck_assert_str_eq(v, "content");
@@ -414,14 +414,14 @@ START_TEST(digests_and_compression) {
     struct sb s2;
     sb_init(&s2);
     lseek(fd, 0, SEEK_SET);
-    ck_assert_int_eq(kk_unpack_layer(s2.rootfd, NULL, 0, fd, digest, digest[7] == 'a' ? "sha256:bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"
+    ck_assert_int_eq(kk_image_unpack_layer(s2.rootfd, NULL, 0, fd, digest, digest[7] == 'a' ? "sha256:bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"
                                                                                        : "sha256:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
                                      NULL, NULL, &err),
                      -1);
     ck_assert_msg(strstr(err->msg, "diff ID mismatch"), "%s", err->msg);
     kk_error_free(&err);
     lseek(fd, 0, SEEK_SET);
-    ck_assert_int_eq(kk_unpack_layer(s2.rootfd, NULL, 0, fd,
+    ck_assert_int_eq(kk_image_unpack_layer(s2.rootfd, NULL, 0, fd,
                                      "sha256:0000000000000000000000000000000000000000000000000000000000000000", NULL, NULL,
                                      NULL, &err),
                      -1);
@@ -433,7 +433,7 @@ START_TEST(digests_and_compression) {
       lseek(fd, 0, SEEK_SET);
       struct sb s3;
       sb_init(&s3);
-      ck_assert_int_eq(kk_unpack_layer(s3.rootfd, NULL, 0, fd, NULL, NULL, NULL, NULL, &err), -1);
+      ck_assert_int_eq(kk_image_unpack_layer(s3.rootfd, NULL, 0, fd, NULL, NULL, NULL, NULL, &err), -1);
       kk_error_free(&err);
       sb_free(&s3);
     }
@@ -457,7 +457,7 @@ START_TEST(garbage_is_refused) {
   struct sb s;
   sb_init(&s);
   kk_err_t err = NULL;
-  ck_assert_int_eq(kk_unpack_layer(s.rootfd, NULL, 0, fd, NULL, NULL, NULL, NULL, &err), -1);
+  ck_assert_int_eq(kk_image_unpack_layer(s.rootfd, NULL, 0, fd, NULL, NULL, NULL, NULL, &err), -1);
   kk_error_free(&err);
   close(fd);
   sb_free(&s);

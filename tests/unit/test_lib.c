@@ -895,6 +895,53 @@ START_TEST(write_all_and_read_fd) {
 }
 END_TEST
 
+/* A regular file copies in the kernel; a pipe source falls back to
+ * read/write; a source shorter than asked for is EIO. */
+START_TEST(copy_fd) {
+  char src[] = "/tmp/kk-copy-src.XXXXXX", dst[] = "/tmp/kk-copy-dst.XXXXXX";
+  int in = mkstemp(src), out = mkstemp(dst);
+  ck_assert_int_ge(in, 0);
+  ck_assert_int_ge(out, 0);
+  unlink(src);
+  unlink(dst);
+  static char big[200000];
+  for (size_t i = 0; i < sizeof(big); i++)
+    big[i] = (char)(i * 7);
+  ck_assert_int_eq(kk_write_all(in, big, sizeof(big)), 0);
+  ck_assert_int_eq(lseek(in, 0, SEEK_SET), 0);
+  ck_assert_int_eq(kk_copy_fd(in, out, sizeof(big)), 0);
+  struct stat st;
+  ck_assert_int_eq(fstat(out, &st), 0);
+  ck_assert_int_eq(st.st_size, (off_t)sizeof(big));
+  ck_assert_int_eq(lseek(in, 0, SEEK_SET), 0);
+  ck_assert_int_eq(kk_copy_fd(in, out, sizeof(big) + 1), -1);
+  ck_assert_int_eq(errno, EIO);
+  int p[2];
+  ck_assert_int_eq(pipe(p), 0);
+  ck_assert_int_eq(kk_write_all(p[1], "hello", 5), 0);
+  close(p[1]);
+  ck_assert_int_eq(ftruncate(out, 0), 0);
+  ck_assert_int_eq(lseek(out, 0, SEEK_SET), 0);
+  ck_assert_int_eq(kk_copy_fd(p[0], out, 5), 0);
+  char back[8] = {0};
+  ck_assert_int_eq(pread(out, back, sizeof(back), 0), 5);
+  ck_assert_str_eq(back, "hello");
+  close(p[0]);
+  close(in);
+  close(out);
+}
+END_TEST
+
+START_TEST(proc_fd_path) {
+  char buf[32];
+  ck_assert_int_eq(kk_proc_fd_path(buf, sizeof(buf), 7, "attach"), 0);
+  ck_assert_str_eq(buf, "/proc/self/fd/7/attach");
+  ck_assert_int_eq(kk_proc_fd_path(buf, sizeof(buf), 12, NULL), 0);
+  ck_assert_str_eq(buf, "/proc/self/fd/12");
+  ck_assert_int_eq(kk_proc_fd_path(buf, sizeof(buf), 7, "a-name-that-does-not-fit"), -1);
+}
+END_TEST
+
 static Suite *lib_suite(void) {
   Suite *s = suite_create("lib");
   TCase *u = tcase_create("util");
@@ -933,6 +980,8 @@ static Suite *lib_suite(void) {
   tcase_add_test(fs, rm_rf);
   tcase_add_test(fs, locks);
   tcase_add_test(fs, write_all_and_read_fd);
+  tcase_add_test(fs, copy_fd);
+  tcase_add_test(fs, proc_fd_path);
   tcase_add_test(fs, which);
   suite_add_tcase(s, fs);
   return s;

@@ -6,7 +6,7 @@
 #include <string.h>
 
 #include "model/model.h"
-#include "runtime/image.h"
+#include "image/image.h"
 #include "tests/unit/unit.h"
 
 static struct kk_doc *realm(const char *yaml) {

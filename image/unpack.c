@@ -26,8 +26,8 @@
 #include <unistd.h>
 
 #include "lib/fs.h"
-#include "runtime/image_int.h"
-#include "runtime/libs.h"
+#include "image/internal.h"
+#include "image/libs.h"
 
 #define DEFAULT_MAX_ENTRIES (1u << 20)
 #define DEFAULT_MAX_BYTES (64ull << 30)
@@ -36,7 +36,7 @@
 
 /* ------------------------------------------------------------ clean path */
 
-int kk_unpack_clean_path(const char *name, char **out, kk_err_t *err) {
+int kk_image_unpack_clean_path(const char *name, char **out, kk_err_t *err) {
   *out = NULL;
   if (name == NULL || *name == '\0')
     return kk_error_kind(err, KK_ERR_INVALID, 0, "entry with an empty name");
@@ -74,7 +74,7 @@ int kk_unpack_clean_path(const char *name, char **out, kk_err_t *err) {
   return 0;
 }
 
-bool kk_img_is_whiteout_stat(const void *stp) {
+bool kk_image_is_whiteout_stat(const void *stp) {
   const struct stat *st = stp;
   return S_ISCHR(st->st_mode) && st->st_rdev == makedev(0, 0);
 }
@@ -121,10 +121,6 @@ static void record_dir(struct ux *u, const char *path, const struct timespec ts[
   u->n_dirs++;
 }
 
-static int proc_path(char *buf, size_t n, int dirfd, const char *name) {
-  return snprintf(buf, n, "/proc/self/fd/%d/%s", dirfd, name) >= (int)n ? -1 : 0;
-}
-
 /* ------------------------------------------------------------ lower view */
 
 enum lk { LK_NONE, LK_DIR, LK_LINK, LK_OTHER };
@@ -139,7 +135,7 @@ struct lower_hit {
 
 static bool is_opaque_at(int layerfd, const char *rel) {
   char p[4200], v[2];
-  if (proc_path(p, sizeof(p), layerfd, rel) < 0)
+  if (kk_proc_fd_path(p, sizeof(p), layerfd, rel) < 0)
     return false;
   ssize_t n = lgetxattr(p, KK_OVERLAY_OPAQUE_XATTR, v, sizeof(v));
   return n == 1 && v[0] == 'y';
@@ -173,7 +169,7 @@ static void lower_lookup(struct ux *u, const char *rel, struct lower_hit *hit) {
       size_t L = active[k];
       if (fstatat(u->lowers[L], prefix, &st, AT_SYMLINK_NOFOLLOW) < 0)
         continue;
-      if (kk_img_is_whiteout_stat(&st))
+      if (kk_image_is_whiteout_stat(&st))
         break; /* hides everything below */
       if (final || (!S_ISDIR(st.st_mode) && n_next == 0)) {
         /* The topmost thing at this name decides. */
@@ -222,7 +218,7 @@ static int set_xattr(int fd, int parentfd, const char *base, const char *name, c
     r = fsetxattr(fd, name, val, size, 0);
   } else {
     char p[4200];
-    if (proc_path(p, sizeof(p), parentfd, base) < 0)
+    if (kk_proc_fd_path(p, sizeof(p), parentfd, base) < 0)
       return kk_error_kind(err, KK_ERR_INVALID, 0, "path too long");
     r = lsetxattr(p, name, val, size, 0);
   }
@@ -315,7 +311,7 @@ static int apply_meta(struct ux *u, struct archive_entry *e, int fd, int parentf
 static int copy_meta_from(int srcfd_path_dir, const char *src_rel, int dstfd, int dst_parent, const char *dst_base,
                           const struct stat *st, bool set_times, kk_err_t *err) {
   char sp[4200];
-  if (proc_path(sp, sizeof(sp), srcfd_path_dir, src_rel) < 0)
+  if (kk_proc_fd_path(sp, sizeof(sp), srcfd_path_dir, src_rel) < 0)
     return kk_error_kind(err, KK_ERR_INVALID, 0, "path too long");
   int r = dstfd >= 0 ? fchown(dstfd, st->st_uid, st->st_gid)
                      : fchownat(dst_parent, dst_base, st->st_uid, st->st_gid, AT_SYMLINK_NOFOLLOW);
@@ -415,7 +411,7 @@ static int open_dir_slow(struct ux *u, const char *dir, bool create, kk_err_t *e
       } else if (have && S_ISLNK(st.st_mode)) {
         close(cur);
         return kk_error_kind(err, KK_ERR_INVALID, 0, "\"%s\" is a symlink in this layer; writing through symlinks is not allowed", prefix);
-      } else if (have && kk_img_is_whiteout_stat(&st) && create) {
+      } else if (have && kk_image_is_whiteout_stat(&st) && create) {
         /* Whited out earlier in this layer, now a parent again: a fresh
          * directory that hides the lower one. */
         if (unlinkat(cur, name, 0) < 0 || mkdirat(cur, name, 0755) < 0) {
@@ -501,7 +497,7 @@ static int clear_way(struct ux *u, int parentfd, const char *base, bool new_is_d
   pc_drop(u);
   if (S_ISDIR(st.st_mode))
     return kk_rm_rf_at(parentfd, base, err);
-  *was_whiteout = kk_img_is_whiteout_stat(&st);
+  *was_whiteout = kk_image_is_whiteout_stat(&st);
   if (unlinkat(parentfd, base, 0) < 0 && errno != ENOENT)
     return kk_error(err, errno, "remove existing entry");
   return 0;
@@ -561,7 +557,7 @@ static int copy_up(struct ux *u, const struct lower_hit *hit, const char *trel, 
   }
   if (S_ISREG(hit->st.st_mode)) {
     char sp[4200];
-    if (proc_path(sp, sizeof(sp), lfd, trel) < 0)
+    if (kk_proc_fd_path(sp, sizeof(sp), lfd, trel) < 0)
       return kk_error_kind(err, KK_ERR_INVALID, 0, "path too long");
     cleanup_close int in = open(sp, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
     if (in < 0)
@@ -569,22 +565,8 @@ static int copy_up(struct ux *u, const struct lower_hit *hit, const char *trel, 
     cleanup_close int out = openat(parentfd, base, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
     if (out < 0)
       return kk_error(err, errno, "create");
-    off_t left = hit->st.st_size;
-    while (left > 0) {
-      ssize_t c = copy_file_range(in, NULL, out, NULL, (size_t)left, 0);
-      if (c < 0 && errno == EINTR)
-        continue;
-      if (c <= 0) {
-        char buf[65536];
-        ssize_t r = read(in, buf, sizeof(buf));
-        if (r <= 0)
-          return kk_error(err, r < 0 ? errno : EIO, "copy lower file %s", trel);
-        if (kk_write_all(out, buf, (size_t)r) < 0)
-          return kk_error(err, errno, "copy lower file %s", trel);
-        c = r;
-      }
-      left -= c;
-    }
+    if (kk_copy_fd(in, out, hit->st.st_size) < 0)
+      return kk_error(err, errno, "copy lower file %s", trel);
     return copy_meta_from(lfd, trel, out, parentfd, base, &hit->st, true, err);
   }
   /* Devices and fifos. */
@@ -595,7 +577,7 @@ static int copy_up(struct ux *u, const struct lower_hit *hit, const char *trel, 
 
 static int do_hardlink(struct ux *u, const char *link, int parentfd, const char *base, kk_err_t *err) {
   cleanup_free char *trel = NULL;
-  if (kk_unpack_clean_path(link, &trel, err) < 0)
+  if (kk_image_unpack_clean_path(link, &trel, err) < 0)
     return kk_error_wrap(err, "hardlink target");
   if (*trel == '\0')
     return kk_error_kind(err, KK_ERR_INVALID, 0, "hardlink to the root directory");
@@ -609,7 +591,7 @@ static int do_hardlink(struct ux *u, const char *link, int parentfd, const char 
     return kk_error_wrap(err, "hardlink target \"%s\"", trel);
   }
   struct stat st;
-  if (tfd >= 0 && fstatat(tfd, tbase, &st, AT_SYMLINK_NOFOLLOW) == 0 && !kk_img_is_whiteout_stat(&st)) {
+  if (tfd >= 0 && fstatat(tfd, tbase, &st, AT_SYMLINK_NOFOLLOW) == 0 && !kk_image_is_whiteout_stat(&st)) {
     if (S_ISDIR(st.st_mode)) {
       close(tfd);
       return kk_error_kind(err, KK_ERR_INVALID, 0, "hardlink to a directory (\"%s\")", trel);
@@ -836,7 +818,7 @@ static la_ssize_t feeder_read(struct archive *a, void *arg, const void **buf) {
       f->ar->set_error(a, errno, "read layer blob");
       return -1;
     }
-    kk_sha256_update(&f->hc, f->inbuf, (size_t)r);
+    kk_image_sha256_update(&f->hc, f->inbuf, (size_t)r);
     *buf = f->inbuf;
     return r;
   }
@@ -867,7 +849,7 @@ static void feed(struct feeder *f, struct archive *a) {
       f->errmsg = kk_asprintf("decompress layer: %s", f->ar->error_string(a));
       return;
     }
-    kk_sha256_update(&f->hu, buf, len);
+    kk_image_sha256_update(&f->hu, buf, len);
     out += len;
     if (out > f->max_out) {
       f->errmsg = kk_asprintf("layer expands to more than %llu bytes", (unsigned long long)f->max_out);
@@ -883,10 +865,10 @@ static void feed(struct feeder *f, struct archive *a) {
       continue;
     if (n <= 0)
       break;
-    kk_sha256_update(&f->hc, f->inbuf, (size_t)n);
+    kk_image_sha256_update(&f->hc, f->inbuf, (size_t)n);
   }
-  f->digest = kk_sha256_final(&f->hc);
-  f->diff_id = kk_sha256_final(&f->hu);
+  f->digest = kk_image_sha256_final(&f->hc);
+  f->diff_id = kk_image_sha256_final(&f->hu);
 }
 
 static void *feeder_main(void *arg) {
@@ -932,7 +914,7 @@ static int run_tar(struct ux *u, int rfd, kk_err_t *err) {
     if (name == NULL)
       name = u->ar->entry_pathname_utf8(e);
     cleanup_free char *rel = NULL;
-    if (kk_unpack_clean_path(name, &rel, err) < 0 || apply_entry(u, a, e, rel, err) < 0) {
+    if (kk_image_unpack_clean_path(name, &rel, err) < 0 || apply_entry(u, a, e, rel, err) < 0) {
       rc = kk_error_wrap(err, "entry \"%.300s\"", name ? name : "");
       goto out;
     }
@@ -943,7 +925,7 @@ out:
   return rc;
 }
 
-int kk_unpack_layer(int rootfd, const int *lowerfds, size_t n_lowers, int fd, const char *digest, const char *diff_id,
+int kk_image_unpack_layer(int rootfd, const int *lowerfds, size_t n_lowers, int fd, const char *digest, const char *diff_id,
                     const struct kk_unpack_opts *opts, struct kk_unpack_stats *stats, kk_err_t *err) {
   struct kk_unpack_opts defaults = {0};
   if (opts == NULL)
@@ -952,14 +934,14 @@ int kk_unpack_layer(int rootfd, const int *lowerfds, size_t n_lowers, int fd, co
   if (stats == NULL)
     stats = &local_stats;
   memset(stats, 0, sizeof(*stats));
-  const struct kk_archive_api *ar = kk_libarchive(err);
+  const struct kk_archive_api *ar = kk_image_libarchive(err);
   if (ar == NULL)
     return -1;
   struct feeder f = {.ar = ar};
-  if (kk_sha256_init(&f.hc, err) < 0)
+  if (kk_image_sha256_init(&f.hc, err) < 0)
     return -1;
-  if (kk_sha256_init(&f.hu, err) < 0) {
-    kk_sha256_free(&f.hc);
+  if (kk_image_sha256_init(&f.hu, err) < 0) {
+    kk_image_sha256_free(&f.hc);
     return -1;
   }
   struct ux u = {
@@ -976,8 +958,8 @@ int kk_unpack_layer(int rootfd, const int *lowerfds, size_t n_lowers, int fd, co
   };
   int p[2];
   if (pipe2(p, O_CLOEXEC) < 0) {
-    kk_sha256_free(&f.hc);
-    kk_sha256_free(&f.hu);
+    kk_image_sha256_free(&f.hc);
+    kk_image_sha256_free(&f.hu);
     return kk_error(err, errno, "pipe");
   }
   fcntl(p[1], F_SETPIPE_SZ, PIPE_CHUNK);
@@ -990,8 +972,8 @@ int kk_unpack_layer(int rootfd, const int *lowerfds, size_t n_lowers, int fd, co
   if (rc != 0) {
     close(p[0]);
     close(p[1]);
-    kk_sha256_free(&f.hc);
-    kk_sha256_free(&f.hu);
+    kk_image_sha256_free(&f.hc);
+    kk_image_sha256_free(&f.hu);
     free(f.inbuf);
     return kk_error(err, rc, "start layer reader");
   }
@@ -1015,8 +997,8 @@ int kk_unpack_layer(int rootfd, const int *lowerfds, size_t n_lowers, int fd, co
     free(u.dirs[i].path);
   free(u.dirs);
   free(f.inbuf);
-  kk_sha256_free(&f.hc);
-  kk_sha256_free(&f.hu);
+  kk_image_sha256_free(&f.hc);
+  kk_image_sha256_free(&f.hu);
   /* The reader's error explains a truncated tar better than the tar does. */
   if (f.errmsg) {
     kk_error_free(&tar_err);

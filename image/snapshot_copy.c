@@ -12,7 +12,7 @@
 #include <unistd.h>
 
 #include "lib/fs.h"
-#include "runtime/image_int.h"
+#include "image/internal.h"
 
 struct link_ent {
   dev_t dev;
@@ -26,14 +26,10 @@ struct cp {
   size_t n_links;
 };
 
-static int proc_path(char *buf, size_t n, int dirfd, const char *name) {
-  return snprintf(buf, n, "/proc/self/fd/%d/%s", dirfd, name) >= (int)n ? -1 : 0;
-}
-
 static int copy_attrs(int sparent, const char *name, int dparent, int dfd, const struct stat *st, bool times,
                       kk_err_t *err) {
   char sp[4200], dp[4200];
-  if (proc_path(sp, sizeof(sp), sparent, name) < 0 || proc_path(dp, sizeof(dp), dparent, name) < 0)
+  if (kk_proc_fd_path(sp, sizeof(sp), sparent, name) < 0 || kk_proc_fd_path(dp, sizeof(dp), dparent, name) < 0)
     return kk_error_kind(err, KK_ERR_INVALID, 0, "path too long");
   int r = dfd >= 0 ? fchown(dfd, st->st_uid, st->st_gid)
                    : fchownat(dparent, name, st->st_uid, st->st_gid, AT_SYMLINK_NOFOLLOW);
@@ -70,7 +66,7 @@ static int copy_attrs(int sparent, const char *name, int dparent, int dfd, const
 
 static bool is_opaque(int parent, const char *name) {
   char p[4200], v[2];
-  if (proc_path(p, sizeof(p), parent, name) < 0)
+  if (kk_proc_fd_path(p, sizeof(p), parent, name) < 0)
     return false;
   return lgetxattr(p, KK_OVERLAY_OPAQUE_XATTR, v, sizeof(v)) == 1 && v[0] == 'y';
 }
@@ -82,24 +78,8 @@ static int copy_file(int sparent, const char *name, int dparent, const struct st
   cleanup_close int out = openat(dparent, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
   if (out < 0)
     return kk_error(err, errno, "create %s", name);
-  off_t left = st->st_size;
-  while (left > 0) {
-    ssize_t c = copy_file_range(in, NULL, out, NULL, (size_t)left, 0);
-    if (c < 0 && errno == EINTR)
-      continue;
-    if (c <= 0) {
-      char buf[65536];
-      ssize_t r = read(in, buf, sizeof(buf));
-      if (r < 0 && errno == EINTR)
-        continue;
-      if (r <= 0)
-        return kk_error(err, r < 0 ? errno : EIO, "copy %s", name);
-      if (kk_write_all(out, buf, (size_t)r) < 0)
-        return kk_error(err, errno, "copy %s", name);
-      c = r;
-    }
-    left -= c;
-  }
+  if (kk_copy_fd(in, out, st->st_size) < 0)
+    return kk_error(err, errno, "copy %s", name);
   return copy_attrs(sparent, name, dparent, out, st, true, err);
 }
 
@@ -111,7 +91,7 @@ static int copy_entry(struct cp *c, int src, int dst, const char *rel, const cha
     return kk_error(err, errno, "stat %s", name);
   cleanup_free char *path = *rel ? kk_asprintf("%s/%s", rel, name) : kk_xstrdup(name);
   bool exists = fstatat(dst, name, &dt, AT_SYMLINK_NOFOLLOW) == 0;
-  if (kk_img_is_whiteout_stat(&st))
+  if (kk_image_is_whiteout_stat(&st))
     return kk_rm_rf_at(dst, name, err);
   if (S_ISDIR(st.st_mode)) {
     if (exists && S_ISDIR(dt.st_mode)) {
@@ -181,7 +161,7 @@ static int copy_dir(struct cp *c, int src, int dst, const char *rel, kk_err_t *e
   return 0;
 }
 
-int kk_img_copy_layers(int targetfd, const int *layerfds, size_t n, kk_err_t *err) {
+int kk_image_copy_layers(int targetfd, const int *layerfds, size_t n, kk_err_t *err) {
   for (size_t i = 0; i < n; i++) {
     struct cp c = {.rootfd = targetfd};
     int rc = copy_dir(&c, layerfds[i], targetfd, "", err);

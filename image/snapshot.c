@@ -12,9 +12,8 @@
 
 #include "lib/fs.h"
 #include "lib/log.h"
-#include "runtime/image_int.h"
+#include "image/internal.h"
 
-#define cleanup_json __attribute__((cleanup(json_decrefp)))
 
 static void boot_id(char out[40]) {
   strcpy(out, "unknown");
@@ -69,8 +68,8 @@ static int open_snapshot_rootfs(struct kk_image_store *s, const char *hex, kk_er
 static int unpack_snapshot(struct kk_image_store *s, const struct kk_descriptor *layer, const char *diff_id,
                            const char *chain, const char *parent, const int *lowers_bottom_first, size_t n_lowers,
                            const struct kk_unpack_opts *opts, char **tmp_out, kk_err_t *err) {
-  const char *hex = kk_digest_hex(chain);
-  if (!kk_layer_media_type_ok(layer->media_type))
+  const char *hex = kk_image_digest_hex(chain);
+  if (!kk_image_layer_media_type_ok(layer->media_type))
     return kk_error_kind(err, KK_ERR_INVALID, 0, "layer %s: unsupported media type \"%s\"", layer->digest,
                          layer->media_type ? layer->media_type : "");
   cleanup_free char *tmp = NULL;
@@ -100,7 +99,7 @@ static int unpack_snapshot(struct kk_image_store *s, const struct kk_descriptor 
     goto out;
   if ((blobfd = kk_image_blob_open(s, layer->digest, err)) < 0)
     goto out;
-  if (kk_unpack_layer(rootfd, lowers, n_lowers, blobfd, layer->digest, diff_id, opts, &st, err) < 0)
+  if (kk_image_unpack_layer(rootfd, lowers, n_lowers, blobfd, layer->digest, diff_id, opts, &st, err) < 0)
     goto out;
   {
     json_t *m = json_object();
@@ -179,7 +178,7 @@ static int prepare_locked(struct kk_image_store *s, const char *ns, const char *
     opts = &defaults;
   struct kk_image_manifest m;
   struct kk_image_config c;
-  if (kk_img_resolve(s, ns, ref, NULL, &m, &c, err) < 0)
+  if (kk_image_resolve(s, ns, ref, NULL, &m, &c, err) < 0)
     return -1;
   int rc = 0;
   struct kk_strv chain = {0};
@@ -192,10 +191,10 @@ static int prepare_locked(struct kk_image_store *s, const char *ns, const char *
                        c.diff_ids.n, m.n_layers);
     goto out;
   }
-  if ((rc = kk_img_chain_ids(&c.diff_ids, &chain, err)) < 0)
+  if ((rc = kk_image_chain_ids(&c.diff_ids, &chain, err)) < 0)
     goto out;
   for (size_t i = 0; i < m.n_layers && rc == 0; i++) {
-    const char *hex = kk_digest_hex(chain.v[i]);
+    const char *hex = kk_image_digest_hex(chain.v[i]);
     int fd;
     if (snapshot_ready(s, hex)) {
       fd = open_snapshot_rootfs(s, hex, err);
@@ -253,7 +252,7 @@ int kk_image_prepare(struct kk_image_store *s, const char *ns, const char *ref, 
                      struct kk_strv *chain_ids, kk_err_t *err) {
   if (chain_ids)
     memset(chain_ids, 0, sizeof(*chain_ids));
-  cleanup_close int lock = kk_img_gc_lock(s, false, err);
+  cleanup_close int lock = kk_image_gc_lock(s, false, err);
   if (lock < 0)
     return -1;
   return prepare_locked(s, ns, ref, opts, chain_ids, NULL, err);
@@ -263,9 +262,9 @@ int kk_image_prepare(struct kk_image_store *s, const char *ns, const char *ref, 
 
 static int lease_name(const char *target, char **out, kk_err_t *err) {
   cleanup_free char *d = NULL;
-  if (kk_img_digest(target, strlen(target), &d, err) < 0)
+  if (kk_image_digest(target, strlen(target), &d, err) < 0)
     return -1;
-  *out = kk_asprintf("%.32s.json", kk_digest_hex(d));
+  *out = kk_asprintf("%.32s.json", kk_image_digest_hex(d));
   return 0;
 }
 
@@ -290,7 +289,7 @@ static int lease_write(struct kk_image_store *s, const char *target, const char 
   json_object_set_new(j, "ref", json_string(ref));
   json_t *a = json_array();
   for (size_t i = 0; i < chain->n; i++)
-    json_array_append_new(a, json_string(kk_digest_hex(chain->v[i])));
+    json_array_append_new(a, json_string(kk_image_digest_hex(chain->v[i])));
   json_object_set_new(j, "chain", a);
   cleanup_free char *text = json_dumps(j, JSON_INDENT(2));
   json_decref(j);
@@ -453,7 +452,7 @@ int kk_image_rootfs_mount(struct kk_image_store *s, const char *ns, const char *
     opts = &defaults;
   if (kk_empty(target) || target[0] != '/')
     return kk_error_kind(err, KK_ERR_INVALID, 0, "rootfs target must be an absolute path");
-  cleanup_close int lock = kk_img_gc_lock(s, false, err);
+  cleanup_close int lock = kk_image_gc_lock(s, false, err);
   if (lock < 0)
     return -1;
   struct kk_strv chain = {0};
@@ -482,7 +481,7 @@ int kk_image_rootfs_mount(struct kk_image_store *s, const char *ns, const char *
     if (kk_mkdir_p(upper, 0755, err) < 0 || kk_mkdir_p(work, 0700, err) < 0)
       goto out;
     for (size_t i = 0; i < chain.n; i++)
-      lowers[i] = kk_asprintf("%s/%s/rootfs", s->snap_path, kk_digest_hex(chain.v[chain.n - 1 - i]));
+      lowers[i] = kk_asprintf("%s/%s/rootfs", s->snap_path, kk_image_digest_hex(chain.v[chain.n - 1 - i]));
     kk_err_t e1 = NULL;
     if (overlay_mount(lowers, chain.n, upper, work, t, &e1) == 0) {
       mode = "overlay";
@@ -496,7 +495,7 @@ int kk_image_rootfs_mount(struct kk_image_store *s, const char *ns, const char *
       kk_error_kind(err, KK_ERR_CONFLICT, 0, "rootfs target %s is not empty", t);
       goto out;
     }
-    if (kk_img_copy_layers(tfd, fds, chain.n, err) < 0) {
+    if (kk_image_copy_layers(tfd, fds, chain.n, err) < 0) {
       kk_err_t e2 = NULL;
       kk_rm_rf_children(tfd, &e2);
       kk_error_free(&e2);

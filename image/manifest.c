@@ -5,9 +5,9 @@
 #include <string.h>
 #include <sys/utsname.h>
 
-#include "runtime/image_int.h"
+#include "image/internal.h"
 
-int kk_img_json_load(const char *buf, size_t len, const char *what, json_t **out, kk_err_t *err) {
+int kk_image_json_load(const char *buf, size_t len, const char *what, json_t **out, kk_err_t *err) {
   if (len > KK_IMAGE_JSON_MAX)
     return kk_error_kind(err, KK_ERR_INVALID, 0, "%s: larger than %u bytes", what, KK_IMAGE_JSON_MAX);
   json_error_t je;
@@ -22,7 +22,6 @@ int kk_img_json_load(const char *buf, size_t len, const char *what, json_t **out
   return 0;
 }
 
-#define cleanup_json __attribute__((cleanup(json_decrefp)))
 
 /* Optional string member: absent/null -> NULL; other types are errors. */
 static int get_str(json_t *o, const char *key, const char *what, char **out, kk_err_t *err) {
@@ -85,7 +84,7 @@ static int get_map(json_t *o, const char *key, const char *what, struct kk_map *
   return 0;
 }
 
-void kk_platform_free(struct kk_platform *p) {
+void kk_image_platform_free(struct kk_platform *p) {
   free(p->os);
   free(p->architecture);
   free(p->variant);
@@ -93,10 +92,10 @@ void kk_platform_free(struct kk_platform *p) {
   memset(p, 0, sizeof(*p));
 }
 
-void kk_descriptor_free(struct kk_descriptor *d) {
+void kk_image_descriptor_free(struct kk_descriptor *d) {
   free(d->media_type);
   free(d->digest);
-  kk_platform_free(&d->platform);
+  kk_image_platform_free(&d->platform);
   kk_map_free(&d->annotations);
   memset(d, 0, sizeof(*d));
 }
@@ -118,7 +117,7 @@ static int parse_descriptor(json_t *v, const char *what, struct kk_descriptor *d
     return -1;
   if (d->digest == NULL)
     return kk_error_kind(err, KK_ERR_INVALID, 0, "%s: descriptor without a digest", what);
-  if (!kk_digest_valid(d->digest))
+  if (!kk_image_digest_valid(d->digest))
     return kk_error_kind(err, KK_ERR_INVALID, 0, "%s: unsupported or malformed digest \"%.80s\" (only sha256)", what,
                          d->digest);
   json_t *size = json_object_get(v, "size");
@@ -153,7 +152,7 @@ static bool is_manifest_type(const char *mt) {
   return mt && (strcmp(mt, KK_MT_OCI_MANIFEST) == 0 || strcmp(mt, KK_MT_DOCKER_MANIFEST) == 0);
 }
 
-int kk_manifest_kind_of(const char *content_type, const char *buf, size_t len, enum kk_manifest_kind *out,
+int kk_image_manifest_kind_of(const char *content_type, const char *buf, size_t len, enum kk_manifest_kind *out,
                         kk_err_t *err) {
   cleanup_free char *ct = NULL;
   if (content_type) {
@@ -163,7 +162,7 @@ int kk_manifest_kind_of(const char *content_type, const char *buf, size_t len, e
   if (is_schema1(ct))
     return kk_error_kind(err, KK_ERR_INVALID, 0, "Docker schema 1 manifests are not supported");
   cleanup_json json_t *j = NULL;
-  if (kk_img_json_load(buf, len, "manifest", &j, err) < 0)
+  if (kk_image_json_load(buf, len, "manifest", &j, err) < 0)
     return -1;
   json_t *sv = json_object_get(j, "schemaVersion");
   if (sv && json_is_integer(sv) && json_integer_value(sv) == 1)
@@ -194,22 +193,22 @@ int kk_manifest_kind_of(const char *content_type, const char *buf, size_t len, e
 void kk_image_index_free(struct kk_image_index *x) {
   free(x->media_type);
   for (size_t i = 0; i < x->n_manifests; i++)
-    kk_descriptor_free(&x->manifests[i]);
+    kk_image_descriptor_free(&x->manifests[i]);
   free(x->manifests);
   memset(x, 0, sizeof(*x));
 }
 
 void kk_image_manifest_free(struct kk_image_manifest *m) {
   free(m->media_type);
-  kk_descriptor_free(&m->config);
+  kk_image_descriptor_free(&m->config);
   for (size_t i = 0; i < m->n_layers; i++)
-    kk_descriptor_free(&m->layers[i]);
+    kk_image_descriptor_free(&m->layers[i]);
   free(m->layers);
   memset(m, 0, sizeof(*m));
 }
 
 void kk_image_config_free(struct kk_image_config *c) {
-  kk_platform_free(&c->platform);
+  kk_image_platform_free(&c->platform);
   free(c->user);
   free(c->working_dir);
   free(c->stop_signal);
@@ -254,7 +253,7 @@ static int index_parse(json_t *j, struct kk_image_index *out, kk_err_t *err) {
 int kk_image_index_parse(const char *buf, size_t len, struct kk_image_index *out, kk_err_t *err) {
   memset(out, 0, sizeof(*out));
   cleanup_json json_t *j = NULL;
-  if (kk_img_json_load(buf, len, "image index", &j, err) < 0)
+  if (kk_image_json_load(buf, len, "image index", &j, err) < 0)
     return -1;
   if (index_parse(j, out, err) < 0) {
     kk_image_index_free(out);
@@ -263,7 +262,7 @@ int kk_image_index_parse(const char *buf, size_t len, struct kk_image_index *out
   return 0;
 }
 
-bool kk_layer_media_type_ok(const char *mt) {
+bool kk_image_layer_media_type_ok(const char *mt) {
   static const char *ok[] = {
       KK_MT_OCI_LAYER,
       KK_MT_OCI_LAYER_GZIP,
@@ -316,7 +315,7 @@ static int manifest_parse(json_t *j, struct kk_image_manifest *out, kk_err_t *er
 int kk_image_manifest_parse(const char *buf, size_t len, struct kk_image_manifest *out, kk_err_t *err) {
   memset(out, 0, sizeof(*out));
   cleanup_json json_t *j = NULL;
-  if (kk_img_json_load(buf, len, "image manifest", &j, err) < 0)
+  if (kk_image_json_load(buf, len, "image manifest", &j, err) < 0)
     return -1;
   if (manifest_parse(j, out, err) < 0) {
     kk_image_manifest_free(out);
@@ -367,7 +366,7 @@ static int config_parse(json_t *j, struct kk_image_config *out, kk_err_t *err) {
   if (get_strv(rootfs, "diff_ids", what, &out->diff_ids, err) < 0)
     return -1;
   for (size_t i = 0; i < out->diff_ids.n; i++)
-    if (!kk_digest_valid(out->diff_ids.v[i]))
+    if (!kk_image_digest_valid(out->diff_ids.v[i]))
       return kk_error_kind(err, KK_ERR_INVALID, 0, "%s: rootfs.diff_ids[%zu]: unsupported or malformed digest", what, i);
   return 0;
 }
@@ -375,7 +374,7 @@ static int config_parse(json_t *j, struct kk_image_config *out, kk_err_t *err) {
 int kk_image_config_parse(const char *buf, size_t len, struct kk_image_config *out, kk_err_t *err) {
   memset(out, 0, sizeof(*out));
   cleanup_json json_t *j = NULL;
-  if (kk_img_json_load(buf, len, "image config", &j, err) < 0)
+  if (kk_image_json_load(buf, len, "image config", &j, err) < 0)
     return -1;
   if (config_parse(j, out, err) < 0) {
     kk_image_config_free(out);
@@ -386,7 +385,7 @@ int kk_image_config_parse(const char *buf, size_t len, struct kk_image_config *o
 
 /* ------------------------------------------------------------- platform */
 
-void kk_platform_host(struct kk_platform *out) {
+void kk_image_platform_host(struct kk_platform *out) {
   memset(out, 0, sizeof(*out));
   struct utsname u;
   const char *arch = "amd64", *variant = NULL;
@@ -410,7 +409,7 @@ void kk_platform_host(struct kk_platform *out) {
   out->variant = kk_xstrdup(variant);
 }
 
-int kk_platform_parse(const char *s, struct kk_platform *out, kk_err_t *err) {
+int kk_image_platform_parse(const char *s, struct kk_platform *out, kk_err_t *err) {
   memset(out, 0, sizeof(*out));
   cleanup_free char *copy = kk_xstrdup(s);
   char *parts[4] = {0};
@@ -429,12 +428,12 @@ int kk_platform_parse(const char *s, struct kk_platform *out, kk_err_t *err) {
   return 0;
 }
 
-char *kk_platform_string(const struct kk_platform *p) {
+char *kk_image_platform_string(const struct kk_platform *p) {
   return kk_asprintf("%s/%s%s%s", p->os ? p->os : "?", p->architecture ? p->architecture : "?",
                      p->variant ? "/" : "", p->variant ? p->variant : "");
 }
 
-bool kk_platform_match(const struct kk_platform *want, const struct kk_platform *have) {
+bool kk_image_platform_match(const struct kk_platform *want, const struct kk_platform *have) {
   if (!kk_streq(want->os, have->os) || !kk_streq(want->architecture, have->architecture))
     return false;
   if (want->variant == NULL || have->variant == NULL) {
@@ -452,7 +451,7 @@ const struct kk_descriptor *kk_image_index_select(const struct kk_image_index *x
       continue; /* attestations, nested indexes, unknown types: skipped */
     if (!d->has_platform)
       continue;
-    if (kk_platform_match(want, &d->platform))
+    if (kk_image_platform_match(want, &d->platform))
       return d;
   }
   return NULL;

@@ -7,7 +7,7 @@
 #include <stdbool.h>
 #include <stdio.h>
 
-#include "runtime/libs.h"
+#include "image/libs.h"
 
 struct lib {
   const char *soname;
@@ -68,7 +68,7 @@ static void *get(struct lib *l, void *table, pthread_once_t *once, void (*init)(
   }                                                                                                                    \
   const struct api *getter(kk_err_t *err) { return get(&api##_lib, &api##_table, &api##_once, api##_init, err); }
 
-KK_LIBS_DEFINE_(kk_curl_api, KK_CURL_FUNCS, KK_LIBCURL_SONAME, "image pull", kk_libcurl)
+KK_LIBS_DEFINE_(kk_curl_api, KK_CURL_FUNCS, KK_LIBCURL_SONAME, "image pull", kk_image_libcurl)
 KK_LIBS_DEFINE_(kk_archive_api, KK_ARCHIVE_FUNCS, KK_LIBARCHIVE_SONAME, "reading image archives and layers",
-                kk_libarchive)
-KK_LIBS_DEFINE_(kk_crypto_api, KK_CRYPTO_FUNCS, KK_LIBCRYPTO_SONAME, "computing image digests", kk_libcrypto)
+                kk_image_libarchive)
+KK_LIBS_DEFINE_(kk_crypto_api, KK_CRYPTO_FUNCS, KK_LIBCRYPTO_SONAME, "computing image digests", kk_image_libcrypto)

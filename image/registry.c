@@ -11,8 +11,8 @@
 #include <unistd.h>
 
 #include "lib/log.h"
-#include "runtime/image_int.h"
-#include "runtime/libs.h"
+#include "image/internal.h"
+#include "image/libs.h"
 
 #define ACCEPT_MANIFESTS                                                                                               \
   "Accept: " KK_MT_OCI_INDEX ", " KK_MT_OCI_MANIFEST ", " KK_MT_DOCKER_LIST ", " KK_MT_DOCKER_MANIFEST
@@ -123,22 +123,22 @@ static size_t on_body(char *p, size_t sz, size_t n, void *arg) {
   if (rs->w && (code == 200 || code == 206)) {
     if (rs->first_chunk) {
       rs->first_chunk = false;
-      if (code == 200 && kk_img_writer_offset(rs->w) > 0) {
+      if (code == 200 && kk_image_writer_offset(rs->w) > 0) {
         /* The server ignored our Range: start over. */
-        int64_t had = kk_img_writer_offset(rs->w);
-        if (kk_img_writer_reset(rs->w, &rs->werr) < 0)
+        int64_t had = kk_image_writer_offset(rs->w);
+        if (kk_image_writer_reset(rs->w, &rs->werr) < 0)
           return 0;
         progress_add(rs->r, -had, 0);
       } else if (code == 206) {
         long long start = -1;
         if (rs->content_range == NULL || sscanf(rs->content_range, "bytes %lld-", &start) != 1 ||
-            start != kk_img_writer_offset(rs->w)) {
+            start != kk_image_writer_offset(rs->w)) {
           rs->range_bad = true;
           return 0;
         }
       }
     }
-    if (kk_img_writer_write(rs->w, p, len, &rs->werr) < 0)
+    if (kk_image_writer_write(rs->w, p, len, &rs->werr) < 0)
       return 0;
     progress_add(rs->r, (int64_t)len, 0);
     return len;
@@ -381,8 +381,8 @@ static int request(struct reg *r, CURL *c, const char *url, const char *accept, 
     pthread_mutex_unlock(&r->mu);
     char range[64];
     rs->range_sent = false;
-    if (rs->w && kk_img_writer_offset(rs->w) > 0) {
-      snprintf(range, sizeof(range), "%lld-", (long long)kk_img_writer_offset(rs->w));
+    if (rs->w && kk_image_writer_offset(rs->w) > 0) {
+      snprintf(range, sizeof(range), "%lld-", (long long)kk_image_writer_offset(rs->w));
       r->cu->easy_setopt(c, CURLOPT_RANGE, range);
       rs->range_sent = true;
     }
@@ -400,7 +400,7 @@ static int request(struct reg *r, CURL *c, const char *url, const char *accept, 
     if (rs->range_bad) {
       /* A 206 for another range than asked: start the blob over. */
       kk_debug("%s: unexpected Content-Range; restarting", url);
-      if (kk_img_writer_reset(rs->w, err) < 0)
+      if (kk_image_writer_reset(rs->w, err) < 0)
         return -1;
       if (attempt < r->max_retries)
         continue;
@@ -486,14 +486,14 @@ static int get_manifest(struct reg *r, CURL *c, const char *what, const char *wa
     rc = status_error(r, "manifest", &rs, err);
   if (rc == 0) {
     char *d = NULL;
-    if (kk_img_digest(rs.body ? rs.body : "", rs.body_len, &d, err) < 0) {
+    if (kk_image_digest(rs.body ? rs.body : "", rs.body_len, &d, err) < 0) {
       resp_free(&rs);
       return -1;
     }
     if (want_digest && strcmp(d, want_digest) != 0) {
       rc = kk_error_kind(err, KK_ERR_INVALID, 0, "manifest %s: registry sent content that hashes to %s", want_digest, d);
       free(d);
-    } else if (kk_manifest_kind_of(rs.content_type, rs.body ? rs.body : "", rs.body_len, kind, err) < 0) {
+    } else if (kk_image_manifest_kind_of(rs.content_type, rs.body ? rs.body : "", rs.body_len, kind, err) < 0) {
       rc = kk_error_wrap(err, "manifest %s", what);
       free(d);
     } else {
@@ -510,14 +510,14 @@ static int get_manifest(struct reg *r, CURL *c, const char *what, const char *wa
 
 static int fetch_blob(struct reg *r, CURL *c, const struct kk_descriptor *d, kk_err_t *err) {
   struct kk_blob_writer *w = NULL;
-  if (kk_img_writer_open(r->s, d->digest, d->size, &w, err) < 0)
+  if (kk_image_writer_open(r->s, d->digest, d->size, &w, err) < 0)
     return -1;
-  if (kk_img_writer_present(w)) {
-    kk_img_writer_free(w, true);
+  if (kk_image_writer_present(w)) {
+    kk_image_writer_free(w, true);
     progress_add(r, d->size, 1);
     return 0;
   }
-  int64_t resumed = kk_img_writer_offset(w);
+  int64_t resumed = kk_image_writer_offset(w);
   if (resumed > 0) {
     kk_debug("resuming %s at %lld bytes", d->digest, (long long)resumed);
     progress_add(r, resumed, 0);
@@ -528,11 +528,11 @@ static int fetch_blob(struct reg *r, CURL *c, const struct kk_descriptor *d, kk_
   if (rc == 0 && rs.status != 200 && rs.status != 206)
     rc = status_error(r, d->digest, &rs, err);
   if (rc == 0)
-    rc = kk_img_writer_commit(w, NULL, NULL, err);
+    rc = kk_image_writer_commit(w, NULL, NULL, err);
   if (rc == 0)
     progress_add(r, 0, 1);
   resp_free(&rs);
-  kk_img_writer_free(w, true);
+  kk_image_writer_free(w, true);
   return rc;
 }
 
@@ -642,7 +642,7 @@ static int pull(struct reg *r, CURL *c, const char *ns, kk_err_t *err) {
   struct kk_platform host = {0};
   const struct kk_platform *want = r->o->platform;
   if (want == NULL) {
-    kk_platform_host(&host);
+    kk_image_platform_host(&host);
     want = &host;
   }
   cleanup_free char *body = NULL, *digest = NULL, *index_digest = NULL;
@@ -656,11 +656,11 @@ static int pull(struct reg *r, CURL *c, const char *ns, kk_err_t *err) {
     if (rc == 0) {
       const struct kk_descriptor *d = kk_image_index_select(&x, want);
       if (d == NULL) {
-        cleanup_free char *p = kk_platform_string(want);
+        cleanup_free char *p = kk_image_platform_string(want);
         struct kk_strv have = {0};
         for (size_t i = 0; i < x.n_manifests; i++)
           if (x.manifests[i].has_platform)
-            kk_strv_push_owned(&have, kk_platform_string(&x.manifests[i].platform));
+            kk_strv_push_owned(&have, kk_image_platform_string(&x.manifests[i].platform));
         cleanup_free char *list = kk_strv_join(&have, ", ");
         kk_strv_free(&have);
         rc = kk_error_kind(err, KK_ERR_NOT_FOUND, 0, "no manifest for %s (available: %s)", p,
@@ -677,14 +677,14 @@ static int pull(struct reg *r, CURL *c, const char *ns, kk_err_t *err) {
       kk_image_index_free(&x);
     }
   }
-  kk_platform_free(&host);
+  kk_image_platform_free(&host);
   if (rc < 0)
     return -1;
   struct kk_image_manifest m;
   if (kk_image_manifest_parse(body, len, &m, err) < 0)
     return -1;
   for (size_t i = 0; i < m.n_layers; i++)
-    if (!kk_layer_media_type_ok(m.layers[i].media_type) || m.layers[i].n_urls > 0) {
+    if (!kk_image_layer_media_type_ok(m.layers[i].media_type) || m.layers[i].n_urls > 0) {
       rc = kk_error_kind(err, KK_ERR_INVALID, 0, "layer %s has an unsupported media type \"%s\"", m.layers[i].digest, m.layers[i].media_type ? m.layers[i].media_type : "");
       kk_image_manifest_free(&m);
       return rc;
@@ -742,7 +742,7 @@ int kk_image_pull(struct kk_image_store *s, const char *ns, const char *ref, con
   r.max_retries = opts->max_retries == 0 ? 4 : opts->max_retries < 0 ? 0 : opts->max_retries;
   r.delay_ms = opts->retry_delay_ms > 0 ? opts->retry_delay_ms : 200;
   r.prog.ref = r.refstr;
-  if ((r.cu = kk_libcurl(err)) == NULL || (r.cr = kk_libcrypto(err)) == NULL) {
+  if ((r.cu = kk_image_libcurl(err)) == NULL || (r.cr = kk_image_libcrypto(err)) == NULL) {
     kk_error_wrap(err, "pull %s", r.refstr);
     reg_free(&r);
     return -1;
@@ -756,7 +756,7 @@ int kk_image_pull(struct kk_image_store *s, const char *ns, const char *ref, con
   int lock = -1;
   if (c == NULL) {
     kk_error(err, ENOMEM, "initialize libcurl");
-  } else if ((lock = kk_img_gc_lock(s, false, err)) >= 0) {
+  } else if ((lock = kk_image_gc_lock(s, false, err)) >= 0) {
     rc = pull(&r, c, ns, err);
     close(lock);
   }

@@ -66,14 +66,14 @@ char *kk_image_ref_normalize(const char *s, kk_err_t *err);
 
 /* --------------------------------------------------------------- digests */
 /* "sha256:" + 64 lowercase hex; the only algorithm the store accepts. */
-bool kk_digest_valid(const char *digest);
+bool kk_image_digest_valid(const char *digest);
 /* sha256:<hex> of buf.  These two load libcrypto.so.3 on first use and
  * abort with a message if it is missing; the store's own code uses
  * fallible internal versions and reports that as an error instead. */
-char *kk_digest_of(const void *buf, size_t len);
+char *kk_image_digest_of(const void *buf, size_t len);
 /* ChainID(L0) = DiffID(L0); ChainID(L0..n) = sha256(ChainID(n-1) + " " + DiffID(n)).
  * Fills out (n entries, owned). */
-void kk_chain_ids(const struct kk_strv *diff_ids, struct kk_strv *out);
+void kk_image_chain_ids_of(const struct kk_strv *diff_ids, struct kk_strv *out);
 
 /* ------------------------------------------------------ OCI documents */
 struct kk_platform {
@@ -82,15 +82,16 @@ struct kk_platform {
   char *variant;      /* v7, v8, or NULL */
   char *os_version;
 };
-void kk_platform_free(struct kk_platform *p);
+void kk_image_platform_free(struct kk_platform *p);
+#define cleanup_image_platform KK_CLEANUP(kk_image_platform_free)
 /* The host: os "linux", GOARCH of uname(2)'s machine (+ variant for arm). */
-void kk_platform_host(struct kk_platform *out);
+void kk_image_platform_host(struct kk_platform *out);
 /* "linux/arm64/v8" or "linux/amd64" -> platform; NULL and *err on error. */
-int kk_platform_parse(const char *s, struct kk_platform *out, kk_err_t *err);
-char *kk_platform_string(const struct kk_platform *p);
+int kk_image_platform_parse(const char *s, struct kk_platform *out, kk_err_t *err);
+char *kk_image_platform_string(const struct kk_platform *p);
 /* want's os and architecture must equal; a variant in want must equal
  * (arm64 without a variant matches v8). */
-bool kk_platform_match(const struct kk_platform *want, const struct kk_platform *have);
+bool kk_image_platform_match(const struct kk_platform *want, const struct kk_platform *have);
 
 struct kk_descriptor {
   char *media_type;
@@ -101,7 +102,7 @@ struct kk_descriptor {
   struct kk_map annotations;
   size_t n_urls; /* non-distributable layers carry urls; we never follow them */
 };
-void kk_descriptor_free(struct kk_descriptor *d);
+void kk_image_descriptor_free(struct kk_descriptor *d);
 
 struct kk_image_index {
   char *media_type;
@@ -128,7 +129,7 @@ struct kk_image_config {
 enum kk_manifest_kind { KK_MANIFEST_INDEX = 1, KK_MANIFEST_IMAGE = 2 };
 /* Decide from the Content-Type (may be NULL) and the document's mediaType /
  * shape.  Docker schema 1 and unknown types are refused. */
-int kk_manifest_kind_of(const char *content_type, const char *buf, size_t len, enum kk_manifest_kind *out,
+int kk_image_manifest_kind_of(const char *content_type, const char *buf, size_t len, enum kk_manifest_kind *out,
                         kk_err_t *err);
 /* Strict parsers: bounded size, duplicate keys refused, digests and sizes
  * validated.  Unknown media types inside an index are kept, not errors. */
@@ -141,7 +142,7 @@ void kk_image_config_free(struct kk_image_config *c);
 /* First manifest of the index matching the platform, or NULL. */
 const struct kk_descriptor *kk_image_index_select(const struct kk_image_index *x, const struct kk_platform *want);
 /* Layer media types we can unpack (OCI tar, +gzip, +zstd, Docker gzip). */
-bool kk_layer_media_type_ok(const char *mt);
+bool kk_image_layer_media_type_ok(const char *mt);
 
 /* ----------------------------------------------------------------- store */
 struct kk_image_store;
@@ -151,7 +152,7 @@ static inline void kk_image_store_closep(struct kk_image_store **s) {
   if (*s)
     kk_image_store_close(*s);
 }
-#define cleanup_image_store __attribute__((cleanup(kk_image_store_closep)))
+#define cleanup_image_store KK_CLEANUP(kk_image_store_closep)
 
 /* Namespace names: [A-Za-z0-9]+ joined by single . _ -, at most 76
  * characters, not "blobs"/"ingest". */
@@ -184,6 +185,7 @@ struct kk_image_info {
   struct kk_map labels;  /* config labels */
 };
 void kk_image_info_free(struct kk_image_info *i);
+#define cleanup_image_info KK_CLEANUP(kk_image_info_free)
 void kk_image_infos_free(struct kk_image_info *v, size_t n);
 
 /* Images of one namespace (ns != NULL) or of all, sorted by namespace, name. */
@@ -226,6 +228,7 @@ struct kk_image_load_result {
   struct kk_strv skipped; /* "<what>: <why>" */
 };
 void kk_image_load_result_free(struct kk_image_load_result *r);
+#define cleanup_image_load_result KK_CLEANUP(kk_image_load_result_free)
 /* OCI archives (tar, optionally gzip/zstd), OCI layout directories and
  * docker-archive tarballs (`docker save`, `podman save`).  path "-" = stdin. */
 int kk_image_load(struct kk_image_store *s, const char *ns, const char *path, const struct kk_image_load_opts *opts,
@@ -294,13 +297,13 @@ struct kk_unpack_stats {
  * anywhere is refused.  digest / diff_id (may be NULL) are checked against
  * the compressed and uncompressed streams.  Nothing is ever created outside
  * rootfd; on error the caller discards the directory. */
-int kk_unpack_layer(int rootfd, const int *lowerfds, size_t n_lowers, int fd, const char *digest,
+int kk_image_unpack_layer(int rootfd, const int *lowerfds, size_t n_lowers, int fd, const char *digest,
                     const char *diff_id, const struct kk_unpack_opts *opts, struct kk_unpack_stats *stats,
                     kk_err_t *err);
 /* A tar entry name as a clean relative path ("" for the root): "./" and
  * "//" dropped; absolute paths, ".." components, empty or over-long names
  * refused. */
-int kk_unpack_clean_path(const char *name, char **out, kk_err_t *err);
+int kk_image_unpack_clean_path(const char *name, char **out, kk_err_t *err);
 
 /* ------------------------------------------------------ snapshots, rootfs */
 /* Unpack every layer of ref that has no snapshot yet (each once, keyed by

@@ -5,7 +5,7 @@
 #include <ctype.h>
 #include <string.h>
 
-#include "runtime/image.h"
+#include "image/image.h"
 
 static bool is_lower_alnum(char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'); }
 
@@ -117,7 +117,7 @@ int kk_image_ref_parse(const char *s, struct kk_image_ref *out, kk_err_t *err) {
   cleanup_free char *name = NULL;
   const char *at = strchr(s, '@');
   if (at) {
-    if (!kk_digest_valid(at + 1)) {
+    if (!kk_image_digest_valid(at + 1)) {
       if (strncmp(at + 1, "sha256:", 7) != 0 && strchr(at + 1, ':'))
         return kk_error_kind(err, KK_ERR_INVALID, 0, "invalid image reference \"%s\": unsupported digest algorithm (only sha256)", s);
       return kk_error_kind(err, KK_ERR_INVALID, 0, "invalid image reference \"%s\": invalid digest", s);

@@ -13,10 +13,9 @@
 #include <unistd.h>
 
 #include "lib/fs.h"
-#include "runtime/image_int.h"
-#include "runtime/libs.h"
+#include "image/internal.h"
+#include "image/libs.h"
 
-#define cleanup_json __attribute__((cleanup(json_decrefp)))
 #define MEM_TOTAL_MAX (64u << 20)
 #define MAX_MEMBERS 100000
 
@@ -50,7 +49,7 @@ static void members_free(struct archive_index *x) {
 static struct member *member_find(struct archive_index *x, const char *name) {
   cleanup_free char *clean = NULL;
   kk_err_t e = NULL;
-  if (kk_unpack_clean_path(name, &clean, &e) < 0) {
+  if (kk_image_unpack_clean_path(name, &clean, &e) < 0) {
     kk_error_free(&e);
     return NULL;
   }
@@ -72,7 +71,7 @@ static bool is_blob_path(const char *name, const char **hex) {
     return false;
   const char *h = name + strlen("blobs/sha256/");
   cleanup_free char *d = kk_asprintf("sha256:%s", h);
-  if (!kk_digest_valid(d))
+  if (!kk_image_digest_valid(d))
     return false;
   *hex = h;
   return true;
@@ -145,11 +144,11 @@ static int read_member(const struct kk_archive_api *ar, struct archive *a, struc
   } else {
     cleanup_free char *expected = is_blob_path(name, &hex) ? kk_asprintf("sha256:%s", hex) : NULL;
     struct kk_blob_writer *w = NULL;
-    rc = kk_img_writer_open(s, expected, m.size, &w, err);
+    rc = kk_image_writer_open(s, expected, m.size, &w, err);
     /* Already stored: still check the member, a corrupt archive is an error. */
     struct kk_sha256 h = {0};
-    bool verify = rc == 0 && kk_img_writer_present(w);
-    if (verify && kk_sha256_init(&h, err) < 0) {
+    bool verify = rc == 0 && kk_image_writer_present(w);
+    if (verify && kk_image_sha256_init(&h, err) < 0) {
       rc = -1;
       verify = false;
     }
@@ -171,21 +170,21 @@ static int read_member(const struct kk_archive_api *ar, struct archive *a, struc
         have_magic += k;
       }
       if (verify) {
-        kk_sha256_update(&h, buf, len);
+        kk_image_sha256_update(&h, buf, len);
         continue;
       }
-      rc = kk_img_writer_write(w, buf, len, err);
+      rc = kk_image_writer_write(w, buf, len, err);
     }
     if (verify) {
-      cleanup_free char *got = kk_sha256_final(&h);
-      kk_sha256_free(&h);
+      cleanup_free char *got = kk_image_sha256_final(&h);
+      kk_image_sha256_free(&h);
       if (rc == 0 && strcmp(got, expected) != 0)
         rc = kk_error_kind(err, KK_ERR_INVALID, 0, "blob %s: digest mismatch (content hashes to %s)", expected, got);
     }
     if (rc == 0)
-      rc = kk_img_writer_commit(w, &m.digest, &m.size, err);
+      rc = kk_image_writer_commit(w, &m.digest, &m.size, err);
     if (w)
-      kk_img_writer_free(w, false);
+      kk_image_writer_free(w, false);
     if (rc < 0)
       kk_error_wrap(err, "archive member %s", name);
   }
@@ -239,7 +238,7 @@ static la_ssize_t cancellable_read(struct archive *a, void *arg, const void **ou
 
 static int scan_archive(struct kk_image_store *s, int fd, const int *cancel_fd, struct archive_index *x,
                         kk_err_t *err) {
-  const struct kk_archive_api *ar = kk_libarchive(err);
+  const struct kk_archive_api *ar = kk_image_libarchive(err);
   if (ar == NULL)
     return -1;
   cleanup_free struct cancellable *c = NULL;
@@ -277,7 +276,7 @@ static int scan_archive(struct kk_image_store *s, int fd, const int *cancel_fd, 
     if (type != AE_IFREG && type != AE_IFLNK && ar->entry_hardlink(e) == NULL)
       continue;
     cleanup_free char *name = NULL;
-    if (kk_unpack_clean_path(ar->entry_pathname(e), &name, err) < 0) {
+    if (kk_image_unpack_clean_path(ar->entry_pathname(e), &name, err) < 0) {
       rc = kk_error_wrap(err, "archive member");
       goto out;
     }
@@ -330,16 +329,16 @@ static int source_fetch(struct source *src, const char *digest, int64_t size, kk
     return 0;
   if (src->dirfd < 0)
     return kk_error_kind(err, KK_ERR_NOT_FOUND, 0, "blob %s is not in the archive", digest);
-  cleanup_free char *p = kk_asprintf("blobs/sha256/%s", kk_digest_hex(digest));
+  cleanup_free char *p = kk_asprintf("blobs/sha256/%s", kk_image_digest_hex(digest));
   cleanup_close int fd = openat(src->dirfd, p, O_RDONLY | O_CLOEXEC);
   if (fd < 0)
     return kk_error(err, errno, "blob %s is not in the layout", digest);
   struct kk_blob_writer *w = NULL;
-  if (kk_img_writer_open(src->s, digest, size, &w, err) < 0)
+  if (kk_image_writer_open(src->s, digest, size, &w, err) < 0)
     return -1;
   int rc = 0;
   char *buf = kk_xmalloc(1 << 20);
-  while (rc == 0 && !kk_img_writer_present(w)) {
+  while (rc == 0 && !kk_image_writer_present(w)) {
     ssize_t r = read(fd, buf, 1 << 20);
     if (r < 0 && errno == EINTR)
       continue;
@@ -347,12 +346,12 @@ static int source_fetch(struct source *src, const char *digest, int64_t size, kk
       rc = kk_error(err, errno, "read blob %s", digest);
     if (r <= 0)
       break;
-    rc = kk_img_writer_write(w, buf, (size_t)r, err);
+    rc = kk_image_writer_write(w, buf, (size_t)r, err);
   }
   free(buf);
   if (rc == 0)
-    rc = kk_img_writer_commit(w, NULL, NULL, err);
-  kk_img_writer_free(w, false);
+    rc = kk_image_writer_commit(w, NULL, NULL, err);
+  kk_image_writer_free(w, false);
   return rc;
 }
 
@@ -391,7 +390,7 @@ static int load_descriptor(struct source *src, const char *ns, const struct kk_d
   if (source_read(src, d->digest, d->size, &buf, &len, err) < 0)
     return kk_error_wrap(err, "%s", name);
   enum kk_manifest_kind kind;
-  if (kk_manifest_kind_of(d->media_type, buf, len, &kind, err) < 0)
+  if (kk_image_manifest_kind_of(d->media_type, buf, len, &kind, err) < 0)
     return kk_error_wrap(err, "%s", name);
   cleanup_free char *manifest_digest = kk_xstrdup(d->digest);
   cleanup_free char *index_digest = NULL;
@@ -403,14 +402,14 @@ static int load_descriptor(struct source *src, const char *ns, const struct kk_d
     const struct kk_descriptor *pick = NULL;
     for (size_t i = 0; i < x.n_manifests && !pick; i++) {
       const struct kk_descriptor *c = &x.manifests[i];
-      if (!c->has_platform || !kk_platform_match(want, &c->platform))
+      if (!c->has_platform || !kk_image_platform_match(want, &c->platform))
         continue;
       if (source_fetch(src, c->digest, c->size, &e) == 0)
         pick = c;
       kk_error_free(&e);
     }
     if (pick == NULL) {
-      cleanup_free char *p = kk_platform_string(want);
+      cleanup_free char *p = kk_image_platform_string(want);
       skip(out, "%s: no manifest for %s in the archive", name, p);
       kk_image_index_free(&x);
       return 0;
@@ -438,9 +437,9 @@ static int load_descriptor(struct source *src, const char *ns, const struct kk_d
       kk_image_manifest_free(&m);
       return kk_error_wrap(err, "%s", name);
     }
-    bool ok = c.platform.architecture == NULL || kk_platform_match(want, &c.platform);
+    bool ok = c.platform.architecture == NULL || kk_image_platform_match(want, &c.platform);
     if (!ok) {
-      cleanup_free char *have = kk_platform_string(&c.platform), *w = kk_platform_string(want);
+      cleanup_free char *have = kk_image_platform_string(&c.platform), *w = kk_image_platform_string(want);
       skip(out, "%s: platform %s, not %s", name, have, w);
     }
     kk_image_config_free(&c);
@@ -471,21 +470,21 @@ static int load_oci_index(struct source *src, const char *ns, const char *buf, s
   struct kk_platform host = {0};
   const struct kk_platform *want = opts->platform;
   if (want == NULL) {
-    kk_platform_host(&host);
+    kk_image_platform_host(&host);
     want = &host;
   }
   int rc = 0;
   for (size_t i = 0; i < x.n_manifests && rc == 0; i++) {
     const struct kk_descriptor *d = &x.manifests[i];
     /* A platform-specific entry for another platform is skipped. */
-    if (d->has_platform && d->platform.architecture && !kk_platform_match(want, &d->platform)) {
-      cleanup_free char *p = kk_platform_string(&d->platform);
+    if (d->has_platform && d->platform.architecture && !kk_image_platform_match(want, &d->platform)) {
+      cleanup_free char *p = kk_image_platform_string(&d->platform);
       skip(out, "%s: platform %s", d->digest, p);
       continue;
     }
     rc = load_descriptor(src, ns, d, want, opts, out, err);
   }
-  kk_platform_free(&host);
+  kk_image_platform_free(&host);
   kk_image_index_free(&x);
   return rc;
 }
@@ -514,12 +513,12 @@ static int docker_entry(struct kk_image_store *s, const char *ns, struct archive
   cleanup_free char *cfg_digest = NULL;
   int64_t cfg_size = 0;
   if (cm->data) {
-    if (kk_img_digest(cm->data, cm->len, &cfg_digest, err) < 0)
+    if (kk_image_digest(cm->data, cm->len, &cfg_digest, err) < 0)
       return -1;
     /* <hex>.json must hash to its name. */
     const char *base = strrchr(cm->name, '/');
     base = base ? base + 1 : cm->name;
-    if (strlen(base) == 64 + 5 && strncmp(base, kk_digest_hex(cfg_digest), 64) != 0)
+    if (strlen(base) == 64 + 5 && strncmp(base, kk_image_digest_hex(cfg_digest), 64) != 0)
       return kk_error_kind(err, KK_ERR_INVALID, 0, "config %s: content hashes to %s", cm->name, cfg_digest);
     if (kk_image_blob_put(s, cfg_digest, cm->data, cm->len, NULL, err) < 0)
       return -1;
@@ -618,7 +617,7 @@ int kk_image_load_fd(struct kk_image_store *s, const char *ns, int fd, const str
     opts = &defaults;
   if (kk_image_namespace_validate(ns, err) < 0)
     return -1;
-  cleanup_close int lock = kk_img_gc_lock(s, false, err);
+  cleanup_close int lock = kk_image_gc_lock(s, false, err);
   if (lock < 0)
     return -1;
   struct archive_index x = {0};
@@ -657,7 +656,7 @@ int kk_image_load_dirfd(struct kk_image_store *s, const char *ns, int dfd, const
   size_t len = 0;
   if (kk_read_file_at(dfd, "index.json", KK_IMAGE_JSON_MAX, &buf, &len, err) < 0)
     return kk_error_wrap(err, "%s", what);
-  cleanup_close int lock = kk_img_gc_lock(s, false, err);
+  cleanup_close int lock = kk_image_gc_lock(s, false, err);
   if (lock < 0)
     return -1;
   struct source src = {.s = s, .dirfd = dfd};

@@ -6,7 +6,7 @@
 #include <strings.h>
 
 #include "model/model.h"
-#include "runtime/image.h"
+#include "image/image.h"
 
 static bool hub_alias(const char *host, size_t n) {
   static const char *const hub[] = {"docker.io", "index.docker.io", "registry-1.docker.io", "registry.hub.docker.com"};

@@ -3,10 +3,10 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "runtime/image_int.h"
-#include "runtime/libs.h"
+#include "image/internal.h"
+#include "image/libs.h"
 
-bool kk_digest_valid(const char *digest) {
+bool kk_image_digest_valid(const char *digest) {
   if (digest == NULL || strncmp(digest, "sha256:", 7) != 0)
     return false;
   const char *h = digest + 7;
@@ -17,9 +17,9 @@ bool kk_digest_valid(const char *digest) {
   return i == 64;
 }
 
-int kk_sha256_init(struct kk_sha256 *h, kk_err_t *err) {
+int kk_image_sha256_init(struct kk_sha256 *h, kk_err_t *err) {
   h->ctx = NULL;
-  const struct kk_crypto_api *c = kk_libcrypto(err);
+  const struct kk_crypto_api *c = kk_image_libcrypto(err);
   if (c == NULL)
     return -1;
   EVP_MD_CTX *ctx = c->MD_CTX_new();
@@ -30,12 +30,12 @@ int kk_sha256_init(struct kk_sha256 *h, kk_err_t *err) {
   return 0;
 }
 
-void kk_sha256_update(struct kk_sha256 *h, const void *p, size_t n) {
+void kk_image_sha256_update(struct kk_sha256 *h, const void *p, size_t n) {
   if (n > 0)
     h->api->DigestUpdate((EVP_MD_CTX *)h->ctx, p, n);
 }
 
-char *kk_sha256_final(struct kk_sha256 *h) {
+char *kk_image_sha256_final(struct kk_sha256 *h) {
   unsigned char md[EVP_MAX_MD_SIZE];
   unsigned int mdlen = 0;
   const struct kk_crypto_api *c = h->api;
@@ -52,20 +52,20 @@ char *kk_sha256_final(struct kk_sha256 *h) {
   return out;
 }
 
-void kk_sha256_free(struct kk_sha256 *h) {
+void kk_image_sha256_free(struct kk_sha256 *h) {
   if (h->ctx)
     h->api->MD_CTX_free((EVP_MD_CTX *)h->ctx);
   h->ctx = NULL;
 }
 
-int kk_img_digest(const void *buf, size_t len, char **out, kk_err_t *err) {
+int kk_image_digest(const void *buf, size_t len, char **out, kk_err_t *err) {
   struct kk_sha256 h;
   *out = NULL;
-  if (kk_sha256_init(&h, err) < 0)
+  if (kk_image_sha256_init(&h, err) < 0)
     return -1;
-  kk_sha256_update(&h, buf, len);
-  *out = kk_sha256_final(&h);
-  kk_sha256_free(&h);
+  kk_image_sha256_update(&h, buf, len);
+  *out = kk_image_sha256_final(&h);
+  kk_image_sha256_free(&h);
   return 0;
 }
 
@@ -76,15 +76,15 @@ static _Noreturn void no_crypto(kk_err_t *e) {
   abort();
 }
 
-char *kk_digest_of(const void *buf, size_t len) {
+char *kk_image_digest_of(const void *buf, size_t len) {
   char *d;
   kk_err_t e = NULL;
-  if (kk_img_digest(buf, len, &d, &e) < 0)
+  if (kk_image_digest(buf, len, &d, &e) < 0)
     no_crypto(&e);
   return d;
 }
 
-int kk_img_chain_ids(const struct kk_strv *diff_ids, struct kk_strv *out, kk_err_t *err) {
+int kk_image_chain_ids(const struct kk_strv *diff_ids, struct kk_strv *out, kk_err_t *err) {
   memset(out, 0, sizeof(*out));
   for (size_t i = 0; i < diff_ids->n; i++) {
     if (i == 0) {
@@ -93,7 +93,7 @@ int kk_img_chain_ids(const struct kk_strv *diff_ids, struct kk_strv *out, kk_err
     }
     cleanup_free char *s = kk_asprintf("%s %s", out->v[i - 1], diff_ids->v[i]);
     char *d;
-    if (kk_img_digest(s, strlen(s), &d, err) < 0) {
+    if (kk_image_digest(s, strlen(s), &d, err) < 0) {
       kk_strv_free(out);
       return -1;
     }
@@ -102,8 +102,8 @@ int kk_img_chain_ids(const struct kk_strv *diff_ids, struct kk_strv *out, kk_err
   return 0;
 }
 
-void kk_chain_ids(const struct kk_strv *diff_ids, struct kk_strv *out) {
+void kk_image_chain_ids_of(const struct kk_strv *diff_ids, struct kk_strv *out) {
   kk_err_t e = NULL;
-  if (kk_img_chain_ids(diff_ids, out, &e) < 0)
+  if (kk_image_chain_ids(diff_ids, out, &e) < 0)
     no_crypto(&e);
 }

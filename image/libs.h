@@ -102,8 +102,8 @@ struct kk_crypto_api {
 };
 
 /* The loaded table, or NULL with *err filled. */
-const struct kk_curl_api *kk_libcurl(kk_err_t *err);
-const struct kk_archive_api *kk_libarchive(kk_err_t *err);
-const struct kk_crypto_api *kk_libcrypto(kk_err_t *err);
+const struct kk_curl_api *kk_image_libcurl(kk_err_t *err);
+const struct kk_archive_api *kk_image_libarchive(kk_err_t *err);
+const struct kk_crypto_api *kk_image_libcrypto(kk_err_t *err);
 
 #endif

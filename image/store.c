@@ -12,11 +12,10 @@
 #include <unistd.h>
 
 #include "lib/fs.h"
-#include "runtime/image_int.h"
-#include "runtime/libs.h"
+#include "image/internal.h"
+#include "image/libs.h"
 
 #define INDEX_MAX (KK_IMAGE_JSON_MAX)
-#define cleanup_json __attribute__((cleanup(json_decrefp)))
 
 /* ------------------------------------------------------------------ open */
 
@@ -75,25 +74,25 @@ fail:
   return kk_error_wrap(err, "open image store %s", run_path);
 }
 
-int kk_img_gc_lock(struct kk_image_store *s, bool exclusive, kk_err_t *err) {
+int kk_image_gc_lock(struct kk_image_store *s, bool exclusive, kk_err_t *err) {
   return kk_lock_at(s->imagesfd, ".gc.lock", exclusive, err);
 }
 
-int kk_img_index_lock(struct kk_image_store *s, kk_err_t *err) { return kk_lock_at(s->imagesfd, ".index.lock", true, err); }
+int kk_image_index_lock(struct kk_image_store *s, kk_err_t *err) { return kk_lock_at(s->imagesfd, ".index.lock", true, err); }
 
 /* ----------------------------------------------------------------- blobs */
 
 bool kk_image_blob_exists(struct kk_image_store *s, const char *digest) {
-  if (!kk_digest_valid(digest))
+  if (!kk_image_digest_valid(digest))
     return false;
   struct stat st;
-  return fstatat(s->blobsfd, kk_digest_hex(digest), &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(st.st_mode);
+  return fstatat(s->blobsfd, kk_image_digest_hex(digest), &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(st.st_mode);
 }
 
 int kk_image_blob_open(struct kk_image_store *s, const char *digest, kk_err_t *err) {
-  if (!kk_digest_valid(digest))
+  if (!kk_image_digest_valid(digest))
     return kk_error_kind(err, KK_ERR_INVALID, 0, "invalid digest \"%.80s\"", digest ? digest : "");
-  int fd = openat(s->blobsfd, kk_digest_hex(digest), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+  int fd = openat(s->blobsfd, kk_image_digest_hex(digest), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
   if (fd < 0) {
     if (errno == ENOENT)
       return kk_error_kind(err, KK_ERR_NOT_FOUND, 0, "blob %s not found in the image store", digest);
@@ -112,7 +111,7 @@ int kk_image_blob_read(struct kk_image_store *s, const char *digest, size_t max,
   if (kk_read_fd(fd, max, digest, &buf, &n, err) < 0)
     return -1;
   cleanup_free char *got = NULL;
-  if (kk_img_digest(buf, n, &got, err) < 0)
+  if (kk_image_digest(buf, n, &got, err) < 0)
     return -1;
   if (strcmp(got, digest) != 0)
     return kk_error_kind(err, KK_ERR_INVALID, 0, "blob %s is corrupt (content hashes to %s)", digest, got);
@@ -133,17 +132,17 @@ struct kk_blob_writer {
   bool committed, present;
 };
 
-bool kk_img_writer_present(const struct kk_blob_writer *w) { return w->present; }
-int64_t kk_img_writer_offset(const struct kk_blob_writer *w) { return w->off; }
+bool kk_image_writer_present(const struct kk_blob_writer *w) { return w->present; }
+int64_t kk_image_writer_offset(const struct kk_blob_writer *w) { return w->off; }
 
-void kk_img_writer_free(struct kk_blob_writer *w, bool keep_partial) {
+void kk_image_writer_free(struct kk_blob_writer *w, bool keep_partial) {
   if (w == NULL)
     return;
   if (!w->committed && w->tmpname && !(w->expected && keep_partial && w->off > 0))
     unlinkat(w->s->ingestfd, w->tmpname, 0);
   if (w->fd >= 0)
     close(w->fd);
-  kk_sha256_free(&w->h);
+  kk_image_sha256_free(&w->h);
   free(w->expected);
   free(w->tmpname);
   free(w);
@@ -171,23 +170,23 @@ static int rehash_partial(struct kk_blob_writer *w, kk_err_t *err) {
       return kk_error(err, errno, "read partial blob");
     if (r == 0)
       break;
-    kk_sha256_update(&w->h, buf, (size_t)r);
+    kk_image_sha256_update(&w->h, buf, (size_t)r);
     off += r;
   }
   w->off = off;
   return 0;
 }
 
-int kk_img_writer_open(struct kk_image_store *s, const char *expected, int64_t expected_size,
+int kk_image_writer_open(struct kk_image_store *s, const char *expected, int64_t expected_size,
                        struct kk_blob_writer **out, kk_err_t *err) {
-  if (expected && !kk_digest_valid(expected))
+  if (expected && !kk_image_digest_valid(expected))
     return kk_error_kind(err, KK_ERR_INVALID, 0, "invalid digest \"%.80s\"", expected);
   struct kk_blob_writer *w = kk_xzalloc(sizeof(*w));
   w->s = s;
   w->fd = -1;
   w->expected = kk_xstrdup(expected);
   w->expected_size = expected_size;
-  if (kk_sha256_init(&w->h, err) < 0)
+  if (kk_image_sha256_init(&w->h, err) < 0)
     goto fail;
   if (expected && kk_image_blob_exists(s, expected)) {
     w->present = true;
@@ -195,7 +194,7 @@ int kk_img_writer_open(struct kk_image_store *s, const char *expected, int64_t e
     return 0;
   }
   if (expected) {
-    w->tmpname = kk_asprintf("%s.partial", kk_digest_hex(expected));
+    w->tmpname = kk_asprintf("%s.partial", kk_image_digest_hex(expected));
     w->fd = openat(s->ingestfd, w->tmpname, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
     if (w->fd < 0) {
       kk_error(err, errno, "create %s", w->tmpname);
@@ -235,23 +234,23 @@ int kk_img_writer_open(struct kk_image_store *s, const char *expected, int64_t e
   *out = w;
   return 0;
 fail:
-  kk_img_writer_free(w, true);
+  kk_image_writer_free(w, true);
   return -1;
 }
 
-int kk_img_writer_reset(struct kk_blob_writer *w, kk_err_t *err) {
+int kk_image_writer_reset(struct kk_blob_writer *w, kk_err_t *err) {
   if (w->present)
     return 0;
   if (ftruncate(w->fd, 0) < 0)
     return kk_error(err, errno, "truncate partial blob");
-  kk_sha256_free(&w->h);
-  if (kk_sha256_init(&w->h, err) < 0)
+  kk_image_sha256_free(&w->h);
+  if (kk_image_sha256_init(&w->h, err) < 0)
     return -1;
   w->off = 0;
   return 0;
 }
 
-int kk_img_writer_write(struct kk_blob_writer *w, const void *buf, size_t len, kk_err_t *err) {
+int kk_image_writer_write(struct kk_blob_writer *w, const void *buf, size_t len, kk_err_t *err) {
   if (w->present || len == 0)
     return 0;
   if (w->expected_size >= 0 && w->off + (int64_t)len > w->expected_size)
@@ -270,18 +269,18 @@ int kk_img_writer_write(struct kk_blob_writer *w, const void *buf, size_t len, k
     left -= (size_t)r;
     off += r;
   }
-  kk_sha256_update(&w->h, buf, len);
+  kk_image_sha256_update(&w->h, buf, len);
   w->off = off;
   return 0;
 }
 
-int kk_img_writer_commit(struct kk_blob_writer *w, char **digest_out, int64_t *size_out, kk_err_t *err) {
+int kk_image_writer_commit(struct kk_blob_writer *w, char **digest_out, int64_t *size_out, kk_err_t *err) {
   if (w->present) {
     if (digest_out)
       *digest_out = kk_xstrdup(w->expected);
     if (size_out) {
       struct stat st;
-      *size_out = fstatat(w->s->blobsfd, kk_digest_hex(w->expected), &st, 0) == 0 ? st.st_size : w->expected_size;
+      *size_out = fstatat(w->s->blobsfd, kk_image_digest_hex(w->expected), &st, 0) == 0 ? st.st_size : w->expected_size;
     }
     w->committed = true;
     return 0;
@@ -292,7 +291,7 @@ int kk_img_writer_commit(struct kk_blob_writer *w, char **digest_out, int64_t *s
     return kk_error_kind(err, KK_ERR_INVALID, 0, "blob %s: got %lld bytes, expected %lld",
                          w->expected ? w->expected : "(unnamed)", (long long)w->off, (long long)w->expected_size);
   }
-  cleanup_free char *digest = kk_sha256_final(&w->h);
+  cleanup_free char *digest = kk_image_sha256_final(&w->h);
   if (w->expected && strcmp(digest, w->expected) != 0) {
     unlinkat(w->s->ingestfd, w->tmpname, 0);
     w->committed = true;
@@ -300,7 +299,7 @@ int kk_img_writer_commit(struct kk_blob_writer *w, char **digest_out, int64_t *s
   }
   if (fsync(w->fd) < 0)
     return kk_error(err, errno, "fsync blob %s", digest);
-  if (renameat(w->s->ingestfd, w->tmpname, w->s->blobsfd, kk_digest_hex(digest)) < 0)
+  if (renameat(w->s->ingestfd, w->tmpname, w->s->blobsfd, kk_image_digest_hex(digest)) < 0)
     return kk_error(err, errno, "publish blob %s", digest);
   w->committed = true;
   if (kk_fsync_dir(w->s->blobsfd, err) < 0)
@@ -315,12 +314,12 @@ int kk_img_writer_commit(struct kk_blob_writer *w, char **digest_out, int64_t *s
 int kk_image_blob_put(struct kk_image_store *s, const char *expected, const void *buf, size_t len,
                       char **digest_out, kk_err_t *err) {
   struct kk_blob_writer *w = NULL;
-  if (kk_img_writer_open(s, expected, expected ? (int64_t)len : -1, &w, err) < 0)
+  if (kk_image_writer_open(s, expected, expected ? (int64_t)len : -1, &w, err) < 0)
     return -1;
-  int rc = kk_img_writer_write(w, buf, len, err);
+  int rc = kk_image_writer_write(w, buf, len, err);
   if (rc == 0)
-    rc = kk_img_writer_commit(w, digest_out, NULL, err);
-  kk_img_writer_free(w, false);
+    rc = kk_image_writer_commit(w, digest_out, NULL, err);
+  kk_image_writer_free(w, false);
   return rc;
 }
 
@@ -399,7 +398,7 @@ static int index_load(int nsfd, const char *ns, json_t **out, kk_err_t *err) {
   if (kk_read_file_at(nsfd, "index.json", INDEX_MAX, &buf, &len, err) < 0)
     return kk_error_wrap(err, "image namespace %s", ns);
   json_t *j = NULL;
-  if (kk_img_json_load(buf, len, "index.json", &j, err) < 0)
+  if (kk_image_json_load(buf, len, "index.json", &j, err) < 0)
     return kk_error_wrap(err, "image namespace %s", ns);
   json_t *ms = json_object_get(j, "manifests");
   if (ms == NULL) {
@@ -444,7 +443,7 @@ int kk_image_namespaces(struct kk_image_store *s, struct kk_strv *out, kk_err_t 
 
 /* ------------------------------------------------------------------ tag */
 
-int kk_img_manifest_complete(struct kk_image_store *s, const struct kk_image_manifest *m, kk_err_t *err) {
+int kk_image_manifest_complete(struct kk_image_store *s, const struct kk_image_manifest *m, kk_err_t *err) {
   if (!kk_image_blob_exists(s, m->config.digest))
     return kk_error_kind(err, KK_ERR_NOT_FOUND, 0, "config blob %s is missing", m->config.digest);
   for (size_t i = 0; i < m->n_layers; i++)
@@ -467,7 +466,7 @@ int kk_image_tag(struct kk_image_store *s, const char *ns, const char *ref, cons
   struct kk_image_manifest m;
   if (kk_image_manifest_parse(mbuf, mlen, &m, err) < 0)
     return kk_error_wrap(err, "tag %s", name);
-  int rc = kk_img_manifest_complete(s, &m, err);
+  int rc = kk_image_manifest_complete(s, &m, err);
   cleanup_free char *cbuf = NULL;
   size_t clen = 0;
   struct kk_image_config c = {0};
@@ -505,7 +504,7 @@ int kk_image_tag(struct kk_image_store *s, const char *ns, const char *ref, cons
   kk_image_manifest_free(&m);
   kk_image_config_free(&c);
 
-  cleanup_close int lock = kk_img_index_lock(s, err);
+  cleanup_close int lock = kk_image_index_lock(s, err);
   cleanup_close int nsfd = -1;
   cleanup_json json_t *idx = NULL;
   if (lock < 0 || (nsfd = ns_open(s, ns, true, err)) < 0 || index_load(nsfd, ns, &idx, err) < 0) {
@@ -530,7 +529,7 @@ void kk_image_info_free(struct kk_image_info *i) {
   free(i->media_type);
   free(i->config_digest);
   free(i->chain_id);
-  kk_platform_free(&i->platform);
+  kk_image_platform_free(&i->platform);
   kk_map_free(&i->labels);
   memset(i, 0, sizeof(*i));
 }
@@ -566,7 +565,7 @@ static void info_fill(struct kk_image_store *s, struct kk_image_info *info, int6
     return;
   }
   struct kk_strv chain;
-  if (kk_img_chain_ids(&c.diff_ids, &chain, &e) < 0) {
+  if (kk_image_chain_ids(&c.diff_ids, &chain, &e) < 0) {
     kk_error_free(&e);
     kk_image_config_free(&c);
     return;
@@ -594,7 +593,7 @@ static int list_ns(struct kk_image_store *s, const char *ns, const char *only, s
   json_array_foreach(ms, i, e) {
     const char *name = entry_ref(e);
     const char *digest = json_string_value(json_object_get(e, "digest"));
-    if (name == NULL || !kk_digest_valid(digest))
+    if (name == NULL || !kk_image_digest_valid(digest))
       continue;
     if (only && strcmp(only, name) != 0)
       continue;
@@ -604,7 +603,7 @@ static int list_ns(struct kk_image_store *s, const char *ns, const char *only, s
     info.namespace_name = kk_xstrdup(ns);
     info.manifest_digest = kk_xstrdup(digest);
     const char *top = json_string_value(json_object_get(ann, "io.kukeon.image.digest"));
-    info.digest = kk_xstrdup(kk_digest_valid(top) ? top : digest);
+    info.digest = kk_xstrdup(kk_image_digest_valid(top) ? top : digest);
     info.media_type = kk_xstrdup(json_string_value(json_object_get(e, "mediaType")));
     const char *created = json_string_value(json_object_get(ann, "io.kukeon.image.created"));
     if (created)
@@ -674,7 +673,7 @@ int kk_image_get(struct kk_image_store *s, const char *ns, const char *ref, stru
   return 0;
 }
 
-int kk_img_resolve(struct kk_image_store *s, const char *ns, const char *ref, char **manifest_digest,
+int kk_image_resolve(struct kk_image_store *s, const char *ns, const char *ref, char **manifest_digest,
                    struct kk_image_manifest *m, struct kk_image_config *c, kk_err_t *err) {
   struct kk_image_info info;
   if (kk_image_get(s, ns, ref, &info, err) < 0)
@@ -705,7 +704,7 @@ int kk_img_resolve(struct kk_image_store *s, const char *ns, const char *ref, ch
 int kk_image_config_get(struct kk_image_store *s, const char *ns, const char *ref, struct kk_image_config *out,
                         kk_err_t *err) {
   memset(out, 0, sizeof(*out));
-  return kk_img_resolve(s, ns, ref, NULL, NULL, out, err);
+  return kk_image_resolve(s, ns, ref, NULL, NULL, out, err);
 }
 
 /* --------------------------------------------------------- delete, prune */
@@ -719,7 +718,7 @@ int kk_image_delete(struct kk_image_store *s, const char *ns, const char *ref, k
   if (kk_image_namespace_validate(ns, err) < 0)
     return -1;
   {
-    cleanup_close int lock = kk_img_index_lock(s, err);
+    cleanup_close int lock = kk_image_index_lock(s, err);
     if (lock < 0)
       return -1;
     cleanup_free char *idxpath = kk_asprintf("%s/index.json", ns);
@@ -766,7 +765,7 @@ static bool set_has(const struct kk_strv *set, const char *s) {
 static int collect_refs(struct kk_image_store *s, struct kk_strv *blobs, struct kk_strv *chains, kk_err_t *err) {
   /* Reading a manifest verifies its digest: without libcrypto every read
    * would fail and everything would look unreferenced. */
-  if (kk_libcrypto(err) == NULL)
+  if (kk_image_libcrypto(err) == NULL)
     return -1;
   struct kk_strv nss = {0};
   if (kk_image_namespaces(s, &nss, err) < 0)
@@ -782,7 +781,7 @@ static int collect_refs(struct kk_image_store *s, struct kk_strv *blobs, struct 
     json_t *e;
     json_array_foreach(json_object_get(idx, "manifests"), i, e) {
       const char *digest = json_string_value(json_object_get(e, "digest"));
-      if (!kk_digest_valid(digest))
+      if (!kk_image_digest_valid(digest))
         continue;
       kk_strv_push(blobs, digest);
       cleanup_free char *mbuf = NULL, *cbuf = NULL;
@@ -813,7 +812,7 @@ static int collect_refs(struct kk_image_store *s, struct kk_strv *blobs, struct 
       if (kk_image_blob_read(s, m.config.digest, KK_IMAGE_JSON_MAX, &cbuf, &clen, &e2) == 0 &&
           kk_image_config_parse(cbuf, clen, &c, &e2) == 0) {
         struct kk_strv ch;
-        if (kk_img_chain_ids(&c.diff_ids, &ch, err) < 0) {
+        if (kk_image_chain_ids(&c.diff_ids, &ch, err) < 0) {
           kk_error_free(&e2);
           kk_image_config_free(&c);
           kk_image_manifest_free(&m);
@@ -821,7 +820,7 @@ static int collect_refs(struct kk_image_store *s, struct kk_strv *blobs, struct 
           return -1;
         }
         for (size_t j = 0; j < ch.n; j++)
-          kk_strv_push(chains, kk_digest_hex(ch.v[j]));
+          kk_strv_push(chains, kk_image_digest_hex(ch.v[j]));
         kk_strv_free(&ch);
         kk_image_config_free(&c);
       }
@@ -918,7 +917,7 @@ static int gc(struct kk_image_store *s, struct kk_image_prune_result *out, kk_er
 }
 
 int kk_image_prune(struct kk_image_store *s, struct kk_image_prune_result *out, kk_err_t *err) {
-  cleanup_close int lock = kk_img_gc_lock(s, true, err);
+  cleanup_close int lock = kk_image_gc_lock(s, true, err);
   if (lock < 0)
     return -1;
   return gc(s, out, err);

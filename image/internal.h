@@ -7,7 +7,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#include "runtime/image.h"
+#include "image/image.h"
 
 struct kk_image_store {
   char *run_path;
@@ -27,56 +27,56 @@ struct kk_sha256 {
   void *ctx; /* EVP_MD_CTX */
   const struct kk_crypto_api *api;
 };
-int kk_sha256_init(struct kk_sha256 *h, kk_err_t *err);
-void kk_sha256_update(struct kk_sha256 *h, const void *p, size_t n);
+int kk_image_sha256_init(struct kk_sha256 *h, kk_err_t *err);
+void kk_image_sha256_update(struct kk_sha256 *h, const void *p, size_t n);
 /* "sha256:<hex>"; the context is reset for reuse. */
-char *kk_sha256_final(struct kk_sha256 *h);
-void kk_sha256_free(struct kk_sha256 *h);
-/* Fallible kk_digest_of / kk_chain_ids. */
-int kk_img_digest(const void *buf, size_t len, char **out, kk_err_t *err);
-int kk_img_chain_ids(const struct kk_strv *diff_ids, struct kk_strv *out, kk_err_t *err);
+char *kk_image_sha256_final(struct kk_sha256 *h);
+void kk_image_sha256_free(struct kk_sha256 *h);
+/* Fallible kk_image_digest_of / kk_image_chain_ids_of. */
+int kk_image_digest(const void *buf, size_t len, char **out, kk_err_t *err);
+int kk_image_chain_ids(const struct kk_strv *diff_ids, struct kk_strv *out, kk_err_t *err);
 /* The 64 hex characters of a valid digest. */
-static inline const char *kk_digest_hex(const char *digest) { return digest + 7; }
+static inline const char *kk_image_digest_hex(const char *digest) { return digest + 7; }
 
 /* Streaming ingest of one blob: temp file in images/ingest, hashed while
  * written, size enforced, renamed into blobs/ only when the digest is right.
  * With an expected digest the temp is "<hex>.partial", kept on failure so a
  * later pull resumes it (offset() tells where); it is locked while open. */
 struct kk_blob_writer;
-int kk_img_writer_open(struct kk_image_store *s, const char *expected, int64_t expected_size,
+int kk_image_writer_open(struct kk_image_store *s, const char *expected, int64_t expected_size,
                        struct kk_blob_writer **out, kk_err_t *err);
-int64_t kk_img_writer_offset(const struct kk_blob_writer *w);
+int64_t kk_image_writer_offset(const struct kk_blob_writer *w);
 /* Start over (server ignored our Range). */
-int kk_img_writer_reset(struct kk_blob_writer *w, kk_err_t *err);
-int kk_img_writer_write(struct kk_blob_writer *w, const void *buf, size_t len, kk_err_t *err);
+int kk_image_writer_reset(struct kk_blob_writer *w, kk_err_t *err);
+int kk_image_writer_write(struct kk_blob_writer *w, const void *buf, size_t len, kk_err_t *err);
 /* Verify and publish; *digest_out / *size_out may be NULL. */
-int kk_img_writer_commit(struct kk_blob_writer *w, char **digest_out, int64_t *size_out, kk_err_t *err);
+int kk_image_writer_commit(struct kk_blob_writer *w, char **digest_out, int64_t *size_out, kk_err_t *err);
 /* Close; an uncommitted writer keeps its .partial only when keep_partial. */
-void kk_img_writer_free(struct kk_blob_writer *w, bool keep_partial);
+void kk_image_writer_free(struct kk_blob_writer *w, bool keep_partial);
 /* True when the blob was already stored when the writer was opened. */
-bool kk_img_writer_present(const struct kk_blob_writer *w);
+bool kk_image_writer_present(const struct kk_blob_writer *w);
 
 /* Locks (flock; the fd holds the lock). */
-int kk_img_gc_lock(struct kk_image_store *s, bool exclusive, kk_err_t *err);
-int kk_img_index_lock(struct kk_image_store *s, kk_err_t *err);
+int kk_image_gc_lock(struct kk_image_store *s, bool exclusive, kk_err_t *err);
+int kk_image_index_lock(struct kk_image_store *s, kk_err_t *err);
 
 /* Read + parse the manifest / config stored for ref in ns. */
-int kk_img_resolve(struct kk_image_store *s, const char *ns, const char *ref, char **manifest_digest,
+int kk_image_resolve(struct kk_image_store *s, const char *ns, const char *ref, char **manifest_digest,
                    struct kk_image_manifest *m, struct kk_image_config *c, kk_err_t *err);
 
 /* Check a manifest's blobs are all present (config + layers). */
-int kk_img_manifest_complete(struct kk_image_store *s, const struct kk_image_manifest *m, kk_err_t *err);
+int kk_image_manifest_complete(struct kk_image_store *s, const struct kk_image_manifest *m, kk_err_t *err);
 
 /* JSON helper: parse strictly (size cap, no duplicate keys). */
 struct json_t;
-int kk_img_json_load(const char *buf, size_t len, const char *what, struct json_t **out, kk_err_t *err);
+int kk_image_json_load(const char *buf, size_t len, const char *what, struct json_t **out, kk_err_t *err);
 
 /* Overlay-form helpers shared by unpack and the copy fallback. */
-bool kk_img_is_whiteout_stat(const void *st /* struct stat * */);
+bool kk_image_is_whiteout_stat(const void *st /* struct stat * */);
 #define KK_OVERLAY_OPAQUE_XATTR "trusted.overlay.opaque"
 
 /* Copy the merged view of snapshot rootfs dirs (bottom first) into the
  * directory targetfd (fallback when overlay is unavailable). */
-int kk_img_copy_layers(int targetfd, const int *layerfds, size_t n, kk_err_t *err);
+int kk_image_copy_layers(int targetfd, const int *layerfds, size_t n, kk_err_t *err);
 
 #endif
