@@ -74,6 +74,12 @@ int kk_image_json_load(const char *buf, size_t len, const char *what, struct jso
 /* Overlay-form helpers shared by unpack and the copy fallback. */
 bool kk_image_is_whiteout_stat(const void *st /* struct stat * */);
 #define KK_OVERLAY_OPAQUE_XATTR "trusted.overlay.opaque"
+/* Give a copied node st's owner, mode, extended attributes (not overlay's,
+ * read from src_name under src_dir) and, when times, st's times.  The
+ * destination is dst_fd when >= 0, else dst_name under dst_parent. */
+struct stat;
+int kk_image_copy_meta(int src_dir, const char *src_name, int dst_fd, int dst_parent, const char *dst_name,
+                       const struct stat *st, bool times, kk_err_t *err);
 
 /* Copy the merged view of snapshot rootfs dirs (bottom first) into the
  * directory targetfd (fallback when overlay is unavailable). */

@@ -367,11 +367,8 @@ static void skip(struct kk_image_load_result *out, const char *fmt, ...) __attri
 static void skip(struct kk_image_load_result *out, const char *fmt, ...) {
   va_list ap;
   va_start(ap, fmt);
-  char *s = NULL;
-  if (vasprintf(&s, fmt, ap) < 0)
-    kk_oom();
+  kk_strv_push_owned(&out->skipped, kk_vasprintf(fmt, ap));
   va_end(ap);
-  kk_strv_push_owned(&out->skipped, s);
 }
 
 /* One index.json descriptor: resolve platform, fetch blobs, tag. */

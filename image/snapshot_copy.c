@@ -26,44 +26,6 @@ struct cp {
   size_t n_links;
 };
 
-static int copy_attrs(int sparent, const char *name, int dparent, int dfd, const struct stat *st, bool times,
-                      kk_err_t *err) {
-  char sp[4200], dp[4200];
-  if (kk_proc_fd_path(sp, sizeof(sp), sparent, name) < 0 || kk_proc_fd_path(dp, sizeof(dp), dparent, name) < 0)
-    return kk_error_kind(err, KK_ERR_INVALID, 0, "path too long");
-  int r = dfd >= 0 ? fchown(dfd, st->st_uid, st->st_gid)
-                   : fchownat(dparent, name, st->st_uid, st->st_gid, AT_SYMLINK_NOFOLLOW);
-  if (r < 0 && geteuid() == 0)
-    return kk_error(err, errno, "chown %s", name);
-  if (!S_ISLNK(st->st_mode)) {
-    r = dfd >= 0 ? fchmod(dfd, st->st_mode & 07777) : fchmodat(dparent, name, st->st_mode & 07777, 0);
-    if (r < 0)
-      return kk_error(err, errno, "chmod %s", name);
-  }
-  char names[16384];
-  ssize_t nl = llistxattr(sp, names, sizeof(names));
-  for (ssize_t off = 0; nl > 0 && off < nl; off += (ssize_t)strlen(names + off) + 1) {
-    const char *x = names + off;
-    if (kk_has_prefix(x, "trusted.overlay.") || kk_has_prefix(x, "user.overlay."))
-      continue;
-    char val[65536];
-    ssize_t vl = lgetxattr(sp, x, val, sizeof(val));
-    if (vl < 0)
-      continue;
-    r = dfd >= 0 ? fsetxattr(dfd, x, val, (size_t)vl, 0) : lsetxattr(dp, x, val, (size_t)vl, 0);
-    if (r < 0 && !(kk_has_prefix(x, "user.") && (errno == EPERM || errno == ENOTSUP)) &&
-        !kk_has_prefix(x, "security.selinux"))
-      return kk_error(err, errno, "set extended attribute %s on %s", x, name);
-  }
-  if (times) {
-    struct timespec ts[2] = {st->st_atim, st->st_mtim};
-    r = dfd >= 0 ? futimens(dfd, ts) : utimensat(dparent, name, ts, AT_SYMLINK_NOFOLLOW);
-    if (r < 0)
-      return kk_error(err, errno, "set times of %s", name);
-  }
-  return 0;
-}
-
 static bool is_opaque(int parent, const char *name) {
   char p[4200], v[2];
   if (kk_proc_fd_path(p, sizeof(p), parent, name) < 0)
@@ -80,7 +42,7 @@ static int copy_file(int sparent, const char *name, int dparent, const struct st
     return kk_error(err, errno, "create %s", name);
   if (kk_copy_fd(in, out, st->st_size) < 0)
     return kk_error(err, errno, "copy %s", name);
-  return copy_attrs(sparent, name, dparent, out, st, true, err);
+  return kk_image_copy_meta(sparent, name, out, dparent, name, st, true, err);
 }
 
 static int copy_dir(struct cp *c, int src, int dst, const char *rel, kk_err_t *err);
@@ -112,7 +74,7 @@ static int copy_entry(struct cp *c, int src, int dst, const char *rel, const cha
       return kk_error(err, errno, "open %s", path);
     if (copy_dir(c, s2, d2, path, err) < 0)
       return -1;
-    return copy_attrs(src, name, dst, d2, &st, true, err);
+    return kk_image_copy_meta(src, name, d2, dst, name, &st, true, err);
   }
   if (exists && kk_rm_rf_at(dst, name, err) < 0)
     return -1;
@@ -137,12 +99,12 @@ static int copy_entry(struct cp *c, int src, int dst, const char *rel, const cha
     target[n] = '\0';
     if (symlinkat(target, dst, name) < 0)
       return kk_error(err, errno, "symlink %s", path);
-    return copy_attrs(src, name, dst, -1, &st, true, err);
+    return kk_image_copy_meta(src, name, -1, dst, name, &st, true, err);
   }
   if (S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode) || S_ISFIFO(st.st_mode)) {
     if (mknodat(dst, name, (st.st_mode & S_IFMT) | 0600, st.st_rdev) < 0)
       return kk_error(err, errno, "mknod %s", path);
-    return copy_attrs(src, name, dst, -1, &st, true, err);
+    return kk_image_copy_meta(src, name, -1, dst, name, &st, true, err);
   }
   return 0; /* sockets */
 }

@@ -307,9 +307,8 @@ static int apply_meta(struct ux *u, struct archive_entry *e, int fd, int parentf
   return 0;
 }
 
-/* Copy owner, mode, xattrs (not overlay's) and times of a lower node. */
-static int copy_meta_from(int srcfd_path_dir, const char *src_rel, int dstfd, int dst_parent, const char *dst_base,
-                          const struct stat *st, bool set_times, kk_err_t *err) {
+int kk_image_copy_meta(int srcfd_path_dir, const char *src_rel, int dstfd, int dst_parent, const char *dst_base,
+                       const struct stat *st, bool set_times, kk_err_t *err) {
   char sp[4200];
   if (kk_proc_fd_path(sp, sizeof(sp), srcfd_path_dir, src_rel) < 0)
     return kk_error_kind(err, KK_ERR_INVALID, 0, "path too long");
@@ -367,7 +366,7 @@ static int make_implicit_dir(struct ux *u, int dirfd, const char *name, const ch
     cleanup_close int fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
     if (fd < 0)
       return kk_error(err, errno, "open %s", prefix);
-    if (copy_meta_from(u->lowers[hit.layer], prefix, fd, dirfd, name, &hit.st, false, err) < 0)
+    if (kk_image_copy_meta(u->lowers[hit.layer], prefix, fd, dirfd, name, &hit.st, false, err) < 0)
       return kk_error_wrap(err, "%s", prefix);
     struct timespec ts[2] = {hit.st.st_atim, hit.st.st_mtim};
     record_dir(u, prefix, ts);
@@ -553,7 +552,7 @@ static int copy_up(struct ux *u, const struct lower_hit *hit, const char *trel, 
     target[n] = '\0';
     if (symlinkat(target, parentfd, base) < 0)
       return kk_error(err, errno, "symlink");
-    return copy_meta_from(lfd, trel, -1, parentfd, base, &hit->st, true, err);
+    return kk_image_copy_meta(lfd, trel, -1, parentfd, base, &hit->st, true, err);
   }
   if (S_ISREG(hit->st.st_mode)) {
     char sp[4200];
@@ -567,12 +566,12 @@ static int copy_up(struct ux *u, const struct lower_hit *hit, const char *trel, 
       return kk_error(err, errno, "create");
     if (kk_copy_fd(in, out, hit->st.st_size) < 0)
       return kk_error(err, errno, "copy lower file %s", trel);
-    return copy_meta_from(lfd, trel, out, parentfd, base, &hit->st, true, err);
+    return kk_image_copy_meta(lfd, trel, out, parentfd, base, &hit->st, true, err);
   }
   /* Devices and fifos. */
   if (mknodat(parentfd, base, hit->st.st_mode & S_IFMT, hit->st.st_rdev) < 0)
     return kk_error(err, errno, "mknod");
-  return copy_meta_from(lfd, trel, -1, parentfd, base, &hit->st, true, err);
+  return kk_image_copy_meta(lfd, trel, -1, parentfd, base, &hit->st, true, err);
 }
 
 static int do_hardlink(struct ux *u, const char *link, int parentfd, const char *base, kk_err_t *err) {

@@ -12,9 +12,7 @@ int kk_verror(kk_err_t *err, enum kk_err_kind kind, int errnum, const char *fmt,
     return -1;
   if (*err != NULL) /* keep the first error: it is the cause */
     return -1;
-  char *msg = NULL;
-  if (vasprintf(&msg, fmt, ap) < 0)
-    kk_oom();
+  char *msg = kk_vasprintf(fmt, ap);
   if (errnum != 0) {
     char *full = kk_asprintf("%s: %s", msg, strerror(errnum));
     free(msg);
@@ -58,9 +56,7 @@ int kk_error_wrap(kk_err_t *err, const char *fmt, ...) {
     return -1;
   va_list ap;
   va_start(ap, fmt);
-  char *ctx = NULL;
-  if (vasprintf(&ctx, fmt, ap) < 0)
-    kk_oom();
+  char *ctx = kk_vasprintf(fmt, ap);
   va_end(ap);
   char *full = kk_asprintf("%s: %s", ctx, (*err)->msg);
   free(ctx);

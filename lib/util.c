@@ -49,14 +49,18 @@ char *kk_xstrndup(const char *s, size_t n) {
   return d;
 }
 
+char *kk_vasprintf(const char *fmt, va_list ap) {
+  char *s = NULL;
+  if (vasprintf(&s, fmt, ap) < 0)
+    kk_oom();
+  return s;
+}
+
 char *kk_asprintf(const char *fmt, ...) {
   va_list ap;
-  char *s = NULL;
   va_start(ap, fmt);
-  int r = vasprintf(&s, fmt, ap);
+  char *s = kk_vasprintf(fmt, ap);
   va_end(ap);
-  if (r < 0)
-    kk_oom();
   return s;
 }
 

@@ -4,6 +4,7 @@
 #define KK_LIB_UTIL_H
 
 #include <dirent.h>
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -22,6 +23,7 @@ void *kk_xrealloc(void *p, size_t n);
 char *kk_xstrdup(const char *s);      /* NULL in, NULL out */
 char *kk_xstrndup(const char *s, size_t n);
 char *kk_asprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+char *kk_vasprintf(const char *fmt, va_list ap) __attribute__((format(printf, 1, 0)));
 
 
 static inline bool kk_streq(const char *a, const char *b) {
