@@ -3,9 +3,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "api/convert.h"
+#include "lib/log.h"
 #include "lib/util.h"
 
 /* What a handler produces: a packed payload or an error. */
@@ -463,12 +465,32 @@ static void dispatch_request(struct kk_controller *ctl, struct kk_api_call *call
   kukeonv1__request__free_unpacked(r, NULL);
 }
 
+static double monotonic_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
+/* One debug line per request: who, what, how it ended, how long it took. */
+static void log_request(const struct kk_api_call *call, const char *method, const struct kk_error *err,
+                        double started_ms) {
+  if (!kk_log_enabled(KK_LOG_DEBUG))
+    return;
+  char uid[KK_LOG_NUM_MAX], pid[KK_LOG_NUM_MAX], took[32];
+  snprintf(took, sizeof(took), "%.3f", monotonic_ms() - started_ms);
+  kk_log_kv(KK_LOG_DEBUG, "request", "method", method, "uid", kk_log_num(uid, (long long)call->uid), "pid",
+            call->remote ? kk_log_num(pid, call->pid) : NULL, "outcome", err ? "error" : "ok", "kind",
+            err ? kk_err_kind_name(err->kind) : NULL, "error", err ? err->msg : NULL, "duration_ms", took, NULL);
+}
+
 void kk_api_dispatch(struct kk_controller *ctl, struct kk_api_call *call, const uint8_t *req, size_t req_len,
                      uint8_t **resp, size_t *resp_len) {
+  double started_ms = monotonic_ms();
   kk_err_t err = NULL;
   struct reply out = {0};
   const char *name = NULL;
   dispatch_request(ctl, call, req, req_len, &out, &name, &err);
+  log_request(call, name, err, started_ms);
   Kukeonv1__Response pb = KUKEONV1__RESPONSE__INIT;
   if (err != NULL) {
     pb.error_kind = kk_err_kind_to_pb(err->kind);
