@@ -374,7 +374,7 @@ static void remove_v1_mirrors(const struct kk_cg_host *h, const char *status_pat
       continue;
     kk_err_t e = NULL;
     if (rmdir_tree(false, pfd, slash + 1, path, &e) < 0) {
-      kk_debug("cgroup v1 cleanup: %s", e->msg);
+      kk_log_kv(KK_LOG_DEBUG, "cgroup v1 cleanup failed", "path", path, "error", e->msg, NULL);
       kk_error_free(&e);
     }
   }
