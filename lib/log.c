@@ -38,21 +38,6 @@ const char *kk_log_num(char buf[static KK_LOG_NUM_MAX], long long v) {
 
 /* ------------------------------------------------------------- logfmt */
 
-struct line {
-  char *p;
-  size_t len, cap;
-};
-
-static void put(struct line *l, const char *s, size_t n) {
-  if (l->len + n + 1 > l->cap) {
-    l->cap = (l->len + n + 1) * 2;
-    l->p = kk_xrealloc(l->p, l->cap);
-  }
-  memcpy(l->p + l->len, s, n);
-  l->len += n;
-  l->p[l->len] = '\0';
-}
-
 static bool is_control(unsigned char c) { return c < 0x20 || c == 0x7f; }
 
 static bool needs_quotes(const char *v) {
@@ -64,52 +49,55 @@ static bool needs_quotes(const char *v) {
   return false;
 }
 
-static void put_key(struct line *l, const char *k) {
+static void put_key(FILE *f, const char *k) {
   if (*k == '\0')
     k = "_";
-  for (const unsigned char *p = (const unsigned char *)k; *p; p++) {
-    char c = *p <= ' ' || *p == '=' || *p == '"' || *p == 0x7f ? '_' : (char)*p;
-    put(l, &c, 1);
-  }
+  for (const unsigned char *p = (const unsigned char *)k; *p; p++)
+    fputc(*p <= ' ' || *p == '=' || *p == '"' || *p == 0x7f ? '_' : *p, f);
 }
 
-static void put_quoted(struct line *l, const char *v) {
-  put(l, "\"", 1);
+static void put_quoted(FILE *f, const char *v) {
+  fputc('"', f);
   for (const unsigned char *p = (const unsigned char *)v; *p; p++) {
-    char esc[8];
     if (*p == '"' || *p == '\\')
-      snprintf(esc, sizeof(esc), "\\%c", *p);
+      fprintf(f, "\\%c", *p);
     else if (*p == '\n')
-      strcpy(esc, "\\n");
+      fputs("\\n", f);
     else if (*p == '\r')
-      strcpy(esc, "\\r");
+      fputs("\\r", f);
     else if (*p == '\t')
-      strcpy(esc, "\\t");
+      fputs("\\t", f);
     else if (is_control(*p))
-      snprintf(esc, sizeof(esc), "\\u%04x", *p);
+      fprintf(f, "\\u%04x", *p);
     else
-      esc[0] = (char)*p, esc[1] = '\0';
-    put(l, esc, strlen(esc));
+      fputc(*p, f);
   }
-  put(l, "\"", 1);
+  fputc('"', f);
 }
 
 char *kk_logfmt(const char *const *kv, size_t n) {
-  struct line l = {0};
-  put(&l, "", 0);
+  char *buf = NULL;
+  size_t len = 0;
+  FILE *f = open_memstream(&buf, &len);
+  if (f == NULL)
+    kk_oom();
+  bool first = true;
   for (size_t i = 0; i + 1 < n; i += 2) {
     if (kv[i + 1] == NULL)
       continue;
-    if (l.len > 0)
-      put(&l, " ", 1);
-    put_key(&l, kv[i]);
-    put(&l, "=", 1);
+    if (!first)
+      fputc(' ', f);
+    first = false;
+    put_key(f, kv[i]);
+    fputc('=', f);
     if (needs_quotes(kv[i + 1]))
-      put_quoted(&l, kv[i + 1]);
+      put_quoted(f, kv[i + 1]);
     else
-      put(&l, kv[i + 1], strlen(kv[i + 1]));
+      fputs(kv[i + 1], f);
   }
-  return l.p;
+  if (fclose(f) != 0 || buf == NULL)
+    kk_oom();
+  return buf;
 }
 
 /* ------------------------------------------------------------- lines */
