@@ -1,5 +1,5 @@
 /* Limits at every level: validation, write + read back, the report; container
- * limits (runc writes them); value formats. */
+ * limits (runc writes them).  Value formats are parsed in file.c. */
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>

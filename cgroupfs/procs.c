@@ -1,4 +1,4 @@
-/* Membership, kill, freeze. */
+/* Membership, kill, freeze.  Calls down into path.c and file.c. */
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>

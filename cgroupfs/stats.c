@@ -1,4 +1,5 @@
-/* Stats per level (the kernel aggregates), memory.events, keyed files. */
+/* Stats per level (the kernel aggregates), memory.events; the v1 fallback on
+ * hybrid hosts. */
 #include <errno.h>
 #include <fcntl.h>
 #include <string.h>
