@@ -82,6 +82,7 @@ int kk_api_image_prune(struct kk_api *api, const char *realm, struct kk_image_pr
  * connection (SO_PEERCRED, SCM_RIGHTS); an in-process call is root's. */
 struct kk_api_call {
   uid_t uid;
+  pid_t pid;                      /* the peer's (SO_PEERCRED); 0 in-process */
   const struct kk_policy *policy; /* NULL: the peer may ask for anything */
   bool remote;                    /* through the socket: in_fds are the peer's */
   int in_fds[KK_API_MAX_FDS];     /* came with the request; the caller closes them */

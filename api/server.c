@@ -3,9 +3,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "api/convert.h"
+#include "lib/log.h"
 #include "lib/util.h"
 
 /* What a handler produces: a packed payload or an error. */
@@ -28,28 +30,22 @@ static int pack_report(const struct kk_report *rep, struct reply *out) {
   return 0;
 }
 
-static int h_ping(struct kk_controller *ctl, struct kk_api_call *call, const uint8_t *p, size_t n, struct reply *out, kk_err_t *err) {
-  (void)ctl;
-  Kukeonv1__PingRequest *req = kukeonv1__ping_request__unpack(NULL, n, p);
-  if (req == NULL)
-    return kk_error_kind(err, KK_ERR_INVALID, 0, "malformed ping request");
-  kukeonv1__ping_request__free_unpacked(req, NULL);
+static int h_ping(struct kk_controller *ctl, struct kk_api_call *call, const void *msg, struct reply *out,
+                  kk_err_t *err) {
   Kukeonv1__PingResponse resp = KUKEONV1__PING_RESPONSE__INIT;
   resp.version = (char *)KUKEON_VERSION;
   out->payload = kk_pb_pack(&resp.base, &out->len);
   return 0;
 }
 
-static int h_init(struct kk_controller *ctl, struct kk_api_call *call, const uint8_t *p, size_t n, struct reply *out, kk_err_t *err) {
-  Kukeonv1__InitRequest *req = kukeonv1__init_request__unpack(NULL, n, p);
-  if (req == NULL)
-    return kk_error_kind(err, KK_ERR_INVALID, 0, "malformed init request");
+static int h_init(struct kk_controller *ctl, struct kk_api_call *call, const void *msg, struct reply *out,
+                  kk_err_t *err) {
+  const Kukeonv1__InitRequest *req = msg;
   struct kk_report rep = {0};
   int ret = kk_ctl_init(ctl, req->realm, req->space, &rep, err);
   if (ret == 0)
     pack_report(&rep, out);
   kk_report_free(&rep);
-  kukeonv1__init_request__free_unpacked(req, NULL);
   return ret;
 }
 
@@ -67,10 +63,9 @@ static int doc_from_bytes(const ProtobufCBinaryData *b, struct kk_doc **out, kk_
   return 0;
 }
 
-static int h_create(struct kk_controller *ctl, struct kk_api_call *call, const uint8_t *p, size_t n, struct reply *out, kk_err_t *err) {
-  Kukeonv1__CreateRequest *req = kukeonv1__create_request__unpack(NULL, n, p);
-  if (req == NULL)
-    return kk_error_kind(err, KK_ERR_INVALID, 0, "malformed create request");
+static int h_create(struct kk_controller *ctl, struct kk_api_call *call, const void *msg, struct reply *out,
+                    kk_err_t *err) {
+  const Kukeonv1__CreateRequest *req = msg;
   cleanup_doc struct kk_doc *doc = NULL;
   struct kk_report rep = {0};
   int ret = doc_from_bytes(&req->document, &doc, err);
@@ -79,14 +74,12 @@ static int h_create(struct kk_controller *ctl, struct kk_api_call *call, const u
   if (ret == 0)
     pack_report(&rep, out);
   kk_report_free(&rep);
-  kukeonv1__create_request__free_unpacked(req, NULL);
   return ret;
 }
 
-static int h_get(struct kk_controller *ctl, struct kk_api_call *call, const uint8_t *p, size_t n, struct reply *out, kk_err_t *err) {
-  Kukeonv1__GetRequest *req = kukeonv1__get_request__unpack(NULL, n, p);
-  if (req == NULL)
-    return kk_error_kind(err, KK_ERR_INVALID, 0, "malformed get request");
+static int h_get(struct kk_controller *ctl, struct kk_api_call *call, const void *msg, struct reply *out,
+                 kk_err_t *err) {
+  const Kukeonv1__GetRequest *req = msg;
   struct kk_ref ref;
   cleanup_doc struct kk_doc *doc = NULL;
   int ret = kk_ref_from_pb(req->ref, &ref, err);
@@ -100,14 +93,12 @@ static int h_get(struct kk_controller *ctl, struct kk_api_call *call, const uint
     resp.document.len = strlen(yaml);
     out->payload = kk_pb_pack(&resp.base, &out->len);
   }
-  kukeonv1__get_request__free_unpacked(req, NULL);
   return ret;
 }
 
-static int h_list(struct kk_controller *ctl, struct kk_api_call *call, const uint8_t *p, size_t n, struct reply *out, kk_err_t *err) {
-  Kukeonv1__ListRequest *req = kukeonv1__list_request__unpack(NULL, n, p);
-  if (req == NULL)
-    return kk_error_kind(err, KK_ERR_INVALID, 0, "malformed list request");
+static int h_list(struct kk_controller *ctl, struct kk_api_call *call, const void *msg, struct reply *out,
+                  kk_err_t *err) {
+  const Kukeonv1__ListRequest *req = msg;
   struct kk_ref scope;
   struct kk_doc_list list = {0};
   struct kk_strv warnings = {0};
@@ -133,14 +124,12 @@ static int h_list(struct kk_controller *ctl, struct kk_api_call *call, const uin
   }
   kk_doc_list_free(&list);
   kk_strv_free(&warnings);
-  kukeonv1__list_request__free_unpacked(req, NULL);
   return ret;
 }
 
-static int h_delete(struct kk_controller *ctl, struct kk_api_call *call, const uint8_t *p, size_t n, struct reply *out, kk_err_t *err) {
-  Kukeonv1__DeleteRequest *req = kukeonv1__delete_request__unpack(NULL, n, p);
-  if (req == NULL)
-    return kk_error_kind(err, KK_ERR_INVALID, 0, "malformed delete request");
+static int h_delete(struct kk_controller *ctl, struct kk_api_call *call, const void *msg, struct reply *out,
+                    kk_err_t *err) {
+  const Kukeonv1__DeleteRequest *req = msg;
   struct kk_ref ref;
   struct kk_report rep = {0};
   int ret = kk_ref_from_pb(req->ref, &ref, err);
@@ -149,14 +138,12 @@ static int h_delete(struct kk_controller *ctl, struct kk_api_call *call, const u
   if (ret == 0)
     pack_report(&rep, out);
   kk_report_free(&rep);
-  kukeonv1__delete_request__free_unpacked(req, NULL);
   return ret;
 }
 
-static int h_cell_op(struct kk_controller *ctl, struct kk_api_call *call, const uint8_t *p, size_t n, struct reply *out, kk_err_t *err) {
-  Kukeonv1__CellOpRequest *req = kukeonv1__cell_op_request__unpack(NULL, n, p);
-  if (req == NULL)
-    return kk_error_kind(err, KK_ERR_INVALID, 0, "malformed cell operation request");
+static int h_cell_op(struct kk_controller *ctl, struct kk_api_call *call, const void *msg, struct reply *out,
+                     kk_err_t *err) {
+  const Kukeonv1__CellOpRequest *req = msg;
   struct kk_ref ref;
   struct kk_report rep = {0};
   int ret = kk_ref_from_pb(req->ref, &ref, err);
@@ -167,7 +154,6 @@ static int h_cell_op(struct kk_controller *ctl, struct kk_api_call *call, const 
   if (ret == 0)
     pack_report(&rep, out);
   kk_report_free(&rep);
-  kukeonv1__cell_op_request__free_unpacked(req, NULL);
   return ret;
 }
 
@@ -187,11 +173,9 @@ static int log_fds(const struct kk_api_call *call, int *out_fd, int *err_fd, kk_
   return 0;
 }
 
-static int h_log(struct kk_controller *ctl, struct kk_api_call *call, const uint8_t *p, size_t n, struct reply *out,
+static int h_log(struct kk_controller *ctl, struct kk_api_call *call, const void *msg, struct reply *out,
                  kk_err_t *err) {
-  Kukeonv1__LogRequest *req = kukeonv1__log_request__unpack(NULL, n, p);
-  if (req == NULL)
-    return kk_error_kind(err, KK_ERR_INVALID, 0, "malformed log request");
+  const Kukeonv1__LogRequest *req = msg;
   struct kk_ref ref;
   int out_fd = -1, err_fd = -1;
   struct kk_ctl_exit ex = {0};
@@ -213,15 +197,12 @@ static int h_log(struct kk_controller *ctl, struct kk_api_call *call, const uint
     out->payload = kk_pb_pack(&resp.base, &out->len);
   }
   kk_ctl_exit_free(&ex);
-  kukeonv1__log_request__free_unpacked(req, NULL);
   return ret;
 }
 
-static int h_attach(struct kk_controller *ctl, struct kk_api_call *call, const uint8_t *p, size_t n,
-                    struct reply *out, kk_err_t *err) {
-  Kukeonv1__AttachRequest *req = kukeonv1__attach_request__unpack(NULL, n, p);
-  if (req == NULL)
-    return kk_error_kind(err, KK_ERR_INVALID, 0, "malformed attach request");
+static int h_attach(struct kk_controller *ctl, struct kk_api_call *call, const void *msg, struct reply *out,
+                    kk_err_t *err) {
+  const Kukeonv1__AttachRequest *req = msg;
   struct kk_ref ref;
   cleanup_free char *id = NULL;
   bool tty = false;
@@ -238,14 +219,12 @@ static int h_attach(struct kk_controller *ctl, struct kk_api_call *call, const u
     resp.tty = tty;
     out->payload = kk_pb_pack(&resp.base, &out->len);
   }
-  kukeonv1__attach_request__free_unpacked(req, NULL);
   return ret;
 }
 
-static int h_apply(struct kk_controller *ctl, struct kk_api_call *call, const uint8_t *p, size_t n, struct reply *out, kk_err_t *err) {
-  Kukeonv1__ApplyRequest *req = kukeonv1__apply_request__unpack(NULL, n, p);
-  if (req == NULL)
-    return kk_error_kind(err, KK_ERR_INVALID, 0, "malformed apply request");
+static int h_apply(struct kk_controller *ctl, struct kk_api_call *call, const void *msg, struct reply *out,
+                   kk_err_t *err) {
+  const Kukeonv1__ApplyRequest *req = msg;
   struct kk_apply_source *src = kk_xzalloc((req->n_sources ? req->n_sources : 1) * sizeof(*src));
   for (size_t i = 0; i < req->n_sources; i++) {
     src[i].file = req->sources[i]->file;
@@ -278,18 +257,14 @@ static int h_apply(struct kk_controller *ctl, struct kk_api_call *call, const ui
   }
   kk_apply_result_free(&res);
   free(src);
-  kukeonv1__apply_request__free_unpacked(req, NULL);
   return ret;
 }
 
 /* ------------------------------------------------------------- images */
 
-static int h_image_list(struct kk_controller *ctl, struct kk_api_call *call, const uint8_t *p, size_t n,
-                        struct reply *out, kk_err_t *err) {
-  (void)call;
-  Kukeonv1__ImageListRequest *req = kukeonv1__image_list_request__unpack(NULL, n, p);
-  if (req == NULL)
-    return kk_error_kind(err, KK_ERR_INVALID, 0, "malformed image list request");
+static int h_image_list(struct kk_controller *ctl, struct kk_api_call *call, const void *msg, struct reply *out,
+                        kk_err_t *err) {
+  const Kukeonv1__ImageListRequest *req = msg;
   struct kk_image_info *v = NULL;
   size_t nv = 0;
   int ret = kk_ctl_image_list(ctl, kk_empty(req->realm) ? NULL : req->realm, kk_empty(req->ref) ? NULL : req->ref,
@@ -311,7 +286,6 @@ static int h_image_list(struct kk_controller *ctl, struct kk_api_call *call, con
     free(ptrs);
   }
   kk_image_infos_free(v, nv);
-  kukeonv1__image_list_request__free_unpacked(req, NULL);
   return ret;
 }
 
@@ -332,11 +306,9 @@ static int load_fd(const struct kk_api_call *call, int *fd, kk_err_t *err) {
   return 0;
 }
 
-static int h_image_load(struct kk_controller *ctl, struct kk_api_call *call, const uint8_t *p, size_t n,
-                        struct reply *out, kk_err_t *err) {
-  Kukeonv1__ImageLoadRequest *req = kukeonv1__image_load_request__unpack(NULL, n, p);
-  if (req == NULL)
-    return kk_error_kind(err, KK_ERR_INVALID, 0, "malformed image load request");
+static int h_image_load(struct kk_controller *ctl, struct kk_api_call *call, const void *msg, struct reply *out,
+                        kk_err_t *err) {
+  const Kukeonv1__ImageLoadRequest *req = msg;
   int fd = -1;
   struct kk_image_load_result res = {0};
   cleanup_free char *ns = NULL;
@@ -355,15 +327,12 @@ static int h_image_load(struct kk_controller *ctl, struct kk_api_call *call, con
     out->payload = kk_pb_pack(&resp.base, &out->len);
   }
   kk_image_load_result_free(&res);
-  kukeonv1__image_load_request__free_unpacked(req, NULL);
   return ret;
 }
 
-static int h_image_pull(struct kk_controller *ctl, struct kk_api_call *call, const uint8_t *p, size_t n,
-                        struct reply *out, kk_err_t *err) {
-  Kukeonv1__ImagePullRequest *req = kukeonv1__image_pull_request__unpack(NULL, n, p);
-  if (req == NULL)
-    return kk_error_kind(err, KK_ERR_INVALID, 0, "malformed image pull request");
+static int h_image_pull(struct kk_controller *ctl, struct kk_api_call *call, const void *msg, struct reply *out,
+                        kk_err_t *err) {
+  const Kukeonv1__ImagePullRequest *req = msg;
   /* The progress bar only in-process: the daemon writes nothing a peer
    * could leave unread while a pull holds its thread. */
   struct kk_ctl_image_pull pr = {.ref = req->ref, .realm = req->realm, .username = req->username,
@@ -382,15 +351,12 @@ static int h_image_pull(struct kk_controller *ctl, struct kk_api_call *call, con
     kk_pb_image_free(&pb);
   }
   kk_image_info_free(&info);
-  kukeonv1__image_pull_request__free_unpacked(req, NULL);
   return ret;
 }
 
-static int h_image_delete(struct kk_controller *ctl, struct kk_api_call *call, const uint8_t *p, size_t n,
-                          struct reply *out, kk_err_t *err) {
-  Kukeonv1__ImageDeleteRequest *req = kukeonv1__image_delete_request__unpack(NULL, n, p);
-  if (req == NULL)
-    return kk_error_kind(err, KK_ERR_INVALID, 0, "malformed image delete request");
+static int h_image_delete(struct kk_controller *ctl, struct kk_api_call *call, const void *msg, struct reply *out,
+                          kk_err_t *err) {
+  const Kukeonv1__ImageDeleteRequest *req = msg;
   cleanup_free char *name = NULL, *ns = NULL;
   int ret = kk_ctl_image_delete(ctl, call->policy, req->realm, req->ref, &name, &ns, err);
   if (ret == 0) {
@@ -399,16 +365,12 @@ static int h_image_delete(struct kk_controller *ctl, struct kk_api_call *call, c
     resp.name = name;
     out->payload = kk_pb_pack(&resp.base, &out->len);
   }
-  kukeonv1__image_delete_request__free_unpacked(req, NULL);
   return ret;
 }
 
-static int h_image_prune(struct kk_controller *ctl, struct kk_api_call *call, const uint8_t *p, size_t n,
-                         struct reply *out, kk_err_t *err) {
-  (void)call;
-  Kukeonv1__ImagePruneRequest *req = kukeonv1__image_prune_request__unpack(NULL, n, p);
-  if (req == NULL)
-    return kk_error_kind(err, KK_ERR_INVALID, 0, "malformed image prune request");
+static int h_image_prune(struct kk_controller *ctl, struct kk_api_call *call, const void *msg, struct reply *out,
+                         kk_err_t *err) {
+  const Kukeonv1__ImagePruneRequest *req = msg;
   struct kk_image_prune_result pr = {0};
   cleanup_free char *ns = NULL;
   int ret = kk_ctl_image_prune(ctl, req->realm, &pr, &ns, err);
@@ -422,49 +384,113 @@ static int h_image_prune(struct kk_controller *ctl, struct kk_api_call *call, co
     resp.bytes_freed = pr.bytes_freed;
     out->payload = kk_pb_pack(&resp.base, &out->len);
   }
-  kukeonv1__image_prune_request__free_unpacked(req, NULL);
   return ret;
 }
 
-typedef int (*handler_fn)(struct kk_controller *, struct kk_api_call *, const uint8_t *, size_t, struct reply *,
+/* ------------------------------------------------------------- dispatch */
+
+/* A handler gets its request unpacked (msg points to the method's request
+ * message) and fills *out or *err. */
+typedef int (*handler_fn)(struct kk_controller *, struct kk_api_call *, const void *msg, struct reply *,
                           kk_err_t *);
 
-static handler_fn handler_for(Kukeonv1__Method m) {
-  switch (m) {
-  case KUKEONV1__METHOD__PING: return h_ping;
-  case KUKEONV1__METHOD__INIT: return h_init;
-  case KUKEONV1__METHOD__CREATE: return h_create;
-  case KUKEONV1__METHOD__GET: return h_get;
-  case KUKEONV1__METHOD__LIST: return h_list;
-  case KUKEONV1__METHOD__DELETE: return h_delete;
-  case KUKEONV1__METHOD__APPLY: return h_apply;
-  case KUKEONV1__METHOD__CELL_OP: return h_cell_op;
-  case KUKEONV1__METHOD__LOG: return h_log;
-  case KUKEONV1__METHOD__ATTACH: return h_attach;
-  case KUKEONV1__METHOD__IMAGE_LIST: return h_image_list;
-  case KUKEONV1__METHOD__IMAGE_LOAD: return h_image_load;
-  case KUKEONV1__METHOD__IMAGE_PULL: return h_image_pull;
-  case KUKEONV1__METHOD__IMAGE_DELETE: return h_image_delete;
-  case KUKEONV1__METHOD__IMAGE_PRUNE: return h_image_prune;
-  default: return NULL;
+/* One API method.  Peer policy is not a property of a method: the handlers
+ * hand call->policy to the controller, which judges the request itself. */
+struct method {
+  Kukeonv1__Method id;
+  const char *name; /* one word, for the log */
+  const char *what; /* for "malformed <what> request" */
+  const ProtobufCMessageDescriptor *request;
+  handler_fn handle;
+};
+
+#define METHOD(ID, NAME, WHAT, REQ, FN) \
+  {KUKEONV1__METHOD__##ID, NAME, WHAT, &kukeonv1__##REQ##__descriptor, FN}
+
+static const struct method methods[] = {
+    METHOD(PING, "ping", "ping", ping_request, h_ping),
+    METHOD(INIT, "init", "init", init_request, h_init),
+    METHOD(CREATE, "create", "create", create_request, h_create),
+    METHOD(GET, "get", "get", get_request, h_get),
+    METHOD(LIST, "list", "list", list_request, h_list),
+    METHOD(DELETE, "delete", "delete", delete_request, h_delete),
+    METHOD(APPLY, "apply", "apply", apply_request, h_apply),
+    METHOD(CELL_OP, "cell_op", "cell operation", cell_op_request, h_cell_op),
+    METHOD(LOG, "log", "log", log_request, h_log),
+    METHOD(ATTACH, "attach", "attach", attach_request, h_attach),
+    METHOD(IMAGE_LIST, "image_list", "image list", image_list_request, h_image_list),
+    METHOD(IMAGE_LOAD, "image_load", "image load", image_load_request, h_image_load),
+    METHOD(IMAGE_PULL, "image_pull", "image pull", image_pull_request, h_image_pull),
+    METHOD(IMAGE_DELETE, "image_delete", "image delete", image_delete_request, h_image_delete),
+    METHOD(IMAGE_PRUNE, "image_prune", "image prune", image_prune_request, h_image_prune),
+};
+
+static const struct method *method_for(Kukeonv1__Method id) {
+  for (size_t i = 0; i < KK_ARRAY_SIZE(methods); i++)
+    if (methods[i].id == id)
+      return &methods[i];
+  return NULL;
+}
+
+/* Unpack the method's request, run its handler, free the request: the one
+ * place requests are unpacked and freed. */
+static int call_method(const struct method *m, struct kk_controller *ctl, struct kk_api_call *call,
+                       const ProtobufCBinaryData *payload, struct reply *out, kk_err_t *err) {
+  ProtobufCMessage *msg = protobuf_c_message_unpack(m->request, NULL, payload->len, payload->data);
+  if (msg == NULL)
+    return kk_error_kind(err, KK_ERR_INVALID, 0, "malformed %s request", m->what);
+  int ret = m->handle(ctl, call, msg, out, err);
+  protobuf_c_message_free_unpacked(msg, NULL);
+  return ret;
+}
+
+/* Decode the envelope and run the method it names; *name is the method's
+ * (or what stood in for it) for the log. */
+static void dispatch_request(struct kk_controller *ctl, struct kk_api_call *call, const uint8_t *req,
+                             size_t req_len, struct reply *out, const char **name, kk_err_t *err) {
+  Kukeonv1__Request *r = kukeonv1__request__unpack(NULL, req_len, req);
+  if (r == NULL) {
+    *name = "malformed";
+    kk_error_kind(err, KK_ERR_INVALID, 0, "malformed request frame");
+    return;
   }
+  const struct method *m = method_for(r->method);
+  if (m == NULL) {
+    *name = "unknown";
+    kk_error_kind(err, KK_ERR_INVALID, 0, "unknown method %d", (int)r->method);
+  } else {
+    *name = m->name;
+    call_method(m, ctl, call, &r->payload, out, err);
+  }
+  kukeonv1__request__free_unpacked(r, NULL);
+}
+
+static double monotonic_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
+/* One debug line per request: who, what, how it ended, how long it took. */
+static void log_request(const struct kk_api_call *call, const char *method, const struct kk_error *err,
+                        double started_ms) {
+  if (!kk_log_enabled(KK_LOG_DEBUG))
+    return;
+  char uid[KK_LOG_NUM_MAX], pid[KK_LOG_NUM_MAX], took[32];
+  snprintf(took, sizeof(took), "%.3f", monotonic_ms() - started_ms);
+  kk_log_kv(KK_LOG_DEBUG, "request", "method", method, "uid", kk_log_num(uid, (long long)call->uid), "pid",
+            call->remote ? kk_log_num(pid, call->pid) : NULL, "outcome", err ? "error" : "ok", "kind",
+            err ? kk_err_kind_name(err->kind) : NULL, "error", err ? err->msg : NULL, "duration_ms", took, NULL);
 }
 
 void kk_api_dispatch(struct kk_controller *ctl, struct kk_api_call *call, const uint8_t *req, size_t req_len,
                      uint8_t **resp, size_t *resp_len) {
+  double started_ms = monotonic_ms();
   kk_err_t err = NULL;
   struct reply out = {0};
-  Kukeonv1__Request *r = kukeonv1__request__unpack(NULL, req_len, req);
-  if (r == NULL) {
-    kk_error_kind(&err, KK_ERR_INVALID, 0, "malformed request frame");
-  } else {
-    handler_fn h = handler_for(r->method);
-    if (h == NULL)
-      kk_error_kind(&err, KK_ERR_INVALID, 0, "unknown method %d", (int)r->method);
-    else
-      h(ctl, call, r->payload.data, r->payload.len, &out, &err);
-    kukeonv1__request__free_unpacked(r, NULL);
-  }
+  const char *name = NULL;
+  dispatch_request(ctl, call, req, req_len, &out, &name, &err);
+  log_request(call, name, err, started_ms);
   Kukeonv1__Response pb = KUKEONV1__RESPONSE__INIT;
   if (err != NULL) {
     pb.error_kind = kk_err_kind_to_pb(err->kind);

@@ -31,28 +31,13 @@ enum kk_cg_mode kk_cg_classify(unsigned long base_magic, bool unified_is_cgroup2
   return unified_is_cgroup2 ? KK_CG_MODE_HYBRID : KK_CG_MODE_LEGACY;
 }
 
-void kk_cg_parse_controllers(const char *text, struct kk_strv *out) {
-  const char *p = text;
-  while (p && *p) {
-    while (*p == ' ' || *p == '\t' || *p == '\n')
-      p++;
-    if (!*p)
-      break;
-    const char *e = p;
-    while (*e && *e != ' ' && *e != '\t' && *e != '\n')
-      e++;
-    const char *w = p;
-    if (*w == '+')
-      w++;
-    if (e > w) {
-      char *word = kk_xstrndup(w, (size_t)(e - w));
-      if (kk_strv_contains(out, word))
-        free(word);
-      else
-        kk_strv_push_owned(out, word);
-    }
-    p = e;
-  }
+int kk_cg_require_v2(const struct kk_cg_host *h, kk_err_t *err) {
+  if (h == NULL || h->mount_fd < 0)
+    return kk_error_kind(err, KK_ERR_UNAVAILABLE, 0,
+                         "no cgroup2 hierarchy on this host (mode %s): kukeon needs cgroup v2 "
+                         "(unified, or hybrid with cgroup2 at /sys/fs/cgroup/unified)",
+                         kk_cg_mode_name(h ? h->mode : KK_CG_MODE_UNKNOWN));
+  return 0;
 }
 
 /* ---------------------------------------------------------------- mountinfo */

@@ -1,5 +1,5 @@
 /* Limits at every level: validation, write + read back, the report; container
- * limits (runc writes them); value formats. */
+ * limits (runc writes them).  Value formats are parsed in file.c. */
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -122,63 +122,6 @@ uint64_t kk_cg_cpu_shares_to_weight(uint64_t shares, enum kk_cg_shares_formula f
   if (v - (double)t < 1e-13 * v)
     return t;
   return t + 1; /* ceil */
-}
-
-/* ---------------------------------------------------------------- formats */
-
-static int parse_i64(const char *s, const char **end, int64_t *out) {
-  errno = 0;
-  char *e = NULL;
-  if (!(*s >= '0' && *s <= '9'))
-    return -1;
-  long long v = strtoll(s, &e, 10);
-  if (errno != 0 || e == s)
-    return -1;
-  *out = v;
-  *end = e;
-  return 0;
-}
-
-static const char *skip_ws(const char *p) {
-  while (*p == ' ' || *p == '\t' || *p == '\n')
-    p++;
-  return p;
-}
-
-int kk_cg_parse_max(const char *text, int64_t *out, kk_err_t *err) {
-  const char *p = skip_ws(text), *e = NULL;
-  if (strncmp(p, "max", 3) == 0 && *skip_ws(p + 3) == '\0') {
-    *out = KK_CG_MAX;
-    return 0;
-  }
-  int64_t v;
-  if (parse_i64(p, &e, &v) < 0 || *skip_ws(e) != '\0')
-    return kk_error_kind(err, KK_ERR_INVALID, 0, "not a number or \"max\": \"%.40s\"", text);
-  *out = v;
-  return 0;
-}
-
-int kk_cg_parse_cpu_max(const char *text, int64_t *quota, int64_t *period, kk_err_t *err) {
-  const char *p = skip_ws(text), *e = NULL;
-  if (strncmp(p, "max", 3) == 0 && (p[3] == ' ' || p[3] == '\t')) {
-    *quota = KK_CG_MAX;
-    e = p + 3;
-  } else if (parse_i64(p, &e, quota) < 0) {
-    return kk_error_kind(err, KK_ERR_INVALID, 0, "cpu.max: bad quota in \"%.40s\"", text);
-  }
-  p = skip_ws(e);
-  if (parse_i64(p, &e, period) < 0 || *skip_ws(e) != '\0')
-    return kk_error_kind(err, KK_ERR_INVALID, 0, "cpu.max: bad period in \"%.40s\"", text);
-  return 0;
-}
-
-int kk_cg_parse_io_weight(const char *text, int64_t *out, kk_err_t *err) {
-  const char *p = skip_ws(text), *e = NULL;
-  if (strncmp(p, "default", 7) == 0 && (p[7] == ' ' || p[7] == '\t'))
-    p = skip_ws(p + 7);
-  if (parse_i64(p, &e, out) < 0 || (*e != '\0' && *e != '\n' && *e != ' '))
-    return kk_error_kind(err, KK_ERR_INVALID, 0, "io.weight: no default weight in \"%.40s\"", text);
-  return 0;
 }
 
 /* ---------------------------------------------------------------- report */

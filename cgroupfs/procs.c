@@ -1,4 +1,4 @@
-/* Membership, kill, freeze. */
+/* Membership, kill, freeze.  Calls down into path.c and file.c. */
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -67,7 +67,7 @@ static int collect(int dirfd, bool recursive, pid_t **pids, size_t *n, kk_err_t 
       kk_strv_push(&kids, de->d_name);
   int rc = 0;
   for (size_t i = 0; rc == 0 && i < kids.n; i++) {
-    cleanup_close int kfd = openat(dirfd, kids.v[i], O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    cleanup_close int kfd = kk_cg_open_sub(dirfd, kids.v[i]);
     if (kfd < 0) {
       if (errno == ENOENT)
         continue; /* went away meanwhile */
@@ -113,10 +113,8 @@ int kk_cg_populated(const struct kk_cg_host *h, const char *root, const char *re
   cleanup_close int fd = kk_cg_open(h, root, rel, err);
   if (fd < 0)
     return -1;
-  cleanup_free char *text = NULL;
   int64_t v = 0;
-  if (kk_cg_read_at(fd, "cgroup.events", KK_CG_FILE_MAX, &text, err) < 0 ||
-      kk_cg_parse_keyed(text, "populated", &v, err) < 0)
+  if (kk_cg_read_keyed_at(fd, "cgroup.events", "populated", &v, err) < 0)
     return -1;
   *out = v != 0;
   return 0;

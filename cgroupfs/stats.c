@@ -1,4 +1,5 @@
-/* Stats per level (the kernel aggregates), memory.events, keyed files. */
+/* Stats per level (the kernel aggregates), memory.events; the v1 fallback on
+ * hybrid hosts. */
 #include <errno.h>
 #include <fcntl.h>
 #include <string.h>
@@ -7,25 +8,6 @@
 #include "cgroupfs/internal.h"
 #include "lib/fs.h"
 #include "lib/util.h"
-
-int kk_cg_parse_keyed(const char *text, const char *key, int64_t *out, kk_err_t *err) {
-  size_t klen = strlen(key);
-  for (const char *p = text; p && *p;) {
-    const char *eol = strchr(p, '\n');
-    size_t len = eol ? (size_t)(eol - p) : strlen(p);
-    if (len > klen && strncmp(p, key, klen) == 0 && (p[klen] == ' ' || p[klen] == '\t')) {
-      char *end = NULL;
-      errno = 0;
-      long long v = strtoll(p + klen + 1, &end, 10);
-      if (errno != 0 || end == p + klen + 1)
-        return kk_error_kind(err, KK_ERR_INVALID, 0, "bad value for \"%s\"", key);
-      *out = v;
-      return 0;
-    }
-    p = eol ? eol + 1 : NULL;
-  }
-  return kk_error_kind(err, KK_ERR_NOT_FOUND, 0, "no \"%s\" line", key);
-}
 
 static int64_t keyed_or(const char *text, const char *key, int64_t dflt) {
   int64_t v;

@@ -1,12 +1,10 @@
-/* The kukeon cgroup tree: paths, ownership marker, ensure (mkdir + subtree
- * controllers), removal. */
+/* The kukeon cgroup tree: ensure (mkdir + subtree controllers), children,
+ * removal.  Calls down into procs.c (kill), path.c and file.c. */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/xattr.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "cgroupfs/internal.h"
@@ -16,243 +14,7 @@
 
 const char *const kk_cg_wanted_controllers[4] = {"cpu", "memory", "io", "pids"};
 
-#define OWNER_VALUE "kukeon"
-
-void kk_cg_sleep_ms(long ms) {
-  struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000L};
-  while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
-    ;
-}
-
-/* ---------------------------------------------------------------- paths */
-
-/* Names that would collide with interface files ("memory.max" ...). */
-static const char *const reserved_prefixes[] = {
-    "cgroup", "cpu", "cpuset", "cpuacct", "memory", "io",  "pids",
-    "hugetlb", "rdma", "misc", "irq",    "blkio",  "devices", "freezer",
-};
-
-int kk_cg_name_check(const char *name, kk_err_t *err) {
-  if (kk_empty(name))
-    return kk_error_kind(err, KK_ERR_INVALID, 0, "cgroup name is empty");
-  if (strcmp(name, ".") == 0 || strcmp(name, "..") == 0)
-    return kk_error_kind(err, KK_ERR_INVALID, 0, "cgroup name \"%s\" is not allowed", name);
-  size_t len = strlen(name);
-  if (len > 255)
-    return kk_error_kind(err, KK_ERR_INVALID, 0, "cgroup name \"%.32s...\" is longer than 255 bytes",
-                         name);
-  for (const unsigned char *p = (const unsigned char *)name; *p; p++)
-    if (*p == '/' || *p < 0x20 || *p == 0x7f)
-      return kk_error_kind(err, KK_ERR_INVALID, 0,
-                           "cgroup name \"%s\" contains '/' or a control character", name);
-  const char *dot = strchr(name, '.');
-  if (dot != NULL) {
-    size_t plen = (size_t)(dot - name);
-    for (size_t i = 0; i < KK_ARRAY_SIZE(reserved_prefixes); i++)
-      if (strlen(reserved_prefixes[i]) == plen && strncmp(name, reserved_prefixes[i], plen) == 0)
-        return kk_error_kind(err, KK_ERR_INVALID, 0,
-                             "cgroup name \"%s\" looks like a cgroup interface file (%s.*)", name,
-                             reserved_prefixes[i]);
-  }
-  return 0;
-}
-
-static int split_checked(const char *path, struct kk_strv *parts, const char *what, kk_err_t *err) {
-  cleanup_free char *copy = kk_xstrdup(path ? path : "");
-  char *save = NULL;
-  for (char *p = strtok_r(copy, "/", &save); p; p = strtok_r(NULL, "/", &save)) {
-    if (kk_cg_name_check(p, err) < 0)
-      return kk_error_wrap(err, "%s \"%s\"", what, path);
-    kk_strv_push(parts, p);
-  }
-  return 0;
-}
-
-int kk_cg_root_normalize(const char *root, char **out, kk_err_t *err) {
-  if (kk_empty(root) || root[0] != '/')
-    return kk_error_kind(err, KK_ERR_INVALID, 0, "cgroup root \"%s\" must be an absolute path",
-                         root ? root : "");
-  struct kk_strv parts = {0};
-  if (split_checked(root, &parts, "cgroup root", err) < 0) {
-    kk_strv_free(&parts);
-    return -1;
-  }
-  if (parts.n == 0) {
-    kk_strv_free(&parts);
-    return kk_error_kind(err, KK_ERR_INVALID, 0,
-                         "cgroup root \"%s\" must not be \"/\": kukeon needs a subtree of its own",
-                         root);
-  }
-  cleanup_free char *joined = kk_strv_join(&parts, "/");
-  kk_strv_free(&parts);
-  *out = kk_asprintf("/%s", joined);
-  return 0;
-}
-
-int kk_cg_split_path(const char *root, const char *rel, struct kk_strv *root_parts,
-                     struct kk_strv *rel_parts, char **norm_root, kk_err_t *err) {
-  cleanup_free char *nr = NULL;
-  if (kk_cg_root_normalize(root, &nr, err) < 0)
-    return -1;
-  if (root_parts && split_checked(nr, root_parts, "cgroup root", err) < 0)
-    return -1;
-  if (rel_parts && split_checked(rel, rel_parts, "cgroup path", err) < 0)
-    return -1;
-  if (rel && rel[0] == '/')
-    return kk_error_kind(err, KK_ERR_INVALID, 0,
-                         "cgroup path \"%s\" must be relative to the cgroup root", rel);
-  if (norm_root)
-    *norm_root = kk_steal(&nr);
-  return 0;
-}
-
-size_t kk_cg_rel_depth(const char *rel) {
-  size_t n = 0;
-  bool in = false;
-  for (const char *p = rel ? rel : ""; *p; p++) {
-    if (*p == '/')
-      in = false;
-    else if (!in) {
-      in = true;
-      n++;
-    }
-  }
-  return n;
-}
-
-char *kk_cg_rel(const char *realm, const char *space, const char *stack, const char *cell) {
-  const char *parts[] = {realm, space, stack, cell};
-  struct kk_strv sv = {0};
-  for (size_t i = 0; i < KK_ARRAY_SIZE(parts) && parts[i] != NULL; i++)
-    kk_strv_push(&sv, parts[i]);
-  char *s = sv.n ? kk_strv_join(&sv, "/") : kk_xstrdup("");
-  kk_strv_free(&sv);
-  return s;
-}
-
-static char *join_rel(const char *a, const char *rel) {
-  if (kk_empty(rel))
-    return kk_xstrdup(a);
-  return kk_asprintf("%s/%s", a, rel);
-}
-
-char *kk_cg_status_path(const char *root, const char *rel) {
-  cleanup_free char *nr = NULL;
-  kk_err_t e = NULL;
-  if (kk_cg_root_normalize(root, &nr, &e) < 0) {
-    kk_error_free(&e);
-    nr = kk_xstrdup(root ? root : "");
-  }
-  return join_rel(nr, rel);
-}
-
-char *kk_cg_host_path(const struct kk_cg_host *h, const char *root, const char *rel) {
-  cleanup_free char *sp = kk_cg_status_path(root, rel);
-  return kk_asprintf("%s%s", h->mountpoint ? h->mountpoint : "(no cgroup2 mount)", sp);
-}
-
-/* ---------------------------------------------------------------- files */
-
-int kk_cg_require_v2(const struct kk_cg_host *h, kk_err_t *err) {
-  if (h == NULL || h->mount_fd < 0)
-    return kk_error_kind(err, KK_ERR_UNAVAILABLE, 0,
-                         "no cgroup2 hierarchy on this host (mode %s): kukeon needs cgroup v2 "
-                         "(unified, or hybrid with cgroup2 at /sys/fs/cgroup/unified)",
-                         kk_cg_mode_name(h ? h->mode : KK_CG_MODE_UNKNOWN));
-  return 0;
-}
-
-int kk_cg_read_at(int dirfd, const char *file, size_t max, char **out, kk_err_t *err) {
-  return kk_read_file_at(dirfd, file, max, out, NULL, err);
-}
-
-/* Fake trees: cgroup.subtree_control takes "+a -b" edits like the kernel. */
-static int fake_subtree_edit(int dirfd, const char *value, kk_err_t *err) {
-  cleanup_free char *cur = NULL;
-  struct kk_strv have = {0}, edits = {0};
-  if (kk_exists_at(dirfd, "cgroup.subtree_control") &&
-      kk_cg_read_at(dirfd, "cgroup.subtree_control", KK_CG_FILE_MAX, &cur, err) < 0)
-    return -1;
-  kk_cg_parse_controllers(cur ? cur : "", &have);
-  cleanup_free char *avail_text = NULL;
-  struct kk_strv avail = {0};
-  bool check_avail = kk_exists_at(dirfd, "cgroup.controllers");
-  if (check_avail && kk_cg_read_at(dirfd, "cgroup.controllers", KK_CG_FILE_MAX, &avail_text, err) < 0) {
-    kk_strv_free(&have);
-    return -1;
-  }
-  kk_cg_parse_controllers(avail_text ? avail_text : "", &avail);
-  /* Split raw words (keep the sign). */
-  cleanup_free char *copy = kk_xstrdup(value);
-  char *save = NULL;
-  int rc = 0;
-  for (char *w = strtok_r(copy, " \t\n", &save); w; w = strtok_r(NULL, " \t\n", &save)) {
-    if ((w[0] != '+' && w[0] != '-') || (check_avail && !kk_strv_contains(&avail, w + 1))) {
-      errno = w[0] == '+' || w[0] == '-' ? ENOENT : EINVAL;
-      rc = kk_error(err, errno, "write %s to cgroup.subtree_control", value);
-      break;
-    }
-    kk_strv_push(&edits, w);
-  }
-  if (rc == 0) {
-    struct kk_strv next = {0};
-    for (size_t i = 0; i < have.n; i++) {
-      bool removed = false;
-      for (size_t j = 0; j < edits.n; j++)
-        if (edits.v[j][0] == '-' && strcmp(edits.v[j] + 1, have.v[i]) == 0)
-          removed = true;
-      if (!removed)
-        kk_strv_push(&next, have.v[i]);
-    }
-    for (size_t j = 0; j < edits.n; j++)
-      if (edits.v[j][0] == '+' && !kk_strv_contains(&next, edits.v[j] + 1))
-        kk_strv_push(&next, edits.v[j] + 1);
-    cleanup_free char *joined = next.n ? kk_strv_join(&next, " ") : kk_xstrdup("");
-    cleanup_free char *line = kk_asprintf("%s\n", joined);
-    kk_strv_free(&next);
-    rc = kk_write_file_atomic(dirfd, "cgroup.subtree_control", line, strlen(line), 0644, NULL, err);
-  }
-  kk_strv_free(&have);
-  kk_strv_free(&avail);
-  kk_strv_free(&edits);
-  return rc;
-}
-
-int kk_cg_write_at(const struct kk_cg_host *h, int dirfd, const char *file, const char *value,
-                   kk_err_t *err) {
-  if (h->fake && strcmp(file, "cgroup.subtree_control") == 0)
-    return fake_subtree_edit(dirfd, value, err);
-  int flags = O_WRONLY | O_CLOEXEC | O_NOFOLLOW;
-  if (h->fake)
-    flags |= O_CREAT | O_TRUNC;
-  cleanup_close int fd = openat(dirfd, file, flags, 0644);
-  if (fd < 0)
-    return kk_error(err, errno, "open %s", file);
-  size_t len = strlen(value);
-  ssize_t w;
-  do
-    w = write(fd, value, len);
-  while (w < 0 && errno == EINTR);
-  if (w < 0)
-    return kk_error(err, errno, "write \"%s\" to %s", value, file);
-  if ((size_t)w != len)
-    return kk_error(err, EIO, "short write of \"%s\" to %s", value, file);
-  return 0;
-}
-
 /* ---------------------------------------------------------------- ownership */
-
-bool kk_cg_is_owned(const struct kk_cg_host *h, int dirfd) {
-  char buf[32];
-  ssize_t n = fgetxattr(dirfd, h->xattr, buf, sizeof(buf));
-  return n == (ssize_t)strlen(OWNER_VALUE) && memcmp(buf, OWNER_VALUE, (size_t)n) == 0;
-}
-
-int kk_cg_mark_owned(const struct kk_cg_host *h, int dirfd, kk_err_t *err) {
-  if (fsetxattr(dirfd, h->xattr, OWNER_VALUE, strlen(OWNER_VALUE), 0) < 0)
-    return kk_error(err, errno, "set the %s marker", h->xattr);
-  return 0;
-}
 
 /* A cgroup that exists but is not marked might be one a concurrent kukeon
  * has just made (mkdir, then the xattr): give it a moment. */
@@ -263,51 +25,6 @@ static bool owned_soon(const struct kk_cg_host *h, int dirfd) {
     kk_cg_sleep_ms(2);
   }
   return false;
-}
-
-static int open_sub(int dirfd, const char *name) {
-  return openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-}
-
-int kk_cg_open(const struct kk_cg_host *h, const char *root, const char *rel, kk_err_t *err) {
-  if (kk_cg_require_v2(h, err) < 0)
-    return -1;
-  cleanup_strv struct kk_strv rp = {0};
-  cleanup_strv struct kk_strv lp = {0};
-  if (kk_cg_split_path(root, rel, &rp, &lp, NULL, err) < 0)
-    return -1;
-  cleanup_close int cur = fcntl(h->mount_fd, F_DUPFD_CLOEXEC, 0);
-  if (cur < 0)
-    return kk_error(err, errno, "dup");
-  for (size_t i = 0; i < rp.n + lp.n; i++) {
-    const char *part = i < rp.n ? rp.v[i] : lp.v[i - rp.n];
-    int next = open_sub(cur, part);
-    if (next < 0) {
-      int saved = errno;
-      cleanup_free char *p = kk_cg_host_path(h, root, rel);
-      return kk_error(err, saved, "cgroup %s", p);
-    }
-    close(cur);
-    cur = next;
-  }
-  return kk_steal_fd(&cur);
-}
-
-static int not_ours(const struct kk_cg_host *h, const char *root, const char *rel, kk_err_t *err) {
-  cleanup_free char *p = kk_cg_host_path(h, root, rel);
-  return kk_error_kind(err, KK_ERR_PERMISSION, 0,
-                       "cgroup %s exists but was not created by kukeon (no %s marker); kukeon "
-                       "does not touch it: remove it or choose another --cgroup-root",
-                       p, h->xattr);
-}
-
-int kk_cg_open_owned(const struct kk_cg_host *h, const char *root, const char *rel, kk_err_t *err) {
-  cleanup_close int fd = kk_cg_open(h, root, rel, err);
-  if (fd < 0)
-    return -1;
-  if (kk_cg_rel_depth(rel) <= KK_CG_CELL_DEPTH && !kk_cg_is_owned(h, fd))
-    return not_ours(h, root, rel, err);
-  return kk_steal_fd(&fd);
 }
 
 int kk_cg_exists(const struct kk_cg_host *h, const char *root, const char *rel, bool *exists,
@@ -339,7 +56,9 @@ static int fake_file(int dirfd, const char *name, const char *content, kk_err_t 
   return kk_write_file_atomic(dirfd, name, content, strlen(content), 0644, NULL, err);
 }
 
-int kk_cg_fake_populate(int parentfd, int childfd, kk_err_t *err) {
+/* Emulation of the kernel for fake trees: after mkdir, create the interface
+ * files, cgroup.controllers = parent's subtree_control. */
+static int fake_populate(int parentfd, int childfd, kk_err_t *err) {
   cleanup_free char *sub = NULL;
   if (kk_exists_at(parentfd, "cgroup.subtree_control") &&
       kk_cg_read_at(parentfd, "cgroup.subtree_control", KK_CG_FILE_MAX, &sub, err) < 0)
@@ -486,10 +205,10 @@ int kk_cg_ensure(const struct kk_cg_host *h, const char *root, const char *rel,
       created = true;
     else if (errno != EEXIST)
       return kk_error(err, errno, "create cgroup %s", where);
-    cleanup_close int next = open_sub(cur, part);
+    cleanup_close int next = kk_cg_open_sub(cur, part);
     if (next < 0)
       return kk_error(err, errno, "open cgroup %s", where);
-    if (created && h->fake && kk_cg_fake_populate(cur, next, err) < 0)
+    if (created && h->fake && fake_populate(cur, next, err) < 0)
       return -1;
     if (created && depth <= KK_CG_CELL_DEPTH) {
       /* Ancestors of the root that kukeon creates are marked too, so that
@@ -501,7 +220,7 @@ int kk_cg_ensure(const struct kk_cg_host *h, const char *root, const char *rel,
     } else if (!created && depth >= 0 && depth <= KK_CG_CELL_DEPTH && !owned_soon(h, next)) {
       /* status is "<root>[/<rel so far>]": name it from the root. */
       const char *relp = status + strlen(nr);
-      return not_ours(h, nr, *relp == '/' ? relp + 1 : relp, err);
+      return kk_cg_not_ours(h, nr, *relp == '/' ? relp + 1 : relp, err);
     }
     if (created && res)
       kk_strv_push(&res->created, status);
@@ -563,12 +282,12 @@ static int check_subtree_owned(const struct kk_cg_host *h, int dirfd, const char
   if (depth > KK_CG_CELL_DEPTH)
     return 0;
   if (!kk_cg_is_owned(h, dirfd))
-    return not_ours(h, root, rel, err);
+    return kk_cg_not_ours(h, root, rel, err);
   struct kk_strv kids = {0};
   int rc = list_subdirs(dirfd, &kids, err);
   for (size_t i = 0; rc == 0 && i < kids.n; i++) {
     cleanup_free char *krel = kk_empty(rel) ? kk_xstrdup(kids.v[i]) : kk_asprintf("%s/%s", rel, kids.v[i]);
-    cleanup_close int kfd = open_sub(dirfd, kids.v[i]);
+    cleanup_close int kfd = kk_cg_open_sub(dirfd, kids.v[i]);
     if (kfd < 0) {
       if (errno == ENOENT)
         continue;
@@ -580,7 +299,7 @@ static int check_subtree_owned(const struct kk_cg_host *h, int dirfd, const char
     if (kk_cg_name_check(kids.v[i], &e) < 0) {
       kk_error_free(&e);
       if (kk_cg_rel_depth(krel) <= KK_CG_CELL_DEPTH && !kk_cg_is_owned(h, kfd)) {
-        rc = not_ours(h, root, krel, err);
+        rc = kk_cg_not_ours(h, root, krel, err);
         break;
       }
       continue;
@@ -592,11 +311,8 @@ static int check_subtree_owned(const struct kk_cg_host *h, int dirfd, const char
 }
 
 static int read_populated(int dirfd, bool *populated, kk_err_t *err) {
-  cleanup_free char *text = NULL;
-  if (kk_cg_read_at(dirfd, "cgroup.events", KK_CG_FILE_MAX, &text, err) < 0)
-    return -1;
   int64_t v = 0;
-  if (kk_cg_parse_keyed(text, "populated", &v, err) < 0)
+  if (kk_cg_read_keyed_at(dirfd, "cgroup.events", "populated", &v, err) < 0)
     return -1;
   *populated = v != 0;
   return 0;
@@ -605,7 +321,7 @@ static int read_populated(int dirfd, bool *populated, kk_err_t *err) {
 /* rmdir parent/name depth first.  Fake trees: remove the interface files. */
 static int rmdir_tree(bool fake, int parentfd, const char *name, const char *where,
                       kk_err_t *err) {
-  cleanup_close int fd = open_sub(parentfd, name);
+  cleanup_close int fd = kk_cg_open_sub(parentfd, name);
   if (fd < 0) {
     if (errno == ENOENT)
       return 0;
@@ -658,7 +374,7 @@ static void remove_v1_mirrors(const struct kk_cg_host *h, const char *status_pat
       continue;
     kk_err_t e = NULL;
     if (rmdir_tree(false, pfd, slash + 1, path, &e) < 0) {
-      kk_debug("cgroup v1 cleanup: %s", e->msg);
+      kk_log_kv(KK_LOG_DEBUG, "cgroup v1 cleanup failed", "path", path, "error", e->msg, NULL);
       kk_error_free(&e);
     }
   }
@@ -684,13 +400,13 @@ static int remove_root_ancestors(const struct kk_cg_host *h, const struct kk_str
   for (size_t k = rp->n - 1; k-- > 0;) {
     cleanup_close int anc = fcntl(h->mount_fd, F_DUPFD_CLOEXEC, 0);
     for (size_t i = 0; anc >= 0 && i < k; i++) {
-      int next = open_sub(anc, rp->v[i]);
+      int next = kk_cg_open_sub(anc, rp->v[i]);
       close(anc);
       anc = next;
     }
     if (anc < 0)
       return 0;
-    cleanup_close int self = open_sub(anc, rp->v[k]);
+    cleanup_close int self = kk_cg_open_sub(anc, rp->v[k]);
     if (self < 0 || !kk_cg_is_owned(h, self))
       return 0;
     cleanup_strv struct kk_strv kids = {0};
@@ -726,7 +442,7 @@ int kk_cg_remove(const struct kk_cg_host *h, const char *root, const char *rel, 
   size_t total = rp.n + lp.n;
   for (size_t i = 0; parent >= 0 && i + 1 < total; i++) {
     const char *part = i < rp.n ? rp.v[i] : lp.v[i - rp.n];
-    int next = open_sub(parent, part);
+    int next = kk_cg_open_sub(parent, part);
     open_errno = errno;
     close(parent);
     parent = next;
@@ -737,7 +453,7 @@ int kk_cg_remove(const struct kk_cg_host *h, const char *root, const char *rel, 
     return kk_error(err, open_errno, "open the parent of cgroup %s", where);
   }
   const char *name = lp.n > 0 ? lp.v[lp.n - 1] : rp.v[rp.n - 1];
-  cleanup_close int fd = open_sub(parent, name);
+  cleanup_close int fd = kk_cg_open_sub(parent, name);
   if (fd < 0) {
     if (errno == ENOENT)
       return 0;

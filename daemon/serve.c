@@ -79,19 +79,19 @@ struct conn_arg {
   int slot;
   int fd;
   uid_t uid;
+  pid_t pid;
 };
 
-/* True when a line may be printed now; then *note says how many were
- * held back since the last one ("" when none). */
-static bool log_allowed(struct log_limit *l, char note[static 64]) {
+/* True when a line may be printed now; then `held` is the log field value
+ * saying how many were held back since the last one (NULL when none: the
+ * field is left out). */
+static bool log_allowed(struct log_limit *l, char held[static KK_LOG_NUM_MAX], const char **held_field) {
   int64_t now = kk_monotonic_ms();
   if (l->last_ms != 0 && now - l->last_ms < LOG_INTERVAL_MS) {
     l->suppressed++;
     return false;
   }
-  note[0] = '\0';
-  if (l->suppressed > 0)
-    snprintf(note, 64, " (and %u more like it in the last %d s)", l->suppressed, LOG_INTERVAL_MS / 1000);
+  *held_field = l->suppressed > 0 ? kk_log_num(held, l->suppressed) : NULL;
   l->suppressed = 0;
   l->last_ms = now;
   return true;
@@ -109,9 +109,11 @@ static long raise_fd_limit(void) {
     struct rlimit up = {want, rl.rlim_max};
     if (setrlimit(RLIMIT_NOFILE, &up) == 0)
       rl.rlim_cur = want;
-    else
-      kk_warn("cannot raise the open file limit from %lu to %lu: %s", (unsigned long)rl.rlim_cur,
-              (unsigned long)want, strerror(errno));
+    else {
+      char from[KK_LOG_NUM_MAX], to[KK_LOG_NUM_MAX];
+      kk_log_kv(KK_LOG_WARN, "cannot raise the open file limit", "from", kk_log_num(from, (long long)rl.rlim_cur),
+                "to", kk_log_num(to, (long long)want), "error", strerror(errno), NULL);
+    }
   }
   return rl.rlim_cur > (rlim_t)1 << 30 ? 1L << 30 : (long)rl.rlim_cur;
 }
@@ -129,12 +131,13 @@ static int connection_capacity(long nofile) {
 /* ----------------------------------------------------------- peers */
 
 /* Root, or a member (primary or supplementary) of the socket's group. */
-static bool peer_allowed(const struct kk_daemon_config *cfg, int fd, uid_t *uid_out) {
+static bool peer_allowed(const struct kk_daemon_config *cfg, int fd, uid_t *uid_out, pid_t *pid_out) {
   struct ucred cred;
   socklen_t len = sizeof(cred);
   if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0)
     return false;
   *uid_out = cred.uid;
+  *pid_out = cred.pid;
   if (cred.uid == 0)
     return true;
   if (cfg->socket_gid <= 0)
@@ -164,10 +167,12 @@ static void reply_error(int fd, enum kk_err_kind kind, const char *msg, int time
 }
 
 /* Tell a peer why, without waiting for it, and hang up. */
-static void refuse(struct server *srv, int fd, uid_t uid, enum kk_err_kind kind, const char *msg) {
-  char note[64];
-  if (log_allowed(&srv->refuse_log, note))
-    kk_info("refused uid %u: %s%s", (unsigned)uid, msg, note);
+static void refuse(struct server *srv, int fd, uid_t uid, pid_t pid, enum kk_err_kind kind, const char *msg) {
+  char held[KK_LOG_NUM_MAX], u[KK_LOG_NUM_MAX], p[KK_LOG_NUM_MAX];
+  const char *held_field = NULL;
+  if (log_allowed(&srv->refuse_log, held, &held_field))
+    kk_log_kv(KK_LOG_INFO, "refused a connection", "uid", kk_log_num(u, (long long)uid), "pid",
+              kk_log_num(p, pid), "reason", msg, "held_back", held_field, NULL);
   reply_error(fd, kind, msg, 0);
   close(fd);
 }
@@ -191,12 +196,17 @@ static void release_slot(struct server *srv, int slot) {
   pthread_mutex_unlock(&srv->mu);
 }
 
+static void log_conn_error(int fd, const char *what, const struct kk_error *err) {
+  char conn[KK_LOG_NUM_MAX];
+  kk_log_kv(KK_LOG_DEBUG, what, "conn", kk_log_num(conn, fd), "error", err->msg, NULL);
+}
+
 /* Read one request and what came with it: 1 got it, 0 the connection is done. */
 static int read_request(int fd, struct kk_api_call *call, uint8_t **req, size_t *len) {
   kk_err_t err = NULL;
   int r = kk_frame_read_fds(fd, IDLE_TIMEOUT_MS, req, len, call->in_fds, &call->n_in_fds, &err);
   if (r < 0) {
-    kk_debug("connection %d: %s", fd, err->msg);
+    log_conn_error(fd, "request not read", err);
     if (err->kind == KK_ERR_INVALID || err->kind == KK_ERR_UNAVAILABLE)
       reply_error(fd, err->kind, err->msg, 0);
     kk_error_free(&err);
@@ -223,7 +233,7 @@ static void *serve_conn(void *p) {
   free(p);
   struct server *srv = a.srv;
   /* Root is never restricted; everyone else by the daemon's policy. */
-  struct kk_api_call call = {.uid = a.uid, .policy = a.uid == 0 ? NULL : srv->cfg->policy, .remote = true,
+  struct kk_api_call call = {.uid = a.uid, .pid = a.pid, .policy = a.uid == 0 ? NULL : srv->cfg->policy, .remote = true,
                              .cancel_fd = a.fd};
   uint8_t *req = NULL;
   size_t len = 0;
@@ -234,7 +244,7 @@ static void *serve_conn(void *p) {
     free(req);
     set_busy(srv, a.slot, false);
     if (w < 0) {
-      kk_debug("connection %d: %s", a.fd, err->msg);
+      log_conn_error(a.fd, "reply not written", err);
       kk_error_free(&err);
       break;
     }
@@ -280,9 +290,11 @@ static bool evict_one(struct server *srv) {
   }
   if (victim < 0)
     return false;
-  char note[64];
-  if (log_allowed(&srv->evict_log, note))
-    kk_info("connection table full: closed an idle connection of uid %ld to make room for root%s", uid, note);
+  char held[KK_LOG_NUM_MAX], u[KK_LOG_NUM_MAX];
+  const char *held_field = NULL;
+  if (log_allowed(&srv->evict_log, held, &held_field))
+    kk_log_kv(KK_LOG_INFO, "connection table full: closed an idle connection to make room for root", "uid",
+              kk_log_num(u, uid), "held_back", held_field, NULL);
   srv->slots[victim].evicted = true;
   shutdown(srv->slots[victim].fd, SHUT_RDWR);
   return true;
@@ -337,9 +349,9 @@ static int claim_slot(struct server *srv, int fd, uid_t uid, char **why) {
   return slot;
 }
 
-static void start_conn_thread(struct server *srv, int slot, int fd, uid_t uid) {
+static void start_conn_thread(struct server *srv, int slot, int fd, uid_t uid, pid_t pid) {
   struct conn_arg *a = kk_xmalloc(sizeof(*a));
-  *a = (struct conn_arg){srv, slot, fd, uid};
+  *a = (struct conn_arg){srv, slot, fd, uid, pid};
   pthread_attr_t attr;
   pthread_attr_init(&attr);
   pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
@@ -348,7 +360,7 @@ static void start_conn_thread(struct server *srv, int slot, int fd, uid_t uid) {
   int r = pthread_create(&t, &attr, serve_conn, a);
   pthread_attr_destroy(&attr);
   if (r != 0) {
-    kk_warn("cannot start a connection thread: %s", strerror(r));
+    kk_log_kv(KK_LOG_WARN, "cannot start a connection thread", "error", strerror(r), NULL);
     free(a);
     release_slot(srv, slot);
   }
@@ -362,9 +374,13 @@ static void accept_failed(struct server *srv, int e) {
   bool pause = e == EMFILE || e == ENFILE || e == ENOBUFS || e == ENOMEM;
   if (pause)
     srv->accept_paused_until = kk_monotonic_ms() + ACCEPT_BACKOFF_MS;
-  char note[64];
-  if (log_allowed(&srv->accept_log, note))
-    kk_warn("accept: %s%s%s", strerror(e), pause ? "; pausing accepts for a moment" : "", note);
+  char held[KK_LOG_NUM_MAX], ms[KK_LOG_NUM_MAX];
+  const char *held_field = NULL;
+  if (log_allowed(&srv->accept_log, held, &held_field)) {
+    cleanup_free char *msg = kk_asprintf("accept: %s", strerror(e));
+    kk_log_kv(KK_LOG_WARN, msg, "paused_ms", pause ? kk_log_num(ms, ACCEPT_BACKOFF_MS) : NULL, "held_back",
+              held_field, NULL);
+  }
 }
 
 /* Never reads from the peer: whatever it sends is the connection thread's
@@ -376,18 +392,19 @@ static void accept_one(struct server *srv, int lfd) {
     return;
   }
   uid_t uid = (uid_t)-1;
-  if (!peer_allowed(srv->cfg, fd, &uid)) {
-    refuse(srv, fd, uid, KK_ERR_PERMISSION,
+  pid_t pid = 0;
+  if (!peer_allowed(srv->cfg, fd, &uid, &pid)) {
+    refuse(srv, fd, uid, pid, KK_ERR_PERMISSION,
            "permission denied: kukeond serves root and members of the socket's group only");
     return;
   }
   cleanup_free char *why = NULL;
   int slot = claim_slot(srv, fd, uid, &why);
   if (slot < 0) {
-    refuse(srv, fd, uid, KK_ERR_UNAVAILABLE, why);
+    refuse(srv, fd, uid, pid, KK_ERR_UNAVAILABLE, why);
     return;
   }
-  start_conn_thread(srv, slot, fd, uid);
+  start_conn_thread(srv, slot, fd, uid, pid);
 }
 
 /* Stop reading new requests on every connection; busy ones finish the
@@ -403,7 +420,9 @@ static bool drain(struct server *srv) {
   deadline.tv_sec += DRAIN_TIMEOUT_SEC;
   while (srv->active > 0) {
     if (pthread_cond_timedwait(&srv->idle, &srv->mu, &deadline) == ETIMEDOUT) {
-      kk_warn("%d connection(s) still busy after %d s; exiting anyway", srv->active, DRAIN_TIMEOUT_SEC);
+      char busy[KK_LOG_NUM_MAX], waited[KK_LOG_NUM_MAX];
+      kk_log_kv(KK_LOG_WARN, "connections still busy; exiting anyway", "busy", kk_log_num(busy, srv->active),
+                "waited_s", kk_log_num(waited, DRAIN_TIMEOUT_SEC), NULL);
       pthread_mutex_unlock(&srv->mu);
       return false;
     }
@@ -438,7 +457,8 @@ static int claim_socket(const char *path, const char *pid_path, kk_err_t *err) {
     pid[strcspn(pid, "\n")] = '\0';
     return kk_error_kind(err, KK_ERR_CONFLICT, 0, "kukeond is already serving %s (pid %s)", path, pid);
   }
-  kk_info("removing stale socket %s and pid file %s left by a daemon that is gone", path, pid_path);
+  kk_log_kv(KK_LOG_INFO, "removing the stale socket and pid file of a daemon that is gone", "socket", path,
+            "pid_file", pid_path, NULL);
   if (unlink(path) < 0 && errno != ENOENT)
     return kk_error(err, errno, "remove stale socket %s", path);
   unlink(pid_path);
@@ -500,7 +520,9 @@ static struct server *server_new(const struct kk_daemon_config *cfg, struct kk_c
   srv->slots = kk_xmalloc((size_t)srv->capacity * sizeof(*srv->slots));
   for (int i = 0; i < srv->capacity; i++)
     srv->slots[i] = (struct conn_slot){.fd = -1};
-  kk_info("open file limit %ld: up to %d connections, %d per non-root uid", nofile, srv->capacity, srv->per_uid);
+  char nf[KK_LOG_NUM_MAX], cap[KK_LOG_NUM_MAX], per[KK_LOG_NUM_MAX];
+  kk_log_kv(KK_LOG_INFO, "connection limits", "open_files", kk_log_num(nf, nofile), "connections",
+            kk_log_num(cap, srv->capacity), "per_uid", kk_log_num(per, srv->per_uid), NULL);
   return srv;
 }
 
@@ -517,7 +539,7 @@ static void reconcile_tick(struct kk_controller *ctl, int tfd) {
     return;
   kk_err_t e = NULL;
   if (kk_ctl_reconcile(ctl, &e) < 0) {
-    kk_warn("reconcile: %s", e->msg);
+    kk_log_kv(KK_LOG_WARN, "reconcile: pass failed", "error", e->msg, NULL);
     kk_error_free(&e);
   }
 }
@@ -546,13 +568,13 @@ static void serve_loop(struct server *srv, int lfd, int sfd, int tfd) {
     if (n < 0) {
       if (errno == EINTR)
         continue;
-      kk_warn("poll: %s", strerror(errno));
+      kk_log_kv(KK_LOG_WARN, "poll failed", "error", strerror(errno), NULL);
       return;
     }
     if (pfd[1].revents & POLLIN) {
       struct signalfd_siginfo si;
       if (read(sfd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
-        kk_info("received %s: shutting down", si.ssi_signo == SIGINT ? "SIGINT" : "SIGTERM");
+        kk_log_kv(KK_LOG_INFO, "shutting down", "signal", si.ssi_signo == SIGINT ? "SIGINT" : "SIGTERM", NULL);
         return;
       }
     }
@@ -607,7 +629,9 @@ int kk_daemon_serve(const struct kk_daemon_config *cfg, kk_err_t *err) {
     return -1;
   }
   struct server *srv = server_new(cfg, ctl);
-  kk_info("kukeond %s serving %s (run path %s, pid %d)", KUKEON_VERSION, cfg->socket, cfg->run_path, (int)getpid());
+  char pid[KK_LOG_NUM_MAX];
+  kk_log_kv(KK_LOG_INFO, "kukeond serving", "version", KUKEON_VERSION, "socket", cfg->socket, "run_path",
+            cfg->run_path, "pid", kk_log_num(pid, getpid()), NULL);
   serve_loop(srv, lfd, sfd, tfd);
   /* Stop accepting first, so nobody connects to a daemon on its way out. */
   close(lfd);
@@ -621,6 +645,6 @@ int kk_daemon_serve(const struct kk_daemon_config *cfg, kk_err_t *err) {
     return 0;
   }
   server_free(srv);
-  kk_info("kukeond stopped");
+  kk_log_kv(KK_LOG_INFO, "kukeond stopped", NULL);
   return 0;
 }

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "api/api.h"
+#include "api/kukeonv1.pb-c.h"
 #include "lib/util.h"
 #include "tests/unit/unit.h"
 
@@ -118,6 +119,55 @@ START_TEST(write_to_a_reader_that_never_reads) {
 }
 END_TEST
 
+/* The method table: every way a request can be wrong gets its own answer,
+ * and a well-formed ping (no controller needed) its version. */
+static Kukeonv1__Response *dispatch(Kukeonv1__Method method, const uint8_t *payload, size_t plen,
+                                    bool envelope) {
+  Kukeonv1__Request r = KUKEONV1__REQUEST__INIT;
+  r.method = method;
+  r.payload.data = (uint8_t *)payload;
+  r.payload.len = plen;
+  size_t len = kukeonv1__request__get_packed_size(&r);
+  uint8_t *req = malloc(len + 1);
+  kukeonv1__request__pack(&r, req);
+  if (!envelope) /* a field tag that cannot be */
+    req[0] = 0xff, len = 1;
+  struct kk_api_call call = {.cancel_fd = -1};
+  uint8_t *resp = NULL;
+  size_t resp_len = 0;
+  kk_api_dispatch(NULL, &call, req, len, &resp, &resp_len);
+  free(req);
+  Kukeonv1__Response *out = kukeonv1__response__unpack(NULL, resp_len, resp);
+  free(resp);
+  ck_assert_ptr_nonnull(out);
+  return out;
+}
+
+START_TEST(dispatch_by_method_table) {
+  static const uint8_t garbage[] = {0xff, 0xff, 0xff};
+  Kukeonv1__Response *r = dispatch(KUKEONV1__METHOD__PING, NULL, 0, false);
+  ck_assert_int_eq(r->error_kind, KUKEONV1__ERROR_KIND__INVALID);
+  ck_assert_str_eq(r->error_message, "malformed request frame");
+  kukeonv1__response__free_unpacked(r, NULL);
+
+  r = dispatch((Kukeonv1__Method)99, NULL, 0, true);
+  ck_assert_str_eq(r->error_message, "unknown method 99");
+  kukeonv1__response__free_unpacked(r, NULL);
+
+  r = dispatch(KUKEONV1__METHOD__CELL_OP, garbage, sizeof(garbage), true);
+  ck_assert_str_eq(r->error_message, "malformed cell operation request");
+  kukeonv1__response__free_unpacked(r, NULL);
+
+  r = dispatch(KUKEONV1__METHOD__PING, NULL, 0, true);
+  ck_assert_int_eq(r->error_kind, KUKEONV1__ERROR_KIND__OK);
+  Kukeonv1__PingResponse *pong = kukeonv1__ping_response__unpack(NULL, r->payload.len, r->payload.data);
+  ck_assert_ptr_nonnull(pong);
+  ck_assert_int_gt(strlen(pong->version), 0); /* KUKEON_VERSION of the library build */
+  kukeonv1__ping_response__free_unpacked(pong, NULL);
+  kukeonv1__response__free_unpacked(r, NULL);
+}
+END_TEST
+
 static Suite *frame_suite(void) {
   Suite *s = suite_create("frame");
   TCase *t = tcase_create("deadlines");
@@ -126,6 +176,7 @@ static Suite *frame_suite(void) {
   tcase_add_test(t, idle_limit);
   tcase_add_test(t, trickle_cannot_renew_the_deadline);
   tcase_add_test(t, write_to_a_reader_that_never_reads);
+  tcase_add_test(t, dispatch_by_method_table);
   suite_add_tcase(s, t);
   return s;
 }
