@@ -10,7 +10,7 @@
 #include "lib/log.h"
 #include "lib/util.h"
 
-/* The container ids dir holds as <prefix><id><suffix>. */
+/* A container for each entry of dir named <prefix><id><suffix>. */
 static void add_named_in(struct kk_cell *cell, const struct kk_ref *ref, const char *dir, const char *prefix,
                          const char *suffix) {
   kk_err_t e = NULL;
