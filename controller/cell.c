@@ -167,7 +167,8 @@ int kk_ctl_cell_update(struct kk_controller *c, const struct kk_doc *stored, str
 
 /* ------------------------------------------------------------- supervision */
 
-/* Restart what the policies owe, root down: the whole cell. */
+/* Its root is down and a policy says always (kk_ctl_root_restart_due): the
+ * whole cell starts again, root first. */
 static void restart_whole_cell(struct kk_controller *c, struct kk_doc *doc, int64_t now) {
   struct kk_cell *cell = &doc->u.cell;
   const struct kk_container_spec *root = kk_cell_root(cell);

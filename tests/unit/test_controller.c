@@ -314,6 +314,11 @@ START_TEST(cell_state_with_restarts_owed) {
 
   cleanup_doc struct kk_doc *d2 = cell_of(APP("always"));
   ck_assert_int_eq(derived(&d2->u.cell, &r, KK_CELL_READY, KK_CTR_READY, KK_CTR_EXITED, 0), KK_CELL_DEGRADED);
+  /* One runs, another is owed a restart: Degraded, not Ready. */
+  cleanup_doc struct kk_doc *d3 = cell_of(APP("always") "  - {id: web, image: busybox}\n");
+  set_state(&d3->u.cell, "web", KK_CTR_READY, 0);
+  ck_assert_int_eq(derived(&d3->u.cell, &r, KK_CELL_READY, KK_CTR_READY, KK_CTR_EXITED, 0), KK_CELL_DEGRADED);
+  ck_assert_int_eq(derived(&d3->u.cell, &r, KK_CELL_READY, KK_CTR_READY, KK_CTR_READY, 0), KK_CELL_READY);
   kk_ctl_restarts_free(&r);
 }
 END_TEST
