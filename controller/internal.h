@@ -1,10 +1,27 @@
-/* Shared between the controller's own files; not part of its API. */
+/* Shared between the controller's own files; not part of its API.
+ *
+ * The files in layers; a file calls only into files below it, never up or
+ * sideways (the declarations below follow the same order, bottom first):
+ *
+ *   images.c  streams.c               public: images; log and attach
+ *   apply.c                           public: kuke apply
+ *   create.c  delete.c  cellop.c  reconcile.c
+ *                                     public: create/get/list/init, delete,
+ *                                     start/stop/kill/restart, reconcile pass
+ *   cell.c                            a cell's containers on the host
+ *   container.c                       one container on the host
+ *   controller.c                      open/close, reports
+ *   cgroup.c  temps.c  crash.c        cgroup glue, temp sweeps, test hook
+ *   names.c  cell_state.c  apply_diff.c
+ *                                     pure: no host, no store (unit tested)
+ */
 #ifndef KK_CONTROLLER_INTERNAL_H
 #define KK_CONTROLLER_INTERNAL_H
 
 #include "cgroupfs/cgroupfs.h"
 #include "controller/controller.h"
 #include "image/image.h"
+#include "lib/cleanup.h"
 #include "runtime/runtime.h"
 
 /* Restart bookkeeping the spec keeps in daemon memory: consecutive
@@ -13,13 +30,17 @@ struct kk_restart_slot {
   char *rid;
   int attempts;
 };
+struct kk_restarts {
+  struct kk_restart_slot *v;
+  size_t n;
+};
 
 /* Test hook: KUKEON_TEST_CRASH_POINT=<name> makes this process SIGKILL
  * itself at that point, to hit the windows a crash can leave (runc has run
  * the containers, the status is not written yet) every time.  Read once at
  * kk_controller_open, and honoured only under a cgroup root other than the
  * default one, which every test uses and no installed kukeond does (see
- * kk_ctl_crash_at). */
+ * kk_ctl_crash_point_parse). */
 enum kk_crash_point {
   KK_CRASH_NONE,
   KK_CRASH_AFTER_RUNC_START,      /* a cell's first container runs, nothing else */
@@ -37,22 +58,120 @@ struct kk_controller {
   struct kk_image_store *images; /* opened on first use */
   char *monitor_exe;             /* staged on first use (kk_monitor_stage) */
   struct kk_host_limits host;
-  struct kk_restart_slot *restarts;
-  size_t n_restarts;
+  struct kk_restarts restarts;
   bool torn_swept; /* torn ephemeral cells were looked for (once: they come from a power cut) */
   enum kk_crash_point crash_point;
 };
 
+/* ------------------------------------------------------------ names.c */
+
+/* The realm/space/stack a resource sits in; false for a realm (none). */
+bool kk_ctl_parent_ref(const struct kk_ref *ref, struct kk_ref *parent);
+/* The scope that lists a realm's spaces, a space's stacks, a stack's cells. */
+struct kk_ref kk_ctl_child_scope(const struct kk_ref *ref);
+/* "<space>_<stack>_<cell>_": how the bundles and writable layers of a
+ * cell's containers begin (names hold no '_'). */
+char *kk_ctl_cell_name_prefix(const struct kk_ref *cell);
+/* Add container id (as found on the host) to a cell rebuilt from names,
+ * once. */
+void kk_ctl_cell_add_named(struct kk_cell *cell, const struct kk_ref *ref, const char *id);
+char *kk_ctl_delete_title(const struct kk_ref *ref);
+
+/* ------------------------------------------------------- cell_state.c */
+
+bool kk_ctl_ctr_active(int ctr_state); /* running, paused or pausing */
+/* The status of container id, added (pending) when the cell has none. */
+struct kk_container_status *kk_ctl_status_slot(struct kk_cell *cell, const char *id);
+const struct kk_container_spec *kk_ctl_spec_by_id(const struct kk_cell *cell, const char *id);
+void kk_ctl_cell_set_reason(struct kk_cell *cell, const char *reason, const char *message);
+
+struct kk_restart_slot *kk_ctl_restart_slot(struct kk_restarts *r, const char *rid);
+void kk_ctl_restarts_free(struct kk_restarts *r);
+void kk_ctl_restarts_reset_cell(struct kk_restarts *r, const struct kk_cell *cell);
+const char *kk_ctl_restart_policy(const struct kk_container_spec *ct); /* "never" when unset */
+
+/* The cell state its container statuses say (sticky states stay). */
+void kk_ctl_cell_derive_state(struct kk_restarts *r, struct kk_cell *cell, int64_t now);
+/* Supervision of a cell whose root is not running: bring the whole cell
+ * back now? */
+bool kk_ctl_root_restart_due(struct kk_cell *cell, bool root_running, int64_t now);
+/* Supervision of one non-root container while its root runs. */
+enum kk_restart_step {
+  KK_RESTART_NONE,      /* nothing owed */
+  KK_RESTART_RESET,     /* running long enough: its on-failure budget is whole again */
+  KK_RESTART_EXHAUSTED, /* on-failure retries used up */
+  KK_RESTART_DEFERRED,  /* owed, but within its backoff */
+  KK_RESTART_NOW,
+};
+enum kk_restart_step kk_ctl_restart_step(const struct kk_container_spec *ct, const struct kk_container_status *cs,
+                                         int attempts, int64_t now);
+/* An ended auto-delete cell, past its grace period. */
+bool kk_ctl_auto_delete_due(const struct kk_cell *cell, int64_t now);
+/* Per container of old (calloc'd, caller frees): changed or gone in want,
+ * so torn down; all of them when the root changed. */
+bool *kk_ctl_cell_gone(const struct kk_cell *old, const struct kk_cell *want);
+void kk_ctl_cell_drop_stale_statuses(struct kk_cell *cell); /* of containers not in the spec */
+/* The container log and attach mean: named, the tty default, the only
+ * non-root one, or the root of a cell of one. */
+int kk_ctl_cell_pick_container(struct kk_cell *cell, const char *cell_name, const char *container,
+                               const struct kk_container_spec **out, kk_err_t *err);
+
+/* ------------------------------------------------------- apply_diff.c */
+
+/* Move status from the stored document to the new one (spec updates keep
+ * what was observed). */
+void kk_ctl_carry_status(struct kk_doc *dst, const struct kk_doc *stored);
+/* Changes apply refuses (they need delete + recreate), as field paths. */
+void kk_ctl_breaking_changes(const struct kk_doc *stored, const struct kk_doc *want, struct kk_strv *out);
+size_t kk_ctl_apply_order(const struct kk_doc_list *docs, size_t *order);
+bool kk_ctl_unchanged_cell_restarts(int cell_state);
+int kk_ctl_cell_put_container(struct kk_cell *cl, const struct kk_doc *doc, struct kk_apply_item *it, kk_err_t *err);
+
+/* ----------------------------------------------------------- crash.c */
+
+enum kk_crash_point kk_ctl_crash_point_parse(const char *want, const char *cgroup_root);
 /* SIGKILL this process if the test hook names this point. */
 void kk_ctl_crash_at(const struct kk_controller *c, enum kk_crash_point p);
 
-/* controller.c */
+/* ---------------------------------------------------------- cgroup.c */
+
 char *kk_ctl_cg_rel(const struct kk_ref *r);
+const struct kk_resources *kk_ctl_resources_of(const struct kk_doc *d);
+/* Manifest limits -> cgroupfs limits (old: the limits before, whose unset
+ * ones are reset). */
+void kk_ctl_limits_of(const struct kk_resources *r, const struct kk_resources *old, struct kk_cg_limits *l);
 int kk_ctl_cgroup_up(struct kk_controller *c, struct kk_doc *doc, const struct kk_resources *old, bool *created,
                      struct kk_strv *lines, struct kk_strv *warnings, kk_err_t *err);
+int kk_ctl_cgroup_down(struct kk_controller *c, const struct kk_ref *ref, bool force, kk_err_t *err);
+void kk_ctl_fill_usage(struct kk_controller *c, struct kk_doc *doc);
 
-/* lifecycle.c: the containers of a cell.  The caller holds the tree lock
- * and persists the cell afterwards. */
+/* ----------------------------------------------------------- temps.c */
+
+void kk_ctl_sweep_temps(struct kk_controller *c);
+
+/* ------------------------------------------------------- container.c */
+
+struct kk_ctr_paths {
+  char *ns, *runc_root, *bundle, *rootfs, *upper, *work, *state;
+};
+void kk_ctl_ctr_paths_of(struct kk_controller *c, const struct kk_cell *cell, const struct kk_container_spec *ct,
+                         struct kk_ctr_paths *p);
+void kk_ctl_ctr_paths_free(struct kk_ctr_paths *p);
+#define cleanup_paths KK_CLEANUP(kk_ctl_ctr_paths_free)
+
+/* Its status from what its monitor (else runc) recorded. */
+void kk_ctl_ctr_observe(struct kk_controller *c, struct kk_cell *cell, const struct kk_container_spec *ct);
+int kk_ctl_ctr_start(struct kk_controller *c, struct kk_doc *doc, const struct kk_container_spec *ct, pid_t root_pid,
+                     kk_err_t *err);
+int kk_ctl_ctr_stop(struct kk_controller *c, struct kk_cell *cell, const struct kk_container_spec *ct, int sig,
+                    int64_t timeout_ms, kk_err_t *err);
+int kk_ctl_ctr_teardown(struct kk_controller *c, struct kk_cell *cell, const struct kk_container_spec *ct,
+                        kk_err_t *err);
+
+/* ------------------------------------------------------------ cell.c
+ * The containers of a cell.  The caller holds the tree lock and persists
+ * the cell afterwards. */
+
 int kk_ctl_cell_start(struct kk_controller *c, struct kk_doc *cell, kk_err_t *err);
 /* Stop (signal = SIGTERM, escalating to SIGKILL after timeout_ms) or kill
  * (SIGKILL): non-root containers first, the root last. */
@@ -65,10 +184,20 @@ int kk_ctl_cell_update(struct kk_controller *c, const struct kk_doc *stored, str
 /* Container statuses from what the monitors recorded, and the cell state
  * derived from them (sticky states stay). */
 void kk_ctl_cell_observe(struct kk_controller *c, struct kk_doc *cell);
-/* True when any container has a bundle (it was started at least once). */
-bool kk_ctl_cell_materialized(struct kk_controller *c, const struct kk_doc *cell);
 /* Restart policies and auto-delete; *deleted when the cell was reaped. */
 int kk_ctl_cell_supervise(struct kk_controller *c, struct kk_doc *cell, bool *deleted, kk_err_t *err);
-void kk_ctl_restarts_free(struct kk_controller *c);
+
+/* ---------------------------------------------------------- create.c */
+
+/* Normalize, validate, check against policy, fill the controller's defaults. */
+int kk_ctl_prepare(struct kk_controller *c, struct kk_doc *doc, const struct kk_policy *policy, kk_err_t *err);
+int kk_ctl_create_locked(struct kk_controller *c, struct kk_doc *doc, bool stopped, struct kk_strv *lines,
+                         struct kk_strv *warnings, kk_err_t *err);
+int kk_ctl_ensure_cell_parents(struct kk_controller *c, const struct kk_doc *cell, kk_err_t *err);
+
+/* ---------------------------------------------------------- cellop.c */
+
+/* Start a cell and persist what came of it (the caller holds the lock). */
+int kk_ctl_cell_start_and_put(struct kk_controller *c, struct kk_doc *cell, bool spec_on_disk, kk_err_t *err);
 
 #endif

@@ -1,0 +1,128 @@
+/* Apply's diff: what a document changes against what is stored, which
+ * changes apply refuses, the order documents apply in, and how a Container
+ * document lands in its cell.  Pure: no host access, no store. */
+#include <string.h>
+
+#include "controller/internal.h"
+#include "lib/util.h"
+
+/* Move status from the stored document to the new one (spec updates keep
+ * what was observed). */
+void kk_ctl_carry_status(struct kk_doc *dst, const struct kk_doc *stored) {
+  cleanup_doc struct kk_doc *copy = kk_doc_clone(stored);
+  switch (dst->kind) {
+#define SWAP_STATUS(member)                                                                       \
+  do {                                                                                            \
+    __typeof__(dst->u.member.status) tmp = dst->u.member.status;                                  \
+    dst->u.member.status = copy->u.member.status;                                                 \
+    copy->u.member.status = tmp;                                                                  \
+  } while (0)
+  case KK_KIND_REALM: SWAP_STATUS(realm); break;
+  case KK_KIND_SPACE: SWAP_STATUS(space); break;
+  case KK_KIND_STACK: SWAP_STATUS(stack); break;
+  case KK_KIND_CELL: SWAP_STATUS(cell); break;
+  case KK_KIND_CONTAINER: SWAP_STATUS(container); break;
+  default: break;
+#undef SWAP_STATUS
+  }
+  struct kk_status_base *st = kk_doc_status_base(dst);
+  if (st)
+    st->updated_at = kk_now();
+}
+
+/* Changes apply refuses: they need delete + recreate. */
+void kk_ctl_breaking_changes(const struct kk_doc *stored, const struct kk_doc *want, struct kk_strv *out) {
+  switch (want->kind) {
+  case KK_KIND_REALM:
+    if (!kk_streq(stored->u.realm.spec.namespace_, want->u.realm.spec.namespace_))
+      kk_strv_push(out, "spec.namespace");
+    break;
+  case KK_KIND_SPACE:
+    if (!kk_streq(stored->u.space.spec.cni_config_path, want->u.space.spec.cni_config_path))
+      kk_strv_push(out, "spec.cniConfigPath");
+    break;
+  case KK_KIND_CELL: {
+    const struct kk_cell *a = &stored->u.cell, *b = &want->u.cell;
+    if (a->spec.nested_cgroup_runtime != b->spec.nested_cgroup_runtime)
+      kk_strv_push(out, "spec.nestedCgroupRuntime");
+    for (size_t i = 0; i < b->spec.n_containers; i++) {
+      const struct kk_container_spec *nb = &b->spec.containers[i];
+      for (size_t j = 0; j < a->spec.n_containers; j++) {
+        const struct kk_container_spec *na = &a->spec.containers[j];
+        if (!kk_streq(na->id, nb->id) || nb->root)
+          continue;
+        if (na->host_network != nb->host_network)
+          kk_strv_push_owned(out, kk_asprintf("spec.containers[%s].hostNetwork", nb->id));
+        if (na->host_pid != nb->host_pid)
+          kk_strv_push_owned(out, kk_asprintf("spec.containers[%s].hostPID", nb->id));
+        if (na->host_cgroup != nb->host_cgroup)
+          kk_strv_push_owned(out, kk_asprintf("spec.containers[%s].hostCgroup", nb->id));
+      }
+    }
+    break;
+  }
+  default:
+    break;
+  }
+}
+
+/* Parents before children: by kind, file order within a kind.  order
+ * gets the indexes of docs in that order; returns how many. */
+size_t kk_ctl_apply_order(const struct kk_doc_list *docs, size_t *order) {
+  size_t n = 0;
+  for (int kind = 0; kind < KK_KIND_COUNT; kind++)
+    for (size_t i = 0; i < docs->n; i++)
+      if ((int)docs->docs[i]->kind == kind)
+        order[n++] = i;
+  return n;
+}
+
+/* Unchanged but not running (killed, failed): apply brings it back. */
+bool kk_ctl_unchanged_cell_restarts(int state) {
+  return state == KK_CELL_STOPPED || state == KK_CELL_FAILED || state == KK_CELL_PENDING;
+}
+
+/* A Container document into the cell it names: a new container is added
+ * (pending), a changed one replaces the spec of its name; the root is the
+ * cell's own and refused.  it->action says which, and UNCHANGED means cl
+ * was left as it was. */
+int kk_ctl_cell_put_container(struct kk_cell *cl, const struct kk_doc *doc, struct kk_apply_item *it, kk_err_t *err) {
+  struct kk_container_spec *slot = NULL;
+  for (size_t i = 0; i < cl->spec.n_containers; i++)
+    if (kk_streq(cl->spec.containers[i].id, doc->u.container.spec.id))
+      slot = &cl->spec.containers[i];
+  if (slot != NULL) {
+    /* Compare through a one-container cell so the schema diff names fields. */
+    cleanup_doc struct kk_doc *cur = kk_container_doc_from_cell(cl, (size_t)(slot - cl->spec.containers));
+    kk_doc_spec_diff(cur, doc, &it->changes);
+    if (it->changes.n == 0) {
+      it->action = KK_APPLY_UNCHANGED;
+      return 0;
+    }
+    if (slot->root)
+      return kk_error_kind(err, KK_ERR_CONFLICT, 0, "container \"%s\" is the root of cell \"%s\": apply the cell instead",
+                           slot->id, kk_ref_of(doc).cell);
+    cleanup_doc struct kk_doc *tmp = kk_doc_clone(doc);
+    struct kk_container_spec old = *slot;
+    *slot = tmp->u.container.spec;
+    memset(&tmp->u.container.spec, 0, sizeof(tmp->u.container.spec));
+    tmp->u.container.spec = old; /* freed with tmp */
+    it->action = KK_APPLY_UPDATED;
+  } else {
+    cleanup_doc struct kk_doc *tmp = kk_doc_clone(doc);
+    cl->spec.containers = kk_xrealloc(cl->spec.containers, (cl->spec.n_containers + 1) * sizeof(*cl->spec.containers));
+    cl->spec.containers[cl->spec.n_containers++] = tmp->u.container.spec;
+    memset(&tmp->u.container.spec, 0, sizeof(tmp->u.container.spec));
+    cl->status.containers =
+        kk_xrealloc(cl->status.containers, (cl->status.n_containers + 1) * sizeof(*cl->status.containers));
+    struct kk_container_status *cs = &cl->status.containers[cl->status.n_containers++];
+    memset(cs, 0, sizeof(*cs));
+    cs->name = kk_xstrdup(doc->u.container.spec.id);
+    cs->id = kk_xstrdup(doc->u.container.spec.containerd_id);
+    cs->state = KK_CTR_PENDING;
+    cs->created_at = kk_now();
+    it->action = KK_APPLY_CREATED;
+  }
+  cl->status.base.updated_at = kk_now();
+  return 0;
+}

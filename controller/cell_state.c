@@ -1,0 +1,310 @@
+/* What a cell's state is and what its supervision owes it, decided from
+ * its spec and container statuses alone.  Nothing here touches the host:
+ * cell.c observes and acts, this file decides (and the unit tests check
+ * it without root). */
+#include <stdlib.h>
+#include <string.h>
+
+#include "controller/internal.h"
+#include "lib/util.h"
+
+#define DEFAULT_BACKOFF_S 30
+#define DEFAULT_MAX_RETRIES 5
+#define AUTO_DELETE_GRACE_S 5
+#define RESTART_RESET_S 10 /* running this long resets the on-failure count */
+
+bool kk_ctl_ctr_active(int st) { return st == KK_CTR_READY || st == KK_CTR_PAUSED || st == KK_CTR_PAUSING; }
+
+struct kk_container_status *kk_ctl_status_slot(struct kk_cell *cell, const char *id) {
+  for (size_t i = 0; i < cell->status.n_containers; i++)
+    if (kk_streq(cell->status.containers[i].name, id))
+      return &cell->status.containers[i];
+  cell->status.containers =
+      kk_xrealloc(cell->status.containers, (cell->status.n_containers + 1) * sizeof(*cell->status.containers));
+  struct kk_container_status *cs = &cell->status.containers[cell->status.n_containers++];
+  memset(cs, 0, sizeof(*cs));
+  cs->name = kk_xstrdup(id);
+  cs->state = KK_CTR_PENDING;
+  cs->created_at = kk_now();
+  return cs;
+}
+
+const struct kk_container_spec *kk_ctl_spec_by_id(const struct kk_cell *cell, const char *id) {
+  for (size_t i = 0; i < cell->spec.n_containers; i++)
+    if (kk_streq(cell->spec.containers[i].id, id))
+      return &cell->spec.containers[i];
+  return NULL;
+}
+
+void kk_ctl_cell_set_reason(struct kk_cell *cell, const char *reason, const char *message) {
+  free(cell->status.base.reason);
+  free(cell->status.base.message);
+  cell->status.base.reason = reason ? kk_xstrdup(reason) : NULL;
+  cell->status.base.message = message ? kk_xstrdup(message) : NULL;
+}
+
+/* ------------------------------------------------------ restart bookkeeping */
+
+static const char *policy_of(const struct kk_container_spec *ct) {
+  return kk_empty(ct->restart_policy) ? "never" : ct->restart_policy;
+}
+
+static int max_retries(const struct kk_container_spec *ct) {
+  return ct->restart_max_retries.set ? (int)ct->restart_max_retries.v : DEFAULT_MAX_RETRIES;
+}
+
+static int64_t backoff_of(const struct kk_container_spec *ct) {
+  return ct->restart_backoff_seconds.set ? ct->restart_backoff_seconds.v : DEFAULT_BACKOFF_S;
+}
+
+struct kk_restart_slot *kk_ctl_restart_slot(struct kk_restarts *r, const char *rid) {
+  for (size_t i = 0; i < r->n; i++)
+    if (kk_streq(r->v[i].rid, rid))
+      return &r->v[i];
+  r->v = kk_xrealloc(r->v, (r->n + 1) * sizeof(*r->v));
+  struct kk_restart_slot *s = &r->v[r->n++];
+  s->rid = kk_xstrdup(rid);
+  s->attempts = 0;
+  return s;
+}
+
+void kk_ctl_restarts_free(struct kk_restarts *r) {
+  for (size_t i = 0; i < r->n; i++)
+    free(r->v[i].rid);
+  free(r->v);
+  r->v = NULL;
+  r->n = 0;
+}
+
+/* A cell that came up whole starts its containers' budgets afresh. */
+void kk_ctl_restarts_reset_cell(struct kk_restarts *r, const struct kk_cell *cell) {
+  for (size_t i = 0; i < r->n; i++)
+    for (size_t j = 0; j < cell->spec.n_containers; j++)
+      if (kk_streq(r->v[i].rid, cell->spec.containers[j].containerd_id))
+        r->v[i].attempts = 0;
+}
+
+/* Does its policy still owe this terminated container a restart? */
+static bool restart_owed(struct kk_restarts *r, const struct kk_container_spec *ct,
+                         const struct kk_container_status *cs) {
+  if (cs->state != KK_CTR_EXITED && cs->state != KK_CTR_ERROR)
+    return false;
+  const char *pol = policy_of(ct);
+  if (strcmp(pol, "always") == 0)
+    return true;
+  if (strcmp(pol, "on-failure") == 0 && cs->exit_code != 0)
+    return kk_ctl_restart_slot(r, ct->containerd_id)->attempts < max_retries(ct);
+  return false;
+}
+
+/* ------------------------------------------------------------- cell state */
+
+static bool any_running(struct kk_cell *cell) {
+  for (size_t i = 0; i < cell->spec.n_containers; i++)
+    if (kk_ctl_ctr_active(kk_ctl_status_slot(cell, cell->spec.containers[i].id)->state))
+      return true;
+  return false;
+}
+
+/* The state of a cell of one container, its root. */
+static int root_only_state(const struct kk_container_status *rs) {
+  if (rs == NULL || rs->state == KK_CTR_UNKNOWN)
+    return KK_CELL_UNKNOWN;
+  if (kk_ctl_ctr_active(rs->state))
+    return KK_CELL_READY;
+  return rs->state == KK_CTR_ERROR ? KK_CELL_ERROR : KK_CELL_EXITED;
+}
+
+static void set_failed_reason(struct kk_cell *cell, const struct kk_container_spec *failed,
+                              const struct kk_container_status *failed_st) {
+  cleanup_free char *msg =
+      !kk_empty(failed_st->exit_signal)
+          ? kk_asprintf("container \"%s\" was killed by %s (exit code %lld)", failed->id, failed_st->exit_signal,
+                        (long long)failed_st->exit_code)
+          : kk_asprintf("container \"%s\" exited with code %lld", failed->id, (long long)failed_st->exit_code);
+  kk_ctl_cell_set_reason(cell, "WorkloadFailed", msg);
+}
+
+void kk_ctl_cell_derive_state(struct kk_restarts *r, struct kk_cell *cell, int64_t now) {
+  int st = cell->status.base.state;
+  if (st == KK_CELL_ERROR)
+    return; /* sticky: a workload failed (its root may well run on) */
+  /* Operator-set, or never brought up: these say nothing runs, and stay as
+   * long as that is true.  A container that runs in such a cell was started
+   * by a daemon that died before it wrote the status (or one died half way
+   * through a stop): what runs is the truth, and the state is derived. */
+  if ((st == KK_CELL_FAILED || st == KK_CELL_STOPPED || st == KK_CELL_PENDING) && !any_running(cell))
+    return;
+  const struct kk_container_spec *root = kk_cell_root(cell);
+  const struct kk_container_status *rs = root ? kk_ctl_status_slot(cell, root->id) : NULL;
+  /* A container not started yet (added to a running cell, or a start cut
+   * short) keeps a cell ready only while its root runs: without the root
+   * nothing of the cell runs, whatever waits to be started. */
+  bool root_up = rs != NULL && kk_ctl_ctr_active(rs->state);
+  bool any_active = false, any_bad = false, any_unknown = false, any_nonroot = false;
+  const struct kk_container_spec *failed = NULL;
+  const struct kk_container_status *failed_st = NULL;
+  for (size_t i = 0; i < cell->spec.n_containers; i++) {
+    const struct kk_container_spec *ct = &cell->spec.containers[i];
+    if (ct->root)
+      continue;
+    any_nonroot = true;
+    const struct kk_container_status *cs = kk_ctl_status_slot(cell, ct->id);
+    if (kk_ctl_ctr_active(cs->state) || (cs->state == KK_CTR_PENDING && root_up))
+      any_active = true;
+    else if (cs->state == KK_CTR_UNKNOWN)
+      any_unknown = true;
+    else if (restart_owed(r, ct, cs) || cs->state == KK_CTR_ERROR) {
+      any_bad = true;
+      if (cs->state == KK_CTR_ERROR && !restart_owed(r, ct, cs) && !failed) {
+        failed = ct;
+        failed_st = cs;
+      }
+    }
+  }
+  int next;
+  if (!any_nonroot) {
+    next = root_only_state(rs);
+    if (next == KK_CELL_ERROR) {
+      failed = root;
+      failed_st = rs;
+    }
+  } else if (any_active) {
+    next = any_bad ? KK_CELL_DEGRADED : KK_CELL_READY;
+  } else if (any_unknown) {
+    next = KK_CELL_UNKNOWN;
+  } else if (failed) {
+    next = KK_CELL_ERROR;
+  } else if (any_bad) {
+    next = KK_CELL_DEGRADED; /* a restart is owed */
+  } else {
+    next = KK_CELL_EXITED;
+  }
+  if (next == KK_CELL_ERROR && failed)
+    set_failed_reason(cell, failed, failed_st);
+  else if (next == KK_CELL_READY)
+    kk_ctl_cell_set_reason(cell, NULL, NULL);
+  if (next == KK_CELL_READY && !cell->status.ready_observed) {
+    cell->status.ready_observed = true;
+    cell->status.base.ready_at = now;
+  }
+  cell->status.base.state = next;
+}
+
+/* -------------------------------------------------------------- supervision */
+
+static bool restarts_always(const struct kk_cell *cell) {
+  for (size_t i = 0; i < cell->spec.n_containers; i++)
+    if (strcmp(policy_of(&cell->spec.containers[i]), "always") == 0)
+      return true;
+  return false;
+}
+
+/* Its root is down (a reboot took it, or it ended): the containers lost
+ * their namespaces, so a policy that says always brings the whole cell
+ * back, root first, with the root's backoff. */
+bool kk_ctl_root_restart_due(struct kk_cell *cell, bool root_running, int64_t now) {
+  const struct kk_container_spec *root = kk_cell_root(cell);
+  if (root == NULL || root_running || !cell->status.ready_observed || !restarts_always(cell))
+    return false;
+  const struct kk_container_status *rs = kk_ctl_status_slot(cell, root->id);
+  bool down = rs->state == KK_CTR_UNKNOWN || rs->state == KK_CTR_EXITED || rs->state == KK_CTR_ERROR;
+  return down && !(rs->restart_time > 0 && now - rs->restart_time < backoff_of(root));
+}
+
+enum kk_restart_step kk_ctl_restart_step(const struct kk_container_spec *ct, const struct kk_container_status *cs,
+                                         int attempts, int64_t now) {
+  if (cs->state == KK_CTR_READY)
+    return now - cs->start_time >= RESTART_RESET_S ? KK_RESTART_RESET : KK_RESTART_NONE;
+  if (cs->state != KK_CTR_EXITED && cs->state != KK_CTR_ERROR)
+    return KK_RESTART_NONE;
+  const char *pol = policy_of(ct);
+  bool on_failure = strcmp(pol, "on-failure") == 0;
+  if (!(strcmp(pol, "always") == 0 || (on_failure && cs->exit_code != 0)))
+    return KK_RESTART_NONE;
+  if (on_failure && attempts >= max_retries(ct))
+    return KK_RESTART_EXHAUSTED;
+  if (cs->restart_time > 0 && now - cs->restart_time < backoff_of(ct))
+    return KK_RESTART_DEFERRED;
+  return KK_RESTART_NOW;
+}
+
+const char *kk_ctl_restart_policy(const struct kk_container_spec *ct) { return policy_of(ct); }
+
+/* A grace period after the last exit: `kuke run --rm` reads the exit
+ * status and deletes the cell itself; the daemon reaps what is left. */
+bool kk_ctl_auto_delete_due(const struct kk_cell *cell, int64_t now) {
+  int st = cell->status.base.state;
+  int64_t last_exit = 0;
+  for (size_t i = 0; i < cell->status.n_containers; i++)
+    if (cell->status.containers[i].finish_time > last_exit)
+      last_exit = cell->status.containers[i].finish_time;
+  return cell->spec.auto_delete && cell->status.ready_observed && (st == KK_CELL_EXITED || st == KK_CELL_ERROR) &&
+         now - last_exit >= AUTO_DELETE_GRACE_S;
+}
+
+/* ------------------------------------------------------------- spec change */
+
+bool *kk_ctl_cell_gone(const struct kk_cell *old, const struct kk_cell *want) {
+  bool root_changed = false;
+  bool *gone = kk_xzalloc((old->spec.n_containers + 1) * sizeof(bool));
+  for (size_t i = 0; i < old->spec.n_containers; i++) {
+    const struct kk_container_spec *o = &old->spec.containers[i];
+    const struct kk_container_spec *n = kk_ctl_spec_by_id(want, o->id);
+    bool same = false;
+    if (n) {
+      cleanup_doc struct kk_doc *a = kk_container_doc_from_cell(old, i);
+      cleanup_doc struct kk_doc *b = kk_container_doc_from_cell(want, (size_t)(n - want->spec.containers));
+      same = kk_doc_spec_equal(a, b);
+    }
+    gone[i] = !same;
+    root_changed |= o->root && !same;
+  }
+  for (size_t i = 0; root_changed && i < old->spec.n_containers; i++)
+    gone[i] = true;
+  return gone;
+}
+
+void kk_ctl_cell_drop_stale_statuses(struct kk_cell *cell) {
+  size_t w = 0;
+  for (size_t i = 0; i < cell->status.n_containers; i++) {
+    if (kk_ctl_spec_by_id(cell, cell->status.containers[i].name)) {
+      cell->status.containers[w++] = cell->status.containers[i];
+      continue;
+    }
+    free(cell->status.containers[i].name);
+    free(cell->status.containers[i].id);
+    free(cell->status.containers[i].exit_signal);
+  }
+  cell->status.n_containers = w;
+}
+
+/* ---------------------------------------------------------- log and attach */
+
+int kk_ctl_cell_pick_container(struct kk_cell *cell, const char *cell_name, const char *container,
+                               const struct kk_container_spec **out, kk_err_t *err) {
+  const struct kk_container_spec *ct = NULL;
+  if (!kk_empty(container)) {
+    ct = kk_ctl_spec_by_id(cell, container);
+    if (ct == NULL)
+      return kk_error_kind(err, KK_ERR_NOT_FOUND, 0, "container \"%s\" not found in cell \"%s\"", container, cell_name);
+  } else if (!kk_empty(cell->spec.tty.default_)) {
+    ct = kk_ctl_spec_by_id(cell, cell->spec.tty.default_);
+  } else {
+    /* The only non-root container; a cell of one (kuke run --image) is its root. */
+    for (size_t i = 0; i < cell->spec.n_containers; i++) {
+      if (cell->spec.containers[i].root)
+        continue;
+      if (ct != NULL)
+        return kk_error_kind(err, KK_ERR_INVALID, 0, "multiple containers in cell \"%s\"; specify --container",
+                             cell_name);
+      ct = &cell->spec.containers[i];
+    }
+    if (ct == NULL)
+      ct = kk_cell_root(cell);
+  }
+  if (ct == NULL)
+    return kk_error_kind(err, KK_ERR_NOT_FOUND, 0, "cell \"%s\" has no containers", cell_name);
+  *out = ct;
+  return 0;
+}
