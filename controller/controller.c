@@ -83,9 +83,7 @@ void kk_report_free(struct kk_report *r) {
 void kk_report_line(struct kk_report *r, int indent, const char *fmt, ...) {
   va_list ap;
   va_start(ap, fmt);
-  char *body = NULL;
-  if (vasprintf(&body, fmt, ap) < 0)
-    kk_oom();
+  char *body = kk_vasprintf(fmt, ap);
   va_end(ap);
   kk_strv_push_owned(&r->lines, kk_asprintf("%*s%s", indent, "", body));
   free(body);

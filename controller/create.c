@@ -288,6 +288,8 @@ static struct kk_doc *new_stack(const char *realm, const char *space, const char
   return d;
 }
 
+/* Creates what is missing of realm/space/stack; rep (may be NULL) gets a
+ * line for each. */
 static int ensure_hierarchy(struct kk_controller *c, const char *realm, const char *space, const char *stack,
                             struct kk_report *rep, bool *any_created, kk_err_t *err) {
   struct kk_doc *docs[3] = {new_realm(realm), new_space(realm, space), new_stack(realm, space, stack)};
@@ -296,13 +298,13 @@ static int ensure_hierarchy(struct kk_controller *c, const char *realm, const ch
     bool created = false;
     struct kk_strv warnings = {0};
     ret = ensure(c, docs[i], &created, &warnings, err);
-    if (ret == 0) {
+    if (ret == 0 && rep != NULL) {
       kk_report_line(rep, 4, "- %s \"%s\": %s", kk_kind_lower(docs[i]->kind), kk_doc_name(docs[i]),
                      created ? "created" : "already existed");
       for (size_t w = 0; w < warnings.n; w++)
         kk_report_line(rep, 6, "warning: %s", warnings.v[w]);
-      *any_created |= created;
     }
+    *any_created |= created;
     kk_strv_free(&warnings);
   }
   for (int i = 0; i < 3; i++)
@@ -361,16 +363,6 @@ int kk_ctl_init(struct kk_controller *c, const char *realm, const char *space, s
 /* The missing parents of a cell, which apply creates. */
 int kk_ctl_ensure_cell_parents(struct kk_controller *c, const struct kk_doc *cell, kk_err_t *err) {
   const struct kk_cell *cl = &cell->u.cell;
-  struct kk_doc *docs[3] = {new_realm(cl->spec.realm_id), new_space(cl->spec.realm_id, cl->spec.space_id),
-                            new_stack(cl->spec.realm_id, cl->spec.space_id, cl->spec.stack_id)};
-  int ret = 0;
-  for (int i = 0; i < 3 && ret == 0; i++) {
-    bool created;
-    struct kk_strv warnings = {0};
-    ret = ensure(c, docs[i], &created, &warnings, err);
-    kk_strv_free(&warnings);
-  }
-  for (int i = 0; i < 3; i++)
-    kk_doc_free(docs[i]);
-  return ret;
+  bool any = false;
+  return ensure_hierarchy(c, cl->spec.realm_id, cl->spec.space_id, cl->spec.stack_id, NULL, &any, err);
 }
