@@ -294,25 +294,51 @@ out:
 
 static bool bare_tag(const char *s) { return strpbrk(s, "/:@") == NULL; }
 
+/* A ref as the archive gives it (an index annotation or a RepoTags entry),
+ * normalized.  One that is only a tag ("latest", as umoci writes) names no
+ * image: the tag goes on the repository of --name, or the manifest is
+ * skipped and the load refused if nothing else is named (require_names). */
+static char *name_ref(const char *ref, const struct kk_image_load_opts *opts, struct kk_image_load_result *out,
+                      kk_err_t *err) {
+  if (!bare_tag(ref))
+    return kk_image_ref_normalize(ref, err);
+  if (opts->name == NULL) {
+    if (out->bare_tag == NULL)
+      out->bare_tag = kk_xstrdup(ref);
+    kk_error_kind(err, KK_ERR_INVALID, 0, "ref \"%s\" is only a tag, not an image name (use --name)", ref);
+    return NULL;
+  }
+  struct kk_image_ref r;
+  if (kk_image_ref_parse(opts->name, &r, err) < 0)
+    return NULL;
+  char *name = kk_asprintf("%s/%s:%s", r.domain, r.path, ref);
+  kk_image_ref_free(&r);
+  return name;
+}
+
 /* The reference a manifest gets, or NULL (skipped). */
-static char *name_for(const struct kk_map *ann, const struct kk_image_load_opts *opts, kk_err_t *err) {
+static char *name_for(const struct kk_map *ann, const struct kk_image_load_opts *opts, struct kk_image_load_result *out,
+                      kk_err_t *err) {
   const char *full = kk_map_get(ann, "io.containerd.image.name");
   const char *ref = kk_map_get(ann, KK_ANNOTATION_REF_NAME);
   if (full)
     return kk_image_ref_normalize(full, err);
-  if (ref && opts->name && bare_tag(ref)) {
-    struct kk_image_ref r;
-    if (kk_image_ref_parse(opts->name, &r, err) < 0)
-      return NULL;
-    char *out = kk_asprintf("%s/%s:%s", r.domain, r.path, ref);
-    kk_image_ref_free(&r);
-    return out;
-  }
   if (ref)
-    return kk_image_ref_normalize(ref, err);
+    return name_ref(ref, opts, out, err);
   if (opts->name)
     return kk_image_ref_normalize(opts->name, err);
   return NULL;
+}
+
+/* An archive whose only refs are tags, loaded without --name, is refused
+ * rather than guessing a name (docker.io/library/latest:latest). */
+static int require_names(const struct kk_image_load_result *out, kk_err_t *err) {
+  if (out->refs.n > 0 || out->bare_tag == NULL)
+    return 0;
+  return kk_error_kind(err, KK_ERR_INVALID, 0,
+                       "the archive names its image only by the tag \"%s\": give it a name with --name "
+                       "(for example --name example.com/app)",
+                       out->bare_tag);
 }
 
 /* ------------------------------------------------------------ OCI index */
@@ -379,7 +405,7 @@ static int load_descriptor(struct source *src, const char *ns, const struct kk_d
                            const struct kk_platform *want, const struct kk_image_load_opts *opts,
                            struct kk_image_load_result *out, kk_err_t *err) {
   kk_err_t e = NULL;
-  cleanup_free char *name = name_for(&d->annotations, opts, &e);
+  cleanup_free char *name = name_for(&d->annotations, opts, out, &e);
   if (name == NULL) {
     skip(out, "%s: %s", d->digest, e ? e->msg : "no name (annotate it or use --name)");
     kk_error_free(&e);
@@ -574,7 +600,7 @@ static int docker_entry(struct kk_image_store *s, const char *ns, struct archive
   json_array_foreach(tags, i, l) {
     const char *t = json_string_value(l);
     kk_err_t e = NULL;
-    cleanup_free char *name = t ? kk_image_ref_normalize(t, &e) : NULL;
+    cleanup_free char *name = t ? name_ref(t, opts, out, &e) : NULL;
     if (name == NULL) {
       skip(out, "%s: %s", t ? t : "?", e ? e->msg : "not a string");
       kk_error_free(&e);
@@ -607,6 +633,8 @@ static int load_docker(struct kk_image_store *s, const char *ns, struct archive_
 void kk_image_load_result_free(struct kk_image_load_result *r) {
   kk_strv_free(&r->refs);
   kk_strv_free(&r->skipped);
+  free(r->bare_tag);
+  r->bare_tag = NULL;
 }
 
 int kk_image_load_fd(struct kk_image_store *s, const char *ns, int fd, const struct kk_image_load_opts *opts,
@@ -633,6 +661,8 @@ int kk_image_load_fd(struct kk_image_store *s, const char *ns, int fd, const str
     else
       rc = kk_error_kind(err, KK_ERR_INVALID, 0,
                          "not an image archive: no index.json (OCI) or manifest.json (docker-archive)");
+    if (rc == 0)
+      rc = require_names(out, err);
   }
   members_free(&x);
   if (rc < 0) {
@@ -660,7 +690,7 @@ int kk_image_load_dirfd(struct kk_image_store *s, const char *ns, int dfd, const
   if (lock < 0)
     return -1;
   struct source src = {.s = s, .dirfd = dfd};
-  if (load_oci_index(&src, ns, buf, len, opts, out, err) < 0) {
+  if (load_oci_index(&src, ns, buf, len, opts, out, err) < 0 || require_names(out, err) < 0) {
     kk_image_load_result_free(out);
     return kk_error_wrap(err, "load %s", what);
   }
