@@ -1006,16 +1006,19 @@ START_TEST(list_errors) {
   cleanup_free char *m3 = parse_fail("kind: Realm\nmetadata: {name: a}\n---\n- 42\n");
   ck_assert_ptr_nonnull(strstr(m3, "t.yaml:4: a document must be a mapping"));
   /* Store files are one resource, never a list. */
-  kk_err_t err = NULL;
-  struct kk_doc *d = NULL;
-  static const char one[] = "- kind: Realm\n  metadata: {name: a}\n";
-  ck_assert_int_eq(kk_doc_parse_one(one, strlen(one), "f", KK_KIND_REALM, &d, &err), -1);
-  ck_assert_ptr_nonnull(strstr(err->msg, "mapping"));
-  kk_error_free(&err);
-  static const char kl[] = "kind: List\nitems:\n- kind: Realm\n  metadata: {name: a}\n";
-  ck_assert_int_eq(kk_doc_parse_one(kl, strlen(kl), "f", KK_KIND_REALM, &d, &err), -1);
-  ck_assert_ptr_nonnull(strstr(err->msg, "unknown kind: List"));
-  kk_error_free(&err);
+  static const struct {
+    const char *yaml, *why;
+  } store[] = {
+      {"- kind: Realm\n  metadata: {name: a}\n", "mapping"},
+      {"kind: List\nitems:\n- kind: Realm\n  metadata: {name: a}\n", "unknown kind: List"},
+  };
+  for (size_t i = 0; i < KK_ARRAY_SIZE(store); i++) {
+    kk_err_t err = NULL;
+    struct kk_doc *d = NULL;
+    ck_assert_int_eq(kk_doc_parse_one(store[i].yaml, strlen(store[i].yaml), "f", KK_KIND_REALM, &d, &err), -1);
+    ck_assert_msg(strstr(err->msg, store[i].why) != NULL, "%s", err->msg);
+    kk_error_free(&err);
+  }
 }
 END_TEST
 
