@@ -152,5 +152,13 @@ out=$(timeout 10 "$KUKE" attach q2 --container root </dev/null 2>&1); rc=$?
 t_match attach-not-attachable-root '^1 Error: container "root" of cell "q2" is not attachable' "$rc $out"
 t_eq attach-refusal-no-restart "$(tr ' ' '\n' <<<"$r0" | grep '^q2/')" "$(runs | tr ' ' '\n' | grep '^q2/')"
 
-k delete cell q1 --force >/dev/null 2>&1
-k delete cell q2 --force >/dev/null 2>&1
+# A list re-creates what is gone (its old status is not carried over) and
+# leaves the rest alone.
+t_match delete-q2 '^Deleted cell "q2"' "$(k delete cell q2 2>&1)"
+r1=$(runs)
+out=$(k apply -f "$T_TMP/changed.yaml" 2>&1)
+t_eq list-recreates $'Cell "q1": unchanged\nCell "q2": created' "$out"
+t_eq list-recreates-q1-untouched "$(tr ' ' '\n' <<<"$r1" | grep '^q1/')" "$(runs | tr ' ' '\n' | grep '^q1/')"
+t_match list-recreated-runs 'q2/main:[1-9][0-9]*@' "$(runs)"
+t_eq list-recreated-ready Ready "$(k get cell q2 -o json | json 'd["status"]["state"]')"
+for c in q1 q2; do k delete cell $c >/dev/null 2>&1; done
