@@ -37,6 +37,10 @@ int kk_ctl_attach(struct kk_controller *c, const struct kk_ref *cell, const char
   cleanup_free char *dir = NULL, *id = NULL;
   if (kk_ctl_container_dir(c, cell, container, &dir, &id, tty, err) < 0)
     return -1;
+  if (!*tty) /* no pty and no stdin: an attach would only wait (run falls back to the log) */
+    return kk_error_kind(err, KK_ERR_UNAVAILABLE, 0,
+                         "container \"%s\" of cell \"%s\" is not attachable (attachable: false): follow its output "
+                         "with kuke log -f", id, cell->name);
   int fd = kk_attach_open(dir, err);
   if (fd < 0)
     return -1;

@@ -215,7 +215,9 @@ int kk_image_prune(struct kk_image_store *s, struct kk_image_prune_result *out, 
 /* ------------------------------------------------------------------ load */
 struct kk_image_load_opts {
   /* Name for manifests the archive leaves unnamed; when the archive names
-   * only a tag (umoci's "latest"), the tag goes on this repository. */
+   * only a tag (umoci's "latest"), the tag goes on this repository.  Without
+   * it, such a manifest is skipped, and a load that names nothing else is
+   * refused (KK_ERR_INVALID) instead of guessing a name. */
   const char *name;
   const struct kk_platform *platform; /* NULL = host */
   /* Streams (kk_image_load_fd): when *cancel_fd is readable, hung up or in
@@ -226,6 +228,7 @@ struct kk_image_load_opts {
 struct kk_image_load_result {
   struct kk_strv refs;    /* loaded, normalized */
   struct kk_strv skipped; /* "<what>: <why>" */
+  char *bare_tag;         /* the first ref that was only a tag, loaded without a name */
 };
 void kk_image_load_result_free(struct kk_image_load_result *r);
 #define cleanup_image_load_result KK_CLEANUP(kk_image_load_result_free)

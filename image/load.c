@@ -294,25 +294,55 @@ out:
 
 static bool bare_tag(const char *s) { return strpbrk(s, "/:@") == NULL; }
 
-/* The reference a manifest gets, or NULL (skipped). */
-static char *name_for(const struct kk_map *ann, const struct kk_image_load_opts *opts, kk_err_t *err) {
+/* A ref that is only a tag ("latest", as umoci writes) names no image:
+ * the tag goes on the repository of --name, and without --name the image
+ * is skipped once it is otherwise loadable (skip_unnamed). */
+static bool needs_name(const char *ref, const struct kk_image_load_opts *opts) {
+  return bare_tag(ref) && opts->name == NULL;
+}
+
+/* A ref as the archive gives it (an index annotation or a RepoTags entry),
+ * normalized; a bare tag on the repository of --name. */
+static char *name_ref(const char *ref, const struct kk_image_load_opts *opts, kk_err_t *err) {
+  if (!bare_tag(ref) || opts->name == NULL)
+    return kk_image_ref_normalize(ref, err);
+  struct kk_image_ref r;
+  if (kk_image_ref_parse(opts->name, &r, err) < 0)
+    return NULL;
+  char *name = kk_asprintf("%s/%s:%s", r.domain, r.path, ref);
+  kk_image_ref_free(&r);
+  return name;
+}
+
+/* The reference a manifest gets, or NULL: skipped, or (*tag_only) named
+ * only by a tag. */
+static char *name_for(const struct kk_map *ann, const struct kk_image_load_opts *opts, const char **tag_only,
+                      kk_err_t *err) {
   const char *full = kk_map_get(ann, "io.containerd.image.name");
   const char *ref = kk_map_get(ann, KK_ANNOTATION_REF_NAME);
+  *tag_only = NULL;
   if (full)
     return kk_image_ref_normalize(full, err);
-  if (ref && opts->name && bare_tag(ref)) {
-    struct kk_image_ref r;
-    if (kk_image_ref_parse(opts->name, &r, err) < 0)
-      return NULL;
-    char *out = kk_asprintf("%s/%s:%s", r.domain, r.path, ref);
-    kk_image_ref_free(&r);
-    return out;
+  if (ref && needs_name(ref, opts)) {
+    *tag_only = ref;
+    return NULL;
   }
   if (ref)
-    return kk_image_ref_normalize(ref, err);
+    return name_ref(ref, opts, err);
   if (opts->name)
     return kk_image_ref_normalize(opts->name, err);
   return NULL;
+}
+
+/* An archive whose only refs are tags, loaded without --name, is refused
+ * rather than guessing a name (docker.io/library/latest:latest). */
+static int require_names(const struct kk_image_load_result *out, kk_err_t *err) {
+  if (out->refs.n > 0 || out->bare_tag == NULL)
+    return 0;
+  return kk_error_kind(err, KK_ERR_INVALID, 0,
+                       "the archive names its image only by the tag \"%s\": give it a name with --name "
+                       "(for example --name example.com/app)",
+                       out->bare_tag);
 }
 
 /* ------------------------------------------------------------ OCI index */
@@ -371,30 +401,38 @@ static void skip(struct kk_image_load_result *out, const char *fmt, ...) {
   va_end(ap);
 }
 
+static void skip_unnamed(struct kk_image_load_result *out, const char *what, const char *tag) {
+  if (out->bare_tag == NULL)
+    out->bare_tag = kk_xstrdup(tag);
+  skip(out, "%s: ref \"%s\" is only a tag, not an image name (use --name)", what, tag);
+}
+
 /* One index.json descriptor: resolve platform, fetch blobs, tag. */
 static int load_descriptor(struct source *src, const char *ns, const struct kk_descriptor *d,
                            const struct kk_platform *want, const struct kk_image_load_opts *opts,
                            struct kk_image_load_result *out, kk_err_t *err) {
   kk_err_t e = NULL;
-  cleanup_free char *name = name_for(&d->annotations, opts, &e);
-  if (name == NULL) {
+  const char *tag_only = NULL;
+  cleanup_free char *name = name_for(&d->annotations, opts, &tag_only, &e);
+  if (name == NULL && tag_only == NULL) {
     skip(out, "%s: %s", d->digest, e ? e->msg : "no name (annotate it or use --name)");
     kk_error_free(&e);
     return 0;
   }
+  const char *label = name ? name : tag_only; /* in messages */
   cleanup_free char *buf = NULL;
   size_t len = 0;
   if (source_read(src, d->digest, d->size, &buf, &len, err) < 0)
-    return kk_error_wrap(err, "%s", name);
+    return kk_error_wrap(err, "%s", label);
   enum kk_manifest_kind kind;
   if (kk_image_manifest_kind_of(d->media_type, buf, len, &kind, err) < 0)
-    return kk_error_wrap(err, "%s", name);
+    return kk_error_wrap(err, "%s", label);
   cleanup_free char *manifest_digest = kk_xstrdup(d->digest);
   cleanup_free char *index_digest = NULL;
   if (kind == KK_MANIFEST_INDEX) {
     struct kk_image_index x;
     if (kk_image_index_parse(buf, len, &x, err) < 0)
-      return kk_error_wrap(err, "%s", name);
+      return kk_error_wrap(err, "%s", label);
     /* Skip platforms whose blobs the archive lacks. */
     const struct kk_descriptor *pick = NULL;
     for (size_t i = 0; i < x.n_manifests && !pick; i++) {
@@ -407,7 +445,7 @@ static int load_descriptor(struct source *src, const char *ns, const struct kk_d
     }
     if (pick == NULL) {
       cleanup_free char *p = kk_image_platform_string(want);
-      skip(out, "%s: no manifest for %s in the archive", name, p);
+      skip(out, "%s: no manifest for %s in the archive", label, p);
       kk_image_index_free(&x);
       return 0;
     }
@@ -418,11 +456,11 @@ static int load_descriptor(struct source *src, const char *ns, const struct kk_d
     free(buf);
     buf = NULL;
     if (source_read(src, manifest_digest, sz, &buf, &len, err) < 0)
-      return kk_error_wrap(err, "%s", name);
+      return kk_error_wrap(err, "%s", label);
   }
   struct kk_image_manifest m;
   if (kk_image_manifest_parse(buf, len, &m, err) < 0)
-    return kk_error_wrap(err, "%s", name);
+    return kk_error_wrap(err, "%s", label);
   int rc = source_fetch(src, m.config.digest, m.config.size, err);
   if (rc == 0 && opts->platform && index_digest == NULL) {
     /* A single-platform image when a platform was asked for: its config says. */
@@ -432,12 +470,12 @@ static int load_descriptor(struct source *src, const char *ns, const struct kk_d
     if (kk_image_blob_read(src->s, m.config.digest, KK_IMAGE_JSON_MAX, &cbuf, &clen, err) < 0 ||
         kk_image_config_parse(cbuf, clen, &c, err) < 0) {
       kk_image_manifest_free(&m);
-      return kk_error_wrap(err, "%s", name);
+      return kk_error_wrap(err, "%s", label);
     }
     bool ok = c.platform.architecture == NULL || kk_image_platform_match(want, &c.platform);
     if (!ok) {
       cleanup_free char *have = kk_image_platform_string(&c.platform), *w = kk_image_platform_string(want);
-      skip(out, "%s: platform %s, not %s", name, have, w);
+      skip(out, "%s: platform %s, not %s", label, have, w);
     }
     kk_image_config_free(&c);
     if (!ok) {
@@ -449,8 +487,12 @@ static int load_descriptor(struct source *src, const char *ns, const struct kk_d
     rc = source_fetch(src, m.layers[i].digest, m.layers[i].size, err);
   kk_image_manifest_free(&m);
   if (rc < 0) {
-    skip(out, "%s: %s", name, (*err)->msg);
+    skip(out, "%s: %s", label, (*err)->msg);
     kk_error_free(err);
+    return 0;
+  }
+  if (name == NULL) {
+    skip_unnamed(out, d->digest, tag_only);
     return 0;
   }
   if (kk_image_tag(src->s, ns, name, manifest_digest, index_digest, err) < 0)
@@ -571,7 +613,11 @@ static int docker_entry(struct kk_image_store *s, const char *ns, struct archive
   json_array_foreach(tags, i, l) {
     const char *t = json_string_value(l);
     kk_err_t e = NULL;
-    cleanup_free char *name = t ? kk_image_ref_normalize(t, &e) : NULL;
+    if (t && needs_name(t, opts)) {
+      skip_unnamed(out, cfg_digest, t);
+      continue;
+    }
+    cleanup_free char *name = t ? name_ref(t, opts, &e) : NULL;
     if (name == NULL) {
       skip(out, "%s: %s", t ? t : "?", e ? e->msg : "not a string");
       kk_error_free(&e);
@@ -604,6 +650,8 @@ static int load_docker(struct kk_image_store *s, const char *ns, struct archive_
 void kk_image_load_result_free(struct kk_image_load_result *r) {
   kk_strv_free(&r->refs);
   kk_strv_free(&r->skipped);
+  free(r->bare_tag);
+  r->bare_tag = NULL;
 }
 
 int kk_image_load_fd(struct kk_image_store *s, const char *ns, int fd, const struct kk_image_load_opts *opts,
@@ -630,6 +678,8 @@ int kk_image_load_fd(struct kk_image_store *s, const char *ns, int fd, const str
     else
       rc = kk_error_kind(err, KK_ERR_INVALID, 0,
                          "not an image archive: no index.json (OCI) or manifest.json (docker-archive)");
+    if (rc == 0)
+      rc = require_names(out, err);
   }
   members_free(&x);
   if (rc < 0) {
@@ -657,7 +707,7 @@ int kk_image_load_dirfd(struct kk_image_store *s, const char *ns, int dfd, const
   if (lock < 0)
     return -1;
   struct source src = {.s = s, .dirfd = dfd};
-  if (load_oci_index(&src, ns, buf, len, opts, out, err) < 0) {
+  if (load_oci_index(&src, ns, buf, len, opts, out, err) < 0 || require_names(out, err) < 0) {
     kk_image_load_result_free(out);
     return kk_error_wrap(err, "load %s", what);
   }

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "lib/cleanup.h"
+#include "lib/error.h"
 
 #define KK_ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 
@@ -65,6 +66,15 @@ void kk_map_copy(struct kk_map *dst, const struct kk_map *src);
 
 /* FNV-1a 32-bit, used for derived interface and chain names. */
 uint32_t kk_fnv1a32(const char *s);
+
+/* A byte size as Kubernetes writes quantities: digits, an optional decimal
+ * fraction and an optional suffix, binary Ki Mi Gi Ti Pi Ei (powers of
+ * 1024) or decimal k (or K) M G T P E (powers of 1000): "4096", "64Mi",
+ * "1G", "1.5Gi".  Refused with KK_ERR_INVALID and the reason: a sign,
+ * spaces, exponents, other suffixes, more than 18 decimals, a value that
+ * is not a whole number of bytes ("0.5", "1.1Ki") or above INT64_MAX.
+ * Manifests' *Bytes fields and byte-valued flags. (lib/quantity.c) */
+int kk_parse_quantity_bytes(const char *s, int64_t *out, kk_err_t *err);
 
 /* Parse a Go-style duration ("30s", "1m30s", "250ms", "0"). */
 int kk_parse_duration_ms(const char *s, int64_t *out_ms);

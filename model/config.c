@@ -30,7 +30,7 @@ static const struct kk_field server_spec_fields[] = {
     F("containerdNamespaceSuffix", KK_F_STR, struct kk_server_config, ns_suffix),
     F("cgroupRoot", KK_F_STR, struct kk_server_config, cgroup_root),
     F("podSubnetCIDR", KK_F_STR, struct kk_server_config, pod_subnet),
-    F("defaultMemoryLimitBytes", KK_F_OPT_I64, struct kk_server_config, default_memory_limit_bytes),
+    KK_FIELD_BYTES("defaultMemoryLimitBytes", KK_F_OPT_I64, struct kk_server_config, default_memory_limit_bytes),
     F("peerPolicy", KK_F_STR, struct kk_server_config, peer_policy),
     F("allowedHostPaths", KK_F_STRV, struct kk_server_config, allowed_host_paths),
 };

@@ -181,7 +181,65 @@ static int parse_document(yaml_document_t *yd, yaml_node_t *root, const char *fi
   return 0;
 }
 
-int kk_docs_parse(const char *buf, size_t len, const char *file, struct kk_doc_list *out, kk_err_t *err) {
+/* What `get -o yaml|json` prints for several objects is a sequence of
+ * documents; kubectl prints a `kind: List` with `items:`.  Both are read
+ * back as the documents they hold (one level: a list holds no lists). */
+static bool is_kind_list(yaml_document_t *yd, yaml_node_t *n) {
+  if (n->type != YAML_MAPPING_NODE)
+    return false;
+  yaml_node_t *kn = map_get(yd, n, "kind");
+  return kn != NULL && kn->type == YAML_SCALAR_NODE && strcmp((const char *)kn->data.scalar.value, "List") == 0;
+}
+
+static bool is_list(yaml_document_t *yd, yaml_node_t *n) {
+  return n->type == YAML_SEQUENCE_NODE || is_kind_list(yd, n);
+}
+
+static bool is_empty_node(const yaml_node_t *n) {
+  return n->type == YAML_SCALAR_NODE && n->data.scalar.length == 0;
+}
+
+static int parse_items(yaml_document_t *yd, yaml_node_t *seq, const char *file, struct kk_doc_list *got,
+                       kk_err_t *err) {
+  for (yaml_node_item_t *it = seq->data.sequence.items.start; it < seq->data.sequence.items.top; it++) {
+    yaml_node_t *item = yaml_document_get_node(yd, *it);
+    if (item == NULL || is_empty_node(item))
+      continue;
+    if (is_list(yd, item))
+      return kk_error_kind(err, KK_ERR_INVALID, 0, "%s:%d: a list inside a list: list items must be documents",
+                           file, (int)item->start_mark.line + 1);
+    struct kk_doc *doc = NULL;
+    if (parse_document(yd, item, file, &doc, err) < 0)
+      return -1;
+    kk_doc_list_push(got, doc);
+  }
+  return 0;
+}
+
+/* One YAML document of the stream: a resource or, when allow_lists, a list
+ * of them.  Store files are one resource each. */
+static int parse_root(yaml_document_t *yd, yaml_node_t *root, const char *file, bool allow_lists,
+                      struct kk_doc_list *got, kk_err_t *err) {
+  if (is_empty_node(root))
+    return 0;
+  if (allow_lists && root->type == YAML_SEQUENCE_NODE)
+    return parse_items(yd, root, file, got, err);
+  if (allow_lists && is_kind_list(yd, root)) {
+    yaml_node_t *items = map_get(yd, root, "items");
+    if (items == NULL || items->type != YAML_SEQUENCE_NODE)
+      return kk_error_kind(err, KK_ERR_INVALID, 0, "%s:%d: items: a List needs a sequence of documents", file,
+                           (int)root->start_mark.line + 1);
+    return parse_items(yd, items, file, got, err);
+  }
+  struct kk_doc *doc = NULL;
+  if (parse_document(yd, root, file, &doc, err) < 0)
+    return -1;
+  kk_doc_list_push(got, doc);
+  return 0;
+}
+
+static int docs_parse(const char *buf, size_t len, const char *file, bool allow_lists, struct kk_doc_list *out,
+                      kk_err_t *err) {
   if (file == NULL)
     file = "<input>";
   if (buf == NULL) /* libyaml asserts on a NULL input even when it is empty */
@@ -203,19 +261,11 @@ int kk_docs_parse(const char *buf, size_t len, const char *file, struct kk_doc_l
       break;
     }
     yaml_node_t *root = yaml_document_get_root_node(&yd);
-    if (root == NULL) { /* end of stream */
-      yaml_document_delete(&yd);
-      break;
-    }
-    bool empty = root->type == YAML_SCALAR_NODE && root->data.scalar.length == 0;
-    struct kk_doc *doc = NULL;
-    if (!empty)
-      ret = parse_document(&yd, root, file, &doc, err);
+    if (root != NULL)
+      ret = parse_root(&yd, root, file, allow_lists, &got, err);
     yaml_document_delete(&yd);
-    if (ret < 0)
+    if (root == NULL || ret < 0) /* end of stream, or an error */
       break;
-    if (doc)
-      kk_doc_list_push(&got, doc);
   }
   yaml_parser_delete(&parser);
   if (ret < 0) {
@@ -228,10 +278,14 @@ int kk_docs_parse(const char *buf, size_t len, const char *file, struct kk_doc_l
   return 0;
 }
 
+int kk_docs_parse(const char *buf, size_t len, const char *file, struct kk_doc_list *out, kk_err_t *err) {
+  return docs_parse(buf, len, file, true, out, err);
+}
+
 int kk_doc_parse_one(const char *buf, size_t len, const char *file, enum kk_kind kind, struct kk_doc **out,
                      kk_err_t *err) {
   struct kk_doc_list l = {0};
-  if (kk_docs_parse(buf, len, file, &l, err) < 0)
+  if (docs_parse(buf, len, file, false, &l, err) < 0)
     return -1;
   if (l.n != 1 || l.docs[0]->kind != kind) {
     kk_doc_list_free(&l);

@@ -9,6 +9,7 @@
 #define SUBOFF(T, outer, member) (offsetof(T, outer.member) - offsetof(T, outer))
 
 #define F KK_FIELD
+#define FB KK_FIELD_BYTES /* a byte size: integer or quantity */
 #define FA(key, type, T, member) {key, type, offsetof(T, member), NULL, 0, NULL, 0, KK_FF_ALWAYS}
 #define FO(key, T, member, sub) {key, KK_F_OBJ, offsetof(T, member), &(sub), 0, NULL, 0, 0}
 #define FV(key, T, member, count, sub, flags)                                                      \
@@ -35,8 +36,8 @@ static const struct kk_field metadata_fields[] = {
 const struct kk_schema kk_metadata_schema = SCHEMA("metadata", struct kk_metadata, metadata_fields);
 
 static const struct kk_field resources_fields[] = {
-    F("memoryMaxBytes", KK_F_OPT_I64, struct kk_resources, memory_max_bytes),
-    F("memoryHighBytes", KK_F_OPT_I64, struct kk_resources, memory_high_bytes),
+    FB("memoryMaxBytes", KK_F_OPT_I64, struct kk_resources, memory_max_bytes),
+    FB("memoryHighBytes", KK_F_OPT_I64, struct kk_resources, memory_high_bytes),
     F("cpuWeight", KK_F_OPT_I64, struct kk_resources, cpu_weight),
     F("cpuMaxQuotaMicros", KK_F_OPT_I64, struct kk_resources, cpu_max_quota_us),
     F("cpuMaxPeriodMicros", KK_F_OPT_I64, struct kk_resources, cpu_max_period_us),
@@ -46,7 +47,7 @@ static const struct kk_field resources_fields[] = {
 static const struct kk_schema resources_schema = SCHEMA("resources", struct kk_resources, resources_fields);
 
 static const struct kk_field ctr_resources_fields[] = {
-    F("memoryLimitBytes", KK_F_OPT_I64, struct kk_container_resources, memory_limit_bytes),
+    FB("memoryLimitBytes", KK_F_OPT_I64, struct kk_container_resources, memory_limit_bytes),
     F("cpuShares", KK_F_OPT_I64, struct kk_container_resources, cpu_shares),
     F("pidsLimit", KK_F_OPT_I64, struct kk_container_resources, pids_limit),
 };
@@ -61,7 +62,7 @@ static const struct kk_schema caps_schema = SCHEMA("capabilities", struct kk_cap
 
 static const struct kk_field tmpfs_fields[] = {
     F("path", KK_F_STR, struct kk_tmpfs, path),
-    F("sizeBytes", KK_F_I64, struct kk_tmpfs, size_bytes),
+    FB("sizeBytes", KK_F_I64, struct kk_tmpfs, size_bytes),
     F("options", KK_F_STRV, struct kk_tmpfs, options),
 };
 static const struct kk_schema tmpfs_schema = SCHEMA("tmpfs", struct kk_tmpfs, tmpfs_fields);
@@ -214,7 +215,7 @@ static const struct kk_field volume_fields[] = {
     F("source", KK_F_STR, struct kk_volume_mount, source),
     F("target", KK_F_STR, struct kk_volume_mount, target),
     F("readOnly", KK_F_BOOL, struct kk_volume_mount, read_only),
-    F("sizeBytes", KK_F_I64, struct kk_volume_mount, size_bytes),
+    FB("sizeBytes", KK_F_I64, struct kk_volume_mount, size_bytes),
     F("mode", KK_F_I64, struct kk_volume_mount, mode),
 };
 static const struct kk_schema volume_schema = SCHEMA("volumes", struct kk_volume_mount, volume_fields);

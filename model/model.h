@@ -347,7 +347,11 @@ bool kk_doc_spec_equal(const struct kk_doc *a, const struct kk_doc *b);
 void kk_doc_spec_diff(const struct kk_doc *a, const struct kk_doc *b, struct kk_strv *out);
 
 /* Parse a (multi-document) YAML stream.  `file` is used in errors, which
- * look like "<file>:<line>: <field>: <why>".  Empty documents are skipped. */
+ * look like "<file>:<line>: <field>: <why>".  Empty documents are skipped.
+ * A YAML document may also be a list of resources, as `kuke get -o yaml`
+ * and `-o json` print several: a sequence of documents, or a kubectl-style
+ * mapping with `kind: List` and `items:`; each item is one document (a list
+ * holds no lists).  The bounds are those of one YAML document. */
 #define KK_MAX_MANIFEST_BYTES (16u << 20)
 /* One document, serialized as the store writes it (spec + status; a cell
  * with its containers): what the store reads and writes, and what apply,
@@ -364,7 +368,7 @@ void kk_doc_spec_diff(const struct kk_doc *a, const struct kk_doc *b, struct kk_
 #define KK_MAX_YAML_ALIAS_BYTES KK_MAX_DOC_BYTES
 #define KK_MAX_YAML_NODES 1000000u
 int kk_docs_parse(const char *buf, size_t len, const char *file, struct kk_doc_list *out, kk_err_t *err);
-/* Exactly one document of the given kind (store files). */
+/* Exactly one document of the given kind, never a list (store files). */
 int kk_doc_parse_one(const char *buf, size_t len, const char *file, enum kk_kind kind,
                      struct kk_doc **out, kk_err_t *err);
 

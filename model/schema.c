@@ -48,12 +48,9 @@ static int visit(struct kk_parse_ctx *c, const yaml_node_t *n, const char *path)
   return 0;
 }
 
-static int parse_i64(struct kk_parse_ctx *c, const yaml_node_t *n, const char *path, int64_t *out) {
-  if (n->type != YAML_SCALAR_NODE || n->data.scalar.style != YAML_PLAIN_SCALAR_STYLE)
-    return perr(c, n, path, "expected an integer");
-  const char *v = scalar(n);
-  /* YAML 1.1 (what manifests written for the Go project use): 0755 is
-   * octal, 0x1F hex; YAML 1.2's 0o755 is octal too. */
+/* YAML 1.1 integers (what manifests written for the Go project use): 0755
+ * is octal, 0x1F hex; YAML 1.2's 0o755 is octal too. */
+static bool scan_i64(const char *v, int64_t *out) {
   const char *digits = v;
   int base = 10;
   bool neg = false;
@@ -70,9 +67,37 @@ static int parse_i64(struct kk_parse_ctx *c, const yaml_node_t *n, const char *p
   unsigned long long x = strtoull(digits, &end, base);
   if (*digits == '\0' || *end != '\0' || errno != 0 || !(isxdigit((unsigned char)*digits)) ||
       x > (unsigned long long)INT64_MAX + (neg ? 1 : 0))
-    return perr(c, n, path, "expected an integer, got \"%s\"", v);
+    return false;
   *out = neg ? (int64_t)(0 - x) : (int64_t)x;
+  return true;
+}
+
+static int parse_i64(struct kk_parse_ctx *c, const yaml_node_t *n, const char *path, int64_t *out) {
+  if (n->type != YAML_SCALAR_NODE || n->data.scalar.style != YAML_PLAIN_SCALAR_STYLE)
+    return perr(c, n, path, "expected an integer");
+  if (!scan_i64(scalar(n), out))
+    return perr(c, n, path, "expected an integer, got \"%s\"", scalar(n));
   return 0;
+}
+
+/* A byte size: an integer as above, or a quantity ("64Mi", "1G"; quoted
+ * too, as JSON writes them). */
+static int parse_bytes(struct kk_parse_ctx *c, const yaml_node_t *n, const char *path, int64_t *out) {
+  if (!clean_scalar(n))
+    return perr(c, n, path, "expected an integer or a quantity such as 64Mi");
+  if (n->data.scalar.style == YAML_PLAIN_SCALAR_STYLE && scan_i64(scalar(n), out))
+    return 0;
+  kk_err_t e = NULL;
+  if (kk_parse_quantity_bytes(scalar(n), out, &e) == 0)
+    return 0;
+  perr(c, n, path, "%s", e->msg);
+  kk_error_free(&e);
+  return -1;
+}
+
+static int parse_number(struct kk_parse_ctx *c, const yaml_node_t *n, const struct kk_field *f, const char *path,
+                        int64_t *out) {
+  return (f->flags & KK_FF_BYTES) ? parse_bytes(c, n, path, out) : parse_i64(c, n, path, out);
 }
 
 static int parse_bool(struct kk_parse_ctx *c, const yaml_node_t *n, const char *path, bool *out) {
@@ -120,10 +145,10 @@ static int parse_field(struct kk_parse_ctx *c, yaml_node_t *n, const struct kk_f
   case KK_F_BOOL:
     return parse_bool(c, n, path, (bool *)p);
   case KK_F_I64:
-    return parse_i64(c, n, path, (int64_t *)p);
+    return parse_number(c, n, f, path, (int64_t *)p);
   case KK_F_OPT_I64: {
     struct kk_opt_i64 *o = p;
-    if (parse_i64(c, n, path, &o->v) < 0)
+    if (parse_number(c, n, f, path, &o->v) < 0)
       return -1;
     o->set = true;
     return 0;

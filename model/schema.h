@@ -28,6 +28,7 @@ enum kk_ftype {
 #define KK_FF_ALWAYS 0x1 /* emitted even when zero ("wire" fields) */
 #define KK_FF_KEYED 0x2  /* OBJV compared by its first (string) field */
 #define KK_FF_STATUS 0x4 /* ignored by spec comparison */
+#define KK_FF_BYTES 0x8  /* I64/OPT_I64 byte size: also a quantity ("64Mi", "1G") */
 
 struct kk_schema;
 
@@ -53,6 +54,7 @@ struct kk_schema {
 #define KK_N(a) (sizeof(a) / sizeof((a)[0]))
 #define KK_SCHEMA(nm, type, tbl) {nm, sizeof(type), tbl, KK_N(tbl)}
 #define KK_FIELD(key, type, T, member) {key, type, offsetof(T, member), NULL, 0, NULL, 0, 0}
+#define KK_FIELD_BYTES(key, type, T, member) {key, type, offsetof(T, member), NULL, 0, NULL, 0, KK_FF_BYTES}
 
 /* An output sink: YAML events or a JSON tree. */
 struct kk_enc {

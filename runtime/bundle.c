@@ -403,9 +403,10 @@ int kk_bundle_config(const struct kk_bundle_spec *b, const struct kk_host_limits
     json_decref(proc);
     return -1;
   }
-  json_t *ann = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}", "kukeon.io/realm", b->realm, "kukeon.io/space", b->space,
-                          "kukeon.io/stack", b->stack, "kukeon.io/cell", b->cell, "kukeon.io/container", c->id,
-                          "kukeon.io/container-type", c->root ? "root" : "container");
+  /* Reverse-domain keys, as the runtime spec asks of annotations. */
+  json_t *ann = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}", "io.kukeon.realm", b->realm, "io.kukeon.space", b->space,
+                          "io.kukeon.stack", b->stack, "io.kukeon.cell", b->cell, "io.kukeon.container", c->id,
+                          "io.kukeon.container-type", c->root ? "root" : "container");
   json_t *root = json_pack("{s:s, s:o, s:{s:s, s:b}, s:s, s:o, s:o, s:o}", "ociVersion", "1.0.2", "process", proc,
                            "root", "path", b->rootfs, "readonly", c->read_only_root_filesystem, "hostname",
                            b->cell ? b->cell : c->id, "mounts", build_mounts(b), "annotations", ann, "linux", linux_obj);

@@ -334,6 +334,16 @@ START_TEST(load_archives) {
   ck_assert_msg(strstr(r.skipped.v[0], "no manifest for linux/arm64"), "%s", r.skipped.v[0]);
   ck_assert_msg(strstr(r.skipped.v[1], "platform linux/amd64, not linux/arm64"), "%s", r.skipped.v[1]);
   kk_image_load_result_free(&r);
+  /* Issue #17: without a name the tag-only "v2" is skipped (not guessed as
+   * docker.io/library/v2:latest); the named image loads. */
+  lo.platform = &amd;
+  ck_assert_int_eq(kk_image_load(s, "tags.kukeon.io", path, &lo, &r, &err), 0);
+  ck_assert_int_eq(r.refs.n, 1);
+  ck_assert_str_eq(r.refs.v[0], "example.com/multi:1");
+  ck_assert_int_eq(r.skipped.n, 1);
+  ck_assert_msg(strstr(r.skipped.v[0], ": ref \"v2\" is only a tag, not an image name (use --name)"), "%s",
+                r.skipped.v[0]);
+  kk_image_load_result_free(&r);
   free(path);
 
   /* A blob member whose content does not match its name. */

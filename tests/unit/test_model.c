@@ -930,6 +930,245 @@ START_TEST(multi_document_stream) {
 }
 END_TEST
 
+
+/* Issue #17: what `kuke get -o yaml|json` prints for several objects (a
+ * YAML sequence, a JSON array) reads back as those documents, status and
+ * all; so does a kubectl-style `kind: List` with `items:`. */
+static void same_docs(struct kk_doc_list *a, struct kk_doc_list *b) {
+  ck_assert_uint_eq(a->n, b->n);
+  for (size_t i = 0; i < a->n; i++) {
+    ck_assert(kk_doc_spec_equal(a->docs[i], b->docs[i]));
+    cleanup_free char *ya = kk_doc_to_yaml(a->docs[i]);
+    cleanup_free char *yb = kk_doc_to_yaml(b->docs[i]);
+    ck_assert_str_eq(ya, yb); /* status too */
+  }
+}
+
+START_TEST(list_documents_round_trip) {
+  struct kk_doc_list l = {0}, y = {0}, j = {0};
+  parse_list(example_a, strlen(example_a), &l);
+  l.docs[2]->u.cell.status.base.state = KK_CELL_READY;
+  l.docs[2]->u.cell.status.base.created_at = T0;
+  cleanup_free char *ys = kk_docs_to_yaml((const struct kk_doc *const *)l.docs, l.n);
+  cleanup_free char *js = kk_docs_to_json((const struct kk_doc *const *)l.docs, l.n);
+  parse_list(ys, strlen(ys), &y);
+  parse_list(js, strlen(js), &j);
+  same_docs(&l, &y);
+  same_docs(&l, &j);
+  ck_assert_int_eq(y.docs[2]->u.cell.status.base.state, KK_CELL_READY);
+  /* Each item knows its own line. */
+  ck_assert_int_eq(y.docs[0]->line, 1);
+  ck_assert_int_gt(y.docs[1]->line, 1);
+  /* An empty list is no documents; a list among plain documents is fine. */
+  struct kk_doc_list e = {0};
+  parse_list("[]\n", 3, &e);
+  ck_assert_uint_eq(e.n, 0);
+  static const char mixed[] = "kind: Realm\nmetadata: {name: a}\n---\n- kind: Realm\n  metadata: {name: b}\n"
+                              "- kind: Realm\n  metadata: {name: c}\n";
+  parse_list(mixed, strlen(mixed), &e);
+  ck_assert_uint_eq(e.n, 3);
+  ck_assert_str_eq(kk_doc_name(e.docs[2]), "c");
+  ck_assert_int_eq(e.docs[2]->line, 6);
+  kk_doc_list_free(&e);
+  kk_doc_list_free(&l);
+  kk_doc_list_free(&y);
+  kk_doc_list_free(&j);
+}
+END_TEST
+
+START_TEST(list_kind_list) {
+  static const char y[] = "apiVersion: v1\nkind: List\nmetadata: {}\nitems:\n"
+                          "- apiVersion: v1beta1\n  kind: Realm\n  metadata: {name: a}\n"
+                          "- kind: Space\n  metadata: {name: b}\n  spec: {realmId: a}\n";
+  struct kk_doc_list l = {0};
+  parse_list(y, strlen(y), &l);
+  ck_assert_uint_eq(l.n, 2);
+  ck_assert_int_eq(l.docs[1]->kind, KK_KIND_SPACE);
+  ck_assert_int_eq(l.docs[1]->line, 8);
+  kk_doc_list_free(&l);
+  parse_list("kind: List\nitems: []\n", 21, &l);
+  ck_assert_uint_eq(l.n, 0);
+}
+END_TEST
+
+START_TEST(list_errors) {
+  parse_fails_with("kind: List\n", 1, "items", "a List needs a sequence of documents");
+  parse_fails_with("kind: List\nitems: {a: b}\n", 1, "items", "a List needs a sequence of documents");
+  /* An error inside an item names the item's line and field. */
+  parse_fails_with("- kind: Realm\n  metadata: {name: a}\n- kind: Realm\n  metadata: {name: b, bogus: 1}\n", 4,
+                   "metadata.bogus", "unknown field");
+  parse_fails_with("kind: List\nitems:\n- kind: Pod\n", 3, "kind", "unknown kind: Pod");
+  cleanup_free char *m = parse_fail("- - kind: Realm\n    metadata: {name: a}\n");
+  ck_assert_str_eq(m, "t.yaml:1: a list inside a list: list items must be documents");
+  cleanup_free char *m2 = parse_fail("- kind: List\n  items: []\n");
+  ck_assert_ptr_nonnull(strstr(m2, "a list inside a list"));
+  /* A bad item rejects the whole stream. */
+  cleanup_free char *m3 = parse_fail("kind: Realm\nmetadata: {name: a}\n---\n- 42\n");
+  ck_assert_ptr_nonnull(strstr(m3, "t.yaml:4: a document must be a mapping"));
+  /* Store files are one resource, never a list. */
+  static const struct {
+    const char *yaml, *why;
+  } store[] = {
+      {"- kind: Realm\n  metadata: {name: a}\n", "mapping"},
+      {"kind: List\nitems:\n- kind: Realm\n  metadata: {name: a}\n", "unknown kind: List"},
+  };
+  for (size_t i = 0; i < KK_ARRAY_SIZE(store); i++) {
+    kk_err_t err = NULL;
+    struct kk_doc *d = NULL;
+    ck_assert_int_eq(kk_doc_parse_one(store[i].yaml, strlen(store[i].yaml), "f", KK_KIND_REALM, &d, &err), -1);
+    ck_assert_msg(strstr(err->msg, store[i].why) != NULL, "%s", err->msg);
+    kk_error_free(&err);
+  }
+}
+END_TEST
+
+/* The bounds of one YAML document hold for a whole list: aliases across
+ * items count together. */
+START_TEST(list_bounds) {
+  size_t big = 65536;
+  int n = 100;
+  cleanup_free char *y = kk_xmalloc(big + (size_t)n * 64 + 256);
+  int len = sprintf(y, "- kind: Realm\n  metadata:\n    name: a\n    labels: {k: &big \"");
+  memset(y + len, 'x', big);
+  len += (int)big;
+  len += sprintf(y + len, "\"}\n");
+  for (int i = 0; i < n; i++)
+    len += sprintf(y + len, "- kind: Realm\n  metadata: {name: r%d, labels: {k: *big}}\n", i);
+  cleanup_free char *m = parse_fail(y);
+  ck_assert_ptr_nonnull(strstr(m, "YAML aliases expand to more than"));
+}
+END_TEST
+
+/* Issue #17: byte sizes take Kubernetes quantities. */
+static void qty_ok(const char *s, int64_t want) {
+  int64_t v = -42;
+  kk_err_t err = NULL;
+  int r = kk_parse_quantity_bytes(s, &v, &err);
+  ck_assert_msg(r == 0, "\"%s\": %s", s, err ? err->msg : "?");
+  ck_assert_msg(v == want, "\"%s\" gave %lld, want %lld", s, (long long)v, (long long)want);
+}
+
+static void qty_bad(const char *s, const char *why) {
+  int64_t v = -42;
+  kk_err_t err = NULL;
+  ck_assert_msg(kk_parse_quantity_bytes(s, &v, &err) < 0, "\"%s\" accepted as %lld", s, (long long)v);
+  ck_assert_int_eq(v, -42);
+  ck_assert_int_eq(err->kind, KK_ERR_INVALID);
+  char prefix[128];
+  snprintf(prefix, sizeof(prefix), "invalid quantity \"%s\": ", s);
+  ck_assert_msg(strncmp(err->msg, prefix, strlen(prefix)) == 0 && strstr(err->msg, why), "\"%s\": %s", s, err->msg);
+  kk_error_free(&err);
+}
+
+START_TEST(quantity_parse) {
+  qty_ok("0", 0);
+  qty_ok("4096", 4096);
+  qty_ok("007", 7); /* decimal: a quantity is never octal */
+  qty_ok("1Ki", 1024);
+  qty_ok("64Mi", 64ll << 20);
+  qty_ok("1Gi", 1ll << 30);
+  qty_ok("2Ti", 2ll << 40);
+  qty_ok("1Pi", 1ll << 50);
+  qty_ok("7Ei", 7ll << 60);
+  qty_ok("1k", 1000);
+  qty_ok("1K", 1000);
+  qty_ok("1M", 1000000);
+  qty_ok("1G", 1000000000);
+  qty_ok("3T", 3000000000000ll);
+  qty_ok("1P", 1000000000000000ll);
+  qty_ok("9E", 9000000000000000000ll);
+  qty_ok("1.5Gi", 3ll << 29);
+  qty_ok("0.5Ki", 512);
+  qty_ok("1.25k", 1250);
+  qty_ok("2.000", 2);
+  qty_ok("1.500000000000000000000000Ki", 1536); /* trailing zeros are free */
+  qty_ok("9223372036854775807", INT64_MAX);
+  qty_ok("0.000000000000000001E", 1);
+  qty_ok("7.5Ei", 8646911284551352320ll);
+}
+END_TEST
+
+START_TEST(quantity_refused) {
+  qty_bad("", "expected digits");
+  qty_bad("Mi", "expected digits");
+  qty_bad(".5Ki", "expected digits");
+  qty_bad("-1", "must not be negative");
+  qty_bad("-64Mi", "must not be negative");
+  qty_bad("+1", "expected digits");
+  qty_bad(" 1", "expected digits");
+  qty_bad("1 ", "unknown suffix");
+  qty_bad("1 Mi", "unknown suffix");
+  qty_bad("1MB", "unknown suffix");
+  qty_bad("1mi", "unknown suffix");
+  qty_bad("1m", "unknown suffix"); /* milli: never whole bytes worth meaning */
+  qty_bad("1e3", "unknown suffix");
+  qty_bad("0x10", "unknown suffix");
+  qty_bad("1.", "expected digits after the decimal point");
+  qty_bad("1.Ki", "expected digits after the decimal point");
+  qty_bad("0.5", "not a whole number of bytes");
+  qty_bad("1.1Ki", "not a whole number of bytes");
+  qty_bad("1.0000000000000000001Ei", "more than 18 decimals");
+  qty_bad("8Ei", "more than 9223372036854775807 bytes");
+  qty_bad("10E", "more than 9223372036854775807 bytes");
+  qty_bad("9223372036854775808", "more than 9223372036854775807 bytes");
+  qty_bad("99999999999999999999999999999999999999999Ki", "more than 9223372036854775807 bytes");
+}
+END_TEST
+
+/* Every byte-valued field of a manifest (and the server configuration). */
+START_TEST(quantity_fields) {
+  cleanup_doc struct kk_doc *r =
+      parse1("kind: Realm\nmetadata: {name: a}\nspec:\n  resources: {memoryMaxBytes: 1Gi, memoryHighBytes: 512M}\n");
+  opt_is(r->u.realm.spec.resources.memory_max_bytes, 1ll << 30);
+  opt_is(r->u.realm.spec.resources.memory_high_bytes, 512000000);
+  cleanup_doc struct kk_doc *c = check_ok(
+      "kind: Cell\nmetadata: {name: c}\nspec:\n  realmId: r\n  spaceId: s\n  stackId: t\n  resources:\n"
+      "    memoryMaxBytes: \"2Gi\"\n  containers:\n  - id: web\n    image: nginx\n"
+      "    resources: {memoryLimitBytes: 64Mi}\n    tmpfs: [{path: /t, sizeBytes: 1Mi}]\n"
+      "    volumes: [{kind: tmpfs, target: /x, sizeBytes: 16Ki}]\n");
+  opt_is(c->u.cell.spec.resources.memory_max_bytes, 2ll << 30);
+  const struct kk_container_spec *w = &c->u.cell.spec.containers[0];
+  opt_is(w->resources.memory_limit_bytes, 64ll << 20);
+  ck_assert_int_eq(w->tmpfs[0].size_bytes, 1 << 20);
+  ck_assert_int_eq(w->volumes[0].size_bytes, 16 << 10);
+  /* Written back as integers, so what the store holds is unchanged. */
+  cleanup_free char *y = round_trip(c);
+  ck_assert_ptr_nonnull(strstr(y, "memoryLimitBytes: 67108864\n"));
+  cleanup_doc struct kk_doc *s = parse1("kind: Space\nmetadata: {name: s}\nspec:\n  defaults:\n    container:\n"
+                                        "      resources: {memoryLimitBytes: 1G}\n");
+  opt_is(s->u.space.spec.defaults.container.resources.memory_limit_bytes, 1000000000);
+  /* JSON writes quantities as strings; integers keep their YAML 1.1 forms. */
+  cleanup_doc struct kk_doc *j = parse1("{\"kind\": \"Realm\", \"metadata\": {\"name\": \"a\"}, \"spec\": "
+                                        "{\"resources\": {\"memoryMaxBytes\": \"1Ki\", \"memoryHighBytes\": 0x100}}}");
+  opt_is(j->u.realm.spec.resources.memory_max_bytes, 1024);
+  opt_is(j->u.realm.spec.resources.memory_high_bytes, 256);
+  /* Other integers do not take quantities. */
+  parse_fails_with("kind: Realm\nmetadata: {name: a}\nspec:\n  resources:\n    pidsMax: 1k\n", 5,
+                   "spec.resources.pidsMax", "expected an integer");
+  /* Refusals name the field and the line. */
+  parse_fails_with("kind: Realm\nmetadata: {name: a}\nspec:\n  resources:\n    memoryMaxBytes: 1.5\n", 5,
+                   "spec.resources.memoryMaxBytes", "invalid quantity \"1.5\": not a whole number of bytes");
+  parse_fails_with("kind: Realm\nmetadata: {name: a}\nspec:\n  resources:\n    memoryMaxBytes: 64MB\n", 5,
+                   "spec.resources.memoryMaxBytes", "unknown suffix");
+  parse_fails_with("kind: Realm\nmetadata: {name: a}\nspec:\n  resources:\n    memoryMaxBytes: [1]\n", 5,
+                   "spec.resources.memoryMaxBytes", "expected an integer or a quantity");
+  parse_fails_with("kind: Realm\nmetadata: {name: a}\nspec:\n  resources:\n    memoryMaxBytes: 16Ei\n", 5,
+                   "spec.resources.memoryMaxBytes", "more than 9223372036854775807 bytes");
+  parse_fails_with("kind: Realm\nmetadata: {name: a}\nspec:\n  resources:\n    memoryMaxBytes: -1Mi\n", 5,
+                   "spec.resources.memoryMaxBytes", "must not be negative");
+  /* A negative integer still reaches validation and its message. */
+  fail_with("kind: Cell\nmetadata: {name: c}\nspec:\n  realmId: r\n  spaceId: s\n  stackId: t\n  containers:\n"
+            "  - id: web\n    image: nginx\n    resources: {memoryLimitBytes: -1}\n",
+            10, "spec.containers[0].resources.memoryLimitBytes", "must not be negative");
+  static const char cfg[] = "kind: ServerConfiguration\nspec: {defaultMemoryLimitBytes: 256Mi}\n";
+  struct kk_server_config sc;
+  kk_err_t err = NULL;
+  ck_assert_int_eq(kk_server_config_parse(cfg, strlen(cfg), "kukeond.yaml", &sc, &err), 0);
+  opt_is(sc.default_memory_limit_bytes, 256ll << 20);
+  kk_server_config_free(&sc);
+}
+END_TEST
+
 /* An error in the second document names its line in the stream. */
 START_TEST(multi_document_error_line) {
   static const char y[] = "kind: Realm\n"
@@ -985,7 +1224,8 @@ START_TEST(kinds_rejected) {
   parse_fails_with("metadata: {name: a}\n", 1, "kind", "kind is required");
   parse_fails_with("kind: \"\"\nmetadata: {name: a}\n", 1, "kind", "kind is required");
   parse_fails_with("kind: [Realm]\nmetadata: {name: a}\n", 1, "kind", "kind is required");
-  cleanup_free char *m = parse_fail("- kind: Realm\n");
+  /* Issue #17: a sequence is a list of documents; its items must be mappings. */
+  cleanup_free char *m = parse_fail("- a string\n");
   ck_assert_ptr_nonnull(strstr(m, "t.yaml:1: "));
   ck_assert_ptr_nonnull(strstr(m, "mapping"));
   cleanup_free char *m2 = parse_fail("just a string\n");
@@ -2577,6 +2817,12 @@ static Suite *model_suite(void) {
   tcase_add_test(pr, bad_bytes);
   tcase_add_test(pr, nul_in_lists_and_maps);
   tcase_add_test(pr, null_empty_input);
+  tcase_add_test(pr, list_documents_round_trip);
+  tcase_add_test(pr, list_kind_list);
+  tcase_add_test(pr, list_errors);
+  tcase_add_test(pr, quantity_parse);
+  tcase_add_test(pr, quantity_refused);
+  tcase_add_test(pr, quantity_fields);
   suite_add_tcase(s, pr);
 
   /* Inputs that must fail fast: a short timeout makes a hang visible. */
@@ -2592,6 +2838,7 @@ static Suite *model_suite(void) {
   tcase_add_test(dos, doc_size_limit);
   tcase_add_test(dos, many_labels_fast);
   tcase_add_test(dos, deep_nesting_fast);
+  tcase_add_test(dos, list_bounds);
   suite_add_tcase(s, dos);
 
   TCase *nm = tcase_create("names");
