@@ -216,7 +216,7 @@ t_eq apply-missing-file "1 Error: failed to open file \"$T_TMP/nope.yaml\": No s
 err1() { local name=$1 want=$2; shift 2; local out rc; out=$("$@" 2>&1 >/dev/null); rc=$?
   t_eq "err-$name" "1" "$rc"; t_match "err-$name-msg" "^Error: $want" "$out"; }
 err1 get-kind 'unknown resource kind "pods"' "$KUKE" get pods
-err1 output 'invalid output format: xml \(supported: yaml, json, table, wide\)' "$KUKE" get realms -o xml
+err1 output 'invalid output format: xml \(supported: yaml, json, table, wide, name\)' "$KUKE" get realms -o xml
 err1 flag 'unknown flag: --bogus' "$KUKE" get realms --bogus
 err1 command 'unknown command "frobnicate" for "kuke"' "$KUKE" frobnicate
 err1 get-notfound 'cell "nope" not found in realm "default", space "default", stack "default"' "$KUKE" get cell nope
@@ -228,12 +228,12 @@ err1 create-noparent 'realm "nosuch" not found' "$KUKE" create space s --realm n
 err1 delete-children 'resource has child resources: realm "blue" has 1 space\(s\). Use --cascade to delete them or --force to skip validation' "$KUKE" delete realm blue
 err1 delete-notfound 'realm "nosuch" not found' "$KUKE" delete realm nosuch
 err1 ssh-host 'unsupported kukeon host scheme: ssh transport not yet implemented' env -u KUKEON_RUN_PATH "$KUKE" get realms --host ssh://a@b
-err1 no-daemon 'dial kukeond at /nonexistent/k.sock: dial unix /nonexistent/k.sock: connect: No such file or directory' env -u KUKEON_RUN_PATH "$KUKE" get realms --host unix:///nonexistent/k.sock
+err1 no-daemon 'cannot reach kukeond at unix:///nonexistent/k.sock: No such file or directory \(is kukeond running\?' env -u KUKEON_RUN_PATH "$KUKE" get realms --host unix:///nonexistent/k.sock
 err1 bad-suffix 'namespace suffix ".x" is invalid' env KUKEON_NAMESPACE_SUFFIX=.x "$KUKE" get realms
 err1 client-config '.*cc.yaml:2: spec.hots: unknown field' env KUKE_CONFIGURATION="$T_TMP/cc.yaml" sh -c "printf 'kind: ClientConfiguration\nspec: {hots: x}\n' > $T_TMP/cc.yaml; \"$KUKE\" get realms"
 # the ClientConfiguration's runPath is used but does not promote to in-process
 printf 'kind: ClientConfiguration\nspec:\n  runPath: %s\n' "$RP" > "$T_TMP/cc2.yaml"
-err1 config-runpath-no-promotion 'dial kukeond' env -u KUKEON_RUN_PATH KUKE_CONFIGURATION="$T_TMP/cc2.yaml" "$KUKE" get realms --host unix:///nonexistent/k.sock
+err1 config-runpath-no-promotion 'cannot reach kukeond' env -u KUKEON_RUN_PATH KUKE_CONFIGURATION="$T_TMP/cc2.yaml" "$KUKE" get realms --host unix:///nonexistent/k.sock
 out=$(env -u KUKEON_RUN_PATH KUKE_CONFIGURATION="$T_TMP/cc2.yaml" "$KUKE" get realms --no-daemon)
 t_match config-runpath-used '^blue ' "$out"
 out=$(env -u KUKEON_RUN_PATH KUKEON_NO_DAEMON=true KUKE_CONFIGURATION="$T_TMP/cc2.yaml" "$KUKE" get realms)
