@@ -53,7 +53,7 @@ int kk_cli_check_scope(const struct kk_ref *scope, kk_err_t *err) {
                {"--stack", scope->stack, KK_KIND_STACK}};
   for (size_t i = 0; i < KK_ARRAY_SIZE(given); i++)
     if (given[i].value && kk_validate_name(given[i].kind, given[i].value, err) < 0)
-      return kk_error_wrap(err, "invalid %s", given[i].flag);
+      return kk_error_wrap(err, "flag %s", given[i].flag);
   return 0;
 }
 
