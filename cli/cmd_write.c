@@ -254,7 +254,7 @@ static int apply_run(void *ctx, const struct kk_cmdline *cl, int *status, kk_err
   const char *output = kk_cmdline_str(cl, "output");
   enum kk_output o = KK_OUT_TABLE;
   if (files->n == 0)
-    return kk_error_kind(err, KK_ERR_INVALID, 0, "required flag \"file\" not set (-f FILE|DIR|-)");
+    return kk_error_kind(err, KK_ERR_INVALID, 0, "kuke apply needs its manifests: -f FILE, -f DIR or -f - (stdin)");
   if (kk_output_parse(output, &o, err) < 0)
     return -1;
   if (o == KK_OUT_WIDE || o == KK_OUT_NAME)

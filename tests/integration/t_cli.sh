@@ -239,6 +239,35 @@ t_match config-runpath-used '^blue ' "$out"
 out=$(env -u KUKEON_RUN_PATH KUKEON_NO_DAEMON=true KUKE_CONFIGURATION="$T_TMP/cc2.yaml" "$KUKE" get realms)
 t_match no-daemon-env '^blue ' "$out"
 
+# The command tree: global flags and a command's own flags before or after
+# the command (their values skipped), -o name, --no-headers, did-you-mean,
+# exit 1 on every error, names checked where the argument can be named.
+out=$("$KUKE" --run-path "$RP" get images); rc=$?
+t_eq tree-global-before-kind-exit 0 "$rc"
+t_ok tree-command-flag-before python3 -c 'import json,sys; d=json.load(sys.stdin); assert isinstance(d,list) and len(d)>=2' <<<"$("$KUKE" -o json get realms)"
+out=$("$KUKE" get --log-level debug realms -o name --run-path "$RP")
+t_match get-name-realm '^realm/blue$' "$out"
+t_fail get-name-no-header grep -q NAME <<<"$out"
+t_match get-name-cells '^cell/c1$' "$("$KUKE" get cells --realm blue -o name)"
+out=$("$KUKE" get realms --no-headers)
+t_match get-no-headers-row '^blue +Ready' "$out"
+t_fail get-no-headers-header grep -qE '^(NAME|-+ )' <<<"$out"
+t_fail get-no-headers-wide grep -q NAMESPACE <<<"$("$KUKE" get realms -o wide --no-headers)"
+before=$(t_tree "$RP")
+err1 image-typo 'unknown command "lst" for "kuke image" \(did you mean "list"\?\)' "$KUKE" image lst
+err1 image-bare-global '"kuke image" needs a command: load, pull, list, delete, prune' "$KUKE" --run-path "$RP" image
+err1 command-typo 'unknown command "gte" for "kuke" \(did you mean "get"\?\)' "$KUKE" gte realms
+err1 flag-typo 'unknown flag: --selctor \(did you mean --selector\?\)' "$KUKE" get cells --selctor a=b
+err1 delete-no-kind 'unknown resource kind "blue" for "kuke delete"; one of: realm, space, stack, cell$' "$KUKE" delete blue
+err1 delete-kind-typo 'unknown resource kind "cel" for "kuke delete" \(did you mean "cell"\?\); one of: realm, space, stack, cell$' "$KUKE" delete cel c1 --realm blue --space sp1 --stack st1
+err1 create-bad-name 'argument NAME: name is invalid: cell name "a_b" contains disallowed character' "$KUKE" create cell a_b --image busybox
+err1 create-bad-scope 'flag --realm: realm name is invalid: "a_b"' "$KUKE" create space s --realm a_b
+err1 arity 'unexpected argument "x" for "kuke init": it takes no arguments' "$KUKE" init x
+t_eq tree-errors-change-nothing "$before" "$(t_tree "$RP")"
+t_match version-flag "^kuke version [^ ]+$" "$("$KUKE" --version)"
+t_match kukeond-version-flag "^kukeond version [^ ]+$" "$("$KUKEOND" --version)"
+t_ok help-topic sh -c "\"$KUKE\" help image list | grep -q 'kuke image list \[REF\]'"
+
 # delete
 out=$("$KUKE" delete cell c1 --realm blue --space sp1 --stack st1)
 t_eq delete-cell 'Deleted cell "c1" from stack "st1"' "$out"
