@@ -153,16 +153,27 @@ int kk_flags_parse(struct kk_flag *flags, size_t n, struct kk_flag *glob, size_t
   return 0;
 }
 
+/* "-o, --output string" or "    --realm string". */
+static void flag_left(const struct kk_flag *f, char *buf, size_t size) {
+  const char *arg = f->type == KK_FLAG_BOOL ? "" : " string";
+  if (f->shorthand)
+    snprintf(buf, size, "-%c, --%s%s", f->shorthand, f->name, arg);
+  else
+    snprintf(buf, size, "    --%s%s", f->name, arg);
+}
+
 void kk_flags_print(FILE *o, const struct kk_flag *fs, size_t nf, bool with_help) {
-  if (with_help)
-    fprintf(o, "  %-30s  %s\n", "-h, --help", "help for this command");
+  int width = 30;
+  char left[96];
   for (size_t i = 0; i < nf; i++) {
-    char left[64];
-    const char *arg = fs[i].type == KK_FLAG_BOOL ? "" : " string";
-    if (fs[i].shorthand)
-      snprintf(left, sizeof(left), "-%c, --%s%s", fs[i].shorthand, fs[i].name, arg);
-    else
-      snprintf(left, sizeof(left), "    --%s%s", fs[i].name, arg);
-    fprintf(o, "  %-30s  %s\n", left, fs[i].usage);
+    flag_left(&fs[i], left, sizeof(left));
+    if ((int)strlen(left) > width)
+      width = (int)strlen(left);
+  }
+  if (with_help)
+    fprintf(o, "  %-*s  %s\n", width, "-h, --help", "help for this command");
+  for (size_t i = 0; i < nf; i++) {
+    flag_left(&fs[i], left, sizeof(left));
+    fprintf(o, "  %-*s  %s\n", width, left, fs[i].usage);
   }
 }
