@@ -1,4 +1,4 @@
-/* Internal to cli/: global options, help, connection and output helpers. */
+/* Internal to cli/: global options, kinds and scope, connection and output helpers. */
 #ifndef KK_CLI_ARGS_H
 #define KK_CLI_ARGS_H
 

@@ -78,7 +78,7 @@ struct kk_cmdline {
 int kk_cmd_resolve(const struct kk_cmd_prog *p, int argc, char **argv, struct kk_cmdline *cl, kk_err_t *err);
 void kk_cmdline_free(struct kk_cmdline *cl);
 const struct kk_cmd *kk_cmdline_leaf(const struct kk_cmdline *cl);
-/* "kuke image list" (static buffer per call site is the caller's). */
+/* The words of cl's path, "kuke image list", into buf. */
 void kk_cmdline_path(const struct kk_cmdline *cl, char *buf, size_t size);
 
 /* A bound flag's value by name; a name the leaf and the globals lack is a

@@ -57,10 +57,11 @@ static void run_free(struct run_result *r) {
   free(r->err);
 }
 
-static char home[] = "/tmp/kk-cli-dispatch-XXXXXX";
+static char home[64];
 
 static void setup(void) {
   /* kuke reads $HOME/.kuke/kuke.yaml: an empty directory, never the tester's. */
+  snprintf(home, sizeof(home), "/tmp/kk-cli-dispatch-XXXXXX");
   ck_assert_ptr_nonnull(mkdtemp(home));
   setenv("HOME", home, 1);
   unsetenv("KUKEON_RUN_PATH");
@@ -365,7 +366,7 @@ END_TEST
 static Suite *cli_dispatch_suite(void) {
   Suite *s = suite_create("cli_dispatch");
   TCase *t = tcase_create("dispatch");
-  tcase_add_checked_fixture(t, setup, teardown);
+  tcase_add_unchecked_fixture(t, setup, teardown); /* runs even when a test fails */
   tcase_add_test(t, every_command_with_globals);
   tcase_add_test(t, values_and_aliases);
   tcase_add_test(t, issue_cases);
