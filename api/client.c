@@ -39,19 +39,19 @@ static int dial(const char *socket_path, kk_err_t *err) {
   strcpy(sa.sun_path, socket_path);
   int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (fd < 0)
-    return kk_error(err, errno, "socket");
+    return kk_error(err, errno, "create a socket to reach kukeond");
   if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
     int e = errno;
     close(fd);
     if (e == EACCES || e == EPERM)
       return kk_error_kind(err, KK_ERR_PERMISSION, 0,
-                           "dial kukeond at %s: permission denied — add yourself to the kukeon group (sudo usermod "
-                           "-aG kukeon $USER), then log out and back in: connect: %s",
-                           socket_path, strerror(e));
+                           "cannot reach kukeond at unix://%s: permission denied — add yourself to the kukeon group "
+                           "(sudo usermod -aG kukeon $USER), then log out and back in",
+                           socket_path);
     return kk_error_kind(err, KK_ERR_UNAVAILABLE, 0,
-                         "dial kukeond at %s: dial unix %s: connect: %s (is kukeond running? start it with `kukeond "
-                         "serve`, or run in-process with KUKEON_NO_DAEMON=true or --run-path)",
-                         socket_path, socket_path, strerror(e));
+                         "cannot reach kukeond at unix://%s: %s (is kukeond running? start it with `kukeond serve`, "
+                         "or run in-process with KUKEON_NO_DAEMON=true or --run-path)",
+                         socket_path, strerror(e));
   }
   return fd;
 }
@@ -132,7 +132,7 @@ static int remote_call(struct kk_api *api, const uint8_t *req, size_t req_len, s
     return -1;
   int r = kk_frame_read_fds(api->fd, -1, resp, resp_len, c->out_fds, &c->n_out_fds, err);
   if (r == 0)
-    return kk_error_kind(err, KK_ERR_UNAVAILABLE, 0, "kukeond at %s closed the connection (EOF)", api->socket_path);
+    return kk_error_kind(err, KK_ERR_UNAVAILABLE, 0, "kukeond at %s closed the connection without answering", api->socket_path);
   if (r < 0)
     return kk_error_wrap(err, "read reply from kukeond at %s", api->socket_path);
   return 0;

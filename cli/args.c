@@ -11,69 +11,50 @@
 #include "lib/fs.h"
 #include "model/model.h"
 
-/* Global flags, bound to a struct kk_cli. */
-struct globals {
-  const char *run_path, *host, *configuration, *log_level, *containerd_socket;
-  bool verbose;
-};
-
-static void global_flags(struct globals *g, struct kk_flag out[6]) {
-  struct kk_flag f[6] = {
-      {"run-path", 0, KK_FLAG_STRING, &g->run_path, "state directory; an explicit value runs the command in-process (default /opt/kukeon)", false},
-      {"host", 0, KK_FLAG_STRING, &g->host, "kukeond address (default unix:///run/kukeon/kukeond.sock)", false},
-      {"configuration", 0, KK_FLAG_STRING, &g->configuration, "ClientConfiguration file (default $HOME/.kuke/kuke.yaml)", false},
-      {"verbose", 'v', KK_FLAG_BOOL, &g->verbose, "log to stderr", false},
-      {"log-level", 0, KK_FLAG_STRING, &g->log_level, "debug, info, warn or error (with -v)", false},
-      {"containerd-socket", 0, KK_FLAG_STRING, &g->containerd_socket, "accepted for compatibility; kukeon uses no containerd", false},
-  };
-  memcpy(out, f, sizeof(f));
-}
-
-void kk_cli_print_help(struct kk_cli *cli, const struct kk_cmd_help *help, const struct kk_flag *flags,
-                       size_t n_flags) {
-  struct globals g = {0};
-  struct kk_flag glob[6];
-  global_flags(&g, glob);
-  FILE *o = cli->out;
-  fprintf(o, "%s\n\n", help->summary);
-  if (help->details)
-    fprintf(o, "%s\n\n", help->details);
-  fprintf(o, "Usage:\n  %s %s\n", cli->prog, help->usage);
-  for (int pass = 0; pass < 2; pass++) {
-    const struct kk_flag *fs = pass == 0 ? flags : glob;
-    size_t nf = pass == 0 ? n_flags : KK_ARRAY_SIZE(glob);
-    if (nf == 0)
-      continue;
-    fprintf(o, "\n%s:\n", pass == 0 ? "Flags" : "Global Flags");
-    kk_flags_print(o, fs, nf, pass == 0);
-  }
-}
-
-int kk_cli_parse(struct kk_cli *cli, const struct kk_cmd_help *help, struct kk_flag *flags, size_t n_flags,
-                 int argc, char **argv, struct kk_strv *pos, kk_err_t *err) {
-  struct globals g = {0};
-  struct kk_flag glob[6];
-  global_flags(&g, glob);
-  bool want_help = false;
-  if (kk_flags_parse(flags, n_flags, glob, KK_ARRAY_SIZE(glob), argc, argv, pos, &want_help, err) < 0)
-    return -1;
-  if (want_help) {
-    kk_cli_print_help(cli, help, flags, n_flags);
-    return 1;
-  }
-  if (glob[0].set) {
-    cli->run_path = g.run_path;
+int kk_cli_prepare(void *ctx, const struct kk_cmdline *cl, kk_err_t *err) {
+  struct kk_cli *cli = ctx;
+  if (kk_cmdline_isset(cl, "run-path")) {
+    cli->run_path = kk_cmdline_str(cl, "run-path");
     cli->run_path_explicit = true;
   }
-  if (glob[1].set)
-    cli->host = g.host;
-  if (glob[2].set)
-    cli->configuration = g.configuration;
-  if (glob[3].set)
-    cli->verbose = g.verbose;
-  if (glob[4].set)
-    cli->log_level = g.log_level;
+  if (kk_cmdline_isset(cl, "host"))
+    cli->host = kk_cmdline_str(cl, "host");
+  if (kk_cmdline_isset(cl, "configuration"))
+    cli->configuration = kk_cmdline_str(cl, "configuration");
+  if (kk_cmdline_isset(cl, "verbose"))
+    cli->verbose = kk_cmdline_bool(cl, "verbose");
+  if (kk_cmdline_isset(cl, "log-level"))
+    cli->log_level = kk_cmdline_str(cl, "log-level");
   return kk_cli_resolve(cli, err);
+}
+
+bool kk_cli_kind_word(const struct kk_cmd *self, const char *word) {
+  enum kk_kind k;
+  return kk_kind_parse(word, &k) == 0 && strcmp(kk_kind_lower(k), self->name) == 0;
+}
+
+enum kk_kind kk_cli_kind_of(const struct kk_cmd *kind_node) {
+  enum kk_kind k = KK_KIND_REALM;
+  kk_kind_parse(kind_node->name, &k);
+  return k;
+}
+
+struct kk_ref kk_cli_scope(const struct kk_cmdline *cl) {
+  return (struct kk_ref){.realm = kk_cmdline_str(cl, "realm"), .space = kk_cmdline_str(cl, "space"),
+                         .stack = kk_cmdline_str(cl, "stack")};
+}
+
+int kk_cli_check_scope(const struct kk_ref *scope, kk_err_t *err) {
+  const struct {
+    const char *flag, *value;
+    enum kk_kind kind;
+  } given[] = {{"--realm", scope->realm, KK_KIND_REALM},
+               {"--space", scope->space, KK_KIND_SPACE},
+               {"--stack", scope->stack, KK_KIND_STACK}};
+  for (size_t i = 0; i < KK_ARRAY_SIZE(given); i++)
+    if (given[i].value && kk_validate_name(given[i].kind, given[i].value, err) < 0)
+      return kk_error_wrap(err, "flag %s", given[i].flag);
+  return 0;
 }
 
 /* ------------------------------------------------------------- resolve */
@@ -190,8 +171,11 @@ int kk_output_parse(const char *s, enum kk_output *out, kk_err_t *err) {
     *out = KK_OUT_YAML;
   else if (!strcmp(s, "json"))
     *out = KK_OUT_JSON;
+  else if (!strcmp(s, "name"))
+    *out = KK_OUT_NAME;
   else
-    return kk_error_kind(err, KK_ERR_INVALID, 0, "invalid output format: %s (supported: yaml, json, table, wide)", s);
+    return kk_error_kind(err, KK_ERR_INVALID, 0, "invalid output format: %s (supported: yaml, json, table, wide, name)",
+                         s);
   return 0;
 }
 
@@ -206,7 +190,7 @@ void kk_table_add(struct kk_table *t, const char *const *row) {
     kk_strv_push(&t->cells, row[i] && *row[i] ? row[i] : "-");
 }
 
-void kk_table_print(FILE *f, const struct kk_table *t) {
+void kk_table_print(FILE *f, const struct kk_table *t, bool headers) {
   size_t rows = t->cells.n / t->ncols;
   size_t *w = kk_xzalloc(t->ncols * sizeof(size_t));
   for (size_t r = 0; r < rows; r++)
@@ -215,7 +199,7 @@ void kk_table_print(FILE *f, const struct kk_table *t) {
       if (l > w[c])
         w[c] = l;
     }
-  for (size_t r = 0; r < rows; r++) {
+  for (size_t r = headers ? 0 : 1; r < rows; r++) {
     for (int pass = 0; pass < (r == 0 ? 2 : 1); pass++) {
       for (size_t c = 0; c < t->ncols; c++) {
         const char *cell = t->cells.v[r * t->ncols + c];

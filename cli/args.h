@@ -1,4 +1,4 @@
-/* Internal to cli/: global options, help, connection and output helpers. */
+/* Internal to cli/: global options, kinds and scope, connection and output helpers. */
 #ifndef KK_CLI_ARGS_H
 #define KK_CLI_ARGS_H
 
@@ -10,21 +10,13 @@
 #include "lib/util.h"
 
 
-/* A (sub)command's description for --help. */
-struct kk_cmd_help {
-  const char *path;    /* "kuke get" */
-  const char *usage;   /* "get <kind> [NAME] [flags]" */
-  const char *summary; /* one line */
-  const char *details; /* optional, may be NULL */
-};
+/* Copies the global flags of cl into cli and resolves them (below). */
+int kk_cli_prepare(void *cli, const struct kk_cmdline *cl, kk_err_t *err);
 
-/* Parses argv[1..] against flags + the global flags; positionals collected
- * in *pos.  Returns 0, 1 when --help was printed (caller exits 0), or -1. */
-int kk_cli_parse(struct kk_cli *cli, const struct kk_cmd_help *help, struct kk_flag *flags, size_t n_flags,
-                 int argc, char **argv, struct kk_strv *pos, kk_err_t *err);
-
-void kk_cli_print_help(struct kk_cli *cli, const struct kk_cmd_help *help, const struct kk_flag *flags,
-                       size_t n_flags);
+/* A resource kind as a command word: `get cells` names get's "cell". */
+bool kk_cli_kind_word(const struct kk_cmd *self, const char *word);
+/* The kind a kind node (get realm, delete cell, ...) stands for. */
+enum kk_kind kk_cli_kind_of(const struct kk_cmd *kind_node);
 
 /* Resolves global options (flag > env > configuration file > default). */
 int kk_cli_resolve(struct kk_cli *cli, kk_err_t *err);
@@ -41,7 +33,7 @@ int kk_cli_require_root(const char *sub, kk_err_t *err);
 char *kk_cli_generated_name(const char *image);
 
 /* Output. */
-enum kk_output { KK_OUT_TABLE, KK_OUT_WIDE, KK_OUT_YAML, KK_OUT_JSON };
+enum kk_output { KK_OUT_TABLE, KK_OUT_WIDE, KK_OUT_YAML, KK_OUT_JSON, KK_OUT_NAME };
 int kk_output_parse(const char *s, enum kk_output *out, kk_err_t *err);
 struct kk_table {
   size_t ncols;
@@ -49,15 +41,19 @@ struct kk_table {
 };
 void kk_table_init(struct kk_table *t, const char *const *headers, size_t n);
 void kk_table_add(struct kk_table *t, const char *const *row);
-void kk_table_print(FILE *f, const struct kk_table *t);
+/* headers: the header row and its dashes (--no-headers leaves them out). */
+void kk_table_print(FILE *f, const struct kk_table *t, bool headers);
 void kk_table_free(struct kk_table *t);
 void kk_format_age(int64_t created, int64_t now, char buf[32]);
 struct kk_report;
 void kk_print_report(FILE *f, const struct kk_report *r);
-/* Scope flags: --realm --space --stack --cell bound to a ref. */
-#define KK_SCOPE_FLAGS(ref)                                                                       \
-  {"realm", 0, KK_FLAG_STRING, &(ref).realm, "realm", false},                                     \
-  {"space", 0, KK_FLAG_STRING, &(ref).space, "space", false},                                     \
-  {"stack", 0, KK_FLAG_STRING, &(ref).stack, "stack", false}
+/* Scope flags --realm --space --stack (kk_cli_scope reads them). */
+#define KK_SCOPE_FLAGS                                                                                                 \
+  {"realm", 0, KK_FLAG_STRING, NULL, "realm", false}, {"space", 0, KK_FLAG_STRING, NULL, "space", false},            \
+      {"stack", 0, KK_FLAG_STRING, NULL, "stack", false}
+#define KK_NO_DAEMON_FLAG {"no-daemon", 0, KK_FLAG_BOOL, NULL, "run in-process instead of through kukeond", false}
+struct kk_ref kk_cli_scope(const struct kk_cmdline *cl);
+/* Each scope flag given is a valid name ("--realm: realm name ..."). */
+int kk_cli_check_scope(const struct kk_ref *scope, kk_err_t *err);
 
 #endif

@@ -1,10 +1,11 @@
-/* Internal to cli/: what every kuke subcommand receives. */
+/* Internal to cli/: what every kuke command receives. */
 #ifndef KK_CLI_CMD_H
 #define KK_CLI_CMD_H
 
 #include <stdbool.h>
 #include <stdio.h>
 
+#include "lib/command.h"
 #include "lib/error.h"
 #include "lib/log.h"
 #include "model/model.h"
@@ -29,8 +30,8 @@ struct kk_cli {
   struct kk_client_config file;
 };
 
-/* A subcommand: argv[0] is its own name. Returns the process exit code;
- * on error it fills *err and returns 1 (main prints "Error: <msg>"). */
-typedef int (*kk_cli_cmd_fn)(struct kk_cli *cli, int argc, char **argv, kk_err_t *err);
+/* Every command's body has lib/command.h's kk_cmd_run_fn shape; ctx is the
+ * struct kk_cli. */
+#define KK_CLI(ctx) ((struct kk_cli *)(ctx))
 
 #endif

@@ -5,69 +5,61 @@
 #include "cli/args.h"
 #include "cli/commands.h"
 
-int kk_cmd_init(struct kk_cli *cli, int argc, char **argv, kk_err_t *err) {
-  const char *realm = getenv("KUKE_INIT_REALM"), *space = getenv("KUKE_INIT_SPACE");
-  const char *cgroup_root = NULL, *suffix = NULL, *server_cfg = NULL, *image = NULL;
-  bool no_daemon = false, no_wait = false, regen = false;
-  struct kk_flag flags[] = {
-      {"realm", 0, KK_FLAG_STRING, &realm, "default realm to create (default \"default\")", false},
-      {"space", 0, KK_FLAG_STRING, &space, "default space to create (default \"default\")", false},
-      {"cgroup-root", 0, KK_FLAG_STRING, &cgroup_root, "cgroup root for the kukeon tree (default /kukeon)", false},
-      {"containerd-namespace-suffix", 0, KK_FLAG_STRING, &suffix, "suffix of every realm's namespace (default kukeon.io)", false},
-      {"server-configuration", 0, KK_FLAG_STRING, &server_cfg, "ServerConfiguration file (default /etc/kukeon/kukeond.yaml)", false},
-      {"kukeond-image", 0, KK_FLAG_STRING, &image, "accepted for compatibility; kukeond runs from this binary", false},
-      {"no-wait", 0, KK_FLAG_BOOL, &no_wait, "do not wait for kukeond", false},
-      {"force-regenerate-cni", 0, KK_FLAG_BOOL, &regen, "rewrite every space's CNI conflist", false},
-      {"no-daemon", 0, KK_FLAG_BOOL, &no_daemon, "accepted: init always runs in-process", false},
-  };
-  static const struct kk_cmd_help help = {
-      "kuke init", "init [flags]",
-      "Bootstrap or reconcile the host: realm \"default\" with space and stack \"default\", and the system realm "
-      "\"kuke-system\" with space and stack \"kukeon\". Safe to run again: it reports what already existed.",
-      NULL};
-  struct kk_strv pos = {0};
-  int r = kk_cli_parse(cli, &help, flags, KK_ARRAY_SIZE(flags), argc, argv, &pos, err);
-  size_t npos = pos.n;
-  kk_strv_free(&pos);
-  if (r != 0)
-    return r < 0 ? 1 : 0;
-  if (npos > 0)
-    return kk_error_kind(err, KK_ERR_INVALID, 0, "init takes no arguments"), 1;
+static const char *env_or(const char *flag, const char *env) { return flag ? flag : getenv(env); }
+
+static int init_run(void *ctx, const struct kk_cmdline *cl, int *status, kk_err_t *err) {
+  struct kk_cli *cli = KK_CLI(ctx);
+  const char *realm = env_or(kk_cmdline_str(cl, "realm"), "KUKE_INIT_REALM");
+  const char *space = env_or(kk_cmdline_str(cl, "space"), "KUKE_INIT_SPACE");
+  const char *cgroup_root = kk_cmdline_str(cl, "cgroup-root");
+  const char *suffix = kk_cmdline_str(cl, "containerd-namespace-suffix");
   if (cgroup_root)
     cli->cgroup_root = cgroup_root;
   if (suffix)
     cli->ns_suffix = suffix;
   if ((cgroup_root && kk_validate_cgroup_root(cgroup_root, err) < 0) ||
       (suffix && kk_validate_ns_suffix(suffix, err) < 0))
-    return 1;
+    return -1;
   cleanup_api struct kk_api *api = NULL;
   if (kk_cli_connect(cli, "init", true, true, &api, err) < 0)
-    return 1;
+    return -1;
   struct kk_report rep = {0};
   if (kk_api_init(api, realm, space, &rep, err) < 0) {
     kk_report_free(&rep);
-    return 1;
+    return -1;
   }
   kk_print_report(cli->out, &rep);
   kk_report_free(&rep);
   return 0;
 }
 
-int kk_cmd_version(struct kk_cli *cli, int argc, char **argv, kk_err_t *err) {
-  bool no_daemon = false, strict = false;
-  struct kk_flag flags[] = {
-      {"no-daemon", 0, KK_FLAG_BOOL, &no_daemon, "print only the client version", false},
-      {"strict", 0, KK_FLAG_BOOL, &strict, "exit non-zero when client and daemon versions differ", false},
-  };
-  static const struct kk_cmd_help help = {"kuke version", "version [flags]",
-                                          "Print the client version and, unless --no-daemon, the daemon's.", NULL};
-  struct kk_strv pos = {0};
-  int r = kk_cli_parse(cli, &help, flags, KK_ARRAY_SIZE(flags), argc, argv, &pos, err);
-  kk_strv_free(&pos);
-  if (r != 0)
-    return r < 0 ? 1 : 0;
+static const struct kk_flag init_flags[] = {
+    {"realm", 0, KK_FLAG_STRING, NULL, "default realm to create (default \"default\")", false},
+    {"space", 0, KK_FLAG_STRING, NULL, "default space to create (default \"default\")", false},
+    {"cgroup-root", 0, KK_FLAG_STRING, NULL, "cgroup root for the kukeon tree (default /kukeon)", false},
+    {"containerd-namespace-suffix", 0, KK_FLAG_STRING, NULL, "suffix of every realm's namespace (default kukeon.io)", false},
+    {"server-configuration", 0, KK_FLAG_STRING, NULL, "ServerConfiguration file (default /etc/kukeon/kukeond.yaml)", false},
+    {"kukeond-image", 0, KK_FLAG_STRING, NULL, "accepted for compatibility; kukeond runs from this binary", false},
+    {"no-wait", 0, KK_FLAG_BOOL, NULL, "do not wait for kukeond", false},
+    {"force-regenerate-cni", 0, KK_FLAG_BOOL, NULL, "rewrite every space's CNI conflist", false},
+    {"no-daemon", 0, KK_FLAG_BOOL, NULL, "accepted: init always runs in-process", false},
+};
+
+const struct kk_cmd kk_cli_cmd_init = {
+    .name = "init",
+    .flags = init_flags,
+    .n_flags = KK_ARRAY_SIZE(init_flags),
+    .summary = "Bootstrap the host: default realm, space and stack, and the system realm",
+    .details = "Bootstrap or reconcile the host: realm \"default\" with space and stack \"default\", and the system "
+               "realm \"kuke-system\" with space and stack \"kukeon\". Safe to run again: it reports what already "
+               "existed.",
+    .run = init_run,
+};
+
+static int version_run(void *ctx, const struct kk_cmdline *cl, int *status, kk_err_t *err) {
+  struct kk_cli *cli = KK_CLI(ctx);
   fprintf(cli->out, "Client: %s\n", KUKEON_VERSION);
-  if (no_daemon)
+  if (kk_cmdline_bool(cl, "no-daemon"))
     return 0;
   cleanup_api struct kk_api *api = NULL;
   cleanup_free char *version = NULL;
@@ -78,11 +70,25 @@ int kk_cmd_version(struct kk_cli *cli, int argc, char **argv, kk_err_t *err) {
     return 0;
   }
   fprintf(cli->out, "Daemon: %s\n", version);
-  if (strcmp(version, KUKEON_VERSION) != 0) {
-    fprintf(cli->errout, "Warning: version mismatch (client: %s, daemon: %s)\n", KUKEON_VERSION, version);
-    if (strict)
-      return kk_error_kind(err, KK_ERR_CONFLICT, 0, "version mismatch (client: %s, daemon: %s)", KUKEON_VERSION,
-                           version), 1;
-  }
+  if (strcmp(version, KUKEON_VERSION) == 0)
+    return 0;
+  fprintf(cli->errout, "Warning: version mismatch (client: %s, daemon: %s)\n", KUKEON_VERSION, version);
+  if (kk_cmdline_bool(cl, "strict"))
+    return kk_error_kind(err, KK_ERR_CONFLICT, 0, "version mismatch (client: %s, daemon: %s)", KUKEON_VERSION,
+                         version);
   return 0;
 }
+
+static const struct kk_flag version_flags[] = {
+    {"no-daemon", 0, KK_FLAG_BOOL, NULL, "print only the client version", false},
+    {"strict", 0, KK_FLAG_BOOL, NULL, "exit non-zero when client and daemon versions differ", false},
+};
+
+const struct kk_cmd kk_cli_cmd_version = {
+    .name = "version",
+    .flags = version_flags,
+    .n_flags = KK_ARRAY_SIZE(version_flags),
+    .summary = "Print the client and daemon versions",
+    .details = "Print the client version and, unless --no-daemon, the daemon's.",
+    .run = version_run,
+};

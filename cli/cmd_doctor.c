@@ -25,39 +25,42 @@ static void check_state_files(struct kk_cli *cli) {
     fprintf(cli->out, "WARN  store/state-file  %s/%s: %s\n", cli->run_path, bad.v[i].path, bad.v[i].reason);
 }
 
-int kk_cmd_doctor(struct kk_cli *cli, int argc, char **argv, kk_err_t *err) {
-  const char *base = NULL, *scope = NULL;
-  bool no_probe = false;
-  struct kk_flag flags[] = {
-      {"root", 0, KK_FLAG_STRING, &base, "where cgroups are mounted (default /sys/fs/cgroup)", false},
-      {"scope", 0, KK_FLAG_STRING, &scope, "inspect one level: realm[/space[/stack[/cell]]]", false},
-      {"no-probe", 0, KK_FLAG_BOOL, &no_probe, "do not try to enable controllers (probing needs root)", false},
-  };
-  static const struct kk_cmd_help help = {
-      "kuke doctor", "doctor [cgroups] [flags]",
-      "Check the host: cgroup mode and mount, available and delegated controllers, the kukeon cgroup root, "
-      "which limits will and will not be enforced, and state files under the run path that cannot be read.",
-      "Each check prints PASS, WARN or FAIL; the exit status is 1 when any check fails."};
-  struct kk_strv pos = {0};
-  int r = kk_cli_parse(cli, &help, flags, KK_ARRAY_SIZE(flags), argc, argv, &pos, err);
-  bool bad = pos.n > 1 || (pos.n == 1 && strcmp(pos.v[0], "cgroups") != 0);
-  kk_strv_free(&pos);
-  if (r != 0)
-    return r < 0 ? 1 : 0;
-  if (bad)
-    return kk_error_kind(err, KK_ERR_INVALID, 0, "doctor knows one topic: cgroups"), 1;
+static int doctor_run(void *ctx, const struct kk_cmdline *cl, int *status, kk_err_t *err) {
+  struct kk_cli *cli = KK_CLI(ctx);
+  if (cl->args.n == 1 && strcmp(cl->args.v[0], "cgroups") != 0)
+    return kk_error_kind(err, KK_ERR_INVALID, 0, "doctor knows one topic: cgroups");
+  const char *scope = kk_cmdline_str(cl, "scope");
   struct kk_cg_doctor_opts o = {
-      .detect = {.base = base},
+      .detect = {.base = kk_cmdline_str(cl, "root")},
       .root = cli->cgroup_root,
       .scope = scope,
-      .probe = !no_probe && geteuid() == 0,
+      .probe = !kk_cmdline_bool(cl, "no-probe") && geteuid() == 0,
   };
   size_t n_fail = 0;
   if (kk_cg_doctor(&o, cli->out, &n_fail, err) < 0)
-    return 1;
+    return -1;
   if (scope == NULL)
     check_state_files(cli);
   if (n_fail > 0)
-    return kk_error_kind(err, KK_ERR_CONFLICT, 0, "%zu cgroup check(s) failed", n_fail), 1;
+    return kk_error_kind(err, KK_ERR_CONFLICT, 0, "%zu cgroup check(s) failed", n_fail);
   return 0;
 }
+
+static const struct kk_flag doctor_flags[] = {
+    {"root", 0, KK_FLAG_STRING, NULL, "where cgroups are mounted (default /sys/fs/cgroup)", false},
+    {"scope", 0, KK_FLAG_STRING, NULL, "inspect one level: realm[/space[/stack[/cell]]]", false},
+    {"no-probe", 0, KK_FLAG_BOOL, NULL, "do not try to enable controllers (probing needs root)", false},
+};
+
+const struct kk_cmd kk_cli_cmd_doctor = {
+    .name = "doctor",
+    .flags = doctor_flags,
+    .n_flags = KK_ARRAY_SIZE(doctor_flags),
+    .args = "[cgroups]",
+    .max_args = 1,
+    .summary = "Check what this host's cgroups can enforce",
+    .details = "Check the host: cgroup mode and mount, available and delegated controllers, the kukeon cgroup root, "
+               "which limits will and will not be enforced, and state files under the run path that cannot be read. "
+               "Each check prints PASS, WARN or FAIL; the exit status is 1 when any check fails.",
+    .run = doctor_run,
+};

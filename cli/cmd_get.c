@@ -1,5 +1,6 @@
 /* kuke get <kind> [NAME]: tables, wide tables, YAML and JSON. */
 #include <ctype.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "api/api.h"
@@ -105,7 +106,8 @@ static void usage_cells(const struct kk_usage *u, char mem[32], char cpu[32], ch
     strcpy(pids, "-");
 }
 
-static void print_table(struct kk_cli *cli, enum kk_kind kind, bool wide, struct kk_doc **docs, size_t n) {
+static void print_table(struct kk_cli *cli, enum kk_kind kind, bool wide, bool headers, struct kk_doc **docs,
+                        size_t n) {
   static const char *realm_h[] = {"NAME", "STATE", "AGE", "NAMESPACE", "MEMORY", "CPU", "PIDS"};
   static const char *space_h[] = {"NAME", "REALM", "STATE", "AGE", "EGRESS", "NET-DEFAULTS", "MEMORY", "CPU", "PIDS"};
   static const char *stack_h[] = {"NAME", "REALM", "SPACE", "STATE", "AGE", "MEMORY", "CPU", "PIDS"};
@@ -182,29 +184,39 @@ static void print_table(struct kk_cli *cli, enum kk_kind kind, bool wide, struct
     }
     kk_table_add(&t, row);
   }
-  kk_table_print(cli->out, &t);
+  kk_table_print(cli->out, &t, headers);
   kk_table_free(&t);
 }
 
-static void print_docs(struct kk_cli *cli, enum kk_output o, enum kk_kind kind, struct kk_doc **docs, size_t n,
+/* How get prints what it found. */
+struct get_view {
+  enum kk_output o;
+  bool headers;
+};
+
+static void print_docs(struct kk_cli *cli, struct get_view v, enum kk_kind kind, struct kk_doc **docs, size_t n,
                        bool single) {
-  if (o == KK_OUT_YAML || o == KK_OUT_JSON) {
+  if (v.o == KK_OUT_YAML || v.o == KK_OUT_JSON) {
     const struct kk_doc *const *cd = (const struct kk_doc *const *)docs;
-    cleanup_free char *s = single ? (o == KK_OUT_YAML ? kk_doc_to_yaml(docs[0]) : kk_doc_to_json(docs[0]))
-                                  : (o == KK_OUT_YAML ? kk_docs_to_yaml(cd, n) : kk_docs_to_json(cd, n));
+    cleanup_free char *s = single ? (v.o == KK_OUT_YAML ? kk_doc_to_yaml(docs[0]) : kk_doc_to_json(docs[0]))
+                                  : (v.o == KK_OUT_YAML ? kk_docs_to_yaml(cd, n) : kk_docs_to_json(cd, n));
     fputs(s, cli->out);
+    return;
+  }
+  if (v.o == KK_OUT_NAME) {
+    for (size_t i = 0; i < n; i++)
+      fprintf(cli->out, "%s/%s\n", kk_kind_lower(kind), kk_doc_name(docs[i]));
     return;
   }
   if (n == 0) {
     fprintf(cli->out, "No resources found.\n");
     return;
   }
-  print_table(cli, kind, o == KK_OUT_WIDE, docs, n);
+  print_table(cli, kind, v.o == KK_OUT_WIDE, v.headers, docs, n);
 }
 
-static int run_get(struct kk_cli *cli, enum kk_kind kind, const char *name, struct kk_ref scope, enum kk_output o,
-                   const struct clause *clauses, size_t nclauses, bool no_daemon, kk_err_t *err) {
-  cleanup_api struct kk_api *api = NULL;
+static int run_get(struct kk_cli *cli, enum kk_kind kind, const char *name, struct kk_ref scope, struct get_view view,
+                   const struct clause *clauses, size_t nclauses, bool no_daemon, kk_err_t *err) {  cleanup_api struct kk_api *api = NULL;
   if (kk_cli_connect(cli, "get", false, no_daemon, &api, err) < 0)
     return -1;
   if (name) {
@@ -224,7 +236,7 @@ static int run_get(struct kk_cli *cli, enum kk_kind kind, const char *name, stru
     cleanup_doc struct kk_doc *doc = NULL;
     if (kk_api_get(api, &ref, &doc, err) < 0)
       return -1;
-    print_docs(cli, o, kind, &doc, 1, true);
+    print_docs(cli, view, kind, &doc, 1, true);
     return 0;
   }
   struct kk_doc_list list = {0};
@@ -247,77 +259,64 @@ static int run_get(struct kk_cli *cli, enum kk_kind kind, const char *name, stru
     list.docs[kept++] = list.docs[i];
   }
   list.n = kept;
-  print_docs(cli, o, kind, list.docs, list.n, false);
+  print_docs(cli, view, kind, list.docs, list.n, false);
   kk_doc_list_free(&list);
   return 0;
 }
 
-int kk_cmd_get(struct kk_cli *cli, int argc, char **argv, kk_err_t *err) {
-  /* `get image[s]` is `image list`: images live in the local store. */
-  for (int i = 1; i < argc; i++) {
-    if (argv[i][0] == '-')
-      continue;
-    if (!strcmp(argv[i], "image") || !strcmp(argv[i], "images") || !strcmp(argv[i], "img")) {
-      char **args = kk_xmalloc((size_t)(argc + 1) * sizeof(char *));
-      int n = 0;
-      args[n++] = "image";
-      args[n++] = "list";
-      for (int k = 1; k < argc; k++)
-        if (k != i)
-          args[n++] = argv[k];
-      args[n] = NULL;
-      int rc = kk_cli_image(cli, n, args, err);
-      free(args);
-      return rc;
-    }
-    break;
-  }
-  struct kk_ref scope = {0};
-  const char *output = getenv("KUKE_GET_OUTPUT"), *selector = NULL, *cell = NULL;
-  bool no_daemon = false;
-  struct kk_flag flags[] = {
-      KK_SCOPE_FLAGS(scope),
-      {"cell", 0, KK_FLAG_STRING, &cell, "cell (containers)", false},
-      {"output", 'o', KK_FLAG_STRING, &output, "table, wide, yaml or json", false},
-      {"selector", 'l', KK_FLAG_STRING, &selector, "label selector: k=v, k==v, k!=v, k, !k (comma = AND)", false},
-      {"no-daemon", 0, KK_FLAG_BOOL, &no_daemon, "run in-process instead of asking kukeond", false},
-  };
-  static const struct kk_cmd_help help = {
-      "kuke get", "get (realm|space|stack|cell|container) [NAME] [flags]",
-      "List resources, or show one by name.",
-      "Without NAME, unset scope flags mean every realm/space/stack on the host; with NAME they default to "
-      "\"default\". `get container NAME` needs --cell."};
-  struct kk_strv pos = {0};
-  int r = kk_cli_parse(cli, &help, flags, KK_ARRAY_SIZE(flags), argc, argv, &pos, err);
-  if (r != 0) {
-    kk_strv_free(&pos);
-    return r < 0 ? 1 : 0;
-  }
-  enum kk_kind kind = KK_KIND_REALM;
-  enum kk_output o = KK_OUT_TABLE;
+static int get_run(void *ctx, const struct kk_cmdline *cl, int *status, kk_err_t *err) {
+  struct kk_cli *cli = KK_CLI(ctx);
+  enum kk_kind kind = kk_cli_kind_of(kk_cmdline_leaf(cl));
+  struct kk_ref scope = kk_cli_scope(cl);
+  const char *output = kk_cmdline_isset(cl, "output") ? kk_cmdline_str(cl, "output") : getenv("KUKE_GET_OUTPUT");
+  const char *selector = kk_cmdline_str(cl, "selector");
+  const char *name = cl->args.n == 1 ? cl->args.v[0] : NULL;
+  struct get_view view = {.headers = !kk_cmdline_bool(cl, "no-headers")};
+  if (kk_output_parse(output, &view.o, err) < 0)
+    return -1;
+  if (selector && name)
+    return kk_error_kind(err, KK_ERR_INVALID, 0, "--selector cannot be combined with a resource name");
   struct clause *clauses = NULL;
   size_t nclauses = 0;
-  const char *name = pos.n == 2 ? pos.v[1] : NULL;
-  int ret = -1;
-  if (pos.n == 0)
-    kk_error_kind(err, KK_ERR_INVALID, 0, "a kind is required: realm, space, stack, cell or container");
-  else if (kk_kind_parse(pos.v[0], &kind) < 0)
-    kk_error_kind(err, KK_ERR_INVALID, 0, "unknown resource kind \"%s\" (supported: realm, space, stack, cell, container)",
-                  pos.v[0]);
-  else if (pos.n > 2)
-    kk_error_kind(err, KK_ERR_INVALID, 0, "too many arguments: get takes a kind and at most one name");
-  else if (kk_output_parse(output, &o, err) < 0)
-    ;
-  else if (selector && name)
-    kk_error_kind(err, KK_ERR_INVALID, 0, "--selector cannot be combined with a resource name");
-  else if (selector && parse_selector(selector, &clauses, &nclauses, err) < 0)
-    ;
-  else {
-    scope.kind = kind;
-    scope.cell = cell;
-    ret = run_get(cli, kind, name, scope, o, clauses, nclauses, no_daemon, err);
-  }
+  if (selector && parse_selector(selector, &clauses, &nclauses, err) < 0)
+    return -1;
+  scope.kind = kind;
+  scope.cell = kk_cmdline_str(cl, "cell");
+  int ret = run_get(cli, kind, name, scope, view, clauses, nclauses, kk_cmdline_bool(cl, "no-daemon"), err);
   free_clauses(clauses, nclauses);
-  kk_strv_free(&pos);
-  return ret < 0 ? 1 : 0;
+  return ret;
 }
+
+static const struct kk_flag get_flags[] = {
+    KK_SCOPE_FLAGS,
+    {"cell", 0, KK_FLAG_STRING, NULL, "cell (containers)", false},
+    {"output", 'o', KK_FLAG_STRING, NULL, "table, wide, yaml, json or name (kind/name per line)", false},
+    {"no-headers", 0, KK_FLAG_BOOL, NULL, "table and wide: leave out the header line", false},
+    {"selector", 'l', KK_FLAG_STRING, NULL, "label selector: k=v, k==v, k!=v, k, !k (comma = AND)", false},
+    {"no-daemon", 0, KK_FLAG_BOOL, NULL, "run in-process instead of asking kukeond", false},
+};
+
+#define GET_KIND(kind_name, what)                                                                                     \
+  {.name = kind_name, .matches = kk_cli_kind_word, .flags = get_flags, .n_flags = KK_ARRAY_SIZE(get_flags),          \
+   .args = "[NAME]", .max_args = 1, .summary = what, .run = get_run}
+static const struct kk_cmd get_realm = GET_KIND("realm", "Realms (aliases: realms, r)");
+static const struct kk_cmd get_space = GET_KIND("space", "Spaces (aliases: spaces, sp)");
+static const struct kk_cmd get_stack = GET_KIND("stack", "Stacks (aliases: stacks, st)");
+static const struct kk_cmd get_cell = GET_KIND("cell", "Cells (aliases: cells, ce)");
+static const struct kk_cmd get_container =
+    GET_KIND("container", "Containers (aliases: containers, co); by name with --cell");
+static const struct kk_cmd *const get_kinds[] = {&get_realm, &get_space, &get_stack, &get_cell, &get_container,
+                                                 &kk_cli_cmd_get_images};
+
+const struct kk_cmd kk_cli_cmd_get = {
+    .name = "get",
+    .aliases = {"g"},
+    .subs = get_kinds,
+    .n_subs = KK_ARRAY_SIZE(get_kinds),
+    .sub_noun = "resource kind",
+    .usage = "get <kind> [NAME] [flags]",
+    .summary = "List or show realms, spaces, stacks, cells and containers",
+    .details = "List resources, or show one by name. Without NAME, unset scope flags mean every realm/space/stack on "
+               "the host; with NAME they default to \"default\". `get container NAME` needs --cell. `get images` is "
+               "`image list`.",
+};

@@ -15,25 +15,13 @@
 
 #include "api/api.h"
 #include "cli/args.h"
-#include "cli/cmd.h"
+#include "cli/commands.h"
 #include "lib/fs.h"
 #include "model/model.h"
 #include "image/image.h"
 #include "store/store.h"
 
 extern char **environ;
-
-int kk_cli_image(struct kk_cli *cli, int argc, char **argv, kk_err_t *err);
-
-static const struct kk_cmd_help image_help = {
-    "kuke image", "image <load|pull|list|delete|prune> [flags]", "Manage the images of a realm",
-    "Subcommands:\n"
-    "  load    Load images from an OCI archive, an OCI layout directory or a docker-archive (-i FILE, or - for\n"
-    "          stdin), or from a docker engine (--from-docker REF)\n"
-    "  pull    Pull an image from a registry (v2) into a realm, with the realm's registry credentials\n"
-    "  list    List images (aliases: ls, get); all realms unless --realm is given\n"
-    "  delete  Delete an image from a realm (aliases: rm, remove)\n"
-    "  prune   Remove blobs and snapshots no image or container uses"};
 
 /* ------------------------------------------------------------- helpers */
 
@@ -52,18 +40,6 @@ static int connect_api(struct kk_cli *cli, const char *sub, bool no_daemon, stru
   return kk_cli_connect(cli, sub, false, no_daemon, api, err);
 }
 
-
-/* Parse a subcommand's flags: 0 go on, 1 done (help printed), -1 error. */
-static int parse(struct kk_cli *cli, const struct kk_cmd_help *help, struct kk_flag *flags, size_t n, int argc,
-                 char **argv, struct kk_strv *pos, kk_err_t *err) {
-  return kk_cli_parse(cli, help, flags, n, argc, argv, pos, err);
-}
-
-#define RUN(expr)                                                                                                      \
-  do {                                                                                                                 \
-    int _r = (expr);                                                                                                   \
-    return _r < 0 ? 1 : 0;                                                                                             \
-  } while (0)
 
 /* ----------------------------------------------------------------- load */
 
@@ -213,48 +189,54 @@ static int load_run(struct kk_cli *cli, const char *input, const char *docker_re
   return 0;
 }
 
-static int cmd_load(struct kk_cli *cli, int argc, char **argv, kk_err_t *err) {
-  const char *input = NULL, *realm = "default", *name = NULL, *platform = NULL, *docker_ref = NULL;
-  bool no_daemon = false;
-  struct kk_flag flags[] = {
-      {"input", 'i', KK_FLAG_STRING, &input, "archive or OCI layout directory to read (- for stdin)", false},
-      {"from-docker", 0, KK_FLAG_STRING, &docker_ref,
-       "load REF from a docker engine (runs `docker save REF`; needs the docker CLI and a running engine)", false},
-      {"realm", 0, KK_FLAG_STRING, &realm, "realm to load into (default \"default\")", false},
-      {"name", 0, KK_FLAG_STRING, &name, "name for images the archive leaves unnamed (or only tags)", false},
-      {"platform", 0, KK_FLAG_STRING, &platform, "os/arch[/variant] to load from multi-platform archives (default: this host)", false},
-      {"no-daemon", 0, KK_FLAG_BOOL, &no_daemon, "run in-process instead of through kukeond", false},
-  };
-  static const struct kk_cmd_help help = {
-      "kuke image load", "image load [-i FILE|-|--from-docker REF] [flags]",
-      "Load images from an OCI archive, an OCI layout directory or a docker-archive",
-      "FILE may also be given as the argument; with neither, stdin is read when it is not a terminal.\n"
-      "kuke opens the input as the user who runs it and hands kukeond the open file or pipe. An OCI layout "
-      "directory is loaded in-process only; through kukeond stream it: tar -C DIR -c . | kuke image load -i -\n"
-      "--from-docker REF pipes `docker save REF` into the loader; it needs the docker CLI and a running engine, "
-      "which kukeon hosts normally lack: then run `docker save REF | kuke image load -` with the archive from "
-      "a machine that has one."};
-  cleanup_strv struct kk_strv pos = {0};
-  int r = parse(cli, &help, flags, KK_ARRAY_SIZE(flags), argc, argv, &pos, err);
-  if (r != 0)
-    return r > 0 ? 0 : 1;
-  if (pos.n > 1 || (pos.n == 1 && input))
-    RUN(kk_error_kind(err, KK_ERR_INVALID, 0, "image load takes one input: -i FILE, FILE or -"));
-  if (pos.n == 1)
-    input = pos.v[0];
+static int load_cmd(void *ctx, const struct kk_cmdline *cl, int *status, kk_err_t *err) {
+  const char *input = kk_cmdline_str(cl, "input"), *docker_ref = kk_cmdline_str(cl, "from-docker");
+  if (cl->args.n == 1 && input)
+    return kk_error_kind(err, KK_ERR_INVALID, 0, "image load takes one input: -i FILE, FILE or -");
+  if (cl->args.n == 1)
+    input = cl->args.v[0];
   if (docker_ref && input)
-    RUN(kk_error_kind(err, KK_ERR_INVALID, 0, "--from-docker and an archive (%s) are mutually exclusive", input));
+    return kk_error_kind(err, KK_ERR_INVALID, 0, "--from-docker and an archive (%s) are mutually exclusive", input);
   if (docker_ref && (kk_empty(docker_ref) || docker_ref[0] == '-'))
-    RUN(kk_error_kind(err, KK_ERR_INVALID, 0, "--from-docker needs an image reference"));
+    return kk_error_kind(err, KK_ERR_INVALID, 0, "--from-docker needs an image reference");
   if (input == NULL && docker_ref == NULL) {
     if (isatty(STDIN_FILENO))
-      RUN(kk_error_kind(err, KK_ERR_INVALID, 0, "no input: give an archive (-i FILE) or - to read stdin"));
+      return kk_error_kind(err, KK_ERR_INVALID, 0, "no input: give an archive (-i FILE) or - to read stdin");
     input = "-";
   }
-  struct kk_ctl_image_load l = {.realm = realm, .name = name, .platform = platform,
+  const char *realm = kk_cmdline_str(cl, "realm");
+  struct kk_ctl_image_load l = {.realm = realm ? realm : "default", .name = kk_cmdline_str(cl, "name"),
+                                .platform = kk_cmdline_str(cl, "platform"),
                                 .what = docker_ref ? docker_ref : input, .cancel_fd = -1};
-  RUN(load_run(cli, input, docker_ref, &l, no_daemon, err));
+  return load_run(KK_CLI(ctx), input, docker_ref, &l, kk_cmdline_bool(cl, "no-daemon"), err);
 }
+
+static const struct kk_flag load_flags[] = {
+    {"input", 'i', KK_FLAG_STRING, NULL, "archive or OCI layout directory to read (- for stdin)", false},
+    {"from-docker", 0, KK_FLAG_STRING, NULL,
+     "load REF from a docker engine (runs `docker save REF`; needs the docker CLI and a running engine)", false},
+    {"realm", 0, KK_FLAG_STRING, NULL, "realm to load into (default \"default\")", false},
+    {"name", 0, KK_FLAG_STRING, NULL, "name for images the archive leaves unnamed (or only tags)", false},
+    {"platform", 0, KK_FLAG_STRING, NULL, "os/arch[/variant] to load from multi-platform archives (default: this host)", false},
+    KK_NO_DAEMON_FLAG,
+};
+
+static const struct kk_cmd image_load = {
+    .name = "load",
+    .flags = load_flags,
+    .n_flags = KK_ARRAY_SIZE(load_flags),
+    .args = "[FILE|-]",
+    .max_args = 1,
+    .usage = "image load [-i FILE|-|--from-docker REF] [flags]",
+    .summary = "Load images from an OCI archive or layout, a docker-archive, or a docker engine",
+    .details = "FILE may also be given as the argument; with neither, stdin is read when it is not a terminal.\n"
+               "kuke opens the input as the user who runs it and hands kukeond the open file or pipe. An OCI layout "
+               "directory is loaded in-process only; through kukeond stream it: tar -C DIR -c . | kuke image load -i -\n"
+               "--from-docker REF pipes `docker save REF` into the loader; it needs the docker CLI and a running "
+               "engine, which kukeon hosts normally lack: then run `docker save REF | kuke image load -` with the "
+               "archive from a machine that has one.",
+    .run = load_cmd,
+};
 
 /* ----------------------------------------------------------------- pull */
 
@@ -292,33 +274,46 @@ static int pull_run(struct kk_cli *cli, const struct pull_args *a, kk_err_t *err
   return 0;
 }
 
-static int cmd_pull(struct kk_cli *cli, int argc, char **argv, kk_err_t *err) {
-  struct pull_args a = {.realm = "default"};
-  struct kk_flag flags[] = {
-      {"realm", 0, KK_FLAG_STRING, &a.realm, "realm to pull into (default \"default\")", false},
-      {"insecure", 0, KK_FLAG_BOOL, &a.insecure, "allow plain HTTP and unverified TLS for this registry", false},
-      {"username", 'u', KK_FLAG_STRING, &a.username, "registry user name", false},
-      {"password-stdin", 0, KK_FLAG_BOOL, &a.password_stdin, "read the registry password from stdin", false},
-      {"platform", 0, KK_FLAG_STRING, &a.platform, "os/arch[/variant] (default: this host)", false},
-      {"quiet", 'q', KK_FLAG_BOOL, &a.quiet, "no progress bar (kukeond draws none)", false},
-      {"no-daemon", 0, KK_FLAG_BOOL, &a.no_daemon, "run in-process instead of through kukeond", false},
+static int pull_cmd(void *ctx, const struct kk_cmdline *cl, int *status, kk_err_t *err) {
+  const char *realm = kk_cmdline_str(cl, "realm");
+  struct pull_args a = {
+      .ref = cl->args.v[0],
+      .realm = realm ? realm : "default",
+      .username = kk_cmdline_str(cl, "username"),
+      .platform = kk_cmdline_str(cl, "platform"),
+      .insecure = kk_cmdline_bool(cl, "insecure"),
+      .password_stdin = kk_cmdline_bool(cl, "password-stdin"),
+      .quiet = kk_cmdline_bool(cl, "quiet"),
+      .no_daemon = kk_cmdline_bool(cl, "no-daemon"),
   };
-  static const struct kk_cmd_help help = {
-      "kuke image pull", "image pull REF [flags]", "Pull an image from a registry into a realm",
-      "REF is normalized: busybox is docker.io/library/busybox:latest.\n"
-      "When the realm exists, its spec.registryCredentials are used (an entry whose serverAddress is REF's "
-      "registry, else one with an empty serverAddress) unless --username is given, and a registry listed in its "
-      "spec.insecureRegistries (host or host:port) may answer over plain HTTP or unverified TLS, as with "
-      "--insecure. Any other registry must speak verified HTTPS."};
-  cleanup_strv struct kk_strv pos = {0};
-  int r = parse(cli, &help, flags, KK_ARRAY_SIZE(flags), argc, argv, &pos, err);
-  if (r != 0)
-    return r > 0 ? 0 : 1;
-  if (pos.n != 1)
-    RUN(kk_error_kind(err, KK_ERR_INVALID, 0, "image pull needs exactly one image reference"));
-  a.ref = pos.v[0];
-  RUN(pull_run(cli, &a, err));
+  return pull_run(KK_CLI(ctx), &a, err);
 }
+
+static const struct kk_flag pull_flags[] = {
+    {"realm", 0, KK_FLAG_STRING, NULL, "realm to pull into (default \"default\")", false},
+    {"insecure", 0, KK_FLAG_BOOL, NULL, "allow plain HTTP and unverified TLS for this registry", false},
+    {"username", 'u', KK_FLAG_STRING, NULL, "registry user name", false},
+    {"password-stdin", 0, KK_FLAG_BOOL, NULL, "read the registry password from stdin", false},
+    {"platform", 0, KK_FLAG_STRING, NULL, "os/arch[/variant] (default: this host)", false},
+    {"quiet", 'q', KK_FLAG_BOOL, NULL, "no progress bar (kukeond draws none)", false},
+    KK_NO_DAEMON_FLAG,
+};
+
+static const struct kk_cmd image_pull = {
+    .name = "pull",
+    .flags = pull_flags,
+    .n_flags = KK_ARRAY_SIZE(pull_flags),
+    .args = "REF",
+    .min_args = 1,
+    .max_args = 1,
+    .summary = "Pull an image from a registry (v2) into a realm, with the realm's registry credentials",
+    .details = "REF is normalized: busybox is docker.io/library/busybox:latest.\n"
+               "When the realm exists, its spec.registryCredentials are used (an entry whose serverAddress is REF's "
+               "registry, else one with an empty serverAddress) unless --username is given, and a registry listed in "
+               "its spec.insecureRegistries (host or host:port) may answer over plain HTTP or unverified TLS, as with "
+               "--insecure. Any other registry must speak verified HTTPS.",
+    .run = pull_cmd,
+};
 
 /* ----------------------------------------------------------------- list */
 
@@ -394,7 +389,20 @@ static void yaml_doc(FILE *f, json_t *o, const char *first, const char *rest) {
   }
 }
 
-static void print_infos(struct kk_cli *cli, const struct kk_image_info *v, size_t n, bool single, enum kk_output fmt) {
+/* How image list prints what it found. */
+struct image_view {
+  enum kk_output fmt;
+  bool headers;
+};
+
+static void print_infos(struct kk_cli *cli, const struct kk_image_info *v, size_t n, bool single,
+                        struct image_view view) {
+  enum kk_output fmt = view.fmt;
+  if (fmt == KK_OUT_NAME) {
+    for (size_t i = 0; i < n; i++)
+      fprintf(cli->out, "%s\n", v[i].name);
+    return;
+  }
   if (fmt == KK_OUT_JSON || fmt == KK_OUT_YAML) {
     json_t *arr = json_array();
     for (size_t i = 0; i < n; i++)
@@ -435,43 +443,43 @@ static void print_infos(struct kk_cli *cli, const struct kk_image_info *v, size_
     const char *row[] = {v[i].name, rl, size, age, created, v[i].digest};
     kk_table_add(&t, row);
   }
-  kk_table_print(cli->out, &t);
+  kk_table_print(cli->out, &t, view.headers);
   kk_table_free(&t);
 }
 
-static int list_run(struct kk_cli *cli, const char *ref, const char *realm, enum kk_output fmt, bool no_daemon,
+static int list_run(struct kk_cli *cli, const char *ref, const char *realm, struct image_view view, bool no_daemon,
                     kk_err_t *err) {
   cleanup_api struct kk_api *api = NULL;
   struct kk_image_info *v = NULL;
   size_t n = 0;
   if (connect_api(cli, "image list", no_daemon, &api, err) < 0 || kk_api_image_list(api, realm, ref, &v, &n, err) < 0)
     return -1;
-  print_infos(cli, v, n, ref != NULL, fmt);
+  print_infos(cli, v, n, ref != NULL, view);
   kk_image_infos_free(v, n);
   return 0;
 }
 
-static int cmd_list(struct kk_cli *cli, int argc, char **argv, kk_err_t *err) {
-  const char *realm = NULL, *output = NULL;
-  bool no_daemon = false;
-  struct kk_flag flags[] = {
-      {"realm", 0, KK_FLAG_STRING, &realm, "only this realm (default: all realms; \"default\" for a named image)", false},
-      {"output", 'o', KK_FLAG_STRING, &output, "table, wide, yaml or json", false},
-      {"no-daemon", 0, KK_FLAG_BOOL, &no_daemon, "run in-process instead of through kukeond", false},
-  };
-  static const struct kk_cmd_help help = {"kuke image list", "image list [REF] [flags]", "List the images of the realms",
-                                          "Columns: NAME REALM SIZE AGE; -o wide adds CREATED DIGEST."};
-  cleanup_strv struct kk_strv pos = {0};
-  int r = parse(cli, &help, flags, KK_ARRAY_SIZE(flags), argc, argv, &pos, err);
-  if (r != 0)
-    return r > 0 ? 0 : 1;
-  if (pos.n > 1)
-    RUN(kk_error_kind(err, KK_ERR_INVALID, 0, "image list takes at most one image reference"));
-  enum kk_output fmt;
-  if (kk_output_parse(output, &fmt, err) < 0)
-    return 1;
-  RUN(list_run(cli, pos.n ? pos.v[0] : NULL, realm, fmt, no_daemon, err));
+static int list_cmd(void *ctx, const struct kk_cmdline *cl, int *status, kk_err_t *err) {
+  struct image_view v = {.headers = !kk_cmdline_bool(cl, "no-headers")};
+  if (kk_output_parse(kk_cmdline_str(cl, "output"), &v.fmt, err) < 0)
+    return -1;
+  return list_run(KK_CLI(ctx), cl->args.n ? cl->args.v[0] : NULL, kk_cmdline_str(cl, "realm"), v,
+                  kk_cmdline_bool(cl, "no-daemon"), err);
 }
+
+static const struct kk_flag list_flags[] = {
+    {"realm", 0, KK_FLAG_STRING, NULL, "only this realm (default: all realms; \"default\" for a named image)", false},
+    {"output", 'o', KK_FLAG_STRING, NULL, "table, wide, yaml, json or name (one image name per line)", false},
+    {"no-headers", 0, KK_FLAG_BOOL, NULL, "table and wide: leave out the header line", false},
+    KK_NO_DAEMON_FLAG,
+};
+
+#define IMAGE_LIST(word, alias1, alias2)                                                                              \
+  {.name = word, .aliases = {alias1, alias2}, .flags = list_flags, .n_flags = KK_ARRAY_SIZE(list_flags),             \
+   .args = "[REF]", .max_args = 1, .summary = "List images; all realms unless --realm is given",                     \
+   .details = "Columns: NAME REALM SIZE AGE; -o wide adds CREATED DIGEST.", .run = list_cmd}
+static const struct kk_cmd image_list = IMAGE_LIST("list", "ls", "get");
+const struct kk_cmd kk_cli_cmd_get_images = IMAGE_LIST("image", "images", "img");
 
 /* ----------------------------------------------------------- delete, prune */
 
@@ -485,22 +493,28 @@ static int delete_run(struct kk_cli *cli, const char *ref, const char *realm, bo
   return 0;
 }
 
-static int cmd_delete(struct kk_cli *cli, int argc, char **argv, kk_err_t *err) {
-  const char *realm = "default";
-  bool no_daemon = false;
-  struct kk_flag flags[] = {{"realm", 0, KK_FLAG_STRING, &realm, "realm (default \"default\")", false},
-                            {"no-daemon", 0, KK_FLAG_BOOL, &no_daemon, "run in-process instead of through kukeond", false}};
-  static const struct kk_cmd_help help = {"kuke image delete", "image delete REF [flags]",
-                                          "Delete an image from a realm (aliases: rm, remove)",
-                                          "Content nothing else uses is removed at once; a running container keeps its layers."};
-  cleanup_strv struct kk_strv pos = {0};
-  int r = parse(cli, &help, flags, KK_ARRAY_SIZE(flags), argc, argv, &pos, err);
-  if (r != 0)
-    return r > 0 ? 0 : 1;
-  if (pos.n != 1)
-    RUN(kk_error_kind(err, KK_ERR_INVALID, 0, "image delete needs exactly one image reference"));
-  RUN(delete_run(cli, pos.v[0], realm, no_daemon, err));
+static int delete_cmd(void *ctx, const struct kk_cmdline *cl, int *status, kk_err_t *err) {
+  const char *realm = kk_cmdline_str(cl, "realm");
+  return delete_run(KK_CLI(ctx), cl->args.v[0], realm ? realm : "default", kk_cmdline_bool(cl, "no-daemon"), err);
 }
+
+static const struct kk_flag delete_flags[] = {
+    {"realm", 0, KK_FLAG_STRING, NULL, "realm (default \"default\")", false},
+    KK_NO_DAEMON_FLAG,
+};
+
+static const struct kk_cmd image_delete = {
+    .name = "delete",
+    .aliases = {"rm", "remove"},
+    .flags = delete_flags,
+    .n_flags = KK_ARRAY_SIZE(delete_flags),
+    .args = "REF",
+    .min_args = 1,
+    .max_args = 1,
+    .summary = "Delete an image from a realm",
+    .details = "Content nothing else uses is removed at once; a running container keeps its layers.",
+    .run = delete_cmd,
+};
 
 static int prune_run(struct kk_cli *cli, const char *realm, bool no_daemon, kk_err_t *err) {
   cleanup_api struct kk_api *api = NULL;
@@ -517,75 +531,33 @@ static int prune_run(struct kk_cli *cli, const char *realm, bool no_daemon, kk_e
   return 0;
 }
 
-static int cmd_prune(struct kk_cli *cli, int argc, char **argv, kk_err_t *err) {
-  const char *realm = "default";
-  bool no_daemon = false;
-  struct kk_flag flags[] = {{"realm", 0, KK_FLAG_STRING, &realm, "realm named in the report (default \"default\")", false},
-                            {"no-daemon", 0, KK_FLAG_BOOL, &no_daemon, "run in-process instead of through kukeond", false}};
-  static const struct kk_cmd_help help = {
-      "kuke image prune", "image prune [flags]", "Remove blobs and snapshots that no image and no container uses",
-      "Blobs and snapshots are shared by all realms: only what no realm's image and no mounted rootfs references goes."};
-  cleanup_strv struct kk_strv pos = {0};
-  int r = parse(cli, &help, flags, KK_ARRAY_SIZE(flags), argc, argv, &pos, err);
-  if (r != 0)
-    return r > 0 ? 0 : 1;
-  if (pos.n != 0)
-    RUN(kk_error_kind(err, KK_ERR_INVALID, 0, "image prune takes no arguments"));
-  RUN(prune_run(cli, realm, no_daemon, err));
+static int prune_cmd(void *ctx, const struct kk_cmdline *cl, int *status, kk_err_t *err) {
+  const char *realm = kk_cmdline_str(cl, "realm");
+  return prune_run(KK_CLI(ctx), realm ? realm : "default", kk_cmdline_bool(cl, "no-daemon"), err);
 }
 
-/* ------------------------------------------------------------- dispatch */
+static const struct kk_flag prune_flags[] = {
+    {"realm", 0, KK_FLAG_STRING, NULL, "realm named in the report (default \"default\")", false},
+    KK_NO_DAEMON_FLAG,
+};
 
-int kk_cli_image(struct kk_cli *cli, int argc, char **argv, kk_err_t *err) {
-  static const struct {
-    const char *name, *alias1, *alias2;
-    kk_cli_cmd_fn fn;
-  } subs[] = {
-      {"load", NULL, NULL, cmd_load},     {"pull", NULL, NULL, cmd_pull},       {"list", "ls", "get", cmd_list},
-      {"delete", "rm", "remove", cmd_delete}, {"prune", NULL, NULL, cmd_prune},
-  };
-  /* The subcommand: the first argument that is neither a flag nor the
-   * value of one. */
-  static const char *with_value[] = {"--run-path", "--host", "--configuration", "--log-level", "--containerd-socket",
-                                     "--realm", "--input", "-i", "--name", "--platform", "--username", "-u",
-                                     "--from-docker",
-                                     "--output", "-o"};
-  int sub = -1;
-  for (int i = 1; i < argc && sub < 0; i++) {
-    if (strcmp(argv[i], "--") == 0)
-      break;
-    if (argv[i][0] != '-') {
-      sub = i;
-      break;
-    }
-    for (size_t k = 0; k < KK_ARRAY_SIZE(with_value); k++)
-      if (strcmp(argv[i], with_value[k]) == 0) {
-        i++;
-        break;
-      }
-  }
-  if (sub < 0) {
-    bool help = false;
-    for (int i = 1; i < argc; i++)
-      help |= !strcmp(argv[i], "-h") || !strcmp(argv[i], "--help");
-    if (!help && argc > 1)
-      return kk_error_kind(err, KK_ERR_INVALID, 0, "kuke image: missing subcommand (load, pull, list, delete, prune)");
-    kk_cli_print_help(cli, &image_help, NULL, 0);
-    return help ? 0 : 1;
-  }
-  for (size_t i = 0; i < KK_ARRAY_SIZE(subs); i++) {
-    if (strcmp(argv[sub], subs[i].name) && !kk_streq(argv[sub], subs[i].alias1) && !kk_streq(argv[sub], subs[i].alias2))
-      continue;
-    /* The subcommand sees its own name first, then every other argument. */
-    char **args = kk_xmalloc((size_t)argc * sizeof(char *));
-    int n = 0;
-    args[n++] = (char *)subs[i].name;
-    for (int k = 1; k < argc; k++)
-      if (k != sub)
-        args[n++] = argv[k];
-    int rc = subs[i].fn(cli, n, args, err);
-    free(args);
-    return rc;
-  }
-  return kk_error_kind(err, KK_ERR_INVALID, 0, "unknown command \"%s\" for \"kuke image\"", argv[sub]);
-}
+static const struct kk_cmd image_prune = {
+    .name = "prune",
+    .flags = prune_flags,
+    .n_flags = KK_ARRAY_SIZE(prune_flags),
+    .summary = "Remove blobs and snapshots no image or container uses",
+    .details = "Blobs and snapshots are shared by all realms: only what no realm's image and no mounted rootfs "
+               "references goes.",
+    .run = prune_cmd,
+};
+
+static const struct kk_cmd *const image_subs[] = {&image_load, &image_pull, &image_list, &image_delete, &image_prune};
+
+const struct kk_cmd kk_cli_cmd_image = {
+    .name = "image",
+    .aliases = {"img"},
+    .subs = image_subs,
+    .n_subs = KK_ARRAY_SIZE(image_subs),
+    .summary = "Load, pull, list, delete and prune images",
+    .details = "Manage the images of a realm.",
+};

@@ -10,34 +10,10 @@
 
 #include "api/api.h"
 #include "cli/args.h"
-#include "cli/cmd_regcred.h"
+#include "cli/commands.h"
 #include "lib/fs.h"
 
 #define PASSWORD_MAX (64u << 10)
-
-static bool is_regcred_kind(const char *s) {
-  return strcmp(s, "registry-credential") == 0 || strcmp(s, "registry-cred") == 0 || strcmp(s, "regcred") == 0;
-}
-
-bool kk_cmd_regcred_wanted(int argc, char **argv) {
-  /* Flags of `kuke create` (global, its own, ours) that take a value. */
-  static const char *const with_value[] = {"--run-path", "--host",    "--configuration", "--log-level",
-                                           "--containerd-socket", "--realm", "--space", "--stack",
-                                           "--namespace", "--image",  "--command",       "--username",
-                                           "--from-file", "--server"};
-  for (int i = 1; i < argc; i++) {
-    if (strcmp(argv[i], "--") == 0)
-      return i + 1 < argc && is_regcred_kind(argv[i + 1]);
-    if (argv[i][0] != '-' || argv[i][1] == '\0')
-      return is_regcred_kind(argv[i]);
-    for (size_t k = 0; k < KK_ARRAY_SIZE(with_value); k++)
-      if (strcmp(argv[i], with_value[k]) == 0) {
-        i++;
-        break;
-      }
-  }
-  return false;
-}
 
 /* Whole stream or file, trailing newlines dropped (a `password\n` from a
  * file or a heredoc lands without them). */
@@ -138,54 +114,54 @@ static int run(struct kk_cli *cli, const char *realm, const char *user, const ch
   return rc;
 }
 
-int kk_cmd_create_regcred(struct kk_cli *cli, int argc, char **argv, kk_err_t *err) {
-  const char *username = NULL, *from_file = NULL, *server = NULL;
-  bool password_stdin = false;
-  struct kk_flag flags[] = {
-      {"username", 0, KK_FLAG_STRING, &username, "registry user name (required)", false},
-      {"password-stdin", 0, KK_FLAG_BOOL, &password_stdin, "read the password or token from stdin", false},
-      {"from-file", 0, KK_FLAG_STRING, &from_file, "read the password or token from a file", false},
-      {"server", 0, KK_FLAG_STRING, &server,
-       "registry the credential is for (ghcr.io, 127.0.0.1:5000); empty matches the registry of any image", false},
-  };
-  static const struct kk_cmd_help help = {
-      "kuke create registry-credential",
-      "create registry-credential REALM --username U (--password-stdin | --from-file FILE) [--server HOST]",
-      "Attach registry pull credentials to a realm (aliases: registry-cred, regcred)",
-      "Upserts an entry of the realm's spec.registryCredentials keyed by --server and re-applies the realm "
-      "(a compatible change: nothing is recreated). Running it again for the same --server replaces that entry.\n"
-      "The password or token is read from stdin or a file, never from the command line; trailing newlines are "
-      "dropped. Pulls into the realm (kuke image pull --realm, and the images of its containers) use it."};
-  struct kk_strv pos = {0};
-  int r = kk_cli_parse(cli, &help, flags, KK_ARRAY_SIZE(flags), argc, argv, &pos, err);
-  if (r != 0) {
-    kk_strv_free(&pos);
-    return r < 0 ? 1 : 0;
-  }
-  cleanup_free char *realm = pos.n >= 2 ? trimmed(pos.v[1]) : NULL;
-  cleanup_free char *user = trimmed(username);
-  cleanup_free char *srv = trimmed(server);
-  size_t npos = pos.n;
-  kk_strv_free(&pos);
-  if (npos < 2 || *realm == '\0')
-    kk_error_kind(err, KK_ERR_INVALID, 0, "realm name is required: create registry-credential REALM");
-  else if (npos > 2)
-    kk_error_kind(err, KK_ERR_INVALID, 0, "too many arguments: create registry-credential takes one realm");
-  else if (kk_validate_name(KK_KIND_REALM, realm, err) < 0)
-    ;
-  else if (*user == '\0')
-    kk_error_kind(err, KK_ERR_INVALID, 0, "--username is required");
-  else if (password_stdin && from_file)
-    kk_error_kind(err, KK_ERR_INVALID, 0, "only one of --password-stdin or --from-file may be specified");
-  else if (!password_stdin && from_file == NULL)
-    kk_error_kind(err, KK_ERR_INVALID, 0, "exactly one of --password-stdin or --from-file is required");
-  if (*err)
-    return 1;
+static int regcred_run(void *ctx, const struct kk_cmdline *cl, int *status, kk_err_t *err) {
+  bool password_stdin = kk_cmdline_bool(cl, "password-stdin");
+  const char *from_file = kk_cmdline_str(cl, "from-file");
+  cleanup_free char *realm = cl->args.n >= 1 ? trimmed(cl->args.v[0]) : NULL;
+  cleanup_free char *user = trimmed(kk_cmdline_str(cl, "username"));
+  cleanup_free char *srv = trimmed(kk_cmdline_str(cl, "server"));
+  if (cl->args.n < 1 || *realm == '\0')
+    return kk_error_kind(err, KK_ERR_INVALID, 0, "realm name is required: create registry-credential REALM");
+  if (cl->args.n > 1)
+    return kk_error_kind(err, KK_ERR_INVALID, 0, "too many arguments: create registry-credential takes one realm");
+  if (kk_validate_name(KK_KIND_REALM, realm, err) < 0)
+    return -1;
+  if (*user == '\0')
+    return kk_error_kind(err, KK_ERR_INVALID, 0, "--username is required");
+  if (password_stdin && from_file)
+    return kk_error_kind(err, KK_ERR_INVALID, 0, "only one of --password-stdin or --from-file may be specified");
+  if (!password_stdin && from_file == NULL)
+    return kk_error_kind(err, KK_ERR_INVALID, 0, "exactly one of --password-stdin or --from-file is required");
   char *password = NULL;
   if (read_password(password_stdin ? NULL : from_file, &password, err) < 0)
-    return 1;
-  int rc = run(cli, realm, user, srv, password, err);
+    return -1;
+  int rc = run(KK_CLI(ctx), realm, user, srv, password, err);
   explicit_bzero(password, strlen(password));
   free(password);
-  return rc < 0 ? 1 : 0;
+  return rc;
 }
+
+static const struct kk_flag regcred_flags[] = {
+    {"username", 0, KK_FLAG_STRING, NULL, "registry user name (required)", false},
+    {"password-stdin", 0, KK_FLAG_BOOL, NULL, "read the password or token from stdin", false},
+    {"from-file", 0, KK_FLAG_STRING, NULL, "read the password or token from a file", false},
+    {"server", 0, KK_FLAG_STRING, NULL,
+     "registry the credential is for (ghcr.io, 127.0.0.1:5000); empty matches the registry of any image", false},
+};
+
+const struct kk_cmd kk_cli_cmd_create_regcred = {
+    .name = "registry-credential",
+    .aliases = {"registry-cred", "regcred"},
+    .flags = regcred_flags,
+    .n_flags = KK_ARRAY_SIZE(regcred_flags),
+    .args = "REALM",
+    .max_args = KK_CMD_ANY, /* its own messages below */
+    .usage = "create registry-credential REALM --username U (--password-stdin | --from-file FILE) [--server HOST]",
+    .summary = "Attach registry pull credentials to a realm",
+    .details = "Upserts an entry of the realm's spec.registryCredentials keyed by --server and re-applies the realm "
+               "(a compatible change: nothing is recreated). Running it again for the same --server replaces that "
+               "entry.\nThe password or token is read from stdin or a file, never from the command line; trailing "
+               "newlines are dropped. Pulls into the realm (kuke image pull --realm, and the images of its "
+               "containers) use it.",
+    .run = regcred_run,
+};

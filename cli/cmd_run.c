@@ -33,53 +33,52 @@ static struct kk_ref cell_ref(struct kk_ref scope, const char *name) {
 
 /* ------------------------------------------------- start stop kill restart */
 
-static int cell_op_cmd(struct kk_cli *cli, int argc, char **argv, enum kk_cell_op op, const struct kk_cmd_help *help,
-                       kk_err_t *err) {
-  struct kk_ref scope = {0};
-  bool no_daemon = false;
-  struct kk_flag flags[] = {
-      KK_SCOPE_FLAGS(scope),
-      {"no-daemon", 0, KK_FLAG_BOOL, &no_daemon, "run in-process instead of through kukeond", false},
-  };
-  struct kk_strv pos = {0};
-  int r = kk_cli_parse(cli, help, flags, KK_ARRAY_SIZE(flags), argc, argv, &pos, err);
-  if (r != 0) {
-    kk_strv_free(&pos);
-    return r < 0 ? 1 : 0;
-  }
-  const char *name = NULL;
-  int rc = 1;
+static int cell_op_run(void *ctx, const struct kk_cmdline *cl, enum kk_cell_op op, kk_err_t *err) {
+  struct kk_cli *cli = KK_CLI(ctx);
+  const char *verb = kk_cmdline_leaf(cl)->name, *name = NULL;
   cleanup_api struct kk_api *api = NULL;
   struct kk_report rep = {0};
-  if (cell_arg(&pos, argv[0], &name, err) == 0 && kk_cli_connect(cli, argv[0], false, no_daemon, &api, err) == 0) {
-    struct kk_ref ref = cell_ref(scope, name);
-    if (kk_api_cell_op(api, &ref, op, &rep, err) == 0) {
-      kk_print_report(cli->out, &rep);
-      rc = 0;
-    }
+  int r = cell_arg(&cl->args, verb, &name, err);
+  if (r == 0)
+    r = kk_cli_connect(cli, verb, false, kk_cmdline_bool(cl, "no-daemon"), &api, err);
+  if (r == 0) {
+    struct kk_ref ref = cell_ref(kk_cli_scope(cl), name);
+    r = kk_api_cell_op(api, &ref, op, &rep, err);
   }
+  if (r == 0)
+    kk_print_report(cli->out, &rep);
   kk_report_free(&rep);
-  kk_strv_free(&pos);
-  return rc;
+  return r;
 }
 
-int kk_cmd_start(struct kk_cli *cli, int argc, char **argv, kk_err_t *err) {
-  static const struct kk_cmd_help h = {"kuke start", "start [cell] NAME [flags]", "Start a cell: its root container first, then the others.", NULL};
-  return cell_op_cmd(cli, argc, argv, KK_CELL_START, &h, err);
+static int start_run(void *ctx, const struct kk_cmdline *cl, int *status, kk_err_t *err) {
+  return cell_op_run(ctx, cl, KK_CELL_START, err);
 }
-int kk_cmd_stop(struct kk_cli *cli, int argc, char **argv, kk_err_t *err) {
-  static const struct kk_cmd_help h = {"kuke stop", "stop [cell] NAME [flags]",
-                                       "Stop a cell: SIGTERM to the other containers, SIGKILL after 5 s, then the root.", NULL};
-  return cell_op_cmd(cli, argc, argv, KK_CELL_STOP, &h, err);
+static int stop_run(void *ctx, const struct kk_cmdline *cl, int *status, kk_err_t *err) {
+  return cell_op_run(ctx, cl, KK_CELL_STOP, err);
 }
-int kk_cmd_kill(struct kk_cli *cli, int argc, char **argv, kk_err_t *err) {
-  static const struct kk_cmd_help h = {"kuke kill", "kill [cell] NAME [flags]", "SIGKILL every container of a cell.", NULL};
-  return cell_op_cmd(cli, argc, argv, KK_CELL_KILL, &h, err);
+static int kill_run(void *ctx, const struct kk_cmdline *cl, int *status, kk_err_t *err) {
+  return cell_op_run(ctx, cl, KK_CELL_KILL, err);
 }
-int kk_cmd_restart(struct kk_cli *cli, int argc, char **argv, kk_err_t *err) {
-  static const struct kk_cmd_help h = {"kuke restart", "restart [cell] NAME [flags]", "Stop a cell and start it again.", NULL};
-  return cell_op_cmd(cli, argc, argv, KK_CELL_RESTART, &h, err);
+static int restart_run(void *ctx, const struct kk_cmdline *cl, int *status, kk_err_t *err) {
+  return cell_op_run(ctx, cl, KK_CELL_RESTART, err);
 }
+
+static const struct kk_flag cell_op_flags[] = {KK_SCOPE_FLAGS, KK_NO_DAEMON_FLAG};
+
+#define CELL_OP(verb, alias, body, what, more)                                                                         \
+  {.name = verb, .aliases = {alias}, .flags = cell_op_flags, .n_flags = KK_ARRAY_SIZE(cell_op_flags),                \
+   .args = "[cell] NAME", .min_args = 1, .max_args = 2, .summary = what, .details = more, .run = body}
+const struct kk_cmd kk_cli_cmd_start =
+    CELL_OP("start", "sta", start_run, "Start a cell (root container first)",
+            "Start a cell: its root container first, then the others.");
+const struct kk_cmd kk_cli_cmd_stop =
+    CELL_OP("stop", "sto", stop_run, "Stop a cell (SIGTERM, then SIGKILL after 5 s)",
+            "Stop a cell: SIGTERM to the other containers, SIGKILL after 5 s, then the root.");
+const struct kk_cmd kk_cli_cmd_kill =
+    CELL_OP("kill", "k", kill_run, "SIGKILL every container of a cell", NULL);
+const struct kk_cmd kk_cli_cmd_restart =
+    CELL_OP("restart", "res", restart_run, "Stop a cell and start it again", NULL);
 
 /* ---------------------------------------------------------------- log */
 
@@ -118,82 +117,89 @@ static int exit_after_attach(struct kk_api *api, const struct kk_ref *ref, const
   return ex.code;
 }
 
-int kk_cmd_log(struct kk_cli *cli, int argc, char **argv, kk_err_t *err) {
-  struct kk_ref scope = {0};
-  const char *container = NULL;
-  bool follow = false, no_daemon = false, timestamps = false;
-  const char *tail_s = NULL;
-  struct kk_flag flags[] = {
-      KK_SCOPE_FLAGS(scope),
-      {"tail", 0, KK_FLAG_STRING, &tail_s, "only the last N lines", false},
-      {"timestamps", 't', KK_FLAG_BOOL, &timestamps, "prefix each line with its time", false},
-      {"container", 0, KK_FLAG_STRING, &container, "container (default: the cell's only non-root container)", false},
-      {"follow", 'f', KK_FLAG_BOOL, &follow, "keep printing new output until the container exits", false},
-      {"no-daemon", 0, KK_FLAG_BOOL, &no_daemon, "run in-process instead of through kukeond", false},
-  };
-  static const struct kk_cmd_help help = {
-      "kuke log", "log [-f] [--container C] CELL [flags]", "Print a container's output (stdout and stderr).",
-      "The log is kept by the container's monitor, one generation of rotation (log.1)."};
-  struct kk_strv pos = {0};
-  int r = kk_cli_parse(cli, &help, flags, KK_ARRAY_SIZE(flags), argc, argv, &pos, err);
-  if (r != 0) {
-    kk_strv_free(&pos);
-    return r < 0 ? 1 : 0;
-  }
-  int rc = 1;
-  struct target t = {0};
+static int log_run(void *ctx, const struct kk_cmdline *cl, int *status, kk_err_t *err) {
+  struct kk_cli *cli = KK_CLI(ctx);
+  const char *tail_s = kk_cmdline_str(cl, "tail");
   long tail = -1;
   char *end = NULL;
-  if (tail_s && ((tail = strtol(tail_s, &end, 10)) < 0 || *end != '\0' || end == tail_s)) {
-    kk_error_kind(err, KK_ERR_INVALID, 0, "invalid --tail \"%s\": expected a number of lines", tail_s);
-  } else if (target_of(cli, "log", &pos, scope, no_daemon, &t, err) == 0) {
-    struct kk_log_opts lo = {.follow = follow, .timestamps = timestamps, .tail = tail};
+  if (tail_s && ((tail = strtol(tail_s, &end, 10)) < 0 || *end != '\0' || end == tail_s))
+    return kk_error_kind(err, KK_ERR_INVALID, 0, "invalid --tail \"%s\": expected a number of lines", tail_s);
+  struct target t = {0};
+  int r = target_of(cli, "log", &cl->args, kk_cli_scope(cl), kk_cmdline_bool(cl, "no-daemon"), &t, err);
+  if (r == 0) {
+    struct kk_log_opts lo = {.follow = kk_cmdline_bool(cl, "follow"), .timestamps = kk_cmdline_bool(cl, "timestamps"),
+                             .tail = tail};
     struct kk_ctl_exit ex = {0};
-    if (kk_api_log(t.api, &t.ref, container, &lo, STDOUT_FILENO, STDERR_FILENO, &ex, err) == 0)
-      rc = 0;
+    r = kk_api_log(t.api, &t.ref, kk_cmdline_str(cl, "container"), &lo, STDOUT_FILENO, STDERR_FILENO, &ex, err);
     kk_ctl_exit_free(&ex);
   }
   target_free(&t);
-  kk_strv_free(&pos);
-  return rc;
+  return r;
 }
+
+static const struct kk_flag log_flags[] = {
+    KK_SCOPE_FLAGS,
+    {"tail", 0, KK_FLAG_STRING, NULL, "only the last N lines", false},
+    {"timestamps", 't', KK_FLAG_BOOL, NULL, "prefix each line with its time", false},
+    {"container", 0, KK_FLAG_STRING, NULL, "container (default: the cell's only non-root container)", false},
+    {"follow", 'f', KK_FLAG_BOOL, NULL, "keep printing new output until the container exits", false},
+    KK_NO_DAEMON_FLAG,
+};
+
+const struct kk_cmd kk_cli_cmd_log = {
+    .name = "log",
+    .aliases = {"logs"},
+    .flags = log_flags,
+    .n_flags = KK_ARRAY_SIZE(log_flags),
+    .args = "[cell] NAME",
+    .min_args = 1,
+    .max_args = 2,
+    .usage = "log [-f] [--container C] CELL [flags]",
+    .summary = "Print (or follow) a container's output",
+    .details = "Print a container's output (stdout and stderr). The log is kept by the container's monitor, one "
+               "generation of rotation (log.1).",
+    .run = log_run,
+};
 
 /* ------------------------------------------------------------- attach */
 
-int kk_cmd_attach(struct kk_cli *cli, int argc, char **argv, kk_err_t *err) {
-  struct kk_ref scope = {0};
-  const char *container = NULL;
-  bool no_daemon = false;
-  struct kk_flag flags[] = {
-      KK_SCOPE_FLAGS(scope),
-      {"container", 0, KK_FLAG_STRING, &container, "container (default: the cell's only non-root container)", false},
-      {"no-daemon", 0, KK_FLAG_BOOL, &no_daemon, "run in-process instead of through kukeond", false},
-  };
-  static const struct kk_cmd_help help = {
-      "kuke attach", "attach CELL [--container C] [flags]",
-      "Attach the terminal to a running container: its output, and your input.",
-      "Detach with Ctrl-] Ctrl-] (the container keeps running). Containers with attachable: true have a pty."};
-  struct kk_strv pos = {0};
-  int r = kk_cli_parse(cli, &help, flags, KK_ARRAY_SIZE(flags), argc, argv, &pos, err);
-  if (r != 0) {
-    kk_strv_free(&pos);
-    return r < 0 ? 1 : 0;
-  }
-  int rc = 1;
+static int attach_run(void *ctx, const struct kk_cmdline *cl, int *status, kk_err_t *err) {
+  struct kk_cli *cli = KK_CLI(ctx);
   struct target t = {0};
   cleanup_free char *id = NULL;
   bool tty = false;
   cleanup_close int sock = -1;
-  if (target_of(cli, "attach", &pos, scope, no_daemon, &t, err) == 0 &&
-      kk_api_attach(t.api, &t.ref, container, &sock, &id, &tty, err) == 0) {
+  int r = target_of(cli, "attach", &cl->args, kk_cli_scope(cl), kk_cmdline_bool(cl, "no-daemon"), &t, err);
+  if (r == 0)
+    r = kk_api_attach(t.api, &t.ref, kk_cmdline_str(cl, "container"), &sock, &id, &tty, err);
+  if (r == 0) {
     int a = kk_attach_session(sock, STDIN_FILENO, STDOUT_FILENO, STDERR_FILENO, tty, err);
-    if (a > 0 || (a == KK_ATTACH_ENDED && exit_after_attach(t.api, &t.ref, id, false, err) >= 0))
-      rc = 0;
+    r = a > 0 || (a == KK_ATTACH_ENDED && exit_after_attach(t.api, &t.ref, id, false, err) >= 0) ? 0 : -1;
   }
   target_free(&t);
-  kk_strv_free(&pos);
-  return rc;
+  return r;
 }
+
+static const struct kk_flag attach_flags[] = {
+    KK_SCOPE_FLAGS,
+    {"container", 0, KK_FLAG_STRING, NULL, "container (default: the cell's only non-root container)", false},
+    KK_NO_DAEMON_FLAG,
+};
+
+const struct kk_cmd kk_cli_cmd_attach = {
+    .name = "attach",
+    .aliases = {"att"},
+    .flags = attach_flags,
+    .n_flags = KK_ARRAY_SIZE(attach_flags),
+    .args = "[cell] NAME",
+    .min_args = 1,
+    .max_args = 2,
+    .usage = "attach CELL [--container C] [flags]",
+    .summary = "Attach to a running container (detach: Ctrl-] Ctrl-])",
+    .details = "Attach the terminal to a running container: its output, and your input. Detach with Ctrl-] Ctrl-] "
+               "(the container keeps running). Containers with attachable: true have a pty.",
+    .run = attach_run,
+};
 
 /* ---------------------------------------------------------------- run */
 
@@ -320,7 +326,7 @@ static int run_follow(struct kk_cli *cli, struct kk_api *api, const struct run_o
   return code;
 }
 
-static int run(struct kk_cli *cli, const struct run_opts *o, struct kk_strv *pos, kk_err_t *err) {
+static int run(struct kk_cli *cli, const struct run_opts *o, const struct kk_strv *pos, kk_err_t *err) {
   int sources = (o->image != NULL) + (o->file != NULL) + (pos->n > 0 && !o->image);
   if (sources != 1)
     return kk_error_kind(err, KK_ERR_INVALID, 0, "run needs exactly one of --image, -f FILE or a cell name");
@@ -365,30 +371,47 @@ static int run(struct kk_cli *cli, const struct run_opts *o, struct kk_strv *pos
   return run_follow(cli, api, o, &ref, err);
 }
 
-int kk_cmd_run(struct kk_cli *cli, int argc, char **argv, kk_err_t *err) {
-  struct run_opts o = {0};
-  struct kk_flag flags[] = {
-      KK_SCOPE_FLAGS(o.scope),
-      {"file", 'f', KK_FLAG_STRING, &o.file, "a single-cell manifest (or -): create it unless it exists, then start", false},
-      {"image", 0, KK_FLAG_STRING, &o.image, "run one container of this image", false},
-      {"command", 0, KK_FLAG_STRING, &o.command, "with --image: the command (default: the image's; /bin/sh on a terminal)", false},
-      {"name", 0, KK_FLAG_STRING, &o.name, "with --image: the cell's name (default <image>-<6 hex>)", false},
-      {"container", 0, KK_FLAG_STRING, &o.container, "with -f: the container to follow (default: the only non-root one)", false},
-      {"detach", 'd', KK_FLAG_BOOL, &o.detach, "start and return; do not follow the output", false},
-      {"rm", 0, KK_FLAG_BOOL, &o.rm, "delete the cell once the container exits", false},
-      {"no-daemon", 0, KK_FLAG_BOOL, &o.no_daemon, "run in-process instead of through kukeond", false},
+static int run_run(void *ctx, const struct kk_cmdline *cl, int *status, kk_err_t *err) {
+  struct run_opts o = {
+      .scope = kk_cli_scope(cl),
+      .image = kk_cmdline_str(cl, "image"),
+      .command = kk_cmdline_str(cl, "command"),
+      .name = kk_cmdline_str(cl, "name"),
+      .file = kk_cmdline_str(cl, "file"),
+      .container = kk_cmdline_str(cl, "container"),
+      .detach = kk_cmdline_bool(cl, "detach"),
+      .rm = kk_cmdline_bool(cl, "rm"),
+      .no_daemon = kk_cmdline_bool(cl, "no-daemon"),
   };
-  static const struct kk_cmd_help help = {
-      "kuke run", "run (--image IMG [-- CMD...] | -f FILE | CELL) [-d] [--rm] [flags]",
-      "Create (if needed) and start a cell, then follow its container until it exits.",
-      "Without -d, kuke run streams the container's output (or attaches a terminal when stdin is one and the "
-      "container is attachable) and exits with the container's exit code, 128+N when it was killed by signal N."};
-  struct kk_strv pos = {0};
-  int r = kk_cli_parse(cli, &help, flags, KK_ARRAY_SIZE(flags), argc, argv, &pos, err);
-  if (r == 0)
-    r = run(cli, &o, &pos, err);
-  else if (r > 0)
-    r = 0;
-  kk_strv_free(&pos);
-  return r < 0 ? 1 : r;
+  int code = run(KK_CLI(ctx), &o, &cl->args, err);
+  if (code < 0)
+    return -1;
+  *status = code;
+  return 0;
 }
+
+static const struct kk_flag run_flags[] = {
+    KK_SCOPE_FLAGS,
+    {"file", 'f', KK_FLAG_STRING, NULL, "a single-cell manifest (or -): create it unless it exists, then start", false},
+    {"image", 0, KK_FLAG_STRING, NULL, "run one container of this image", false},
+    {"command", 0, KK_FLAG_STRING, NULL, "with --image: the command (default: the image's; /bin/sh on a terminal)", false},
+    {"name", 0, KK_FLAG_STRING, NULL, "with --image: the cell's name (default <image>-<6 hex>)", false},
+    {"container", 0, KK_FLAG_STRING, NULL, "with -f: the container to follow (default: the only non-root one)", false},
+    {"detach", 'd', KK_FLAG_BOOL, NULL, "start and return; do not follow the output", false},
+    {"rm", 0, KK_FLAG_BOOL, NULL, "delete the cell once the container exits", false},
+    KK_NO_DAEMON_FLAG,
+};
+
+const struct kk_cmd kk_cli_cmd_run = {
+    .name = "run",
+    .flags = run_flags,
+    .n_flags = KK_ARRAY_SIZE(run_flags),
+    .args = "[CELL | -- CMD...]",
+    .max_args = KK_CMD_ANY,
+    .usage = "run (--image IMG [-- CMD...] | -f FILE | CELL) [-d] [--rm] [flags]",
+    .summary = "Create and start a cell, follow it, exit with its exit code",
+    .details = "Create (if needed) and start a cell, then follow its container until it exits. Without -d, kuke run "
+               "streams the container's output (or attaches a terminal when stdin is one and the container is "
+               "attachable) and exits with the container's exit code, 128+N when it was killed by signal N.",
+    .run = run_run,
+};

@@ -4,13 +4,13 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "api/api.h"
 #include "cli/args.h"
-#include "cli/cmd_regcred.h"
 #include "cli/commands.h"
 #include "lib/fs.h"
 
@@ -18,83 +18,99 @@ static const char *or_default(const char *s) { return kk_empty(s) ? "default" : 
 
 /* ------------------------------------------------------------- create */
 
-int kk_cmd_create(struct kk_cli *cli, int argc, char **argv, kk_err_t *err) {
-  if (kk_cmd_regcred_wanted(argc, argv))
-    return kk_cmd_create_regcred(cli, argc, argv, err);
-  struct kk_ref scope = {0};
-  const char *ns = NULL, *image = NULL, *command = NULL;
-  struct kk_flag flags[] = {
-      KK_SCOPE_FLAGS(scope),
-      {"namespace", 0, KK_FLAG_STRING, &ns, "realm: namespace (default <name>.kukeon.io)", false},
-      {"image", 0, KK_FLAG_STRING, &image, "cell: image of its one container \"main\"", false},
-      {"command", 0, KK_FLAG_STRING, &command, "cell: command of that container (default: the image's)", false},
-  };
-  static const struct kk_cmd_help help = {
-      "kuke create", "create (realm|space|stack|cell) NAME [flags]",
-      "Create a realm, space, stack or cell (cells are created stopped).",
-      "Scope flags default to \"default\". `create cell` needs --image; its name defaults to "
-      "<image>-<6 hex>. `create registry-credential REALM` attaches registry pull credentials to a realm "
-      "(see its --help)."};
-  struct kk_strv pos = {0};
-  int r = kk_cli_parse(cli, &help, flags, KK_ARRAY_SIZE(flags), argc, argv, &pos, err);
-  if (r != 0) {
-    kk_strv_free(&pos);
-    return r < 0 ? 1 : 0;
+/* The document `create KIND NAME` asks for. */
+static struct kk_doc *created_doc(enum kk_kind kind, const char *name, struct kk_ref scope, const char *ns,
+                                  const char *image, const char *command) {
+  struct kk_doc *doc = kk_doc_new(kind);
+  kk_doc_metadata(doc)->name = kk_xstrdup(name);
+  doc->file = kk_xstrdup("<command line>");
+  switch (kind) {
+  case KK_KIND_REALM:
+    doc->u.realm.spec.namespace_ = kk_xstrdup(ns);
+    break;
+  case KK_KIND_SPACE:
+    doc->u.space.spec.realm_id = kk_xstrdup(or_default(scope.realm));
+    break;
+  case KK_KIND_STACK:
+    doc->u.stack.spec.realm_id = kk_xstrdup(or_default(scope.realm));
+    doc->u.stack.spec.space_id = kk_xstrdup(or_default(scope.space));
+    break;
+  default: {
+    struct kk_cell *c = &doc->u.cell;
+    c->spec.realm_id = kk_xstrdup(or_default(scope.realm));
+    c->spec.space_id = kk_xstrdup(or_default(scope.space));
+    c->spec.stack_id = kk_xstrdup(or_default(scope.stack));
+    c->spec.containers = kk_xzalloc(sizeof(*c->spec.containers));
+    c->spec.n_containers = 1;
+    c->spec.containers[0].id = kk_xstrdup("main");
+    c->spec.containers[0].image = kk_xstrdup(image);
+    c->spec.containers[0].command = kk_xstrdup(command);
+    break;
   }
-  enum kk_kind kind = KK_KIND_REALM;
-  cleanup_doc struct kk_doc *doc = NULL;
-  cleanup_free char *gen_name = NULL;
-  int ret = -1;
-  if (pos.n == 0 || kk_kind_parse(pos.v[0], &kind) < 0 || kind == KK_KIND_CONTAINER) {
-    kk_error_kind(err, KK_ERR_INVALID, 0, "create needs a kind: realm, space, stack or cell");
-  } else if (pos.n > 2) {
-    kk_error_kind(err, KK_ERR_INVALID, 0, "too many arguments: create takes a kind and a name");
-  } else if (pos.n < 2 && kind != KK_KIND_CELL) {
-    kk_error_kind(err, KK_ERR_INVALID, 0, "%s name is required", kk_kind_lower(kind));
-  } else if (kind == KK_KIND_CELL && kk_empty(image)) {
-    kk_error_kind(err, KK_ERR_INVALID, 0, "create cell needs --image");
-  } else if ((ns && kind != KK_KIND_REALM) || ((image || command) && kind != KK_KIND_CELL)) {
-    kk_error_kind(err, KK_ERR_INVALID, 0, "--namespace is for realms, --image and --command for cells");
-  } else {
-    const char *name = pos.n == 2 ? pos.v[1] : (gen_name = kk_cli_generated_name(image));
-    doc = kk_doc_new(kind);
-    kk_doc_metadata(doc)->name = kk_xstrdup(name);
-    doc->file = kk_xstrdup("<command line>");
-    switch (kind) {
-    case KK_KIND_REALM:
-      doc->u.realm.spec.namespace_ = kk_xstrdup(ns);
-      break;
-    case KK_KIND_SPACE:
-      doc->u.space.spec.realm_id = kk_xstrdup(or_default(scope.realm));
-      break;
-    case KK_KIND_STACK:
-      doc->u.stack.spec.realm_id = kk_xstrdup(or_default(scope.realm));
-      doc->u.stack.spec.space_id = kk_xstrdup(or_default(scope.space));
-      break;
-    default: {
-      struct kk_cell *c = &doc->u.cell;
-      c->spec.realm_id = kk_xstrdup(or_default(scope.realm));
-      c->spec.space_id = kk_xstrdup(or_default(scope.space));
-      c->spec.stack_id = kk_xstrdup(or_default(scope.stack));
-      c->spec.containers = kk_xzalloc(sizeof(*c->spec.containers));
-      c->spec.n_containers = 1;
-      c->spec.containers[0].id = kk_xstrdup("main");
-      c->spec.containers[0].image = kk_xstrdup(image);
-      c->spec.containers[0].command = kk_xstrdup(command);
-      break;
-    }
-    }
-    cleanup_api struct kk_api *api = NULL;
-    struct kk_report rep = {0};
-    if (kk_cli_connect(cli, "create", false, false, &api, err) == 0 && kk_api_create(api, doc, &rep, err) == 0) {
-      kk_print_report(cli->out, &rep);
-      ret = 0;
-    }
-    kk_report_free(&rep);
   }
-  kk_strv_free(&pos);
-  return ret < 0 ? 1 : 0;
+  return doc;
 }
+
+/* Names are checked here, where the argument or flag can be named, before
+ * the request carries them as a document. */
+static int create_run(void *ctx, const struct kk_cmdline *cl, int *status, kk_err_t *err) {
+  struct kk_cli *cli = KK_CLI(ctx);
+  enum kk_kind kind = kk_cli_kind_of(kk_cmdline_leaf(cl));
+  struct kk_ref scope = kk_cli_scope(cl);
+  const char *ns = kk_cmdline_str(cl, "namespace"), *image = kk_cmdline_str(cl, "image");
+  const char *command = kk_cmdline_str(cl, "command");
+  if (kind == KK_KIND_CELL && kk_empty(image))
+    return kk_error_kind(err, KK_ERR_INVALID, 0, "create cell needs --image");
+  if ((ns && kind != KK_KIND_REALM) || ((image || command) && kind != KK_KIND_CELL))
+    return kk_error_kind(err, KK_ERR_INVALID, 0, "--namespace is for realms, --image and --command for cells");
+  cleanup_free char *gen_name = NULL;
+  const char *name = cl->args.n == 1 ? cl->args.v[0] : (gen_name = kk_cli_generated_name(image));
+  if (kk_validate_name(kind, name, err) < 0)
+    return kk_error_wrap(err, "argument NAME");
+  if (kk_cli_check_scope(&scope, err) < 0)
+    return -1;
+  cleanup_doc struct kk_doc *doc = created_doc(kind, name, scope, ns, image, command);
+  cleanup_api struct kk_api *api = NULL;
+  struct kk_report rep = {0};
+  int r = kk_cli_connect(cli, "create", false, false, &api, err);
+  if (r == 0)
+    r = kk_api_create(api, doc, &rep, err);
+  if (r == 0)
+    kk_print_report(cli->out, &rep);
+  kk_report_free(&rep);
+  return r;
+}
+
+static const struct kk_flag create_flags[] = {
+    KK_SCOPE_FLAGS,
+    {"namespace", 0, KK_FLAG_STRING, NULL, "realm: namespace (default <name>.kukeon.io)", false},
+    {"image", 0, KK_FLAG_STRING, NULL, "cell: image of its one container \"main\"", false},
+    {"command", 0, KK_FLAG_STRING, NULL, "cell: command of that container (default: the image's)", false},
+};
+
+#define CREATE_KIND(kind_name, name_args, min, what)                                                                 \
+  {.name = kind_name, .matches = kk_cli_kind_word, .flags = create_flags, .n_flags = KK_ARRAY_SIZE(create_flags),    \
+   .args = name_args, .min_args = min, .max_args = 1, .summary = what, .run = create_run}
+static const struct kk_cmd create_realm = CREATE_KIND("realm", "NAME", 1, "A realm (--namespace)");
+static const struct kk_cmd create_space = CREATE_KIND("space", "NAME", 1, "A space (--realm)");
+static const struct kk_cmd create_stack = CREATE_KIND("stack", "NAME", 1, "A stack (--realm --space)");
+static const struct kk_cmd create_cell =
+    CREATE_KIND("cell", "[NAME]", 0, "A cell of one container (--image, --command), created stopped");
+static const struct kk_cmd *const create_kinds[] = {&create_realm, &create_space, &create_stack, &create_cell,
+                                                    &kk_cli_cmd_create_regcred};
+
+const struct kk_cmd kk_cli_cmd_create = {
+    .name = "create",
+    .aliases = {"c"},
+    .subs = create_kinds,
+    .n_subs = KK_ARRAY_SIZE(create_kinds),
+    .sub_noun = "resource kind",
+    .usage = "create (realm|space|stack|cell) NAME [flags]",
+    .summary = "Create a realm, space, stack or cell",
+    .details = "Create a realm, space, stack or cell (cells are created stopped). Scope flags default to "
+               "\"default\". `create cell` needs --image; its name defaults to <image>-<6 hex>. `create "
+               "registry-credential REALM` attaches registry pull credentials to a realm (see its --help).",
+};
 
 /* -------------------------------------------------------------- apply */
 
@@ -232,63 +248,67 @@ static void print_apply(struct kk_cli *cli, enum kk_output o, const struct kk_ap
   }
 }
 
-int kk_cmd_apply(struct kk_cli *cli, int argc, char **argv, kk_err_t *err) {
-  struct kk_strv files = {0};
-  const char *output = NULL;
-  struct kk_flag flags[] = {
-      {"file", 'f', KK_FLAG_STRINGS, &files, "manifest file, directory, or - for stdin (repeatable)", false},
-      {"output", 'o', KK_FLAG_STRING, &output, "json or yaml (default: one line per resource)", false},
-  };
-  static const struct kk_cmd_help help = {
-      "kuke apply", "apply -f (FILE|DIR|-) [flags]",
-      "Create or update the resources described by v1beta1 manifests.",
-      "Documents are applied parents first (Realm, Space, Stack, Cell, Container). A document that does not parse "
-      "or validate rejects the whole apply and nothing changes. A cell's missing realm, space and stack are created."};
-  struct kk_strv pos = {0};
-  int r = kk_cli_parse(cli, &help, flags, KK_ARRAY_SIZE(flags), argc, argv, &pos, err);
-  size_t npos = pos.n;
-  kk_strv_free(&pos);
-  if (r != 0) {
-    kk_strv_free(&files);
-    return r < 0 ? 1 : 0;
-  }
+static int apply_run(void *ctx, const struct kk_cmdline *cl, int *status, kk_err_t *err) {
+  struct kk_cli *cli = KK_CLI(ctx);
+  const struct kk_strv *files = kk_cmdline_strv(cl, "file");
+  const char *output = kk_cmdline_str(cl, "output");
   enum kk_output o = KK_OUT_TABLE;
+  if (files->n == 0)
+    return kk_error_kind(err, KK_ERR_INVALID, 0, "kuke apply needs its manifests: -f FILE, -f DIR or -f - (stdin)");
+  if (kk_output_parse(output, &o, err) < 0)
+    return -1;
+  if (o == KK_OUT_WIDE || o == KK_OUT_NAME)
+    return kk_error_kind(err, KK_ERR_INVALID, 0, "invalid output format: %s (supported: json, yaml)", output);
   struct sources src = {0};
   struct kk_apply_result res = {0};
-  int rc = 1;
-  if (npos > 0)
-    kk_error_kind(err, KK_ERR_INVALID, 0, "apply takes its manifests with -f");
-  else if (files.n == 0)
-    kk_error_kind(err, KK_ERR_INVALID, 0, "required flag \"file\" not set (-f FILE|DIR|-)");
-  else if (kk_output_parse(output, &o, err) < 0)
-    ;
-  else if (o == KK_OUT_TABLE && output && strcmp(output, "table") != 0)
-    ;
-  else if (o == KK_OUT_WIDE)
-    kk_error_kind(err, KK_ERR_INVALID, 0, "invalid output format: wide (supported: json, yaml)");
-  else {
-    int ok = 0;
-    for (size_t i = 0; i < files.n && ok == 0; i++)
-      ok = collect(&src, files.v[i], err);
-    cleanup_api struct kk_api *api = NULL;
-    if (ok == 0 && kk_cli_connect(cli, "apply", false, false, &api, err) == 0 &&
-        kk_api_apply(api, src.v, src.n, &res, err) == 0) {
-      print_apply(cli, o, &res);
-      rc = 0;
-      for (size_t i = 0; i < res.n; i++)
-        if (res.items[i].action == KK_APPLY_FAILED)
-          rc = 1;
-    }
+  cleanup_api struct kk_api *api = NULL;
+  int r = 0;
+  for (size_t i = 0; i < files->n && r == 0; i++)
+    r = collect(&src, files->v[i], err);
+  if (r == 0)
+    r = kk_cli_connect(cli, "apply", false, false, &api, err);
+  if (r == 0)
+    r = kk_api_apply(api, src.v, src.n, &res, err);
+  if (r == 0) {
+    print_apply(cli, o, &res);
+    /* Each failure is already on its resource's line. */
+    for (size_t i = 0; i < res.n; i++)
+      if (res.items[i].action == KK_APPLY_FAILED)
+        *status = 1;
   }
   kk_apply_result_free(&res);
   sources_free(&src);
-  kk_strv_free(&files);
-  return rc;
+  return r;
 }
+
+static const struct kk_flag apply_flags[] = {
+    {"file", 'f', KK_FLAG_STRINGS, NULL, "manifest file, directory, or - for stdin (repeatable)", false},
+    {"output", 'o', KK_FLAG_STRING, NULL, "json or yaml (default: one line per resource)", false},
+};
+
+const struct kk_cmd kk_cli_cmd_apply = {
+    .name = "apply",
+    .flags = apply_flags,
+    .n_flags = KK_ARRAY_SIZE(apply_flags),
+    .usage = "apply -f (FILE|DIR|-) [flags]",
+    .summary = "Apply manifests (-f FILE|DIR|-): create or update what they describe",
+    .details = "Create or update the resources described by v1beta1 manifests. Documents are applied parents first "
+               "(Realm, Space, Stack, Cell, Container). A document that does not parse or validate rejects the whole "
+               "apply and nothing changes. A cell's missing realm, space and stack are created.",
+    .run = apply_run,
+};
 
 /* ------------------------------------------------------------- delete */
 
-static int delete_by_files(struct kk_cli *cli, struct kk_api *api, struct kk_strv *files, bool cascade, bool force,
+/* --cascade / --force, or their environment variables set to "true". */
+static bool delete_flag(const struct kk_cmdline *cl, const char *flag, const char *env) {
+  if (kk_cmdline_isset(cl, flag))
+    return kk_cmdline_bool(cl, flag);
+  const char *v = getenv(env);
+  return v && strcmp(v, "true") == 0;
+}
+
+static int delete_by_files(struct kk_cli *cli, struct kk_api *api, const struct kk_strv *files, bool cascade, bool force,
                            kk_err_t *err) {
   struct sources src = {0};
   struct kk_doc_list docs = {0};
@@ -329,56 +349,73 @@ static int delete_by_files(struct kk_cli *cli, struct kk_api *api, struct kk_str
   return ret;
 }
 
-int kk_cmd_delete(struct kk_cli *cli, int argc, char **argv, kk_err_t *err) {
-  struct kk_ref scope = {0};
-  struct kk_strv files = {0};
-  const char *output = NULL;
-  bool cascade = getenv("KUKE_DELETE_CASCADE") && !strcmp(getenv("KUKE_DELETE_CASCADE"), "true");
-  bool force = getenv("KUKE_DELETE_FORCE") && !strcmp(getenv("KUKE_DELETE_FORCE"), "true");
-  struct kk_flag flags[] = {
-      KK_SCOPE_FLAGS(scope),
-      {"cascade", 0, KK_FLAG_BOOL, &cascade, "delete children first, depth first", false},
-      {"force", 0, KK_FLAG_BOOL, &force, "skip the children check and tear down what is found", false},
-      {"file", 'f', KK_FLAG_STRINGS, &files, "delete what manifests describe (FILE|DIR|-)", false},
-      {"output", 'o', KK_FLAG_STRING, &output, "accepted for compatibility", false},
-  };
-  static const struct kk_cmd_help help = {
-      "kuke delete", "delete (realm|space|stack|cell) NAME [flags] | delete -f (FILE|DIR|-)",
-      "Delete a resource. A resource with children is refused unless --cascade or --force.",
-      "Scope flags default to \"default\"."};
-  struct kk_strv pos = {0};
-  int r = kk_cli_parse(cli, &help, flags, KK_ARRAY_SIZE(flags), argc, argv, &pos, err);
-  if (r != 0) {
-    kk_strv_free(&pos);
-    kk_strv_free(&files);
-    return r < 0 ? 1 : 0;
-  }
-  enum kk_kind kind = KK_KIND_REALM;
-  int ret = -1;
+/* delete -f FILE: the command without a kind. */
+static int delete_files_run(void *ctx, const struct kk_cmdline *cl, int *status, kk_err_t *err) {
+  struct kk_cli *cli = KK_CLI(ctx);
+  const struct kk_strv *files = kk_cmdline_strv(cl, "file");
+  if (files->n == 0)
+    return kk_error_kind(err, KK_ERR_INVALID, 0,
+                         "kuke delete needs a kind and a name (kuke delete (realm|space|stack|cell) NAME) or -f FILE");
   cleanup_api struct kk_api *api = NULL;
-  if (files.n > 0) {
-    if (pos.n > 0)
-      kk_error_kind(err, KK_ERR_INVALID, 0, "delete takes either -f or a kind and a name, not both");
-    else if (kk_cli_connect(cli, "delete", false, false, &api, err) == 0)
-      ret = delete_by_files(cli, api, &files, cascade, force, err);
-  } else if (pos.n != 2 || kk_kind_parse(pos.v[0], &kind) < 0 || kind == KK_KIND_CONTAINER) {
-    kk_error_kind(err, KK_ERR_INVALID, 0, "delete needs a kind (realm, space, stack or cell) and a name");
-  } else {
-    struct kk_ref ref = {.kind = kind, .name = pos.v[1]};
-    ref.realm = kind == KK_KIND_REALM ? pos.v[1] : or_default(scope.realm);
-    if (kind >= KK_KIND_STACK)
-      ref.space = or_default(scope.space);
-    if (kind >= KK_KIND_CELL)
-      ref.stack = or_default(scope.stack);
-    struct kk_report rep = {0};
-    if (kk_cli_connect(cli, "delete", false, false, &api, err) == 0 &&
-        kk_api_delete(api, &ref, cascade, force, &rep, err) == 0) {
-      kk_print_report(cli->out, &rep);
-      ret = 0;
-    }
-    kk_report_free(&rep);
-  }
-  kk_strv_free(&pos);
-  kk_strv_free(&files);
-  return ret < 0 ? 1 : 0;
+  if (kk_cli_connect(cli, "delete", false, false, &api, err) < 0)
+    return -1;
+  return delete_by_files(cli, api, files, delete_flag(cl, "cascade", "KUKE_DELETE_CASCADE"),
+                         delete_flag(cl, "force", "KUKE_DELETE_FORCE"), err);
 }
+
+static int delete_kind_run(void *ctx, const struct kk_cmdline *cl, int *status, kk_err_t *err) {
+  struct kk_cli *cli = KK_CLI(ctx);
+  if (kk_cmdline_strv(cl, "file")->n > 0)
+    return kk_error_kind(err, KK_ERR_INVALID, 0, "delete takes either -f or a kind and a name, not both");
+  enum kk_kind kind = kk_cli_kind_of(kk_cmdline_leaf(cl));
+  struct kk_ref scope = kk_cli_scope(cl);
+  const char *name = cl->args.v[0];
+  struct kk_ref ref = {.kind = kind, .name = name};
+  ref.realm = kind == KK_KIND_REALM ? name : or_default(scope.realm);
+  if (kind >= KK_KIND_STACK)
+    ref.space = or_default(scope.space);
+  if (kind >= KK_KIND_CELL)
+    ref.stack = or_default(scope.stack);
+  cleanup_api struct kk_api *api = NULL;
+  struct kk_report rep = {0};
+  int r = kk_cli_connect(cli, "delete", false, false, &api, err);
+  if (r == 0)
+    r = kk_api_delete(api, &ref, delete_flag(cl, "cascade", "KUKE_DELETE_CASCADE"),
+                      delete_flag(cl, "force", "KUKE_DELETE_FORCE"), &rep, err);
+  if (r == 0)
+    kk_print_report(cli->out, &rep);
+  kk_report_free(&rep);
+  return r;
+}
+
+static const struct kk_flag delete_flags[] = {
+    KK_SCOPE_FLAGS,
+    {"cascade", 0, KK_FLAG_BOOL, NULL, "delete children first, depth first", false},
+    {"force", 0, KK_FLAG_BOOL, NULL, "skip the children check and tear down what is found", false},
+    {"file", 'f', KK_FLAG_STRINGS, NULL, "delete what manifests describe (FILE|DIR|-)", false},
+    {"output", 'o', KK_FLAG_STRING, NULL, "accepted for compatibility", false},
+};
+
+#define DELETE_KIND(kind_name, what)                                                                                  \
+  {.name = kind_name, .matches = kk_cli_kind_word, .flags = delete_flags, .n_flags = KK_ARRAY_SIZE(delete_flags),    \
+   .args = "NAME", .min_args = 1, .max_args = 1, .summary = what, .run = delete_kind_run}
+static const struct kk_cmd delete_realm = DELETE_KIND("realm", "A realm (refused with children unless --cascade)");
+static const struct kk_cmd delete_space = DELETE_KIND("space", "A space of --realm");
+static const struct kk_cmd delete_stack = DELETE_KIND("stack", "A stack of --realm --space");
+static const struct kk_cmd delete_cell = DELETE_KIND("cell", "A cell of --realm --space --stack, containers first");
+static const struct kk_cmd *const delete_kinds[] = {&delete_realm, &delete_space, &delete_stack, &delete_cell};
+
+const struct kk_cmd kk_cli_cmd_delete = {
+    .name = "delete",
+    .aliases = {"d"},
+    .flags = delete_flags,
+    .n_flags = KK_ARRAY_SIZE(delete_flags),
+    .subs = delete_kinds,
+    .n_subs = KK_ARRAY_SIZE(delete_kinds),
+    .sub_noun = "resource kind",
+    .usage = "delete (realm|space|stack|cell) NAME [flags] | delete -f (FILE|DIR|-)",
+    .summary = "Delete a realm, space, stack or cell",
+    .details = "Delete a resource. A resource with children is refused unless --cascade or --force. Scope flags "
+               "default to \"default\".",
+    .run = delete_files_run,
+};

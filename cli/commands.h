@@ -1,23 +1,17 @@
-/* Internal to cli/: the subcommands. */
+/* Internal to cli/: the commands, each declared once beside its body;
+ * cli/main.c puts them in kuke's tree. */
 #ifndef KK_CLI_COMMANDS_H
 #define KK_CLI_COMMANDS_H
 
 #include "cli/cmd.h"
 
-int kk_cmd_init(struct kk_cli *cli, int argc, char **argv, kk_err_t *err);
-int kk_cmd_apply(struct kk_cli *cli, int argc, char **argv, kk_err_t *err);
-int kk_cmd_create(struct kk_cli *cli, int argc, char **argv, kk_err_t *err);
-int kk_cmd_get(struct kk_cli *cli, int argc, char **argv, kk_err_t *err);
-int kk_cmd_delete(struct kk_cli *cli, int argc, char **argv, kk_err_t *err);
-int kk_cmd_doctor(struct kk_cli *cli, int argc, char **argv, kk_err_t *err);
-int kk_cli_image(struct kk_cli *cli, int argc, char **argv, kk_err_t *err);
-int kk_cmd_start(struct kk_cli *cli, int argc, char **argv, kk_err_t *err);
-int kk_cmd_stop(struct kk_cli *cli, int argc, char **argv, kk_err_t *err);
-int kk_cmd_kill(struct kk_cli *cli, int argc, char **argv, kk_err_t *err);
-int kk_cmd_restart(struct kk_cli *cli, int argc, char **argv, kk_err_t *err);
-int kk_cmd_log(struct kk_cli *cli, int argc, char **argv, kk_err_t *err);
-int kk_cmd_attach(struct kk_cli *cli, int argc, char **argv, kk_err_t *err);
-int kk_cmd_run(struct kk_cli *cli, int argc, char **argv, kk_err_t *err);
-int kk_cmd_version(struct kk_cli *cli, int argc, char **argv, kk_err_t *err);
+extern const struct kk_cmd kk_cli_cmd_init, kk_cli_cmd_apply, kk_cli_cmd_create, kk_cli_cmd_get, kk_cli_cmd_delete,
+    kk_cli_cmd_start, kk_cli_cmd_stop, kk_cli_cmd_kill, kk_cli_cmd_restart, kk_cli_cmd_run, kk_cli_cmd_log,
+    kk_cli_cmd_attach, kk_cli_cmd_image, kk_cli_cmd_doctor, kk_cli_cmd_version;
+
+/* `kuke get image[s]`: `kuke image list` under get's kinds (cmd_image.c). */
+extern const struct kk_cmd kk_cli_cmd_get_images;
+/* `kuke create registry-credential` (cmd_regcred.c). */
+extern const struct kk_cmd kk_cli_cmd_create_regcred;
 
 #endif

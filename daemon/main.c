@@ -7,7 +7,7 @@
 #include <string.h>
 
 #include "daemon/daemon.h"
-#include "lib/flags.h"
+#include "lib/command.h"
 #include "lib/fs.h"
 #include "lib/log.h"
 #include "lib/util.h"
@@ -102,42 +102,57 @@ static int serve(const char **v, kk_err_t *err) {
   return ret;
 }
 
-int kk_daemon_main(int argc, char **argv) {
-  const char *v[13] = {0};
-  struct kk_flag flags[] = {
-      {"socket", 0, KK_FLAG_STRING, &v[0], "unix socket to listen on (default /run/kukeon/kukeond.sock)", false},
-      {"socket-gid", 0, KK_FLAG_STRING, &v[1], "group that may use the socket (mode 0660); 0 = root only", false},
-      {"run-path", 0, KK_FLAG_STRING, &v[2], "persistent state (default /opt/kukeon)", false},
-      {"containerd-socket", 0, KK_FLAG_STRING, &v[3], "accepted for compatibility, unused: kukeon has no containerd", false},
-      {"configuration", 0, KK_FLAG_STRING, &v[4], "ServerConfiguration file (default /etc/kukeon/kukeond.yaml)", false},
-      {"cgroup-root", 0, KK_FLAG_STRING, &v[5], "cgroup root of the kukeon tree (default /kukeon)", false},
-      {"containerd-namespace-suffix", 0, KK_FLAG_STRING, &v[6], "realm namespace suffix (default kukeon.io)", false},
-      {"reconcile-interval", 0, KK_FLAG_STRING, &v[7], "reconcile period, Go duration; 0 disables (default 30s)", false},
-      {"log-level", 0, KK_FLAG_STRING, &v[8], "debug, info, warn or error (default info)", false},
-      {"runtime-dir", 0, KK_FLAG_STRING, &v[9], "runc state, bundles and monitors (default: the socket's directory)", false},
-      {"runc", 0, KK_FLAG_STRING, &v[10], "runc binary (default runc, from PATH)", false},
-      {"peer-policy", 0, KK_FLAG_STRING, &v[11], "restricted or trusted: what peers other than root may ask for (default restricted)", false},
-      {"allowed-host-paths", 0, KK_FLAG_STRING, &v[12], "host paths restricted peers may bind, colon-separated", false},
-  };
-  struct kk_strv pos = {0};
-  bool help = false;
-  kk_err_t err = NULL;
-  int rc = 0;
-  if (kk_flags_parse(flags, KK_ARRAY_SIZE(flags), NULL, 0, argc, argv, &pos, &help, &err) < 0) {
-    rc = 1;
-  } else if (help || pos.n == 0) {
-    printf("kukeond serves the kukeonv1 API on a unix socket.\n\nUsage:\n  kukeond serve [flags]\n\nFlags:\n");
-    kk_flags_print(stdout, flags, KK_ARRAY_SIZE(flags), true);
-  } else if (strcmp(pos.v[0], "serve") != 0 || pos.n > 1) {
-    kk_error_kind(&err, KK_ERR_INVALID, 0, "unknown command \"%s\" for \"kukeond\" (try: kukeond serve)", pos.v[pos.n > 1 ? 1 : 0]);
-    rc = 1;
-  } else {
-    rc = serve(v, &err) < 0 ? 1 : 0;
-  }
-  if (err) {
-    fprintf(stderr, "Error: %s\n", err->msg);
-    kk_error_free(&err);
-  }
-  kk_strv_free(&pos);
-  return rc;
+/* The flags, in serve()'s order; accepted before and after `serve`. */
+static const struct kk_flag flags[] = {
+    {"socket", 0, KK_FLAG_STRING, NULL, "unix socket to listen on (default /run/kukeon/kukeond.sock)", false},
+    {"socket-gid", 0, KK_FLAG_STRING, NULL, "group that may use the socket (mode 0660); 0 = root only", false},
+    {"run-path", 0, KK_FLAG_STRING, NULL, "persistent state (default /opt/kukeon)", false},
+    {"containerd-socket", 0, KK_FLAG_STRING, NULL, "accepted for compatibility, unused: kukeon has no containerd", false},
+    {"configuration", 0, KK_FLAG_STRING, NULL, "ServerConfiguration file (default /etc/kukeon/kukeond.yaml)", false},
+    {"cgroup-root", 0, KK_FLAG_STRING, NULL, "cgroup root of the kukeon tree (default /kukeon)", false},
+    {"containerd-namespace-suffix", 0, KK_FLAG_STRING, NULL, "realm namespace suffix (default kukeon.io)", false},
+    {"reconcile-interval", 0, KK_FLAG_STRING, NULL, "reconcile period: 30s, 5m, 1h30m, 500ms; 0 disables (default 30s)", false},
+    {"log-level", 0, KK_FLAG_STRING, NULL, "debug, info, warn or error (default info)", false},
+    {"runtime-dir", 0, KK_FLAG_STRING, NULL, "runc state, bundles and monitors (default: the socket's directory)", false},
+    {"runc", 0, KK_FLAG_STRING, NULL, "runc binary (default runc, from PATH)", false},
+    {"peer-policy", 0, KK_FLAG_STRING, NULL, "restricted or trusted: what peers other than root may ask for (default restricted)", false},
+    {"allowed-host-paths", 0, KK_FLAG_STRING, NULL, "host paths restricted peers may bind, colon-separated", false},
+};
+
+static int serve_run(void *ctx, const struct kk_cmdline *cl, int *status, kk_err_t *err) {
+  const char *v[KK_ARRAY_SIZE(flags)];
+  for (size_t i = 0; i < KK_ARRAY_SIZE(flags); i++)
+    v[i] = kk_cmdline_str(cl, flags[i].name);
+  return serve(v, err);
 }
+
+static const struct kk_cmd serve_cmd = {
+    .name = "serve",
+    .summary = "Serve the kukeonv1 API on a unix socket until SIGTERM or SIGINT",
+    .run = serve_run,
+};
+
+static const struct kk_cmd *const commands[] = {&serve_cmd};
+
+static const struct kk_flag root_flags[] = {
+    {"version", 0, KK_FLAG_BOOL, NULL, "print kukeond's version and exit", false},
+};
+
+static const struct kk_cmd root = {
+    .name = "kukeond",
+    .flags = root_flags,
+    .n_flags = KK_ARRAY_SIZE(root_flags),
+    .subs = commands,
+    .n_subs = KK_ARRAY_SIZE(commands),
+    .usage = "serve [flags]",
+    .summary = "kukeond serves the kukeonv1 API on a unix socket.",
+};
+
+static const struct kk_cmd_prog prog = {
+    .root = &root,
+    .version = KUKEON_VERSION,
+    .globals = flags,
+    .n_globals = KK_ARRAY_SIZE(flags),
+};
+
+int kk_daemon_main(int argc, char **argv) { return kk_cmd_main(&prog, argc, argv, stdout, stderr, NULL); }

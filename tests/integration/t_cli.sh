@@ -216,7 +216,7 @@ t_eq apply-missing-file "1 Error: failed to open file \"$T_TMP/nope.yaml\": No s
 err1() { local name=$1 want=$2; shift 2; local out rc; out=$("$@" 2>&1 >/dev/null); rc=$?
   t_eq "err-$name" "1" "$rc"; t_match "err-$name-msg" "^Error: $want" "$out"; }
 err1 get-kind 'unknown resource kind "pods"' "$KUKE" get pods
-err1 output 'invalid output format: xml \(supported: yaml, json, table, wide\)' "$KUKE" get realms -o xml
+err1 output 'invalid output format: xml \(supported: yaml, json, table, wide, name\)' "$KUKE" get realms -o xml
 err1 flag 'unknown flag: --bogus' "$KUKE" get realms --bogus
 err1 command 'unknown command "frobnicate" for "kuke"' "$KUKE" frobnicate
 err1 get-notfound 'cell "nope" not found in realm "default", space "default", stack "default"' "$KUKE" get cell nope
@@ -228,16 +228,45 @@ err1 create-noparent 'realm "nosuch" not found' "$KUKE" create space s --realm n
 err1 delete-children 'resource has child resources: realm "blue" has 1 space\(s\). Use --cascade to delete them or --force to skip validation' "$KUKE" delete realm blue
 err1 delete-notfound 'realm "nosuch" not found' "$KUKE" delete realm nosuch
 err1 ssh-host 'unsupported kukeon host scheme: ssh transport not yet implemented' env -u KUKEON_RUN_PATH "$KUKE" get realms --host ssh://a@b
-err1 no-daemon 'dial kukeond at /nonexistent/k.sock: dial unix /nonexistent/k.sock: connect: No such file or directory' env -u KUKEON_RUN_PATH "$KUKE" get realms --host unix:///nonexistent/k.sock
+err1 no-daemon 'cannot reach kukeond at unix:///nonexistent/k.sock: No such file or directory \(is kukeond running\?' env -u KUKEON_RUN_PATH "$KUKE" get realms --host unix:///nonexistent/k.sock
 err1 bad-suffix 'namespace suffix ".x" is invalid' env KUKEON_NAMESPACE_SUFFIX=.x "$KUKE" get realms
 err1 client-config '.*cc.yaml:2: spec.hots: unknown field' env KUKE_CONFIGURATION="$T_TMP/cc.yaml" sh -c "printf 'kind: ClientConfiguration\nspec: {hots: x}\n' > $T_TMP/cc.yaml; \"$KUKE\" get realms"
 # the ClientConfiguration's runPath is used but does not promote to in-process
 printf 'kind: ClientConfiguration\nspec:\n  runPath: %s\n' "$RP" > "$T_TMP/cc2.yaml"
-err1 config-runpath-no-promotion 'dial kukeond' env -u KUKEON_RUN_PATH KUKE_CONFIGURATION="$T_TMP/cc2.yaml" "$KUKE" get realms --host unix:///nonexistent/k.sock
+err1 config-runpath-no-promotion 'cannot reach kukeond' env -u KUKEON_RUN_PATH KUKE_CONFIGURATION="$T_TMP/cc2.yaml" "$KUKE" get realms --host unix:///nonexistent/k.sock
 out=$(env -u KUKEON_RUN_PATH KUKE_CONFIGURATION="$T_TMP/cc2.yaml" "$KUKE" get realms --no-daemon)
 t_match config-runpath-used '^blue ' "$out"
 out=$(env -u KUKEON_RUN_PATH KUKEON_NO_DAEMON=true KUKE_CONFIGURATION="$T_TMP/cc2.yaml" "$KUKE" get realms)
 t_match no-daemon-env '^blue ' "$out"
+
+# The command tree: global flags and a command's own flags before or after
+# the command (their values skipped), -o name, --no-headers, did-you-mean,
+# exit 1 on every error, names checked where the argument can be named.
+out=$("$KUKE" --run-path "$RP" get images); rc=$?
+t_eq tree-global-before-kind-exit 0 "$rc"
+t_ok tree-command-flag-before python3 -c 'import json,sys; d=json.load(sys.stdin); assert isinstance(d,list) and len(d)>=2' <<<"$("$KUKE" -o json get realms)"
+out=$("$KUKE" get --log-level debug realms -o name --run-path "$RP")
+t_match get-name-realm '^realm/blue$' "$out"
+t_fail get-name-no-header grep -q NAME <<<"$out"
+t_match get-name-cells '^cell/c1$' "$("$KUKE" get cells --realm blue -o name)"
+out=$("$KUKE" get realms --no-headers)
+t_match get-no-headers-row '^blue +Ready' "$out"
+t_fail get-no-headers-header grep -qE '^(NAME|-+ )' <<<"$out"
+t_fail get-no-headers-wide grep -q NAMESPACE <<<"$("$KUKE" get realms -o wide --no-headers)"
+before=$(t_tree "$RP")
+err1 image-typo 'unknown command "lst" for "kuke image" \(did you mean "list"\?\)' "$KUKE" image lst
+err1 image-bare-global '"kuke image" needs a command: load, pull, list, delete, prune' "$KUKE" --run-path "$RP" image
+err1 command-typo 'unknown command "gte" for "kuke" \(did you mean "get"\?\)' "$KUKE" gte realms
+err1 flag-typo 'unknown flag: --selctor \(did you mean --selector\?\)' "$KUKE" get cells --selctor a=b
+err1 delete-no-kind 'unknown resource kind "blue" for "kuke delete"; one of: realm, space, stack, cell$' "$KUKE" delete blue
+err1 delete-kind-typo 'unknown resource kind "cel" for "kuke delete" \(did you mean "cell"\?\); one of: realm, space, stack, cell$' "$KUKE" delete cel c1 --realm blue --space sp1 --stack st1
+err1 create-bad-name 'argument NAME: name is invalid: cell name "a_b" contains disallowed character' "$KUKE" create cell a_b --image busybox
+err1 create-bad-scope 'flag --realm: realm name is invalid: "a_b"' "$KUKE" create space s --realm a_b
+err1 arity 'unexpected argument "x" for "kuke init": it takes no arguments' "$KUKE" init x
+t_eq tree-errors-change-nothing "$before" "$(t_tree "$RP")"
+t_match version-flag "^kuke version [^ ]+$" "$("$KUKE" --version)"
+t_match kukeond-version-flag "^kukeond version [^ ]+$" "$("$KUKEOND" --version)"
+t_ok help-topic sh -c "\"$KUKE\" help image list | grep -q 'kuke image list \[REF\]'"
 
 # delete
 out=$("$KUKE" delete cell c1 --realm blue --space sp1 --stack st1)

@@ -107,7 +107,7 @@ t_eq sigterm-exit 0 "$rc"
 t_fail sigterm-socket-removed test -e "$SOCK"
 t_fail sigterm-pid-removed test -e "$T_TMP/kukeond.pid"
 out=$("$KUKE" get realms 2>&1); rc=$?
-t_match daemon-down-one-line "^Error: dial kukeond at $SOCK: dial unix $SOCK: connect: No such file or directory \\(is kukeond running\\?" "$out"
+t_match daemon-down-one-line "^Error: cannot reach kukeond at unix://$SOCK: No such file or directory \\(is kukeond running\\?" "$out"
 
 # SIGKILL leaves both behind; a new daemon replaces them.
 t_start_daemon "$RP"; t_eq restart 0 $?
@@ -127,7 +127,7 @@ if command -v setpriv >/dev/null; then
   t_ok group-member-primary setpriv --reuid=65533 --regid=65534 --clear-groups env HOME=/nonexistent "$KUKE" get realms
   t_ok group-member-supplementary setpriv --reuid=65533 --regid=65533 --groups=65534 env HOME=/nonexistent "$KUKE" get realms
   out=$(setpriv --reuid=65533 --regid=65533 --clear-groups env HOME=/nonexistent "$KUKE" get realms 2>&1)
-  t_match non-member-mode-keeps-out '^Error: dial kukeond at .*: permission denied — add yourself to the kukeon group' "$out"
+  t_match non-member-mode-keeps-out '^Error: cannot reach kukeond at .*: permission denied — add yourself to the kukeon group' "$out"
 fi
 kill -TERM "$DPID"; wait "$DPID"
 
