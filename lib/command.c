@@ -109,7 +109,10 @@ static int unknown_sub(const struct kk_cmdline *cl, const struct kk_cmd *node, c
   const char *near = kk_closest(word, (const char *const *)cands.v, cands.n);
   char path[128];
   kk_cmdline_path(cl, path, sizeof(path));
-  cleanup_free char *hint = near ? kk_asprintf(" (did you mean \"%s\"?)", near) : kk_xstrdup("");
+  /* A word that is no kind at all is most likely a NAME typed without one. */
+  cleanup_free char *hint = near               ? kk_asprintf(" (did you mean \"%s\"?)", near)
+                            : node->sub_noun ? kk_asprintf(" (a name follows its kind: \"%s <kind> %s\")", path, word)
+                                             : kk_xstrdup("");
   cleanup_free char *list = sub_list(node);
   /* The root's list is long and its help shows it. */
   cleanup_free char *one_of = node->n_subs <= 8 ? kk_asprintf("; one of: %s", list) : kk_xstrdup("");

@@ -258,7 +258,7 @@ err1 image-typo 'unknown command "lst" for "kuke image" \(did you mean "list"\?\
 err1 image-bare-global '"kuke image" needs a command: load, pull, list, delete, prune' "$KUKE" --run-path "$RP" image
 err1 command-typo 'unknown command "gte" for "kuke" \(did you mean "get"\?\)' "$KUKE" gte realms
 err1 flag-typo 'unknown flag: --selctor \(did you mean --selector\?\)' "$KUKE" get cells --selctor a=b
-err1 delete-no-kind 'unknown resource kind "blue" for "kuke delete"; one of: realm, space, stack, cell$' "$KUKE" delete blue
+err1 delete-no-kind 'unknown resource kind "blue" for "kuke delete" \(a name follows its kind: "kuke delete <kind> blue"\); one of: realm, space, stack, cell$' "$KUKE" delete blue
 err1 delete-kind-typo 'unknown resource kind "cel" for "kuke delete" \(did you mean "cell"\?\); one of: realm, space, stack, cell$' "$KUKE" delete cel c1 --realm blue --space sp1 --stack st1
 err1 create-bad-name 'argument NAME: name is invalid: cell name "a_b" contains disallowed character' "$KUKE" create cell a_b --image busybox
 err1 create-bad-scope 'flag --realm: realm name is invalid: "a_b"' "$KUKE" create space s --realm a_b

@@ -196,9 +196,10 @@ START_TEST(did_you_mean) {
 END_TEST
 
 START_TEST(kinds_named) {
-  expect_error("delete myname", "unknown resource kind \"myname\" for \"kuke delete\"; one of: realm, space, stack, cell");
-  expect_error("get pods", "unknown resource kind \"pods\" for \"kuke get\"; one of: realm, space, stack, cell, "
-                           "container, image");
+  expect_error("delete myname", "unknown resource kind \"myname\" for \"kuke delete\" (a name follows its kind: "
+                                "\"kuke delete <kind> myname\"); one of: realm, space, stack, cell");
+  expect_error("get pods", "unknown resource kind \"pods\" for \"kuke get\" (a name follows its kind: \"kuke get "
+                           "<kind> pods\"); one of: realm, space, stack, cell, container, image");
   expect_error("create pod x", "one of: realm, space, stack, cell, registry-credential");
 }
 END_TEST
