@@ -204,7 +204,7 @@ const struct kk_cmd kk_cli_cmd_attach = {
 /* ---------------------------------------------------------------- run */
 
 static struct kk_doc *image_cell(const char *name, struct kk_ref scope, const char *image, const char *command,
-                                 const struct kk_strv *cmdline, bool tty, bool rm) {
+                                 const struct kk_strv *cmdline, bool tty, bool rm, struct kk_opt_i64 memory) {
   struct kk_doc *doc = kk_doc_new(KK_KIND_CELL);
   doc->file = kk_xstrdup("<command line>");
   struct kk_cell *c = &doc->u.cell;
@@ -222,6 +222,7 @@ static struct kk_doc *image_cell(const char *name, struct kk_ref scope, const ch
   ct->root = true;
   ct->image = kk_xstrdup(image);
   ct->attachable = tty;
+  ct->resources.memory_limit_bytes = memory;
   if (cmdline->n > 0) {
     ct->command = kk_xstrdup(cmdline->v[0]);
     for (size_t i = 1; i < cmdline->n; i++)
@@ -236,7 +237,7 @@ static struct kk_doc *image_cell(const char *name, struct kk_ref scope, const ch
 
 struct run_opts {
   struct kk_ref scope;
-  const char *image, *command, *name, *file, *container;
+  const char *image, *command, *name, *file, *container, *memory;
   bool detach, rm, no_daemon;
 };
 
@@ -330,6 +331,11 @@ static int run(struct kk_cli *cli, const struct run_opts *o, const struct kk_str
   int sources = (o->image != NULL) + (o->file != NULL) + (pos->n > 0 && !o->image);
   if (sources != 1)
     return kk_error_kind(err, KK_ERR_INVALID, 0, "run needs exactly one of --image, -f FILE or a cell name");
+  struct kk_opt_i64 memory = {.set = o->memory != NULL};
+  if (o->memory && !o->image)
+    return kk_error_kind(err, KK_ERR_INVALID, 0, "flag --memory: only with --image (a manifest sets memoryLimitBytes)");
+  if (o->memory && kk_parse_quantity_bytes(o->memory, &memory.v, err) < 0)
+    return kk_error_wrap(err, "flag --memory");
   cleanup_api struct kk_api *api = NULL;
   if (kk_cli_connect(cli, "run", false, o->no_daemon, &api, err) < 0)
     return -1;
@@ -340,7 +346,7 @@ static int run(struct kk_cli *cli, const struct run_opts *o, const struct kk_str
   if (o->image) {
     bool want_tty = !o->detach && isatty(STDIN_FILENO) && pos->n == 0 && kk_empty(o->command);
     const char *cell = o->name ? o->name : (gen = kk_cli_generated_name(o->image));
-    doc = image_cell(cell, o->scope, o->image, o->command, pos, want_tty, o->rm);
+    doc = image_cell(cell, o->scope, o->image, o->command, pos, want_tty, o->rm, memory);
     struct kk_report rep = {0};
     int r = kk_api_create(api, doc, &rep, err);
     kk_report_free(&rep);
@@ -379,6 +385,7 @@ static int run_run(void *ctx, const struct kk_cmdline *cl, int *status, kk_err_t
       .name = kk_cmdline_str(cl, "name"),
       .file = kk_cmdline_str(cl, "file"),
       .container = kk_cmdline_str(cl, "container"),
+      .memory = kk_cmdline_str(cl, "memory"),
       .detach = kk_cmdline_bool(cl, "detach"),
       .rm = kk_cmdline_bool(cl, "rm"),
       .no_daemon = kk_cmdline_bool(cl, "no-daemon"),
@@ -397,6 +404,7 @@ static const struct kk_flag run_flags[] = {
     {"command", 0, KK_FLAG_STRING, NULL, "with --image: the command (default: the image's; /bin/sh on a terminal)", false},
     {"name", 0, KK_FLAG_STRING, NULL, "with --image: the cell's name (default <image>-<6 hex>)", false},
     {"container", 0, KK_FLAG_STRING, NULL, "with -f: the container to follow (default: the only non-root one)", false},
+    {"memory", 'm', KK_FLAG_STRING, NULL, "with --image: memory limit, bytes or a quantity (64Mi, 1G)", false},
     {"detach", 'd', KK_FLAG_BOOL, NULL, "start and return; do not follow the output", false},
     {"rm", 0, KK_FLAG_BOOL, NULL, "delete the cell once the container exits", false},
     KK_NO_DAEMON_FLAG,

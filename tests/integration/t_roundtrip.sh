@@ -91,6 +91,14 @@ t_match quantity-suffix '^1 Error: .*qb.yaml:11: spec.containers\[0\].resources.
 t_match quantity-negative '^1 Error: .*qc.yaml:11: .*invalid quantity "-1Mi": must not be negative' "$(bad qc -1Mi)"
 t_match quantity-overflow '^1 Error: .*qd.yaml:11: .*invalid quantity "8Ei": more than 9223372036854775807 bytes' "$(bad qd 8Ei)"
 t_eq quantity-refused-unchanged "$before" "$(t_tree "$RP")"
+# The flag takes the same quantities: kuke run -m (docker's --memory).
+out=$(k run --image "$IMG" --name qm -d -m 32Mi -- /bin/sleep 600 2>&1)
+t_eq run-memory-flag 33554432 \
+  "$(json 'd["linux"]["resources"]["memory"]["limit"]' <"$T_TMP/bundles/default.kukeon.io/default_default_qm_root/config.json")"
+out=$(k run --image "$IMG" --name qn -m 1.5 -- true 2>&1); rc=$?
+t_eq run-memory-flag-bad "1 Error: flag --memory: invalid quantity \"1.5\": not a whole number of bytes" "$rc $out"
+k delete cell qm >/dev/null 2>&1
+t_eq run-memory-flag-bad-unchanged "$before" "$(t_tree "$RP")"
 
 # ----------------------------------------------------- annotations
 want='{"io.kukeon.cell": "q1", "io.kukeon.container": "main", "io.kukeon.container-type": "container", "io.kukeon.realm": "default", "io.kukeon.space": "default", "io.kukeon.stack": "default"}'
