@@ -78,6 +78,8 @@ bool kk_image_is_whiteout_stat(const void *st /* struct stat * */);
  * read from src_name under src_dir) and, when times, st's times.  The
  * destination is dst_fd when >= 0, else dst_name under dst_parent. */
 struct stat;
+/* A new symlink dst_name under dst_dir with src_name's target. */
+int kk_image_copy_symlink(int src_dir, const char *src_name, int dst_dir, const char *dst_name, kk_err_t *err);
 int kk_image_copy_meta(int src_dir, const char *src_name, int dst_fd, int dst_parent, const char *dst_name,
                        const struct stat *st, bool times, kk_err_t *err);
 

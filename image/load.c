@@ -654,13 +654,20 @@ void kk_image_load_result_free(struct kk_image_load_result *r) {
   r->bare_tag = NULL;
 }
 
+/* What every entry point does first: an empty result, default options, a
+ * valid namespace. */
+static int load_begin(const char *ns, const struct kk_image_load_opts **opts, struct kk_image_load_result *out,
+                      kk_err_t *err) {
+  static const struct kk_image_load_opts defaults = {0};
+  memset(out, 0, sizeof(*out));
+  if (*opts == NULL)
+    *opts = &defaults;
+  return kk_image_namespace_validate(ns, err);
+}
+
 int kk_image_load_fd(struct kk_image_store *s, const char *ns, int fd, const struct kk_image_load_opts *opts,
                      struct kk_image_load_result *out, kk_err_t *err) {
-  memset(out, 0, sizeof(*out));
-  struct kk_image_load_opts defaults = {0};
-  if (opts == NULL)
-    opts = &defaults;
-  if (kk_image_namespace_validate(ns, err) < 0)
+  if (load_begin(ns, &opts, out, err) < 0)
     return -1;
   cleanup_close int lock = kk_image_gc_lock(s, false, err);
   if (lock < 0)
@@ -691,11 +698,7 @@ int kk_image_load_fd(struct kk_image_store *s, const char *ns, int fd, const str
 
 int kk_image_load_dirfd(struct kk_image_store *s, const char *ns, int dfd, const char *what,
                         const struct kk_image_load_opts *opts, struct kk_image_load_result *out, kk_err_t *err) {
-  memset(out, 0, sizeof(*out));
-  struct kk_image_load_opts defaults = {0};
-  if (opts == NULL)
-    opts = &defaults;
-  if (kk_image_namespace_validate(ns, err) < 0)
+  if (load_begin(ns, &opts, out, err) < 0)
     return -1;
   if (!kk_exists_at(dfd, "oci-layout"))
     return kk_error_kind(err, KK_ERR_INVALID, 0, "%s: not an OCI image layout (no oci-layout file)", what);
@@ -724,11 +727,7 @@ static int load_dir(struct kk_image_store *s, const char *ns, const char *path, 
 
 int kk_image_load(struct kk_image_store *s, const char *ns, const char *path, const struct kk_image_load_opts *opts,
                   struct kk_image_load_result *out, kk_err_t *err) {
-  memset(out, 0, sizeof(*out));
-  struct kk_image_load_opts defaults = {0};
-  if (opts == NULL)
-    opts = &defaults;
-  if (kk_image_namespace_validate(ns, err) < 0)
+  if (load_begin(ns, &opts, out, err) < 0)
     return -1;
   if (path == NULL || strcmp(path, "-") == 0)
     return kk_image_load_fd(s, ns, STDIN_FILENO, opts, out, err);

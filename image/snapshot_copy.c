@@ -92,13 +92,8 @@ static int copy_entry(struct cp *c, int src, int dst, const char *rel, const cha
     return copy_file(src, name, dst, &st, err);
   }
   if (S_ISLNK(st.st_mode)) {
-    char target[4096];
-    ssize_t n = readlinkat(src, name, target, sizeof(target) - 1);
-    if (n < 0)
-      return kk_error(err, errno, "readlink %s", path);
-    target[n] = '\0';
-    if (symlinkat(target, dst, name) < 0)
-      return kk_error(err, errno, "symlink %s", path);
+    if (kk_image_copy_symlink(src, name, dst, name, err) < 0)
+      return -1;
     return kk_image_copy_meta(src, name, -1, dst, name, &st, true, err);
   }
   if (S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode) || S_ISFIFO(st.st_mode)) {

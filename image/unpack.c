@@ -307,6 +307,17 @@ static int apply_meta(struct ux *u, struct archive_entry *e, int fd, int parentf
   return 0;
 }
 
+int kk_image_copy_symlink(int src_dir, const char *src_name, int dst_dir, const char *dst_name, kk_err_t *err) {
+  char target[4096];
+  ssize_t n = readlinkat(src_dir, src_name, target, sizeof(target) - 1);
+  if (n < 0)
+    return kk_error(err, errno, "read symlink %s", src_name);
+  target[n] = '\0';
+  if (symlinkat(target, dst_dir, dst_name) < 0)
+    return kk_error(err, errno, "symlink %s", dst_name);
+  return 0;
+}
+
 int kk_image_copy_meta(int srcfd_path_dir, const char *src_rel, int dstfd, int dst_parent, const char *dst_base,
                        const struct stat *st, bool set_times, kk_err_t *err) {
   char sp[4200];
@@ -545,13 +556,8 @@ static int copy_up(struct ux *u, const struct lower_hit *hit, const char *trel, 
                    kk_err_t *err) {
   int lfd = u->lowers[hit->layer];
   if (S_ISLNK(hit->st.st_mode)) {
-    char target[4096];
-    ssize_t n = readlinkat(lfd, trel, target, sizeof(target) - 1);
-    if (n < 0)
-      return kk_error(err, errno, "read lower symlink %s", trel);
-    target[n] = '\0';
-    if (symlinkat(target, parentfd, base) < 0)
-      return kk_error(err, errno, "symlink");
+    if (kk_image_copy_symlink(lfd, trel, parentfd, base, err) < 0)
+      return -1;
     return kk_image_copy_meta(lfd, trel, -1, parentfd, base, &hit->st, true, err);
   }
   if (S_ISREG(hit->st.st_mode)) {
