@@ -261,8 +261,8 @@ static void waker_close(struct waker *w) {
     close(w->ifd);
 }
 
-/* The caller's stop fds: readable, hung up or in error (a socket whose
- * peer left or that is being shut down, a pipe whose reader closed). */
+/* The caller's stop fds: hung up or in error (a socket whose peer left or
+ * that is being shut down, a pipe whose reader closed). */
 static bool stop_fired(const struct pollfd *p, int n) {
   for (int i = 0; i < n; i++)
     if (p[i].revents)
@@ -280,7 +280,7 @@ static bool follow_wait(struct waker *w, const struct kk_log_opts *o) {
   struct pollfd p[3] = {{w->sock >= 0 ? w->sock : w->ifd, POLLIN, 0}};
   int n_stop = o->n_stop_fds > 2 ? 2 : o->n_stop_fds;
   for (int i = 0; i < n_stop; i++)
-    p[1 + i] = (struct pollfd){o->stop_fds[i], POLLIN, 0};
+    p[1 + i] = (struct pollfd){o->stop_fds[i], POLLRDHUP, 0};
   int timeout = p[0].fd < 0 ? 250 : FOLLOW_POLL_MS;
   if (poll(p, 1 + (nfds_t)n_stop, timeout) <= 0)
     return false;

@@ -139,9 +139,10 @@ struct kk_log_opts {
   bool follow;     /* keep reading (across rotation) until the container ended */
   bool timestamps; /* prefix each line with its RFC 3339 timestamp and a space */
   long tail;       /* only the last N lines; < 0: all (0: none, then follow) */
-  /* A follow also ends when one of these is readable, hung up or in error:
-   * the connection of a client that left, the write end of a pipe whose
-   * reader closed. */
+  /* A follow also ends when one of these is hung up or in error: the
+   * connection of a client that left, the write end of a pipe whose reader
+   * closed.  Only that: a regular file always polls readable, and a
+   * terminal does whenever a key is pressed. */
   int stop_fds[2];
   int n_stop_fds;
 };

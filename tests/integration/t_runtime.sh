@@ -100,6 +100,12 @@ out=$(k run --image "$IMG" --rm -- sh -c 'echo out; exit 7' 2>&1); rc=$?
 t_eq run-exit-code "7 out" "$rc $out"
 out=$(kl run --image "$IMG" --rm -- sh -c 'echo in-process' 2>&1); rc=$?
 t_eq run-in-process "0 in-process" "$rc $out"
+# Output into a regular file (always "readable" to poll) or from a terminal
+# that has input waiting: the follower still waits for the exit.
+kl run --image "$IMG" --rm -- sh -c 'sleep 1; echo to-file; exit 5' >"$T_TMP/run.out" 2>&1; rc=$?
+t_eq run-in-process-to-file "5 to-file" "$rc $(cat "$T_TMP/run.out")"
+k run --image "$IMG" --rm -- sh -c 'sleep 1; echo via-daemon; exit 6' >"$T_TMP/run.out" 2>&1; rc=$?
+t_eq run-daemon-to-file "6 via-daemon" "$rc $(cat "$T_TMP/run.out")"
 k run -d --image "$IMG" --name sig -- sleep 600 >/dev/null
 pid=$(cstat sig main pid)
 t_match run-detached-pid '^[0-9]+$' "$pid"
