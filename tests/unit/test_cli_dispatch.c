@@ -30,8 +30,10 @@ static void split(struct argv_buf *a, const char *line) {
   a->v[a->n] = NULL;
 }
 
+/* cl points into argv, as kuke's points into main's: the words must
+ * outlive it, until the next resolve. */
 static int resolve(const char *line, struct kk_cmdline *cl, kk_err_t *err) {
-  struct argv_buf a;
+  static struct argv_buf a;
   split(&a, line);
   return kk_cmd_resolve(&kk_cli_prog, a.n, a.v, cl, err);
 }
