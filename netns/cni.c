@@ -19,7 +19,6 @@
 #define CONFLIST_MAX (64 * 1024)
 #define CACHE_MAX (1u << 20)
 #define CACHE_KIND "cniCacheV1"
-#define PLUGIN_ENV_PATH "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 /* A loaded network list: its document and the plugin binaries. */
 struct net {
@@ -152,6 +151,10 @@ static const char *netns_for(const char *cmd, const char *netns) {
   return netns ? netns : "";
 }
 
+static int timeout_of(const struct kk_net_cni_config *cfg) {
+  return cfg->timeout_ms > 0 ? cfg->timeout_ms : KK_NET_CNI_TIMEOUT_MS;
+}
+
 struct plugin_run {
   const struct kk_net_cni_config *cfg;
   const struct kk_net_cni_call *call;
@@ -193,13 +196,13 @@ static int run_plugin(const struct plugin_run *pr, size_t i, const char *cmd, js
   cleanup_free char *e_ns = kk_asprintf("CNI_NETNS=%s", netns_for(cmd, pr->call->netns));
   cleanup_free char *e_if = kk_asprintf("CNI_IFNAME=%s", pr->call->ifname ? pr->call->ifname : "eth0");
   cleanup_free char *e_path = kk_asprintf("CNI_PATH=%s", pr->n->path);
-  char *env[] = {e_cmd, e_id, e_ns, e_if, e_path, "CNI_ARGS=", PLUGIN_ENV_PATH, NULL};
+  char *env[] = {e_cmd, e_id, e_ns, e_if, e_path, "CNI_ARGS=", KK_NET_EXEC_PATH, NULL};
   struct kk_net_exec x = {
       .bin = pr->n->bins.v[i],
       .env = env,
       .in = in,
       .in_len = strlen(in),
-      .timeout_ms = pr->cfg->timeout_ms > 0 ? pr->cfg->timeout_ms : KK_NET_CNI_TIMEOUT_MS,
+      .timeout_ms = timeout_of(pr->cfg),
       .out_max = CNI_OUT_MAX,
   };
   int rc = kk_net_exec_run(&x, err);
@@ -366,6 +369,14 @@ int kk_net_cni_add(const struct kk_net_cni_config *cfg, const struct kk_net_cni_
   return 0;
 }
 
+static bool masquerades(const struct net *n) {
+  size_t i;
+  json_t *p;
+  json_array_foreach(n->plugins, i, p) if (kk_streq(json_string_value(json_object_get(p, "type")), "bridge") &&
+                                           json_is_true(json_object_get(p, "ipMasq"))) return true;
+  return false;
+}
+
 int kk_net_cni_del(const struct kk_net_cni_config *cfg, const struct kk_net_cni_call *call, kk_err_t *err) {
   KK_CLEANUP(net_free) struct net n = {0};
   cleanup_json json_t *rtconf = NULL, *prev = NULL;
@@ -375,10 +386,33 @@ int kk_net_cni_del(const struct kk_net_cni_config *cfg, const struct kk_net_cni_
   if (cache_read(cfg, &n, call, &prev, &e) < 0)
     kk_error_free(&e); /* a corrupt cache: DEL without prevResult */
   struct plugin_run pr = {cfg, call, &n, rtconf};
-  if (del_from(&pr, json_array_size(n.plugins) - 1, prev, err) < 0)
+  int rc = del_from(&pr, json_array_size(n.plugins) - 1, prev, err);
+  if (*netns_for("DEL", call->netns) == '\0' && masquerades(&n))
+    kk_net_unmasq_orphan(n.name, call->container_id, timeout_of(cfg));
+  if (rc < 0)
     return -1; /* the cache stays: a retry still has prevResult */
   cache_remove(cfg, &n, call);
   return 0;
+}
+
+/* portmap up to 1.1.x looks for IPv6 DNAT rules on CHECK even when the
+ * result holds no IPv6 address (containernetworking/plugins#819), so its
+ * CHECK always fails on an IPv4-only network.  That failure, and only that
+ * one, on a result without IPv6 is no failure (err is cleared). */
+static bool portmap_v6_check_bug(const struct net *n, size_t i, json_t *result, kk_err_t *err) {
+  json_t *plugin = json_array_get(n->plugins, i);
+  if (!kk_streq(json_string_value(json_object_get(plugin, "type")), "portmap") ||
+      strstr((*err)->msg, "could not check ipv6 dnat") == NULL)
+    return false;
+  size_t k;
+  json_t *ip;
+  json_array_foreach(json_object_get(result, "ips"), k, ip) {
+    const char *a = json_string_value(json_object_get(ip, "address"));
+    if (a && strchr(a, ':'))
+      return false;
+  }
+  kk_error_free(err);
+  return true;
 }
 
 int kk_net_cni_check(const struct kk_net_cni_config *cfg, const struct kk_net_cni_call *call, kk_err_t *err) {
@@ -392,7 +426,7 @@ int kk_net_cni_check(const struct kk_net_cni_config *cfg, const struct kk_net_cn
                          n.name);
   struct plugin_run pr = {cfg, call, &n, rtconf};
   for (size_t i = 0; i < json_array_size(n.plugins); i++)
-    if (run_plugin(&pr, i, "CHECK", prev, NULL, err) < 0)
+    if (run_plugin(&pr, i, "CHECK", prev, NULL, err) < 0 && !portmap_v6_check_bug(&n, i, prev, err))
       return -1;
   return 0;
 }

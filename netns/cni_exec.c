@@ -63,7 +63,7 @@ static int spawn_plugin(const struct kk_net_exec *x, int in, int out, int errfd,
   posix_spawnattr_setpgroup(&sa, 0);
   posix_spawnattr_setflags(&sa, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETPGROUP);
   char *argv[] = {(char *)x->bin, NULL};
-  int rc = posix_spawn(pid, x->bin, &fa, &sa, argv, x->env);
+  int rc = posix_spawn(pid, x->bin, &fa, &sa, x->argv ? x->argv : argv, x->env);
   posix_spawn_file_actions_destroy(&fa);
   posix_spawnattr_destroy(&sa);
   return rc;

@@ -15,7 +15,8 @@
  *   kk-net cached CONFLIST ID                 as add, from the cache
  *
  * Plugins are searched in $KK_NET_CNI_PATH (default the library's), results
- * cached in $KK_NET_CNI_CACHE (required for add/del/check/cached).  Errors:
+ * cached in $KK_NET_CNI_CACHE (required for add/del/check/cached), each
+ * plugin given $KK_NET_CNI_TIMEOUT_MS (default the library's).  Errors:
  * one line on stderr, exit 2 (exit 3 for KK_ERR_NOT_FOUND). */
 #include <fcntl.h>
 #include <stdio.h>
@@ -143,7 +144,8 @@ static int cmd_cni(const char *cmd, int argc, char **argv) {
     kk_netns_path((pid_t)atoi(ns), nspath);
     ns = nspath;
   }
-  struct kk_net_cni_config cfg = {getenv("KK_NET_CNI_PATH"), getenv("KK_NET_CNI_CACHE"), 0};
+  const char *timeout = getenv("KK_NET_CNI_TIMEOUT_MS");
+  struct kk_net_cni_config cfg = {getenv("KK_NET_CNI_PATH"), getenv("KK_NET_CNI_CACHE"), timeout ? atoi(timeout) : 0};
   struct kk_net_cni_call call = {conflist, argv[1], ns, "eth0", argc > 3 ? argv[3] : NULL};
   struct kk_net_cni_result res = {0};
   int rc;
