@@ -68,6 +68,17 @@ static void one_line(char *s) {
     s[--n] = '\0';
 }
 
+/* The last non-blank line of s, NULL when there is none. */
+static char *last_line(const char *s) {
+  const char *end = s + strlen(s);
+  while (end > s && strchr(" \t\r\n", end[-1]))
+    end--;
+  const char *start = end;
+  while (start > s && start[-1] != '\n')
+    start--;
+  return end > start ? kk_xstrndup(start, (size_t)(end - start)) : NULL;
+}
+
 /* The plugin's own words: the error object's msg (and details), else the
  * last line of stderr, else the exit status. */
 static char *failure_text(const struct kk_net_cni_failure *f) {
@@ -78,11 +89,8 @@ static char *failure_text(const struct kk_net_cni_failure *f) {
   char *text = NULL;
   if (!kk_empty(msg))
     text = kk_empty(details) ? kk_xstrdup(msg) : kk_asprintf("%s: %s", msg, details);
-  if (text == NULL && !kk_empty(f->errout)) {
-    cleanup_free char *e = kk_xstrdup(f->errout);
-    one_line(e);
-    text = kk_empty(e) ? NULL : kk_xstrdup(e);
-  }
+  if (text == NULL && !kk_empty(f->errout))
+    text = last_line(f->errout);
   if (text == NULL)
     text = kk_asprintf("exit status %d", f->status);
   one_line(text);
