@@ -143,12 +143,25 @@ static char *plugin_stdin(const struct net *n, json_t *plugin, json_t *prev, jso
   return s;
 }
 
+/* "<dev>:<inode>" of a namespace file: what a DEL compares to tell the
+ * namespace ADD saw from another one behind a reused pid. */
+static char *netns_id(const char *path) {
+  struct stat st;
+  if (kk_empty(path) || stat(path, &st) < 0)
+    return NULL;
+  return kk_asprintf("%lu:%lu", (unsigned long)st.st_dev, (unsigned long)st.st_ino);
+}
+
 /* A DEL may come after the namespace is gone (the root died): CNI then
- * gets an empty CNI_NETNS and the plugins release what they hold outside it. */
-static const char *netns_for(const char *cmd, const char *netns) {
-  if (netns && strcmp(cmd, "DEL") == 0 && access(netns, F_OK) < 0)
+ * gets an empty CNI_NETNS and the plugins release what they hold outside
+ * it.  Gone is also a path that now names another namespace (its pid was
+ * reused): DEL must not take eth0 out of someone else's. */
+static const char *del_netns(const char *netns, json_t *cache) {
+  cleanup_free char *now = netns_id(netns);
+  const char *then = json_string_value(json_object_get(cache, "netnsId"));
+  if (now == NULL || (then && strcmp(then, now) != 0))
     return "";
-  return netns ? netns : "";
+  return netns;
 }
 
 static int timeout_of(const struct kk_net_cni_config *cfg) {
@@ -160,6 +173,7 @@ struct plugin_run {
   const struct kk_net_cni_call *call;
   const struct net *n;
   json_t *rtconf;
+  const char *netns; /* CNI_NETNS */
 };
 
 static int plugin_failed(const struct plugin_run *pr, json_t *plugin, const char *cmd, struct kk_net_exec *x,
@@ -193,7 +207,7 @@ static int run_plugin(const struct plugin_run *pr, size_t i, const char *cmd, js
   cleanup_free char *in = plugin_stdin(pr->n, plugin, prev, pr->rtconf);
   cleanup_free char *e_cmd = kk_asprintf("CNI_COMMAND=%s", cmd);
   cleanup_free char *e_id = kk_asprintf("CNI_CONTAINERID=%s", pr->call->container_id);
-  cleanup_free char *e_ns = kk_asprintf("CNI_NETNS=%s", netns_for(cmd, pr->call->netns));
+  cleanup_free char *e_ns = kk_asprintf("CNI_NETNS=%s", pr->netns);
   cleanup_free char *e_if = kk_asprintf("CNI_IFNAME=%s", pr->call->ifname ? pr->call->ifname : "eth0");
   cleanup_free char *e_path = kk_asprintf("CNI_PATH=%s", pr->n->path);
   char *env[] = {e_cmd, e_id, e_ns, e_if, e_path, "CNI_ARGS=", KK_NET_EXEC_PATH, NULL};
@@ -239,6 +253,9 @@ static int cache_write(const struct kk_net_cni_config *cfg, const struct net *n,
       json_pack("{s:s, s:s, s:s, s:s, s:s, s:O}", "kind", CACHE_KIND, "containerId", call->container_id, "ifName",
                 call->ifname ? call->ifname : "eth0", "networkName", n->name, "netns", call->netns ? call->netns : "",
                 "result", result);
+  cleanup_free char *id = netns_id(call->netns);
+  if (id)
+    json_object_set_new(doc, "netnsId", json_string(id));
   cleanup_free char *text = json_dumps(doc, JSON_COMPACT);
   cleanup_free char *name = cache_name(n, call);
   if (text == NULL)
@@ -246,10 +263,11 @@ static int cache_write(const struct kk_net_cni_config *cfg, const struct net *n,
   return kk_write_file_atomic(dfd, name, text, strlen(text), 0600, NULL, err);
 }
 
-/* The cached result, NULL (no error) when there is none. */
+/* The cache document of an earlier ADD, NULL (no error) when there is
+ * none; its "result" is an object. */
 static int cache_read(const struct kk_net_cni_config *cfg, const struct net *n, const struct kk_net_cni_call *call,
-                      json_t **result, kk_err_t *err) {
-  *result = NULL;
+                      json_t **cache, kk_err_t *err) {
+  *cache = NULL;
   kk_err_t e = NULL;
   cleanup_close int dfd = cache_dir_open(cfg, false, &e);
   if (dfd < 0) {
@@ -276,7 +294,7 @@ static int cache_read(const struct kk_net_cni_config *cfg, const struct net *n, 
   json_t *r = json_object_get(doc, "result");
   if (!kk_streq(json_string_value(json_object_get(doc, "kind")), CACHE_KIND) || !json_is_object(r))
     return kk_error_kind(err, KK_ERR_INVALID, 0, "cni cache %s/%s: not a result cache", cfg->cache_dir, name);
-  *result = json_incref(r);
+  *cache = json_incref(doc);
   return 0;
 }
 
@@ -348,7 +366,7 @@ int kk_net_cni_add(const struct kk_net_cni_config *cfg, const struct kk_net_cni_
   cleanup_json json_t *rtconf = NULL;
   if (net_load(cfg, call, &n, err) < 0 || parse_rtconf(call, &rtconf, err) < 0)
     return -1;
-  struct plugin_run pr = {cfg, call, &n, rtconf};
+  struct plugin_run pr = {cfg, call, &n, rtconf, call->netns ? call->netns : ""};
   cleanup_json json_t *final = NULL;
   if (add_chain(&pr, &final, err) < 0) {
     /* A container already on this network (an ADD repeated after a
@@ -379,15 +397,15 @@ static bool masquerades(const struct net *n) {
 
 int kk_net_cni_del(const struct kk_net_cni_config *cfg, const struct kk_net_cni_call *call, kk_err_t *err) {
   KK_CLEANUP(net_free) struct net n = {0};
-  cleanup_json json_t *rtconf = NULL, *prev = NULL;
+  cleanup_json json_t *rtconf = NULL, *cache = NULL;
   if (net_load(cfg, call, &n, err) < 0 || parse_rtconf(call, &rtconf, err) < 0)
     return -1;
   kk_err_t e = NULL;
-  if (cache_read(cfg, &n, call, &prev, &e) < 0)
+  if (cache_read(cfg, &n, call, &cache, &e) < 0)
     kk_error_free(&e); /* a corrupt cache: DEL without prevResult */
-  struct plugin_run pr = {cfg, call, &n, rtconf};
-  int rc = del_from(&pr, json_array_size(n.plugins) - 1, prev, err);
-  if (*netns_for("DEL", call->netns) == '\0' && masquerades(&n))
+  struct plugin_run pr = {cfg, call, &n, rtconf, del_netns(call->netns, cache)};
+  int rc = del_from(&pr, json_array_size(n.plugins) - 1, json_object_get(cache, "result"), err);
+  if (*pr.netns == '\0' && masquerades(&n))
     kk_net_unmasq_orphan(n.name, call->container_id, timeout_of(cfg));
   if (rc < 0)
     return -1; /* the cache stays: a retry still has prevResult */
@@ -417,14 +435,15 @@ static bool portmap_v6_check_bug(const struct net *n, size_t i, json_t *result, 
 
 int kk_net_cni_check(const struct kk_net_cni_config *cfg, const struct kk_net_cni_call *call, kk_err_t *err) {
   KK_CLEANUP(net_free) struct net n = {0};
-  cleanup_json json_t *rtconf = NULL, *prev = NULL;
+  cleanup_json json_t *rtconf = NULL, *cache = NULL;
   if (net_load(cfg, call, &n, err) < 0 || parse_rtconf(call, &rtconf, err) < 0 ||
-      cache_read(cfg, &n, call, &prev, err) < 0)
+      cache_read(cfg, &n, call, &cache, err) < 0)
     return -1;
-  if (prev == NULL)
+  if (cache == NULL)
     return kk_error_kind(err, KK_ERR_NOT_FOUND, 0, "cni CHECK %s on %s: no cached ADD result", call->container_id,
                          n.name);
-  struct plugin_run pr = {cfg, call, &n, rtconf};
+  json_t *prev = json_object_get(cache, "result");
+  struct plugin_run pr = {cfg, call, &n, rtconf, call->netns ? call->netns : ""};
   for (size_t i = 0; i < json_array_size(n.plugins); i++)
     if (run_plugin(&pr, i, "CHECK", prev, NULL, err) < 0 && !portmap_v6_check_bug(&n, i, prev, err))
       return -1;
@@ -434,13 +453,13 @@ int kk_net_cni_check(const struct kk_net_cni_config *cfg, const struct kk_net_cn
 static int cached_result(const struct kk_net_cni_config *cfg, const struct kk_net_cni_call *call,
                          struct kk_net_cni_result *res, kk_err_t *err) {
   KK_CLEANUP(net_free) struct net n = {0};
-  cleanup_json json_t *prev = NULL;
-  if (net_load(cfg, call, &n, err) < 0 || cache_read(cfg, &n, call, &prev, err) < 0)
+  cleanup_json json_t *cache = NULL;
+  if (net_load(cfg, call, &n, err) < 0 || cache_read(cfg, &n, call, &cache, err) < 0)
     return -1;
-  if (prev == NULL)
+  if (cache == NULL)
     return kk_error_kind(err, KK_ERR_NOT_FOUND, 0, "cni: no cached result for %s on %s", call->container_id,
                          n.name);
-  cleanup_free char *text = json_dumps(prev, JSON_COMPACT);
+  cleanup_free char *text = json_dumps(json_object_get(cache, "result"), JSON_COMPACT);
   return kk_net_cni_result_parse(text, res, err);
 }
 

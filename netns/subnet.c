@@ -21,20 +21,44 @@ static char *format_cidr(uint32_t addr, int prefix) {
   return kk_asprintf("%u.%u.%u.%u/%d", addr >> 24, (addr >> 16) & 0xff, (addr >> 8) & 0xff, addr & 0xff, prefix);
 }
 
-/* Two CIDRs overlap when one's network holds the other's start. */
-static bool overlaps(uint32_t a, int ap, uint32_t b, int bp) {
-  int p = ap < bp ? ap : bp;
-  return ((a ^ b) & prefix_mask(p)) == 0;
+struct cidr {
+  uint32_t net;
+  int prefix;
+};
+
+/* The valid IPv4 CIDRs of sv, parsed once (the scan below may visit
+ * 65536 /24s of a /8). */
+static struct cidr *parse_cidrs(const struct kk_strv *sv, size_t *n) {
+  struct cidr *c = kk_xmalloc(sizeof(*c) * (sv && sv->n ? sv->n : 1));
+  *n = 0;
+  for (size_t i = 0; sv && i < sv->n; i++)
+    if (kk_ipv4_cidr_valid(sv->v[i], &c[*n].net, &c[*n].prefix)) {
+      c[*n].net &= prefix_mask(c[*n].prefix);
+      (*n)++;
+    }
+  return c;
 }
 
-static bool overlaps_any(uint32_t net, const struct kk_strv *cidrs) {
-  for (size_t i = 0; cidrs && i < cidrs->n; i++) {
-    uint32_t a;
-    int p;
-    if (kk_ipv4_cidr_valid(cidrs->v[i], &a, &p) && overlaps(net, 24, a, p))
-      return true;
+/* The last /24 (as an address) covered by a CIDR of cs overlapping the
+ * /24 at net, or 0 when none overlaps. */
+static uint32_t covered_until(uint32_t net, const struct cidr *cs, size_t n) {
+  for (size_t i = 0; i < n; i++) {
+    int p = cs[i].prefix < 24 ? cs[i].prefix : 24;
+    if (((net ^ cs[i].net) & prefix_mask(p)) == 0)
+      return p < 24 ? (cs[i].net | ~prefix_mask(p)) & ~0xffu : net;
   }
-  return false;
+  return 0;
+}
+
+static int exhausted(uint32_t base, int prefix, uint32_t host_skipped, kk_err_t *err) {
+  cleanup_free char *canon = format_cidr(base, prefix);
+  if (host_skipped > 0)
+    return kk_error_kind(err, KK_ERR_UNAVAILABLE, 0,
+                         "no free subnet available in parent CIDR: parent %s exhausted at /24 "
+                         "(%u /24s overlap addresses or routes already on the host)",
+                         canon, host_skipped);
+  return kk_error_kind(err, KK_ERR_UNAVAILABLE, 0, "no free subnet available in parent CIDR: parent %s exhausted at /24",
+                       canon);
 }
 
 int kk_net_subnet_pick(const char *pod_subnet, const struct kk_strv *taken, const struct kk_strv *host_cidrs,
@@ -46,27 +70,25 @@ int kk_net_subnet_pick(const char *pod_subnet, const struct kk_strv *taken, cons
   int prefix;
   kk_ipv4_cidr_valid(parent, &base, &prefix);
   base &= prefix_mask(prefix);
-  uint32_t count = 1u << (24 - prefix);
-  size_t host_skipped = 0;
-  for (uint32_t i = 0; i < count; i++) {
-    uint32_t net = base + (i << 8);
-    if (overlaps_any(net, taken))
-      continue;
-    if (overlaps_any(net, host_cidrs)) {
-      host_skipped++;
+  uint64_t end = (uint64_t)base + (1ull << (32 - prefix));
+  size_t nt, nh;
+  cleanup_free struct cidr *t = parse_cidrs(taken, &nt);
+  cleanup_free struct cidr *h = parse_cidrs(host_cidrs, &nh);
+  uint32_t host_skipped = 0;
+  for (uint64_t net = base; net < end; net += 256) {
+    uint64_t until = covered_until((uint32_t)net, t, nt);
+    if (until == 0 && (until = covered_until((uint32_t)net, h, nh)) != 0) {
+      until = until < end - 256 ? until : end - 256;
+      host_skipped += (uint32_t)((until - net) / 256 + 1);
+    }
+    if (until != 0) {
+      net = until; /* past what that CIDR covers */
       continue;
     }
-    *out = format_cidr(net, 24);
+    *out = format_cidr((uint32_t)net, 24);
     return 0;
   }
-  cleanup_free char *canon = format_cidr(base, prefix);
-  if (host_skipped > 0)
-    return kk_error_kind(err, KK_ERR_UNAVAILABLE, 0,
-                         "no free subnet available in parent CIDR: parent %s exhausted at /24 "
-                         "(%zu /24s overlap addresses or routes already on the host)",
-                         canon, host_skipped);
-  return kk_error_kind(err, KK_ERR_UNAVAILABLE, 0, "no free subnet available in parent CIDR: parent %s exhausted at /24",
-                       canon);
+  return exhausted(base, prefix, host_skipped, err);
 }
 
 /* ---- the host's networks, through rtnetlink */

@@ -102,6 +102,21 @@ t_eq dead-cell-masquerade-gone "" "$(iptables-save -t nat 2>/dev/null | grep -E 
 t_eq no-veths-left 0 "$(veths)"
 t_eq no-cache-left "" "$(ls "$T_TMP/cache")"
 
+# A DEL whose path now names another namespace (the root died and its pid
+# was reused): the other namespace's eth0 is not touched.
+c5=$(new_cell)
+c6=$(new_cell)
+CELLS+=("$c5" "$c6")
+"$N" add "$CONF" cell-5 "$c5" >/dev/null
+ip6=$("$N" add "$CONF" cell-6 "$c6" | cut -d' ' -f2)
+t_ok del-through-reused-path "$N" del "$CONF" cell-5 /proc/"$c6"/ns/net
+t_ok reused-path-eth0-kept in_cell "$c6" ip link show eth0
+t_eq reused-path-lease-released "$ip6 " "$(leases t-net)"
+kill -9 "$c5"
+wait "$c5" 2>/dev/null
+t_ok del-cell-6 "$N" del "$CONF" cell-6 "$c6"
+t_eq reused-path-nothing-left "0 0" "$(veths) $(leases t-net)$(iptables-save -t nat | grep -c 'id: \\"cell-[56]')"
+
 # --- failures leave nothing behind
 c3=$(new_cell)
 c4=$(new_cell)
