@@ -364,6 +364,8 @@ int kk_net_cni_add(const struct kk_net_cni_config *cfg, const struct kk_net_cni_
   memset(res, 0, sizeof(*res));
   KK_CLEANUP(net_free) struct net n = {0};
   cleanup_json json_t *rtconf = NULL;
+  if (kk_empty(call->netns))
+    return kk_error_kind(err, KK_ERR_INVALID, 0, "cni ADD %s: no network namespace", call->container_id);
   if (net_load(cfg, call, &n, err) < 0 || parse_rtconf(call, &rtconf, err) < 0)
     return -1;
   struct plugin_run pr = {cfg, call, &n, rtconf, call->netns ? call->netns : ""};

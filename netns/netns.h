@@ -70,7 +70,8 @@ int kk_net_conflist_parse(const char *buf, size_t len, struct kk_net_conf *out, 
  * already holds exactly that; *written says whether it did. */
 int kk_net_conflist_write_at(int dirfd, const struct kk_net_conf *c, bool *written, kk_err_t *err);
 
-/* ---- CNI exec (cni.c) */
+/* ---- CNI exec (cni.c; cni_exec.c runs a plugin, cni_result.c reads what it
+ * says, cni_masq.c: a masquerade rule a DEL without namespace leaves) */
 
 #define KK_NET_CNI_PATH_DEFAULT "/opt/cni/bin:/usr/lib/cni"
 #define KK_NET_CNI_TIMEOUT_MS 30000
@@ -106,7 +107,10 @@ void kk_net_cni_result_free(struct kk_net_cni_result *r);
 int kk_net_cni_add(const struct kk_net_cni_config *cfg, const struct kk_net_cni_call *call,
                    struct kk_net_cni_result *res, kk_err_t *err);
 /* DEL in reverse order with the cached result; no cache is fine, a second
- * DEL is fine.  The cache file is removed. */
+ * DEL is fine.  The cache file is removed.  A namespace that is gone (or a
+ * path that now names another namespace than ADD saw: the pid was reused)
+ * gets an empty CNI_NETNS, and the bridge's masquerade rule for the
+ * container is removed through iptables. */
 int kk_net_cni_del(const struct kk_net_cni_config *cfg, const struct kk_net_cni_call *call, kk_err_t *err);
 /* CHECK in order against the cached result (none: KK_ERR_NOT_FOUND). */
 int kk_net_cni_check(const struct kk_net_cni_config *cfg, const struct kk_net_cni_call *call, kk_err_t *err);
