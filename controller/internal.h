@@ -9,6 +9,7 @@
  *                                     public: create/get/list/init, delete,
  *                                     start/stop/kill/restart, reconcile pass
  *   cell.c                            a cell's containers on the host
+ *   network.c                         a space's CNI network, a cell's attachment
  *   container.c                       one container on the host
  *   controller.c                      open/close, reports
  *   cgroup.c  temps.c  crash.c        cgroup glue, temp sweeps, test hook
@@ -52,6 +53,7 @@ enum kk_crash_point {
 struct kk_controller {
   struct kk_controller_config cfg; /* strings owned below */
   char *run_path, *ns_suffix, *cgroup_root, *pod_subnet, *runtime_dir, *runc_bin, *pause_binary;
+  char *cni_path, *cni_cache_dir, *cni_lease_dir;
   struct kk_store *store;
   struct kk_cg_host *cg; /* NULL when this host offers no usable cgroup2 */
   char *cg_problem;      /* why cg is NULL */
@@ -167,6 +169,24 @@ int kk_ctl_ctr_stop(struct kk_controller *c, struct kk_cell *cell, const struct 
                     int64_t timeout_ms, kk_err_t *err);
 int kk_ctl_ctr_teardown(struct kk_controller *c, struct kk_cell *cell, const struct kk_container_spec *ct,
                         kk_err_t *err);
+
+/* --------------------------------------------------------- network.c
+ * The caller holds the tree lock (it keeps subnets unique). */
+
+/* network.json (a /24 allocated once, kept) and network.conflist in the
+ * space's folder, written when missing or stale; force rewrites the
+ * conflist. */
+int kk_ctl_space_net_ensure(struct kk_controller *c, const struct kk_ref *space, bool force, kk_err_t *err);
+/* The space's bridge and its leases (its files go with its folder). */
+int kk_ctl_space_net_remove(struct kk_controller *c, const struct kk_ref *space, kk_err_t *err);
+bool kk_ctl_cell_host_network(const struct kk_cell *cell);
+/* CNI ADD of the root's namespace (unless an earlier ADD is cached), its
+ * address into status.network.ip.  Host-network cells have none. */
+int kk_ctl_cell_net_attach(struct kk_controller *c, struct kk_cell *cell, const struct kk_container_spec *root,
+                           pid_t root_pid, kk_err_t *err);
+/* CNI DEL (root_pid 0: the namespace is gone); best effort, warned about. */
+void kk_ctl_cell_net_detach(struct kk_controller *c, struct kk_cell *cell, const struct kk_container_spec *root,
+                            pid_t root_pid);
 
 /* ------------------------------------------------------------ cell.c
  * The containers of a cell.  The caller holds the tree lock and persists

@@ -294,6 +294,7 @@ struct kk_cell {
     struct kk_status_base base;
     struct {
       char *bridge_name;
+      char *ip; /* the root's address on the space's network */
     } network;
     struct kk_container_status *containers;
     size_t n_containers;
@@ -436,6 +437,9 @@ struct kk_client_config {
   char *ns_suffix;
   char *cgroup_root;
   char *pod_subnet;
+  char *cni_path;      /* CNI plugin search path (in-process) */
+  char *cni_cache_dir; /* CNI result cache */
+  char *cni_lease_dir; /* host-local IPAM leases */
 };
 /* /etc/kukeon/kukeond.yaml (kind ServerConfiguration). */
 struct kk_server_config {
@@ -449,6 +453,9 @@ struct kk_server_config {
   char *ns_suffix;
   char *cgroup_root;
   char *pod_subnet;
+  char *cni_path;
+  char *cni_cache_dir;
+  char *cni_lease_dir;
   struct kk_opt_i64 default_memory_limit_bytes;
   char *peer_policy;                /* restricted (default) | trusted */
   struct kk_strv allowed_host_paths; /* what restricted peers may bind */

@@ -1,0 +1,253 @@
+/* A space's CNI network and a cell's attachment to it, through netns/.
+ *
+ *   <run-path>/<realm>/<space>/network.json      the space's /24 (its allocation)
+ *   <run-path>/<realm>/<space>/network.conflist  bridge, host-local IPAM, loopback
+ *   <cni lease dir>/<realm>-<space>/             host-local's leases
+ *   <cni cache dir>/<network>-<root id>-eth0     the ADD result of a cell
+ *
+ * A cell's network namespace is its root container's: CNI ADD once the
+ * root runs, DEL before it stops.  The caller holds the tree lock, which
+ * is also what keeps two spaces from getting the same subnet. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "controller/internal.h"
+#include "lib/fs.h"
+#include "lib/log.h"
+#include "lib/util.h"
+#include "netns/netns.h"
+
+#define NET_FILE_MAX (64 * 1024)
+
+static int space_dir_open(struct kk_controller *c, const struct kk_ref *space, kk_err_t *err) {
+  cleanup_free char *rel = kk_store_rel_dir(space);
+  cleanup_free char *dir = kk_asprintf("%s/%s", c->run_path, rel);
+  return kk_open_dir_at(AT_FDCWD, dir, err);
+}
+
+/* A file of the space folder; *buf NULL (no error) when it is missing. */
+static int read_net_file(int dfd, const char *name, char **buf, size_t *len, kk_err_t *err) {
+  *buf = NULL;
+  kk_err_t e = NULL;
+  if (kk_read_file_at(dfd, name, NET_FILE_MAX, buf, len, &e) == 0)
+    return 0;
+  if (e->errnum == ENOENT) {
+    kk_error_free(&e);
+    return 0;
+  }
+  *err = e;
+  return -1;
+}
+
+/* The subnet a space folder records: network.json, else (a space from
+ * before it) its conflist's.  NULL when it has neither; a corrupt state is
+ * an error (the caller decides whether to skip it). */
+static int recorded_subnet(int dfd, struct kk_net_conf *conf, char **subnet, kk_err_t *err) {
+  cleanup_free char *state = NULL, *list = NULL;
+  size_t slen = 0, llen = 0;
+  *subnet = NULL;
+  if (read_net_file(dfd, KK_NET_STATE_FILE, &state, &slen, err) < 0 ||
+      read_net_file(dfd, KK_NET_CONFLIST_FILE, &list, &llen, err) < 0)
+    return -1;
+  if (list && conf) {
+    kk_err_t e = NULL;
+    if (kk_net_conflist_parse(list, llen, conf, &e) < 0) /* stale or damaged: rewritten */
+      kk_error_free(&e);
+  }
+  if (state)
+    return kk_net_state_parse(state, slen, subnet, err) < 0 ? kk_error_wrap(err, KK_NET_STATE_FILE) : 0;
+  if (list) {
+    struct kk_net_conf old = {0};
+    kk_err_t e = NULL;
+    if (kk_net_conflist_parse(list, llen, &old, &e) == 0)
+      *subnet = kk_steal(&old.subnet);
+    kk_error_free(&e);
+    kk_net_conf_free(&old);
+  }
+  return 0;
+}
+
+/* The subnets every other space holds; unreadable ones are warned about
+ * and skipped (their /24 may then be handed out again). */
+static int taken_subnets(struct kk_controller *c, const struct kk_ref *self, struct kk_strv *taken, kk_err_t *err) {
+  cleanup_doc_list struct kk_doc_list spaces = {0};
+  if (kk_store_list(c->store, KK_KIND_SPACE, NULL, &spaces, err) < 0)
+    return -1;
+  for (size_t i = 0; i < spaces.n; i++) {
+    struct kk_ref r = kk_ref_of(spaces.docs[i]);
+    if (kk_streq(r.realm, self->realm) && kk_streq(r.name, self->name))
+      continue;
+    kk_err_t e = NULL;
+    cleanup_close int dfd = space_dir_open(c, &r, &e);
+    cleanup_free char *subnet = NULL;
+    if (dfd < 0 || recorded_subnet(dfd, NULL, &subnet, &e) < 0) {
+      kk_warn("space %s/%s: network state unreadable, its subnet is not counted: %s", r.realm, r.name, e->msg);
+      kk_error_free(&e);
+      continue;
+    }
+    if (subnet)
+      kk_strv_push(taken, subnet);
+  }
+  return 0;
+}
+
+static int pick_subnet(struct kk_controller *c, const struct kk_ref *space, char **out, kk_err_t *err) {
+  cleanup_strv struct kk_strv taken = {0}, host = {0};
+  if (taken_subnets(c, space, &taken, err) < 0)
+    return -1;
+  kk_err_t e = NULL;
+  if (kk_net_host_cidrs(&host, &e) < 0) {
+    kk_warn("space %s: the host's addresses and routes are not avoided: %s", space->name, e->msg);
+    kk_error_free(&e);
+  }
+  return kk_net_subnet_pick(c->pod_subnet, &taken, &host, out, err);
+}
+
+/* network.json holds exactly the state for subnet. */
+static int write_state(int dfd, const char *subnet, kk_err_t *err) {
+  cleanup_free char *state = kk_net_state_render(subnet);
+  cleanup_free char *cur = NULL;
+  size_t len = 0;
+  kk_err_t e = NULL;
+  if (read_net_file(dfd, KK_NET_STATE_FILE, &cur, &len, &e) < 0)
+    kk_error_free(&e);
+  if (cur && len == strlen(state) && memcmp(cur, state, len) == 0)
+    return 0;
+  return kk_write_file_atomic(dfd, KK_NET_STATE_FILE, state, strlen(state), 0600, NULL, err);
+}
+
+static int ensure_files(struct kk_controller *c, const struct kk_ref *space, int dfd, bool force,
+                        struct kk_net_conf *want, struct kk_net_conf *have, kk_err_t *err) {
+  kk_err_t e = NULL;
+  if (recorded_subnet(dfd, have, &want->subnet, &e) < 0) {
+    /* Its own state unreadable: the subnet is allocated again. */
+    kk_warn("space %s/%s: %s", space->realm, space->name, e->msg);
+    kk_error_free(&e);
+  }
+  if ((want->subnet == NULL && pick_subnet(c, space, &want->subnet, err) < 0) ||
+      write_state(dfd, want->subnet, err) < 0)
+    return -1;
+  want->name = kk_network_name(space->realm, space->name);
+  want->bridge = kk_bridge_name(space->realm, space->name);
+  want->lease_dir = kk_xstrdup(c->cni_lease_dir);
+  want->portmap = have->portmap;
+  if (force && unlinkat(dfd, KK_NET_CONFLIST_FILE, 0) < 0 && errno != ENOENT)
+    return kk_error(err, errno, "remove %s", KK_NET_CONFLIST_FILE);
+  bool written = false;
+  if (kk_net_conflist_write_at(dfd, want, &written, err) < 0)
+    return -1;
+  if (written)
+    kk_debug("space %s/%s: wrote %s (%s on %s)", space->realm, space->name, KK_NET_CONFLIST_FILE, want->subnet,
+             want->bridge);
+  return 0;
+}
+
+int kk_ctl_space_net_ensure(struct kk_controller *c, const struct kk_ref *space, bool force, kk_err_t *err) {
+  cleanup_close int dfd = space_dir_open(c, space, err);
+  if (dfd < 0)
+    return -1;
+  struct kk_net_conf want = {0}, have = {0};
+  int ret = ensure_files(c, space, dfd, force, &want, &have, err);
+  kk_net_conf_free(&want);
+  kk_net_conf_free(&have);
+  return ret < 0 ? kk_error_wrap(err, "network of space \"%s\"", space->name) : 0;
+}
+
+int kk_ctl_space_net_remove(struct kk_controller *c, const struct kk_ref *space, kk_err_t *err) {
+  cleanup_free char *bridge = kk_bridge_name(space->realm, space->name);
+  cleanup_free char *net = kk_network_name(space->realm, space->name);
+  int ret = kk_net_bridge_delete(bridge, err);
+  kk_err_t e = NULL;
+  cleanup_close int ldfd = open(c->cni_lease_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (ldfd >= 0 && kk_rm_rf_at(ldfd, net, ret < 0 ? &e : err) < 0)
+    ret = -1;
+  kk_error_free(&e);
+  return ret < 0 ? kk_error_wrap(err, "network of space \"%s\"", space->name) : 0;
+}
+
+/* ------------------------------------------------------------- cells */
+
+bool kk_ctl_cell_host_network(const struct kk_cell *cell) {
+  for (size_t i = 0; i < cell->spec.n_containers; i++)
+    if (cell->spec.containers[i].host_network)
+      return true;
+  return false;
+}
+
+/* What CNI needs of a cell: its space's conflist (ensured) and the call. */
+struct cell_net {
+  struct kk_net_cni_config cfg;
+  struct kk_net_cni_call call;
+  char *conflist;
+  char netns[KK_NETNS_PATH_MAX];
+};
+
+static void cell_net_free(struct cell_net *n) { free(n->conflist); }
+
+static int cell_net_of(struct kk_controller *c, const struct kk_cell *cell, const struct kk_container_spec *root,
+                       pid_t root_pid, bool ensure, struct cell_net *n, kk_err_t *err) {
+  struct kk_ref space = {.kind = KK_KIND_SPACE, .realm = cell->spec.realm_id, .name = cell->spec.space_id};
+  if (ensure && kk_ctl_space_net_ensure(c, &space, false, err) < 0)
+    return -1;
+  cleanup_close int dfd = space_dir_open(c, &space, err);
+  size_t len = 0;
+  if (dfd < 0 || read_net_file(dfd, KK_NET_CONFLIST_FILE, &n->conflist, &len, err) < 0)
+    return -1;
+  if (n->conflist == NULL)
+    return kk_error_kind(err, KK_ERR_NOT_FOUND, 0, "space \"%s\" has no %s", space.name, KK_NET_CONFLIST_FILE);
+  n->netns[0] = '\0';
+  if (root_pid > 0)
+    kk_netns_path(root_pid, n->netns);
+  n->cfg = (struct kk_net_cni_config){.plugin_path = c->cni_path, .cache_dir = c->cni_cache_dir};
+  n->call = (struct kk_net_cni_call){.conflist = n->conflist, .container_id = root->containerd_id,
+                                     .netns = n->netns, .ifname = "eth0"};
+  return 0;
+}
+
+static void set_ip(struct kk_cell *cell, const char *ip) {
+  free(cell->status.network.ip);
+  cell->status.network.ip = ip ? kk_xstrdup(ip) : NULL;
+}
+
+int kk_ctl_cell_net_attach(struct kk_controller *c, struct kk_cell *cell, const struct kk_container_spec *root,
+                           pid_t root_pid, kk_err_t *err) {
+  if (kk_ctl_cell_host_network(cell)) {
+    set_ip(cell, NULL);
+    return 0;
+  }
+  KK_CLEANUP(cell_net_free) struct cell_net n = {0};
+  struct kk_net_cni_result res = {0};
+  int ret = cell_net_of(c, cell, root, root_pid, true, &n, err);
+  /* Attached before (a daemon that restarted, a start of a running
+   * cell): the cached result says what it got, nothing is added twice. */
+  if (ret == 0 && kk_net_cni_cached(&n.cfg, &n.call, &res, NULL) < 0)
+    ret = kk_net_cni_add(&n.cfg, &n.call, &res, err);
+  if (ret < 0)
+    return kk_error_wrap(err, "network of cell \"%s\"", cell->metadata.name);
+  set_ip(cell, res.ip);
+  kk_net_cni_result_free(&res);
+  return 0;
+}
+
+void kk_ctl_cell_net_detach(struct kk_controller *c, struct kk_cell *cell, const struct kk_container_spec *root,
+                            pid_t root_pid) {
+  if (kk_ctl_cell_host_network(cell))
+    return;
+  set_ip(cell, NULL);
+  KK_CLEANUP(cell_net_free) struct cell_net n = {0};
+  struct kk_net_cni_result res = {0};
+  kk_err_t e = NULL;
+  /* Nothing cached: never attached (or its ADD failed and undid itself). */
+  if (cell_net_of(c, cell, root, root_pid, false, &n, &e) < 0 || kk_net_cni_cached(&n.cfg, &n.call, &res, NULL) < 0) {
+    kk_error_free(&e);
+    return;
+  }
+  kk_net_cni_result_free(&res);
+  if (kk_net_cni_del(&n.cfg, &n.call, &e) < 0) {
+    kk_warn("network of cell %s: %s", cell->metadata.name, e->msg);
+    kk_error_free(&e);
+  }
+}
