@@ -10,6 +10,7 @@
  * is also what keeps two spaces from getting the same subnet. */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -218,9 +219,23 @@ int kk_ctl_cell_net_attach(struct kk_controller *c, struct kk_cell *cell, const 
     set_ip(cell, NULL);
     return 0;
   }
+  /* The namespace is held open while the plugins run and reached through
+   * this process's descriptor: a root that ends meanwhile (a command that
+   * exits at once) takes nothing from under them.  One already gone has
+   * no namespace to attach. */
+  kk_err_t e = NULL;
+  cleanup_close int nsfd = kk_netns_open(root_pid, &e);
+  if (nsfd < 0) {
+    kk_debug("cell %s: its root ended before its network came up: %s", cell->metadata.name, e->msg);
+    kk_error_free(&e);
+    set_ip(cell, NULL);
+    return 0;
+  }
   KK_CLEANUP(cell_net_free) struct cell_net n = {0};
   struct kk_net_cni_result res = {0};
   int ret = cell_net_of(c, cell, root, root_pid, true, &n, err);
+  if (ret == 0)
+    snprintf(n.netns, sizeof(n.netns), "/proc/%d/fd/%d", (int)getpid(), nsfd);
   /* Attached before (a daemon that restarted, a start of a running
    * cell): the cached result says what it got, nothing is added twice. */
   if (ret == 0 && kk_net_cni_cached(&n.cfg, &n.call, &res, NULL) < 0)
