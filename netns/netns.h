@@ -37,8 +37,8 @@ int kk_net_subnet_pick(const char *pod_subnet, const struct kk_strv *taken, cons
  * ("172.17.0.0/16") of the calling process's network namespace. */
 int kk_net_host_cidrs(struct kk_strv *out, kk_err_t *err);
 
-/* Delete the bridge `name` (link.c); none by that name is fine, a link of
- * another type is refused. */
+/* Delete the bridge `name`; none by that name is fine, a link of another
+ * type is refused. */
 int kk_net_bridge_delete(const char *name, kk_err_t *err);
 
 /* network.json, a space's allocation: {"version":"v1","subnetCIDR":...}.

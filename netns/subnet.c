@@ -6,6 +6,7 @@
 #include <jansson.h>
 #include <netlink/netlink.h>
 #include <netlink/route/addr.h>
+#include <netlink/route/link.h>
 #include <netlink/route/route.h>
 #include <string.h>
 
@@ -145,6 +146,37 @@ int kk_net_host_cidrs(struct kk_strv *out, kk_err_t *err) {
     return kk_error(err, 0, "netlink: list routes: %s", nl_geterror(rc));
   collect_addrs(addrs, out);
   collect_routes(routes, out);
+  return 0;
+}
+
+/* A space's bridge goes with the space: the bridge plugin makes it on the
+ * first ADD and nothing in CNI removes it. */
+static void link_freep(struct rtnl_link **l) {
+  if (*l)
+    rtnl_link_put(*l);
+}
+
+int kk_net_bridge_delete(const char *name, kk_err_t *err) {
+  if (name == NULL || name[0] == '\0' || strlen(name) > KK_NET_IFNAMSIZ)
+    return kk_error_kind(err, KK_ERR_INVALID, 0, "bridge name \"%s\" is invalid", name ? name : "");
+  KK_CLEANUP(nl_sock_freep) struct nl_sock *sk = nl_socket_alloc();
+  if (sk == NULL)
+    kk_oom();
+  int rc = nl_connect(sk, NETLINK_ROUTE);
+  if (rc < 0)
+    return kk_error(err, 0, "netlink: connect: %s", nl_geterror(rc));
+  KK_CLEANUP(link_freep) struct rtnl_link *link = NULL;
+  rc = rtnl_link_get_kernel(sk, 0, name, &link);
+  if (rc == -NLE_NODEV || rc == -NLE_OBJ_NOTFOUND)
+    return 0;
+  if (rc < 0)
+    return kk_error(err, 0, "netlink: look up %s: %s", name, nl_geterror(rc));
+  const char *type = rtnl_link_get_type(link);
+  if (type == NULL || strcmp(type, "bridge") != 0)
+    return kk_error_kind(err, KK_ERR_CONFLICT, 0, "link %s is not a bridge; left in place", name);
+  rc = rtnl_link_delete(sk, link);
+  if (rc < 0 && rc != -NLE_NODEV && rc != -NLE_OBJ_NOTFOUND)
+    return kk_error(err, 0, "netlink: delete bridge %s: %s", name, nl_geterror(rc));
   return 0;
 }
 

@@ -33,21 +33,12 @@ t_load_busybox "$RP"; t_eq image-loaded 0 $?
 
 # A cell serving its /etc (so /hostname is its name) over HTTP on 8080.
 web() { # name space [extra container yaml]
-  cat >"$T_TMP/$1.yaml" <<EOF
-apiVersion: v1beta1
-kind: Cell
-metadata: {name: $1}
-spec:
-  realmId: default
-  spaceId: $2
-  stackId: default
-  containers:
-    - id: web
+  t_cell "$1" "    - id: web
       image: docker.io/library/busybox
       command: /bin/busybox
-      args: ["httpd", "-f", "-p", "8080", "-h", "/etc"]
-${3:-}
-EOF
+      args: [\"httpd\", \"-f\", \"-p\", \"8080\", \"-h\", \"/etc\"]
+${3:-}"
+  sed -i "s/^  spaceId: default$/  spaceId: $2/" "$T_TMP/$1.yaml"
 }
 field() { # cell jsonpath-ish: ip | rootpid | state
   "$@" 2>/dev/null | python3 -c '
