@@ -131,13 +131,22 @@ static void nl_cache_freep(struct nl_cache **c) {
     nl_cache_free(*c);
 }
 
-int kk_net_host_cidrs(struct kk_strv *out, kk_err_t *err) {
-  KK_CLEANUP(nl_sock_freep) struct nl_sock *sk = nl_socket_alloc();
-  if (sk == NULL)
+/* A connected NETLINK_ROUTE socket. */
+static int route_socket(struct nl_sock **out, kk_err_t *err) {
+  *out = nl_socket_alloc();
+  if (*out == NULL)
     kk_oom();
-  int rc = nl_connect(sk, NETLINK_ROUTE);
+  int rc = nl_connect(*out, NETLINK_ROUTE);
   if (rc < 0)
     return kk_error(err, 0, "netlink: connect: %s", nl_geterror(rc));
+  return 0;
+}
+
+int kk_net_host_cidrs(struct kk_strv *out, kk_err_t *err) {
+  KK_CLEANUP(nl_sock_freep) struct nl_sock *sk = NULL;
+  int rc = route_socket(&sk, err);
+  if (rc < 0)
+    return -1;
   KK_CLEANUP(nl_cache_freep) struct nl_cache *addrs = NULL;
   KK_CLEANUP(nl_cache_freep) struct nl_cache *routes = NULL;
   if ((rc = rtnl_addr_alloc_cache(sk, &addrs)) < 0)
@@ -159,12 +168,10 @@ static void link_freep(struct rtnl_link **l) {
 int kk_net_bridge_delete(const char *name, kk_err_t *err) {
   if (name == NULL || name[0] == '\0' || strlen(name) > KK_NET_IFNAMSIZ)
     return kk_error_kind(err, KK_ERR_INVALID, 0, "bridge name \"%s\" is invalid", name ? name : "");
-  KK_CLEANUP(nl_sock_freep) struct nl_sock *sk = nl_socket_alloc();
-  if (sk == NULL)
-    kk_oom();
-  int rc = nl_connect(sk, NETLINK_ROUTE);
+  KK_CLEANUP(nl_sock_freep) struct nl_sock *sk = NULL;
+  int rc = route_socket(&sk, err);
   if (rc < 0)
-    return kk_error(err, 0, "netlink: connect: %s", nl_geterror(rc));
+    return -1;
   KK_CLEANUP(link_freep) struct rtnl_link *link = NULL;
   rc = rtnl_link_get_kernel(sk, 0, name, &link);
   if (rc == -NLE_NODEV || rc == -NLE_OBJ_NOTFOUND)
