@@ -345,7 +345,7 @@ static int render_allow(struct kk_sbuf *b, const char *chain, const char *prefix
     render_accepts(b, chain, dest, &r->ports, comment);
     return 0;
   }
-  if (kk_empty(r->host) || !safe_text(r->host))
+  if (!kk_dns_name_valid(r->host))
     return kk_error_kind(err, KK_ERR_INVALID, 0, "egress allow rule host is not a valid dns name: %s",
                          r->host ? r->host : "");
   cleanup_free uint32_t *addrs = NULL;
