@@ -196,12 +196,20 @@ static int fw_snapshot(const struct fw_bins *b, char **out, kk_err_t *err) {
   return fw_exec(b, b->iptables, argv, NULL, out, err);
 }
 
+/* What one call changes, in the order iptables-restore needs: chain
+ * declarations, rule lines, then chain deletions (after every jump to
+ * them is gone). */
+struct fw_plan {
+  const char *snap;
+  struct kk_sbuf decl, rules, del;
+};
+
 /* One transaction; nothing to do is no exec. */
-static int fw_commit(const struct fw_bins *b, const struct kk_sbuf *decl, const struct kk_sbuf *rules, kk_err_t *err) {
-  if (decl->len == 0 && rules->len == 0)
+static int fw_commit(const struct fw_bins *b, const struct fw_plan *p, kk_err_t *err) {
+  if (p->decl.len == 0 && p->rules.len == 0 && p->del.len == 0)
     return 0;
-  cleanup_free char *in =
-      kk_asprintf("*filter\n%s%sCOMMIT\n", decl->s ? decl->s : "", rules->s ? rules->s : "");
+  cleanup_free char *in = kk_asprintf("*filter\n%s%s%sCOMMIT\n", p->decl.s ? p->decl.s : "",
+                                      p->rules.s ? p->rules.s : "", p->del.s ? p->del.s : "");
   const char *argv[] = {"iptables-restore", "-w", FW_LOCK_WAIT_S, "--noflush", NULL};
   return fw_exec(b, b->restore, argv, in, NULL, err);
 }
@@ -238,13 +246,13 @@ static void snap_rules(const char *snap, const char *chain, struct kk_sbuf *out)
 
 /* Makes chain hold exactly want (lines with newlines): declared when
  * missing, flushed and refilled when different. */
-static void plan_chain(const char *snap, const char *chain, const char *want, struct kk_sbuf *decl, struct kk_sbuf *rules) {
+static void plan_chain(struct fw_plan *p, const char *chain, const char *want) {
   cleanup_sbuf struct kk_sbuf cur = {0};
-  snap_rules(snap, chain, &cur);
-  if (snap_has_chain(snap, chain) && kk_streq(cur.s ? cur.s : "", want))
+  snap_rules(p->snap, chain, &cur);
+  if (snap_has_chain(p->snap, chain) && kk_streq(cur.s ? cur.s : "", want))
     return;
-  kk_sb_printf(decl, ":%s - [0:0]\n", chain);
-  kk_sb_addn(rules, want, strlen(want));
+  kk_sb_printf(&p->decl, ":%s - [0:0]\n", chain);
+  kk_sb_add(&p->rules, want);
 }
 
 /* A jump from FORWARD, first or last, unless one is there. */
@@ -386,53 +394,70 @@ static const char FORWARD_RULES[] =
     "\"kukeon-forward:established\" -j ACCEPT\n"
     "-A " KK_NETNS_FORWARD_CHAIN " ! -i k-+ -o k-+ -m comment --comment \"kukeon-forward:ingress\" -j ACCEPT\n";
 
-/* Finds the programs and reads the table: 0, KK_NETNS_FW_MISSING or < 0. */
-static int fw_begin(const struct kk_netns_fw *fw, struct fw_bins *b, char **snap, kk_err_t *err) {
-  if (fw_bins_find(fw, b) != 0)
+/* Finds the programs, reads the table, lets plan say what changes and
+ * commits it: 0, KK_NETNS_FW_MISSING or < 0. */
+typedef int (*fw_plan_fn)(struct fw_plan *p, const struct fw_bins *b, void *arg, kk_err_t *err);
+
+static int fw_run(const struct kk_netns_fw *fw, fw_plan_fn plan, void *arg, kk_err_t *err) {
+  KK_CLEANUP(fw_bins_free) struct fw_bins b = {0};
+  if (fw_bins_find(fw, &b) != 0)
     return KK_NETNS_FW_MISSING;
-  return fw_snapshot(b, snap, err);
+  cleanup_free char *snap = NULL;
+  if (fw_snapshot(&b, &snap, err) < 0)
+    return -1;
+  struct fw_plan p = {.snap = snap};
+  int rc = plan(&p, &b, arg, err);
+  if (rc == 0)
+    rc = fw_commit(&b, &p, err);
+  kk_sb_free(&p.decl);
+  kk_sb_free(&p.rules);
+  kk_sb_free(&p.del);
+  return rc;
+}
+
+static int plan_forward(struct fw_plan *p, const struct fw_bins *b, void *arg, kk_err_t *err) {
+  plan_chain(p, KK_NETNS_FORWARD_CHAIN, FORWARD_RULES);
+  plan_jump(p->snap, KK_NETNS_FORWARD_CHAIN, false, &p->rules);
+  return 0;
 }
 
 int kk_netns_fw_ensure_forward(const struct kk_netns_fw *fw, kk_err_t *err) {
-  KK_CLEANUP(fw_bins_free) struct fw_bins b = {0};
-  cleanup_free char *snap = NULL;
-  int rc = fw_begin(fw, &b, &snap, err);
-  if (rc != 0)
-    return rc;
-  cleanup_sbuf struct kk_sbuf decl = {0}, rules = {0};
-  plan_chain(snap, KK_NETNS_FORWARD_CHAIN, FORWARD_RULES, &decl, &rules);
-  plan_jump(snap, KK_NETNS_FORWARD_CHAIN, false, &rules);
-  return fw_commit(&b, &decl, &rules, err) < 0 ? kk_error_wrap(err, "firewall admission chain") : 0;
+  int rc = fw_run(fw, plan_forward, NULL, err);
+  return rc < 0 ? kk_error_wrap(err, "firewall admission chain") : rc;
+}
+
+struct space_want {
+  const struct kk_netns_egress *eg;
+  const char *rules;
+};
+
+static int plan_space(struct fw_plan *p, const struct fw_bins *b, void *arg, kk_err_t *err) {
+  const struct space_want *w = arg;
+  char chain[KK_NETNS_EGRESS_CHAIN_MAX];
+  kk_netns_egress_chain(w->eg->realm, w->eg->space, chain);
+  if (!snap_has_chain(p->snap, KK_NETNS_EGRESS_CHAIN))
+    kk_sb_printf(&p->decl, ":%s - [0:0]\n", KK_NETNS_EGRESS_CHAIN);
+  plan_jump(p->snap, KK_NETNS_EGRESS_CHAIN, true, &p->rules);
+  /* The chain is refilled before a new dispatch rule reaches it, all in
+   * one transaction. */
+  plan_chain(p, chain, w->rules);
+  cleanup_free char *tag = kk_asprintf("\"kukeon:%s:%s:dispatch\"", w->eg->realm, w->eg->space);
+  cleanup_free char *dispatch =
+      kk_asprintf("-A %s -i %s -m comment --comment %s -j %s", KK_NETNS_EGRESS_CHAIN, w->eg->bridge, tag, chain);
+  bool kept = false;
+  plan_delete_matching(p->snap, KK_NETNS_EGRESS_CHAIN, tag, dispatch, &p->rules, &kept);
+  if (!kept)
+    kk_sb_printf(&p->rules, "%s\n", dispatch);
+  return 0;
 }
 
 int kk_netns_egress_ensure(const struct kk_netns_fw *fw, const struct kk_netns_egress *eg, kk_err_t *err) {
-  cleanup_free char *want = NULL;
-  if (kk_netns_egress_render(eg, &want, err) < 0)
+  cleanup_free char *rules = NULL;
+  if (kk_netns_egress_render(eg, &rules, err) < 0)
     return -1;
-  KK_CLEANUP(fw_bins_free) struct fw_bins b = {0};
-  cleanup_free char *snap = NULL;
-  int rc = fw_begin(fw, &b, &snap, err);
-  if (rc != 0)
-    return rc;
-  char chain[KK_NETNS_EGRESS_CHAIN_MAX];
-  kk_netns_egress_chain(eg->realm, eg->space, chain);
-  cleanup_sbuf struct kk_sbuf decl = {0}, rules = {0};
-  if (!snap_has_chain(snap, KK_NETNS_EGRESS_CHAIN))
-    kk_sb_printf(&decl, ":%s - [0:0]\n", KK_NETNS_EGRESS_CHAIN);
-  plan_jump(snap, KK_NETNS_EGRESS_CHAIN, true, &rules);
-  /* The chain is refilled before a new dispatch rule reaches it, all in
-   * one transaction. */
-  plan_chain(snap, chain, want, &decl, &rules);
-  cleanup_free char *tag = kk_asprintf("\"kukeon:%s:%s:dispatch\"", eg->realm, eg->space);
-  cleanup_free char *dispatch =
-      kk_asprintf("-A %s -i %s -m comment --comment %s -j %s", KK_NETNS_EGRESS_CHAIN, eg->bridge, tag, chain);
-  bool kept = false;
-  plan_delete_matching(snap, KK_NETNS_EGRESS_CHAIN, tag, dispatch, &rules, &kept);
-  if (!kept)
-    kk_sb_printf(&rules, "%s\n", dispatch);
-  if (fw_commit(&b, &decl, &rules, err) < 0)
-    return kk_error_wrap(err, "egress of space %s/%s", eg->realm, eg->space);
-  return 0;
+  struct space_want w = {eg, rules};
+  int rc = fw_run(fw, plan_space, &w, err);
+  return rc < 0 ? kk_error_wrap(err, "egress of space %s/%s", eg->realm, eg->space) : rc;
 }
 
 /* Packets the chain's default DROP counted (`-v -S` prints "-c pkts bytes"). */
@@ -451,58 +476,57 @@ static uint64_t drop_count(const struct fw_bins *b, const char *chain) {
   return 0;
 }
 
-/* -F then -X of chain when it exists (after every jump to it is gone). */
-static void plan_drop_chain(const char *snap, const char *chain, struct kk_sbuf *flush, struct kk_sbuf *del) {
-  if (!snap_has_chain(snap, chain))
+/* -F then (last) -X of chain when it exists. */
+static void plan_drop_chain(struct fw_plan *p, const char *chain) {
+  if (!snap_has_chain(p->snap, chain))
     return;
-  kk_sb_printf(flush, "-F %s\n", chain);
-  kk_sb_printf(del, "-X %s\n", chain);
+  kk_sb_printf(&p->rules, "-F %s\n", chain);
+  kk_sb_printf(&p->del, "-X %s\n", chain);
+}
+
+struct space_gone {
+  const char *realm, *space;
+  uint64_t dropped;
+};
+
+static int plan_remove(struct fw_plan *p, const struct fw_bins *b, void *arg, kk_err_t *err) {
+  struct space_gone *g = arg;
+  char chain[KK_NETNS_EGRESS_CHAIN_MAX];
+  kk_netns_egress_chain(g->realm, g->space, chain);
+  if (snap_has_chain(p->snap, chain))
+    g->dropped = drop_count(b, chain);
+  cleanup_free char *target = kk_asprintf("-j %s", chain);
+  bool kept = false;
+  plan_delete_matching(p->snap, KK_NETNS_EGRESS_CHAIN, target, NULL, &p->rules, &kept);
+  plan_drop_chain(p, chain);
+  return 0;
 }
 
 int kk_netns_egress_remove(const struct kk_netns_fw *fw, const char *realm, const char *space, uint64_t *dropped,
                            kk_err_t *err) {
+  struct space_gone g = {realm, space, 0};
+  int rc = fw_run(fw, plan_remove, &g, err);
   if (dropped)
-    *dropped = 0;
-  KK_CLEANUP(fw_bins_free) struct fw_bins b = {0};
-  cleanup_free char *snap = NULL;
-  int rc = fw_begin(fw, &b, &snap, err);
-  if (rc != 0)
-    return rc;
-  char chain[KK_NETNS_EGRESS_CHAIN_MAX];
-  kk_netns_egress_chain(realm, space, chain);
-  if (dropped && snap_has_chain(snap, chain))
-    *dropped = drop_count(&b, chain);
-  cleanup_sbuf struct kk_sbuf none = {0}, rules = {0}, del = {0};
-  cleanup_free char *target = kk_asprintf("-j %s", chain);
+    *dropped = rc == 0 ? g.dropped : 0;
+  return rc < 0 ? kk_error_wrap(err, "remove egress of space %s/%s", realm, space) : rc;
+}
+
+static int plan_purge(struct fw_plan *p, const struct fw_bins *b, void *arg, kk_err_t *err) {
   bool kept = false;
-  plan_delete_matching(snap, KK_NETNS_EGRESS_CHAIN, target, NULL, &rules, &kept);
-  plan_drop_chain(snap, chain, &rules, &del);
-  if (del.len)
-    kk_sb_addn(&rules, del.s, del.len);
-  if (fw_commit(&b, &none, &rules, err) < 0)
-    return kk_error_wrap(err, "remove egress of space %s/%s", realm, space);
+  plan_delete_matching(p->snap, "FORWARD", "-j " KK_NETNS_EGRESS_CHAIN, NULL, &p->rules, &kept);
+  plan_delete_matching(p->snap, "FORWARD", "-j " KK_NETNS_FORWARD_CHAIN, NULL, &p->rules, &kept);
+  for (const char *l = p->snap; (l = strstr(l, "-N ")) != NULL; l += 3) {
+    if (l != p->snap && l[-1] != '\n')
+      continue;
+    cleanup_free char *chain = kk_xstrndup(l + 3, strcspn(l + 3, "\n"));
+    if (kk_has_prefix(chain, "KUKE-EGR-") || kk_streq(chain, KK_NETNS_EGRESS_CHAIN) ||
+        kk_streq(chain, KK_NETNS_FORWARD_CHAIN))
+      plan_drop_chain(p, chain);
+  }
   return 0;
 }
 
 int kk_netns_fw_purge(const struct kk_netns_fw *fw, kk_err_t *err) {
-  KK_CLEANUP(fw_bins_free) struct fw_bins b = {0};
-  cleanup_free char *snap = NULL;
-  int rc = fw_begin(fw, &b, &snap, err);
-  if (rc != 0)
-    return rc;
-  cleanup_sbuf struct kk_sbuf none = {0}, rules = {0}, del = {0};
-  bool kept = false;
-  plan_delete_matching(snap, "FORWARD", "-j " KK_NETNS_EGRESS_CHAIN, NULL, &rules, &kept);
-  plan_delete_matching(snap, "FORWARD", "-j " KK_NETNS_FORWARD_CHAIN, NULL, &rules, &kept);
-  for (const char *p = snap; (p = strstr(p, "-N ")) != NULL; p += 3) {
-    if (p != snap && p[-1] != '\n')
-      continue;
-    cleanup_free char *chain = kk_xstrndup(p + 3, strcspn(p + 3, "\n"));
-    if (kk_has_prefix(chain, "KUKE-EGR-") || kk_streq(chain, KK_NETNS_EGRESS_CHAIN) ||
-        kk_streq(chain, KK_NETNS_FORWARD_CHAIN))
-      plan_drop_chain(snap, chain, &rules, &del);
-  }
-  if (del.len)
-    kk_sb_addn(&rules, del.s, del.len);
-  return fw_commit(&b, &none, &rules, err) < 0 ? kk_error_wrap(err, "purge kukeon firewall chains") : 0;
+  int rc = fw_run(fw, plan_purge, NULL, err);
+  return rc < 0 ? kk_error_wrap(err, "purge kukeon firewall chains") : rc;
 }

@@ -166,15 +166,15 @@ int kk_netns_write_in_place(int dirfd, const char *name, const char *text, mode_
   if (len > KK_NETNS_ETC_MAX)
     return kk_error_kind(err, KK_ERR_INVALID, 0, "%s: %zu bytes is more than the %u allowed", name, len,
                          KK_NETNS_ETC_MAX);
-  cleanup_close int fd = openat(dirfd, name, O_WRONLY | O_CLOEXEC | O_NOFOLLOW);
+  /* O_NONBLOCK: a FIFO in its place fails here instead of blocking. */
+  const int flags = O_WRONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK;
+  cleanup_close int fd = openat(dirfd, name, flags);
   if (fd < 0 && errno == ENOENT)
-    fd = openat(dirfd, name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, mode);
+    fd = openat(dirfd, name, flags | O_CREAT | O_EXCL, mode);
   if (fd < 0)
     return kk_error(err, errno, "open %s", name);
   struct stat st;
-  if (fstat(fd, &st) < 0)
-    return kk_error(err, errno, "stat %s", name);
-  if (!S_ISREG(st.st_mode))
+  if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode))
     return kk_error_kind(err, KK_ERR_INVALID, 0, "%s: not a regular file", name);
   /* Longer text first, then the cut: a reader never sees the file empty. */
   if (kk_write_all(fd, text, len) < 0)

@@ -19,13 +19,13 @@ TOOL="$BUILD/tests/helpers/kk-netpol"
 [ -x "$TOOL" ] || { echo "not ok - $T_NAME/tool no $TOOL (make unit-bins)"; exit 0; }
 np() { "$TOOL" "$@"; }
 PIDS=()
-t_cleanup_add 'for p in "${PIDS[@]}"; do kill -9 "$p"; done; wait'
+t_cleanup_add 'for p in "${PIDS[@]}"; do kill -9 "$p"; done'
 ip link set lo up
 sysctl -qw net.ipv4.ip_forward=1
 
 # ------------------------------------------------------------ topology
-unshare --net sleep 600 & C=$!; PIDS+=("$C")
-unshare --net sleep 600 & O=$!; PIDS+=("$O")
+unshare --net sleep 600 & C=$!; PIDS+=("$C"); disown
+unshare --net sleep 600 & O=$!; PIDS+=("$O"); disown
 in_c() { nsenter -t "$C" -n -- "$@"; }
 in_o() { nsenter -t "$O" -n -- "$@"; }
 ip link add k-t1pol type bridge
@@ -52,8 +52,8 @@ in_o ip route add default via 192.0.2.1
 mkdir -p "$T_TMP/www"
 echo hello >"$T_TMP/www/ok.txt"
 # (nsenter execs: $! is the server itself)
-for port in 8080 8081; do nsenter -t "$O" -n -- busybox httpd -f -p "$port" -h "$T_TMP/www" & PIDS+=($!); done
-nsenter -t "$C" -n -- busybox httpd -f -p 9000 -h "$T_TMP/www" & PIDS+=($!)
+for port in 8080 8081; do nsenter -t "$O" -n -- busybox httpd -f -p "$port" -h "$T_TMP/www" & PIDS+=($!); disown; done
+nsenter -t "$C" -n -- busybox httpd -f -p 9000 -h "$T_TMP/www" & PIDS+=($!); disown
 # The egress rule's host name resolves through a private /etc/hosts.
 printf '127.0.0.1\tlocalhost\n192.0.2.2\tegress-target.test\n' >"$T_TMP/hosts"
 mount --bind "$T_TMP/hosts" /etc/hosts
@@ -157,7 +157,7 @@ else
 fi
 
 # ------------------------------------------------------------ published ports
-busybox nc -l -p 8088 >/dev/null 2>&1 & PIDS+=($!)
+busybox nc -l -p 8088 >/dev/null 2>&1 & PIDS+=($!); disown
 for _ in $(seq 50); do grep -q ':1F98 00000000:0000 0A' /proc/net/tcp && break; sleep 0.1; done
 out=$(np ports-check 8088:80 2>&1)
 t_eq port-in-use "kk-netpol: host port 8088/tcp is already in use on the host" "$out"

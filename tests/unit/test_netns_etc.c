@@ -136,6 +136,9 @@ START_TEST(write_in_place_keeps_inode) {
   ck_assert_int_eq(symlinkat("hosts", dfd, "link"), 0);
   ck_assert_int_lt(kk_netns_write_in_place(dfd, "link", "x\n", 0644, &err), 0);
   kk_error_free(&err);
+  ck_assert_int_eq(mkfifoat(dfd, "fifo", 0600), 0); /* refused, not waited on */
+  ck_assert_int_lt(kk_netns_write_in_place(dfd, "fifo", "x\n", 0644, &err), 0);
+  kk_error_free(&err);
   cleanup_free char *big = kk_xmalloc(KK_NETNS_ETC_MAX + 2);
   memset(big, 'x', KK_NETNS_ETC_MAX + 1);
   big[KK_NETNS_ETC_MAX + 1] = '\0';
