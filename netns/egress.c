@@ -11,9 +11,11 @@
 #include <fcntl.h>
 #include <netdb.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <spawn.h>
 #include <string.h>
+#include <time.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -93,6 +95,25 @@ static void fw_io_close(struct fw_io *io) {
   kk_sb_free(&io->e);
 }
 
+/* write(2) that turns a reader gone into EPIPE without a SIGPIPE, also in
+ * a process (kuke in-process) that does not ignore the signal: the signal
+ * is blocked on this thread meanwhile and a pending one taken back. */
+static ssize_t write_nosigpipe(int fd, const void *buf, size_t len) {
+  sigset_t pipe_set, old;
+  sigemptyset(&pipe_set);
+  sigaddset(&pipe_set, SIGPIPE);
+  pthread_sigmask(SIG_BLOCK, &pipe_set, &old);
+  ssize_t w = write(fd, buf, len);
+  int e = errno;
+  if (w < 0 && e == EPIPE) {
+    const struct timespec zero = {0, 0};
+    sigtimedwait(&pipe_set, NULL, &zero);
+  }
+  pthread_sigmask(SIG_SETMASK, &old, NULL);
+  errno = e;
+  return w;
+}
+
 /* Feed stdin and read stdout/stderr until both close or the deadline. */
 static bool fw_pump(struct fw_io *io, int64_t deadline) {
   while (io->out >= 0 || io->err >= 0) {
@@ -111,7 +132,8 @@ static bool fw_pump(struct fw_io *io, int64_t deadline) {
       io->err = -1;
     }
     if (p[2].revents) {
-      ssize_t w = p[2].revents & POLLOUT ? write(io->in, io->input + io->written, io->input_len - io->written) : -1;
+      ssize_t w = p[2].revents & POLLOUT ? write_nosigpipe(io->in, io->input + io->written, io->input_len - io->written)
+                                         : -1;
       if (w > 0)
         io->written += (size_t)w;
       if ((w < 0 && errno != EINTR && errno != EAGAIN) || io->written == io->input_len) {
@@ -453,10 +475,12 @@ static int plan_space(struct fw_plan *p, const struct fw_bins *b, void *arg, kk_
 
 int kk_netns_egress_ensure(const struct kk_netns_fw *fw, const struct kk_netns_egress *eg, kk_err_t *err) {
   cleanup_free char *rules = NULL;
-  if (kk_netns_egress_render(eg, &rules, err) < 0)
-    return -1;
-  struct space_want w = {eg, rules};
-  int rc = fw_run(fw, plan_space, &w, err);
+  struct space_want w = {eg, NULL};
+  int rc = kk_netns_egress_render(eg, &rules, err);
+  if (rc == 0) {
+    w.rules = rules;
+    rc = fw_run(fw, plan_space, &w, err);
+  }
   return rc < 0 ? kk_error_wrap(err, "egress of space %s/%s", eg->realm, eg->space) : rc;
 }
 

@@ -54,9 +54,9 @@ int kk_netns_port_parse(const char *spec, struct kk_netns_port *out, kk_err_t *e
     struct in_addr a;
     if (inet_pton(AF_INET, copy, &a) != 1)
       return port_err(err, spec, "host address must be IPv4 (a.b.c.d)");
-    snprintf(out->host_ip, sizeof(out->host_ip), "%s", copy);
-    if (kk_streq(out->host_ip, "0.0.0.0"))
-      out->host_ip[0] = '\0';
+    /* Canonical text: the conflict checks compare addresses as strings. */
+    if (a.s_addr != INADDR_ANY)
+      inet_ntop(AF_INET, &a, out->host_ip, sizeof(out->host_ip));
   } else {
     hport = copy;
   }
