@@ -115,6 +115,25 @@ t_eq rebridged "-A KUKEON-EGRESS -i k-t1new -m comment --comment \"kukeon:r:s1:d
   "$(iptables -S KUKEON-EGRESS | grep 'kukeon:r:s1:')"
 t_ok ensure-back np ensure r s1 k-t1pol deny cidr=192.0.2.3/32
 
+# Fail-closed while rewritten: a cell knocking on a denied port all along
+# never gets through while the deny chain is rewritten again and again.
+nsenter -t "$C" -n -- bash -c 'for i in $(seq 400); do
+  curl -s --max-time 0.05 http://192.0.2.2:8081/ok.txt; done' >"$T_TMP/knock" 2>/dev/null &
+knock=$!
+for i in $(seq 15); do
+  np ensure r s1 k-t1pol deny cidr=192.0.2.3/32 cidr=198.51.100.$i/32 && np ensure r s1 k-t1pol deny cidr=192.0.2.3/32
+done
+kill "$knock" 2>/dev/null; wait "$knock" 2>/dev/null
+t_eq never-open-while-rewritten "" "$(cat "$T_TMP/knock")"
+# What someone else changed is put back by the next ensure (the reconcile pass).
+good=$(save)
+iptables -I "$CH" 1 -j ACCEPT
+iptables -D KUKEON-EGRESS -i k-t1pol -m comment --comment "kukeon:r:s1:dispatch" -j "$CH"
+iptables -D FORWARD -j KUKEON-EGRESS
+t_ok heal np ensure r s1 k-t1pol deny cidr=192.0.2.3/32
+t_eq healed "$good" "$(save)"
+t_eq denied-after-heal "" "$(fetch "$C" http://192.0.2.2:8081/ok.txt)"
+
 # ------------------------------------------------------------ removal
 out=$(np remove r s1)
 t_match remove-reports-drops '^dropped [1-9][0-9]*$' "$out"
