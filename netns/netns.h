@@ -122,7 +122,8 @@ int kk_netns_ports_check_host(const struct kk_netns_port *want, size_t n, const 
  *       (DROP for deny, ACCEPT otherwise);
  *   FORWARD -> KUKEON-FORWARD: RELATED,ESTABLISHED ACCEPT and traffic into
  *     any kukeon bridge (! -i k-+ -o k-+) ACCEPT.
- * Reads are one `iptables -S`; every change of one call is one
+ * Reads are one `iptables -S` (remove adds one `-v -S` of the space chain
+ * for its counters); every change of one call is one
  * `iptables-restore --noflush` transaction, so a space's chain is flushed
  * and refilled atomically (a deny space never passes traffic meanwhile)
  * and a call that finds everything in place changes nothing (counters
@@ -156,10 +157,13 @@ struct kk_netns_egress {
  * names resolved (IPv4 /32s) here with getaddrinfo.  A name that does not
  * resolve is an error (KK_ERR_UNAVAILABLE). */
 int kk_netns_egress_render(const struct kk_netns_egress *eg, char **out, kk_err_t *err);
-/* KUKEON-FORWARD and its jump, if missing. 0, KK_NETNS_FW_MISSING or < 0. */
+/* KUKEON-FORWARD holding exactly its two rules, and a jump to it appended
+ * to FORWARD when there is none.  0, KK_NETNS_FW_MISSING or < 0. */
 int kk_netns_fw_ensure_forward(const struct kk_netns_fw *fw, kk_err_t *err);
-/* KUKEON-EGRESS, its jump at FORWARD 1, the space chain and its dispatch
- * rule as eg says; rewritten only where different. */
+/* KUKEON-EGRESS, a jump to it inserted at FORWARD 1 when there is none
+ * (one that is there stays where it is), the space chain and its one
+ * dispatch rule as eg says (a stale dispatch rule of the space, e.g. for
+ * an old bridge, is deleted); rewritten only where different. */
 int kk_netns_egress_ensure(const struct kk_netns_fw *fw, const struct kk_netns_egress *eg, kk_err_t *err);
 /* The space's dispatch rule and chain; *dropped (may be NULL) gets the
  * packets its default DROP counted (0 without one). */
