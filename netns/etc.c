@@ -183,3 +183,15 @@ int kk_netns_write_in_place(int dirfd, const char *name, const char *text, mode_
     return kk_error(err, errno, "truncate %s", name);
   return 0;
 }
+
+int kk_netns_write_cell_etc(int dirfd, const struct kk_netns_cell_etc *c, kk_err_t *err) {
+  cleanup_free char *hostname = kk_netns_render_hostname(c->cell);
+  cleanup_free char *hosts = kk_netns_render_hosts(c->cell, c->ip, c->peers, c->n_peers);
+  cleanup_free char *resolv = NULL;
+  if (kk_netns_resolv_conf(c->resolv_host, c->resolv_upstream, &resolv, err) < 0 ||
+      kk_netns_write_in_place(dirfd, KK_NETNS_ETC_HOSTNAME, hostname, 0644, err) < 0 ||
+      kk_netns_write_in_place(dirfd, KK_NETNS_ETC_HOSTS, hosts, 0644, err) < 0 ||
+      kk_netns_write_in_place(dirfd, KK_NETNS_ETC_RESOLV, resolv, 0644, err) < 0)
+    return kk_error_wrap(err, "/etc files of cell %s", c->cell);
+  return 0;
+}

@@ -74,6 +74,21 @@ int kk_netns_resolv_conf(const char *host_path, const char *upstream_path, char 
  * new text while it runs.  At most KK_NETNS_ETC_MAX bytes. */
 int kk_netns_write_in_place(int dirfd, const char *name, const char *text, mode_t mode, kk_err_t *err);
 
+/* The three files of a cell, by these names in its metadata dir (the
+ * bundle bind-mounts them on /etc/hostname, /etc/hosts, /etc/resolv.conf). */
+#define KK_NETNS_ETC_HOSTNAME "etc-hostname"
+#define KK_NETNS_ETC_HOSTS "etc-hosts"
+#define KK_NETNS_ETC_RESOLV "etc-resolv.conf"
+struct kk_netns_cell_etc {
+  const char *cell, *ip;             /* ip NULL or "" before CNI ADD */
+  const struct kk_netns_host *peers; /* the other running cells of the space */
+  size_t n_peers;
+  const char *resolv_host, *resolv_upstream; /* NULL: the defaults above */
+};
+/* Writes (in place, 0644) all three into dirfd: before start without the
+ * address, again once CNI ADD gave it, and when the space's cells change. */
+int kk_netns_write_cell_etc(int dirfd, const struct kk_netns_cell_etc *c, kk_err_t *err);
+
 /* ------------------------------------------------- published ports (ports.c) */
 struct kk_netns_port {
   char host_ip[16];        /* dotted IPv4; "" = every address */

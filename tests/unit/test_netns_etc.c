@@ -153,6 +153,38 @@ START_TEST(write_in_place_keeps_inode) {
 }
 END_TEST
 
+START_TEST(cell_etc_files) {
+  cleanup_free char *d = temp_dir();
+  put(d, "host-resolv", "nameserver 127.0.0.53\nsearch lan\n");
+  put(d, "upstream", "nameserver 192.0.2.53\n");
+  cleanup_free char *rh = kk_asprintf("%s/host-resolv", d), *ru = kk_asprintf("%s/upstream", d);
+  int dfd = open(d, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  const struct kk_netns_host peers[] = {{"db", "10.88.0.3"}};
+  struct kk_netns_cell_etc c = {"web", NULL, peers, 1, rh, ru};
+  kk_err_t err = NULL;
+  ck_assert_int_eq(kk_netns_write_cell_etc(dfd, &c, &err), 0);
+  struct stat before, after;
+  ck_assert_int_eq(fstatat(dfd, KK_NETNS_ETC_HOSTS, &before, 0), 0);
+  c.ip = "10.88.0.2"; /* CNI ADD answered */
+  ck_assert_int_eq(kk_netns_write_cell_etc(dfd, &c, &err), 0);
+  ck_assert_int_eq(fstatat(dfd, KK_NETNS_ETC_HOSTS, &after, 0), 0);
+  ck_assert(before.st_ino == after.st_ino);
+  char *text = NULL;
+  ck_assert_int_eq(kk_read_file_at(dfd, KK_NETNS_ETC_HOSTNAME, 1024, &text, NULL, &err), 0);
+  ck_assert_str_eq(text, "web\n");
+  free(text);
+  ck_assert_int_eq(kk_read_file_at(dfd, KK_NETNS_ETC_HOSTS, 4096, &text, NULL, &err), 0);
+  cleanup_free char *want = kk_asprintf("%s10.88.0.2\tweb\n10.88.0.3\tdb\n", LOCALHOST);
+  ck_assert_str_eq(text, want);
+  free(text);
+  ck_assert_int_eq(kk_read_file_at(dfd, KK_NETNS_ETC_RESOLV, 1024, &text, NULL, &err), 0);
+  ck_assert_str_eq(text, "search lan\nnameserver 192.0.2.53\n");
+  free(text);
+  close(dfd);
+  rm_dir(d);
+}
+END_TEST
+
 static void port_ok(const char *spec, const char *ip, unsigned hp, unsigned cp, const char *proto) {
   struct kk_netns_port p;
   kk_err_t err = NULL;
@@ -376,6 +408,7 @@ static Suite *netns_etc_suite(void) {
   tcase_add_test(t, resolv_replaces_loopback);
   tcase_add_test(t, resolv_from_files);
   tcase_add_test(t, write_in_place_keeps_inode);
+  tcase_add_test(t, cell_etc_files);
   tcase_add_test(t, port_parsing);
   tcase_add_test(t, portmap_json);
   tcase_add_test(t, ports_taken_by_cells);
