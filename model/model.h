@@ -149,6 +149,9 @@ struct kk_realm {
 /* A registry as spec.insecureRegistries and image references name it:
  * host or host:port (DNS name, IPv4, or [IPv6]), no scheme, no path. */
 bool kk_registry_host_valid(const char *s);
+/* A DNS name (or dotted IPv4): labels of [A-Za-z0-9-] up to 63, not
+ * starting or ending with '-', joined by single dots, 253 at most. */
+bool kk_dns_name_valid(const char *s);
 
 /* ------------------------------------------------------------------ Space */
 struct kk_egress_rule {
