@@ -138,6 +138,8 @@ int kk_ctl_cell_start(struct kk_controller *c, struct kk_doc *doc, kk_err_t *err
     }
     /* The last run's attachment: its namespace died with it. */
     kk_ctl_cell_net_detach(c, cell, root, 0);
+    if (kk_ctl_cell_ports_check(c, cell, err) < 0)
+      goto failed;
     if (kk_ctl_ctr_start(c, doc, root, 0, err) < 0)
       goto failed;
     root_pid = (pid_t)kk_ctl_status_slot(cell, root->id)->pid;

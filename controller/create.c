@@ -117,9 +117,14 @@ static void create_title(struct kk_controller *c, const struct kk_doc *doc, stru
 }
 
 /* A new space's subnet and conflist; without them the space goes again. */
-static int create_space_network(struct kk_controller *c, const struct kk_ref *ref, kk_err_t *err) {
-  if (kk_ctl_space_net_ensure(c, ref, false, err) == 0)
-    return 0;
+static int create_space_network(struct kk_controller *c, const struct kk_doc *doc, kk_err_t *err) {
+  struct kk_ref r = kk_ref_of(doc);
+  const struct kk_ref *ref = &r;
+  if (kk_ctl_space_net_ensure(c, ref, false, false, err) == 0) {
+    if (kk_ctl_space_egress_ensure(c, doc, err) == 0)
+      return 0;
+    kk_ctl_space_egress_remove(c, ref);
+  }
   kk_err_t e = NULL;
   if (kk_store_delete(c->store, ref, &e) < 0) {
     kk_warn("space %s: %s", ref->name, e->msg);
@@ -145,7 +150,7 @@ int kk_ctl_create_locked(struct kk_controller *c, struct kk_doc *doc, bool stopp
   if (kk_ctl_cgroup_up(c, doc, NULL, &created, lines, warnings, err) < 0)
     return -1;
   if (kk_store_put(c->store, doc, true, err) < 0 ||
-      (doc->kind == KK_KIND_SPACE && create_space_network(c, &ref, err) < 0)) {
+      (doc->kind == KK_KIND_SPACE && create_space_network(c, doc, err) < 0)) {
     if (created) {
       kk_err_t e = NULL;
       cleanup_free char *rel = kk_ctl_cg_rel(&ref);
@@ -276,7 +281,9 @@ static int ensure(struct kk_controller *c, struct kk_doc *doc, bool *created, st
     if (ret == 0 && made)
       ret = kk_store_put(c->store, stored, false, err);
     if (ret == 0 && doc->kind == KK_KIND_SPACE)
-      ret = kk_ctl_space_net_ensure(c, &ref, false, err);
+      ret = kk_ctl_space_net_ensure(c, &ref, false, false, err);
+    if (ret == 0 && doc->kind == KK_KIND_SPACE)
+      ret = kk_ctl_space_egress_ensure(c, stored, err);
   } else {
     *created = true;
     ret = kk_ctl_create_locked(c, doc, false, &lines, warnings, err);
@@ -336,7 +343,7 @@ static int regenerate_cni(struct kk_controller *c, struct kk_report *rep, kk_err
     return -1;
   for (size_t i = 0; i < spaces.n; i++) {
     struct kk_ref r = kk_ref_of(spaces.docs[i]);
-    if (kk_ctl_space_net_ensure(c, &r, true, err) < 0)
+    if (kk_ctl_space_net_ensure(c, &r, true, false, err) < 0)
       return -1;
   }
   kk_report_line(rep, 2, "- CNI conflists: %zu regenerated", spaces.n);

@@ -10,6 +10,7 @@
  * is also what keeps two spaces from getting the same subnet. */
 #include <errno.h>
 #include <fcntl.h>
+#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -134,7 +135,7 @@ static int ensure_files(struct kk_controller *c, const struct kk_ref *space, int
   want->name = kk_network_name(space->realm, space->name);
   want->bridge = kk_bridge_name(space->realm, space->name);
   want->lease_dir = kk_xstrdup(c->cni_lease_dir);
-  want->portmap = have->portmap;
+  want->portmap = want->portmap || have->portmap;
   if (force && unlinkat(dfd, KK_NET_CONFLIST_FILE, 0) < 0 && errno != ENOENT)
     return kk_error(err, errno, "remove %s", KK_NET_CONFLIST_FILE);
   bool written = false;
@@ -146,11 +147,12 @@ static int ensure_files(struct kk_controller *c, const struct kk_ref *space, int
   return 0;
 }
 
-int kk_ctl_space_net_ensure(struct kk_controller *c, const struct kk_ref *space, bool force, kk_err_t *err) {
+int kk_ctl_space_net_ensure(struct kk_controller *c, const struct kk_ref *space, bool force, bool portmap,
+                            kk_err_t *err) {
   cleanup_close int dfd = space_dir_open(c, space, err);
   if (dfd < 0)
     return -1;
-  struct kk_net_conf want = {0}, have = {0};
+  struct kk_net_conf want = {.portmap = portmap}, have = {0};
   int ret = ensure_files(c, space, dfd, force, &want, &have, err);
   kk_net_conf_free(&want);
   kk_net_conf_free(&have);
@@ -158,6 +160,7 @@ int kk_ctl_space_net_ensure(struct kk_controller *c, const struct kk_ref *space,
 }
 
 int kk_ctl_space_net_remove(struct kk_controller *c, const struct kk_ref *space, kk_err_t *err) {
+  kk_ctl_space_egress_remove(c, space);
   cleanup_free char *bridge = kk_bridge_name(space->realm, space->name);
   cleanup_free char *net = kk_network_name(space->realm, space->name);
   int ret = kk_net_bridge_delete(bridge, err);
@@ -183,15 +186,23 @@ struct cell_net {
   struct kk_net_cni_config cfg;
   struct kk_net_cni_call call;
   char *conflist;
+  char *runtime_config; /* its published ports */
   char netns[KK_NETNS_PATH_MAX];
 };
 
-static void cell_net_free(struct cell_net *n) { free(n->conflist); }
+static char *portmap_runtime_config(const struct kk_cell *cell);
+
+static void cell_net_free(struct cell_net *n) {
+  free(n->conflist);
+  free(n->runtime_config);
+}
 
 static int cell_net_of(struct kk_controller *c, const struct kk_cell *cell, const struct kk_container_spec *root,
                        pid_t root_pid, bool ensure, struct cell_net *n, kk_err_t *err) {
   struct kk_ref space = {.kind = KK_KIND_SPACE, .realm = cell->spec.realm_id, .name = cell->spec.space_id};
-  if (ensure && kk_ctl_space_net_ensure(c, &space, false, err) < 0)
+  n->runtime_config = portmap_runtime_config(cell);
+  /* A space gets portmap in its conflist once a cell of it publishes ports. */
+  if (ensure && kk_ctl_space_net_ensure(c, &space, false, n->runtime_config != NULL, err) < 0)
     return -1;
   cleanup_close int dfd = space_dir_open(c, &space, err);
   size_t len = 0;
@@ -204,7 +215,7 @@ static int cell_net_of(struct kk_controller *c, const struct kk_cell *cell, cons
     kk_netns_path(root_pid, n->netns);
   n->cfg = (struct kk_net_cni_config){.plugin_path = c->cni_path, .cache_dir = c->cni_cache_dir};
   n->call = (struct kk_net_cni_call){.conflist = n->conflist, .container_id = root->containerd_id,
-                                     .netns = n->netns, .ifname = "eth0"};
+                                     .netns = n->netns, .ifname = "eth0", .runtime_config = n->runtime_config};
   return 0;
 }
 
@@ -244,6 +255,7 @@ int kk_ctl_cell_net_attach(struct kk_controller *c, struct kk_cell *cell, const 
     return kk_error_wrap(err, "network of cell \"%s\"", cell->metadata.name);
   set_ip(cell, res.ip);
   kk_net_cni_result_free(&res);
+  kk_ctl_space_hosts_refresh(c, cell);
   return 0;
 }
 
@@ -251,7 +263,10 @@ void kk_ctl_cell_net_detach(struct kk_controller *c, struct kk_cell *cell, const
                             pid_t root_pid) {
   if (kk_ctl_cell_host_network(cell))
     return;
+  bool had_ip = !kk_empty(cell->status.network.ip);
   set_ip(cell, NULL);
+  if (had_ip)
+    kk_ctl_space_hosts_refresh(c, cell); /* its peers forget it */
   KK_CLEANUP(cell_net_free) struct cell_net n = {0};
   struct kk_net_cni_result res = {0};
   kk_err_t e = NULL;
@@ -264,5 +279,177 @@ void kk_ctl_cell_net_detach(struct kk_controller *c, struct kk_cell *cell, const
   if (kk_net_cni_del(&n.cfg, &n.call, &e) < 0) {
     kk_warn("network of cell %s: %s", cell->metadata.name, e->msg);
     kk_error_free(&e);
+  }
+}
+
+/* ------------------------------------------------------------- /etc/hosts */
+
+/* A cell of the space, as its hosts file should know it. */
+static bool same_cell(const struct kk_cell *a, const struct kk_cell *b) {
+  return kk_streq(a->metadata.name, b->metadata.name) && kk_streq(a->spec.stack_id, b->spec.stack_id);
+}
+
+void kk_ctl_space_hosts_refresh(struct kk_controller *c, const struct kk_cell *self) {
+  struct kk_ref scope = {.kind = KK_KIND_CELL, .realm = self->spec.realm_id, .space = self->spec.space_id};
+  cleanup_doc_list struct kk_doc_list cells = {0};
+  kk_err_t e = NULL;
+  if (kk_store_list(c->store, KK_KIND_CELL, &scope, &cells, &e) < 0) {
+    kk_warn("space %s: /etc/hosts of its cells not rewritten: %s", self->spec.space_id, e->msg);
+    kk_error_free(&e);
+    return;
+  }
+  /* Self as the caller has it (its address may be new or gone), the others
+   * as stored. */
+  const struct kk_cell **v = kk_xzalloc((cells.n + 1) * sizeof(*v));
+  size_t n = 0;
+  v[n++] = self;
+  for (size_t i = 0; i < cells.n; i++)
+    if (!same_cell(&cells.docs[i]->u.cell, self))
+      v[n++] = &cells.docs[i]->u.cell;
+  struct kk_netns_host *peers = kk_xzalloc(n * sizeof(*peers));
+  size_t np = 0;
+  for (size_t i = 0; i < n; i++)
+    if (!kk_empty(v[i]->status.network.ip))
+      peers[np++] = (struct kk_netns_host){v[i]->metadata.name, v[i]->status.network.ip};
+  for (size_t i = 0; i < n; i++) {
+    const struct kk_cell *cl = v[i];
+    if (kk_empty(cl->status.network.ip) || kk_ctl_cell_host_network(cl))
+      continue;
+    struct kk_ref ref = {.kind = KK_KIND_CELL, .realm = cl->spec.realm_id, .space = cl->spec.space_id,
+                         .stack = cl->spec.stack_id, .name = cl->metadata.name};
+    if (kk_ctl_cell_hosts_write(c, &ref, cl->status.network.ip, peers, np, &e) < 0) {
+      kk_warn("cell %s: /etc/hosts: %s", ref.name, e->msg);
+      kk_error_free(&e);
+    }
+  }
+  free(peers);
+  free(v);
+}
+
+/* --------------------------------------------------------- published ports */
+
+/* Every container's `ports`, parsed (*out NULL when none). */
+static int cell_ports(const struct kk_cell *cell, struct kk_netns_port **out, size_t *n, kk_err_t *err) {
+  *out = NULL;
+  *n = 0;
+  for (size_t i = 0; i < cell->spec.n_containers; i++) {
+    const struct kk_container_spec *ct = &cell->spec.containers[i];
+    for (size_t k = 0; k < ct->ports.n; k++) {
+      *out = kk_xrealloc(*out, (*n + 1) * sizeof(**out));
+      if (kk_netns_port_parse(ct->ports.v[k], &(*out)[*n], err) < 0) {
+        free(*out);
+        *out = NULL;
+        *n = 0;
+        return kk_error_wrap(err, "container \"%s\": ports", ct->id);
+      }
+      (*n)++;
+    }
+  }
+  return 0;
+}
+
+/* The host ports published by the cells that have an address, but cell. */
+static void ports_taken(struct kk_controller *c, const struct kk_cell *cell, struct kk_doc_list *cells,
+                        struct kk_netns_port_taken **out, size_t *n) {
+  *out = NULL;
+  *n = 0;
+  kk_err_t e = NULL;
+  if (kk_store_list(c->store, KK_KIND_CELL, NULL, cells, &e) < 0) {
+    kk_warn("published ports of other cells not checked: %s", e->msg);
+    kk_error_free(&e);
+    return;
+  }
+  for (size_t i = 0; i < cells->n; i++) {
+    const struct kk_cell *o = &cells->docs[i]->u.cell;
+    struct kk_netns_port *p = NULL;
+    size_t np = 0;
+    if (kk_empty(o->status.network.ip) ||
+        (same_cell(o, cell) && kk_streq(o->spec.space_id, cell->spec.space_id) &&
+         kk_streq(o->spec.realm_id, cell->spec.realm_id)) ||
+        cell_ports(o, &p, &np, &e) < 0) {
+      kk_error_free(&e);
+      continue;
+    }
+    *out = kk_xrealloc(*out, (*n + np + 1) * sizeof(**out));
+    for (size_t k = 0; k < np; k++)
+      (*out)[(*n)++] = (struct kk_netns_port_taken){o->metadata.name, p[k]};
+    free(p);
+  }
+}
+
+int kk_ctl_cell_ports_check(struct kk_controller *c, const struct kk_cell *cell, kk_err_t *err) {
+  cleanup_free struct kk_netns_port *want = NULL;
+  size_t n = 0;
+  if (cell_ports(cell, &want, &n, err) < 0)
+    return -1;
+  if (n == 0 || kk_ctl_cell_host_network(cell))
+    return 0;
+  cleanup_doc_list struct kk_doc_list cells = {0};
+  cleanup_free struct kk_netns_port_taken *taken = NULL;
+  size_t n_taken = 0;
+  ports_taken(c, cell, &cells, &taken, &n_taken);
+  if (kk_netns_ports_check_taken(want, n, taken, n_taken, err) < 0 ||
+      kk_netns_ports_check_host(want, n, NULL, err) < 0)
+    return kk_error_wrap(err, "cell \"%s\"", cell->metadata.name);
+  return 0;
+}
+
+/* {"portMappings":[...]} for the portmap plugin, NULL without ports. */
+static char *portmap_runtime_config(const struct kk_cell *cell) {
+  cleanup_free struct kk_netns_port *ports = NULL;
+  size_t n = 0;
+  kk_err_t e = NULL;
+  if (cell_ports(cell, &ports, &n, &e) < 0 || n == 0) {
+    kk_error_free(&e);
+    return NULL;
+  }
+  cleanup_json json_t *rc = json_pack("{s:o}", "portMappings", kk_netns_portmap_json(ports, n));
+  char *s = json_dumps(rc, JSON_COMPACT);
+  if (s == NULL)
+    kk_oom();
+  return s;
+}
+
+/* ------------------------------------------------------------------ egress */
+
+/* iptables missing: warned about once per process, then quiet. */
+static int fw_result(struct kk_controller *c, int r) {
+  if (r == KK_NETNS_FW_MISSING) {
+    if (!c->fw_missing_warned)
+      kk_warn("iptables not found: no egress policy or forward rules are enforced (install iptables)");
+    c->fw_missing_warned = true;
+    return 0;
+  }
+  return r;
+}
+
+int kk_ctl_space_egress_ensure(struct kk_controller *c, const struct kk_doc *doc, kk_err_t *err) {
+  const struct kk_space *s = &doc->u.space;
+  struct kk_ref ref = kk_ref_of(doc);
+  struct kk_netns_fw fw = {0};
+  if (fw_result(c, kk_netns_fw_ensure_forward(&fw, err)) < 0)
+    return kk_error_wrap(err, "space \"%s\": forward rules", ref.name);
+  if (c->fw_missing_warned)
+    return 0;
+  cleanup_free char *bridge = kk_bridge_name(ref.realm, ref.name);
+  struct kk_netns_egress eg = {.realm = ref.realm, .space = ref.name, .bridge = bridge,
+                               .default_ = s->spec.network.egress.default_,
+                               .allow = s->spec.network.egress.allow, .n_allow = s->spec.network.egress.n_allow};
+  if (fw_result(c, kk_netns_egress_ensure(&fw, &eg, err)) < 0)
+    return kk_error_wrap(err, "space \"%s\": egress", ref.name);
+  return 0;
+}
+
+void kk_ctl_space_egress_remove(struct kk_controller *c, const struct kk_ref *space) {
+  struct kk_netns_fw fw = {0};
+  uint64_t dropped = 0;
+  kk_err_t e = NULL;
+  int r = kk_netns_egress_remove(&fw, space->realm, space->name, &dropped, &e);
+  if (fw_result(c, r) < 0) {
+    kk_warn("space %s: egress chain: %s", space->name, e->msg);
+    kk_error_free(&e);
+  } else if (dropped > 0) {
+    kk_info("space %s/%s: its egress policy dropped %llu packet(s)", space->realm, space->name,
+            (unsigned long long)dropped);
   }
 }

@@ -7,8 +7,13 @@
 # SIGKILLed and started again keeps addresses and connectivity and adds
 # nothing twice; delete leaves no veth, bridge, lease, cache file, plugin
 # iptables rule or conflist; a missing plugin fails the start with one clear
-# line and leaves nothing behind.  lib.sh runs this file in a network
-# namespace of its own: that is the "host" here.
+# line and leaves nothing behind.  Names: /etc/hostname, /etc/hosts (cells
+# reach each other by name; rewritten in place as cells come and go) and
+# resolv.conf; published ports (a manifest's and kuke run -p) answer on the
+# host, a taken host port is refused; an egress policy with default deny
+# drops what its allow rule does not name, and kukeond puts a damaged chain
+# back.  lib.sh runs this file in a network namespace of its own: that is
+# the "host" here; "outside" is one more namespace behind a veth pair.
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/lib.sh"
 [ "$(id -u)" = 0 ] || { echo "skip - $T_NAME: needs root"; exit 0; }
@@ -46,10 +51,12 @@ import json, sys
 d = json.load(sys.stdin); what = sys.argv[1]
 if what == "ip": print(d["status"].get("network", {}).get("ip", ""))
 elif what == "state": print(d["status"]["state"])
+elif what == "webpid": print(next((c.get("pid", 0) for c in d["status"]["containers"] if c["name"] == "web"), 0))
 else:
     root = d["spec"]["rootContainerId"]
     print(next((c.get("pid", 0) for c in d["status"]["containers"] if c["name"] == root), 0))' "${FIELD}"
 }
+webpid_of() { FIELD=webpid field "${K:-kl}" get cell "$1" --space "${2:-default}" -o json; }
 ip_of() { FIELD=ip field "${K:-kl}" get cell "$1" --space "${2:-default}" -o json; }
 pid_of() { FIELD=rootpid field "${K:-kl}" get cell "$1" --space "${2:-default}" -o json; }
 state_of() { FIELD=state field "${K:-kl}" get cell "$1" --space "${2:-default}" -o json; }
@@ -64,7 +71,7 @@ fetch_from() { # pid ip
   done
   return 1
 }
-veths() { ip -o link show type veth 2>/dev/null | wc -l; }
+veths() { ip -o link show type veth 2>/dev/null | grep -vc ': kkt-'; }
 nbridges() { ip -o link show type bridge 2>/dev/null | wc -l; }
 leases() { ls "$LEASES"/*/ 2>/dev/null | grep -cE '^[0-9.]+$'; }
 caches() { ls "$CACHE" 2>/dev/null | wc -l; }
@@ -189,3 +196,112 @@ t_ok missing-plugin-then-start kl start cell m1
 t_match missing-plugin-then-ip '^10\.88\.' "$(ip_of m1)"
 t_ok delete-m1 kl delete cell m1
 t_eq end-no-veth 0 "$(veths)"
+
+# ------------------------------------------------ names: /etc inside cells
+# in_ctr PID CMD...: CMD in the mount, network and UTS namespaces of a
+# container (its own busybox, its own /etc).
+in_ctr() { local p=$1; shift; timeout 5 nsenter -t "$p" -m -n -u "$@"; }
+by_name() { # from-cell to-name
+  local i
+  for i in $(seq 30); do
+    in_ctr "$(webpid_of "$1")" /bin/busybox wget -q -O- "http://$2:8080/hostname" 2>/dev/null && return 0
+    sleep 0.1
+  done
+  return 1
+}
+web n1 default; web n2 default
+t_ok apply-n1 kl apply -f "$T_TMP/n1.yaml"
+t_ok apply-n2 kl apply -f "$T_TMP/n2.yaml"
+N1=$(ip_of n1); N2=$(ip_of n2)
+t_eq n1-hostname n1 "$(in_ctr "$(webpid_of n1)" /bin/busybox cat /etc/hostname)"
+t_eq n1-hosts "$(printf '127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::\tip6-localnet\nff00::\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n%s\tn1\n%s\tn2' "$N1" "$N2")" \
+  "$(in_ctr "$(webpid_of n1)" /bin/busybox cat /etc/hosts)"
+t_eq n1-to-n2-by-name n2 "$(by_name n1 n2)"
+t_eq n2-to-n1-by-name n1 "$(by_name n2 n1)"
+INODE=$(stat -c %i "$RP/default/default/default/n1/etc-hosts")
+web n3 default
+t_ok apply-n3 kl apply -f "$T_TMP/n3.yaml"
+t_eq n1-reaches-new-n3-by-name n3 "$(by_name n1 n3)"
+t_ok delete-n3 kl delete cell n3
+t_eq n1-hosts-forgets-n3 0 "$(in_ctr "$(webpid_of n1)" /bin/busybox grep -c n3 /etc/hosts)"
+t_eq hosts-rewritten-in-place "$INODE" "$(stat -c %i "$RP/default/default/default/n1/etc-hosts")"
+resolv=$(in_ctr "$(webpid_of n1)" /bin/busybox cat /etc/resolv.conf)
+t_match resolv-has-nameserver '^nameserver ' "$resolv"
+t_eq resolv-no-loopback 0 "$(printf '%s\n' "$resolv" | grep -cE '^nameserver (127\.|::1)')"
+
+# ------------------------------------------------------- published ports
+# The test namespace is the host: a published port answers on its
+# addresses (the bridge's gateway is one).
+GW="$(net24 "$N1").1"
+get_port() {
+  local i
+  for i in $(seq 30); do timeout 3 busybox wget -q -O- "http://$1/hostname" 2>/dev/null && return 0; sleep 0.1; done
+  return 1
+}
+web p1 default '      ports: ["18080:8080"]'
+t_ok apply-p1-publishing kl apply -f "$T_TMP/p1.yaml"
+t_match conflist-has-portmap '"type": "portmap"' "$(cat "$RP/default/default/network.conflist")"
+t_eq published-port-answers p1 "$(get_port "$GW:18080")"
+web p2 default '      ports: ["18080:8080"]'
+out=$(kl apply -f "$T_TMP/p2.yaml" 2>&1)
+t_match same-host-port-refused 'host port 18080/tcp is already published by cell p1' "$out"
+t_fail refused-cell-gone kl get cell p2
+python3 -c 'import socket, time; s = socket.socket(); s.bind(("127.0.0.1", 18090)); s.listen(); time.sleep(120)' &
+NCPID=$!
+t_cleanup_add "kill $NCPID"
+sleep 0.2
+web p4 default '      ports: ["18090:8080"]'
+out=$(kl apply -f "$T_TMP/p4.yaml" 2>&1)
+t_match host-socket-port-refused 'host port 18090/tcp is already in use on the host' "$out"
+kill "$NCPID" 2>/dev/null
+t_ok run-publish kl run --image docker.io/library/busybox --name p3 -d -p 18081:8080 -- /bin/busybox httpd -f -p 8080 -h /etc
+t_eq run-published-port-answers p3 "$(get_port "$GW:18081")"
+t_ok delete-p1 kl delete cell p1
+t_ok delete-p3 kl delete cell p3
+t_eq ports-gone 0 "$(iptables-save -t nat 2>/dev/null | grep -c 'dport 1808')"
+
+# ------------------------------------------------------------ egress
+# "Outside" is another namespace behind a veth pair, 192.0.2.0/24, with
+# httpd on 192.0.2.2:8080 and :8081.
+unshare --net sleep 600 >/dev/null 2>&1 &
+OUT=$!
+t_cleanup_add "kill -9 $OUT"
+for _ in $(seq 50); do [ "$(readlink /proc/$OUT/ns/net)" != "$(readlink /proc/self/ns/net)" ] && break; sleep 0.02; done
+ip link add kkt-out type veth peer name kkt-in netns "$OUT"
+ip addr add 192.0.2.1/24 dev kkt-out
+ip link set kkt-out up
+nsenter --net=/proc/"$OUT"/ns/net sh -c 'ip link set lo up; ip addr add 192.0.2.2/24 dev kkt-in; ip link set kkt-in up'
+mkdir -p "$T_TMP/www"
+echo outside >"$T_TMP/www/hostname"
+for port in 8080 8081; do
+  nsenter --net=/proc/"$OUT"/ns/net busybox httpd -f -p "192.0.2.2:$port" -h "$T_TMP/www" &
+  t_cleanup_add "kill $!"
+done
+out_from() { # cell port [space]: GET from inside the cell's namespace
+  timeout 3 nsenter --net=/proc/"$(pid_of "$1" "${3:-default}")"/ns/net busybox wget -q -O- "http://192.0.2.2:$2/hostname" 2>/dev/null
+}
+t_eq no-policy-reaches-outside outside "$(out_from n1 8081)"
+printf '%s\n' 'apiVersion: v1beta1' 'kind: Space' 'metadata: {name: fw}' 'spec:' '  realmId: default' '  network:' \
+  '    egress:' '      default: deny' '      allow:' '        - cidr: 192.0.2.2/32' '          ports: [8080]' >"$T_TMP/fw.yaml"
+t_ok create-space-fw kl apply -f "$T_TMP/fw.yaml"
+t_match egress-wide '^fw .*deny' "$(kl get space fw -o wide)"
+web f1 fw
+t_ok apply-f1 kl apply -f "$T_TMP/f1.yaml"
+t_eq allow-rule-opens-its-port outside "$(out_from f1 8080 fw)"
+t_eq deny-blocks-other-port "" "$(out_from f1 8081 fw)"
+t_eq other-space-unaffected outside "$(out_from n1 8081)"
+CHAIN=$(iptables -S KUKEON-EGRESS 2>/dev/null | grep 'kukeon:default:fw:dispatch' | grep -o 'KUKE-EGR-[0-9a-f]*')
+t_match egress-chain-exists '^KUKE-EGR-' "$CHAIN"
+# Damaged: kukeond's first reconcile pass puts it back.
+[ -n "$CHAIN" ] && iptables -F "$CHAIN"
+t_start_daemon "$RP" --reconcile-interval 300ms
+t_eq daemon-start-egress 0 $?
+K=k
+sleep 1
+t_eq egress-reasserted "" "$(out_from f1 8081 fw)"
+t_eq egress-reasserted-allow outside "$(out_from f1 8080 fw)"
+t_ok delete-space-fw k delete space fw --cascade
+t_eq egress-chain-removed 0 "$(iptables-save 2>/dev/null | grep -c "${CHAIN:-none}")"
+t_ok delete-realm-end k delete realm default --cascade
+t_eq end-no-veth-2 0 "$(veths)"
+t_eq end-no-egress-rule-of-realm 0 "$(iptables-save 2>/dev/null | grep -c 'kukeon:default:')"
