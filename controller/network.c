@@ -32,16 +32,7 @@ static int space_dir_open(struct kk_controller *c, const struct kk_ref *space, k
 
 /* A file of the space folder; *buf NULL (no error) when it is missing. */
 static int read_net_file(int dfd, const char *name, char **buf, size_t *len, kk_err_t *err) {
-  *buf = NULL;
-  kk_err_t e = NULL;
-  if (kk_read_file_at(dfd, name, NET_FILE_MAX, buf, len, &e) == 0)
-    return 0;
-  if (e->errnum == ENOENT) {
-    kk_error_free(&e);
-    return 0;
-  }
-  *err = e;
-  return -1;
+  return kk_read_file_if_exists_at(dfd, name, NET_FILE_MAX, buf, len, err);
 }
 
 /* The subnet a space folder records: network.json, else (a space from

@@ -128,16 +128,7 @@ char *kk_netns_render_resolv(const char *host_text, const char *upstream_text) {
 
 /* A file's text, or NULL (no error) when it does not exist. */
 static int read_optional(const char *path, char **out, kk_err_t *err) {
-  *out = NULL;
-  kk_err_t e = NULL;
-  if (kk_read_file_at(AT_FDCWD, path, KK_NETNS_ETC_MAX, out, NULL, &e) == 0)
-    return 0;
-  if (e->errnum == ENOENT) {
-    kk_error_free(&e);
-    return 0;
-  }
-  *err = e;
-  return -1;
+  return kk_read_file_if_exists_at(AT_FDCWD, path, KK_NETNS_ETC_MAX, out, NULL, err);
 }
 
 static bool names_loopback(const char *text) {
