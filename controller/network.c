@@ -215,35 +215,58 @@ static void set_ip(struct kk_cell *cell, const char *ip) {
   cell->status.network.ip = ip ? kk_xstrdup(ip) : NULL;
 }
 
+/* Attached before (a daemon that restarted, a start of a running cell):
+ * the cached result says what it got and CHECK that it still holds;
+ * nothing is added twice.  One that does not hold (a DEL that failed
+ * before this root started) is deleted and added anew. */
+static int add_once(struct cell_net *n, const struct kk_cell *cell, struct kk_net_cni_result *res, kk_err_t *err) {
+  if (kk_net_cni_cached(&n->cfg, &n->call, res, NULL) < 0)
+    return kk_net_cni_add(&n->cfg, &n->call, res, err);
+  kk_err_t e = NULL;
+  if (kk_net_cni_check(&n->cfg, &n->call, &e) == 0)
+    return 0;
+  kk_warn("cell %s: its cached attachment does not hold (%s): attaching it again", cell->metadata.name, e->msg);
+  kk_error_free(&e);
+  kk_net_cni_result_free(res);
+  if (kk_net_cni_del(&n->cfg, &n->call, &e) < 0)
+    kk_error_free(&e);
+  return kk_net_cni_add(&n->cfg, &n->call, res, err);
+}
+
+/* Whether pid's network namespace can no longer be reached (it ended). */
+static bool netns_gone(pid_t pid) {
+  kk_err_t e = NULL;
+  int fd = kk_netns_open(pid, &e);
+  kk_error_free(&e);
+  if (fd < 0)
+    return true;
+  close(fd);
+  return false;
+}
+
 int kk_ctl_cell_net_attach(struct kk_controller *c, struct kk_cell *cell, const struct kk_container_spec *root,
                            pid_t root_pid, kk_err_t *err) {
-  if (kk_ctl_cell_host_network(cell)) {
-    set_ip(cell, NULL);
+  set_ip(cell, NULL);
+  /* A root already gone (a command that exits at once) has no namespace
+   * to attach. */
+  if (kk_ctl_cell_host_network(cell) || netns_gone(root_pid))
     return 0;
-  }
-  /* The namespace is held open while the plugins run and reached through
-   * this process's descriptor: a root that ends meanwhile (a command that
-   * exits at once) takes nothing from under them.  One already gone has
-   * no namespace to attach. */
-  kk_err_t e = NULL;
-  cleanup_close int nsfd = kk_netns_open(root_pid, &e);
-  if (nsfd < 0) {
-    kk_debug("cell %s: its root ended before its network came up: %s", cell->metadata.name, e->msg);
-    kk_error_free(&e);
-    set_ip(cell, NULL);
-    return 0;
-  }
   KK_CLEANUP(cell_net_free) struct cell_net n = {0};
   struct kk_net_cni_result res = {0};
-  int ret = cell_net_of(c, cell, root, root_pid, true, &n, err);
-  if (ret == 0)
-    snprintf(n.netns, sizeof(n.netns), "/proc/%d/fd/%d", (int)getpid(), nsfd);
-  /* Attached before (a daemon that restarted, a start of a running
-   * cell): the cached result says what it got, nothing is added twice. */
-  if (ret == 0 && kk_net_cni_cached(&n.cfg, &n.call, &res, NULL) < 0)
-    ret = kk_net_cni_add(&n.cfg, &n.call, &res, err);
-  if (ret < 0)
+  if (cell_net_of(c, cell, root, root_pid, true, &n, err) < 0)
     return kk_error_wrap(err, "network of cell \"%s\"", cell->metadata.name);
+  if (add_once(&n, cell, &res, err) < 0) {
+    if (!netns_gone(root_pid))
+      return kk_error_wrap(err, "network of cell \"%s\"", cell->metadata.name);
+    /* It ended while the plugins ran: what they left goes (DEL without a
+     * namespace), and the cell has no address. */
+    kk_debug("cell %s: its root ended while its network came up: %s", cell->metadata.name, (*err)->msg);
+    kk_error_free(err);
+    kk_err_t e = NULL;
+    if (kk_net_cni_del(&n.cfg, &n.call, &e) < 0)
+      kk_error_free(&e);
+    return 0;
+  }
   set_ip(cell, res.ip);
   kk_net_cni_result_free(&res);
   kk_ctl_space_hosts_refresh(c, cell);

@@ -140,6 +140,11 @@ t_eq ip-kept-a2 "$A2" "$(ip_of a2)"
 t_eq no-second-veth 3 "$(veths)"
 t_eq no-second-lease 3 "$(leases)"
 t_eq still-reachable a2 "$(fetch_from "$(pid_of a1)" "$A2")"
+# A start of a running cell finds its attachment (cache, CHECK): no second one.
+t_ok start-running-cell k start cell a1
+t_eq start-running-keeps-ip "$A1R" "$(ip_of a1)"
+t_eq start-running-no-second-veth 3 "$(veths)"
+t_eq start-running-no-second-lease 3 "$(leases)"
 web a3 default
 t_ok daemon-apply-a3 k apply -f "$T_TMP/a3.yaml"
 A3=$(ip_of a3)
