@@ -204,8 +204,9 @@ t_eq end-no-veth 0 "$(veths)"
 
 # ------------------------------------------------ names: /etc inside cells
 # in_ctr PID CMD...: CMD in the mount, network and UTS namespaces of a
-# container (its own busybox, its own /etc).
-in_ctr() { local p=$1; shift; timeout 5 nsenter -t "$p" -m -n -u "$@"; }
+# container, under its root (its own busybox, its own /etc; -r: a runc
+# without pivot_root, as in the VM lane, leaves the namespace's root elsewhere).
+in_ctr() { local p=$1; shift; timeout 5 nsenter -t "$p" -r -w -m -n -u "$@"; }
 by_name() { # from-cell to-name
   local i
   for i in $(seq 30); do
