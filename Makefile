@@ -7,7 +7,7 @@ BUILD ?= build
 CC ?= cc
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo v0.1.0-dev)
 
-PKGS := yaml-0.1 jansson libprotobuf-c libseccomp libcap
+PKGS := yaml-0.1 jansson libprotobuf-c libseccomp libcap libnl-3.0 libnl-route-3.0
 # Image libraries: headers only; image/libs.c dlopens them on first use so
 # that processes which never touch images do not map them (glibc >= 2.34:
 # dlopen is in libc, no -ldl).  Unit tests that build tarballs link them.

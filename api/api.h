@@ -39,7 +39,9 @@ void kk_api_closep(struct kk_api **api);
 #define cleanup_api KK_CLEANUP(kk_api_closep)
 
 int kk_api_ping(struct kk_api *api, char **version, kk_err_t *err);
-int kk_api_init(struct kk_api *api, const char *realm, const char *space, struct kk_report *rep, kk_err_t *err);
+/* force_cni: kuke init --force-regenerate-cni. */
+int kk_api_init(struct kk_api *api, const char *realm, const char *space, bool force_cni, struct kk_report *rep,
+                kk_err_t *err);
 int kk_api_create(struct kk_api *api, const struct kk_doc *doc, struct kk_report *rep, kk_err_t *err);
 int kk_api_get(struct kk_api *api, const struct kk_ref *ref, struct kk_doc **out, kk_err_t *err);
 /* warnings (may be NULL): state files left out, "<path>: <why>". */

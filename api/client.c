@@ -207,10 +207,12 @@ int kk_api_ping(struct kk_api *api, char **version, kk_err_t *err) {
   return 0;
 }
 
-int kk_api_init(struct kk_api *api, const char *realm, const char *space, struct kk_report *rep, kk_err_t *err) {
+int kk_api_init(struct kk_api *api, const char *realm, const char *space, bool force_cni, struct kk_report *rep,
+                kk_err_t *err) {
   Kukeonv1__InitRequest req = KUKEONV1__INIT_REQUEST__INIT;
   req.realm = (char *)(realm ? realm : "");
   req.space = (char *)(space ? space : "");
+  req.force_regenerate_cni = force_cni;
   cleanup_free uint8_t *p = NULL;
   size_t n = 0;
   if (call(api, KUKEONV1__METHOD__INIT, &req.base, &p, &n, err) < 0)

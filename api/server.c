@@ -42,7 +42,7 @@ static int h_init(struct kk_controller *ctl, struct kk_api_call *call, const voi
                   kk_err_t *err) {
   const Kukeonv1__InitRequest *req = msg;
   struct kk_report rep = {0};
-  int ret = kk_ctl_init(ctl, req->realm, req->space, &rep, err);
+  int ret = kk_ctl_init(ctl, req->realm, req->space, req->force_regenerate_cni, &rep, err);
   if (ret == 0)
     pack_report(&rep, out);
   kk_report_free(&rep);

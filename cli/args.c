@@ -87,6 +87,9 @@ int kk_cli_resolve(struct kk_cli *cli, kk_err_t *err) {
   cli->ns_suffix = env("KUKEON_NAMESPACE_SUFFIX");
   cli->cgroup_root = env("KUKEON_CGROUP_ROOT");
   cli->pod_subnet = env("KUKEON_POD_SUBNET_CIDR");
+  cli->cni_path = env("CNI_PATH");
+  cli->cni_cache_dir = env("KUKEON_CNI_CACHE_DIR");
+  cli->cni_lease_dir = env("KUKEON_CNI_LEASE_DIR");
   cli->no_daemon_env = env_true("KUKEON_NO_DAEMON");
 
   bool default_cfg = cli->configuration == NULL;
@@ -125,6 +128,12 @@ int kk_cli_resolve(struct kk_cli *cli, kk_err_t *err) {
         cli->cgroup_root = cli->file.cgroup_root;
       if (cli->pod_subnet == NULL)
         cli->pod_subnet = cli->file.pod_subnet;
+      if (cli->cni_path == NULL)
+        cli->cni_path = cli->file.cni_path;
+      if (cli->cni_cache_dir == NULL)
+        cli->cni_cache_dir = cli->file.cni_cache_dir;
+      if (cli->cni_lease_dir == NULL)
+        cli->cni_lease_dir = cli->file.cni_lease_dir;
     }
   }
   if (cli->run_path == NULL)

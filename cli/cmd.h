@@ -22,6 +22,7 @@ struct kk_cli {
   const char *cgroup_root;     /* /kukeon */
   const char *ns_suffix;       /* kukeon.io */
   const char *pod_subnet;      /* 10.88.0.0/16 */
+  const char *cni_path, *cni_cache_dir, *cni_lease_dir; /* NULL: the controller's defaults */
   bool no_daemon_env;          /* KUKEON_NO_DAEMON=true */
   FILE *out;                   /* stdout */
   FILE *errout;                /* stderr */

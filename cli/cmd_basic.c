@@ -24,7 +24,7 @@ static int init_run(void *ctx, const struct kk_cmdline *cl, int *status, kk_err_
   if (kk_cli_connect(cli, "init", true, true, &api, err) < 0)
     return -1;
   struct kk_report rep = {0};
-  if (kk_api_init(api, realm, space, &rep, err) < 0) {
+  if (kk_api_init(api, realm, space, kk_cmdline_bool(cl, "force-regenerate-cni"), &rep, err) < 0) {
     kk_report_free(&rep);
     return -1;
   }

@@ -112,7 +112,7 @@ static void print_table(struct kk_cli *cli, enum kk_kind kind, bool wide, bool h
   static const char *space_h[] = {"NAME", "REALM", "STATE", "AGE", "EGRESS", "NET-DEFAULTS", "MEMORY", "CPU", "PIDS"};
   static const char *stack_h[] = {"NAME", "REALM", "SPACE", "STATE", "AGE", "MEMORY", "CPU", "PIDS"};
   static const char *cell_h[] = {"NAME", "REALM", "SPACE", "STACK", "STATE", "SYNC", "AGE", "CONTAINERS", "BRIDGE",
-                                 "DIVERGENCE", "MEMORY", "CPU", "PIDS"};
+                                 "IP", "DIVERGENCE", "MEMORY", "CPU", "PIDS"};
   static const char *ctr_h[] = {"NAME", "REALM", "SPACE", "STACK", "CELL", "STATE", "RESTARTS", "AGE", "IMAGE", "EXIT", "PID"};
   const char **h = NULL;
   size_t narrow = 0, full = 0;
@@ -120,7 +120,7 @@ static void print_table(struct kk_cli *cli, enum kk_kind kind, bool wide, bool h
   case KK_KIND_REALM: h = realm_h; narrow = 3; full = 7; break;
   case KK_KIND_SPACE: h = space_h; narrow = 4; full = 9; break;
   case KK_KIND_STACK: h = stack_h; narrow = 5; full = 8; break;
-  case KK_KIND_CELL: h = cell_h; narrow = 7; full = 13; break;
+  case KK_KIND_CELL: h = cell_h; narrow = 7; full = 14; break;
   default: h = ctr_h; narrow = 8; full = 11; break;
   }
   size_t ncols = wide ? full : narrow;
@@ -132,7 +132,7 @@ static void print_table(struct kk_cli *cli, enum kk_kind kind, bool wide, bool h
     struct kk_ref r = kk_ref_of(d);
     char age[32], buf1[64], buf2[64], buf3[32], mem[32] = "-", cpu[32] = "-", pids[32] = "-";
     kk_format_age(created_of(d), now, age);
-    const char *row[13] = {0};
+    const char *row[14] = {0};
     if (kind != KK_KIND_CONTAINER)
       usage_cells(&kk_doc_status_base(d)->usage, mem, cpu, pids);
     switch (kind) {
@@ -164,8 +164,9 @@ static void print_table(struct kk_cli *cli, enum kk_kind kind, bool wide, bool h
         ready += c->status.containers[k].state == KK_CTR_READY;
       snprintf(buf1, sizeof(buf1), "%zu/%zu", ready, c->spec.n_containers);
       row[0] = r.name, row[1] = r.realm, row[2] = r.space, row[3] = r.stack, row[4] = state_of(d);
-      row[5] = "-", row[6] = age, row[7] = buf1, row[8] = c->status.network.bridge_name, row[9] = "-";
-      row[10] = mem, row[11] = cpu, row[12] = pids;
+      row[5] = "-", row[6] = age, row[7] = buf1, row[8] = c->status.network.bridge_name;
+      row[9] = kk_empty(c->status.network.ip) ? "-" : c->status.network.ip, row[10] = "-";
+      row[11] = mem, row[12] = cpu, row[13] = pids;
       break;
     }
     default: {

@@ -203,8 +203,18 @@ const struct kk_cmd kk_cli_cmd_attach = {
 
 /* ---------------------------------------------------------------- run */
 
-static struct kk_doc *image_cell(const char *name, struct kk_ref scope, const char *image, const char *command,
-                                 const struct kk_strv *cmdline, bool tty, bool rm, struct kk_opt_i64 memory) {
+struct run_opts {
+  struct kk_ref scope;
+  const char *image, *command, *name, *file, *container, *memory;
+  const struct kk_strv *publish; /* -p: docker's [hostIP:]hostPort:containerPort[/proto] */
+  bool detach, rm, no_daemon;
+};
+
+static struct kk_doc *image_cell(const char *name, const struct run_opts *o, const struct kk_strv *cmdline, bool tty,
+                                 struct kk_opt_i64 memory) {
+  struct kk_ref scope = o->scope;
+  const char *image = o->image, *command = o->command;
+  bool rm = o->rm;
   struct kk_doc *doc = kk_doc_new(KK_KIND_CELL);
   doc->file = kk_xstrdup("<command line>");
   struct kk_cell *c = &doc->u.cell;
@@ -223,6 +233,8 @@ static struct kk_doc *image_cell(const char *name, struct kk_ref scope, const ch
   ct->image = kk_xstrdup(image);
   ct->attachable = tty;
   ct->resources.memory_limit_bytes = memory;
+  for (size_t i = 0; o->publish && i < o->publish->n; i++)
+    kk_strv_push(&ct->ports, o->publish->v[i]);
   if (cmdline->n > 0) {
     ct->command = kk_xstrdup(cmdline->v[0]);
     for (size_t i = 1; i < cmdline->n; i++)
@@ -234,12 +246,6 @@ static struct kk_doc *image_cell(const char *name, struct kk_ref scope, const ch
   }
   return doc;
 }
-
-struct run_opts {
-  struct kk_ref scope;
-  const char *image, *command, *name, *file, *container, *memory;
-  bool detach, rm, no_daemon;
-};
 
 /* Read the one Cell document of run -f; create it unless it exists. */
 static int run_file_cell(struct kk_api *api, const struct run_opts *o, struct kk_doc **doc, struct kk_ref *ref,
@@ -336,6 +342,8 @@ static int run(struct kk_cli *cli, const struct run_opts *o, const struct kk_str
     return kk_error_kind(err, KK_ERR_INVALID, 0, "flag --memory: only with --image (a manifest sets memoryLimitBytes)");
   if (o->memory && kk_parse_quantity_bytes(o->memory, &memory.v, err) < 0)
     return kk_error_wrap(err, "flag --memory");
+  if (o->publish && o->publish->n > 0 && !o->image)
+    return kk_error_kind(err, KK_ERR_INVALID, 0, "flag --publish: only with --image (a manifest sets ports)");
   cleanup_api struct kk_api *api = NULL;
   if (kk_cli_connect(cli, "run", false, o->no_daemon, &api, err) < 0)
     return -1;
@@ -346,7 +354,7 @@ static int run(struct kk_cli *cli, const struct run_opts *o, const struct kk_str
   if (o->image) {
     bool want_tty = !o->detach && isatty(STDIN_FILENO) && pos->n == 0 && kk_empty(o->command);
     const char *cell = o->name ? o->name : (gen = kk_cli_generated_name(o->image));
-    doc = image_cell(cell, o->scope, o->image, o->command, pos, want_tty, o->rm, memory);
+    doc = image_cell(cell, o, pos, want_tty, memory);
     struct kk_report rep = {0};
     int r = kk_api_create(api, doc, &rep, err);
     kk_report_free(&rep);
@@ -386,6 +394,7 @@ static int run_run(void *ctx, const struct kk_cmdline *cl, int *status, kk_err_t
       .file = kk_cmdline_str(cl, "file"),
       .container = kk_cmdline_str(cl, "container"),
       .memory = kk_cmdline_str(cl, "memory"),
+      .publish = kk_cmdline_strv(cl, "publish"),
       .detach = kk_cmdline_bool(cl, "detach"),
       .rm = kk_cmdline_bool(cl, "rm"),
       .no_daemon = kk_cmdline_bool(cl, "no-daemon"),
@@ -405,6 +414,7 @@ static const struct kk_flag run_flags[] = {
     {"name", 0, KK_FLAG_STRING, NULL, "with --image: the cell's name (default <image>-<6 hex>)", false},
     {"container", 0, KK_FLAG_STRING, NULL, "with -f: the container to follow (default: the only non-root one)", false},
     {"memory", 'm', KK_FLAG_STRING, NULL, "with --image: memory limit, bytes or a quantity (64Mi, 1G)", false},
+    {"publish", 'p', KK_FLAG_STRINGS, NULL, "with --image: publish a port, [hostIP:]hostPort:containerPort[/tcp|udp] (repeatable)", false},
     {"detach", 'd', KK_FLAG_BOOL, NULL, "start and return; do not follow the output", false},
     {"rm", 0, KK_FLAG_BOOL, NULL, "delete the cell once the container exits", false},
     KK_NO_DAEMON_FLAG,
@@ -416,7 +426,7 @@ const struct kk_cmd kk_cli_cmd_run = {
     .n_flags = KK_ARRAY_SIZE(run_flags),
     .args = "[CELL | -- CMD...]",
     .max_args = KK_CMD_ANY,
-    .usage = "run (--image IMG [-- CMD...] | -f FILE | CELL) [-d] [--rm] [flags]",
+    .usage = "run (--image IMG [-p PORTS]... [-- CMD...] | -f FILE | CELL) [-d] [--rm] [flags]",
     .summary = "Create and start a cell, follow it, exit with its exit code",
     .details = "Create (if needed) and start a cell, then follow its container until it exits. Without -d, kuke run "
                "streams the container's output (or attaches a terminal when stdin is one and the container is "

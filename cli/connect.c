@@ -54,6 +54,9 @@ int kk_cli_connect(struct kk_cli *cli, const char *sub, bool local, bool no_daem
         .pod_subnet = cli->pod_subnet,
         .runtime_dir = rt,
         .runc = getenv("KUKEON_RUNC"),
+        .cni_path = cli->cni_path,
+        .cni_cache_dir = cli->cni_cache_dir,
+        .cni_lease_dir = cli->cni_lease_dir,
     };
     return kk_api_open_local(&cfg, out, err);
   }

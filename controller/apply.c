@@ -91,6 +91,9 @@ static int apply_one(struct kk_controller *c, struct kk_doc *doc, struct kk_appl
       return -1;
     return kk_ctl_cell_start_and_put(c, doc, false, err);
   }
+  /* A new egress policy is in place before the metadata says so. */
+  if (doc->kind == KK_KIND_SPACE && kk_ctl_space_egress_ensure(c, doc, err) < 0)
+    return -1;
   return kk_store_put(c->store, doc, false, err);
 }
 

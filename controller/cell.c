@@ -23,13 +23,30 @@ void kk_ctl_cell_observe(struct kk_controller *c, struct kk_doc *doc) {
 typedef int (*ctr_op)(struct kk_controller *c, struct kk_cell *cell, const struct kk_container_spec *ct, void *arg,
                       kk_err_t *err);
 
+static pid_t running_pid(struct kk_controller *c, struct kk_cell *cell, const struct kk_container_spec *ct) {
+  kk_ctl_ctr_observe(c, cell, ct);
+  struct kk_container_status *cs = kk_ctl_status_slot(cell, ct->id);
+  return kk_ctl_ctr_active(cs->state) && cs->pid > 0 ? (pid_t)cs->pid : 0;
+}
+
+/* Before the root goes: CNI DEL while the namespace (and so the veth the
+ * bridge plugin looks for) is still there. */
+static void detach_root(struct kk_controller *c, struct kk_cell *cell, const struct kk_container_spec *containers,
+                        size_t n, const bool *pick) {
+  for (size_t i = 0; i < n; i++)
+    if (containers[i].root && (pick == NULL || pick[i]))
+      kk_ctl_cell_net_detach(c, cell, &containers[i], running_pid(c, cell, &containers[i]));
+}
+
 /* op on containers[i] for every i with pick[i] (pick NULL: all), the
- * non-root ones first and the root last.  Every one is tried; the first
- * error is the one reported. */
+ * non-root ones first and the root last, its network detached before it.
+ * Every one is tried; the first error is the one reported. */
 static int each_root_last(struct kk_controller *c, struct kk_cell *cell, const struct kk_container_spec *containers,
                           size_t n, const bool *pick, ctr_op op, void *arg, kk_err_t *err) {
   int ret = 0;
   for (int pass = 0; pass < 2; pass++) {
+    if (pass == 1)
+      detach_root(c, cell, containers, n, pick);
     for (size_t i = 0; i < n; i++) {
       if (containers[i].root != (pass == 1) || (pick && !pick[i]))
         continue;
@@ -92,10 +109,9 @@ int kk_ctl_cell_teardown(struct kk_controller *c, struct kk_doc *doc, kk_err_t *
   return each_root_last(c, cell, cell->spec.containers, cell->spec.n_containers, NULL, teardown_op, NULL, err);
 }
 
-static pid_t running_pid(struct kk_controller *c, struct kk_cell *cell, const struct kk_container_spec *ct) {
-  kk_ctl_ctr_observe(c, cell, ct);
-  struct kk_container_status *cs = kk_ctl_status_slot(cell, ct->id);
-  return cs->state == KK_CTR_READY && cs->pid > 0 ? (pid_t)cs->pid : 0;
+static pid_t ready_pid(struct kk_controller *c, struct kk_cell *cell, const struct kk_container_spec *ct) {
+  pid_t pid = running_pid(c, cell, ct);
+  return kk_ctl_status_slot(cell, ct->id)->state == KK_CTR_READY ? pid : 0;
 }
 
 int kk_ctl_cell_start(struct kk_controller *c, struct kk_doc *doc, kk_err_t *err) {
@@ -111,7 +127,7 @@ int kk_ctl_cell_start(struct kk_controller *c, struct kk_doc *doc, kk_err_t *err
   kk_strv_free(&warnings);
   if (r < 0)
     return -1;
-  pid_t root_pid = running_pid(c, cell, root);
+  pid_t root_pid = ready_pid(c, cell, root);
   if (root_pid == 0) {
     /* Without its root a cell's containers lost their namespaces. */
     for (size_t i = 0; i < cell->spec.n_containers; i++) {
@@ -120,13 +136,20 @@ int kk_ctl_cell_start(struct kk_controller *c, struct kk_doc *doc, kk_err_t *err
       if (!ct->root && kk_ctl_ctr_stop(c, cell, ct, SIGKILL, 0, &e) < 0)
         kk_error_free(&e);
     }
+    /* The last run's attachment: its namespace died with it. */
+    kk_ctl_cell_net_detach(c, cell, root, 0);
+    if (kk_ctl_cell_ports_check(c, cell, err) < 0)
+      goto failed;
     if (kk_ctl_ctr_start(c, doc, root, 0, err) < 0)
       goto failed;
     root_pid = (pid_t)kk_ctl_status_slot(cell, root->id)->pid;
   }
+  /* The others join the root's namespace: eth0 is there before they start. */
+  if (kk_ctl_cell_net_attach(c, cell, root, root_pid, err) < 0)
+    goto failed;
   for (size_t i = 0; i < cell->spec.n_containers; i++) {
     const struct kk_container_spec *ct = &cell->spec.containers[i];
-    if (ct->root || running_pid(c, cell, ct) > 0)
+    if (ct->root || ready_pid(c, cell, ct) > 0)
       continue;
     if (kk_ctl_ctr_start(c, doc, ct, root_pid, err) < 0)
       goto failed;
@@ -235,11 +258,19 @@ int kk_ctl_cell_supervise(struct kk_controller *c, struct kk_doc *doc, bool *del
   if (st == KK_CELL_PENDING || st == KK_CELL_STOPPED || st == KK_CELL_FAILED)
     return 0;
   const struct kk_container_spec *root = kk_cell_root(cell);
-  pid_t root_pid = root ? running_pid(c, cell, root) : 0;
+  pid_t root_pid = root ? ready_pid(c, cell, root) : 0;
   int64_t now = kk_now();
   if (kk_ctl_root_restart_due(cell, root_pid > 0, now)) {
     restart_whole_cell(c, doc, now);
     return 0;
+  }
+  if (root_pid > 0 && kk_empty(cell->status.network.ip) && !kk_ctl_cell_host_network(cell)) {
+    /* A daemon killed between the root's start and its ADD. */
+    kk_err_t e = NULL;
+    if (kk_ctl_cell_net_attach(c, cell, root, root_pid, &e) < 0) {
+      kk_warn("cell %s: %s", kk_doc_name(doc), e->msg);
+      kk_error_free(&e);
+    }
   }
   bool exhausted = false;
   if (st != KK_CELL_ERROR && cell->status.ready_observed && root_pid > 0)

@@ -5,7 +5,8 @@
  *                                            monitor's files: log, exit, attach, pid
  *   <run-path>/containers/<ns>/<id>/         upper/ and work/ of the overlay rootfs
  *   <run-path>/bin/pause/                    the pause root's rootfs: /kukepause
- *   <run-path>/<realm>/.../<cell>/hosts      bind-mounted at /etc/hosts (and hostname)
+ *   <run-path>/<realm>/.../<cell>/etc-hosts  bind-mounted at /etc/hosts (and etc-hostname,
+ *                                            etc-resolv.conf), rewritten in place
  *
  * Nothing here persists the cell: the caller holds the tree lock and puts
  * the document after.  A container's truth is what its monitor recorded
@@ -24,6 +25,7 @@
 #include "controller/internal.h"
 #include "lib/fs.h"
 #include "lib/util.h"
+#include "netns/netns.h"
 
 #define KILL_WAIT_MS 5000
 #define SETTLE_MS 3000 /* longest wait for a container between two states */
@@ -194,22 +196,46 @@ void kk_ctl_ctr_observe(struct kk_controller *c, struct kk_cell *cell, const str
 
 /* ----------------------------------------------------------- one container */
 
-static int write_cell_files(struct kk_controller *c, const struct kk_doc *doc, char **hosts, char **hostname,
+void kk_ctl_etc_paths_free(struct kk_ctl_etc_paths *p) {
+  free(p->hosts);
+  free(p->hostname);
+  free(p->resolv);
+}
+
+int kk_ctl_cell_hosts_write(struct kk_controller *c, const struct kk_ref *cell, const char *ip,
+                            const struct kk_netns_host *peers, size_t n_peers, kk_err_t *err) {
+  cleanup_free char *rel = kk_store_rel_dir(cell);
+  cleanup_free char *dir = kk_asprintf("%s/%s", c->run_path, rel);
+  cleanup_close int dfd = kk_open_dir_at(AT_FDCWD, dir, err);
+  if (dfd < 0)
+    return -1;
+  cleanup_free char *text = kk_netns_render_hosts(cell->name, ip, peers, n_peers);
+  return kk_netns_write_in_place(dfd, KK_NETNS_ETC_HOSTS, text, 0644, err);
+}
+
+/* The cell's /etc files in its directory, bind-mounted into each of its
+ * containers, so written in place (never renamed).  The root's start
+ * writes them anew (its address is not known yet: network.c rewrites
+ * hosts, with the cell's peers, once CNI gave one); another container's
+ * start only makes what is missing. */
+static int write_cell_files(struct kk_controller *c, const struct kk_doc *doc, bool fresh, struct kk_ctl_etc_paths *p,
                             kk_err_t *err) {
   struct kk_ref ref = kk_ref_of(doc);
   cleanup_free char *rel = kk_store_rel_dir(&ref);
   cleanup_free char *dir = kk_asprintf("%s/%s", c->run_path, rel);
-  cleanup_close int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  cleanup_close int dfd = kk_open_dir_at(AT_FDCWD, dir, err);
   if (dfd < 0)
-    return kk_error(err, errno, "open %s", dir);
-  cleanup_free char *h = kk_asprintf("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n127.0.1.1\t%s\n",
-                                     ref.name);
-  cleanup_free char *n = kk_asprintf("%s\n", ref.name);
-  if (kk_write_file_volatile(dfd, "hosts", h, strlen(h), 0644, err) < 0 ||
-      kk_write_file_volatile(dfd, "hostname", n, strlen(n), 0644, err) < 0)
     return -1;
-  *hosts = kk_asprintf("%s/hosts", dir);
-  *hostname = kk_asprintf("%s/hostname", dir);
+  static const char *const files[] = {KK_NETNS_ETC_HOSTNAME, KK_NETNS_ETC_HOSTS, KK_NETNS_ETC_RESOLV};
+  bool missing = false;
+  for (size_t i = 0; i < KK_ARRAY_SIZE(files); i++)
+    missing |= faccessat(dfd, files[i], F_OK, 0) < 0;
+  struct kk_netns_cell_etc etc = {.cell = ref.name, .ip = doc->u.cell.status.network.ip};
+  if ((fresh || missing) && kk_netns_write_cell_etc(dfd, &etc, err) < 0)
+    return -1;
+  p->hosts = kk_asprintf("%s/%s", dir, KK_NETNS_ETC_HOSTS);
+  p->hostname = kk_asprintf("%s/%s", dir, KK_NETNS_ETC_HOSTNAME);
+  p->resolv = kk_asprintf("%s/%s", dir, KK_NETNS_ETC_RESOLV);
   return 0;
 }
 
@@ -286,20 +312,22 @@ static int launch(struct kk_controller *c, struct kk_doc *doc, const struct kk_c
     run.working_dir = icfg->working_dir;
     run.architecture = icfg->platform.architecture;
   }
-  cleanup_free char *hosts = NULL, *hostname = NULL, *user = NULL, *json = NULL, *cellcg = NULL;
+  cleanup_free char *user = NULL, *json = NULL, *cellcg = NULL;
+  KK_CLEANUP(kk_ctl_etc_paths_free) struct kk_ctl_etc_paths etc = {0};
   struct kk_container_spec spec = *ct; /* shallow: user and the pause root's rootfs flag differ */
   if (kk_rootfs_resolve_user(rootfs, !kk_empty(ct->user) ? ct->user : icfg ? icfg->user : NULL, &user, err) < 0)
     return kk_error_wrap(err, "container \"%s\"", ct->id);
   spec.user = user;
   if (is_pause(ct))
     spec.read_only_root_filesystem = true;
-  if (!ct->host_network && write_cell_files(c, doc, &hosts, &hostname, err) < 0)
+  if (!ct->host_network && write_cell_files(c, doc, ct->root, &etc, err) < 0)
     return -1;
   cellcg = kk_cgroup_path(c->cgroup_root, ref.realm, ref.space, ref.stack, ref.name);
   struct kk_bundle_spec b = {
       .id = ct->containerd_id, .rootfs = rootfs, .ctr = &spec, .image = icfg ? &run : NULL,
       .realm = ref.realm, .space = ref.space, .stack = ref.stack, .cell = ref.name, .cell_cgroup = cellcg,
-      .root_pid = ct->root ? 0 : root_pid, .hosts_file = hosts, .hostname_file = hostname,
+      .root_pid = ct->root ? 0 : root_pid, .hosts_file = etc.hosts, .hostname_file = etc.hostname,
+      .resolv_file = etc.resolv,
       .tty = ct->attachable,
   };
   if (kk_bundle_config(&b, &c->host, &json, err) < 0)

@@ -7,6 +7,7 @@
 #include "cgroupfs/cgroupfs.h"
 #include "controller/internal.h"
 #include "lib/util.h"
+#include "netns/netns.h"
 
 int kk_controller_open(const struct kk_controller_config *cfg, struct kk_controller **out, kk_err_t *err) {
   const char *suffix = cfg->ns_suffix ? cfg->ns_suffix : KK_DEFAULT_NS_SUFFIX;
@@ -29,8 +30,14 @@ int kk_controller_open(const struct kk_controller_config *cfg, struct kk_control
   if (c->runc_bin == NULL)
     c->runc_bin = kk_xstrdup(runc); /* its exec says what is wrong, as before */
   c->pause_binary = cfg->pause_binary ? kk_xstrdup(cfg->pause_binary) : NULL;
+  c->cni_path = kk_xstrdup(!kk_empty(cfg->cni_path) ? cfg->cni_path : KK_NET_CNI_PATH_DEFAULT);
+  c->cni_cache_dir = !kk_empty(cfg->cni_cache_dir) ? kk_xstrdup(cfg->cni_cache_dir)
+                                                    : kk_asprintf("%s/cni/cache", c->runtime_dir);
+  c->cni_lease_dir = !kk_empty(cfg->cni_lease_dir) ? kk_xstrdup(cfg->cni_lease_dir)
+                                                    : kk_asprintf("%s/cni/networks", c->runtime_dir);
   c->cfg = (struct kk_controller_config){c->run_path, c->ns_suffix, c->cgroup_root, c->pod_subnet,
-                                         c->runtime_dir, c->runc_bin, c->pause_binary};
+                                         c->runtime_dir, c->runc_bin, c->pause_binary, c->cni_path,
+                                         c->cni_cache_dir, c->cni_lease_dir};
   kk_host_limits_read(&c->host);
   c->crash_point = kk_ctl_crash_point_parse(getenv("KUKEON_TEST_CRASH_POINT"), c->cgroup_root);
   /* A host without a usable cgroup2 still keeps metadata; every resource
@@ -57,6 +64,9 @@ void kk_controller_close(struct kk_controller *c) {
   free(c->runtime_dir);
   free(c->runc_bin);
   free(c->pause_binary);
+  free(c->cni_path);
+  free(c->cni_cache_dir);
+  free(c->cni_lease_dir);
   free(c->monitor_exe);
   kk_cg_host_free(c->cg);
   free(c->cg_problem);

@@ -21,6 +21,12 @@ struct kk_controller_config {
   const char *runtime_dir;  /* /run/kukeon (the directory of the socket) */
   const char *runc;         /* "runc" */
   const char *pause_binary; /* kukepause; default: beside this executable */
+  /* CNI: plugins (':'-separated search path; default /opt/cni/bin:/usr/lib/cni),
+   * the result cache and the host-local leases (default <runtime_dir>/cni/cache
+   * and <runtime_dir>/cni/networks: tmpfs, gone with the namespaces at reboot). */
+  const char *cni_path;
+  const char *cni_cache_dir;
+  const char *cni_lease_dir;
 };
 
 struct kk_controller;
@@ -40,8 +46,10 @@ struct kk_report {
 void kk_report_free(struct kk_report *r);
 void kk_report_line(struct kk_report *r, int indent, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
-/* kuke init: default realm/space/stack and the system realm.  Idempotent. */
-int kk_ctl_init(struct kk_controller *c, const char *realm, const char *space, struct kk_report *rep, kk_err_t *err);
+/* kuke init: default realm/space/stack and the system realm.  Idempotent.
+ * force_cni (--force-regenerate-cni) rewrites every space's conflist. */
+int kk_ctl_init(struct kk_controller *c, const char *realm, const char *space, bool force_cni, struct kk_report *rep,
+                kk_err_t *err);
 
 /* Create one realm/space/stack/cell (KK_ERR_EXISTS if it exists).  A
  * policy (NULL: none) refuses what its peer may not ask for (model.h). */

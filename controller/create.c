@@ -4,6 +4,7 @@
 
 #include "cgroupfs/cgroupfs.h"
 #include "controller/internal.h"
+#include "lib/log.h"
 #include "lib/util.h"
 
 /* -------------------------------------------------------- status stamps */
@@ -115,6 +116,23 @@ static void create_title(struct kk_controller *c, const struct kk_doc *doc, stru
   (void)c;
 }
 
+/* A new space's subnet and conflist; without them the space goes again. */
+static int create_space_network(struct kk_controller *c, const struct kk_doc *doc, kk_err_t *err) {
+  struct kk_ref r = kk_ref_of(doc);
+  const struct kk_ref *ref = &r;
+  if (kk_ctl_space_net_ensure(c, ref, false, false, err) == 0) {
+    if (kk_ctl_space_egress_ensure(c, doc, err) == 0)
+      return 0;
+    kk_ctl_space_egress_remove(c, ref);
+  }
+  kk_err_t e = NULL;
+  if (kk_store_delete(c->store, ref, &e) < 0) {
+    kk_warn("space %s: %s", ref->name, e->msg);
+    kk_error_free(&e);
+  }
+  return -1;
+}
+
 /* Caller holds the tree lock.  `doc` must be prepared.  The cgroup comes
  * first and is removed again if the metadata cannot be written: a failed
  * create leaves nothing behind. */
@@ -131,7 +149,8 @@ int kk_ctl_create_locked(struct kk_controller *c, struct kk_doc *doc, bool stopp
     return kk_store_not_found(&parent, err);
   if (kk_ctl_cgroup_up(c, doc, NULL, &created, lines, warnings, err) < 0)
     return -1;
-  if (kk_store_put(c->store, doc, true, err) < 0) {
+  if (kk_store_put(c->store, doc, true, err) < 0 ||
+      (doc->kind == KK_KIND_SPACE && create_space_network(c, doc, err) < 0)) {
     if (created) {
       kk_err_t e = NULL;
       cleanup_free char *rel = kk_ctl_cg_rel(&ref);
@@ -261,6 +280,10 @@ static int ensure(struct kk_controller *c, struct kk_doc *doc, bool *created, st
       ret = kk_ctl_cgroup_up(c, stored, NULL, &made, &lines, warnings, err);
     if (ret == 0 && made)
       ret = kk_store_put(c->store, stored, false, err);
+    if (ret == 0 && doc->kind == KK_KIND_SPACE)
+      ret = kk_ctl_space_net_ensure(c, &ref, false, false, err);
+    if (ret == 0 && doc->kind == KK_KIND_SPACE)
+      ret = kk_ctl_space_egress_ensure(c, stored, err);
   } else {
     *created = true;
     ret = kk_ctl_create_locked(c, doc, false, &lines, warnings, err);
@@ -312,7 +335,23 @@ static int ensure_hierarchy(struct kk_controller *c, const char *realm, const ch
   return ret;
 }
 
-int kk_ctl_init(struct kk_controller *c, const char *realm, const char *space, struct kk_report *rep, kk_err_t *err) {
+/* kuke init --force-regenerate-cni: every space's conflist written anew
+ * (subnets kept). */
+static int regenerate_cni(struct kk_controller *c, struct kk_report *rep, kk_err_t *err) {
+  cleanup_doc_list struct kk_doc_list spaces = {0};
+  if (kk_store_list(c->store, KK_KIND_SPACE, NULL, &spaces, err) < 0)
+    return -1;
+  for (size_t i = 0; i < spaces.n; i++) {
+    struct kk_ref r = kk_ref_of(spaces.docs[i]);
+    if (kk_ctl_space_net_ensure(c, &r, true, false, err) < 0)
+      return -1;
+  }
+  kk_report_line(rep, 2, "- CNI conflists: %zu regenerated", spaces.n);
+  return 0;
+}
+
+int kk_ctl_init(struct kk_controller *c, const char *realm, const char *space, bool force_cni, struct kk_report *rep,
+                kk_err_t *err) {
   realm = kk_empty(realm) ? "default" : realm;
   space = kk_empty(space) ? "default" : space;
   if (kk_validate_name(KK_KIND_REALM, realm, err) < 0 || kk_validate_name(KK_KIND_SPACE, space, err) < 0)
@@ -343,6 +382,8 @@ int kk_ctl_init(struct kk_controller *c, const char *realm, const char *space, s
     kk_report_line(&body, 2, "System hierarchy:");
     ret = ensure_hierarchy(c, KK_SYSTEM_REALM, KK_SYSTEM_SPACE, KK_SYSTEM_STACK, &body, &any, err);
   }
+  if (ret == 0 && force_cni)
+    ret = regenerate_cni(c, &body, err);
   if (ret < 0) {
     kk_report_free(&body);
     return -1;

@@ -119,6 +119,12 @@ static int delete_locked(struct kk_controller *c, const struct kk_ref *ref, bool
    * stays and says what is still there. */
   if (kk_ctl_cgroup_down(c, ref, force, err) < 0)
     return -1;
+  if (ref->kind == KK_KIND_SPACE && kk_ctl_space_net_remove(c, ref, err) < 0) {
+    if (!force)
+      return -1;
+    kk_warn("delete space %s (forced): %s", ref->name, (*err)->msg);
+    kk_error_free(err);
+  }
   return auto_delete ? kk_store_delete_volatile(c->store, ref, err) : kk_store_delete(c->store, ref, err);
 }
 

@@ -9,6 +9,7 @@
  *                                     public: create/get/list/init, delete,
  *                                     start/stop/kill/restart, reconcile pass
  *   cell.c                            a cell's containers on the host
+ *   network.c                         a space's CNI network, a cell's attachment
  *   container.c                       one container on the host
  *   controller.c                      open/close, reports
  *   cgroup.c  temps.c  crash.c        cgroup glue, temp sweeps, test hook
@@ -52,6 +53,7 @@ enum kk_crash_point {
 struct kk_controller {
   struct kk_controller_config cfg; /* strings owned below */
   char *run_path, *ns_suffix, *cgroup_root, *pod_subnet, *runtime_dir, *runc_bin, *pause_binary;
+  char *cni_path, *cni_cache_dir, *cni_lease_dir;
   struct kk_store *store;
   struct kk_cg_host *cg; /* NULL when this host offers no usable cgroup2 */
   char *cg_problem;      /* why cg is NULL */
@@ -59,6 +61,7 @@ struct kk_controller {
   char *monitor_exe;             /* staged on first use (kk_monitor_stage) */
   struct kk_host_limits host;
   struct kk_restarts restarts;
+  bool fw_missing_warned; /* no iptables: said once */
   bool torn_swept; /* torn ephemeral cells were looked for (once: they come from a power cut) */
   enum kk_crash_point crash_point;
 };
@@ -159,6 +162,17 @@ void kk_ctl_ctr_paths_of(struct kk_controller *c, const struct kk_cell *cell, co
 void kk_ctl_ctr_paths_free(struct kk_ctr_paths *p);
 #define cleanup_paths KK_CLEANUP(kk_ctl_ctr_paths_free)
 
+/* A cell's /etc files, in its directory (KK_NETNS_ETC_*). */
+struct kk_ctl_etc_paths {
+  char *hosts, *hostname, *resolv;
+};
+void kk_ctl_etc_paths_free(struct kk_ctl_etc_paths *p);
+struct kk_netns_host;
+/* Rewrite the cell's hosts file in place: its own address (ip, may be
+ * NULL) and its peers'. */
+int kk_ctl_cell_hosts_write(struct kk_controller *c, const struct kk_ref *cell, const char *ip,
+                            const struct kk_netns_host *peers, size_t n_peers, kk_err_t *err);
+
 /* Its status from what its monitor (else runc) recorded. */
 void kk_ctl_ctr_observe(struct kk_controller *c, struct kk_cell *cell, const struct kk_container_spec *ct);
 int kk_ctl_ctr_start(struct kk_controller *c, struct kk_doc *doc, const struct kk_container_spec *ct, pid_t root_pid,
@@ -167,6 +181,36 @@ int kk_ctl_ctr_stop(struct kk_controller *c, struct kk_cell *cell, const struct 
                     int64_t timeout_ms, kk_err_t *err);
 int kk_ctl_ctr_teardown(struct kk_controller *c, struct kk_cell *cell, const struct kk_container_spec *ct,
                         kk_err_t *err);
+
+/* --------------------------------------------------------- network.c
+ * The caller holds the tree lock (it keeps subnets unique). */
+
+/* network.json (a /24 allocated once, kept) and network.conflist in the
+ * space's folder, written when missing or stale; force rewrites the
+ * conflist. */
+int kk_ctl_space_net_ensure(struct kk_controller *c, const struct kk_ref *space, bool force, bool portmap,
+                            kk_err_t *err);
+/* The space's bridge, leases and egress chain (its files go with its folder). */
+int kk_ctl_space_net_remove(struct kk_controller *c, const struct kk_ref *space, kk_err_t *err);
+/* The host-wide forward rules and the space's egress chain as its spec
+ * says (spec 7.5); without iptables a warning, once. */
+int kk_ctl_space_egress_ensure(struct kk_controller *c, const struct kk_doc *space, kk_err_t *err);
+void kk_ctl_space_egress_remove(struct kk_controller *c, const struct kk_ref *space);
+/* Rewrite in place the /etc/hosts of every cell of self's space that has
+ * an address; self as given (its address new or gone), the others as
+ * stored. */
+void kk_ctl_space_hosts_refresh(struct kk_controller *c, const struct kk_cell *self);
+/* Its published ports parse, and no other cell (with an address) or
+ * socket of the host holds their host ports. */
+int kk_ctl_cell_ports_check(struct kk_controller *c, const struct kk_cell *cell, kk_err_t *err);
+bool kk_ctl_cell_host_network(const struct kk_cell *cell);
+/* CNI ADD of the root's namespace (unless an earlier ADD is cached), its
+ * address into status.network.ip.  Host-network cells have none. */
+int kk_ctl_cell_net_attach(struct kk_controller *c, struct kk_cell *cell, const struct kk_container_spec *root,
+                           pid_t root_pid, kk_err_t *err);
+/* CNI DEL (root_pid 0: the namespace is gone); best effort, warned about. */
+void kk_ctl_cell_net_detach(struct kk_controller *c, struct kk_cell *cell, const struct kk_container_spec *root,
+                            pid_t root_pid);
 
 /* ------------------------------------------------------------ cell.c
  * The containers of a cell.  The caller holds the tree lock and persists

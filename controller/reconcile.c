@@ -121,6 +121,13 @@ int kk_ctl_reconcile(struct kk_controller *c, kk_err_t *err) {
     cleanup_doc_list struct kk_doc_list docs = {0};
     if (kk_store_list(c->store, (enum kk_kind)kind, NULL, &docs, err) < 0)
       return -1;
+    for (size_t i = 0; kind == KK_KIND_SPACE && i < docs.n; i++) {
+      kk_err_t e = NULL;
+      if (kk_ctl_space_egress_ensure(c, docs.docs[i], &e) < 0) {
+        kk_warn("reconcile: %s", e->msg);
+        kk_error_free(&e);
+      }
+    }
     for (size_t i = 0; i < docs.n && c->cg; i++) {
       struct kk_ref ref = kk_ref_of(docs.docs[i]);
       cleanup_free char *rel = kk_ctl_cg_rel(&ref);

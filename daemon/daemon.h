@@ -20,6 +20,9 @@ struct kk_daemon_config {
   int64_t reconcile_ms;    /* 0 disables the loop */
   const char *runtime_dir; /* runc state, bundles, monitors; default: the socket's directory */
   const char *runc;        /* runc binary */
+  const char *cni_path;      /* CNI plugins; NULL: the controller's default */
+  const char *cni_cache_dir; /* NULL: <runtime_dir>/cni/cache */
+  const char *cni_lease_dir; /* NULL: <runtime_dir>/cni/networks */
   /* What peers other than root may ask for (model.h, kk_policy). */
   const struct kk_policy *policy;
 };

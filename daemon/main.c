@@ -73,6 +73,9 @@ static int serve(const char **v, kk_err_t *err) {
       .ns_suffix = first(v[SUFFIX], getenv("KUKEON_NAMESPACE_SUFFIX"), file.ns_suffix, KK_DEFAULT_NS_SUFFIX),
       .pod_subnet = first(NULL, getenv("KUKEON_POD_SUBNET_CIDR"), file.pod_subnet, KK_DEFAULT_POD_SUBNET),
       .runc = first(v[RUNC], getenv("KUKEON_RUNC"), NULL, "runc"),
+      .cni_path = first(NULL, getenv("CNI_PATH"), file.cni_path, NULL),
+      .cni_cache_dir = first(NULL, getenv("KUKEON_CNI_CACHE_DIR"), file.cni_cache_dir, NULL),
+      .cni_lease_dir = first(NULL, getenv("KUKEON_CNI_LEASE_DIR"), file.cni_lease_dir, NULL),
   };
   cleanup_free char *sock_dir = kk_xstrdup(cfg.socket);
   cfg.runtime_dir = first(v[RTDIR], getenv("KUKEON_RUNTIME_DIR"), NULL, dirname(sock_dir));

@@ -276,6 +276,19 @@ int kk_read_file_at(int dirfd, const char *name, size_t max, char **out, size_t 
   return kk_read_fd(fd, max, name, out, len, err);
 }
 
+int kk_read_file_if_exists_at(int dirfd, const char *name, size_t max, char **out, size_t *len, kk_err_t *err) {
+  *out = NULL;
+  kk_err_t e = NULL;
+  if (kk_read_file_at(dirfd, name, max, out, len, &e) == 0)
+    return 0;
+  if (e->errnum == ENOENT) {
+    kk_error_free(&e);
+    return 0;
+  }
+  *err = e;
+  return -1;
+}
+
 int kk_open_dir_at(int dirfd, const char *path, kk_err_t *err) {
   int fd = openat(dirfd, path, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
   if (fd < 0)

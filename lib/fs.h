@@ -55,6 +55,8 @@ pid_t kk_read_pid_at(int dirfd, const char *name);
 /* Read a whole regular file (at most max bytes; bigger is an error).
  * *out is NUL-terminated. */
 int kk_read_file_at(int dirfd, const char *name, size_t max, char **out, size_t *len, kk_err_t *err);
+/* The same, but a file that does not exist is no error: *out NULL. */
+int kk_read_file_if_exists_at(int dirfd, const char *name, size_t max, char **out, size_t *len, kk_err_t *err);
 int kk_read_fd(int fd, size_t max, const char *what, char **out, size_t *len, kk_err_t *err);
 
 /* mkdir -p relative to dirfd (path relative, no ".." components). */

@@ -15,6 +15,9 @@ static const struct kk_field client_spec_fields[] = {
     F("containerdNamespaceSuffix", KK_F_STR, struct kk_client_config, ns_suffix),
     F("cgroupRoot", KK_F_STR, struct kk_client_config, cgroup_root),
     F("podSubnetCIDR", KK_F_STR, struct kk_client_config, pod_subnet),
+    F("cniPath", KK_F_STR, struct kk_client_config, cni_path),
+    F("cniCacheDir", KK_F_STR, struct kk_client_config, cni_cache_dir),
+    F("cniLeaseDir", KK_F_STR, struct kk_client_config, cni_lease_dir),
 };
 static const struct kk_schema client_spec_schema = KK_SCHEMA("spec", struct kk_client_config, client_spec_fields);
 
@@ -30,6 +33,9 @@ static const struct kk_field server_spec_fields[] = {
     F("containerdNamespaceSuffix", KK_F_STR, struct kk_server_config, ns_suffix),
     F("cgroupRoot", KK_F_STR, struct kk_server_config, cgroup_root),
     F("podSubnetCIDR", KK_F_STR, struct kk_server_config, pod_subnet),
+    F("cniPath", KK_F_STR, struct kk_server_config, cni_path),
+    F("cniCacheDir", KK_F_STR, struct kk_server_config, cni_cache_dir),
+    F("cniLeaseDir", KK_F_STR, struct kk_server_config, cni_lease_dir),
     KK_FIELD_BYTES("defaultMemoryLimitBytes", KK_F_OPT_I64, struct kk_server_config, default_memory_limit_bytes),
     F("peerPolicy", KK_F_STR, struct kk_server_config, peer_policy),
     F("allowedHostPaths", KK_F_STRV, struct kk_server_config, allowed_host_paths),

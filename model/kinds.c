@@ -302,6 +302,7 @@ static const struct kk_field cell_spec_fields[] = {
 static const struct kk_schema cell_spec_schema = SCHEMA("spec", cell_spec_t, cell_spec_fields);
 static const struct kk_field cell_network_fields[] = {
     F("bridgeName", KK_F_STR, cell_network_t, bridge_name),
+    F("ip", KK_F_STR, cell_network_t, ip),
 };
 static const struct kk_schema cell_network_schema = SCHEMA("network", cell_network_t, cell_network_fields);
 static const struct kk_field cell_status_fields[] = {

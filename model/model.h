@@ -149,6 +149,9 @@ struct kk_realm {
 /* A registry as spec.insecureRegistries and image references name it:
  * host or host:port (DNS name, IPv4, or [IPv6]), no scheme, no path. */
 bool kk_registry_host_valid(const char *s);
+/* A DNS name (or dotted IPv4): labels of [A-Za-z0-9-] up to 63, not
+ * starting or ending with '-', joined by single dots, 253 at most. */
+bool kk_dns_name_valid(const char *s);
 
 /* ------------------------------------------------------------------ Space */
 struct kk_egress_rule {
@@ -294,6 +297,7 @@ struct kk_cell {
     struct kk_status_base base;
     struct {
       char *bridge_name;
+      char *ip; /* the root's address on the space's network */
     } network;
     struct kk_container_status *containers;
     size_t n_containers;
@@ -436,6 +440,9 @@ struct kk_client_config {
   char *ns_suffix;
   char *cgroup_root;
   char *pod_subnet;
+  char *cni_path;      /* CNI plugin search path (in-process) */
+  char *cni_cache_dir; /* CNI result cache */
+  char *cni_lease_dir; /* host-local IPAM leases */
 };
 /* /etc/kukeon/kukeond.yaml (kind ServerConfiguration). */
 struct kk_server_config {
@@ -449,6 +456,9 @@ struct kk_server_config {
   char *ns_suffix;
   char *cgroup_root;
   char *pod_subnet;
+  char *cni_path;
+  char *cni_cache_dir;
+  char *cni_lease_dir;
   struct kk_opt_i64 default_memory_limit_bytes;
   char *peer_policy;                /* restricted (default) | trusted */
   struct kk_strv allowed_host_paths; /* what restricted peers may bind */

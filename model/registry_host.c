@@ -28,6 +28,8 @@ static bool dns_name_ok(const char *s, size_t n) {
   return true;
 }
 
+bool kk_dns_name_valid(const char *s) { return s != NULL && dns_name_ok(s, strlen(s)); }
+
 static bool ipv6_ok(const char *s, size_t n) {
   if (n < 2)
     return false;

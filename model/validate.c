@@ -361,21 +361,25 @@ static int validate_space(const struct vctx *v, const struct kk_space *s) {
   const __typeof__(s->spec.network.egress) *eg = &s->spec.network.egress;
   if (eg->n_allow > 0 || !kk_empty(eg->default_)) {
     if (!kk_streq(eg->default_, "allow") && !kk_streq(eg->default_, "deny"))
-      return verr(v, &eg->default_, "spec.network.egress.default", "must be allow or deny");
+      return verr(v, &eg->default_, "spec.network.egress.default", "egress default must be 'allow' or 'deny', not \"%s\"",
+                  eg->default_ ? eg->default_ : "");
   }
   for (size_t i = 0; i < eg->n_allow; i++) {
     const struct kk_egress_rule *r = &eg->allow[i];
     char f[128];
     snprintf(f, sizeof(f), "spec.network.egress.allow[%zu]", i);
-    if (kk_empty(r->host) == kk_empty(r->cidr))
-      return verr(v, r, f, "set exactly one of host or cidr");
-    if (!kk_empty(r->cidr)) {
-      if (!kk_ipv4_cidr_valid(r->cidr, NULL, NULL))
-        return verr(v, &r->cidr, f, "cidr \"%s\" is not an IPv4 CIDR (a.b.c.d/0-32)", r->cidr);
-    }
+    if (kk_empty(r->host) && kk_empty(r->cidr))
+      return verr(v, r, f, "egress allow rule requires exactly one of host or cidr");
+    if (!kk_empty(r->host) && !kk_empty(r->cidr))
+      return verr(v, r, f, "egress allow rule must not set both host and cidr");
+    if (!kk_empty(r->cidr) && !kk_ipv4_cidr_valid(r->cidr, NULL, NULL))
+      return verr(v, &r->cidr, f, "egress allow rule cidr is not a valid CIDR (a.b.c.d/0-32): \"%s\"", r->cidr);
+    if (!kk_empty(r->host) && !kk_dns_name_valid(r->host))
+      return verr(v, &r->host, f, "egress allow rule host is not a valid dns name: \"%s\"", r->host);
     for (size_t j = 0; j < r->ports.n; j++)
       if (r->ports.v[j] < 1 || r->ports.v[j] > 65535)
-        return verr(v, &r->ports, f, "port %lld out of range 1-65535", (long long)r->ports.v[j]);
+        return verr(v, &r->ports, f, "egress allow rule port must be within [1, 65535], not %lld",
+                    (long long)r->ports.v[j]);
   }
   const struct kk_container_defaults *d = &s->spec.defaults.container;
   if (check_caps(v, &d->capabilities.drop, true, "spec.defaults.container.capabilities.drop") < 0 ||

@@ -47,7 +47,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv) {
   if (kk_controller_open(&cfg, &ctl, &err) < 0)
     abort();
   struct kk_report rep = {0};
-  if (kk_ctl_init(ctl, NULL, NULL, &rep, &err) < 0)
+  if (kk_ctl_init(ctl, NULL, NULL, false, &rep, &err) < 0)
     abort();
   kk_report_free(&rep);
   return 0;

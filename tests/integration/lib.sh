@@ -2,6 +2,13 @@
 # a unique cgroup root name and helpers that print "ok - " / "not ok - ".
 set -u
 : "${BUILD:?BUILD must point at the build dir}"
+# Every test file runs in a network namespace of its own: the bridges,
+# veths, leases and iptables rules its cells get land there and vanish with
+# it; the host's network is never touched.  Root only (cells need root).
+if [ -z "${KK_TEST_NETNS:-}" ] && [ "$(id -u)" = 0 ]; then
+  exec unshare --net -- env KK_TEST_NETNS=1 bash "$0" "$@"
+fi
+[ -n "${KK_TEST_NETNS:-}" ] && ip link set lo up
 KUKE="$BUILD/kuke"
 KUKEOND="$BUILD/kukeond"
 T_NAME=$(basename "$0" .sh)

@@ -18,7 +18,7 @@ t_ok layout-space test -f "$RP/default/default/space.yaml"
 t_ok layout-stack test -f "$RP/default/default/default/stack.yaml"
 t_ok layout-system test -f "$RP/kuke-system/kukeon/kukeon/stack.yaml"
 t_ok layout-run test -d "$RP/run"
-t_fail no-conflist-placeholder test -e "$RP/default/default/network.conflist"
+t_ok conflist-written test -f "$RP/default/default/network.conflist"  # issue 18: written with the space
 
 out=$("$KUKE" get realms)
 t_match get-realms-header '^NAME +STATE +AGE$' "$out"

@@ -2277,9 +2277,10 @@ END_TEST
   "    egress:\n"
 
 START_TEST(space_egress_default) {
-  fail_with(SPACE_HEAD "      default: maybe\n", 8, "spec.network.egress.default", "must be allow or deny");
+  fail_with(SPACE_HEAD "      default: maybe\n", 8, "spec.network.egress.default",
+            "egress default must be 'allow' or 'deny', not \"maybe\"");
   fail_with(SPACE_HEAD "      allow:\n      - host: example.com\n", 8, "spec.network.egress.default",
-            "must be allow or deny");
+            "egress default must be 'allow' or 'deny'");
   kk_doc_free(check_ok(SPACE_HEAD "      default: allow\n"));
   kk_doc_free(check_ok(SPACE_HEAD "      default: deny\n"));
 }
@@ -2287,9 +2288,9 @@ END_TEST
 
 START_TEST(space_egress_host_xor_cidr) {
   fail_with(SPACE_HEAD "      default: deny\n      allow:\n      - host: a.example\n        cidr: 10.0.0.0/8\n", 10,
-            "spec.network.egress.allow[0]", "set exactly one of host or cidr");
+            "spec.network.egress.allow[0]", "egress allow rule must not set both host and cidr");
   fail_with(SPACE_HEAD "      default: deny\n      allow:\n      - {host: a.example}\n      - ports: [80]\n", 11,
-            "spec.network.egress.allow[1]", "set exactly one of host or cidr");
+            "spec.network.egress.allow[1]", "egress allow rule requires exactly one of host or cidr");
 }
 END_TEST
 
@@ -2298,7 +2299,7 @@ START_TEST(space_egress_bad_cidr) {
                                     "::/0",        "256.0.0.0/8", "10.0.0.0/8/8"};
   for (size_t i = 0; i < KK_ARRAY_SIZE(bad); i++) {
     cleanup_free char *y = kk_asprintf(SPACE_HEAD "      default: deny\n      allow:\n      - cidr: \"%s\"\n", bad[i]);
-    cleanup_free char *why = kk_asprintf("cidr \"%s\" is not an IPv4 CIDR", bad[i]);
+    cleanup_free char *why = kk_asprintf("egress allow rule cidr is not a valid CIDR (a.b.c.d/0-32): \"%s\"", bad[i]);
     fail_with(y, 10, "spec.network.egress.allow[0]", why);
   }
   kk_doc_free(check_ok(SPACE_HEAD "      default: deny\n      allow:\n      - cidr: 0.0.0.0/0\n"
@@ -2314,17 +2315,30 @@ START_TEST(space_egress_empty_prefix) {
   static const char *const bad[] = {"10.0.0.0/", "10.0.0.0/ 8", "10.0.0.0/+8"};
   for (size_t i = 0; i < KK_ARRAY_SIZE(bad); i++) {
     cleanup_free char *y = kk_asprintf(SPACE_HEAD "      default: deny\n      allow:\n      - cidr: \"%s\"\n", bad[i]);
-    fail_with(y, 10, "spec.network.egress.allow[0]", "is not an IPv4 CIDR");
+    fail_with(y, 10, "spec.network.egress.allow[0]", "cidr is not a valid CIDR");
   }
 }
 END_TEST
 
 START_TEST(space_egress_ports) {
   fail_with(SPACE_HEAD "      default: deny\n      allow:\n      - host: a.example\n        ports: [443, 0]\n", 11,
-            "spec.network.egress.allow[0]", "port 0 out of range 1-65535");
+            "spec.network.egress.allow[0]", "egress allow rule port must be within [1, 65535], not 0");
   fail_with(SPACE_HEAD "      default: deny\n      allow:\n      - host: a.example\n        ports: [65536]\n", 11,
-            "spec.network.egress.allow[0]", "port 65536 out of range");
+            "spec.network.egress.allow[0]", "port must be within [1, 65535], not 65536");
   kk_doc_free(check_ok(SPACE_HEAD "      default: deny\n      allow:\n      - {host: a.example, ports: [1, 65535]}\n"));
+}
+END_TEST
+
+/* Host names go into iptables comments and getaddrinfo: a dns name only
+ * (spec 7.5); the branch point accepted anything. */
+START_TEST(space_egress_bad_host) {
+  static const char *const bad[] = {"a_b.example", "-a.example", "a..example", "a.example/8", "a b", "x\\\"y"};
+  for (size_t i = 0; i < KK_ARRAY_SIZE(bad); i++) {
+    cleanup_free char *y = kk_asprintf(SPACE_HEAD "      default: deny\n      allow:\n      - host: \"%s\"\n", bad[i]);
+    fail_with(y, 10, "spec.network.egress.allow[0]", "egress allow rule host is not a valid dns name");
+  }
+  kk_doc_free(check_ok(SPACE_HEAD "      default: deny\n      allow:\n      - host: api.example.com\n"
+                                  "      - host: 192.0.2.7\n"));
 }
 END_TEST
 
@@ -2902,6 +2916,7 @@ static Suite *model_suite(void) {
   tcase_add_test(sp, space_egress_bad_cidr);
   tcase_add_test(sp, space_egress_empty_prefix);
   tcase_add_test(sp, space_egress_ports);
+  tcase_add_test(sp, space_egress_bad_host);
   tcase_add_test(sp, space_defaults);
   suite_add_tcase(s, sp);
 
