@@ -255,7 +255,7 @@ t_fail refused-cell-gone kl get cell p2
 python3 -c 'import socket, time; s = socket.socket(); s.bind(("127.0.0.1", 18090)); s.listen(); time.sleep(120)' &
 NCPID=$!
 t_cleanup_add "kill $NCPID"
-for _ in $(seq 100); do grep -q ":46AA 00000000:0000 0A" /proc/net/tcp && break; sleep 0.05; done  # 18090 listening
+for _ in $(seq 400); do grep -q ":46AA 00000000:0000 0A" /proc/net/tcp && break; sleep 0.05; done  # 18090 listening
 web p4 default '      ports: ["18090:8080"]'
 out=$(kl apply -f "$T_TMP/p4.yaml" 2>&1)
 t_match host-socket-port-refused 'host port 18090/tcp is already in use on the host' "$out"
