@@ -56,7 +56,8 @@ static int exhausted(uint32_t base, int prefix, uint32_t host_skipped, kk_err_t 
   if (host_skipped > 0)
     return kk_error_kind(err, KK_ERR_UNAVAILABLE, 0,
                          "no free subnet available in parent CIDR: parent %s exhausted at /24 "
-                         "(%u /24s overlap addresses or routes already on the host)",
+                         "(%u /24s overlap addresses or routes already on the host: choose another range with "
+                         "podSubnetCIDR or KUKEON_POD_SUBNET_CIDR)",
                          canon, host_skipped);
   return kk_error_kind(err, KK_ERR_UNAVAILABLE, 0, "no free subnet available in parent CIDR: parent %s exhausted at /24",
                        canon);

@@ -96,7 +96,8 @@ START_TEST(subnet_pick_skips_host_networks) {
   ck_assert_ptr_null(pick("10.88.0.0/16", NULL, "10.0.0.0/8", &err)); /* the host owns all of it */
   ck_assert_int_eq(err->kind, KK_ERR_UNAVAILABLE);
   ck_assert_str_eq(err->msg, "no free subnet available in parent CIDR: parent 10.88.0.0/16 exhausted at /24 "
-                             "(256 /24s overlap addresses or routes already on the host)");
+                             "(256 /24s overlap addresses or routes already on the host: choose another range "
+                             "with podSubnetCIDR or KUKEON_POD_SUBNET_CIDR)");
   kk_error_free(&err);
 }
 END_TEST
