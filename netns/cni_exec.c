@@ -6,13 +6,13 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
-#include <spawn.h>
 #include <string.h>
 #include <sys/pidfd.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "lib/spawn.h"
 #include "lib/util.h"
 #include "netns/internal.h"
 
@@ -45,28 +45,9 @@ static bool sink_read(int fd, struct sink *s) {
 }
 
 static int spawn_plugin(const struct kk_net_exec *x, int in, int out, int errfd, pid_t *pid) {
-  posix_spawn_file_actions_t fa;
-  posix_spawn_file_actions_init(&fa);
-  posix_spawn_file_actions_adddup2(&fa, in, 0);
-  posix_spawn_file_actions_adddup2(&fa, out, 1);
-  posix_spawn_file_actions_adddup2(&fa, errfd, 2);
-  posix_spawnattr_t sa;
-  posix_spawnattr_init(&sa);
-  sigset_t none, dfl;
-  sigemptyset(&none);
-  sigemptyset(&dfl);
-  int defaults[] = {SIGPIPE, SIGINT, SIGTERM, SIGHUP, SIGCHLD, SIGUSR1, SIGUSR2};
-  for (size_t i = 0; i < KK_ARRAY_SIZE(defaults); i++)
-    sigaddset(&dfl, defaults[i]);
-  posix_spawnattr_setsigmask(&sa, &none);
-  posix_spawnattr_setsigdefault(&sa, &dfl);
-  posix_spawnattr_setpgroup(&sa, 0);
-  posix_spawnattr_setflags(&sa, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETPGROUP);
-  char *argv[] = {(char *)x->bin, NULL};
-  int rc = posix_spawn(pid, x->bin, &fa, &sa, x->argv ? x->argv : argv, x->env);
-  posix_spawn_file_actions_destroy(&fa);
-  posix_spawnattr_destroy(&sa);
-  return rc;
+  struct kk_spawn s = {.path = x->bin, .argv = x->argv, .envp = x->env, .own_process_group = true,
+                       .in = in, .out = out, .err = errfd};
+  return kk_spawn(&s, pid);
 }
 
 struct run {

@@ -13,13 +13,13 @@
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
-#include <spawn.h>
 #include <string.h>
 #include <time.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "lib/spawn.h"
 #include "lib/fs.h"
 #include "lib/util.h"
 #include "netns/netns.h"
@@ -147,24 +147,8 @@ static bool fw_pump(struct fw_io *io, int64_t deadline) {
 
 static int spawn_fw(const char *bin, const char *const *argv, int in, int out, int errfd, pid_t *pid) {
   static char *const env[] = {"PATH=/usr/sbin:/usr/bin:/sbin:/bin", "LC_ALL=C", NULL};
-  posix_spawn_file_actions_t fa;
-  posix_spawn_file_actions_init(&fa);
-  if (in >= 0)
-    posix_spawn_file_actions_adddup2(&fa, in, 0);
-  else
-    posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-  posix_spawn_file_actions_adddup2(&fa, out, 1);
-  posix_spawn_file_actions_adddup2(&fa, errfd, 2);
-  posix_spawnattr_t sa;
-  posix_spawnattr_init(&sa);
-  sigset_t none;
-  sigemptyset(&none);
-  posix_spawnattr_setsigmask(&sa, &none);
-  posix_spawnattr_setflags(&sa, POSIX_SPAWN_SETSIGMASK);
-  int rc = posix_spawn(pid, bin, &fa, &sa, (char *const *)argv, env);
-  posix_spawn_file_actions_destroy(&fa);
-  posix_spawnattr_destroy(&sa);
-  return rc;
+  struct kk_spawn s = {.path = bin, .argv = (char *const *)argv, .envp = env, .in = in, .out = out, .err = errfd};
+  return kk_spawn(&s, pid);
 }
 
 /* Run bin argv with input on stdin (NULL: /dev/null), within the deadline.

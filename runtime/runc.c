@@ -7,17 +7,16 @@
 #include <fcntl.h>
 #include <jansson.h>
 #include <signal.h>
-#include <spawn.h>
 #include <stdbool.h>
 #include <string.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "lib/spawn.h"
 #include "lib/fs.h"
 #include "lib/util.h"
 #include "runtime/runtime.h"
 
-extern char **environ;
 
 #define RUNC_OUTPUT_MAX (4u << 20)
 
@@ -67,21 +66,9 @@ static int runc_exec(const struct kk_runc *r, const char *const *args, char **ou
     close(po[1]);
     return kk_error(err, e, "pipe");
   }
-  posix_spawn_file_actions_t fa;
-  posix_spawn_file_actions_init(&fa);
-  posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-  posix_spawn_file_actions_adddup2(&fa, po[1], 1);
-  posix_spawn_file_actions_adddup2(&fa, pe[1], 2);
-  posix_spawnattr_t sa;
-  posix_spawnattr_init(&sa);
-  sigset_t none;
-  sigemptyset(&none);
-  posix_spawnattr_setsigmask(&sa, &none);
-  posix_spawnattr_setflags(&sa, POSIX_SPAWN_SETSIGMASK);
+  struct kk_spawn s = {.path = bin, .argv = (char *const *)argv, .search = true, .in = -1, .out = po[1], .err = pe[1]};
   pid_t pid;
-  int rc = posix_spawnp(&pid, bin, &fa, &sa, (char *const *)argv, environ);
-  posix_spawn_file_actions_destroy(&fa);
-  posix_spawnattr_destroy(&sa);
+  int rc = kk_spawn(&s, &pid);
   close(po[1]);
   close(pe[1]);
   if (rc != 0) {
