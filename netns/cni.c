@@ -35,16 +35,6 @@ static void net_free(struct net *n) {
   kk_strv_free(&n->bins);
 }
 
-void kk_net_cni_result_free(struct kk_net_cni_result *r) {
-  free(r->address);
-  free(r->ip);
-  free(r->gateway);
-  free(r->ifname);
-  free(r->mac);
-  free(r->json);
-  memset(r, 0, sizeof(*r));
-}
-
 int kk_net_cni_missing_error(const char *type, const char *path, kk_err_t *err) {
   return kk_error_kind(err, KK_ERR_NOT_FOUND, 0,
                        "cni plugin \"%s\" not found in %s: install the standard CNI plugins "

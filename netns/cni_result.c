@@ -1,6 +1,7 @@
 /* What CNI plugins say: a result (the cell's address) or an error object
  * ({code, msg, details}), turned into the one line a user can act on. */
 #include <jansson.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "lib/util.h"
@@ -36,6 +37,16 @@ static int fill_result(json_t *doc, struct kk_net_cni_result *res, kk_err_t *err
   res->ifname = kk_xstrdup(json_string_value(json_object_get(iface, "name")));
   res->mac = kk_xstrdup(json_string_value(json_object_get(iface, "mac")));
   return 0;
+}
+
+void kk_net_cni_result_free(struct kk_net_cni_result *r) {
+  free(r->address);
+  free(r->ip);
+  free(r->gateway);
+  free(r->ifname);
+  free(r->mac);
+  free(r->json);
+  memset(r, 0, sizeof(*r));
 }
 
 int kk_net_cni_result_parse(const char *json, struct kk_net_cni_result *res, kk_err_t *err) {
