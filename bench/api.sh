@@ -16,6 +16,7 @@ cleanup() {
   rm -rf "$tmp"
 }
 trap cleanup EXIT
+trap 'exit 143' TERM; trap 'exit 130' INT; trap 'exit 129' HUP
 sock="$tmp/kukeond.sock"
 # A cgroup root of its own, removed on exit: never the host's /kukeon.
 export KUKEON_CGROUP_ROOT="/kukeon-bench-$$"

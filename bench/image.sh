@@ -29,6 +29,7 @@ cleanup() {
   rm -rf "$W"
 }
 trap cleanup EXIT
+trap 'exit 143' TERM; trap 'exit 130' INT; trap 'exit 129' HUP
 
 KK_FX_LIB=1 . "$root/tests/integration/t_image_fixtures.sh"
 echo "# building the image (busybox + /usr/share/{vim,perl,cmake-3.25})" >&2

@@ -63,6 +63,7 @@ cleanup() {
   rm -rf "$tmp"
 }
 trap cleanup EXIT
+trap 'exit 143' TERM; trap 'exit 130' INT; trap 'exit 129' HUP
 
 "$src/scripts/busybox-image" "$tmp/bb.tar" >/dev/null
 "$BUILD/kuke" init >/dev/null

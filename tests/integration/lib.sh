@@ -52,6 +52,11 @@ t_cleanup() {
   rm -rf "$T_TMP"
 }
 trap t_cleanup EXIT
+# A test killed by a signal cleans up too (bash runs the EXIT trap only on
+# an exit, not on a fatal signal).
+trap 'exit 143' TERM
+trap 'exit 130' INT
+trap 'exit 129' HUP
 
 # The busybox image (scripts/busybox-image) as docker.io/library/busybox in
 # realm default of run path $1, built once per test file.
