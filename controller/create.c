@@ -263,9 +263,12 @@ int kk_ctl_list(struct kk_controller *c, enum kk_kind kind, const struct kk_ref 
 /* ---------------------------------------------------------------- init */
 
 /* Ensure one resource exists; report "created" or "already existed".  An
- * existing resource whose cgroup is gone (a reboot) gets it back. */
-static int ensure(struct kk_controller *c, struct kk_doc *doc, bool *created, struct kk_strv *warnings,
-                  kk_err_t *err) {
+ * existing resource whose cgroup is gone (a reboot) gets it back; an
+ * existing space's egress chains are re-asserted when reassert_egress (init
+ * does; a cell's apply does not: that is two iptables execs on every cell
+ * start, and the reconcile pass re-asserts them anyway). */
+static int ensure(struct kk_controller *c, struct kk_doc *doc, bool reassert_egress, bool *created,
+                  struct kk_strv *warnings, kk_err_t *err) {
   if (kk_ctl_prepare(c, doc, NULL, err) < 0)
     return -1;
   struct kk_ref ref = kk_ref_of(doc);
@@ -282,7 +285,7 @@ static int ensure(struct kk_controller *c, struct kk_doc *doc, bool *created, st
       ret = kk_store_put(c->store, stored, false, err);
     if (ret == 0 && doc->kind == KK_KIND_SPACE)
       ret = kk_ctl_space_net_ensure(c, &ref, false, false, err);
-    if (ret == 0 && doc->kind == KK_KIND_SPACE)
+    if (ret == 0 && doc->kind == KK_KIND_SPACE && reassert_egress)
       ret = kk_ctl_space_egress_ensure(c, stored, err);
   } else {
     *created = true;
@@ -314,13 +317,13 @@ static struct kk_doc *new_stack(const char *realm, const char *space, const char
 /* Creates what is missing of realm/space/stack; rep (may be NULL) gets a
  * line for each. */
 static int ensure_hierarchy(struct kk_controller *c, const char *realm, const char *space, const char *stack,
-                            struct kk_report *rep, bool *any_created, kk_err_t *err) {
+                            struct kk_report *rep, bool reassert_egress, bool *any_created, kk_err_t *err) {
   struct kk_doc *docs[3] = {new_realm(realm), new_space(realm, space), new_stack(realm, space, stack)};
   int ret = 0;
   for (int i = 0; i < 3 && ret == 0; i++) {
     bool created = false;
     struct kk_strv warnings = {0};
-    ret = ensure(c, docs[i], &created, &warnings, err);
+    ret = ensure(c, docs[i], reassert_egress, &created, &warnings, err);
     if (ret == 0 && rep != NULL) {
       kk_report_line(rep, 4, "- %s \"%s\": %s", kk_kind_lower(docs[i]->kind), kk_doc_name(docs[i]),
                      created ? "created" : "already existed");
@@ -377,10 +380,10 @@ int kk_ctl_init(struct kk_controller *c, const char *realm, const char *space, b
     kk_report_line(&body, 2, "- kukeon root cgroup %s: unavailable (%s)", c->cgroup_root, c->cg_problem);
   }
   kk_report_line(&body, 2, "Default hierarchy:");
-  int ret = ensure_hierarchy(c, realm, space, "default", &body, &any, err);
+  int ret = ensure_hierarchy(c, realm, space, "default", &body, true, &any, err);
   if (ret == 0) {
     kk_report_line(&body, 2, "System hierarchy:");
-    ret = ensure_hierarchy(c, KK_SYSTEM_REALM, KK_SYSTEM_SPACE, KK_SYSTEM_STACK, &body, &any, err);
+    ret = ensure_hierarchy(c, KK_SYSTEM_REALM, KK_SYSTEM_SPACE, KK_SYSTEM_STACK, &body, true, &any, err);
   }
   if (ret == 0 && force_cni)
     ret = regenerate_cni(c, &body, err);
@@ -405,5 +408,5 @@ int kk_ctl_init(struct kk_controller *c, const char *realm, const char *space, b
 int kk_ctl_ensure_cell_parents(struct kk_controller *c, const struct kk_doc *cell, kk_err_t *err) {
   const struct kk_cell *cl = &cell->u.cell;
   bool any = false;
-  return ensure_hierarchy(c, cl->spec.realm_id, cl->spec.space_id, cl->spec.stack_id, NULL, &any, err);
+  return ensure_hierarchy(c, cl->spec.realm_id, cl->spec.space_id, cl->spec.stack_id, NULL, false, &any, err);
 }
