@@ -42,15 +42,19 @@ static int apply_one(struct kk_controller *c, struct kk_doc *doc, struct kk_appl
     return apply_container(c, doc, it, err);
   struct kk_ref ref = kk_ref_of(doc);
   if (!kk_store_exists(c->store, &ref)) {
-    if (doc->kind == KK_KIND_CELL && kk_ctl_ensure_cell_parents(c, doc, err) < 0)
+    struct kk_ctl_made parents = {.n = 0};
+    if (doc->kind == KK_KIND_CELL && kk_ctl_ensure_cell_parents(c, doc, &parents, err) < 0)
       return -1;
     struct kk_strv lines = {0};
     int r = kk_ctl_create_locked(c, doc, false, &lines, &it->warnings, err);
     kk_strv_free(&lines);
-    if (r < 0)
+    if (r == 0 && doc->kind == KK_KIND_CELL)
+      r = bring_up_new(c, doc, err);
+    if (r < 0) {
+      kk_ctl_made_undo(c, &parents); /* the parents it made for the cell go with it */
       return -1;
-    if (doc->kind == KK_KIND_CELL && bring_up_new(c, doc, err) < 0)
-      return -1;
+    }
+    kk_ctl_made_free(&parents);
     it->action = KK_APPLY_CREATED;
     return 0;
   }
@@ -92,7 +96,7 @@ static int apply_one(struct kk_controller *c, struct kk_doc *doc, struct kk_appl
     return kk_ctl_cell_start_and_put(c, doc, false, err);
   }
   /* A new egress policy is in place before the metadata says so. */
-  if (doc->kind == KK_KIND_SPACE && kk_ctl_space_egress_ensure(c, doc, err) < 0)
+  if (doc->kind == KK_KIND_SPACE && kk_ctl_space_fw_ensure(c, doc, err) < 0)
     return -1;
   return kk_store_put(c->store, doc, false, err);
 }

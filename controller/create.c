@@ -121,9 +121,9 @@ static int create_space_network(struct kk_controller *c, const struct kk_doc *do
   struct kk_ref r = kk_ref_of(doc);
   const struct kk_ref *ref = &r;
   if (kk_ctl_space_net_ensure(c, ref, false, false, err) == 0) {
-    if (kk_ctl_space_egress_ensure(c, doc, err) == 0)
+    if (kk_ctl_space_fw_ensure(c, doc, err) == 0)
       return 0;
-    kk_ctl_space_egress_remove(c, ref);
+    kk_ctl_space_fw_remove(c, ref);
   }
   kk_err_t e = NULL;
   if (kk_store_delete(c->store, ref, &e) < 0) {
@@ -286,7 +286,7 @@ static int ensure(struct kk_controller *c, struct kk_doc *doc, bool reassert_egr
     if (ret == 0 && doc->kind == KK_KIND_SPACE)
       ret = kk_ctl_space_net_ensure(c, &ref, false, false, err);
     if (ret == 0 && doc->kind == KK_KIND_SPACE && reassert_egress)
-      ret = kk_ctl_space_egress_ensure(c, stored, err);
+      ret = kk_ctl_space_fw_ensure(c, stored, err);
   } else {
     *created = true;
     ret = kk_ctl_create_locked(c, doc, false, &lines, warnings, err);
@@ -314,11 +314,44 @@ static struct kk_doc *new_stack(const char *realm, const char *space, const char
   return d;
 }
 
+/* A resource this call made, gone again: no children yet, so its
+ * network, cgroup and metadata are all there is. */
+static void uncreate(struct kk_controller *c, const struct kk_ref *ref) {
+  kk_err_t e = NULL;
+  if (ref->kind == KK_KIND_SPACE && kk_ctl_space_net_remove(c, ref, &e) < 0) {
+    kk_warn("undo space %s: %s", ref->name, e->msg);
+    kk_error_free(&e);
+  }
+  if (kk_ctl_cgroup_down(c, ref, true, &e) < 0 || kk_store_delete(c->store, ref, &e) < 0) {
+    kk_warn("undo %s %s: %s", kk_kind_lower(ref->kind), ref->name, e->msg);
+    kk_error_free(&e);
+  }
+}
+
+/* Newest first: children before their parents. */
+static void undo_since(struct kk_controller *c, struct kk_ctl_made *made, size_t keep) {
+  while (made->n > keep) {
+    struct kk_doc *d = made->docs[--made->n];
+    struct kk_ref r = kk_ref_of(d);
+    uncreate(c, &r);
+    kk_doc_free(d);
+  }
+}
+
+void kk_ctl_made_undo(struct kk_controller *c, struct kk_ctl_made *made) { undo_since(c, made, 0); }
+
+void kk_ctl_made_free(struct kk_ctl_made *made) {
+  while (made->n > 0)
+    kk_doc_free(made->docs[--made->n]);
+}
+
 /* Creates what is missing of realm/space/stack; rep (may be NULL) gets a
- * line for each. */
+ * line for each.  made gets what was created (the caller undoes it when a
+ * later step fails); on failure what this call made is undone here. */
 static int ensure_hierarchy(struct kk_controller *c, const char *realm, const char *space, const char *stack,
-                            struct kk_report *rep, bool reassert_egress, bool *any_created, kk_err_t *err) {
+                            struct kk_report *rep, bool reassert_egress, struct kk_ctl_made *made, kk_err_t *err) {
   struct kk_doc *docs[3] = {new_realm(realm), new_space(realm, space), new_stack(realm, space, stack)};
+  size_t before = made->n;
   int ret = 0;
   for (int i = 0; i < 3 && ret == 0; i++) {
     bool created = false;
@@ -330,11 +363,16 @@ static int ensure_hierarchy(struct kk_controller *c, const char *realm, const ch
       for (size_t w = 0; w < warnings.n; w++)
         kk_report_line(rep, 6, "warning: %s", warnings.v[w]);
     }
-    *any_created |= created;
+    if (created && ret == 0 && made->n < KK_ARRAY_SIZE(made->docs)) {
+      made->docs[made->n++] = docs[i];
+      docs[i] = NULL;
+    }
     kk_strv_free(&warnings);
   }
   for (int i = 0; i < 3; i++)
     kk_doc_free(docs[i]);
+  if (ret < 0)
+    undo_since(c, made, before);
   return ret;
 }
 
@@ -353,6 +391,25 @@ static int regenerate_cni(struct kk_controller *c, struct kk_report *rep, kk_err
   return 0;
 }
 
+/* The kukeon root cgroup, with the report's line for it. */
+static int ensure_root_cgroup(struct kk_controller *c, struct kk_report *body, bool *created, kk_err_t *err) {
+  if (c->cg == NULL) {
+    kk_report_line(body, 2, "- kukeon root cgroup %s: unavailable (%s)", c->cgroup_root, c->cg_problem);
+    return 0;
+  }
+  struct kk_cg_ensure_result res = {0};
+  if (kk_cg_ensure(c->cg, c->cgroup_root, "", &res, err) < 0) {
+    kk_cg_ensure_result_free(&res);
+    return kk_error_wrap(err, "kukeon root cgroup %s", c->cgroup_root);
+  }
+  *created = kk_strv_contains(&res.created, c->cgroup_root);
+  kk_report_line(body, 2, "- kukeon root cgroup %s: %s", c->cgroup_root, *created ? "created" : "already existed");
+  for (size_t i = 0; i < res.warnings.n; i++)
+    kk_report_line(body, 4, "warning: %s", res.warnings.v[i]);
+  kk_cg_ensure_result_free(&res);
+  return 0;
+}
+
 int kk_ctl_init(struct kk_controller *c, const char *realm, const char *space, bool force_cni, struct kk_report *rep,
                 kk_err_t *err) {
   realm = kk_empty(realm) ? "default" : realm;
@@ -363,34 +420,31 @@ int kk_ctl_init(struct kk_controller *c, const char *realm, const char *space, b
   if (lock < 0)
     return -1;
   kk_ctl_sweep_temps(c); /* init is rare: the whole walk costs nothing here */
-  bool any = false;
+  struct kk_ctl_made made = {.n = 0};
   struct kk_report body = {0};
-  if (c->cg != NULL) {
-    struct kk_cg_ensure_result res = {0};
-    if (kk_cg_ensure(c->cg, c->cgroup_root, "", &res, err) < 0) {
-      kk_cg_ensure_result_free(&res);
-      return kk_error_wrap(err, "kukeon root cgroup %s", c->cgroup_root);
-    }
-    kk_report_line(&body, 2, "- kukeon root cgroup %s: %s", c->cgroup_root,
-                   kk_strv_contains(&res.created, c->cgroup_root) ? "created" : "already existed");
-    for (size_t i = 0; i < res.warnings.n; i++)
-      kk_report_line(&body, 4, "warning: %s", res.warnings.v[i]);
-    kk_cg_ensure_result_free(&res);
-  } else {
-    kk_report_line(&body, 2, "- kukeon root cgroup %s: unavailable (%s)", c->cgroup_root, c->cg_problem);
-  }
+  bool root_created = false;
+  if (ensure_root_cgroup(c, &body, &root_created, err) < 0)
+    return -1;
   kk_report_line(&body, 2, "Default hierarchy:");
-  int ret = ensure_hierarchy(c, realm, space, "default", &body, true, &any, err);
+  int ret = ensure_hierarchy(c, realm, space, "default", &body, true, &made, err);
   if (ret == 0) {
     kk_report_line(&body, 2, "System hierarchy:");
-    ret = ensure_hierarchy(c, KK_SYSTEM_REALM, KK_SYSTEM_SPACE, KK_SYSTEM_STACK, &body, true, &any, err);
+    ret = ensure_hierarchy(c, KK_SYSTEM_REALM, KK_SYSTEM_SPACE, KK_SYSTEM_STACK, &body, true, &made, err);
   }
   if (ret == 0 && force_cni)
     ret = regenerate_cni(c, &body, err);
-  if (ret < 0) {
+  bool any = made.n > 0;
+  if (ret < 0) { /* a failed init leaves what it found */
+    kk_ctl_made_undo(c, &made);
+    kk_err_t e = NULL;
+    if (root_created && kk_cg_remove(c->cg, c->cgroup_root, "", 0, &e) < 0) {
+      kk_warn("undo kukeon root cgroup: %s", e->msg);
+      kk_error_free(&e);
+    }
     kk_report_free(&body);
     return -1;
   }
+  kk_ctl_made_free(&made);
   cleanup_free char *ns = kk_namespace_name(realm, c->ns_suffix);
   cleanup_free char *sys_ns = kk_namespace_name(KK_SYSTEM_REALM, c->ns_suffix);
   rep->title = kk_xstrdup(any ? "Initialized Kukeon runtime" : "Kukeon runtime already initialized");
@@ -404,9 +458,8 @@ int kk_ctl_init(struct kk_controller *c, const char *realm, const char *space, b
   return 0;
 }
 
-/* The missing parents of a cell, which apply creates. */
-int kk_ctl_ensure_cell_parents(struct kk_controller *c, const struct kk_doc *cell, kk_err_t *err) {
+int kk_ctl_ensure_cell_parents(struct kk_controller *c, const struct kk_doc *cell, struct kk_ctl_made *made,
+                               kk_err_t *err) {
   const struct kk_cell *cl = &cell->u.cell;
-  bool any = false;
-  return ensure_hierarchy(c, cl->spec.realm_id, cl->spec.space_id, cl->spec.stack_id, NULL, false, &any, err);
+  return ensure_hierarchy(c, cl->spec.realm_id, cl->spec.space_id, cl->spec.stack_id, NULL, false, made, err);
 }

@@ -192,10 +192,10 @@ int kk_ctl_space_net_ensure(struct kk_controller *c, const struct kk_ref *space,
                             kk_err_t *err);
 /* The space's bridge, leases and egress chain (its files go with its folder). */
 int kk_ctl_space_net_remove(struct kk_controller *c, const struct kk_ref *space, kk_err_t *err);
-/* The host-wide forward rules and the space's egress chain as its spec
- * says (spec 7.5); without iptables a warning, once. */
-int kk_ctl_space_egress_ensure(struct kk_controller *c, const struct kk_doc *space, kk_err_t *err);
-void kk_ctl_space_egress_remove(struct kk_controller *c, const struct kk_ref *space);
+/* The host-wide forward rules, the space's egress chain as its spec says
+ * (spec 7.5) and its masquerade rule; without iptables a warning, once. */
+int kk_ctl_space_fw_ensure(struct kk_controller *c, const struct kk_doc *space, kk_err_t *err);
+void kk_ctl_space_fw_remove(struct kk_controller *c, const struct kk_ref *space);
 /* Rewrite in place the /etc/hosts of every cell of self's space that has
  * an address; self as given (its address new or gone), the others as
  * stored. */
@@ -237,7 +237,18 @@ int kk_ctl_cell_supervise(struct kk_controller *c, struct kk_doc *cell, bool *de
 int kk_ctl_prepare(struct kk_controller *c, struct kk_doc *doc, const struct kk_policy *policy, kk_err_t *err);
 int kk_ctl_create_locked(struct kk_controller *c, struct kk_doc *doc, bool stopped, struct kk_strv *lines,
                          struct kk_strv *warnings, kk_err_t *err);
-int kk_ctl_ensure_cell_parents(struct kk_controller *c, const struct kk_doc *cell, kk_err_t *err);
+/* What one call created of a realm/space/stack chain, in creation order,
+ * so that a later failure can take it back. */
+struct kk_ctl_made {
+  struct kk_doc *docs[6];
+  size_t n;
+};
+/* Deletes what made holds, newest first, and empties it. */
+void kk_ctl_made_undo(struct kk_controller *c, struct kk_ctl_made *made);
+void kk_ctl_made_free(struct kk_ctl_made *made);
+/* The missing parents of a cell, which apply creates; made gets them. */
+int kk_ctl_ensure_cell_parents(struct kk_controller *c, const struct kk_doc *cell, struct kk_ctl_made *made,
+                               kk_err_t *err);
 
 /* ---------------------------------------------------------- cellop.c */
 

@@ -151,7 +151,7 @@ int kk_ctl_space_net_ensure(struct kk_controller *c, const struct kk_ref *space,
 }
 
 int kk_ctl_space_net_remove(struct kk_controller *c, const struct kk_ref *space, kk_err_t *err) {
-  kk_ctl_space_egress_remove(c, space);
+  kk_ctl_space_fw_remove(c, space);
   cleanup_free char *bridge = kk_bridge_name(space->realm, space->name);
   cleanup_free char *net = kk_network_name(space->realm, space->name);
   int ret = kk_net_bridge_delete(bridge, err);
@@ -437,7 +437,20 @@ static int fw_result(struct kk_controller *c, int r) {
   return r;
 }
 
-int kk_ctl_space_egress_ensure(struct kk_controller *c, const struct kk_doc *doc, kk_err_t *err) {
+/* The masquerade rule for the subnet the space folder records. */
+static int space_masq_ensure(struct kk_controller *c, const struct kk_ref *ref, const char *bridge, kk_err_t *err) {
+  cleanup_close int dfd = space_dir_open(c, ref, err);
+  cleanup_free char *subnet = NULL;
+  if (dfd < 0 || recorded_subnet(dfd, NULL, &subnet, err) < 0)
+    return -1;
+  if (subnet == NULL)
+    return kk_error_kind(err, KK_ERR_NOT_FOUND, 0, "no subnet recorded");
+  struct kk_netns_fw fw = {0};
+  struct kk_netns_masq m = {.realm = ref->realm, .space = ref->name, .bridge = bridge, .subnet = subnet};
+  return fw_result(c, kk_netns_masq_ensure(&fw, &m, err));
+}
+
+int kk_ctl_space_fw_ensure(struct kk_controller *c, const struct kk_doc *doc, kk_err_t *err) {
   const struct kk_space *s = &doc->u.space;
   struct kk_ref ref = kk_ref_of(doc);
   struct kk_netns_fw fw = {0};
@@ -451,10 +464,12 @@ int kk_ctl_space_egress_ensure(struct kk_controller *c, const struct kk_doc *doc
                                .allow = s->spec.network.egress.allow, .n_allow = s->spec.network.egress.n_allow};
   if (fw_result(c, kk_netns_egress_ensure(&fw, &eg, err)) < 0)
     return kk_error_wrap(err, "space \"%s\": egress", ref.name);
+  if (space_masq_ensure(c, &ref, bridge, err) < 0)
+    return kk_error_wrap(err, "space \"%s\": masquerade", ref.name);
   return 0;
 }
 
-void kk_ctl_space_egress_remove(struct kk_controller *c, const struct kk_ref *space) {
+void kk_ctl_space_fw_remove(struct kk_controller *c, const struct kk_ref *space) {
   struct kk_netns_fw fw = {0};
   uint64_t dropped = 0;
   kk_err_t e = NULL;
@@ -465,5 +480,9 @@ void kk_ctl_space_egress_remove(struct kk_controller *c, const struct kk_ref *sp
   } else if (dropped > 0) {
     kk_info("space %s/%s: its egress policy dropped %llu packet(s)", space->realm, space->name,
             (unsigned long long)dropped);
+  }
+  if (fw_result(c, kk_netns_masq_remove(&fw, space->realm, space->name, &e)) < 0) {
+    kk_warn("space %s: masquerade rule: %s", space->name, e->msg);
+    kk_error_free(&e);
   }
 }

@@ -123,7 +123,7 @@ int kk_ctl_reconcile(struct kk_controller *c, kk_err_t *err) {
       return -1;
     for (size_t i = 0; kind == KK_KIND_SPACE && i < docs.n; i++) {
       kk_err_t e = NULL;
-      if (kk_ctl_space_egress_ensure(c, docs.docs[i], &e) < 0) {
+      if (kk_ctl_space_fw_ensure(c, docs.docs[i], &e) < 0) {
         kk_warn("reconcile: %s", e->msg);
         kk_error_free(&e);
       }

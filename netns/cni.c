@@ -379,14 +379,6 @@ int kk_net_cni_add(const struct kk_net_cni_config *cfg, const struct kk_net_cni_
   return 0;
 }
 
-static bool masquerades(const struct net *n) {
-  size_t i;
-  json_t *p;
-  json_array_foreach(n->plugins, i, p) if (kk_streq(json_string_value(json_object_get(p, "type")), "bridge") &&
-                                           json_is_true(json_object_get(p, "ipMasq"))) return true;
-  return false;
-}
-
 int kk_net_cni_del(const struct kk_net_cni_config *cfg, const struct kk_net_cni_call *call, kk_err_t *err) {
   KK_CLEANUP(net_free) struct net n = {0};
   cleanup_json json_t *rtconf = NULL, *cache = NULL;
@@ -397,8 +389,6 @@ int kk_net_cni_del(const struct kk_net_cni_config *cfg, const struct kk_net_cni_
     kk_error_free(&e); /* a corrupt cache: DEL without prevResult */
   struct plugin_run pr = {cfg, call, &n, rtconf, del_netns(call->netns, cache)};
   int rc = del_from(&pr, json_array_size(n.plugins) - 1, json_object_get(cache, "result"), err);
-  if (*pr.netns == '\0' && masquerades(&n))
-    kk_net_unmasq_orphan(n.name, call->container_id, timeout_of(cfg));
   if (rc < 0)
     return -1; /* the cache stays: a retry still has prevResult */
   cache_remove(cfg, &n, call);

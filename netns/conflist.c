@@ -1,5 +1,6 @@
 /* A space's CNI network list: bridge (the space's bridge is the cells'
- * gateway, outbound traffic masqueraded, addresses from host-local),
+ * gateway, addresses from host-local; ipMasq off: kukeon masquerades the
+ * space's subnet with one rule of its own, masq.c),
  * loopback, and portmap once a cell publishes ports. */
 #include <errno.h>
 #include <jansson.h>
@@ -42,7 +43,7 @@ static json_t *bridge_plugin(const struct kk_net_conf *c) {
                            "routes", "dst", "0.0.0.0/0");
   if (ipam && !kk_empty(c->lease_dir))
     json_object_set_new(ipam, "dataDir", json_string(c->lease_dir));
-  return json_pack("{s:s, s:s, s:b, s:b, s:o}", "type", "bridge", "bridge", c->bridge, "isGateway", 1, "ipMasq", 1,
+  return json_pack("{s:s, s:s, s:b, s:b, s:o}", "type", "bridge", "bridge", c->bridge, "isGateway", 1, "ipMasq", 0,
                    "ipam", ipam);
 }
 

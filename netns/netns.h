@@ -75,7 +75,7 @@ int kk_net_conflist_parse(const char *buf, size_t len, struct kk_net_conf *out, 
 int kk_net_conflist_write_at(int dirfd, const struct kk_net_conf *c, bool *written, kk_err_t *err);
 
 /* ---- CNI exec (cni.c; cni_exec.c runs a plugin, cni_result.c reads what it
- * says, cni_masq.c: a masquerade rule a DEL without namespace leaves) */
+ * says) */
 
 #define KK_NET_CNI_PATH_DEFAULT "/opt/cni/bin:/usr/lib/cni"
 #define KK_NET_CNI_TIMEOUT_MS 30000
@@ -113,8 +113,7 @@ int kk_net_cni_add(const struct kk_net_cni_config *cfg, const struct kk_net_cni_
 /* DEL in reverse order with the cached result; no cache is fine, a second
  * DEL is fine.  The cache file is removed.  A namespace that is gone (or a
  * path that now names another namespace than ADD saw: the pid was reused)
- * gets an empty CNI_NETNS, and the bridge's masquerade rule for the
- * container is removed through iptables. */
+ * gets an empty CNI_NETNS. */
 int kk_net_cni_del(const struct kk_net_cni_config *cfg, const struct kk_net_cni_call *call, kk_err_t *err);
 /* CHECK in order against the cached result (none: KK_ERR_NOT_FOUND). */
 int kk_net_cni_check(const struct kk_net_cni_config *cfg, const struct kk_net_cni_call *call, kk_err_t *err);
@@ -304,7 +303,24 @@ int kk_netns_egress_ensure(const struct kk_netns_fw *fw, const struct kk_netns_e
  * packets its default DROP counted (0 without one). */
 int kk_netns_egress_remove(const struct kk_netns_fw *fw, const char *realm, const char *space, uint64_t *dropped,
                            kk_err_t *err);
-/* Every chain and jump of kukeon (daemon reset --purge-system). */
+/* Every chain and jump of kukeon, filter and nat (daemon reset
+ * --purge-system). */
 int kk_netns_fw_purge(const struct kk_netns_fw *fw, kk_err_t *err);
+
+/* -------------------------------------------------- masquerade (masq.c)
+ * nat: POSTROUTING -> KUKEON-POSTROUTING, one MASQUERADE rule a space for
+ * what leaves its subnet other than through its bridge.  The conflist's
+ * bridge plugin has ipMasq off: this rule is the space's masquerade. */
+#define KK_NETNS_MASQ_CHAIN "KUKEON-POSTROUTING"
+struct kk_netns_masq {
+  const char *realm, *space;
+  const char *bridge; /* k-<hash> */
+  const char *subnet; /* the space's /24, network address */
+};
+/* The chain, the jump (appended when missing) and the space's one rule
+ * (a stale rule of the space, e.g. for an old subnet, is deleted).
+ * 0, KK_NETNS_FW_MISSING or < 0. */
+int kk_netns_masq_ensure(const struct kk_netns_fw *fw, const struct kk_netns_masq *m, kk_err_t *err);
+int kk_netns_masq_remove(const struct kk_netns_fw *fw, const char *realm, const char *space, kk_err_t *err);
 
 #endif

@@ -156,6 +156,12 @@ int main(int argc, char **argv) {
       printf("dropped %" PRIu64 "\n", dropped);
     return rc;
   }
+  if (strcmp(cmd, "masq") == 0 && argc == 6) {
+    const struct kk_netns_masq m = {.realm = argv[2], .space = argv[3], .bridge = argv[4], .subnet = argv[5]};
+    return fw_rc(kk_netns_masq_ensure(&fw, &m, &err), &err);
+  }
+  if (strcmp(cmd, "unmasq") == 0 && argc == 4)
+    return fw_rc(kk_netns_masq_remove(&fw, argv[2], argv[3], &err), &err);
   if (strcmp(cmd, "purge") == 0)
     return fw_rc(kk_netns_fw_purge(&fw, &err), &err);
   if (strcmp(cmd, "ports-check") == 0)

@@ -142,6 +142,28 @@ t_eq other-space-kept 1 "$(iptables -S KUKEON-EGRESS | grep -c 'kukeon:r:s2:disp
 # Fail-closed: without the chain FORWARD's policy (DROP here) decides.
 t_eq fail-closed "" "$(fetch "$C" http://192.0.2.3:8081/ok.txt)"
 t_ok remove-again np remove r s1
+
+# ------------------------------------------------------------ masquerade
+nat() { iptables -t nat -S | grep -i kuke; }
+t_ok masq-s1 np masq r s1 k-t1pol 10.88.7.0/24
+t_ok masq-s2 np masq r s2 k-t2pol 10.88.8.0/24
+t_eq masq-rules "-N KUKEON-POSTROUTING
+-A POSTROUTING -j KUKEON-POSTROUTING
+-A KUKEON-POSTROUTING -s 10.88.7.0/24 ! -o k-t1pol -m comment --comment \"kukeon:r:s1:masq\" -j MASQUERADE
+-A KUKEON-POSTROUTING -s 10.88.8.0/24 ! -o k-t2pol -m comment --comment \"kukeon:r:s2:masq\" -j MASQUERADE" "$(nat)"
+before=$(iptables-save -c -t nat | grep -v '^#')
+t_ok masq-again np masq r s1 k-t1pol 10.88.7.0/24
+t_eq masq-idempotent "$before" "$(iptables-save -c -t nat | grep -v '^#')"
+t_ok masq-new-subnet np masq r s1 k-t1pol 10.88.9.0/24
+t_eq masq-stale-replaced 1 "$(nat | grep -c 'kukeon:r:s1:masq')"
+t_match masq-new-rule '10\.88\.9\.0/24' "$(nat | grep 'kukeon:r:s1:masq')"
+t_fail masq-bad-subnet np masq r s3 k-t3pol 10.88.9.300/24
+t_fail masq-bad-name np masq r 's 3' k-t3pol 10.88.10.0/24
+t_eq masq-refusals-change-nothing 0 "$(nat | grep -c 'r:s3')"
+t_ok unmasq-s1 np unmasq r s1
+t_eq unmasq-leaves-other "-A KUKEON-POSTROUTING -s 10.88.8.0/24 ! -o k-t2pol -m comment --comment \"kukeon:r:s2:masq\" -j MASQUERADE" \
+  "$(nat | grep -- '-A KUKEON-POSTROUTING')"
+
 t_ok purge np purge
 t_eq nothing-left 0 "$(iptables-save | grep -ci kuke)"
 

@@ -33,6 +33,18 @@ unset KUKEON_RUN_PATH
 k() { "$KUKE" "$@"; }                          # through kukeond
 kl() { KUKEON_RUN_PATH="$RP" "$KUKE" "$@"; }   # in-process
 
+# An address of the host covering the whole pod subnet (podman's bridge
+# holds all of 10.88.0.0/16): init fails with one line and leaves nothing.
+ip addr add 10.88.0.1/16 dev lo
+out=$(kl init 2>&1); rc=$?
+t_eq full-subnet-init-fails 1 "$rc"
+t_match full-subnet-one-line '^Error: .*no free subnet .*10\.88\.0\.0/16 .*KUKEON_POD_SUBNET_CIDR\)$' "$out"
+t_eq full-subnet-one-line-only 1 "$(printf '%s\n' "$out" | wc -l)"
+t_eq full-subnet-no-resource "" "$(ls "$RP" 2>/dev/null | grep -v '^run$')"
+t_eq full-subnet-no-cgroup "" "$(ls -d /sys/fs/cgroup/"${KUKEON_CGROUP_ROOT#/}" /sys/fs/cgroup/*/"${KUKEON_CGROUP_ROOT#/}" 2>/dev/null)"
+t_eq full-subnet-no-rules 0 "$(iptables-save 2>/dev/null | grep -ci kuke)"
+ip addr del 10.88.0.1/16 dev lo
+
 kl init >/dev/null
 t_load_busybox "$RP"; t_eq image-loaded 0 $?
 
@@ -92,6 +104,10 @@ t_eq a2-to-a1-by-ip a1 "$(fetch_from "$(pid_of a2)" "$A1")"
 t_match wide-shows-ip "^a1 .* $A1 " "$(kl get cell a1 -o wide)"
 t_match wide-ip-header ' BRIDGE +IP ' "$(kl get cell -o wide)"
 t_match yaml-shows-ip "ip: $A1" "$(kl get cell a1 -o yaml)"
+# One masquerade rule for the space, none per container (the bridge's ipMasq is off).
+t_match masq-rule-of-space "^-A KUKEON-POSTROUTING -s $(net24 "$A1").0/24 ! -o k-[0-9a-f]{8} .*kukeon:default:default:masq.* -j MASQUERADE\$" \
+  "$(iptables -t nat -S KUKEON-POSTROUTING 2>/dev/null)"
+t_eq no-plugin-masquerade 0 "$(plugin_rules)"
 
 # ------------------------------------------------ another space, another /24
 printf 'apiVersion: v1beta1\nkind: Space\nmetadata: {name: other}\nspec: {realmId: default}\n' >"$T_TMP/other.yaml"
@@ -252,6 +268,11 @@ web p2 default '      ports: ["18080:8080"]'
 out=$(kl apply -f "$T_TMP/p2.yaml" 2>&1)
 t_match same-host-port-refused 'host port 18080/tcp is already published by cell p1' "$out"
 t_fail refused-cell-gone kl get cell p2
+# The same refusal in a space the apply would have made: the space goes too.
+web p5 newsp '      ports: ["18080:8080"]'
+t_fail refused-in-new-space kl apply -f "$T_TMP/p5.yaml"
+t_fail refused-new-space-gone kl get space newsp
+t_eq refused-new-space-no-rules 0 "$(iptables-save 2>/dev/null | grep -c 'kukeon:default:newsp:')"
 python3 -c 'import socket, time; s = socket.socket(); s.bind(("127.0.0.1", 18090)); s.listen(); time.sleep(120)' &
 NCPID=$!
 t_cleanup_add "kill $NCPID"
@@ -286,6 +307,8 @@ done
 out_from() { # cell port [space]: GET from inside the cell's namespace
   timeout 3 nsenter --net=/proc/"$(pid_of "$1" "${3:-default}")"/ns/net busybox wget -q -O- "http://192.0.2.2:$2/hostname" 2>/dev/null
 }
+# The outside has no route back to the pod subnet: an answer means the
+# space's masquerade rule rewrote the source.
 t_eq no-policy-reaches-outside outside "$(out_from n1 8081)"
 printf '%s\n' 'apiVersion: v1beta1' 'kind: Space' 'metadata: {name: fw}' 'spec:' '  realmId: default' '  network:' \
   '    egress:' '      default: deny' '      allow:' '        - cidr: 192.0.2.2/32' '          ports: [8080]' >"$T_TMP/fw.yaml"
