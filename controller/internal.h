@@ -111,7 +111,8 @@ enum kk_restart_step kk_ctl_restart_step(const struct kk_container_spec *ct, con
 /* An ended auto-delete cell, past its grace period. */
 bool kk_ctl_auto_delete_due(const struct kk_cell *cell, int64_t now);
 /* Per container of old (calloc'd, caller frees): changed or gone in want,
- * so torn down; all of them when the root changed. */
+ * so torn down; all of them when the root or the cell's published ports
+ * changed. */
 bool *kk_ctl_cell_gone(const struct kk_cell *old, const struct kk_cell *want);
 void kk_ctl_cell_drop_stale_statuses(struct kk_cell *cell); /* of containers not in the spec */
 /* The container log and attach mean: named, the tty default, the only

@@ -283,6 +283,12 @@ t_match host-socket-port-refused 'host port 18090/tcp is already in use on the h
 kill "$NCPID" 2>/dev/null
 t_ok run-publish kl run --image docker.io/library/busybox --name p3 -d -p 18081:8080 -- /bin/busybox httpd -f -p 8080 -h /etc
 t_eq run-published-port-answers p3 "$(get_port "$GW:18081")"
+# A new port list on a running cell: re-applied, the cell comes up again
+# published on the new port only.
+web p1 default '      ports: ["18082:8080"]'
+t_ok reapply-p1-new-port kl apply -f "$T_TMP/p1.yaml"
+t_eq new-port-answers p1 "$(get_port "$GW:18082")"
+t_eq old-port-unpublished 0 "$(iptables-save -t nat 2>/dev/null | grep -c 'dport 18080')"
 t_ok delete-p1 kl delete cell p1
 t_ok delete-p3 kl delete cell p3
 t_eq ports-gone 0 "$(iptables-save -t nat 2>/dev/null | grep -c 'dport 1808')"
