@@ -504,7 +504,8 @@ static void print_json(const struct status *s, bool ok, FILE *f) {
 }
 
 static int status_run(void *ctx, const struct kk_cmdline *cl, int *status, kk_err_t *err) {
-  struct status s = {.cli = KK_CLI(ctx), .verbose = kk_cmdline_bool(cl, "verbose")};
+  /* --verbose is the global flag (it also turns logging on, to stderr). */
+  struct status s = {.cli = KK_CLI(ctx), .verbose = KK_CLI(ctx)->verbose};
   check_daemon(&s);
   check_host(&s);
   if (open_local(&s)) {
@@ -529,7 +530,6 @@ static int status_run(void *ctx, const struct kk_cmdline *cl, int *status, kk_er
 
 static const struct kk_flag status_flags[] = {
     {"json", 0, KK_FLAG_BOOL, NULL, "print the report as one JSON object", false},
-    {"verbose", 0, KK_FLAG_BOOL, NULL, "add detail rows, and hints to OK rows", false},
 };
 
 const struct kk_cmd kk_cli_cmd_status = {
@@ -543,6 +543,7 @@ const struct kk_cmd kk_cli_cmd_status = {
                "that no resource names, unreadable state files), STORAGE (images, blobs, bytes and snapshots per "
                "realm namespace) and PARITY (kukeond lists the same realms, spaces, stacks, cells and images as an "
                "in-process kuke on the same run path). The last line is Status: OK or FAIL; the exit status is 1 "
-               "when any check failed. The STATE, STORAGE and PARITY checks need root.",
+               "when any check failed. The global --verbose adds detail rows (each cgroup check, each orphan, each "
+               "unreadable state file) and the hints of OK rows. The STATE, STORAGE and PARITY checks need root.",
     .run = status_run,
 };
