@@ -425,8 +425,13 @@ static void check_parity_kind(struct status *s, int kind, const char *name) {
       usleep(300 * 1000);
     cleanup_strv struct kk_strv d = {0}, l = {0};
     cleanup_error kk_err_t e = NULL;
-    if (view_lines(s->remote, kind, &d, &e) < 0 || view_lines(s->local, kind, &l, &e) < 0) {
+    bool remote_failed = view_lines(s->remote, kind, &d, &e) < 0;
+    if (remote_failed || view_lines(s->local, kind, &l, &e) < 0) {
       hint(add(s, "parity", ROW_FAIL, name, "%s", e->msg), "compare `kuke get` with `kuke get --no-daemon`");
+      if (remote_failed && e->kind == KK_ERR_UNAVAILABLE) { /* one deadline, not one per kind */
+        kk_api_close(s->remote);
+        s->remote = NULL;
+      }
       return;
     }
     free(diff);
