@@ -40,7 +40,8 @@ kill "$HANG" 2>/dev/null; wait "$HANG" 2>/dev/null
 
 # ------------------------------------------- healthy: init, daemon, a cell
 KUKEON_RUN_PATH="$RP" "$KUKE" init >/dev/null
-t_start_daemon "$RP"; t_eq daemon-start 0 $?
+# No reconcile pass while the test plants leftovers (it would sweep some).
+t_start_daemon "$RP" --reconcile-interval 0; t_eq daemon-start 0 $?
 t_load_busybox "$RP"
 t_cell web "    - id: web
       image: docker.io/library/busybox
@@ -76,7 +77,16 @@ t_eq orphan-exit 0 "$rc"
 t_match orphan-row "^WARN  state/orphans +1 left without a resource: bundle $GHOST\$" "$out"
 t_match orphan-hint '↳ left by a crash or an interrupted delete' "$out"
 t_match orphan-json '^True ' "$(st --json 2>/dev/null | json_ok)"
-rmdir "$GHOST"
+# Its runc record, its writable layer, a space directory never written.
+mkdir -p "$T_TMP/runc/default.kukeon.io/default_default_ghost_main" "$RP/containers/default.kukeon.io/default_default_ghost_main" "$RP/default/ghost"
+out=$(st --verbose 2>/dev/null); rc=$?
+t_eq orphans-exit 0 "$rc"
+t_match orphans-count '^WARN  state/orphans +4 left without a resource: ' "$out"
+t_match orphans-runc "^WARN +state/orphan +runc $T_TMP/runc/default.kukeon.io/default_default_ghost_main\$" "$out"
+t_match orphans-layer "^WARN +state/orphan +snapshot $RP/containers/default.kukeon.io/default_default_ghost_main\$" "$out"
+t_match orphans-resource "^WARN +state/orphan +resource $RP/default/ghost\$" "$out"
+t_ok orphans-kept test -d "$RP/default/ghost" -a -d "$GHOST"
+rmdir "$GHOST" "$T_TMP/runc/default.kukeon.io/default_default_ghost_main" "$RP/containers/default.kukeon.io/default_default_ghost_main" "$RP/default/ghost"
 
 # ---------------------------- views diverge: kukeond serves another run path
 # The in-process side reads a run path holding realm "default" only.
