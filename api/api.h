@@ -37,6 +37,10 @@ int kk_api_open_remote(const char *socket_path, struct kk_api **out, kk_err_t *e
 void kk_api_close(struct kk_api *api);
 void kk_api_closep(struct kk_api **api);
 #define cleanup_api KK_CLEANUP(kk_api_closep)
+/* Through kukeond: a reply that has not begun within ms is an error
+ * (KK_ERR_UNAVAILABLE) instead of a wait without end (kuke status).
+ * In-process calls are not bounded by it. */
+void kk_api_set_reply_deadline(struct kk_api *api, int ms);
 
 int kk_api_ping(struct kk_api *api, char **version, kk_err_t *err);
 /* force_cni: kuke init --force-regenerate-cni. */

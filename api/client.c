@@ -19,6 +19,7 @@ struct kk_api {
   struct kk_controller *ctl; /* in-process */
   int fd;                    /* or a connection to kukeond */
   char *socket_path;
+  int reply_ms;              /* how long a reply may take to begin; -1: no bound */
 };
 
 int kk_api_open_local(const struct kk_controller_config *cfg, struct kk_api **out, kk_err_t *err) {
@@ -63,6 +64,7 @@ int kk_api_open_remote(const char *socket_path, struct kk_api **out, kk_err_t *e
   struct kk_api *api = kk_xzalloc(sizeof(*api));
   api->fd = fd;
   api->socket_path = kk_xstrdup(socket_path);
+  api->reply_ms = -1;
   *out = api;
   return 0;
 }
@@ -92,6 +94,8 @@ void kk_api_close(struct kk_api *api) {
   free(api->socket_path);
   free(api);
 }
+
+void kk_api_set_reply_deadline(struct kk_api *api, int ms) { api->reply_ms = ms; }
 
 void kk_api_closep(struct kk_api **api) {
   kk_api_close(*api);
@@ -130,7 +134,10 @@ static int remote_call(struct kk_api *api, const uint8_t *req, size_t req_len, s
   }
   if (b != NULL && b->fn(b->ctx, err) < 0)
     return -1;
-  int r = kk_frame_read_fds(api->fd, -1, resp, resp_len, c->out_fds, &c->n_out_fds, err);
+  int r = kk_frame_read_fds(api->fd, api->reply_ms, resp, resp_len, c->out_fds, &c->n_out_fds, err);
+  if (r == 0 && api->reply_ms >= 0)
+    return kk_error_kind(err, KK_ERR_UNAVAILABLE, 0, "kukeond at %s did not answer within %d ms", api->socket_path,
+                         api->reply_ms);
   if (r == 0)
     return kk_error_kind(err, KK_ERR_UNAVAILABLE, 0, "kukeond at %s closed the connection without answering", api->socket_path);
   if (r < 0)

@@ -28,6 +28,14 @@ struct kk_api;
 int kk_cli_connect(struct kk_cli *cli, const char *sub, bool local, bool no_daemon, struct kk_api **out,
                    kk_err_t *err);
 int kk_cli_require_root(const char *sub, kk_err_t *err);
+/* The socket path of --host (unix:///path only). */
+int kk_cli_socket_path(const struct kk_cli *cli, const char **path, kk_err_t *err);
+/* The runtime directory in-process commands use: KUKEON_RUNTIME_DIR, else
+ * the directory of --host's socket (NULL: the controller's default). */
+char *kk_cli_runtime_dir(const struct kk_cli *cli);
+/* The controller configuration of the global options (strings borrowed). */
+struct kk_controller_config;
+struct kk_controller_config kk_cli_controller_config(const struct kk_cli *cli, const char *runtime_dir);
 
 /* A cell name for an image: "<last path part, tag stripped>-<6 hex>". */
 char *kk_cli_generated_name(const char *image);

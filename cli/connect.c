@@ -28,36 +28,49 @@ static int host_socket_path(const char *host, const char **path, kk_err_t *err) 
                        host);
 }
 
+int kk_cli_socket_path(const struct kk_cli *cli, const char **path, kk_err_t *err) {
+  return host_socket_path(cli->host, path, err);
+}
+
+/* In-process the runtime directory is the one the daemon would use:
+ * beside the socket --host names, unless KUKEON_RUNTIME_DIR says. */
+char *kk_cli_runtime_dir(const struct kk_cli *cli) {
+  const char *env_rt = getenv("KUKEON_RUNTIME_DIR");
+  if (!kk_empty(env_rt))
+    return kk_xstrdup(env_rt);
+  const char *sock = NULL;
+  kk_err_t e = NULL;
+  if (host_socket_path(cli->host, &sock, &e) < 0) {
+    kk_error_free(&e);
+    return NULL;
+  }
+  char *rt = kk_xstrdup(sock); /* absolute: has a '/' */
+  char *slash = strrchr(rt, '/');
+  slash[slash == rt ? 1 : 0] = '\0';
+  return rt;
+}
+
+struct kk_controller_config kk_cli_controller_config(const struct kk_cli *cli, const char *runtime_dir) {
+  return (struct kk_controller_config){
+      .run_path = cli->run_path,
+      .ns_suffix = cli->ns_suffix,
+      .cgroup_root = cli->cgroup_root,
+      .pod_subnet = cli->pod_subnet,
+      .runtime_dir = runtime_dir,
+      .runc = getenv("KUKEON_RUNC"),
+      .cni_path = cli->cni_path,
+      .cni_cache_dir = cli->cni_cache_dir,
+      .cni_lease_dir = cli->cni_lease_dir,
+  };
+}
+
 int kk_cli_connect(struct kk_cli *cli, const char *sub, bool local, bool no_daemon, struct kk_api **out,
                    kk_err_t *err) {
   if (local || no_daemon || cli->no_daemon_env || cli->run_path_explicit) {
     if (kk_cli_require_root(sub, err) < 0)
       return -1;
-    /* In-process the runtime directory is the one the daemon would use:
-     * beside the socket --host names, unless KUKEON_RUNTIME_DIR says. */
-    const char *sock = NULL;
-    kk_err_t e = NULL;
-    cleanup_free char *rt = NULL;
-    const char *env_rt = getenv("KUKEON_RUNTIME_DIR");
-    if (!kk_empty(env_rt))
-      rt = kk_xstrdup(env_rt);
-    else if (host_socket_path(cli->host, &sock, &e) == 0) {
-      rt = kk_xstrdup(sock); /* absolute: has a '/' */
-      char *slash = strrchr(rt, '/');
-      slash[slash == rt ? 1 : 0] = '\0';
-    }
-    kk_error_free(&e);
-    struct kk_controller_config cfg = {
-        .run_path = cli->run_path,
-        .ns_suffix = cli->ns_suffix,
-        .cgroup_root = cli->cgroup_root,
-        .pod_subnet = cli->pod_subnet,
-        .runtime_dir = rt,
-        .runc = getenv("KUKEON_RUNC"),
-        .cni_path = cli->cni_path,
-        .cni_cache_dir = cli->cni_cache_dir,
-        .cni_lease_dir = cli->cni_lease_dir,
-    };
+    cleanup_free char *rt = kk_cli_runtime_dir(cli);
+    struct kk_controller_config cfg = kk_cli_controller_config(cli, rt);
     return kk_api_open_local(&cfg, out, err);
   }
   const char *path = NULL;

@@ -129,6 +129,40 @@ int kk_ctl_log(struct kk_controller *c, const struct kk_ref *cell, const char *c
 int kk_ctl_attach(struct kk_controller *c, const struct kk_ref *cell, const char *container, int *sock,
                   char **container_id, bool *tty, kk_err_t *err);
 
+/* ---------------------------------------------------------------- status
+ * kuke status's state and storage rows.  Both only read. */
+
+/* What kukeon left on the host that no resource in the store names: a
+ * container's bundle (with a live monitor: "monitor"), its runc record,
+ * its writable layer ("snapshot"), and realm/space/stack/cell directories
+ * without their resource file ("resource"). */
+struct kk_ctl_orphan {
+  char *what;   /* "bundle", "monitor", "runc", "snapshot", "resource" */
+  char *path;   /* absolute */
+};
+struct kk_ctl_orphans {
+  struct kk_ctl_orphan *v;
+  size_t n;
+};
+void kk_ctl_orphans_free(struct kk_ctl_orphans *o);
+#define cleanup_ctl_orphans KK_CLEANUP(kk_ctl_orphans_free)
+int kk_ctl_orphans(struct kk_controller *c, struct kk_ctl_orphans *out, kk_err_t *err);
+
+/* The image store's usage per realm namespace that has an index
+ * (kk_image_usage), and in all (ns NULL). */
+struct kk_ctl_storage_row {
+  char *ns; /* NULL: the whole store */
+  struct kk_image_usage usage;
+};
+struct kk_ctl_storage {
+  struct kk_ctl_storage_row *v;
+  size_t n;
+};
+void kk_ctl_storage_free(struct kk_ctl_storage *s);
+#define cleanup_ctl_storage KK_CLEANUP(kk_ctl_storage_free)
+/* No image store yet: no rows, not an error. */
+int kk_ctl_storage(struct kk_controller *c, struct kk_ctl_storage *out, kk_err_t *err);
+
 /* One pass of the reconcile loop (kukeond's --reconcile-interval timer). */
 int kk_ctl_reconcile(struct kk_controller *c, kk_err_t *err);
 

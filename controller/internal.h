@@ -3,7 +3,8 @@
  * The files in layers; a file calls only into files below it, never up or
  * sideways (the declarations below follow the same order, bottom first):
  *
- *   images.c  streams.c               public: images; log and attach
+ *   images.c  streams.c  status.c     public: images; log and attach; kuke status's
+ *                                     orphans and storage (read-only)
  *   apply.c                           public: kuke apply
  *   create.c  delete.c  cellop.c  reconcile.c
  *                                     public: create/get/list/init, delete,

@@ -212,6 +212,23 @@ struct kk_image_prune_result {
  * uses, and leftovers of interrupted pulls/unpacks. */
 int kk_image_prune(struct kk_image_store *s, struct kk_image_prune_result *out, kk_err_t *err);
 
+/* What the store holds (kuke status).  For one namespace: its images and
+ * the blobs and unpacked layers (snapshots) they reference that are
+ * present, each counted once, blob bytes as stored.  For the whole store
+ * (ns NULL): every blob and snapshot on disk, the rootfs leases, and how
+ * many blobs and snapshots nothing references (what prune would remove).
+ * Read-only; holds the store's gc lock shared while it counts. */
+struct kk_image_usage {
+  size_t images;
+  size_t blobs;
+  int64_t blob_bytes;
+  size_t snapshots;
+  size_t leases;                 /* whole store only */
+  size_t unreferenced_blobs;     /* whole store only */
+  size_t unreferenced_snapshots; /* whole store only */
+};
+int kk_image_usage(struct kk_image_store *s, const char *ns, struct kk_image_usage *out, kk_err_t *err);
+
 /* ------------------------------------------------------------------ load */
 struct kk_image_load_opts {
   /* Name for manifests the archive leaves unnamed; when the archive names

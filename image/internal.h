@@ -64,6 +64,15 @@ int kk_image_index_lock(struct kk_image_store *s, kk_err_t *err);
 int kk_image_resolve(struct kk_image_store *s, const char *ns, const char *ref, char **manifest_digest,
                    struct kk_image_manifest *m, struct kk_image_config *c, kk_err_t *err);
 
+/* What the index of ns references: its entries (*n_images, may be NULL,
+ * counts them), the blobs (digests, duplicates kept) and the snapshots
+ * (chain ID hex) they lead to.  libcrypto must be loaded. */
+int kk_image_collect_refs_ns(struct kk_image_store *s, const char *ns, size_t *n_images, struct kk_strv *blobs,
+                             struct kk_strv *chains, kk_err_t *err);
+
+/* The snapshots (chain ID hex) rootfs leases pin; *n_leases counts the leases. */
+int kk_image_collect_leases(struct kk_image_store *s, struct kk_strv *chains, size_t *n_leases, kk_err_t *err);
+
 /* Check a manifest's blobs are all present (config + layers). */
 int kk_image_manifest_complete(struct kk_image_store *s, const struct kk_image_manifest *m, kk_err_t *err);
 

@@ -760,6 +760,67 @@ static bool set_has(const struct kk_strv *set, const char *s) {
   return set->n > 0 && bsearch(&s, set->v, set->n, sizeof(char *), strp_cmp) != NULL;
 }
 
+/* What one entry of an index references: the manifest (or index) and,
+ * through a manifest, its config and layers (blobs) and their chain IDs
+ * (snapshots).  Unreadable documents reference nothing further. */
+static int collect_entry(struct kk_image_store *s, const char *digest, struct kk_strv *blobs, struct kk_strv *chains,
+                         kk_err_t *err) {
+  kk_strv_push(blobs, digest);
+  cleanup_free char *mbuf = NULL, *cbuf = NULL;
+  size_t mlen = 0, clen = 0;
+  cleanup_error kk_err_t e2 = NULL;
+  struct kk_image_manifest m;
+  struct kk_image_index x;
+  if (kk_image_blob_read(s, digest, KK_IMAGE_JSON_MAX, &mbuf, &mlen, &e2) < 0)
+    return 0;
+  /* Layouts written by other tools may point at an index. */
+  if (kk_image_index_parse(mbuf, mlen, &x, &e2) == 0) {
+    for (size_t j = 0; j < x.n_manifests; j++)
+      kk_strv_push(blobs, x.manifests[j].digest);
+    kk_image_index_free(&x);
+    return 0;
+  }
+  kk_error_free(&e2);
+  if (kk_image_manifest_parse(mbuf, mlen, &m, &e2) < 0)
+    return 0;
+  kk_strv_push(blobs, m.config.digest);
+  for (size_t j = 0; j < m.n_layers; j++)
+    kk_strv_push(blobs, m.layers[j].digest);
+  struct kk_image_config c;
+  int rc = 0;
+  if (kk_image_blob_read(s, m.config.digest, KK_IMAGE_JSON_MAX, &cbuf, &clen, &e2) == 0 &&
+      kk_image_config_parse(cbuf, clen, &c, &e2) == 0) {
+    struct kk_strv ch = {0};
+    rc = kk_image_chain_ids(&c.diff_ids, &ch, err);
+    for (size_t j = 0; j < ch.n; j++)
+      kk_strv_push(chains, kk_image_digest_hex(ch.v[j]));
+    kk_strv_free(&ch);
+    kk_image_config_free(&c);
+  }
+  kk_image_manifest_free(&m);
+  return rc;
+}
+
+int kk_image_collect_refs_ns(struct kk_image_store *s, const char *ns, size_t *n_images, struct kk_strv *blobs,
+                             struct kk_strv *chains, kk_err_t *err) {
+  cleanup_close int nsfd = ns_open(s, ns, false, err);
+  cleanup_json json_t *idx = NULL;
+  if (nsfd < 0 || index_load(nsfd, ns, &idx, err) < 0)
+    return -1;
+  size_t i;
+  json_t *e;
+  json_array_foreach(json_object_get(idx, "manifests"), i, e) {
+    const char *digest = json_string_value(json_object_get(e, "digest"));
+    if (!kk_image_digest_valid(digest))
+      continue;
+    if (n_images)
+      (*n_images)++;
+    if (collect_entry(s, digest, blobs, chains, err) < 0)
+      return -1;
+  }
+  return 0;
+}
+
 /* Everything the namespaces reference: blobs (digests) and snapshots
  * (chain IDs). */
 static int collect_refs(struct kk_image_store *s, struct kk_strv *blobs, struct kk_strv *chains, kk_err_t *err) {
@@ -767,73 +828,17 @@ static int collect_refs(struct kk_image_store *s, struct kk_strv *blobs, struct 
    * would fail and everything would look unreferenced. */
   if (kk_image_libcrypto(err) == NULL)
     return -1;
-  struct kk_strv nss = {0};
+  cleanup_strv struct kk_strv nss = {0};
   if (kk_image_namespaces(s, &nss, err) < 0)
     return -1;
-  for (size_t k = 0; k < nss.n; k++) {
-    cleanup_close int nsfd = ns_open(s, nss.v[k], false, err);
-    cleanup_json json_t *idx = NULL;
-    if (nsfd < 0 || index_load(nsfd, nss.v[k], &idx, err) < 0) {
-      kk_strv_free(&nss);
+  for (size_t k = 0; k < nss.n; k++)
+    if (kk_image_collect_refs_ns(s, nss.v[k], NULL, blobs, chains, err) < 0)
       return -1;
-    }
-    size_t i;
-    json_t *e;
-    json_array_foreach(json_object_get(idx, "manifests"), i, e) {
-      const char *digest = json_string_value(json_object_get(e, "digest"));
-      if (!kk_image_digest_valid(digest))
-        continue;
-      kk_strv_push(blobs, digest);
-      cleanup_free char *mbuf = NULL, *cbuf = NULL;
-      size_t mlen = 0, clen = 0;
-      kk_err_t e2 = NULL;
-      struct kk_image_manifest m;
-      struct kk_image_index x;
-      if (kk_image_blob_read(s, digest, KK_IMAGE_JSON_MAX, &mbuf, &mlen, &e2) < 0) {
-        kk_error_free(&e2);
-        continue;
-      }
-      /* Layouts written by other tools may point at an index. */
-      if (kk_image_index_parse(mbuf, mlen, &x, &e2) == 0) {
-        for (size_t j = 0; j < x.n_manifests; j++)
-          kk_strv_push(blobs, x.manifests[j].digest);
-        kk_image_index_free(&x);
-        continue;
-      }
-      kk_error_free(&e2);
-      if (kk_image_manifest_parse(mbuf, mlen, &m, &e2) < 0) {
-        kk_error_free(&e2);
-        continue;
-      }
-      kk_strv_push(blobs, m.config.digest);
-      for (size_t j = 0; j < m.n_layers; j++)
-        kk_strv_push(blobs, m.layers[j].digest);
-      struct kk_image_config c;
-      if (kk_image_blob_read(s, m.config.digest, KK_IMAGE_JSON_MAX, &cbuf, &clen, &e2) == 0 &&
-          kk_image_config_parse(cbuf, clen, &c, &e2) == 0) {
-        struct kk_strv ch;
-        if (kk_image_chain_ids(&c.diff_ids, &ch, err) < 0) {
-          kk_error_free(&e2);
-          kk_image_config_free(&c);
-          kk_image_manifest_free(&m);
-          kk_strv_free(&nss);
-          return -1;
-        }
-        for (size_t j = 0; j < ch.n; j++)
-          kk_strv_push(chains, kk_image_digest_hex(ch.v[j]));
-        kk_strv_free(&ch);
-        kk_image_config_free(&c);
-      }
-      kk_error_free(&e2);
-      kk_image_manifest_free(&m);
-    }
-  }
-  kk_strv_free(&nss);
   return 0;
 }
 
 /* Leases: snapshots/.leases/<id>.json {"target":..., "mode":..., "chain":[hex...]} */
-static int collect_leases(struct kk_image_store *s, struct kk_strv *chains, size_t *n_leases, kk_err_t *err) {
+int kk_image_collect_leases(struct kk_image_store *s, struct kk_strv *chains, size_t *n_leases, kk_err_t *err) {
   cleanup_dir DIR *d = kk_dir_open_at(s->leasefd, NULL, err);
   if (d == NULL)
     return kk_error_wrap(err, "leases");
@@ -893,7 +898,7 @@ static int gc(struct kk_image_store *s, struct kk_image_prune_result *out, kk_er
   struct kk_strv blobs = {0}, chains = {0};
   int rc = collect_refs(s, &blobs, &chains, err);
   if (rc == 0)
-    rc = collect_leases(s, &chains, &out->leases, err);
+    rc = kk_image_collect_leases(s, &chains, &out->leases, err);
   if (rc == 0) {
     /* blobs hold "sha256:<hex>"; the directory holds "<hex>". */
     for (size_t i = 0; i < blobs.n; i++)

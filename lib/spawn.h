@@ -8,6 +8,8 @@
 #include <stdbool.h>
 #include <sys/types.h>
 
+#include "lib/error.h"
+
 struct kk_spawn {
   const char *path;         /* a path, or a name looked up in PATH when search */
   char *const *argv;        /* NULL: just path */
@@ -19,5 +21,12 @@ struct kk_spawn {
 
 /* Returns 0, or an errno value (as posix_spawn does). */
 int kk_spawn(const struct kk_spawn *s, pid_t *pid);
+
+/* Run argv (argv[0] looked up in PATH) to its end, at most timeout_ms:
+ * its stdout and stderr together in *out (at most 64 KiB kept), its exit
+ * status in *status.  Not started, or still running at the deadline (then
+ * its process group is killed), is < 0 with *err filled.  For short
+ * queries such as `runc --version`. */
+int kk_spawn_output(const char *const *argv, int timeout_ms, char **out, int *status, kk_err_t *err);
 
 #endif

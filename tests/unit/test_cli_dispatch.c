@@ -222,6 +222,19 @@ START_TEST(flag_before_command) {
 }
 END_TEST
 
+/* kuke status: --json is its own, --verbose the global one (detail rows). */
+START_TEST(status_flags) {
+  struct kk_cmdline cl;
+  kk_err_t err = NULL;
+  ck_assert_int_eq(resolve("status --json --verbose", &cl, &err), 0);
+  ck_assert_str_eq(kk_cmdline_leaf(&cl)->name, "status");
+  ck_assert(kk_cmdline_bool(&cl, "json"));
+  ck_assert(kk_cmdline_bool(&cl, "verbose"));
+  kk_cmdline_free(&cl);
+  expect_error("status --jsno", "unknown flag: --jsno (did you mean --json?)");
+}
+END_TEST
+
 /* ------------------------------------------------- status, help, version */
 
 static void expect_run(const char *line, int status, const char *out_needle, const char *err_needle) {
@@ -379,6 +392,7 @@ static Suite *cli_dispatch_suite(void) {
   tcase_add_test(t, exit_status);
   tcase_add_test(t, create_names_the_argument);
   tcase_add_test(t, help_and_version);
+  tcase_add_test(t, status_flags);
   tcase_add_test(t, tables_consistent);
   tcase_add_test(t, binaries_help_and_version);
   suite_add_tcase(s, t);

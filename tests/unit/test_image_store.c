@@ -249,6 +249,63 @@ START_TEST(tag_list_delete_prune) {
 }
 END_TEST
 
+/* kuke status's counts: per namespace what its images reference and is
+ * present; in all, what is on disk and what nothing references. */
+START_TEST(usage_counts) {
+  char *d = ti_tmpdir();
+  struct kk_image_store *s = NULL;
+  kk_err_t err = NULL;
+  ck_assert_int_eq(kk_image_store_open(d, &s, &err), 0);
+  struct img a, b;
+  img_make(&a, "a", "A", "amd64");
+  img_make(&b, "b", "B", "amd64");
+  img_store(s, &a);
+  img_store(s, &b);
+  ck_assert_int_eq(kk_image_tag(s, NS, "busybox", a.manifest_digest, NULL, &err), 0);
+  ck_assert_int_eq(kk_image_tag(s, NS, "example.com/b:1", b.manifest_digest, NULL, &err), 0);
+  ck_assert_int_eq(kk_image_tag(s, "other.kukeon.io", "busybox", b.manifest_digest, NULL, &err), 0);
+  ck_assert_int_eq(kk_image_blob_put(s, NULL, "stray", 5, NULL, &err), 0);
+  /* a's layer unpacked, and a snapshot nothing references. */
+  char *snap = kk_asprintf("%s/snapshots/%s", d, a.diff_id + 7), *stray = kk_asprintf("%s/snapshots/%064d", d, 0);
+  ck_assert_int_eq(mkdir(snap, 0700), 0);
+  ck_assert_int_eq(mkdir(stray, 0700), 0);
+  int64_t a_bytes = (int64_t)(strlen(a.manifest) + strlen(a.config) + a.layer_len);
+  int64_t b_bytes = (int64_t)(strlen(b.manifest) + strlen(b.config) + b.layer_len);
+
+  struct kk_image_usage u;
+  ck_assert_int_eq(kk_image_usage(s, NS, &u, &err), 0);
+  ck_assert_uint_eq(u.images, 2);
+  ck_assert_uint_eq(u.blobs, 6);
+  ck_assert_int_eq(u.blob_bytes, a_bytes + b_bytes);
+  ck_assert_uint_eq(u.snapshots, 1);
+  ck_assert_int_eq(kk_image_usage(s, "other.kukeon.io", &u, &err), 0);
+  ck_assert_uint_eq(u.images, 1);
+  ck_assert_uint_eq(u.blobs, 3);
+  ck_assert_int_eq(u.blob_bytes, b_bytes);
+  ck_assert_uint_eq(u.snapshots, 0);
+  ck_assert_int_eq(kk_image_usage(s, NULL, &u, &err), 0);
+  ck_assert_uint_eq(u.images, 3);
+  ck_assert_uint_eq(u.blobs, 7);
+  ck_assert_int_eq(u.blob_bytes, a_bytes + b_bytes + 5);
+  ck_assert_uint_eq(u.snapshots, 2);
+  ck_assert_uint_eq(u.unreferenced_blobs, 1);
+  ck_assert_uint_eq(u.unreferenced_snapshots, 1);
+  ck_assert_uint_eq(u.leases, 0);
+  /* Counting changed nothing: prune still finds the stray blob. */
+  struct kk_image_prune_result r;
+  ck_assert_int_eq(kk_image_prune(s, &r, &err), 0);
+  ck_assert_uint_eq(r.blobs_removed, 1);
+  ck_assert_uint_eq(r.snapshots_removed, 1);
+  free(snap);
+  free(stray);
+  img_free(&a);
+  img_free(&b);
+  kk_image_store_close(s);
+  ti_rmdir(d);
+  free(d);
+}
+END_TEST
+
 /* Write an outer tar (the archive) holding named members. */
 struct member {
   const char *name;
@@ -553,6 +610,7 @@ static Suite *suite(void) {
   tcase_add_test(t, blobs_verified);
   tcase_add_test(t, writer_resumes);
   tcase_add_test(t, tag_list_delete_prune);
+  tcase_add_test(t, usage_counts);
   tcase_add_test(t, load_archives);
   tcase_add_test(t, prepare_failure_leaves_nothing);
   tcase_add_test(t, unsynced_snapshot_from_earlier_boot_is_rebuilt);
