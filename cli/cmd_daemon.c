@@ -28,10 +28,12 @@ static void ctx_free(struct daemon_ctx *d) {
   kk_api_close(d->api);
 }
 
-static int ctx_open(void *ctx, const struct kk_cmdline *cl, const char *sub, struct daemon_ctx *d, kk_err_t *err) {
+/* timed: the verb has --timeout. */
+static int ctx_open(void *ctx, const struct kk_cmdline *cl, const char *sub, bool timed, struct daemon_ctx *d,
+                    kk_err_t *err) {
   d->cli = KK_CLI(ctx);
   d->timeout_ms = 10000;
-  const char *t = kk_cmdline_str(cl, "timeout");
+  const char *t = timed ? kk_cmdline_str(cl, "timeout") : NULL;
   if (t && (kk_parse_duration_ms(t, &d->timeout_ms) < 0 || d->timeout_ms <= 0))
     return kk_error_kind(err, KK_ERR_INVALID, 0, "invalid --timeout \"%s\": expected a duration like 10s", t);
   if (kk_cli_system_open(d->cli, cl, sub, &d->sys, &d->api, err) < 0 ||
@@ -57,7 +59,7 @@ static int bring_up(struct daemon_ctx *d, const char *image, kk_err_t *err) {
 
 static int start_run(void *ctx, const struct kk_cmdline *cl, int *status, kk_err_t *err) {
   KK_CLEANUP(ctx_free) struct daemon_ctx d = {0};
-  if (ctx_open(ctx, cl, "daemon start", &d, err) < 0 || require_init(&d, err) < 0)
+  if (ctx_open(ctx, cl, "daemon start", false, &d, err) < 0 || require_init(&d, err) < 0)
     return -1;
   if (d.state == KK_SYSTEM_RUNNING && kk_cli_system_answers(&d.sys)) {
     fprintf(d.cli->out, "kukeond is already running " CELL_DESC "\n");
@@ -72,7 +74,7 @@ static int start_run(void *ctx, const struct kk_cmdline *cl, int *status, kk_err
 static int halt(void *ctx, const struct kk_cmdline *cl, const char *sub, int sig, const char *done, kk_err_t *err) {
   KK_CLEANUP(ctx_free) struct daemon_ctx d = {0};
   bool was = false;
-  if (ctx_open(ctx, cl, sub, &d, err) < 0 || require_init(&d, err) < 0 ||
+  if (ctx_open(ctx, cl, sub, sig != SIGKILL, &d, err) < 0 || require_init(&d, err) < 0 ||
       kk_api_system_stop(d.api, sig, d.timeout_ms, &was, err) < 0)
     return -1;
   if (was)
@@ -93,7 +95,7 @@ static int kill_run(void *ctx, const struct kk_cmdline *cl, int *status, kk_err_
 static int restart_run(void *ctx, const struct kk_cmdline *cl, int *status, kk_err_t *err) {
   KK_CLEANUP(ctx_free) struct daemon_ctx d = {0};
   bool was = false;
-  if (ctx_open(ctx, cl, "daemon restart", &d, err) < 0 || require_init(&d, err) < 0 ||
+  if (ctx_open(ctx, cl, "daemon restart", true, &d, err) < 0 || require_init(&d, err) < 0 ||
       kk_api_system_stop(d.api, SIGTERM, d.timeout_ms, &was, err) < 0 || bring_up(&d, NULL, err) < 0)
     return -1;
   fprintf(d.cli->out, "kukeond restarted " CELL_DESC "\n");
@@ -116,7 +118,7 @@ static int reset(struct daemon_ctx *d, bool purge, bool print, bool *found, kk_e
 static int reset_run(void *ctx, const struct kk_cmdline *cl, int *status, kk_err_t *err) {
   KK_CLEANUP(ctx_free) struct daemon_ctx d = {0};
   bool found = false;
-  if (ctx_open(ctx, cl, "daemon reset", &d, err) < 0 ||
+  if (ctx_open(ctx, cl, "daemon reset", true, &d, err) < 0 ||
       reset(&d, kk_cmdline_bool(cl, "purge-system"), true, &found, err) < 0)
     return -1;
   if (!found)
@@ -127,7 +129,7 @@ static int reset_run(void *ctx, const struct kk_cmdline *cl, int *status, kk_err
 static int recreate_run(void *ctx, const struct kk_cmdline *cl, int *status, kk_err_t *err) {
   KK_CLEANUP(ctx_free) struct daemon_ctx d = {0};
   bool found = false;
-  if (ctx_open(ctx, cl, "daemon recreate", &d, err) < 0 || require_init(&d, err) < 0 ||
+  if (ctx_open(ctx, cl, "daemon recreate", true, &d, err) < 0 || require_init(&d, err) < 0 ||
       reset(&d, false, false, &found, err) < 0 || bring_up(&d, kk_cmdline_str(cl, "kukeond-image"), err) < 0)
     return -1;
   fprintf(d.cli->out, "kukeond is ready (unix://%s)\n", d.sys.socket);
@@ -136,7 +138,7 @@ static int recreate_run(void *ctx, const struct kk_cmdline *cl, int *status, kk_
 
 static int logs_run(void *ctx, const struct kk_cmdline *cl, int *status, kk_err_t *err) {
   KK_CLEANUP(ctx_free) struct daemon_ctx d = {0};
-  if (ctx_open(ctx, cl, "daemon logs", &d, err) < 0 || require_init(&d, err) < 0)
+  if (ctx_open(ctx, cl, "daemon logs", false, &d, err) < 0 || require_init(&d, err) < 0)
     return -1;
   struct kk_log_opts lo = {.follow = kk_cmdline_bool(cl, "follow"), .tail = -1};
   struct kk_ctl_exit ex = {0};
