@@ -21,6 +21,8 @@ static int init_run(void *ctx, const struct kk_cmdline *cl, int *status, kk_err_
   if ((cgroup_root && kk_validate_cgroup_root(cgroup_root, err) < 0) ||
       (suffix && kk_validate_ns_suffix(suffix, err) < 0))
     return -1;
+  if (kk_cli_system_check_image(kk_cmdline_str(cl, "kukeond-image"), err) < 0)
+    return -1;
   cleanup_cli_system struct kk_cli_system sys = {0};
   cleanup_api struct kk_api *api = NULL;
   if (kk_cli_system_open(cli, cl, "init", &sys, &api, err) < 0)

@@ -129,7 +129,8 @@ static int reset_run(void *ctx, const struct kk_cmdline *cl, int *status, kk_err
 static int recreate_run(void *ctx, const struct kk_cmdline *cl, int *status, kk_err_t *err) {
   KK_CLEANUP(ctx_free) struct daemon_ctx d = {0};
   bool found = false;
-  if (ctx_open(ctx, cl, "daemon recreate", true, &d, err) < 0 || require_init(&d, err) < 0 ||
+  if (kk_cli_system_check_image(kk_cmdline_str(cl, "kukeond-image"), err) < 0 ||
+      ctx_open(ctx, cl, "daemon recreate", true, &d, err) < 0 || require_init(&d, err) < 0 ||
       reset(&d, false, false, &found, err) < 0 || bring_up(&d, kk_cmdline_str(cl, "kukeond-image"), err) < 0)
     return -1;
   fprintf(d.cli->out, "kukeond is ready (unix://%s)\n", d.sys.socket);

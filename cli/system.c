@@ -161,13 +161,23 @@ static int wait_ready(const struct kk_cli_system *s, kk_err_t *err) {
   }
 }
 
+int kk_cli_system_check_image(const char *image, kk_err_t *err) {
+  if (kk_empty(image))
+    return 0;
+  const char *tag = kk_has_prefix(image, KK_KUKEOND_IMAGE_REPO ":") ? image + strlen(KK_KUKEOND_IMAGE_REPO ":") : "";
+  size_t n = strlen(tag);
+  static const char tag_chars[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-";
+  if (n > 0 && n <= 128 && strspn(tag, tag_chars) == n)
+    return 0;
+  return kk_error_kind(err, KK_ERR_INVALID, 0,
+                       "invalid kukeond image \"%s\": kukeond runs from this binary, as %s:<tag> (no registry)", image,
+                       KK_KUKEOND_IMAGE_REPO);
+}
+
 int kk_cli_system_up(struct kk_cli_system *s, struct kk_api *api, const char *image, bool wait, struct kk_report *rep,
                      kk_err_t *err) {
-  if (!kk_empty(image) && (!kk_has_prefix(image, KK_KUKEOND_IMAGE_REPO ":") ||
-                           strlen(image) == strlen(KK_KUKEOND_IMAGE_REPO ":")))
-    return kk_error_kind(err, KK_ERR_INVALID, 0,
-                         "invalid kukeond image \"%s\": kukeond runs from this binary, as %s:<tag> (no registry)",
-                         image, KK_KUKEOND_IMAGE_REPO);
+  if (kk_cli_system_check_image(image, err) < 0)
+    return -1;
   if (kk_empty(image))
     image = s->file.kukeond_image;
   struct kk_report perms = {0};

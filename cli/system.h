@@ -33,6 +33,9 @@ int kk_cli_system_open(struct kk_cli *cli, const struct kk_cmdline *cl, const ch
 int kk_cli_system_up(struct kk_cli_system *s, struct kk_api *api, const char *image, bool wait, struct kk_report *rep,
                      kk_err_t *err);
 
+/* NULL, or kukeon.internal/kukeond:<tag>: nothing else is ever pulled. */
+int kk_cli_system_check_image(const char *image, kk_err_t *err);
+
 /* The kukeond cell exists and its socket answers a ping. */
 bool kk_cli_system_answers(const struct kk_cli_system *s);
 
