@@ -149,3 +149,19 @@ t_match run-path-socket "^0 .*kukeond is ready \\(unix://$RP2/kukeond.sock\\)" "
 t_ok run-path-socket-answers env -u KUKEON_RUN_PATH "$KUKE" --host "unix://$RP2/kukeond.sock" get realms
 out=$(env -u KUKEOND_SOCKET -u KUKEON_RUN_PATH "$KUKE" --run-path "$RP2" daemon reset 2>&1); rc=$?
 t_match run-path-reset "^0 removed cell" "$rc $out"
+
+# ------------------------------------------------------- the systemd unit
+# Rendered into a temp prefix, read and verified; never enabled here.
+UNIT="$T_TMP/inst/lib/systemd/system/kukeond.service"
+t_ok unit-install make -s -C "$KUKEON_SRC" install-unit PREFIX="$T_TMP/inst"
+unit=$(cat "$UNIT" 2>/dev/null)
+t_match unit-exec-start "^ExecStart=$T_TMP/inst/bin/kuke daemon start\$" "$unit"
+t_match unit-exec-stop "^ExecStop=$T_TMP/inst/bin/kuke daemon stop\$" "$unit"
+t_match unit-oneshot '^Type=oneshot$' "$unit"
+t_match unit-remain '^RemainAfterExit=yes$' "$unit"
+t_match unit-killmode '^KillMode=process$' "$unit"
+t_match unit-install-target '^WantedBy=multi-user.target$' "$unit"
+if command -v systemd-analyze >/dev/null; then
+  mkdir -p "$T_TMP/inst/bin" && ln -sf "$KUKE" "$T_TMP/inst/bin/kuke"
+  t_ok unit-verify systemd-analyze verify "$UNIT"
+fi
