@@ -227,9 +227,8 @@ int kk_api_system_stop(struct kk_api *api, int sig, int64_t timeout_ms, bool *wa
   return local_only(api, err) < 0 ? -1 : kk_ctl_system_stop(api->ctl, sig, timeout_ms, was_running, err);
 }
 
-int kk_api_system_reset(struct kk_api *api, const char *socket, bool purge_system, struct kk_report *rep, bool *found,
-                        kk_err_t *err) {
-  return local_only(api, err) < 0 ? -1 : kk_ctl_system_reset(api->ctl, socket, purge_system, rep, found, err);
+int kk_api_system_reset(struct kk_api *api, bool purge_system, struct kk_report *rep, bool *found, kk_err_t *err) {
+  return local_only(api, err) < 0 ? -1 : kk_ctl_system_reset(api->ctl, purge_system, rep, found, err);
 }
 
 int kk_api_init(struct kk_api *api, const char *realm, const char *space, bool force_cni, struct kk_report *rep,

@@ -25,7 +25,7 @@ static int init_run(void *ctx, const struct kk_cmdline *cl, int *status, kk_err_
     return -1;
   cleanup_cli_system struct kk_cli_system sys = {0};
   cleanup_api struct kk_api *api = NULL;
-  if (kk_cli_system_open(cli, cl, "init", &sys, &api, err) < 0)
+  if (kk_cli_system_open(cli, cl, "init", false, &sys, &api, err) < 0)
     return -1;
   struct kk_report rep = {0};
   /* --no-daemon (or KUKEON_INIT_NO_DAEMON=true, which the test suites set

@@ -36,10 +36,12 @@ static int ctx_open(void *ctx, const struct kk_cmdline *cl, const char *sub, boo
   const char *t = timed ? kk_cmdline_str(cl, "timeout") : NULL;
   if (t && (kk_parse_duration_ms(t, &d->timeout_ms) < 0 || d->timeout_ms <= 0))
     return kk_error_kind(err, KK_ERR_INVALID, 0, "invalid --timeout \"%s\": expected a duration like 10s", t);
-  if (kk_cli_system_open(d->cli, cl, sub, &d->sys, &d->api, err) < 0 ||
-      kk_api_system_state(d->api, &d->state, err) < 0)
+  /* A torn-down host is left as it is: reset has nothing to open. */
+  bool if_present = strcmp(sub, "daemon reset") == 0 && !kk_cmdline_bool(cl, "purge-system");
+  if (kk_cli_system_open(d->cli, cl, sub, if_present, &d->sys, &d->api, err) < 0)
     return -1;
-  return 0;
+  d->state = KK_SYSTEM_ABSENT;
+  return d->api ? kk_api_system_state(d->api, &d->state, err) : 0;
 }
 
 static int require_init(const struct daemon_ctx *d, kk_err_t *err) {
@@ -102,17 +104,35 @@ static int restart_run(void *ctx, const struct kk_cmdline *cl, int *status, kk_e
   return 0;
 }
 
-/* Stop gracefully, then everything of the cell goes. */
+static void remove_file(const char *path, FILE *out, bool *found) {
+  if (unlink(path) < 0)
+    return;
+  if (out)
+    fprintf(out, "removed %s\n", path);
+  *found = true;
+}
+
+/* Stop gracefully, then everything of the cell goes, and the socket and
+ * pid file beside it unless another daemon (not this host's cell) answers
+ * there. */
 static int reset(struct daemon_ctx *d, bool purge, bool print, bool *found, kk_err_t *err) {
   bool was = false;
+  bool someone_elses = d->state == KK_SYSTEM_ABSENT && kk_cli_system_answers(&d->sys);
   if (d->state != KK_SYSTEM_ABSENT && kk_api_system_stop(d->api, SIGTERM, d->timeout_ms, &was, err) < 0)
     return -1;
   struct kk_report rep = {0};
-  int r = kk_api_system_reset(d->api, d->sys.socket, purge, &rep, found, err);
+  int r = d->api ? kk_api_system_reset(d->api, purge, &rep, found, err) : 0;
   if (print)
     kk_print_report(d->cli->out, &rep);
   kk_report_free(&rep);
-  return r;
+  if (r < 0 || someone_elses)
+    return r;
+  FILE *out = print ? d->cli->out : NULL;
+  const char *slash = strrchr(d->sys.socket, '/'); /* absolute: kk_cli_system_open checked */
+  cleanup_free char *pid = kk_asprintf("%.*s/kukeond.pid", (int)(slash - d->sys.socket), d->sys.socket);
+  remove_file(d->sys.socket, out, found);
+  remove_file(pid, out, found);
+  return 0;
 }
 
 static int reset_run(void *ctx, const struct kk_cmdline *cl, int *status, kk_err_t *err) {

@@ -81,8 +81,8 @@ static char *listen_socket(const struct kk_cli *cli, const struct kk_server_conf
   return kk_xstrdup(DEFAULT_SOCKET);
 }
 
-int kk_cli_system_open(struct kk_cli *cli, const struct kk_cmdline *cl, const char *sub, struct kk_cli_system *s,
-                       struct kk_api **api, kk_err_t *err) {
+int kk_cli_system_open(struct kk_cli *cli, const struct kk_cmdline *cl, const char *sub, bool if_present,
+                       struct kk_cli_system *s, struct kk_api **api, kk_err_t *err) {
   if (kk_cli_require_root(sub, err) < 0 || read_server_config(cl, s, err) < 0)
     return -1;
   apply_server_config(cli, &s->file);
@@ -92,6 +92,8 @@ int kk_cli_system_open(struct kk_cli *cli, const struct kk_cmdline *cl, const ch
   s->group = nonempty_env("KUKEON_GROUP");
   if (s->group == NULL)
     s->group = "kukeon";
+  if (if_present && access(cli->run_path, F_OK) < 0 && errno == ENOENT)
+    return 0;
   return kk_cli_connect(cli, sub, true, true, api, err);
 }
 

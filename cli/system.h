@@ -24,8 +24,8 @@ void kk_cli_system_free(struct kk_cli_system *s);
  * and CNI paths fill what kuke's flags and environment left unset; then
  * the socket (KUKEOND_SOCKET > socket: > <run-path>/kukeond.sock for an
  * explicit run path > /run/kukeon/kukeond.sock) and an in-process handle. */
-int kk_cli_system_open(struct kk_cli *cli, const struct kk_cmdline *cl, const char *sub, struct kk_cli_system *s,
-                       struct kk_api **api, kk_err_t *err);
+int kk_cli_system_open(struct kk_cli *cli, const struct kk_cmdline *cl, const char *sub, bool if_present,
+                       struct kk_cli_system *s, struct kk_api **api, kk_err_t *err);
 
 /* The group (created as a system group when missing), the cell made and
  * started unless it runs and answers, then (wait) its socket answering

@@ -70,11 +70,10 @@ int kk_ctl_system_state(struct kk_controller *c, enum kk_system_state *st, kk_er
 int kk_ctl_system_up(struct kk_controller *c, const struct kk_system_opts *o, struct kk_report *rep, kk_err_t *err);
 /* SIGTERM, SIGKILL after timeout_ms (or SIGKILL at once); *was_running. */
 int kk_ctl_system_stop(struct kk_controller *c, int sig, int64_t timeout_ms, bool *was_running, kk_err_t *err);
-/* Kill and delete the cell (its cgroups, bundles), remove the socket and
- * the pid file beside it; purge_system: also the whole system realm and
- * kukeon's firewall chains.  *found: anything was there to remove. */
-int kk_ctl_system_reset(struct kk_controller *c, const char *socket, bool purge_system, struct kk_report *rep,
-                        bool *found, kk_err_t *err);
+/* Kill and delete the cell (its cgroups, bundles); purge_system: also the
+ * whole system realm and kukeon's firewall chains.  *found: anything was
+ * there to remove.  (The socket and pid file are the caller's.) */
+int kk_ctl_system_reset(struct kk_controller *c, bool purge_system, struct kk_report *rep, bool *found, kk_err_t *err);
 
 /* Create one realm/space/stack/cell (KK_ERR_EXISTS if it exists).  A
  * policy (NULL: none) refuses what its peer may not ask for (model.h). */

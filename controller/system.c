@@ -312,26 +312,13 @@ int kk_ctl_system_up(struct kk_controller *c, const struct kk_system_opts *o, st
   return 0;
 }
 
-static void remove_file(const char *path, struct kk_report *rep, bool *found) {
-  if (unlink(path) == 0) {
-    kk_report_line(rep, 0, "removed %s", path);
-    *found = true;
-  }
-}
-
-int kk_ctl_system_reset(struct kk_controller *c, const char *socket, bool purge_system, struct kk_report *rep,
-                        bool *found, kk_err_t *err) {
+int kk_ctl_system_reset(struct kk_controller *c, bool purge_system, struct kk_report *rep, bool *found, kk_err_t *err) {
   *found = false;
   if (kk_store_exists(c->store, &cell_ref)) {
     *found = true;
     if (delete_cell(c, rep, err) < 0)
       return -1;
   }
-  remove_file(socket, rep, found);
-  cleanup_free char *dir = kk_xstrdup(socket);
-  *strrchr(dir, '/') = '\0';
-  cleanup_free char *pid = kk_asprintf("%s/kukeond.pid", dir);
-  remove_file(pid, rep, found);
   if (!purge_system)
     return 0;
   struct kk_ref realm = {.kind = KK_KIND_REALM, .realm = KK_SYSTEM_REALM, .name = KK_SYSTEM_REALM};

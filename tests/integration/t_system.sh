@@ -57,6 +57,13 @@ out=$(k init); rc=$?
 t_match init-again-running '^0 .*cell "kukeond": already existed.*cell containers: already running' "$rc $(printf '%s' "$out" | tr '\n' ' ')"
 t_match init-again-group "group \"$KUKEON_GROUP\": already existed" "$out"
 
+# reset of a run path without the cell leaves a live daemon's socket alone
+# and creates nothing.
+out=$(k --run-path "$T_TMP/nowhere" daemon reset); rc=$?
+t_match reset-elsewhere '^0 kukeond is already reset' "$rc $out"
+t_ok reset-elsewhere-socket-kept test -S "$SOCK"
+t_ok reset-elsewhere-nothing-made test ! -e "$T_TMP/nowhere"
+
 # -------------------------------------------------------- who is served
 GID=$(getent group "$KUKEON_GROUP" | cut -d: -f3)
 out=$(setpriv --reuid=65533 --regid=65533 --groups="$GID" env -u KUKEON_RUN_PATH HOME=/nonexistent "$KUKE" get cells --realm kuke-system 2>&1)
