@@ -2,6 +2,7 @@
 PREFIX ?= /usr/local
 BINDIR ?= $(PREFIX)/bin
 MANDIR ?= $(PREFIX)/share/man
+SYSTEMDUNITDIR ?= $(PREFIX)/lib/systemd/system
 DESTDIR ?=
 BUILD ?= build
 CC ?= cc
@@ -122,7 +123,7 @@ fuzz:
 soak: all
 	BUILD=$(BUILD) tests/run-lanes soak
 
-install: all
+install: all install-unit
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man8
 	install -m 0755 $(BUILD)/kukeon $(DESTDIR)$(BINDIR)/kukeon
 	ln -f $(DESTDIR)$(BINDIR)/kukeon $(DESTDIR)$(BINDIR)/kuke
@@ -132,9 +133,16 @@ install: all
 	install -m 0644 man/kukeon-manifest.5 $(DESTDIR)$(MANDIR)/man5/kukeon-manifest.5
 	install -m 0644 man/kukeond.8 $(DESTDIR)$(MANDIR)/man8/kukeond.8
 
+# The unit alone (no build): tests render it into a temp prefix.  Never
+# enabled by make: `systemctl enable --now kukeond` is the operator's.
+install-unit:
+	install -d $(DESTDIR)$(SYSTEMDUNITDIR)
+	sed 's|@BINDIR@|$(BINDIR)|g' packaging/kukeond.service.in >$(DESTDIR)$(SYSTEMDUNITDIR)/kukeond.service
+	chmod 0644 $(DESTDIR)$(SYSTEMDUNITDIR)/kukeond.service
+
 clean:
 	rm -rf build build-asan build-fuzz
 
-.PHONY: all test test-unit test-integration asan test-asan fuzz soak install clean unit-bins
+.PHONY: all test test-unit test-integration asan test-asan fuzz soak install install-unit clean unit-bins
 
 -include $(LIB_OBJS:.o=.d) $(MAIN_OBJ:.o=.d) $(MONITOR_OBJS:.o=.d)

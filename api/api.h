@@ -43,6 +43,12 @@ void kk_api_closep(struct kk_api **api);
 void kk_api_set_reply_deadline(struct kk_api *api, int ms);
 
 int kk_api_ping(struct kk_api *api, char **version, kk_err_t *err);
+/* The kukeond cell (controller.h's kk_ctl_system_*): in-process handles
+ * only, never on the wire (a daemon does not manage its own cell). */
+int kk_api_system_state(struct kk_api *api, enum kk_system_state *st, kk_err_t *err);
+int kk_api_system_up(struct kk_api *api, const struct kk_system_opts *o, struct kk_report *rep, kk_err_t *err);
+int kk_api_system_stop(struct kk_api *api, int sig, int64_t timeout_ms, bool *was_running, kk_err_t *err);
+int kk_api_system_reset(struct kk_api *api, bool purge_system, struct kk_report *rep, bool *found, kk_err_t *err);
 /* force_cni: kuke init --force-regenerate-cni. */
 int kk_api_init(struct kk_api *api, const char *realm, const char *space, bool force_cni, struct kk_report *rep,
                 kk_err_t *err);

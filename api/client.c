@@ -214,6 +214,30 @@ int kk_api_ping(struct kk_api *api, char **version, kk_err_t *err) {
   return 0;
 }
 
+/* ------------------------------------------------------ the kukeond cell */
+
+static int local_only(struct kk_api *api, kk_err_t *err) {
+  if (api->ctl == NULL)
+    return kk_error_kind(err, KK_ERR_INVALID, 0, "the kukeond cell is managed in-process only (kuke init, kuke daemon)");
+  return 0;
+}
+
+int kk_api_system_state(struct kk_api *api, enum kk_system_state *st, kk_err_t *err) {
+  return local_only(api, err) < 0 ? -1 : kk_ctl_system_state(api->ctl, st, err);
+}
+
+int kk_api_system_up(struct kk_api *api, const struct kk_system_opts *o, struct kk_report *rep, kk_err_t *err) {
+  return local_only(api, err) < 0 ? -1 : kk_ctl_system_up(api->ctl, o, rep, err);
+}
+
+int kk_api_system_stop(struct kk_api *api, int sig, int64_t timeout_ms, bool *was_running, kk_err_t *err) {
+  return local_only(api, err) < 0 ? -1 : kk_ctl_system_stop(api->ctl, sig, timeout_ms, was_running, err);
+}
+
+int kk_api_system_reset(struct kk_api *api, bool purge_system, struct kk_report *rep, bool *found, kk_err_t *err) {
+  return local_only(api, err) < 0 ? -1 : kk_ctl_system_reset(api->ctl, purge_system, rep, found, err);
+}
+
 int kk_api_init(struct kk_api *api, const char *realm, const char *space, bool force_cni, struct kk_report *rep,
                 kk_err_t *err) {
   Kukeonv1__InitRequest req = KUKEONV1__INIT_REQUEST__INIT;

@@ -4,6 +4,7 @@
 #include "api/api.h"
 #include "cli/args.h"
 #include "cli/commands.h"
+#include "cli/system.h"
 
 static const char *env_or(const char *flag, const char *env) { return flag ? flag : getenv(env); }
 
@@ -20,16 +21,28 @@ static int init_run(void *ctx, const struct kk_cmdline *cl, int *status, kk_err_
   if ((cgroup_root && kk_validate_cgroup_root(cgroup_root, err) < 0) ||
       (suffix && kk_validate_ns_suffix(suffix, err) < 0))
     return -1;
+  if (kk_cli_system_check_image(kk_cmdline_str(cl, "kukeond-image"), err) < 0)
+    return -1;
+  cleanup_cli_system struct kk_cli_system sys = {0};
   cleanup_api struct kk_api *api = NULL;
-  if (kk_cli_connect(cli, "init", true, true, &api, err) < 0)
+  if (kk_cli_system_open(cli, cl, "init", false, &sys, &api, err) < 0)
     return -1;
   struct kk_report rep = {0};
-  if (kk_api_init(api, realm, space, kk_cmdline_bool(cl, "force-regenerate-cni"), &rep, err) < 0) {
+  /* --no-daemon (or KUKEON_INIT_NO_DAEMON=true, which the test suites set
+   * so that their own kukeond owns the socket): the hierarchy only. */
+  const char *nd = getenv("KUKEON_INIT_NO_DAEMON");
+  bool daemon = !kk_cmdline_bool(cl, "no-daemon") && !(nd && (!strcmp(nd, "true") || !strcmp(nd, "1")));
+  bool wait = daemon && !kk_cmdline_bool(cl, "no-wait");
+  if (kk_api_init(api, realm, space, kk_cmdline_bool(cl, "force-regenerate-cni"), &rep, err) < 0 ||
+      (daemon && kk_cli_system_up(&sys, api, kk_cmdline_str(cl, "kukeond-image"), wait, &rep, err) < 0)) {
+    kk_print_report(cli->out, &rep); /* what was done before it failed */
     kk_report_free(&rep);
     return -1;
   }
   kk_print_report(cli->out, &rep);
   kk_report_free(&rep);
+  if (wait)
+    fprintf(cli->out, "kukeond is ready (unix://%s)\n", sys.socket);
   return 0;
 }
 
@@ -39,20 +52,22 @@ static const struct kk_flag init_flags[] = {
     {"cgroup-root", 0, KK_FLAG_STRING, NULL, "cgroup root for the kukeon tree (default /kukeon)", false},
     {"containerd-namespace-suffix", 0, KK_FLAG_STRING, NULL, "suffix of every realm's namespace (default kukeon.io)", false},
     {"server-configuration", 0, KK_FLAG_STRING, NULL, "ServerConfiguration file (default /etc/kukeon/kukeond.yaml)", false},
-    {"kukeond-image", 0, KK_FLAG_STRING, NULL, "accepted for compatibility; kukeond runs from this binary", false},
-    {"no-wait", 0, KK_FLAG_BOOL, NULL, "do not wait for kukeond", false},
+    {"kukeond-image", 0, KK_FLAG_STRING, NULL, "kukeon.internal/kukeond:<tag> (default: this binary's version; never pulled)", false},
+    {"no-wait", 0, KK_FLAG_BOOL, NULL, "do not wait (up to 30s) for kukeond's socket to answer", false},
     {"force-regenerate-cni", 0, KK_FLAG_BOOL, NULL, "rewrite every space's CNI conflist", false},
-    {"no-daemon", 0, KK_FLAG_BOOL, NULL, "accepted: init always runs in-process", false},
+    {"no-daemon", 0, KK_FLAG_BOOL, NULL, "do not start the kukeond cell (init always runs in-process)", false},
 };
 
 const struct kk_cmd kk_cli_cmd_init = {
     .name = "init",
     .flags = init_flags,
     .n_flags = KK_ARRAY_SIZE(init_flags),
-    .summary = "Bootstrap the host: default realm, space and stack, and the system realm",
-    .details = "Bootstrap or reconcile the host: realm \"default\" with space and stack \"default\", and the system "
-               "realm \"kuke-system\" with space and stack \"kukeon\". Safe to run again: it reports what already "
-               "existed.",
+    .summary = "Bootstrap the host: default realm, space and stack, the system realm and the kukeond cell",
+    .details = "Bootstrap or reconcile the host: realm \"default\" with space and stack \"default\", the system "
+               "realm \"kuke-system\" with space and stack \"kukeon\", the socket's group ($KUKEON_GROUP, default "
+               "kukeon) and the cell kuke-system/kukeon/kukeon/kukeond running kukeond under runc; then it waits for "
+               "the socket. Safe to run again: it reports what already existed or was already running, and recreates "
+               "the cell when its image (this binary's version) or command line changed.",
     .run = init_run,
 };
 

@@ -5,6 +5,8 @@
  *                                            monitor's files: log, exit, attach, pid
  *   <run-path>/containers/<ns>/<id>/         upper/ and work/ of the overlay rootfs
  *   <run-path>/bin/pause/                    the pause root's rootfs: /kukepause
+ *   <run-path>/bin/kukeond/                  the kukeond cell's rootfs: /kukeond, /kukepause
+ *                                            and mount points for the host's /usr, /etc...
  *   <run-path>/<realm>/.../<cell>/etc-hosts  bind-mounted at /etc/hosts (and etc-hostname,
  *                                            etc-resolv.conf), rewritten in place
  *
@@ -19,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -52,6 +55,7 @@ void kk_ctl_ctr_paths_of(struct kk_controller *c, const struct kk_cell *cell, co
 }
 
 static bool is_pause(const struct kk_container_spec *ct) { return kk_streq(ct->image, KK_PAUSE_IMAGE); }
+bool kk_ctl_is_kukeond_image(const char *image) { return kk_has_prefix(image, KK_KUKEOND_IMAGE_REPO ":"); }
 
 static int images(struct kk_controller *c, struct kk_image_store **out, kk_err_t *err) {
   if (c->images == NULL && kk_image_store_open(c->run_path, &c->images, err) < 0)
@@ -71,26 +75,42 @@ static char *default_pause_binary(void) {
   return kk_asprintf("%s/kukepause", dirname(exe));
 }
 
+/* dir/name, a copy of src, unless the copy is as new and as long. */
+static int stage_binary(const char *src, const char *dir, const char *name, kk_err_t *err) {
+  cleanup_free char *dst = kk_asprintf("%s/%s", dir, name);
+  struct stat ss, ds;
+  if (stat(src, &ss) < 0)
+    return kk_error_kind(err, KK_ERR_UNAVAILABLE, errno, "%s binary %s (build it with `make`, or install it beside kukeon)",
+                         name, src);
+  if (stat(dst, &ds) == 0 && ds.st_size == ss.st_size && ds.st_mtime >= ss.st_mtime)
+    return 0;
+  cleanup_free char *body = NULL;
+  size_t len = 0;
+  if (kk_read_file_at(AT_FDCWD, src, 256u << 20, &body, &len, err) < 0)
+    return -1;
+  cleanup_close int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dfd < 0)
+    return kk_error(err, errno, "open %s", dir);
+  return kk_write_file_atomic(dfd, name, body, len, 0755, NULL, err);
+}
+
+static int mkdirs_in(const char *dir, const char *const *names, size_t n, kk_err_t *err) {
+  for (size_t i = 0; i < n; i++) {
+    cleanup_free char *d = kk_asprintf("%s/%s", dir, names[i]);
+    if (mkdir(d, 0755) < 0 && errno != EEXIST)
+      return kk_error(err, errno, "mkdir %s", d);
+  }
+  return 0;
+}
+
 /* <run>/bin/pause: a read-only rootfs holding only /kukepause and the
  * mount points runc needs.  Rebuilt when the binary changed. */
 static int stage_pause(struct kk_controller *c, char **rootfs, kk_err_t *err) {
   cleanup_free char *src = c->pause_binary ? kk_xstrdup(c->pause_binary) : default_pause_binary();
   cleanup_free char *dir = kk_asprintf("%s/bin/pause", c->run_path);
-  cleanup_free char *dst = kk_asprintf("%s/kukepause", dir);
-  struct stat ss, ds;
-  if (stat(src, &ss) < 0)
-    return kk_error_kind(err, KK_ERR_UNAVAILABLE, errno, "pause binary %s (build it with `make`, or install kukepause beside kukeon)", src);
-  *rootfs = kk_xstrdup(dir);
-  if (stat(dst, &ds) == 0 && ds.st_size == ss.st_size && ds.st_mtime >= ss.st_mtime)
-    return 0;
-  if (kk_mkdir_p(dir, 0755, err) < 0)
-    return -1;
   static const char *const dirs[] = {"proc", "dev", "sys", "etc", "tmp"};
-  for (size_t i = 0; i < KK_ARRAY_SIZE(dirs); i++) {
-    cleanup_free char *d = kk_asprintf("%s/%s", dir, dirs[i]);
-    if (mkdir(d, 0755) < 0 && errno != EEXIST)
-      return kk_error(err, errno, "mkdir %s", d);
-  }
+  if (kk_mkdir_p(dir, 0755, err) < 0 || mkdirs_in(dir, dirs, KK_ARRAY_SIZE(dirs), err) < 0)
+    return -1;
   static const char *const files[] = {"etc/hosts", "etc/hostname", "etc/resolv.conf"};
   for (size_t i = 0; i < KK_ARRAY_SIZE(files); i++) {
     cleanup_free char *f = kk_asprintf("%s/%s", dir, files[i]);
@@ -99,14 +119,67 @@ static int stage_pause(struct kk_controller *c, char **rootfs, kk_err_t *err) {
       return kk_error(err, errno, "create %s", f);
     close(fd);
   }
-  cleanup_free char *body = NULL;
-  size_t len = 0;
-  if (kk_read_file_at(AT_FDCWD, src, 16u << 20, &body, &len, err) < 0)
+  *rootfs = kk_xstrdup(dir);
+  return stage_binary(src, dir, "kukepause", err);
+}
+
+/* ----------------------------------------------------- the kukeond image */
+
+/* The host's top-level folders the daemon's programs live in (runc, the CNI
+ * plugins, iptables and their libraries; /etc for the alternatives and
+ * names).  The host's symlinks among them (merged /usr) are copied, its
+ * folders are mount points for read-only binds (system.c). */
+const char *const kk_ctl_kukeond_host_dirs[] = {"usr", "bin", "sbin", "lib", "lib32", "lib64", "libx32", "etc", NULL};
+
+static int mirror_host_dir(const char *dir, const char *name, kk_err_t *err) {
+  cleanup_free char *host = kk_asprintf("/%s", name);
+  cleanup_free char *mine = kk_asprintf("%s/%s", dir, name);
+  char target[4096];
+  ssize_t n = readlink(host, target, sizeof(target) - 1);
+  if (n < 0)
+    return mkdir(mine, 0755) < 0 && errno != EEXIST ? kk_error(err, errno, "mkdir %s", mine) : 0;
+  target[n] = '\0';
+  if (unlink(mine) < 0 && errno != ENOENT && rmdir(mine) < 0)
+    return kk_error(err, errno, "replace %s", mine);
+  return symlink(target, mine) < 0 ? kk_error(err, errno, "symlink %s", mine) : 0;
+}
+
+/* kukeon.internal/kukeond:<version>, made from what is installed, never
+ * pulled: <run>/bin/kukeond holds a copy of this binary as /kukeond (the
+ * name picks the daemon), kukepause beside it (where the daemon looks for
+ * it), and mount points; the host's programs come in by read-only binds. */
+static int stage_kukeond(struct kk_controller *c, char **rootfs, kk_err_t *err) {
+  char exe[4096];
+  ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+  if (n <= 0)
+    return kk_error(err, errno, "readlink /proc/self/exe");
+  exe[n] = '\0';
+  cleanup_free char *pause = c->pause_binary ? kk_xstrdup(c->pause_binary) : default_pause_binary();
+  cleanup_free char *dir = kk_asprintf("%s/bin/kukeond", c->run_path);
+  static const char *const dirs[] = {"proc", "dev", "sys", "tmp", "run", "opt", "var"};
+  if (kk_mkdir_p(dir, 0755, err) < 0 || mkdirs_in(dir, dirs, KK_ARRAY_SIZE(dirs), err) < 0)
     return -1;
-  cleanup_close int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dfd < 0)
-    return kk_error(err, errno, "open %s", dir);
-  return kk_write_file_atomic(dfd, "kukepause", body, len, 0755, NULL, err);
+  for (size_t i = 0; kk_ctl_kukeond_host_dirs[i]; i++)
+    if (mirror_host_dir(dir, kk_ctl_kukeond_host_dirs[i], err) < 0)
+      return -1;
+  if (stage_binary(exe, dir, "kukeond", err) < 0 || stage_binary(pause, dir, "kukepause", err) < 0)
+    return -1;
+  *rootfs = kk_xstrdup(dir);
+  return 0;
+}
+
+/* The staged tree bound at the bundle's rootfs: a mount of its own, which
+ * runc makes private in the container without touching the binds beside it
+ * (the shared runtime dir the daemon mounts workloads' rootfs under). */
+static int bind_kukeond_rootfs(struct kk_controller *c, const struct kk_ctr_paths *p, char **rootfs, kk_err_t *err) {
+  cleanup_free char *staged = NULL;
+  if (stage_kukeond(c, &staged, err) < 0 || kk_mkdir_p(p->rootfs, 0755, err) < 0)
+    return -1;
+  umount2(p->rootfs, MNT_DETACH | UMOUNT_NOFOLLOW); /* a bind from an earlier start */
+  if (mount(staged, p->rootfs, NULL, MS_BIND, NULL) < 0)
+    return kk_error(err, errno, "bind %s at %s", staged, p->rootfs);
+  *rootfs = kk_xstrdup(p->rootfs);
+  return 0;
 }
 
 /* A monitor between its start and the container's (runc still creating
@@ -328,7 +401,7 @@ static int launch(struct kk_controller *c, struct kk_doc *doc, const struct kk_c
       .realm = ref.realm, .space = ref.space, .stack = ref.stack, .cell = ref.name, .cell_cgroup = cellcg,
       .root_pid = ct->root ? 0 : root_pid, .hosts_file = etc.hosts, .hostname_file = etc.hostname,
       .resolv_file = etc.resolv,
-      .tty = ct->attachable,
+      .tty = ct->attachable, .shared_mounts = kk_ctl_is_kukeond_image(ct->image),
   };
   if (kk_bundle_config(&b, &c->host, &json, err) < 0)
     return -1;
@@ -374,9 +447,12 @@ int kk_ctl_ctr_start(struct kk_controller *c, struct kk_doc *doc, const struct k
   }
   if (kk_mkdir_p(p.bundle, 0700, err) < 0 || kk_mkdir_p(p.runc_root, 0700, err) < 0)
     return -1;
-  if (is_pause(ct)) {
+  if (is_pause(ct) || kk_ctl_is_kukeond_image(ct->image)) {
+    if (!is_pause(ct) && !kk_streq(doc->u.cell.spec.realm_id, KK_SYSTEM_REALM))
+      return kk_error_kind(err, KK_ERR_INVALID, 0, "container \"%s\": image %s runs only in realm %s", ct->id,
+                           ct->image, KK_SYSTEM_REALM);
     cleanup_free char *rootfs = NULL;
-    if (stage_pause(c, &rootfs, err) < 0)
+    if ((is_pause(ct) ? stage_pause(c, &rootfs, err) : bind_kukeond_rootfs(c, &p, &rootfs, err)) < 0)
       return -1;
     return launch(c, doc, ct, &p, rootfs, NULL, root_pid, err);
   }
@@ -425,7 +501,9 @@ int kk_ctl_ctr_teardown(struct kk_controller *c, struct kk_cell *cell, const str
   if (ended ? forget_container(c, cell, ct, &p, dfd, false, err) < 0
             : kk_ctl_ctr_stop(c, cell, ct, SIGKILL, 0, err) < 0)
     return -1;
-  if (!is_pause(ct) && access(p.rootfs, F_OK) == 0) {
+  if (kk_ctl_is_kukeond_image(ct->image))
+    umount2(p.rootfs, MNT_DETACH | UMOUNT_NOFOLLOW); /* the staged tree's bind */
+  else if (!is_pause(ct) && access(p.rootfs, F_OK) == 0) {
     struct kk_image_store *is;
     if (images(c, &is, err) < 0 || kk_image_rootfs_unmount(is, p.rootfs, err) < 0)
       return -1;

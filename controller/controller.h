@@ -51,6 +51,30 @@ void kk_report_line(struct kk_report *r, int indent, const char *fmt, ...) __att
 int kk_ctl_init(struct kk_controller *c, const char *realm, const char *space, bool force_cni, struct kk_report *rep,
                 kk_err_t *err);
 
+/* ------------------------------------------------------ the kukeond cell
+ * kuke-system/kukeon/kukeon/kukeond runs `kukeond serve` under runc (host
+ * network and pid namespaces, privileged, the state bound in), from
+ * kukeon.internal/kukeond:<version>, a rootfs staged from this binary
+ * (system.c).  In-process only: kuke init and kuke daemon. */
+struct kk_system_opts {
+  const char *socket;        /* where kukeond listens */
+  const char *configuration; /* ServerConfiguration it reads (bound in); NULL: its default */
+  long socket_gid;           /* --socket-gid (0: root only) */
+  const char *image;         /* kukeon.internal/kukeond:<tag>; NULL: :<KUKEON_VERSION> */
+  bool restart;              /* stop what runs first (its socket did not answer) */
+};
+enum kk_system_state { KK_SYSTEM_ABSENT, KK_SYSTEM_STOPPED, KK_SYSTEM_RUNNING };
+int kk_ctl_system_state(struct kk_controller *c, enum kk_system_state *st, kk_err_t *err);
+/* Create the cell if missing (recreated when its image or command line
+ * drifted from o), start it unless it runs; rep gets init's lines. */
+int kk_ctl_system_up(struct kk_controller *c, const struct kk_system_opts *o, struct kk_report *rep, kk_err_t *err);
+/* SIGTERM, SIGKILL after timeout_ms (or SIGKILL at once); *was_running. */
+int kk_ctl_system_stop(struct kk_controller *c, int sig, int64_t timeout_ms, bool *was_running, kk_err_t *err);
+/* Kill and delete the cell (its cgroups, bundles); purge_system: also the
+ * whole system realm and kukeon's firewall chains.  *found: anything was
+ * there to remove.  (The socket and pid file are the caller's.) */
+int kk_ctl_system_reset(struct kk_controller *c, bool purge_system, struct kk_report *rep, bool *found, kk_err_t *err);
+
 /* Create one realm/space/stack/cell (KK_ERR_EXISTS if it exists).  A
  * policy (NULL: none) refuses what its peer may not ask for (model.h). */
 int kk_ctl_create(struct kk_controller *c, struct kk_doc *doc, const struct kk_policy *policy, struct kk_report *rep,

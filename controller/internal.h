@@ -175,6 +175,12 @@ struct kk_netns_host;
 int kk_ctl_cell_hosts_write(struct kk_controller *c, const struct kk_ref *cell, const char *ip,
                             const struct kk_netns_host *peers, size_t n_peers, kk_err_t *err);
 
+/* kukeon.internal/kukeond:<tag>: the rootfs staged from this binary. */
+bool kk_ctl_is_kukeond_image(const char *image);
+/* The host's top-level folders bound read-only into the kukeond cell
+ * (NULL-terminated). */
+extern const char *const kk_ctl_kukeond_host_dirs[];
+
 /* Its status from what its monitor (else runc) recorded. */
 void kk_ctl_ctr_observe(struct kk_controller *c, struct kk_cell *cell, const struct kk_container_spec *ct);
 int kk_ctl_ctr_start(struct kk_controller *c, struct kk_doc *doc, const struct kk_container_spec *ct, pid_t root_pid,

@@ -23,6 +23,7 @@
 #define KK_MAX_ID_LEN 76 /* containerd identifier limit, kept for runc state dirs */
 #define KK_ROOT_CONTAINER_ID "root"
 #define KK_PAUSE_IMAGE "kukeon.internal/pause:latest" /* built by kukeon, never pulled */
+#define KK_KUKEOND_IMAGE_REPO "kukeon.internal/kukeond"  /* :<version>, made from the installed binary */
 
 enum kk_kind {
   KK_KIND_REALM = 0,

@@ -356,6 +356,8 @@ static int build_linux(const struct kk_bundle_spec *b, unsigned long long caps, 
     json_array_append_new(nss, ns("uts", NULL));
   }
   json_object_set_new(l, "namespaces", nss);
+  if (b->shared_mounts)
+    json_object_set_new(l, "rootfsPropagation", json_string("rshared"));
   json_t *dev_rules = json_array();
   if (c->privileged)
     json_array_append_new(dev_rules, json_pack("{s:b, s:s}", "allow", 1, "access", "rwm"));

@@ -34,6 +34,9 @@ struct kk_bundle_spec {
   /* Files bind-mounted read-only at /etc/hosts, /etc/hostname, /etc/resolv.conf. */
   const char *hosts_file, *hostname_file, *resolv_file;
   bool tty;
+  /* rootfsPropagation rshared: mounts made inside under a shared bind (the
+   * kukeond cell's runtime dir) show on the host. */
+  bool shared_mounts;
 };
 
 /* Host limits a bundle must respect (runc fails above them). */

@@ -20,6 +20,9 @@ mkdir -p "$HOME"
 export KUKEON_CGROUP_ROOT="/kukeon-test-$$"
 export KUKEOND_SOCKET="$T_TMP/kukeond.sock"
 export KUKEON_HOST="unix://$T_TMP/kukeond.sock"
+# kuke init makes no kukeond cell: a test starts its own kukeond on the
+# temp socket (t_system.sh unsets this to test the cell).
+export KUKEON_INIT_NO_DAEMON=true
 T_CLEANUPS=()
 t_cleanup_add() { T_CLEANUPS+=("$*"); }
 # Remove a cgroup tree (v2 and every v1 hierarchy), deepest first; only

@@ -262,6 +262,9 @@ START_TEST(exit_status) {
   expect_run("get realm a b", 1, NULL, "unexpected argument \"b\"");
   expect_run("get realms -o xml", 1, NULL, "invalid output format: xml");
   expect_run("delete", 1, NULL, "kuke delete needs a kind and a name");
+  expect_run("daemon", 1, NULL, "\"kuke daemon\" needs a command: start, stop, kill, restart, reset, recreate, logs");
+  expect_run("daemon strat", 1, NULL, "did you mean \"start\"?");
+  expect_run("daemon start extra", 1, NULL, "unexpected argument \"extra\"");
 }
 END_TEST
 
@@ -287,6 +290,8 @@ START_TEST(help_and_version) {
   expect_run("image pull -h", 0, "-u, --username string", NULL);
   expect_run("--run-path /x help delete", 0, "delete (realm|space|stack|cell) NAME [flags] | delete -f", NULL);
   expect_run("image --help", 0, "  pull       Pull an image", NULL);
+  expect_run("daemon --help", 0, "  recreate   Reset the kukeond cell", NULL);
+  expect_run("daemon reset -h", 0, "--purge-system", NULL);
   expect_run("help image lst", 1, NULL, "did you mean \"list\"?");
   char want[128];
   snprintf(want, sizeof(want), "kuke version %s\n", kk_cli_prog.version);
