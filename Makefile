@@ -53,6 +53,16 @@ $(BUILD)/gen/api/kukeonv1.pb-c.c $(BUILD)/gen/api/kukeonv1.pb-c.h: $(PROTO)
 $(BUILD)/gen/api/kukeonv1.pb-c.o: $(BUILD)/gen/api/kukeonv1.pb-c.c
 	$(CC) -std=gnu11 $(CFLAGS) $(SAN_FLAGS) -I$(BUILD)/gen $(PKG_CFLAGS) -c -o $@ $<
 
+# The objects that print KUKEON_VERSION are built again when it changes (a
+# commit, a dirty tree): an incremental build otherwise mixes versions.
+VERSION_STAMP := $(BUILD)/gen/version
+VERSIONED := $(shell grep -l KUKEON_VERSION $(LIB_SRCS) 2>/dev/null)
+$(VERSION_STAMP): FORCE
+	@mkdir -p $(dir $@)
+	@echo '$(VERSION)' | cmp -s - $@ || echo '$(VERSION)' >$@
+$(VERSIONED:%.c=$(BUILD)/%.o): $(VERSION_STAMP)
+FORCE:
+
 $(BUILD)/%.o: %.c $(GEN_SRCS:%.c=%.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -MMD -MP -c -o $@ $<
@@ -143,6 +153,6 @@ install-unit:
 clean:
 	rm -rf build build-asan build-fuzz
 
-.PHONY: all test test-unit test-integration asan test-asan fuzz soak install install-unit clean unit-bins
+.PHONY: FORCE all test test-unit test-integration asan test-asan fuzz soak install install-unit clean unit-bins
 
 -include $(LIB_OBJS:.o=.d) $(MAIN_OBJ:.o=.d) $(MONITOR_OBJS:.o=.d)
