@@ -17,6 +17,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
+#include <net/if.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -115,25 +116,40 @@ static void ctr_dirs_free(struct ctr_dirs *d) {
   free(d->runc_root);
 }
 
-/* Its processes (runc kill, then the monitor if it does not follow) and
- * runc's record of it. */
-static void ctr_stop(struct purge *p, const struct kk_runc *runc, const char *bundles, const char *id, bool in_runc) {
+/* The containers of the resource the host still has a trace of: runc's
+ * records (*known gets them all), bundles, writable layers. */
+static void ctr_ids(struct purge *p, const struct ctr_dirs *d, struct kk_strv *ids, struct kk_strv *known) {
+  struct kk_runc runc = {p->c->runc_bin, d->runc_root};
   kk_err_t e = NULL;
-  if (in_runc && kk_runc_kill(runc, id, SIGKILL, true, &e) < 0)
+  if (access(d->runc_root, F_OK) == 0 && kk_runc_list(&runc, known, &e) < 0)
+    item(p, &e, "runc records under %s", d->runc_root);
+  for (size_t i = 0; i < known->n; i++)
+    if (kk_has_prefix(known->v[i], p->prefix))
+      kk_strv_push(ids, known->v[i]);
+  names_in(d->bundles, p->prefix, "", ids);
+  names_in(d->layers, p->prefix, "", ids);
+}
+
+/* Its processes: runc kill, then its monitor if that does not follow. */
+static void ctr_kill(struct purge *p, const struct ctr_dirs *d, const char *id, bool in_runc) {
+  struct kk_runc runc = {p->c->runc_bin, d->runc_root};
+  kk_err_t e = NULL;
+  enum kk_runc_status st = KK_RUNC_ABSENT;
+  if (in_runc && kk_runc_state(&runc, id, &st, NULL, &e) < 0)
     kk_error_free(&e);
-  cleanup_free char *bundle = kk_asprintf("%s/%s", bundles, id);
-  cleanup_close int dfd = open(bundle, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dfd >= 0 && !kk_monitor_wait_gone(dfd, in_runc ? MONITOR_GONE_MS : 0)) {
-    pid_t pid = 0;
-    if (kk_ctl_monitor_kill(dfd, id, &pid, &e) < 0 || pid > 0) {
-      if (pid > 0 && !kk_monitor_wait_gone(dfd, MONITOR_GONE_MS))
-        kk_error_kind(&e, KK_ERR_INTERNAL, 0, "still running after SIGKILL");
-      item(p, &e, "monitor of %s (pid %d)", id, (int)pid);
-    }
+  if (st == KK_RUNC_RUNNING || st == KK_RUNC_PAUSED || st == KK_RUNC_CREATED) {
+    kk_runc_kill(&runc, id, SIGKILL, true, &e);
+    item(p, &e, "processes of %s (runc kill)", id);
   }
-  if (in_runc) {
-    kk_runc_delete(runc, id, true, &e);
-    item(p, &e, "runc record %s", id);
+  cleanup_free char *bundle = kk_asprintf("%s/%s", d->bundles, id);
+  cleanup_close int dfd = open(bundle, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dfd < 0 || kk_monitor_wait_gone(dfd, in_runc ? MONITOR_GONE_MS : 0))
+    return;
+  pid_t pid = 0;
+  if (kk_ctl_monitor_kill(dfd, id, &pid, &e) < 0 || pid > 0) {
+    if (pid > 0 && !kk_monitor_wait_gone(dfd, MONITOR_GONE_MS))
+      kk_error_kind(&e, KK_ERR_INTERNAL, 0, "still running after SIGKILL");
+    item(p, &e, "monitor of %s (pid %d)", id, (int)pid);
   }
 }
 
@@ -159,31 +175,64 @@ static void rm_dir(struct purge *p, const char *what, const char *path) {
   item(p, &e, "%s %s", what, path);
 }
 
-/* Every container of the resource the host still has a trace of. */
+/* The folders a container's files and mounts are in, and the resource's
+ * own folder: what a recursive removal must not cross a mount in. */
+static void mount_dirs(struct purge *p, const struct ctr_dirs *d, const struct kk_strv *ids, struct kk_strv *out) {
+  cleanup_free char *srel = kk_store_rel_dir(p->ref);
+  kk_strv_push_owned(out, kk_asprintf("%s/%s", p->c->run_path, srel));
+  for (size_t i = 0; i < ids->n; i++) {
+    kk_strv_push_owned(out, kk_asprintf("%s/%s", d->bundles, ids->v[i]));
+    kk_strv_push_owned(out, kk_asprintf("%s/%s", d->layers, ids->v[i]));
+  }
+}
+
+/* Before the delete: nothing of the resource runs any more and no mount
+ * is left below its folders (so no removal walks into a mounted tree). */
+static void quiesce(struct purge *p) {
+  KK_CLEANUP(ctr_dirs_free) struct ctr_dirs d = {0};
+  ctr_dirs_of(p, &d);
+  cleanup_strv struct kk_strv ids = {0}, known = {0}, dirs = {0};
+  ctr_ids(p, &d, &ids, &known);
+  for (size_t i = 0; i < ids.n; i++)
+    ctr_kill(p, &d, ids.v[i], kk_strv_contains(&known, ids.v[i]));
+  mount_dirs(p, &d, &ids, &dirs);
+  unmount_below(p, &dirs);
+}
+
+/* runc's record, the image store's lease on its root filesystem, its files. */
+static void ctr_remove(struct purge *p, const struct ctr_dirs *d, const char *id, bool in_runc) {
+  kk_err_t e = NULL;
+  if (in_runc) {
+    struct kk_runc runc = {p->c->runc_bin, d->runc_root};
+    kk_runc_delete(&runc, id, true, &e);
+    item(p, &e, "runc record %s", id);
+  }
+  cleanup_free char *bundle = kk_asprintf("%s/%s", d->bundles, id), *layer = kk_asprintf("%s/%s", d->layers, id);
+  cleanup_free char *rootfs = kk_asprintf("%s/rootfs", bundle);
+  if (access(rootfs, F_OK) == 0) {
+    if (p->c->images == NULL && kk_image_store_open(p->c->run_path, &p->c->images, &e) < 0)
+      kk_error_free(&e);
+    else
+      kk_image_rootfs_unmount(p->c->images, rootfs, &e);
+    if (e)
+      item(p, &e, "root filesystem %s", rootfs);
+  }
+  rm_dir(p, "bundle", bundle);
+  rm_dir(p, "writable layer", layer);
+}
+
+/* After the delete: what it did not remove (it did not know of it). */
 static void sweep_containers(struct purge *p) {
   KK_CLEANUP(ctr_dirs_free) struct ctr_dirs d = {0};
   ctr_dirs_of(p, &d);
-  cleanup_strv struct kk_strv ids = {0}, known = {0};
-  struct kk_runc runc = {p->c->runc_bin, d.runc_root};
-  kk_err_t e = NULL;
-  if (access(d.runc_root, F_OK) == 0 && kk_runc_list(&runc, &known, &e) < 0)
-    item(p, &e, "runc records under %s", d.runc_root);
-  for (size_t i = 0; i < known.n; i++)
-    if (kk_has_prefix(known.v[i], p->prefix))
-      kk_strv_push(&ids, known.v[i]);
-  names_in(d.bundles, p->prefix, "", &ids);
-  names_in(d.layers, p->prefix, "", &ids);
+  cleanup_strv struct kk_strv ids = {0}, known = {0}, dirs = {0};
+  ctr_ids(p, &d, &ids, &known);
   for (size_t i = 0; i < ids.n; i++)
-    ctr_stop(p, &runc, d.bundles, ids.v[i], kk_strv_contains(&known, ids.v[i]));
-  cleanup_strv struct kk_strv dirs = {0};
-  for (size_t i = 0; i < ids.n; i++) {
-    kk_strv_push_owned(&dirs, kk_asprintf("%s/%s", d.bundles, ids.v[i]));
-    kk_strv_push_owned(&dirs, kk_asprintf("%s/%s", d.layers, ids.v[i]));
-  }
-  if (dirs.n > 0)
-    unmount_below(p, &dirs);
-  for (size_t i = 0; i < dirs.n; i++)
-    rm_dir(p, i % 2 ? "writable layer" : "bundle", dirs.v[i]);
+    ctr_kill(p, &d, ids.v[i], kk_strv_contains(&known, ids.v[i]));
+  mount_dirs(p, &d, &ids, &dirs);
+  unmount_below(p, &dirs);
+  for (size_t i = 0; i < ids.n; i++)
+    ctr_remove(p, &d, ids.v[i], kk_strv_contains(&known, ids.v[i]));
 }
 
 static void sweep_cgroups(struct purge *p) {
@@ -284,9 +333,9 @@ static void sweep_leases(struct purge *p, const char *space) {
 
 static void sweep_space_net(struct purge *p, const char *space) {
   cleanup_free char *bridge = kk_bridge_name(p->ref->realm, space);
-  cleanup_free char *sys = kk_asprintf("/sys/class/net/%s", bridge);
   kk_err_t e = NULL;
-  if (access(sys, F_OK) == 0) {
+  /* Not /sys/class/net: sysfs shows the network namespace it was mounted in. */
+  if (if_nametoindex(bridge) > 0) {
     kk_net_bridge_delete(bridge, &e);
     item(p, &e, "bridge %s", bridge);
   }
@@ -351,11 +400,6 @@ static void sweep_network(struct purge *p) {
 static void sweep_state(struct purge *p) {
   cleanup_free char *srel = kk_store_rel_dir(p->ref);
   cleanup_free char *dir = kk_asprintf("%s/%s", p->c->run_path, srel);
-  if (access(dir, F_OK) < 0)
-    return;
-  cleanup_strv struct kk_strv dirs = {0};
-  kk_strv_push(&dirs, dir);
-  unmount_below(p, &dirs);
   rm_dir(p, "state", dir);
 }
 
@@ -408,7 +452,7 @@ static void purge_delete(struct purge *p) {
   struct kk_report drep = {0};
   kk_err_t e = NULL;
   if (kk_ctl_delete(p->c, p->ref, true, true, &drep, &e) == 0) {
-    item(p, &e, "%s \"%s\" (state and delete)", kk_kind_lower(p->ref->kind), p->ref->name);
+    item(p, &e, "%s \"%s\" (delete)", kk_kind_lower(p->ref->kind), p->ref->name);
     for (size_t i = 0; i < drep.lines.n; i++)
       kk_strv_push(&p->rep->lines, drep.lines.v[i]);
   } else if (e->kind == KK_ERR_NOT_FOUND) {
@@ -428,6 +472,12 @@ int kk_ctl_purge(struct kk_controller *c, const struct kk_ref *ref, bool cascade
   p.ns = kk_namespace_name(ref->realm, c->ns_suffix);
   p.prefix = prefix_of(ref);
   p.rel = kk_ctl_cg_rel(ref);
+  {
+    cleanup_close int lock = kk_store_lock(c->store, true, err);
+    if (lock < 0)
+      return -1;
+    quiesce(&p);
+  }
   purge_delete(&p);
   cleanup_close int lock = kk_store_lock(c->store, true, err);
   if (lock < 0)
