@@ -294,32 +294,32 @@ int kk_api_list(struct kk_api *api, enum kk_kind kind, const struct kk_ref *scop
   return ret;
 }
 
-int kk_api_delete(struct kk_api *api, const struct kk_ref *ref, bool cascade, bool force, struct kk_report *rep,
-                  kk_err_t *err) {
+/* A DeleteRequest (delete and purge take the same one). */
+static int delete_call(struct kk_api *api, Kukeonv1__Method method, const struct kk_ref *ref, bool cascade,
+                       bool force, uint8_t **p, size_t *n, kk_err_t *err) {
   Kukeonv1__DeleteRequest req = KUKEONV1__DELETE_REQUEST__INIT;
   Kukeonv1__Ref pbref;
   kk_ref_to_pb(ref, &pbref);
   req.ref = &pbref;
   req.cascade = cascade;
   req.force = force;
+  return call(api, method, &req.base, p, n, err);
+}
+
+int kk_api_delete(struct kk_api *api, const struct kk_ref *ref, bool cascade, bool force, struct kk_report *rep,
+                  kk_err_t *err) {
   cleanup_free uint8_t *p = NULL;
   size_t n = 0;
-  if (call(api, KUKEONV1__METHOD__DELETE, &req.base, &p, &n, err) < 0)
+  if (delete_call(api, KUKEONV1__METHOD__DELETE, ref, cascade, force, &p, &n, err) < 0)
     return -1;
   return report_from(p, n, rep, err);
 }
 
 int kk_api_purge(struct kk_api *api, const struct kk_ref *ref, bool cascade, bool force, struct kk_report *rep,
                  size_t *failed, kk_err_t *err) {
-  Kukeonv1__PurgeRequest req = KUKEONV1__PURGE_REQUEST__INIT;
-  Kukeonv1__Ref pbref;
-  kk_ref_to_pb(ref, &pbref);
-  req.ref = &pbref;
-  req.cascade = cascade;
-  req.force = force;
   cleanup_free uint8_t *p = NULL;
   size_t n = 0;
-  if (call(api, KUKEONV1__METHOD__PURGE, &req.base, &p, &n, err) < 0)
+  if (delete_call(api, KUKEONV1__METHOD__PURGE, ref, cascade, force, &p, &n, err) < 0)
     return -1;
   Kukeonv1__PurgeResponse *resp = kukeonv1__purge_response__unpack(NULL, n, p);
   if (resp == NULL)

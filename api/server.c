@@ -389,7 +389,7 @@ static int h_image_prune(struct kk_controller *ctl, struct kk_api_call *call, co
 
 static int h_purge(struct kk_controller *ctl, struct kk_api_call *call, const void *msg, struct reply *out,
                    kk_err_t *err) {
-  const Kukeonv1__PurgeRequest *req = msg;
+  const Kukeonv1__DeleteRequest *req = msg;
   struct kk_ref ref;
   struct kk_report rep = {0};
   size_t failed = 0;
@@ -435,7 +435,7 @@ static const struct method methods[] = {
     METHOD(GET, "get", "get", get_request, h_get),
     METHOD(LIST, "list", "list", list_request, h_list),
     METHOD(DELETE, "delete", "delete", delete_request, h_delete),
-    METHOD(PURGE, "purge", "purge", purge_request, h_purge),
+    METHOD(PURGE, "purge", "purge", delete_request, h_purge),
     METHOD(APPLY, "apply", "apply", apply_request, h_apply),
     METHOD(CELL_OP, "cell_op", "cell operation", cell_op_request, h_cell_op),
     METHOD(LOG, "log", "log", log_request, h_log),

@@ -186,19 +186,6 @@ static void mount_dirs(struct purge *p, const struct ctr_dirs *d, const struct k
   }
 }
 
-/* Before the delete: nothing of the resource runs any more and no mount
- * is left below its folders (so no removal walks into a mounted tree). */
-static void quiesce(struct purge *p) {
-  KK_CLEANUP(ctr_dirs_free) struct ctr_dirs d = {0};
-  ctr_dirs_of(p, &d);
-  cleanup_strv struct kk_strv ids = {0}, known = {0}, dirs = {0};
-  ctr_ids(p, &d, &ids, &known);
-  for (size_t i = 0; i < ids.n; i++)
-    ctr_kill(p, &d, ids.v[i], kk_strv_contains(&known, ids.v[i]));
-  mount_dirs(p, &d, &ids, &dirs);
-  unmount_below(p, &dirs);
-}
-
 /* runc's record, the image store's lease on its root filesystem, its files. */
 static void ctr_remove(struct purge *p, const struct ctr_dirs *d, const char *id, bool in_runc) {
   kk_err_t e = NULL;
@@ -221,8 +208,11 @@ static void ctr_remove(struct purge *p, const struct ctr_dirs *d, const char *id
   rm_dir(p, "writable layer", layer);
 }
 
-/* After the delete: what it did not remove (it did not know of it). */
-static void sweep_containers(struct purge *p) {
+/* Before the delete (remove false): nothing of the resource runs any more
+ * and no mount is left below its folders, so no removal walks into a
+ * mounted tree.  After it (remove true): the same, and then what the delete
+ * did not remove because it did not know of it. */
+static void sweep_containers(struct purge *p, bool remove) {
   KK_CLEANUP(ctr_dirs_free) struct ctr_dirs d = {0};
   ctr_dirs_of(p, &d);
   cleanup_strv struct kk_strv ids = {0}, known = {0}, dirs = {0};
@@ -231,7 +221,7 @@ static void sweep_containers(struct purge *p) {
     ctr_kill(p, &d, ids.v[i], kk_strv_contains(&known, ids.v[i]));
   mount_dirs(p, &d, &ids, &dirs);
   unmount_below(p, &dirs);
-  for (size_t i = 0; i < ids.n; i++)
+  for (size_t i = 0; remove && i < ids.n; i++)
     ctr_remove(p, &d, ids.v[i], kk_strv_contains(&known, ids.v[i]));
 }
 
@@ -476,13 +466,13 @@ int kk_ctl_purge(struct kk_controller *c, const struct kk_ref *ref, bool cascade
     cleanup_close int lock = kk_store_lock(c->store, true, err);
     if (lock < 0)
       return -1;
-    quiesce(&p);
+    sweep_containers(&p, false);
   }
   purge_delete(&p);
   cleanup_close int lock = kk_store_lock(c->store, true, err);
   if (lock < 0)
     return -1;
-  sweep_containers(&p);
+  sweep_containers(&p, true);
   sweep_cgroups(&p);
   sweep_network(&p);
   sweep_state(&p);
