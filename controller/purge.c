@@ -223,6 +223,12 @@ static void sweep_containers(struct purge *p, bool remove) {
   unmount_below(p, &dirs);
   for (size_t i = 0; remove && i < ids.n; i++)
     ctr_remove(p, &d, ids.v[i], kk_strv_contains(&known, ids.v[i]));
+  /* A realm's namespace is its own: its folders go too. */
+  if (remove && p->ref->kind == KK_KIND_REALM) {
+    rm_dir(p, "runc state root", d.runc_root);
+    rm_dir(p, "bundles of namespace", d.bundles);
+    rm_dir(p, "writable layers of namespace", d.layers);
+  }
 }
 
 static void sweep_cgroups(struct purge *p) {

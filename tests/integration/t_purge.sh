@@ -77,6 +77,14 @@ running() { # cell: its root's runc record is running
   runc --root "$T_TMP/runc/$NS" list 2>/dev/null | grep -q "^default_default_$1_root .*running"
 }
 
+# The egress chain of "<realm>/<space>" (netns/egress.c: FNV-1a 32).
+chain_of() {
+  python3 -c 'import sys
+h = 0x811c9dc5
+for b in sys.argv[1].encode(): h = ((h ^ b) * 0x01000193) & 0xffffffff
+print("KUKE-EGR-%08x" % h)' "$1"
+}
+
 scenarios() {
   local p=$MODE
   # ------------------------------------------ (a) SIGKILL in the middle of a delete
@@ -154,9 +162,7 @@ cell e1 sp1
 kl apply -f "$T_TMP/e1.yaml" >/dev/null || echo "not ok - $T_NAME/e-apply"
 BR=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["plugins"][0]["bridge"])' \
   "$RP/default/sp1/network.conflist")
-CHAIN=KUKE-EGR-$(python3 -c 'h = 0x811c9dc5
-for b in b"default/sp1": h = ((h ^ b) * 0x01000193) & 0xffffffff
-print("%08x" % h)')
+CHAIN=$(chain_of default/sp1)
 t_ok e-chain-there iptables -S "$CHAIN"
 t_ok e-bridge-up ip link show "$BR"
 rm -rf "$RP/default/sp1"
@@ -168,6 +174,33 @@ t_fail e-bridge-gone ip link show "$BR"
 t_eq e-no-lease-dir "" "$(ls -d "$LEASES"/default-sp1 2>/dev/null)"
 t_eq e-no-chain "" "$(iptables -S 2>/dev/null | grep -E -- "-i $BR|$CHAIN")"
 t_eq e-no-cgroup "" "$(ls -d /sys/fs/cgroup/*/"$CG"/default/sp1 /sys/fs/cgroup/"$CG"/default/sp1 2>/dev/null)"
+
+# ---------------- (f) a realm whose whole folder was removed by hand, through kukeond
+kl create realm rz >/dev/null && kl create space s1 --realm rz >/dev/null &&
+  kl create stack default --realm rz --space s1 >/dev/null || echo "not ok - $T_NAME/f-realm-create"
+t_load_busybox "$RP" rz || echo "not ok - $T_NAME/f-realm-image"
+cell z1 s1
+sed -i 's/^  realmId: default$/  realmId: rz/' "$T_TMP/z1.yaml"
+kl apply -f "$T_TMP/z1.yaml" >/dev/null || echo "not ok - $T_NAME/f-realm-apply"
+BR=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["plugins"][0]["bridge"])' \
+  "$RP/rz/s1/network.conflist")
+t_eq f-realm-running 3 "$(runc --root "$T_TMP/runc/rz.kukeon.io" list -q 2>/dev/null | wc -l)"
+rm -rf "$RP/rz"
+daemon_up
+out=$("$KUKE" purge realm rz --cascade 2>&1); rc=$?
+[ -n "${T_SHOW:-}" ] && printf "%s\n" "$out" >&2
+daemon_down
+t_eq f-realm-exit 0 "$rc"
+t_match f-realm-title '^Purged realm "rz"' "$out"
+t_eq f-realm-no-files "" "$(ls -d "$T_TMP/bundles/rz.kukeon.io" "$RP/containers/rz.kukeon.io" "$T_TMP/runc/rz.kukeon.io" "$LEASES/rz-s1" 2>/dev/null)"
+# (runc list makes its root: after the check above)
+t_eq f-realm-no-runc "" "$(runc --root "$T_TMP/runc/rz.kukeon.io" list -q 2>/dev/null)"
+t_eq f-realm-no-cgroup "" "$(ls -d /sys/fs/cgroup/*/"$CG"/rz /sys/fs/cgroup/"$CG"/rz 2>/dev/null)"
+t_eq f-realm-no-mount "" "$(awk -v t="$T_TMP/" 'index($5, t) == 1 {print $5}' /proc/self/mountinfo)"
+t_eq f-realm-no-veth 0 "$(veths)"
+t_fail f-realm-bridge-gone ip link show "$BR"
+t_eq f-realm-no-chain "" "$(iptables -S 2>/dev/null | grep -E -- "-i $BR|$(chain_of rz/s1)")"
+t_eq f-realm-no-monitor "" "$(pgrep -f "^kukeon-monitor .*--id s1_default_z1_")"
 
 # ------------------------------------------------------------------ bad input
 before=$(t_tree "$RP")
@@ -184,21 +217,21 @@ t_eq bad-input-changed-nothing "$before" "$(t_tree "$RP")"
 
 # ------------------------------------- a failure is reported, the rest still goes
 cell f1
-kl apply -f "$T_TMP/f1.yaml" >/dev/null || echo "not ok - $T_NAME/f-apply"
+kl apply -f "$T_TMP/f1.yaml" >/dev/null || echo "not ok - $T_NAME/g-apply"
 mkdir -p "$RP/default/default/default/f1/stuck"
 touch "$RP/default/default/default/f1/stuck/file"
 if chattr +i "$RP/default/default/default/f1/stuck/file" 2>/dev/null; then
   t_cleanup_add "chattr -i $RP/default/default/default/f1/stuck/file"
   out=$(kl purge cell f1 --no-daemon 2>&1); rc=$?
-  t_eq f-exit 1 "$rc"
-  t_match f-failed-line "state $RP/default/default/default/f1: failed: " "$out"
-  t_match f-error-line 'item\(s\) could not be removed' "$out"
-  t_eq f-runc-gone "" "$(runc --root "$T_TMP/runc/$NS" list -q 2>/dev/null | grep default_default_f1_)"
+  t_eq g-exit 1 "$rc"
+  t_match g-failed-line "state $RP/default/default/default/f1: failed: " "$out"
+  t_match g-error-line 'item\(s\) could not be removed' "$out"
+  t_eq g-runc-gone "" "$(runc --root "$T_TMP/runc/$NS" list -q 2>/dev/null | grep default_default_f1_)"
   chattr -i "$RP/default/default/default/f1/stuck/file"
   out=$(kl purge cell f1 --no-daemon 2>&1); rc=$?
-  t_eq f-second-purge-exit 0 "$rc"
-  t_eq f-host-clean "" "$(leftovers f1)"
+  t_eq g-second-purge-exit 0 "$rc"
+  t_eq g-host-clean "" "$(leftovers f1)"
 else
-  echo "ok - $T_NAME/f-failure # skip: chattr +i not supported on $T_TMP"
+  echo "ok - $T_NAME/g-failure # skip: chattr +i not supported on $T_TMP"
   kl purge cell f1 --no-daemon >/dev/null 2>&1
 fi
