@@ -39,6 +39,7 @@ struct purge {
   const struct kk_ref *ref;
   struct kk_report *rep;
   char *ns, *prefix, *rel;
+  struct kk_strv spaces; /* whose networks it may have left something in */
   size_t found, failed;
 };
 
@@ -46,6 +47,7 @@ static void purge_free(struct purge *p) {
   free(p->ns);
   free(p->prefix);
   free(p->rel);
+  kk_strv_free(&p->spaces);
 }
 
 /* One report line for one item; e (consumed) says whether it failed. */
@@ -278,7 +280,9 @@ static char *conflist_for(struct purge *p, const char *space, const char *cache_
  * the cache entry go. */
 static void sweep_attachments(struct purge *p, const char *space) {
   cleanup_free char *net = kk_network_name(p->ref->realm, space);
-  cleanup_free char *head = kk_asprintf("%s-%s", net, p->ref->kind == KK_KIND_REALM ? "" : p->prefix);
+  /* "<realm>-<space>-" alone would also match a space named "<space>-x". */
+  cleanup_free char *head = p->ref->kind == KK_KIND_REALM ? kk_asprintf("%s-%s_", net, space)
+                                                          : kk_asprintf("%s-%s", net, p->prefix);
   cleanup_strv struct kk_strv files = {0};
   names_in(p->c->cni_cache_dir, head, "-eth0", &files);
   for (size_t i = 0; i < files.n; i++) {
@@ -345,10 +349,28 @@ static void sweep_space_net(struct purge *p, const char *space) {
     kk_report_line(p->rep, 2, "- iptables chain %s and its jump: none left", chain);
 }
 
+/* Spaces named by CNI cache entries "<realm>-<space>-<space>_..." of
+ * the realm. */
+static void cached_spaces(struct purge *p, struct kk_strv *out) {
+  cleanup_free char *head = kk_asprintf("%s-", p->ref->realm);
+  cleanup_strv struct kk_strv files = {0};
+  names_in(p->c->cni_cache_dir, head, "-eth0", &files);
+  for (size_t i = 0; i < files.n; i++) {
+    const char *rest = files.v[i] + strlen(head), *under = strchr(rest, '_');
+    size_t n = under ? (size_t)(under - rest) : 0;
+    /* "<space>-<space>": the same name twice, the dash between. */
+    if (n % 2 == 1 && rest[n / 2] == '-' && strncmp(rest, rest + n / 2 + 1, n / 2) == 0)
+      kk_strv_push_owned(out, kk_xstrndup(rest, n / 2));
+  }
+}
+
 /* The spaces a realm may have left something of: its folders, cgroups,
- * lease dirs and container names. */
+ * container names and CNI cache entries.  Not its lease dirs:
+ * "<realm>-<space>" does not say where the realm's name ends (realm "a",
+ * space "b-c" or realm "a-b", space "c"). */
 static void realm_spaces(struct purge *p, struct kk_strv *out) {
   cleanup_strv struct kk_strv cand = {0};
+  cached_spaces(p, &cand);
   cleanup_free char *dir = kk_asprintf("%s/%s", p->c->run_path, p->ref->realm);
   subdirs_in(dir, &cand);
   cleanup_strv struct kk_strv cgs = {0};
@@ -357,15 +379,10 @@ static void realm_spaces(struct purge *p, struct kk_strv *out) {
     kk_error_free(&e);
   for (size_t i = 0; i < cgs.n; i++)
     subdirs_in(cgs.v[i], &cand);
-  cleanup_free char *lease_head = kk_asprintf("%s-", p->ref->realm);
-  cleanup_strv struct kk_strv leases = {0};
-  names_in(p->c->cni_lease_dir, lease_head, "", &leases);
   KK_CLEANUP(ctr_dirs_free) struct ctr_dirs d = {0};
   ctr_dirs_of(p, &d);
   names_in(d.bundles, "", "", &cand);
   names_in(d.layers, "", "", &cand);
-  for (size_t i = 0; i < leases.n; i++)
-    kk_strv_push(&cand, leases.v[i] + strlen(lease_head));
   for (size_t i = 0; i < cand.n; i++) {
     char *under = strchr(cand.v[i], '_');
     if (under)
@@ -377,17 +394,20 @@ static void realm_spaces(struct purge *p, struct kk_strv *out) {
   }
 }
 
-static void sweep_network(struct purge *p) {
-  cleanup_strv struct kk_strv spaces = {0};
+/* Before anything is removed: what names the spaces goes too. */
+static void spaces_of(struct purge *p) {
   if (p->ref->kind == KK_KIND_REALM)
-    realm_spaces(p, &spaces);
+    realm_spaces(p, &p->spaces);
   else
-    kk_strv_push(&spaces, p->ref->kind == KK_KIND_SPACE ? p->ref->name : p->ref->space);
-  for (size_t i = 0; i < spaces.n; i++) {
-    sweep_attachments(p, spaces.v[i]);
-    sweep_leases(p, spaces.v[i]);
+    kk_strv_push(&p->spaces, p->ref->kind == KK_KIND_SPACE ? p->ref->name : p->ref->space);
+}
+
+static void sweep_network(struct purge *p) {
+  for (size_t i = 0; i < p->spaces.n; i++) {
+    sweep_attachments(p, p->spaces.v[i]);
+    sweep_leases(p, p->spaces.v[i]);
     if (p->ref->kind <= KK_KIND_SPACE)
-      sweep_space_net(p, spaces.v[i]);
+      sweep_space_net(p, p->spaces.v[i]);
   }
 }
 
@@ -468,6 +488,7 @@ int kk_ctl_purge(struct kk_controller *c, const struct kk_ref *ref, bool cascade
   p.ns = kk_namespace_name(ref->realm, c->ns_suffix);
   p.prefix = prefix_of(ref);
   p.rel = kk_ctl_cg_rel(ref);
+  spaces_of(&p);
   {
     cleanup_close int lock = kk_store_lock(c->store, true, err);
     if (lock < 0)
