@@ -5,12 +5,13 @@
 # stray mounts under the run path, (c) a stray cgroup in every hierarchy
 # with a process in it and no state at all, (d) a networked cell whose
 # folder was removed by hand (its veth, lease and CNI cache stay), (e) a
-# space whose folder was removed by hand (bridge, leases, egress chain).
+# space whose folder was removed by hand (bridge, leases, egress chain),
+# (f) a realm whose whole folder was removed by hand, its cell running.
 # After each purge nothing of the resource is left: no mount, cgroup dir in
 # any hierarchy, monitor, runc record, veth, lease, cache entry, bridge or
-# iptables rule.  Bad input is one line, a non-zero exit and no change; an
-# item that cannot be removed is reported and makes the exit non-zero while
-# the rest still goes.
+# iptables rule.  Bad input is one line, a non-zero exit and no change; (g)
+# an item that cannot be removed is reported and makes the exit non-zero
+# while the rest still goes.  T_SHOW=1 prints some purge reports to stderr.
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/lib.sh"
 [ "$(id -u)" = 0 ] || { echo "skip - $T_NAME: needs root"; exit 0; }
@@ -215,7 +216,7 @@ t_eq not-found-exit 1 "$rc"
 t_match not-found-says 'cell "nosuch" not found' "$out"
 t_eq bad-input-changed-nothing "$before" "$(t_tree "$RP")"
 
-# ------------------------------------- a failure is reported, the rest still goes
+# --------------------------------- (g) a failure is reported, the rest still goes
 cell f1
 kl apply -f "$T_TMP/f1.yaml" >/dev/null || echo "not ok - $T_NAME/g-apply"
 mkdir -p "$RP/default/default/default/f1/stuck"
