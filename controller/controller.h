@@ -74,8 +74,8 @@ int kk_ctl_delete(struct kk_controller *c, const struct kk_ref *ref, bool cascad
  * forced delete, then everything kukeon could have left on the host for
  * the resource, found by its names whatever its state says (a daemon
  * killed mid-delete, a hand): containers' monitors, runc records, mounts
- * and files, cgroups in every hierarchy, CNI attachments, leases, and a
- * space's bridge and egress chain.  Every item is tried; rep gets one line
+ * and files, cgroups in every hierarchy, CNI attachments, leases, a
+ * space's bridge and egress chain, a realm's images.  Every item is tried; rep gets one line
  * each ("- <item>: removed" or "- <item>: failed: <why>") and *failed
  * counts the failures.  A resource neither stored nor leaving anything is
  * KK_ERR_NOT_FOUND. */

@@ -8,6 +8,7 @@
  *   cgroups     <hierarchy>/<cgroup root>/<rel> in every hierarchy
  *   network     CNI attachments cached for <network>-<prefix>*, leases, and
  *               for a space its bridge, lease dir and egress chain
+ *   images      a realm's, in its namespace of the image store
  *   state       mounts under the resource's folder, then the folder
  *
  * <prefix> is "<space>_<stack>_<cell>_" cut to the resource's depth (names
@@ -188,6 +189,13 @@ static void mount_dirs(struct purge *p, const struct ctr_dirs *d, const struct k
   }
 }
 
+/* The run path's image store (opened once, kept by the controller). */
+static struct kk_image_store *images_of(struct purge *p, kk_err_t *err) {
+  if (p->c->images == NULL && kk_image_store_open(p->c->run_path, &p->c->images, err) < 0)
+    return NULL;
+  return p->c->images;
+}
+
 /* runc's record, the image store's lease on its root filesystem, its files. */
 static void ctr_remove(struct purge *p, const struct ctr_dirs *d, const char *id, bool in_runc) {
   kk_err_t e = NULL;
@@ -198,14 +206,9 @@ static void ctr_remove(struct purge *p, const struct ctr_dirs *d, const char *id
   }
   cleanup_free char *bundle = kk_asprintf("%s/%s", d->bundles, id), *layer = kk_asprintf("%s/%s", d->layers, id);
   cleanup_free char *rootfs = kk_asprintf("%s/rootfs", bundle);
-  if (access(rootfs, F_OK) == 0) {
-    if (p->c->images == NULL && kk_image_store_open(p->c->run_path, &p->c->images, &e) < 0)
-      kk_error_free(&e);
-    else
-      kk_image_rootfs_unmount(p->c->images, rootfs, &e);
-    if (e)
-      item(p, &e, "root filesystem %s", rootfs);
-  }
+  struct kk_image_store *is;
+  if (access(rootfs, F_OK) == 0 && ((is = images_of(p, &e)) == NULL || kk_image_rootfs_unmount(is, rootfs, &e) < 0))
+    item(p, &e, "root filesystem %s", rootfs);
   rm_dir(p, "bundle", bundle);
   rm_dir(p, "writable layer", layer);
 }
@@ -231,6 +234,24 @@ static void sweep_containers(struct purge *p, bool remove) {
     rm_dir(p, "bundles of namespace", d.bundles);
     rm_dir(p, "writable layers of namespace", d.layers);
   }
+}
+
+/* A realm's images: its namespace of the image store is its own (the
+ * blobs and snapshots no other image uses go with them). */
+static void sweep_images(struct purge *p) {
+  kk_err_t e = NULL;
+  struct kk_image_store *is = images_of(p, &e);
+  struct kk_image_info *v = NULL;
+  size_t n = 0;
+  if (is == NULL || kk_image_list(is, p->ns, &v, &n, &e) < 0) {
+    item(p, &e, "images of %s", p->ns);
+    return;
+  }
+  for (size_t i = 0; i < n; i++) {
+    kk_image_delete(is, p->ns, v[i].name, &e);
+    item(p, &e, "image %s", v[i].name);
+  }
+  kk_image_infos_free(v, n);
 }
 
 static void sweep_cgroups(struct purge *p) {
@@ -500,6 +521,8 @@ int kk_ctl_purge(struct kk_controller *c, const struct kk_ref *ref, bool cascade
   if (lock < 0)
     return -1;
   sweep_containers(&p, true);
+  if (ref->kind == KK_KIND_REALM)
+    sweep_images(&p);
   sweep_cgroups(&p);
   sweep_network(&p);
   sweep_state(&p);

@@ -186,6 +186,7 @@ kl apply -f "$T_TMP/z1.yaml" >/dev/null || echo "not ok - $T_NAME/f-realm-apply"
 BR=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["plugins"][0]["bridge"])' \
   "$RP/rz/s1/network.conflist")
 t_eq f-realm-running 3 "$(runc --root "$T_TMP/runc/rz.kukeon.io" list -q 2>/dev/null | wc -l)"
+t_match f-realm-image-there busybox "$(kl image list --realm rz -o name 2>&1)"
 rm -rf "$RP/rz"
 daemon_up
 out=$("$KUKE" purge realm rz --cascade 2>&1); rc=$?
@@ -201,6 +202,8 @@ t_eq f-realm-no-mount "" "$(awk -v t="$T_TMP/" 'index($5, t) == 1 {print $5}' /p
 t_eq f-realm-no-veth 0 "$(veths)"
 t_fail f-realm-bridge-gone ip link show "$BR"
 t_eq f-realm-no-chain "" "$(iptables -S 2>/dev/null | grep -E -- "-i $BR|$(chain_of rz/s1)")"
+t_eq f-realm-no-images "" "$(kl image list --realm rz -o name 2>&1)"
+t_match f-realm-other-images-kept busybox "$(kl image list --realm default -o name 2>&1)"
 t_eq f-realm-no-monitor "" "$(pgrep -f "^kukeon-monitor .*--id s1_default_z1_")"
 
 # ------------------------------------------------------------------ bad input
