@@ -56,7 +56,8 @@ const struct kk_cmd kk_cli_cmd_purge = {
     .summary = "Delete a resource and remove everything it left on the host",
     .details = "A forced delete, then every leftover kukeon could have made for the resource, found by its names even "
                "when its state is damaged: monitors, runc records, mounts, bundles, cgroups in every hierarchy, "
-               "network attachments and leases, and for a space its bridge and egress chain. Goes on past errors: "
+               "network attachments and leases, for a space its bridge and egress chain, for a realm its images. "
+               "Goes on past errors: "
                "one line per item (removed, or failed and why); the exit is non-zero when anything could not be "
                "removed. Scope flags default to \"default\".",
 };
