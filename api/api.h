@@ -59,6 +59,9 @@ int kk_api_list(struct kk_api *api, enum kk_kind kind, const struct kk_ref *scop
                 struct kk_strv *warnings, kk_err_t *err);
 int kk_api_delete(struct kk_api *api, const struct kk_ref *ref, bool cascade, bool force, struct kk_report *rep,
                   kk_err_t *err);
+/* kuke purge (kk_ctl_purge): *failed counts the report's failed items. */
+int kk_api_purge(struct kk_api *api, const struct kk_ref *ref, bool cascade, bool force, struct kk_report *rep,
+                 size_t *failed, kk_err_t *err);
 int kk_api_apply(struct kk_api *api, const struct kk_apply_source *src, size_t n_src, struct kk_apply_result *res,
                  kk_err_t *err);
 

@@ -189,13 +189,17 @@ static int call(struct kk_api *api, Kukeonv1__Method method, const ProtobufCMess
   return ret;
 }
 
+static void report_copy(const Kukeonv1__Report *pb, struct kk_report *rep) {
+  rep->title = *pb->title ? kk_xstrdup(pb->title) : NULL;
+  for (size_t i = 0; i < pb->n_lines; i++)
+    kk_strv_push(&rep->lines, pb->lines[i]);
+}
+
 static int report_from(const uint8_t *p, size_t n, struct kk_report *rep, kk_err_t *err) {
   Kukeonv1__Report *pb = kukeonv1__report__unpack(NULL, n, p);
   if (pb == NULL)
     return kk_error_kind(err, KK_ERR_INTERNAL, 0, "malformed report from kukeond");
-  rep->title = *pb->title ? kk_xstrdup(pb->title) : NULL;
-  for (size_t i = 0; i < pb->n_lines; i++)
-    kk_strv_push(&rep->lines, pb->lines[i]);
+  report_copy(pb, rep);
   kukeonv1__report__free_unpacked(pb, NULL);
   return 0;
 }
@@ -321,19 +325,41 @@ int kk_api_list(struct kk_api *api, enum kk_kind kind, const struct kk_ref *scop
   return ret;
 }
 
-int kk_api_delete(struct kk_api *api, const struct kk_ref *ref, bool cascade, bool force, struct kk_report *rep,
-                  kk_err_t *err) {
+/* A DeleteRequest (delete and purge take the same one). */
+static int delete_call(struct kk_api *api, Kukeonv1__Method method, const struct kk_ref *ref, bool cascade,
+                       bool force, uint8_t **p, size_t *n, kk_err_t *err) {
   Kukeonv1__DeleteRequest req = KUKEONV1__DELETE_REQUEST__INIT;
   Kukeonv1__Ref pbref;
   kk_ref_to_pb(ref, &pbref);
   req.ref = &pbref;
   req.cascade = cascade;
   req.force = force;
+  return call(api, method, &req.base, p, n, err);
+}
+
+int kk_api_delete(struct kk_api *api, const struct kk_ref *ref, bool cascade, bool force, struct kk_report *rep,
+                  kk_err_t *err) {
   cleanup_free uint8_t *p = NULL;
   size_t n = 0;
-  if (call(api, KUKEONV1__METHOD__DELETE, &req.base, &p, &n, err) < 0)
+  if (delete_call(api, KUKEONV1__METHOD__DELETE, ref, cascade, force, &p, &n, err) < 0)
     return -1;
   return report_from(p, n, rep, err);
+}
+
+int kk_api_purge(struct kk_api *api, const struct kk_ref *ref, bool cascade, bool force, struct kk_report *rep,
+                 size_t *failed, kk_err_t *err) {
+  cleanup_free uint8_t *p = NULL;
+  size_t n = 0;
+  if (delete_call(api, KUKEONV1__METHOD__PURGE, ref, cascade, force, &p, &n, err) < 0)
+    return -1;
+  Kukeonv1__PurgeResponse *resp = kukeonv1__purge_response__unpack(NULL, n, p);
+  if (resp == NULL)
+    return kk_error_kind(err, KK_ERR_INTERNAL, 0, "malformed purge reply");
+  if (resp->report)
+    report_copy(resp->report, rep);
+  *failed = resp->failed;
+  kukeonv1__purge_response__free_unpacked(resp, NULL);
+  return 0;
 }
 
 int kk_api_cell_op(struct kk_api *api, const struct kk_ref *ref, enum kk_cell_op op, struct kk_report *rep,

@@ -387,6 +387,27 @@ static int h_image_prune(struct kk_controller *ctl, struct kk_api_call *call, co
   return ret;
 }
 
+static int h_purge(struct kk_controller *ctl, struct kk_api_call *call, const void *msg, struct reply *out,
+                   kk_err_t *err) {
+  const Kukeonv1__DeleteRequest *req = msg;
+  struct kk_ref ref;
+  struct kk_report rep = {0};
+  size_t failed = 0;
+  int ret = kk_ref_from_pb(req->ref, &ref, err);
+  if (ret == 0)
+    ret = kk_ctl_purge(ctl, &ref, req->cascade, req->force, &rep, &failed, err);
+  if (ret == 0) {
+    Kukeonv1__Report pb;
+    report_to_pb(&rep, &pb);
+    Kukeonv1__PurgeResponse resp = KUKEONV1__PURGE_RESPONSE__INIT;
+    resp.report = &pb;
+    resp.failed = (uint32_t)failed;
+    out->payload = kk_pb_pack(&resp.base, &out->len);
+  }
+  kk_report_free(&rep);
+  return ret;
+}
+
 /* ------------------------------------------------------------- dispatch */
 
 /* A handler gets its request unpacked (msg points to the method's request
@@ -414,6 +435,7 @@ static const struct method methods[] = {
     METHOD(GET, "get", "get", get_request, h_get),
     METHOD(LIST, "list", "list", list_request, h_list),
     METHOD(DELETE, "delete", "delete", delete_request, h_delete),
+    METHOD(PURGE, "purge", "purge", delete_request, h_purge),
     METHOD(APPLY, "apply", "apply", apply_request, h_apply),
     METHOD(CELL_OP, "cell_op", "cell operation", cell_op_request, h_cell_op),
     METHOD(LOG, "log", "log", log_request, h_log),

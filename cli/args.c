@@ -44,6 +44,19 @@ struct kk_ref kk_cli_scope(const struct kk_cmdline *cl) {
                          .stack = kk_cmdline_str(cl, "stack")};
 }
 
+static const char *or_default(const char *s) { return kk_empty(s) ? "default" : s; }
+
+struct kk_ref kk_cli_named_ref(const struct kk_cmdline *cl, enum kk_kind kind, const char *name) {
+  struct kk_ref scope = kk_cli_scope(cl);
+  struct kk_ref ref = {.kind = kind, .name = name};
+  ref.realm = kind == KK_KIND_REALM ? name : or_default(scope.realm);
+  if (kind >= KK_KIND_STACK)
+    ref.space = or_default(scope.space);
+  if (kind >= KK_KIND_CELL)
+    ref.stack = or_default(scope.stack);
+  return ref;
+}
+
 int kk_cli_check_scope(const struct kk_ref *scope, kk_err_t *err) {
   const struct {
     const char *flag, *value;

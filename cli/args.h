@@ -61,6 +61,9 @@ void kk_print_report(FILE *f, const struct kk_report *r);
       {"stack", 0, KK_FLAG_STRING, NULL, "stack", false}
 #define KK_NO_DAEMON_FLAG {"no-daemon", 0, KK_FLAG_BOOL, NULL, "run in-process instead of through kukeond", false}
 struct kk_ref kk_cli_scope(const struct kk_cmdline *cl);
+/* The resource `<verb> KIND NAME` names: its parents from the scope flags,
+ * "default" where one is not given. */
+struct kk_ref kk_cli_named_ref(const struct kk_cmdline *cl, enum kk_kind kind, const char *name);
 /* Each scope flag given is a valid name ("--realm: realm name ..."). */
 int kk_cli_check_scope(const struct kk_ref *scope, kk_err_t *err);
 

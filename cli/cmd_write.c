@@ -367,15 +367,7 @@ static int delete_kind_run(void *ctx, const struct kk_cmdline *cl, int *status, 
   struct kk_cli *cli = KK_CLI(ctx);
   if (kk_cmdline_strv(cl, "file")->n > 0)
     return kk_error_kind(err, KK_ERR_INVALID, 0, "delete takes either -f or a kind and a name, not both");
-  enum kk_kind kind = kk_cli_kind_of(kk_cmdline_leaf(cl));
-  struct kk_ref scope = kk_cli_scope(cl);
-  const char *name = cl->args.v[0];
-  struct kk_ref ref = {.kind = kind, .name = name};
-  ref.realm = kind == KK_KIND_REALM ? name : or_default(scope.realm);
-  if (kind >= KK_KIND_STACK)
-    ref.space = or_default(scope.space);
-  if (kind >= KK_KIND_CELL)
-    ref.stack = or_default(scope.stack);
+  struct kk_ref ref = kk_cli_named_ref(cl, kk_cli_kind_of(kk_cmdline_leaf(cl)), cl->args.v[0]);
   cleanup_api struct kk_api *api = NULL;
   struct kk_report rep = {0};
   int r = kk_cli_connect(cli, "delete", false, false, &api, err);

@@ -93,11 +93,14 @@ int kk_ctl_cell_stop(struct kk_controller *c, struct kk_doc *doc, int sig, int64
   return 0;
 }
 
+/* arg non-NULL: a delete (the crash hook's mid-delete point, once a
+ * container other than the root is gone). */
 static int teardown_op(struct kk_controller *c, struct kk_cell *cell, const struct kk_container_spec *ct, void *arg,
                        kk_err_t *err) {
-  (void)arg;
   if (kk_ctl_ctr_teardown(c, cell, ct, err) < 0)
     return -1;
+  if (arg && !ct->root)
+    kk_ctl_crash_at(c, KK_CRASH_MID_DELETE);
   struct kk_container_status *cs = kk_ctl_status_slot(cell, ct->id);
   cs->state = KK_CTR_PENDING;
   cs->pid = 0;
@@ -106,7 +109,9 @@ static int teardown_op(struct kk_controller *c, struct kk_cell *cell, const stru
 
 int kk_ctl_cell_teardown(struct kk_controller *c, struct kk_doc *doc, kk_err_t *err) {
   struct kk_cell *cell = &doc->u.cell;
-  return each_root_last(c, cell, cell->spec.containers, cell->spec.n_containers, NULL, teardown_op, NULL, err);
+  static const bool deleting = true;
+  return each_root_last(c, cell, cell->spec.containers, cell->spec.n_containers, NULL, teardown_op, (void *)&deleting,
+                        err);
 }
 
 static pid_t ready_pid(struct kk_controller *c, struct kk_cell *cell, const struct kk_container_spec *ct) {

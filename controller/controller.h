@@ -93,6 +93,19 @@ int kk_ctl_list(struct kk_controller *c, enum kk_kind kind, const struct kk_ref 
 int kk_ctl_delete(struct kk_controller *c, const struct kk_ref *ref, bool cascade, bool force, struct kk_report *rep,
                   kk_err_t *err);
 
+/* kuke purge: refused like a delete when the resource has stored children
+ * and neither cascade nor force is given (nothing changes then); else a
+ * forced delete, then everything kukeon could have left on the host for
+ * the resource, found by its names whatever its state says (a daemon
+ * killed mid-delete, a hand): containers' monitors, runc records, mounts
+ * and files, cgroups in every hierarchy, CNI attachments, leases, a
+ * space's bridge and egress chain, a realm's images.  Every item is tried; rep gets one line
+ * each ("- <item>: removed" or "- <item>: failed: <why>") and *failed
+ * counts the failures.  A resource neither stored nor leaving anything is
+ * KK_ERR_NOT_FOUND. */
+int kk_ctl_purge(struct kk_controller *c, const struct kk_ref *ref, bool cascade, bool force, struct kk_report *rep,
+                 size_t *failed, kk_err_t *err);
+
 enum kk_apply_action { KK_APPLY_CREATED, KK_APPLY_UPDATED, KK_APPLY_UNCHANGED, KK_APPLY_FAILED };
 const char *kk_apply_action_name(enum kk_apply_action a);
 

@@ -14,6 +14,7 @@ enum kk_crash_point kk_ctl_crash_point_parse(const char *want, const char *cgrou
       [KK_CRASH_AFTER_CELL_START] = "after-cell-start",
       [KK_CRASH_AFTER_CONTAINER_STOP] = "after-container-stop",
       [KK_CRASH_AFTER_CELL_STOP] = "after-cell-stop",
+      [KK_CRASH_MID_DELETE] = "mid-delete",
   };
   if (kk_empty(want) || strcmp(cgroup_root, KK_DEFAULT_CGROUP_ROOT) == 0)
     return KK_CRASH_NONE;

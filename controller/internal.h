@@ -5,6 +5,8 @@
  *
  *   images.c  streams.c  status.c     public: images; log and attach; kuke status's
  *                                     orphans and storage (read-only)
+ *   purge.c                           public: kuke purge (a delete, then a
+ *                                     sweep of what names alone point to)
  *   apply.c                           public: kuke apply
  *   create.c  delete.c  cellop.c  reconcile.c
  *                                     public: create/get/list/init, delete,
@@ -14,6 +16,8 @@
  *   container.c                       one container on the host
  *   controller.c                      open/close, reports
  *   cgroup.c  temps.c  crash.c        cgroup glue, temp sweeps, test hook
+ *   purge_host.c                      purge's host sweeps (mounts, every
+ *                                     cgroup hierarchy, monitors)
  *   names.c  cell_state.c  apply_diff.c
  *                                     pure: no host, no store (unit tested)
  */
@@ -49,6 +53,7 @@ enum kk_crash_point {
   KK_CRASH_AFTER_CELL_START,      /* all of a cell runs, its status is not written */
   KK_CRASH_AFTER_CONTAINER_STOP,  /* a stop ended one container, the others run */
   KK_CRASH_AFTER_CELL_STOP,       /* a stop ended all, its status is not written */
+  KK_CRASH_MID_DELETE,            /* a delete tore down one container, the root runs */
 };
 
 struct kk_controller {
@@ -137,6 +142,22 @@ int kk_ctl_cell_put_container(struct kk_cell *cl, const struct kk_doc *doc, stru
 enum kk_crash_point kk_ctl_crash_point_parse(const char *want, const char *cgroup_root);
 /* SIGKILL this process if the test hook names this point. */
 void kk_ctl_crash_at(const struct kk_controller *c, enum kk_crash_point p);
+
+/* ------------------------------------------------------ purge_host.c */
+
+/* Mount points (/proc/self/mountinfo) at or below any of dirs, deepest
+ * first. */
+int kk_ctl_mounts_below(const struct kk_strv *dirs, struct kk_strv *out, kk_err_t *err);
+/* <mount point>/<cgroup root>/<rel> in every cgroup hierarchy (cgroup2 and
+ * each v1 one of a hybrid host) where it exists. */
+int kk_ctl_cg_dirs_all(const char *cgroup_root, const char *rel, struct kk_strv *out, kk_err_t *err);
+/* Remove one hierarchy's cgroup directory and everything below it,
+ * SIGKILLing what lives there first (marked by kukeon or not). */
+int kk_ctl_cg_dir_purge(const char *path, kk_err_t *err);
+/* SIGKILL the monitor named by dirfd/monitor.pid, only when that pid is a
+ * live kukeon-monitor whose command line names container id; *killed gets
+ * its pid (0: none was running). */
+int kk_ctl_monitor_kill(int dirfd, const char *id, pid_t *killed, kk_err_t *err);
 
 /* ---------------------------------------------------------- cgroup.c */
 

@@ -144,6 +144,14 @@ START_TEST(values_and_aliases) {
   ck_assert_str_eq(cl.path[1]->name, "image");
   kk_cmdline_free(&cl);
 
+  ck_assert_int_eq(resolve("p ce --stack t x --cascade --no-daemon", &cl, &err), 0);
+  ck_assert_str_eq(cl.path[1]->name, "purge");
+  ck_assert_str_eq(kk_cmdline_leaf(&cl)->name, "cell");
+  ck_assert(kk_cmdline_bool(&cl, "cascade"));
+  ck_assert(kk_cmdline_bool(&cl, "no-daemon"));
+  ck_assert_str_eq(cl.args.v[0], "x");
+  kk_cmdline_free(&cl);
+
   /* After "--" everything is an argument of the command. */
   ck_assert_int_eq(resolve("run --image busybox -- get -o x", &cl, &err), 0);
   ck_assert_str_eq(kk_cmdline_leaf(&cl)->name, "run");
@@ -265,6 +273,10 @@ START_TEST(exit_status) {
   expect_run("daemon", 1, NULL, "\"kuke daemon\" needs a command: start, stop, kill, restart, reset, recreate, logs");
   expect_run("daemon strat", 1, NULL, "did you mean \"start\"?");
   expect_run("daemon start extra", 1, NULL, "unexpected argument \"extra\"");
+  expect_run("purge", 1, NULL, "\"kuke purge\" needs a resource kind: realm, space");
+  expect_run("purge cell", 1, NULL, "missing argument for \"kuke purge cell\": it takes NAME");
+  expect_run("--run-path /nonexistent purge cell a_b", 1, NULL, "cell name \"a_b\" contains disallowed character");
+  expect_run("--run-path /nonexistent purge stack s --space a_b", 1, NULL, "--space: ");
 }
 END_TEST
 
