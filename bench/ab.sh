@@ -46,7 +46,7 @@ start() { # side build
   local s=$1 b=$2
   mkdir -p "$rt/$s"
   KUKEON_RUN_PATH="$tmp/$s" KUKEON_RUNTIME_DIR="$rt/$s" KUKEON_CGROUP_ROOT="/kukeon-ab-$s-$$" HOME="$tmp" \
-    "$b/kuke" init >/dev/null
+    "$b/kuke" init --no-daemon >/dev/null
   KUKEON_RUN_PATH="$tmp/$s" KUKEON_RUNTIME_DIR="$rt/$s" KUKEON_CGROUP_ROOT="/kukeon-ab-$s-$$" HOME="$tmp" \
     "$b/kuke" image load -i "$tmp/bb.tar" --name docker.io/library/busybox >/dev/null
   "$b/kukeond" serve --socket "$rt/$s/kukeond.sock" --run-path "$tmp/$s" --cgroup-root "/kukeon-ab-$s-$$" \

@@ -20,7 +20,7 @@ trap 'exit 143' TERM; trap 'exit 130' INT; trap 'exit 129' HUP
 sock="$tmp/kukeond.sock"
 # A cgroup root of its own, removed on exit: never the host's /kukeon.
 export KUKEON_CGROUP_ROOT="/kukeon-bench-$$"
-KUKEON_RUN_PATH="$tmp/run" "$BUILD/kuke" init >/dev/null
+KUKEON_RUN_PATH="$tmp/run" "$BUILD/kuke" init --no-daemon >/dev/null
 "$BUILD/kukeond" serve --socket "$sock" --run-path "$tmp/run" --cgroup-root "$KUKEON_CGROUP_ROOT" \
   --reconcile-interval 0 >"$tmp/d.log" 2>&1 &
 DPID=$!

@@ -66,7 +66,7 @@ trap cleanup EXIT
 trap 'exit 143' TERM; trap 'exit 130' INT; trap 'exit 129' HUP
 
 "$src/scripts/busybox-image" "$tmp/bb.tar" >/dev/null
-"$BUILD/kuke" init >/dev/null
+"$BUILD/kuke" init --no-daemon >/dev/null # the bench starts its own kukeond
 "$BUILD/kuke" image load -i "$tmp/bb.tar" --name docker.io/library/busybox >/dev/null
 "$BUILD/kukeond" serve --socket "$sock" --run-path "$tmp/run" --cgroup-root "$KUKEON_CGROUP_ROOT" \
   --reconcile-interval 30s >"$tmp/d.log" 2>&1 &

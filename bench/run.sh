@@ -48,7 +48,7 @@ trap cleanup EXIT
 trap 'exit 143' TERM; trap 'exit 130' INT; trap 'exit 129' HUP
 
 "$src/scripts/busybox-image" "$tmp/bb.tar" >/dev/null
-"$BUILD/kuke" init >/dev/null
+"$BUILD/kuke" init --no-daemon >/dev/null # the bench starts its own kukeond
 "$BUILD/kuke" image load -i "$tmp/bb.tar" --name docker.io/library/busybox >/dev/null
 mkdir -p "$rt/kukeon"
 "$BUILD/kukeond" serve --socket "$sock" --run-path "$tmp/run" --cgroup-root "$KUKEON_CGROUP_ROOT" \

@@ -36,7 +36,7 @@ trap cleanup EXIT
 export KUKEON_RUN_PATH="$run" KUKEON_CGROUP_ROOT=/kukeon-demo KUKEON_RUNTIME_DIR="$run/rt"
 "$here/../scripts/busybox-image" "$run/busybox.tar" >/dev/null
 set -x
-$KUKE init
+$KUKE init --no-daemon # the hierarchy only: everything below runs in-process
 $KUKE image load -i "$run/busybox.tar" --name docker.io/library/busybox
 $KUKE apply -f "$here/shop.yaml"
 $KUKE get cells -o wide
