@@ -83,7 +83,7 @@ void kk_closedirp(DIR **d) {
 }
 
 bool kk_has_prefix(const char *s, const char *prefix) {
-  return strncmp(s, prefix, strlen(prefix)) == 0;
+  return s != NULL && strncmp(s, prefix, strlen(prefix)) == 0;
 }
 
 bool kk_has_suffix(const char *s, const char *suffix) {
