@@ -84,7 +84,23 @@ static char *runc_error(const char *dir) {
   return msg ? msg : kk_xstrdup("runc run failed");
 }
 
+/* The last run's exit record and init pid go before the new monitor is
+ * started, not only once it runs: a daemon killed in between would leave
+ * the next one reading the old exit for a container that is starting. */
+static int forget_last_run(const char *dir, kk_err_t *err) {
+  cleanup_close int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dfd < 0)
+    return kk_error(err, errno, "open %s", dir);
+  static const char *const files[] = {"exit", "pid"};
+  for (size_t i = 0; i < KK_ARRAY_SIZE(files); i++)
+    if (unlinkat(dfd, files[i], 0) < 0 && errno != ENOENT)
+      return kk_error(err, errno, "remove %s/%s", dir, files[i]);
+  return 0;
+}
+
 int kk_monitor_spawn(const struct kk_monitor_opts *o, pid_t *ctr_pid, kk_err_t *err) {
+  if (forget_last_run(o->dir, err) < 0)
+    return -1;
   int sync[2];
   if (pipe2(sync, O_CLOEXEC) < 0)
     return kk_error(err, errno, "pipe");
