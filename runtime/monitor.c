@@ -8,9 +8,9 @@
  * without a pid namespace of its own) the monitor runs `runc delete` first,
  * which kills what the init left behind in its cgroup.
  *
- * It starts by moving itself into the cgroups it is given (--cgroup, a
- * leaf of its cell's in every hierarchy) and, started with --daemonize by
- * kukeond in a session of its own, forks once more: neither the daemon's
+ * Started with --daemonize by kukeond in a session of its own, it forks
+ * once more and, before it runs runc, moves itself into the cgroups it is
+ * given (--cgroup, a leaf of its cell's in every hierarchy): neither the daemon's
  * cgroup (stopping or killing the kukeond cell) nor its session, process
  * group or death reaches it, and a daemon that comes back adopts it.
  *
@@ -701,11 +701,6 @@ int kk_monitor_main(int argc, char **argv) {
   }
   kk_strv_free(&pos);
   int sync_fd = atoi(sync_fd_s);
-  const char *bad_cgroup = enter_cgroups(&cgroups);
-  if (bad_cgroup) {
-    sync_send(sync_fd, "E move the monitor into cgroup %s: %s\n", bad_cgroup, strerror(errno));
-    return 1;
-  }
   if (daemonize) {
     pid_t child = fork();
     if (child < 0) {
@@ -742,6 +737,13 @@ int kk_monitor_main(int argc, char **argv) {
     cleanup_free char *pid = kk_asprintf("%d\n", (int)getpid());
     kk_write_file_volatile(m.dirfd, "monitor.pid", pid, strlen(pid), 0640, &err);
     kk_error_free(&err);
+  }
+  /* Once monitor.pid names this process: a daemon that looks meanwhile
+   * sees a monitor on its way to start the container (and waits for it). */
+  const char *bad_cgroup = enter_cgroups(&cgroups);
+  if (bad_cgroup) {
+    sync_send(sync_fd, "E move the monitor into cgroup %s: %s\n", bad_cgroup, strerror(errno));
+    return 1;
   }
   m.tty = tty;
   m.out.tty = m.tty;
