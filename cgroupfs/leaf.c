@@ -30,21 +30,23 @@ static int cpuset_inherit(const struct kk_cg_host *h, int parentfd, int fd, cons
 }
 
 /* mkdir -p <v1 mount><status path>; the directory's path. */
-static int ensure_v1(const struct kk_cg_host *h, const struct kk_cg_mount *m, const struct kk_strv *parts,
-                     char **out, kk_err_t *err) {
+static int ensure_v1(const struct kk_cg_host *h, const struct kk_cg_mount *m, const char *status, char **out,
+                     kk_err_t *err) {
   bool cpuset = kk_strv_contains(&m->controllers, "cpuset");
   cleanup_free char *where = kk_xstrdup(m->mountpoint);
+  cleanup_free char *parts = kk_xstrdup(status);
   cleanup_close int cur = open(m->mountpoint, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (cur < 0)
     return kk_error(err, errno, "open cgroup %s", where);
-  for (size_t i = 0; i < parts->n; i++) {
-    char *w = kk_asprintf("%s/%s", where, parts->v[i]);
+  char *save = NULL;
+  for (char *part = strtok_r(parts, "/", &save); part; part = strtok_r(NULL, "/", &save)) {
+    char *w = kk_asprintf("%s/%s", where, part);
     free(where);
     where = w;
-    bool created = mkdirat(cur, parts->v[i], 0755) == 0;
+    bool created = mkdirat(cur, part, 0755) == 0;
     if (!created && errno != EEXIST)
       return kk_error(err, errno, "create cgroup %s", where);
-    cleanup_close int next = kk_cg_open_sub(cur, parts->v[i]);
+    cleanup_close int next = kk_cg_open_sub(cur, part);
     if (next < 0)
       return kk_error(err, errno, "open cgroup %s", where);
     if (cpuset && cpuset_inherit(h, cur, next, where, err) < 0)
@@ -60,26 +62,21 @@ int kk_cg_ensure_leaf(const struct kk_cg_host *h, const char *root, const char *
                       kk_err_t *err) {
   if (kk_cg_rel_depth(rel) <= KK_CG_CELL_DEPTH)
     return kk_error_kind(err, KK_ERR_INVALID, 0, "cgroup leaf %s: not below a cell", rel);
-  if (kk_cg_ensure(h, root, rel, NULL, err) < 0)
-    return -1;
-  cleanup_strv struct kk_strv rp = {0};
-  cleanup_strv struct kk_strv lp = {0};
   cleanup_free char *nr = NULL;
-  if (kk_cg_split_path(root, rel, &rp, &lp, &nr, err) < 0)
+  if (kk_cg_ensure(h, root, rel, NULL, err) < 0 || kk_cg_root_normalize(root, &nr, err) < 0)
     return -1;
   kk_strv_push_owned(dirs, kk_cg_host_path(h, nr, rel));
   if (h->mode != KK_CG_MODE_HYBRID || h->fake)
     return 0;
   /* The v1 hierarchies mounted at their root, as kk_cg_remove's cleanup
    * of them expects. */
-  for (size_t i = 0; i < lp.n; i++)
-    kk_strv_push(&rp, lp.v[i]);
+  cleanup_free char *status = kk_cg_status_path(nr, rel);
   for (size_t i = 0; i < h->mounts.n; i++) {
     const struct kk_cg_mount *m = &h->mounts.v[i];
     if (strcmp(m->fstype, "cgroup") != 0 || strcmp(m->root, "/") != 0)
       continue;
     char *dir = NULL;
-    if (ensure_v1(h, m, &rp, &dir, err) < 0)
+    if (ensure_v1(h, m, status, &dir, err) < 0)
       return -1;
     kk_strv_push_owned(dirs, dir);
   }

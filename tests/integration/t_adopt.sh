@@ -37,19 +37,12 @@ daemon_cgroup() {
     done
   done
 }
-# kukeond in its cgroup and in a session of its own (setsid: not a group
-# leader here, so it execs in place and DPID stays the daemon's pid).
+# kukeond in a session of its own (setsid: not a group leader here, so it
+# execs in place and DPID stays the daemon's pid), moved into its cgroup
+# before anything is asked of it.
 daemon_up() {
-  (for h in $HIER; do echo "$BASHPID" >"$h/$ROOT/kkt-daemon/cgroup.procs" || exit 1; done
-   exec setsid "$KUKEOND" serve --socket "$SOCK" --run-path "$RP" --cgroup-root "$KUKEON_CGROUP_ROOT" \
-     --reconcile-interval 0) >>"$T_TMP/kukeond.log" 2>&1 &
-  DPID=$!
-  t_cleanup_add "kill -9 $DPID 2>/dev/null"
-  for _ in $(seq 100); do
-    [ -S "$SOCK" ] && [ "$(cat "$T_TMP/kukeond.pid" 2>/dev/null)" = "$DPID" ] && return 0
-    sleep 0.05
-  done
-  return 1
+  T_DAEMON_WRAP=setsid t_start_daemon "$RP" --reconcile-interval 0 || return 1
+  for h in $HIER; do echo "$DPID" >"$h/$ROOT/kkt-daemon/cgroup.procs" || return 1; done
 }
 # What runc does to a container's cgroup on `kill --all`, or on a stop.
 kill_daemon_cgroup() {
