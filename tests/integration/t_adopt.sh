@@ -108,8 +108,12 @@ out=$("$KUKE" get cells 2>&1)
 t_match adopted-again '^a1 .* Ready ' "$out"
 
 # --- deletes take the cells' cgroups, monitors' leaf included ------------
+# (and a cell whose container never started: its monitor left at once)
+t_cell bad "    - {id: w, image: docker.io/library/busybox:latest, command: /nope}"
+t_fail start-fails "$KUKE" apply -f "$T_TMP/bad.yaml"
+"$KUKE" delete cell bad >/dev/null 2>&1
 for c in $CELLS; do t_ok "delete-$c" "$KUKE" delete cell "$c"; done
-left=$(for h in $HIER; do ls -d "$h/$ROOT"/default/default/default/a? 2>/dev/null; done)
+left=$(for h in $HIER; do ls -d "$h/$ROOT"/default/default/default/{a?,bad} 2>/dev/null; done)
 t_eq no-cell-cgroup-left "" "$left"
 t_eq no-monitor-left "" "$(pgrep -f "^kukeon-monitor .*$T_TMP/")"
 kill -TERM "$DPID"; wait "$DPID" 2>/dev/null
