@@ -10,9 +10,10 @@
  *
  * Started with --daemonize by kukeond in a session of its own, it forks
  * once more and, before it runs runc, moves itself into the cgroups it is
- * given (--cgroup, a leaf of its cell's in every hierarchy): neither the daemon's
- * cgroup (stopping or killing the kukeond cell) nor its session, process
- * group or death reaches it, and a daemon that comes back adopts it.
+ * given (--cgroup, a leaf of its cell's in every hierarchy): neither the
+ * daemon's cgroup (stopping or killing the kukeond cell) nor its session,
+ * process group or death reaches it, and a daemon that comes back adopts
+ * it.
  *
  * This file is the whole monitor program: it is linked on its own, static,
  * into build/kukeon-monitor (runtime/monitor/main.c), and that image rides

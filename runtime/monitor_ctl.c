@@ -123,10 +123,10 @@ int kk_monitor_spawn(const struct kk_monitor_opts *o, pid_t *ctr_pid, kk_err_t *
     kk_strv_push(&argv, o->cgroups->v[i]);
   }
   /* posix_spawn (vfork-like: the daemon's memory is not copied) of a
-   * monitor in a session of its own, which enters o->cgroups, forks once
-   * more and lets this child exit: the monitor is re-parented away from
-   * the daemon and out of its cgroups.  Nothing
-   * else of the daemon's reaches it (or runc), even an fd a library opened
+   * monitor in a session of its own, which forks once more and lets this
+   * child exit, then enters o->cgroups before it runs runc: the monitor is
+   * re-parented away from the daemon and out of its cgroups.  Nothing else
+   * of the daemon's reaches it (or runc), even an fd a library opened
    * without O_CLOEXEC. */
   posix_spawn_file_actions_t fa;
   posix_spawnattr_t at;
