@@ -159,6 +159,15 @@ void kk_cg_ensure_result_free(struct kk_cg_ensure_result *r);
 int kk_cg_ensure(const struct kk_cg_host *h, const char *root, const char *rel,
                  struct kk_cg_ensure_result *res, kk_err_t *err);
 
+/* Make root/rel, a leaf for processes below a cell (depth >= 5), in the
+ * cgroup2 tree (kk_cg_ensure) and on hybrid hosts in every v1 hierarchy
+ * mounted at its root too (<v1 mount>/<root>/<rel>, cpuset's cpus and mems
+ * copied down into what it creates); *dirs gets each directory, the cgroup2
+ * one first, for a process to enter by writing its cgroup.procs.  Removed
+ * with its cell (kk_cg_remove takes the v1 mirrors too). */
+int kk_cg_ensure_leaf(const struct kk_cg_host *h, const char *root, const char *rel, struct kk_strv *dirs,
+                      kk_err_t *err);
+
 /* exists: the directory is there; owned: it carries kukeon's marker. */
 int kk_cg_exists(const struct kk_cg_host *h, const char *root, const char *rel, bool *exists,
                  bool *owned, kk_err_t *err);

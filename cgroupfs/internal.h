@@ -6,6 +6,7 @@
  *   path.c    names and paths, the ownership marker, open
  *   procs.c   membership, freeze, kill
  *   tree.c    ensure, children, removal
+ *   leaf.c    a process leaf below a cell in every hierarchy (v1 too)
  *   limits.c, stats.c   limits and their report; stats
  *   doctor.c  the `kuke doctor` report */
 #ifndef KK_CGROUPFS_INTERNAL_H

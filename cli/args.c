@@ -1,14 +1,12 @@
 #include "cli/args.h"
 
 #include <ctype.h>
-#include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "controller/controller.h"
-#include "lib/fs.h"
 #include "model/model.h"
 
 int kk_cli_prepare(void *ctx, const struct kk_cmdline *cl, kk_err_t *err) {
@@ -115,19 +113,12 @@ int kk_cli_resolve(struct kk_cli *cli, kk_err_t *err) {
     }
   }
   if (cli->configuration) {
-    cleanup_free char *buf = NULL;
-    size_t len = 0;
-    kk_err_t e = NULL;
-    if (kk_read_file_at(AT_FDCWD, cli->configuration, 1 << 20, &buf, &len, &e) < 0) {
-      bool missing = e->errnum == ENOENT;
-      kk_error_free(&e);
-      if (!missing || !default_cfg)
-        return kk_error_kind(err, KK_ERR_INVALID, 0, "read configuration %s: %s", cli->configuration,
-                             missing ? "no such file" : "unreadable");
-    } else {
-      kk_client_config_free(&cli->file);
-      if (kk_client_config_parse(buf, len, cli->configuration, &cli->file, err) < 0)
-        return -1;
+    /* A missing file, named or not, means the built-in defaults. */
+    bool found = false;
+    kk_client_config_free(&cli->file);
+    if (kk_client_config_load(cli->configuration, &cli->file, &found, err) < 0)
+      return -1;
+    if (found) {
       /* A runPath from the file does not promote to in-process mode. */
       if (cli->run_path == NULL)
         cli->run_path = cli->file.run_path;

@@ -371,6 +371,23 @@ int kk_ctl_ctr_stop(struct kk_controller *c, struct kk_cell *cell, const struct 
   return forget_container(c, cell, ct, &p, dfd, true, err);
 }
 
+/* The leaf of the cell's cgroup its monitors live in (in every hierarchy):
+ * out of the daemon's cgroup, whose stop, kill or recreation (the kukeond
+ * cell) must not take workloads along; removed with the cell's cgroup.
+ * No name of a container's cgroup (a runtime id, with '_') is this one. */
+#define MONITOR_CGROUP "kukeon-monitors"
+
+static int monitor_cgroups(struct kk_controller *c, const struct kk_ref *ref, struct kk_strv *dirs,
+                           kk_err_t *err) {
+  if (c->cg == NULL)
+    return 0; /* no cgroup tree here at all: the containers get none either */
+  cleanup_free char *cellrel = kk_cg_rel(ref->realm, ref->space, ref->stack, ref->name);
+  cleanup_free char *rel = kk_asprintf("%s/%s", cellrel, MONITOR_CGROUP);
+  if (kk_cg_ensure_leaf(c->cg, c->cgroup_root, rel, dirs, err) < 0)
+    return kk_error_wrap(err, "the monitors' cgroup");
+  return 0;
+}
+
 /* The bundle and the monitor (runc run --detach), on a prepared rootfs. */
 static int launch(struct kk_controller *c, struct kk_doc *doc, const struct kk_container_spec *ct,
                   const struct kk_ctr_paths *p, const char *rootfs, const struct kk_image_config *icfg, pid_t root_pid,
@@ -412,9 +429,12 @@ static int launch(struct kk_controller *c, struct kk_doc *doc, const struct kk_c
     return -1;
   if (c->monitor_exe == NULL && kk_monitor_stage(c->run_path, &c->monitor_exe, err) < 0)
     return -1;
+  cleanup_strv struct kk_strv cgroups = {0};
+  if (monitor_cgroups(c, &ref, &cgroups, err) < 0)
+    return -1;
   struct kk_monitor_opts mo = {.exe = c->monitor_exe, .runc = c->runc_bin, .runc_root = p->runc_root,
                                .bundle = p->bundle, .id = ct->containerd_id, .dir = p->bundle,
-                               .tty = ct->attachable, .delete_on_exit = ct->host_pid};
+                               .tty = ct->attachable, .delete_on_exit = ct->host_pid, .cgroups = &cgroups};
   pid_t pid = 0;
   if (kk_monitor_spawn(&mo, &pid, err) < 0)
     return -1;

@@ -1,6 +1,4 @@
 /* kukeond command line: flags > environment > ServerConfiguration > defaults. */
-#include <errno.h>
-#include <fcntl.h>
 #include <libgen.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -8,7 +6,6 @@
 
 #include "daemon/daemon.h"
 #include "lib/command.h"
-#include "lib/fs.h"
 #include "lib/log.h"
 #include "lib/util.h"
 #include "model/model.h"
@@ -44,20 +41,11 @@ static int peer_policy(const char *mode_flag, const char *paths_flag, const stru
 static int serve(const char **v, kk_err_t *err) {
   enum { SOCK, GID, RUN, CONTAINERD, CFG, CGROOT, SUFFIX, INTERVAL, LEVEL, RTDIR, RUNC, POLICY, ALLOWED };
   const char *cfg_path = first(v[CFG], getenv("KUKEOND_CONFIGURATION"), NULL, DEFAULT_CONFIG);
-  bool cfg_given = v[CFG] || (getenv("KUKEOND_CONFIGURATION") && *getenv("KUKEOND_CONFIGURATION"));
   struct kk_server_config file = {0};
-  cleanup_free char *buf = NULL;
-  size_t len = 0;
-  if (kk_read_file_at(AT_FDCWD, cfg_path, 1 << 20, &buf, &len, err) < 0) {
-    bool missing = (*err)->errnum == ENOENT;
-    kk_error_free(err);
-    /* An absent default file means defaults; a named file must exist. */
-    if (!missing || cfg_given)
-      return kk_error_kind(err, KK_ERR_INVALID, 0, "read server configuration %s: %s", cfg_path,
-                           missing ? "no such file" : "unreadable");
-  } else if (kk_server_config_parse(buf, len, cfg_path, &file, err) < 0) {
+  bool cfg_found = false;
+  /* A missing file, named or not, means the built-in defaults. */
+  if (kk_server_config_load(cfg_path, &file, &cfg_found, err) < 0)
     return -1;
-  }
   int ret = -1;
   struct kk_policy policy = {0};
   char gidbuf[32] = "";
@@ -98,6 +86,8 @@ static int serve(const char **v, kk_err_t *err) {
     cfg.policy = &policy;
     cfg.socket_gid = gid;
     kk_log_init(lvl, "kukeond");
+    if (!cfg_found)
+      kk_log_kv(KK_LOG_INFO, "no server configuration file: built-in defaults", "path", cfg_path, NULL);
     ret = kk_daemon_serve(&cfg, err);
   }
   kk_server_config_free(&file);

@@ -1,9 +1,15 @@
 /* ClientConfiguration and ServerConfiguration files: the same envelope as
  * resources, parsed by the same schema engine, never applied. */
 #include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <string.h>
+#include <sys/stat.h>
 
+#include "lib/fs.h"
 #include "model/schema.h"
+
+#define CONFIG_MAX (1 << 20)
 
 #define F KK_FIELD
 
@@ -108,6 +114,43 @@ static int parse_config(const char *buf, size_t len, const char *file, const cha
   if (ret < 0)
     kk_schema_free(spec_schema, out);
   return ret;
+}
+
+/* A file that is not there is no configuration (*found false); one that
+ * is there must be a readable regular file (a symlink to one is followed:
+ * configuration is often linked in). */
+static int read_config(const char *path, const char *what, char **buf, size_t *len, bool *found, kk_err_t *err) {
+  *found = false;
+  cleanup_close int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0 && errno == ENOENT)
+    return 0;
+  struct stat st;
+  if (fd < 0 || fstat(fd, &st) < 0)
+    return kk_error_kind(err, KK_ERR_INVALID, errno, "read %s %s: %s", what, path, strerror(errno));
+  if (!S_ISREG(st.st_mode))
+    return kk_error_kind(err, KK_ERR_INVALID, 0, "read %s %s: not a regular file", what, path);
+  if (kk_read_fd(fd, CONFIG_MAX, path, buf, len, err) < 0)
+    return kk_error_wrap(err, "read %s", what);
+  *found = true;
+  return 0;
+}
+
+int kk_client_config_load(const char *path, struct kk_client_config *out, bool *found, kk_err_t *err) {
+  cleanup_free char *buf = NULL;
+  size_t len = 0;
+  memset(out, 0, sizeof(*out));
+  if (read_config(path, "configuration", &buf, &len, found, err) < 0)
+    return -1;
+  return *found ? kk_client_config_parse(buf, len, path, out, err) : 0;
+}
+
+int kk_server_config_load(const char *path, struct kk_server_config *out, bool *found, kk_err_t *err) {
+  cleanup_free char *buf = NULL;
+  size_t len = 0;
+  memset(out, 0, sizeof(*out));
+  if (read_config(path, "server configuration", &buf, &len, found, err) < 0)
+    return -1;
+  return *found ? kk_server_config_parse(buf, len, path, out, err) : 0;
 }
 
 int kk_client_config_parse(const char *buf, size_t len, const char *file, struct kk_client_config *out,

@@ -470,6 +470,12 @@ void kk_client_config_free(struct kk_client_config *c);
 int kk_server_config_parse(const char *buf, size_t len, const char *file, struct kk_server_config *out,
                            kk_err_t *err);
 void kk_server_config_free(struct kk_server_config *c);
+/* Read and parse the file at path.  A file that does not exist, named or
+ * the default, is no configuration: *out all unset (the built-in defaults
+ * apply), *found false.  One that cannot be read (not a regular file, no
+ * permission, over 1 MiB) or does not parse is an error naming it. */
+int kk_client_config_load(const char *path, struct kk_client_config *out, bool *found, kk_err_t *err);
+int kk_server_config_load(const char *path, struct kk_server_config *out, bool *found, kk_err_t *err);
 /* The peer policy: what a client that is not root may ask of kukeond
  * through the socket.  Root is never restricted.  Under "restricted" a
  * container may not be privileged, share a host namespace or the host

@@ -8,6 +8,13 @@
  * without a pid namespace of its own) the monitor runs `runc delete` first,
  * which kills what the init left behind in its cgroup.
  *
+ * Started with --daemonize by kukeond in a session of its own, it forks
+ * once more and, before it runs runc, moves itself into the cgroups it is
+ * given (--cgroup, a leaf of its cell's in every hierarchy): neither the
+ * daemon's cgroup (stopping or killing the kukeond cell) nor its session,
+ * process group or death reaches it, and a daemon that comes back adopts
+ * it.
+ *
  * This file is the whole monitor program: it is linked on its own, static,
  * into build/kukeon-monitor (runtime/monitor/main.c), and that image rides
  * inside kukeon (monitor_ctl.c stages it).  So it uses libc and lib/ only:
@@ -525,6 +532,23 @@ static void sync_send(int fd, const char *fmt, ...) {
   (void)!write(fd, buf, (size_t)n);
 }
 
+/* Into each cgroup directory (one per hierarchy), before runc or the
+ * container exist: what the caller's cgroups go through (runc kill --all
+ * of the daemon's container, its cgroup.kill) no longer reaches this
+ * process, nor the runc it starts.  The directory that failed (errno set),
+ * or NULL. */
+static const char *enter_cgroups(const struct kk_strv *dirs) {
+  char pid[24];
+  int len = snprintf(pid, sizeof(pid), "%d", (int)getpid());
+  for (size_t i = 0; i < dirs->n; i++) {
+    cleanup_free char *procs = kk_asprintf("%s/cgroup.procs", dirs->v[i]);
+    cleanup_close int fd = open(procs, O_WRONLY | O_CLOEXEC | O_NOFOLLOW);
+    if (fd < 0 || write(fd, pid, (size_t)len) != len)
+      return dirs->v[i];
+  }
+  return NULL;
+}
+
 /* runc delete (--force: a container this monitor cannot serve is not left
  * behind), quietly, waited for. */
 static void runc_delete(const char *runc, const char *runc_root, const char *id, bool force) {
@@ -651,6 +675,7 @@ int kk_monitor_main(int argc, char **argv) {
   const char *id = NULL, *bundle = NULL, *runc = "runc", *runc_root = NULL, *dir = NULL, *log_max = "10485760",
              *sync_fd_s = "-1";
   bool want_stdin = false, tty = false, daemonize = false, delete_on_exit = false;
+  cleanup_strv struct kk_strv cgroups = {0};
   struct kk_flag flags[] = {
       {"id", 0, KK_FLAG_STRING, &id, "container id", false},
       {"bundle", 0, KK_FLAG_STRING, &bundle, "OCI bundle directory", false},
@@ -663,6 +688,7 @@ int kk_monitor_main(int argc, char **argv) {
       {"sync-fd", 0, KK_FLAG_STRING, &sync_fd_s, "fd to report the container pid or an error on", false},
       {"daemonize", 0, KK_FLAG_BOOL, &daemonize, "fork, and let the parent exit at once (the caller reaps it)", false},
       {"delete-on-exit", 0, KK_FLAG_BOOL, &delete_on_exit, "run `runc delete` once the init has died", false},
+      {"cgroup", 0, KK_FLAG_STRINGS, &cgroups, "cgroup directory to move into first (once per hierarchy)", false},
   };
   struct kk_strv pos = {0};
   bool help = false;
@@ -712,6 +738,13 @@ int kk_monitor_main(int argc, char **argv) {
     cleanup_free char *pid = kk_asprintf("%d\n", (int)getpid());
     kk_write_file_volatile(m.dirfd, "monitor.pid", pid, strlen(pid), 0640, &err);
     kk_error_free(&err);
+  }
+  /* Once monitor.pid names this process: a daemon that looks meanwhile
+   * sees a monitor on its way to start the container (and waits for it). */
+  const char *bad_cgroup = enter_cgroups(&cgroups);
+  if (bad_cgroup) {
+    sync_send(sync_fd, "E move the monitor into cgroup %s: %s\n", bad_cgroup, strerror(errno));
+    return 1;
   }
   m.tty = tty;
   m.out.tty = m.tty;

@@ -84,27 +84,49 @@ static char *runc_error(const char *dir) {
   return msg ? msg : kk_xstrdup("runc run failed");
 }
 
+/* The last run's exit record and init pid go before the new monitor is
+ * started, not only once it runs: a daemon killed in between would leave
+ * the next one reading the old exit for a container that is starting. */
+static int forget_last_run(const char *dir, kk_err_t *err) {
+  cleanup_close int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dfd < 0)
+    return kk_error(err, errno, "open %s", dir);
+  static const char *const files[] = {"exit", "pid"};
+  for (size_t i = 0; i < KK_ARRAY_SIZE(files); i++)
+    if (unlinkat(dfd, files[i], 0) < 0 && errno != ENOENT)
+      return kk_error(err, errno, "remove %s/%s", dir, files[i]);
+  return 0;
+}
+
 int kk_monitor_spawn(const struct kk_monitor_opts *o, pid_t *ctr_pid, kk_err_t *err) {
+  if (forget_last_run(o->dir, err) < 0)
+    return -1;
   int sync[2];
   if (pipe2(sync, O_CLOEXEC) < 0)
     return kk_error(err, errno, "pipe");
   cleanup_free char *log_max = kk_asprintf("%lld", o->log_max > 0 ? o->log_max : DEFAULT_LOG_MAX);
   cleanup_free char *errlog = kk_asprintf("%s/monitor.err", o->dir);
-  char *argv[20] = {"kukeon-monitor", "--daemonize", "--id", (char *)o->id, "--bundle", (char *)o->bundle, "--runc",
-                     (char *)(o->runc ? o->runc : "runc"), "--runc-root", (char *)o->runc_root, "--dir",
-                     (char *)o->dir, "--log-max", log_max, "--sync-fd", "3"};
-  size_t n = 16;
+  const char *fixed[] = {"kukeon-monitor", "--daemonize", "--id", o->id, "--bundle", o->bundle, "--runc",
+                         o->runc ? o->runc : "runc", "--runc-root", o->runc_root, "--dir", o->dir, "--log-max",
+                         log_max, "--sync-fd", "3"};
+  cleanup_strv struct kk_strv argv = {0};
+  for (size_t i = 0; i < KK_ARRAY_SIZE(fixed); i++)
+    kk_strv_push(&argv, fixed[i]);
   if (o->open_stdin)
-    argv[n++] = "--stdin";
+    kk_strv_push(&argv, "--stdin");
   if (o->tty)
-    argv[n++] = "--tty";
+    kk_strv_push(&argv, "--tty");
   if (o->delete_on_exit)
-    argv[n++] = "--delete-on-exit";
-  argv[n] = NULL;
+    kk_strv_push(&argv, "--delete-on-exit");
+  for (size_t i = 0; o->cgroups && i < o->cgroups->n; i++) {
+    kk_strv_push(&argv, "--cgroup");
+    kk_strv_push(&argv, o->cgroups->v[i]);
+  }
   /* posix_spawn (vfork-like: the daemon's memory is not copied) of a
    * monitor in a session of its own, which forks once more and lets this
-   * child exit: the monitor is re-parented away from the daemon.  Nothing
-   * else of the daemon's reaches it (or runc), even an fd a library opened
+   * child exit, then enters o->cgroups before it runs runc: the monitor is
+   * re-parented away from the daemon and out of its cgroups.  Nothing else
+   * of the daemon's reaches it (or runc), even an fd a library opened
    * without O_CLOEXEC. */
   posix_spawn_file_actions_t fa;
   posix_spawnattr_t at;
@@ -120,7 +142,7 @@ int kk_monitor_spawn(const struct kk_monitor_opts *o, pid_t *ctr_pid, kk_err_t *
   posix_spawnattr_setsigmask(&at, &none);
   posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSID | POSIX_SPAWN_SETSIGMASK);
   pid_t child = 0;
-  int rc = posix_spawn(&child, o->exe, &fa, &at, argv, environ);
+  int rc = posix_spawn(&child, o->exe, &fa, &at, argv.v, environ);
   posix_spawn_file_actions_destroy(&fa);
   posix_spawnattr_destroy(&at);
   if (rc != 0) {

@@ -79,11 +79,16 @@ struct kk_monitor_opts {
   bool delete_on_exit;   /* run `runc delete` once the init has died: for a
                             container without a pid namespace of its own,
                             whose leftover processes runc then kills */
+  const struct kk_strv *cgroups; /* cgroup directories (one per hierarchy)
+                            the monitor moves itself into before it runs
+                            runc, so that it and runc leave the caller's
+                            cgroups (and a kill of those); NULL: stays */
 };
 
 /* Start a monitor that runs `runc run --detach`; returns once the container
- * runs, with its init's pid.  The monitor is detached from the caller and
- * outlives it; when the init dies it writes the exit file and exits (after
+ * runs, with its init's pid.  The monitor is detached from the caller (a
+ * session of its own, re-parented away, in o->cgroups) and outlives it;
+ * when the init dies it writes the exit file and exits (after
  * `runc delete`, with delete_on_exit).  Otherwise runc's record stays, its
  * status "stopped", until kukeon drops it (kk_runc_forget_stopped). */
 int kk_monitor_spawn(const struct kk_monitor_opts *o, pid_t *ctr_pid, kk_err_t *err);

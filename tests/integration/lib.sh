@@ -106,11 +106,12 @@ t_stranger() { setpriv --reuid=65532 --regid=65532 --clear-groups env HOME=/none
 # kukeond on $T_TMP/kukeond.sock with run path $1 and the test's cgroup
 # root (more flags after $1); sets DPID, returns once it serves.
 DPID=
-# With T_DAEMON_AS_KIB set, under that address-space limit (ulimit -v).
+# With T_DAEMON_AS_KIB set, under that address-space limit (ulimit -v); with
+# T_DAEMON_WRAP, exec'd through that command (setsid: a session of its own).
 t_start_daemon() {
   local rp=$1; shift
   (if [ -n "${T_DAEMON_AS_KIB:-}" ]; then ulimit -v "$T_DAEMON_AS_KIB" || exit 1; fi
-   exec "$KUKEOND" serve --socket "$T_TMP/kukeond.sock" --run-path "$rp" --cgroup-root "$KUKEON_CGROUP_ROOT" "$@") \
+   exec ${T_DAEMON_WRAP:-} "$KUKEOND" serve --socket "$T_TMP/kukeond.sock" --run-path "$rp" --cgroup-root "$KUKEON_CGROUP_ROOT" "$@") \
     >>"$T_TMP/kukeond.log" 2>&1 &
   DPID=$!
   t_cleanup_add "kill -9 $DPID 2>/dev/null"

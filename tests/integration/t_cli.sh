@@ -231,6 +231,14 @@ err1 ssh-host 'unsupported kukeon host scheme: ssh transport not yet implemented
 err1 no-daemon 'cannot reach kukeond at unix:///nonexistent/k.sock: No such file or directory \(is kukeond running\?' env -u KUKEON_RUN_PATH "$KUKE" get realms --host unix:///nonexistent/k.sock
 err1 bad-suffix 'namespace suffix ".x" is invalid' env KUKEON_NAMESPACE_SUFFIX=.x "$KUKE" get realms
 err1 client-config '.*cc.yaml:2: spec.hots: unknown field' env KUKE_CONFIGURATION="$T_TMP/cc.yaml" sh -c "printf 'kind: ClientConfiguration\nspec: {hots: x}\n' > $T_TMP/cc.yaml; \"$KUKE\" get realms"
+# A missing configuration file, named or not, means the defaults (issue
+# 19.8); one that cannot be read is an error.
+out=$("$KUKE" --configuration "$T_TMP/none.yaml" get realms 2>&1)
+t_match missing-config-flag-defaults '^blue ' "$out"
+out=$(KUKE_CONFIGURATION="$T_TMP/none.yaml" "$KUKE" get realms 2>&1)
+t_match missing-config-env-defaults '^blue ' "$out"
+mkdir -p "$T_TMP/ccdir"
+err1 unreadable-config "read configuration $T_TMP/ccdir: not a regular file" "$KUKE" --configuration "$T_TMP/ccdir" get realms
 # the ClientConfiguration's runPath is used but does not promote to in-process
 printf 'kind: ClientConfiguration\nspec:\n  runPath: %s\n' "$RP" > "$T_TMP/cc2.yaml"
 err1 config-runpath-no-promotion 'cannot reach kukeond' env -u KUKEON_RUN_PATH KUKE_CONFIGURATION="$T_TMP/cc2.yaml" "$KUKE" get realms --host unix:///nonexistent/k.sock

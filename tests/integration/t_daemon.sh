@@ -135,8 +135,22 @@ kill -TERM "$DPID"; wait "$DPID"
 out=$("$KUKEOND" serve --socket "$SOCK" --run-path "$RP" --reconcile-interval soon 2>&1); rc=$?
 t_eq bad-interval "1 Error: invalid --reconcile-interval \"soon\": expected a duration like 30s or 0" "$rc $out"
 t_fail bad-flag-no-socket test -e "$SOCK"
-out=$("$KUKEOND" serve --configuration "$T_TMP/none.yaml" --socket "$SOCK" 2>&1); rc=$?
-t_match missing-config "^Error: read server configuration $T_TMP/none.yaml: no such file" "$out"
+# A missing configuration file, named or not, means the defaults (issue
+# 19.8); one that cannot be read or does not parse is an error.
+t_start_daemon "$RP" --configuration "$T_TMP/none.yaml"; t_eq missing-config-defaults 0 $?
+t_ok missing-config-serves "$KUKE" get realms
+t_match missing-config-logged 'no server configuration file: built-in defaults.*none.yaml' "$(cat "$T_TMP/kukeond.log")"
+kill -TERM "$DPID"; wait "$DPID"
+KUKEOND_CONFIGURATION="$T_TMP/none.yaml" t_start_daemon "$RP"; t_eq missing-config-env-defaults 0 $?
+kill -TERM "$DPID"; wait "$DPID"
+mkdir "$T_TMP/cfgdir"
+out=$("$KUKEOND" serve --configuration "$T_TMP/cfgdir" --socket "$SOCK" 2>&1); rc=$?
+t_eq unreadable-config "1 Error: read server configuration $T_TMP/cfgdir: not a regular file" "$rc $out"
+printf 'kind: ServerConfiguration\nspec:\n  sockett: x\n' > "$T_TMP/bad.yaml"
+out=$("$KUKEOND" serve --configuration "$T_TMP/bad.yaml" --socket "$SOCK" 2>&1); rc=$?
+t_match invalid-config "^Error: $T_TMP/bad.yaml:3: .*sockett.*unknown field" "$out"
+t_eq invalid-config-rc 1 "$rc"
+t_fail bad-config-no-socket test -e "$SOCK"
 printf 'kind: ServerConfiguration\nspec:\n  socket: %s\n  runPath: %s\n  reconcileInterval: 0\n' "$SOCK" "$RP" > "$T_TMP/kukeond.yaml"
 "$KUKEOND" serve --configuration "$T_TMP/kukeond.yaml" >>"$T_TMP/kukeond.log" 2>&1 & DPID=$!
 t_cleanup_add "kill -9 $DPID 2>/dev/null"

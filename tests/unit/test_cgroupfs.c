@@ -609,6 +609,28 @@ START_TEST(test_fake_remove) {
 }
 END_TEST
 
+/* A process leaf below a cell: made with the cell, its directory handed
+ * back, gone with the cell; not at a cell's level or above. */
+START_TEST(test_fake_leaf) {
+  SKIP_WITHOUT_XATTR();
+  cleanup_cg_host struct kk_cg_host *h = fake(KK_CG_MODE_UNIFIED);
+  kk_err_t err = NULL;
+  cleanup_strv struct kk_strv dirs = {0};
+  ck_assert_int_eq(kk_cg_ensure_leaf(h, "/kukeon", "r/s/t/c", &dirs, &err), -1);
+  ck_assert_int_eq(err->kind, KK_ERR_INVALID);
+  kk_error_free(&err);
+  ck_assert_uint_eq(dirs.n, 0);
+  ck_assert_msg(kk_cg_ensure_leaf(h, "/kukeon", "r/s/t/c/mon", &dirs, &err) == 0, "%s", err ? err->msg : "");
+  ck_assert_uint_eq(dirs.n, 1);
+  cleanup_free char *want = kk_asprintf("%s/kukeon/r/s/t/c/mon", tmp);
+  ck_assert_str_eq(dirs.v[0], want);
+  ck_assert(exists("kukeon/r/s/t/c/mon"));
+  /* The cell is kukeon's (marked): the leaf goes with it. */
+  ck_assert_int_eq(kk_cg_remove(h, "/kukeon", "r/s/t/c", 0, &err), 0);
+  ck_assert(!exists("kukeon/r/s/t/c"));
+}
+END_TEST
+
 START_TEST(test_legacy_refused) {
   cleanup_cg_host struct kk_cg_host *h = fake(KK_CG_MODE_LEGACY);
   kk_err_t err = NULL;
@@ -758,6 +780,7 @@ static Suite *cgroupfs_suite(void) {
   tcase_add_test(t, test_fake_hybrid);
   tcase_add_test(t, test_container_limits_unified);
   tcase_add_test(t, test_fake_remove);
+  tcase_add_test(t, test_fake_leaf);
   tcase_add_test(t, test_legacy_refused);
   tcase_add_test(t, test_fake_stats);
   tcase_add_test(t, test_doctor_unified);

@@ -3,11 +3,14 @@
  *
  * Tests marked BUG fail on purpose: they pin a defect in model/ that is
  * reported, not fixed here. */
+#include <fcntl.h>
 #include <jansson.h>
 #include <stdarg.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
+#include "lib/fs.h"
 #include "model/model.h"
 #include "tests/unit/unit.h"
 
@@ -2756,6 +2759,43 @@ START_TEST(server_config) {
 }
 END_TEST
 
+/* Issue 19.8: a configuration file that is not there is the defaults;
+ * one that is not a regular file, or does not parse, is an error. */
+START_TEST(config_load) {
+  char dir[] = "/tmp/kk-test-config-XXXXXX";
+  ck_assert_ptr_nonnull(mkdtemp(dir));
+  cleanup_free char *none = kk_asprintf("%s/none.yaml", dir), *good = kk_asprintf("%s/k.yaml", dir),
+                    *link = kk_asprintf("%s/link.yaml", dir), *bad = kk_asprintf("%s/bad.yaml", dir);
+  struct kk_server_config c;
+  struct kk_client_config cc;
+  bool found = true;
+  kk_err_t err = NULL;
+  ck_assert_int_eq(kk_server_config_load(none, &c, &found, &err), 0);
+  ck_assert(!found && c.socket == NULL && !c.socket_gid.set);
+  ck_assert_int_eq(kk_client_config_load(none, &cc, &found, &err), 0);
+  ck_assert(!found && cc.host == NULL);
+  FILE *f = fopen(good, "w");
+  fputs("kind: ServerConfiguration\nspec: {socket: /s}\n", f);
+  fclose(f);
+  ck_assert_int_eq(symlink(good, link), 0);
+  ck_assert_int_eq(kk_server_config_load(link, &c, &found, &err), 0);
+  ck_assert(found);
+  ck_assert_str_eq(c.socket, "/s");
+  kk_server_config_free(&c);
+  ck_assert_int_eq(kk_server_config_load(dir, &c, &found, &err), -1);
+  ck_assert_msg(strstr(err->msg, "read server configuration") && strstr(err->msg, "not a regular file"), "%s",
+                err->msg);
+  kk_error_free(&err);
+  f = fopen(bad, "w");
+  fputs("kind: ClientConfiguration\nspec: {hots: x}\n", f);
+  fclose(f);
+  ck_assert_int_eq(kk_client_config_load(bad, &cc, &found, &err), -1);
+  ck_assert_msg(strstr(err->msg, "spec.hots: unknown field"), "%s", err->msg);
+  kk_error_free(&err);
+  ck_assert_int_eq(kk_rm_rf_at(AT_FDCWD, dir, &err), 0);
+}
+END_TEST
+
 /* Spec §5.2: "Invalid suffix/cgroupRoot/CIDR -> startup refuses ('server
  * configuration is invalid')"; podSubnetCIDR must be IPv4 with a prefix
  * shorter than /24.  model/config.c kk_server_config_parse() validates
@@ -2947,6 +2987,7 @@ static Suite *model_suite(void) {
   tcase_add_test(cf, server_config);
   tcase_add_test(cf, server_config_pod_subnet);
   tcase_add_test(cf, config_checks);
+  tcase_add_test(cf, config_load);
   suite_add_tcase(s, cf);
   return s;
 }
