@@ -5,7 +5,8 @@
 # network (CNI bridge 10.88.0.0/16, as installed) and with --network none,
 # each group in one hyperfine run.  Run as root from the repository after
 # `make`:  RUNS=30 bench/net.sh [BUILD]
-# Prints Markdown; docs/PERFORMANCE.md keeps the latest figures.
+# Prints Markdown; docs/PERFORMANCE.md keeps the latest figures.  ROUNDS
+# (default 5): the cell-start pair runs in that many alternating rounds.
 #
 # Everything runs in a network and mount namespace of its own (the script
 # re-executes itself under unshare): the bridges, veths, iptables rules and
@@ -88,11 +89,29 @@ spec: {realmId: default, spaceId: default, stackId: default,
 EOF
 done
 "$BUILD/kuke" apply -f "$tmp/net.yaml" >/dev/null # the space's bridge exists from here on, as on a used host
-hyperfine -N --warmup 3 --runs "$RUNS" --export-json "$tmp/lat.json" \
-  --prepare "sh -c '$BUILD/kuke delete cell lat-net >/dev/null 2>&1 || true'" \
-  --prepare "sh -c '$BUILD/kuke delete cell lat-host >/dev/null 2>&1 || true'" \
-  -n "apply -> Ready, network" "$BUILD/kuke apply -f $tmp/net.yaml" \
-  -n "apply -> Ready, hostNetwork" "$BUILD/kuke apply -f $tmp/host.yaml" >&2
+# In ROUNDS alternating rounds (a slow minute of the machine then weighs
+# on both commands alike), merged into one result per command.
+ROUNDS=${ROUNDS:-5}
+for r in $(seq "$ROUNDS"); do
+  hyperfine -N --warmup 2 --runs $(((RUNS + ROUNDS - 1) / ROUNDS)) --export-json "$tmp/lat-$r.json" \
+    --prepare "sh -c '$BUILD/kuke delete cell lat-net >/dev/null 2>&1 || true'" \
+    --prepare "sh -c '$BUILD/kuke delete cell lat-host >/dev/null 2>&1 || true'" \
+    -n "apply -> Ready, network" "$BUILD/kuke apply -f $tmp/net.yaml" \
+    -n "apply -> Ready, hostNetwork" "$BUILD/kuke apply -f $tmp/host.yaml" >&2
+done
+python3 - "$tmp" "$ROUNDS" <<'PY'
+import json, statistics, sys
+tmp, rounds = sys.argv[1], int(sys.argv[2])
+merged = {}
+for r in range(1, rounds + 1):
+    for res in json.load(open("%s/lat-%d.json" % (tmp, r)))["results"]:
+        merged.setdefault(res["command"], []).extend(res["times"])
+out = []
+for cmd, t in merged.items():
+    out.append({"command": cmd, "times": t, "mean": statistics.mean(t), "stddev": statistics.stdev(t),
+                "median": statistics.median(t)})
+json.dump({"results": out}, open(tmp + "/lat.json", "w"))
+PY
 "$BUILD/kuke" delete cell lat-net >/dev/null
 "$BUILD/kuke" delete cell lat-host >/dev/null
 

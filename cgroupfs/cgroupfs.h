@@ -192,6 +192,9 @@ int kk_cg_children(const struct kk_cg_host *h, const char *root, const char *rel
 
 /* ------------------------------------------------------------ membership */
 
+/* Whether the calling process's cgroup2 cgroup is root or below it (on a
+ * hybrid host: its unified one): kukeond running as the kukeond cell. */
+bool kk_cg_self_under(const char *root);
 /* Move pid (0 = the caller) into root/rel (write cgroup.procs). */
 int kk_cg_enter(const struct kk_cg_host *h, const char *root, const char *rel, pid_t pid,
                 kk_err_t *err);

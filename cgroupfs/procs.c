@@ -199,3 +199,34 @@ int kk_cg_kill(const struct kk_cg_host *h, const char *root, const char *rel, kk
     return kk_error_wrap(err, "kill cgroup %s", where);
   return 0;
 }
+
+/* The cgroup2 line of /proc/self/cgroup ("0::<path>"), NULL without one. */
+static char *self_v2_path(void) {
+  cleanup_free char *text = NULL;
+  size_t len = 0;
+  kk_err_t e = NULL;
+  if (kk_read_file_at(AT_FDCWD, "/proc/self/cgroup", 64 * 1024, &text, &len, &e) < 0) {
+    kk_error_free(&e);
+    return NULL;
+  }
+  for (char *line = text; line && *line;) {
+    char *nl = strchr(line, '\n');
+    if (nl)
+      *nl = '\0';
+    if (kk_has_prefix(line, "0::"))
+      return kk_xstrdup(line + 3);
+    line = nl ? nl + 1 : NULL;
+  }
+  return NULL;
+}
+
+bool kk_cg_self_under(const char *root) {
+  cleanup_free char *nr = NULL, *self = self_v2_path();
+  kk_err_t e = NULL;
+  if (self == NULL || kk_cg_root_normalize(root, &nr, &e) < 0) {
+    kk_error_free(&e);
+    return false;
+  }
+  size_t n = strlen(nr);
+  return strncmp(self, nr, n) == 0 && (self[n] == '\0' || self[n] == '/');
+}

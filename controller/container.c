@@ -372,15 +372,21 @@ int kk_ctl_ctr_stop(struct kk_controller *c, struct kk_cell *cell, const struct 
 }
 
 /* The leaf of the cell's cgroup its monitors live in (in every hierarchy):
- * out of the daemon's cgroup, whose stop, kill or recreation (the kukeond
- * cell) must not take workloads along; removed with the cell's cgroup.
- * No name of a container's cgroup (a runtime id, with '_') is this one. */
+ * out of the daemon's cgroup when that is a kukeon cell's (the kukeond
+ * cell), whose stop, kill or recreation must not take workloads along;
+ * removed with the cell's cgroup.  A daemon outside kukeon's tree (a
+ * service, a test, kuke in-process) leaves its monitors where it is: on a
+ * hybrid host the move is a write into every v1 hierarchy, about 8 ms a
+ * monitor here.  No name of a container's cgroup (a runtime id, with '_')
+ * is this one. */
 #define MONITOR_CGROUP "kukeon-monitors"
 
 static int monitor_cgroups(struct kk_controller *c, const struct kk_ref *ref, struct kk_strv *dirs,
                            kk_err_t *err) {
   if (c->cg == NULL)
     return 0; /* no cgroup tree here at all: the containers get none either */
+  if (!kk_cg_self_under(c->cgroup_root))
+    return 0;
   cleanup_free char *cellrel = kk_cg_rel(ref->realm, ref->space, ref->stack, ref->name);
   cleanup_free char *rel = kk_asprintf("%s/%s", cellrel, MONITOR_CGROUP);
   if (kk_cg_ensure_leaf(c->cg, c->cgroup_root, rel, dirs, err) < 0)
