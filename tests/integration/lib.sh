@@ -161,3 +161,12 @@ t_eq() { if [ "$2" == "$3" ]; then echo "ok - $T_NAME/$1"; else echo "not ok - $
 t_match() { if printf '%s' "$3" | grep -Eq -- "$2"; then echo "ok - $T_NAME/$1"; else echo "not ok - $T_NAME/$1: /$2/ not in:"; printf '%s\n' "$3" | sed 's/^/    # /'; fi; }
 # Listing of a tree (names, types, sizes, contents hash) to prove "unchanged".
 t_tree() { (cd "$1" 2>/dev/null && find . -printf '%y %m %p\n' | sort && find . -type f -exec sha256sum {} + | sort -k2); }
+
+# CNI_PATH: the plugin folders that have bridge (Debian's
+# containernetworking-plugins installs to /usr/lib/cni); skips without one.
+t_require_cni() {
+  local d plugins=""
+  for d in /opt/cni/bin /usr/lib/cni; do [ -x "$d/bridge" ] && plugins="${plugins:+$plugins:}$d"; done
+  [ -n "$plugins" ] || { echo "skip - $T_NAME: CNI plugins not installed (containernetworking-plugins)"; exit 0; }
+  export CNI_PATH="$plugins"
+}

@@ -12,9 +12,8 @@ if [ -z "${KK_NET_INNER:-}" ]; then
 fi
 . "$(dirname "$0")/lib.sh"
 N="$BUILD/tests/helpers/kk-net"
-PLUGINS=""
-for d in /opt/cni/bin /usr/lib/cni; do [ -x "$d/bridge" ] && PLUGINS="${PLUGINS:+$PLUGINS:}$d"; done
-[ -n "$PLUGINS" ] || { echo "skip - $T_NAME: CNI plugins not installed (containernetworking-plugins)"; exit 0; }
+t_require_cni
+PLUGINS=$CNI_PATH
 command -v busybox >/dev/null || { echo "skip - $T_NAME: busybox not installed"; exit 0; }
 export KK_NET_CNI_PATH="$PLUGINS" KK_NET_CNI_CACHE="$T_TMP/cache"
 LEASES="$T_TMP/leases"

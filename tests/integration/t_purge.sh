@@ -18,10 +18,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 for tool in runc iptables-save; do
   command -v "$tool" >/dev/null || { echo "skip - $T_NAME: $tool not installed"; exit 0; }
 done
-PLUGINS=""
-for d in /opt/cni/bin /usr/lib/cni; do [ -x "$d/bridge" ] && PLUGINS="${PLUGINS:+$PLUGINS:}$d"; done
-[ -n "$PLUGINS" ] || { echo "skip - $T_NAME: CNI plugins not installed (containernetworking-plugins)"; exit 0; }
-export CNI_PATH="$PLUGINS"
+t_require_cni
 
 RP="$T_TMP/run"
 NS=default.kukeon.io
