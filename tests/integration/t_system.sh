@@ -81,6 +81,10 @@ t_ok workload-apply kd apply -f "$T_TMP/w1.yaml"
 wpid() { runc --root "$T_TMP/runc/default.kukeon.io" state default_default_w1_main 2>/dev/null | sed -n 's/.*"pid": \([0-9]*\).*/\1/p'; }
 W=$(wpid)
 t_match workload-pid '^[0-9]+$' "$W"
+# Its monitor left the daemon's cell for the workload's own cgroup.
+MON=$(cat "$T_TMP/bundles/default.kukeon.io/default_default_w1_main/monitor.pid" 2>/dev/null)
+t_match workload-monitor-pid '^[0-9]+$' "$MON"
+t_match monitor-in-its-cell "/default/default/default/w1/kukeon-monitors\$" "$(grep '^0::' /proc/"${MON:-0}"/cgroup 2>/dev/null)"
 # The daemon mounted the workload's rootfs in its own mount namespace: the
 # host sees it (shared propagation of the runtime dir).
 t_match workload-rootfs-on-host "$T_TMP/bundles/default.kukeon.io/default_default_w1_main/rootfs" "$(cut -d' ' -f5 /proc/self/mountinfo)"
@@ -99,6 +103,7 @@ out=$(k daemon stop); rc=$?
 t_eq stop-again "0 kukeond is already stopped (cell \"kukeond\" in realm \"kuke-system\")" "$rc $out"
 t_match stopped-state '^kukeond .*Stopped' "$(k get cells --realm kuke-system)"
 t_ok stopped-workload-alive kill -0 "$W"
+t_ok stopped-monitor-alive kill -0 "${MON:-0}"
 out=$(k daemon start); rc=$?
 t_eq start "0 kukeond started (cell \"kukeond\" in realm \"kuke-system\")" "$rc $out"
 t_ok start-ready ready
