@@ -63,8 +63,31 @@ static int parse_rule(const char *arg, struct kk_egress_rule *r) {
     r->host = copy;
   else if (kk_has_prefix(arg, "cidr="))
     r->cidr = copy;
-  else
+  else {
+    free(copy);
+    free(r->ports.v);
+    r->ports.v = NULL;
     return -1;
+  }
+  return 0;
+}
+
+static void rules_free(struct kk_egress_rule *rules, size_t n) {
+  for (size_t i = 0; i < n; i++) {
+    free(rules[i].host ? rules[i].host : rules[i].cidr);
+    free(rules[i].ports.v);
+  }
+  free(rules);
+}
+
+static int space_call(struct kk_netns_egress *eg, const struct kk_netns_fw *fw, bool render) {
+  kk_err_t err = NULL;
+  if (!render)
+    return fw_rc(kk_netns_egress_ensure(fw, eg, &err), &err);
+  cleanup_free char *out = NULL;
+  if (kk_netns_egress_render(eg, &out, &err) < 0)
+    return fail(&err);
+  fputs(out, stdout);
   return 0;
 }
 
@@ -73,19 +96,15 @@ static int cmd_space(int argc, char **argv, const struct kk_netns_fw *fw, bool r
     return usage();
   size_t n = (size_t)argc - 6;
   struct kk_egress_rule *rules = kk_xzalloc((n ? n : 1) * sizeof(*rules));
-  for (size_t i = 0; i < n; i++)
+  int rc = 0;
+  for (size_t i = 0; i < n && rc == 0; i++)
     if (parse_rule(argv[6 + i], &rules[i]) < 0)
-      return usage();
+      rc = usage();
   struct kk_netns_egress eg = {argv[2], argv[3], argv[4], argv[5], rules, n};
-  kk_err_t err = NULL;
-  if (render) {
-    cleanup_free char *out = NULL;
-    if (kk_netns_egress_render(&eg, &out, &err) < 0)
-      return fail(&err);
-    fputs(out, stdout);
-    return 0;
-  }
-  return fw_rc(kk_netns_egress_ensure(fw, &eg, &err), &err);
+  if (rc == 0)
+    rc = space_call(&eg, fw, render);
+  rules_free(rules, n);
+  return rc;
 }
 
 static int cmd_ports(int argc, char **argv) {
