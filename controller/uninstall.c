@@ -109,6 +109,28 @@ static int remove_dir(const char *what, const char *dir, struct kk_report *rep) 
   return 0;
 }
 
+/* The cgroup root in every hierarchy (its realms' subtrees went with them). */
+static size_t remove_cgroup_root(struct kk_controller *c, struct kk_report *rep) {
+  cleanup_strv struct kk_strv dirs = {0};
+  size_t failed = 0;
+  kk_err_t e = NULL;
+  if (kk_ctl_cg_dirs_all(c->cgroup_root, "", &dirs, &e) < 0) {
+    kk_report_line(rep, 2, "- cgroup root %s: FAILED: %s", c->cgroup_root, e->msg);
+    kk_error_free(&e);
+    return 1;
+  }
+  for (size_t i = 0; i < dirs.n; i++) {
+    if (kk_ctl_cg_dir_purge(dirs.v[i], &e) == 0) {
+      kk_report_line(rep, 2, "- cgroup %s: removed", dirs.v[i]);
+      continue;
+    }
+    kk_report_line(rep, 2, "- cgroup %s: FAILED: %s", dirs.v[i], e->msg);
+    kk_error_free(&e);
+    failed++;
+  }
+  return failed;
+}
+
 int kk_ctl_uninstall_plan(struct kk_controller *c, struct kk_report *rep, kk_err_t *err) {
   cleanup_strv struct kk_strv realms = {0};
   if (realms_of(c, &realms, err) < 0)
@@ -118,6 +140,7 @@ int kk_ctl_uninstall_plan(struct kk_controller *c, struct kk_report *rep, kk_err
     kk_report_line(rep, 2, "- realm \"%s\" (namespace \"%s\"), with all it left on the host", realms.v[i], ns);
   }
   kk_report_line(rep, 2, "- kukeon's firewall chains");
+  kk_report_line(rep, 2, "- cgroup root %s in every hierarchy", c->cgroup_root);
   kk_report_line(rep, 2, "- runtime dir %s", c->runtime_dir);
   kk_report_line(rep, 2, "- run path %s", c->run_path);
   return 0;
@@ -133,10 +156,12 @@ int kk_ctl_uninstall(struct kk_controller *c, struct kk_report *rep, size_t *rea
     *realms_failed += (size_t)purge_realm(c, realms.v[i], rep);
   *failed = (size_t)purge_firewall(rep);
   if (*realms_failed > 0) {
+    kk_report_line(rep, 2, "- cgroup root %s: skipped (realm purge failed)", c->cgroup_root);
     kk_report_line(rep, 2, "- runtime dir %s: skipped (realm purge failed)", c->runtime_dir);
     kk_report_line(rep, 2, "- run path %s: skipped (realm purge failed)", c->run_path);
     return 0;
   }
+  *failed += remove_cgroup_root(c, rep);
   *failed += (size_t)remove_dir("runtime dir", c->runtime_dir, rep);
   *failed += (size_t)remove_dir("run path", c->run_path, rep);
   return 0;
