@@ -67,8 +67,10 @@ static bool anything_there(const struct uninstall *u) {
 static int confirm(struct uninstall *u, bool *yes, kk_err_t *err) {
   FILE *out = u->cli->out;
   struct kk_report plan = {0};
-  if (u->api && kk_api_uninstall_plan(u->api, &plan, err) < 0)
+  if (u->api && kk_api_uninstall_plan(u->api, &plan, err) < 0) {
+    kk_report_free(&plan);
     return -1;
+  }
   fprintf(out, "kuke uninstall will remove:\n");
   fprintf(out, "  - the kukeond cell, its socket %s and pid file\n", u->sys.socket);
   kk_print_report(out, &plan);
