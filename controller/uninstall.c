@@ -89,6 +89,11 @@ static int purge_firewall(struct kk_report *rep) {
 static int remove_dir(const char *what, const char *dir, struct kk_report *rep) {
   if (access(dir, F_OK) < 0 && errno == ENOENT)
     return 0;
+  /* A runtime dir taken from a socket at the top (--host unix:///s). */
+  if (dir[0] != '/' || dir[strspn(dir, "/")] == '\0') {
+    kk_report_line(rep, 2, "- %s %s: FAILED: not removed: not an absolute path below /", what, dir);
+    return 1;
+  }
   struct kk_strv dirs = {0}, mounts = {0};
   kk_strv_push(&dirs, dir);
   kk_err_t e = NULL;
