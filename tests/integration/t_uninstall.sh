@@ -79,6 +79,9 @@ t_eq has-links-and-rules "yes yes" "$([ "$(links)" -gt 0 ] && echo yes) $([ "$(k
 
 # ---------------------------------------- (1) the question: no answer, no
 before=$(dirs_of)
+out=$(setpriv --reuid=65532 --regid=65532 --clear-groups env HOME=/nonexistent "$KUKE" uninstall -y 2>&1); rc=$?
+t_match not-root '^1 Error: command must run as root: `kuke uninstall`' "$rc $out"
+t_eq not-root-one-line 1 "$(printf '%s\n' "$out" | wc -l)"
 out=$("$KUKE" uninstall </dev/null 2>&1); rc=$?
 t_eq eof-exit 1 "$rc"
 t_match eof-asks 'Are you sure\? \(yes/no\)' "$out"
