@@ -16,10 +16,7 @@ for tool in runc iptables-save setpriv groupadd groupdel; do
   command -v "$tool" >/dev/null || { echo "skip - $T_NAME: $tool not installed"; exit 0; }
 done
 [ -x /bin/busybox ] || { echo "skip - $T_NAME: busybox-static not installed"; exit 0; }
-PLUGINS=""
-for d in /opt/cni/bin /usr/lib/cni; do [ -x "$d/bridge" ] && PLUGINS="${PLUGINS:+$PLUGINS:}$d"; done
-[ -n "$PLUGINS" ] || { echo "skip - $T_NAME: CNI plugins not installed (containernetworking-plugins)"; exit 0; }
-export CNI_PATH="$PLUGINS"
+t_need_cni
 
 unset KUKEON_INIT_NO_DAEMON
 export KUKEON_GROUP="kkt-grp-$$"
