@@ -4,7 +4,10 @@
  * (controller/uninstall.c); only when all of them went do the runtime dir,
  * the run path, the group and the systemd unit follow. */
 #include <errno.h>
+#include <fcntl.h>
 #include <grp.h>
+#include <poll.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -14,6 +17,7 @@
 #include "cli/args.h"
 #include "cli/commands.h"
 #include "cli/system.h"
+#include "lib/fs.h"
 #include "lib/spawn.h"
 
 #ifndef KUKEON_SYSTEMD_UNIT_DIR
@@ -136,13 +140,56 @@ static void remove_unit(struct uninstall *u, size_t *failed) {
     systemctl("daemon-reload", NULL, &reloaded);
 }
 
+/* The pid in the pid file beside the socket when it is a kukeon binary's
+ * (kukeond is a link of kukeon): 0 otherwise. */
+static pid_t daemon_pid(const struct uninstall *u) {
+  const char *slash = strrchr(u->sys.socket, '/');
+  cleanup_free char *pidfile = kk_asprintf("%.*s/kukeond.pid", (int)(slash - u->sys.socket), u->sys.socket);
+  cleanup_free char *text = NULL, *exe = NULL;
+  size_t len = 0;
+  kk_err_t e = NULL;
+  if (kk_read_file_at(AT_FDCWD, pidfile, 64, &text, &len, &e) < 0) {
+    kk_error_free(&e);
+    return 0;
+  }
+  long pid = strtol(text, NULL, 10);
+  if (pid <= 1)
+    return 0;
+  cleanup_free char *link = kk_asprintf("/proc/%ld/exe", pid);
+  exe = realpath(link, NULL);
+  const char *base = exe ? strrchr(exe, '/') + 1 : "";
+  return kk_has_prefix(base, "kukeon") ? (pid_t)pid : 0;
+}
+
+/* Running (a zombie, not yet reaped by its parent, has no exe link). */
+static bool alive(pid_t pid) {
+  char link[64], target[16];
+  snprintf(link, sizeof(link), "/proc/%ld/exe", (long)pid);
+  return readlink(link, target, sizeof(target)) >= 0;
+}
+
+/* A kukeond that is not the cell's (started by hand, or by an older
+ * kukeon) but serves this socket: SIGTERM, SIGKILL after the timeout. */
+static void stop_other_daemon(struct uninstall *u, enum kk_system_state st) {
+  pid_t pid = st == KK_SYSTEM_ABSENT && kk_cli_system_answers(&u->sys) ? daemon_pid(u) : 0;
+  if (pid == 0 || kill(pid, SIGTERM) < 0)
+    return;
+  int64_t deadline = kk_monotonic_ms() + STOP_TIMEOUT_MS;
+  while (alive(pid) && kk_monotonic_ms() < deadline)
+    poll(NULL, 0, 50);
+  bool killed = alive(pid) && kill(pid, SIGKILL) == 0;
+  fprintf(u->cli->out, "kukeond (pid %ld, not the kukeond cell) %s\n", (long)pid, killed ? "killed" : "stopped");
+}
+
 /* The cell stopped and removed, every realm purged, then the files. */
 static int tear_down(struct uninstall *u, size_t *realms_failed, size_t *failed, kk_err_t *err) {
   FILE *out = u->cli->out;
   enum kk_system_state st = KK_SYSTEM_ABSENT;
   bool found = false;
-  if ((u->api && kk_api_system_state(u->api, &st, err) < 0) ||
-      kk_cli_system_reset(&u->sys, u->api, st, STOP_TIMEOUT_MS, false, out, &found, err) < 0)
+  if (u->api && kk_api_system_state(u->api, &st, err) < 0)
+    return kk_error_wrap(err, "stop kukeond");
+  stop_other_daemon(u, st);
+  if (kk_cli_system_reset(&u->sys, u->api, st, STOP_TIMEOUT_MS, false, out, &found, err) < 0)
     return kk_error_wrap(err, "stop kukeond");
   fprintf(out, "Removing kukeon:\n");
   struct kk_report rep = {0};

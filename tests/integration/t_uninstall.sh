@@ -6,7 +6,8 @@
 # hierarchy, veths, bridges, iptables rules, runtime dir, run path, group,
 # systemd unit) but the binaries; (3) a second run says there is nothing
 # and exits 0; (4) a realm that cannot be purged keeps the run path, the
-# runtime dir, the group and the unit and exits non-zero.
+# runtime dir, the group and the unit and exits non-zero; a kukeond that
+# is not the cell's but serves the socket is stopped as well.
 # Temp run path, runtime dir, socket, cgroup root, group and unit dir only
 # (KUKEON_SYSTEMD_UNIT_DIR: systemctl is never run).
 here=$(cd "$(dirname "$0")" && pwd)
@@ -141,8 +142,13 @@ if chattr +i "$STUCK" 2>/dev/null; then
   t_ok stuck-group-kept getent group "$KUKEON_GROUP"
   t_ok stuck-unit-kept test -f "$UNITS/kukeond.service"
   chattr -i "$STUCK"
-  out=$(k uninstall -y); rc=$?
+  # A kukeond started by hand (not the cell) on the run path is stopped too.
+  t_start_daemon "$RP" || echo "not ok - $T_NAME/hand-daemon-start"
+  out=$(KUKEOND_SOCKET="$T_TMP/kukeond.sock" k uninstall -y); rc=$?
   t_eq unstuck-exit 0 "$rc"
+  t_match hand-daemon-stopped "kukeond \\(pid $DPID, not the kukeond cell\\) stopped" "$out"
+  t_fail hand-daemon-gone kill -0 "$DPID"
+  t_fail hand-daemon-socket-gone test -e "$T_TMP/kukeond.sock"
   t_fail unstuck-run-path-gone test -e "$RP"
   t_fail unstuck-group-gone getent group "$KUKEON_GROUP"
 else
