@@ -80,6 +80,10 @@ before=$(dirs_of)
 out=$(setpriv --reuid=65532 --regid=65532 --clear-groups env HOME=/nonexistent "$KUKE" uninstall -y 2>&1); rc=$?
 t_match not-root '^1 Error: command must run as root: `kuke uninstall`' "$rc $out"
 t_eq not-root-one-line 1 "$(printf '%s\n' "$out" | wc -l)"
+printf 'kind: ServerConfiguration\nspec: [\n' >"$T_TMP/bad.yaml"
+out=$("$KUKE" uninstall -y --server-configuration "$T_TMP/bad.yaml" 2>&1); rc=$?
+t_eq bad-config-exit 1 "$rc"
+t_eq bad-config-one-line 1 "$(printf '%s\n' "$out" | wc -l)"
 out=$("$KUKE" uninstall </dev/null 2>&1); rc=$?
 t_eq eof-exit 1 "$rc"
 t_match eof-asks 'Are you sure\? \(yes/no\)' "$out"
