@@ -141,9 +141,7 @@ static int logs_run(void *ctx, const struct kk_cmdline *cl, int *status, kk_err_
   return r;
 }
 
-#define CONFIG_FLAG                                                                                                    \
-  {"server-configuration", 0, KK_FLAG_STRING, NULL,                                                                    \
-   "ServerConfiguration file (default $KUKEOND_CONFIGURATION, else /etc/kukeon/kukeond.yaml)", false}
+#define CONFIG_FLAG KK_CLI_SERVER_CONFIG_FLAG
 #define TIMEOUT_FLAG {"timeout", 0, KK_FLAG_STRING, NULL, "how long SIGTERM may take before SIGKILL (default 10s)", false}
 
 static const struct kk_flag plain_flags[] = {CONFIG_FLAG};

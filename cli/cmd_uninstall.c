@@ -244,8 +244,7 @@ static int uninstall_run(void *ctx, const struct kk_cmdline *cl, int *status, kk
 
 static const struct kk_flag uninstall_flags[] = {
     {"yes", 'y', KK_FLAG_BOOL, NULL, "do not ask for confirmation", false},
-    {"server-configuration", 0, KK_FLAG_STRING, NULL,
-     "ServerConfiguration file (default $KUKEOND_CONFIGURATION, else /etc/kukeon/kukeond.yaml)", false},
+    KK_CLI_SERVER_CONFIG_FLAG,
     {"no-daemon", 0, KK_FLAG_BOOL, NULL, "accepted: uninstall always runs in-process, as root", false},
 };
 

@@ -10,6 +10,11 @@
 
 #define KK_CLI_SYSTEM_WAIT_MS 30000
 
+/* --server-configuration of kuke daemon … and kuke uninstall. */
+#define KK_CLI_SERVER_CONFIG_FLAG                                                                                      \
+  {"server-configuration", 0, KK_FLAG_STRING, NULL,                                                                    \
+   "ServerConfiguration file (default $KUKEOND_CONFIGURATION, else /etc/kukeon/kukeond.yaml)", false}
+
 struct kk_cli_system {
   struct kk_server_config file; /* the ServerConfiguration in use (zero: none) */
   char *config_path;            /* its path, when the file is there */
