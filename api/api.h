@@ -49,6 +49,9 @@ int kk_api_system_state(struct kk_api *api, enum kk_system_state *st, kk_err_t *
 int kk_api_system_up(struct kk_api *api, const struct kk_system_opts *o, struct kk_report *rep, kk_err_t *err);
 int kk_api_system_stop(struct kk_api *api, int sig, int64_t timeout_ms, bool *was_running, kk_err_t *err);
 int kk_api_system_reset(struct kk_api *api, bool purge_system, struct kk_report *rep, bool *found, kk_err_t *err);
+/* kuke uninstall (controller.h's kk_ctl_uninstall*): in-process only. */
+int kk_api_uninstall_plan(struct kk_api *api, struct kk_report *rep, kk_err_t *err);
+int kk_api_uninstall(struct kk_api *api, struct kk_report *rep, size_t *realms_failed, size_t *failed, kk_err_t *err);
 /* force_cni: kuke init --force-regenerate-cni. */
 int kk_api_init(struct kk_api *api, const char *realm, const char *space, bool force_cni, struct kk_report *rep,
                 kk_err_t *err);

@@ -222,7 +222,7 @@ int kk_api_ping(struct kk_api *api, char **version, kk_err_t *err) {
 
 static int local_only(struct kk_api *api, kk_err_t *err) {
   if (api->ctl == NULL)
-    return kk_error_kind(err, KK_ERR_INVALID, 0, "the kukeond cell is managed in-process only (kuke init, kuke daemon)");
+    return kk_error_kind(err, KK_ERR_INVALID, 0, "the kukeond cell is managed in-process only (kuke init, kuke daemon, kuke uninstall)");
   return 0;
 }
 
@@ -240,6 +240,14 @@ int kk_api_system_stop(struct kk_api *api, int sig, int64_t timeout_ms, bool *wa
 
 int kk_api_system_reset(struct kk_api *api, bool purge_system, struct kk_report *rep, bool *found, kk_err_t *err) {
   return local_only(api, err) < 0 ? -1 : kk_ctl_system_reset(api->ctl, purge_system, rep, found, err);
+}
+
+int kk_api_uninstall_plan(struct kk_api *api, struct kk_report *rep, kk_err_t *err) {
+  return local_only(api, err) < 0 ? -1 : kk_ctl_uninstall_plan(api->ctl, rep, err);
+}
+
+int kk_api_uninstall(struct kk_api *api, struct kk_report *rep, size_t *realms_failed, size_t *failed, kk_err_t *err) {
+  return local_only(api, err) < 0 ? -1 : kk_ctl_uninstall(api->ctl, rep, realms_failed, failed, err);
 }
 
 int kk_api_init(struct kk_api *api, const char *realm, const char *space, bool force_cni, struct kk_report *rep,

@@ -104,35 +104,8 @@ static int restart_run(void *ctx, const struct kk_cmdline *cl, int *status, kk_e
   return 0;
 }
 
-static void remove_file(const char *path, FILE *out, bool *found) {
-  if (unlink(path) < 0)
-    return;
-  if (out)
-    fprintf(out, "removed %s\n", path);
-  *found = true;
-}
-
-/* Stop gracefully, then everything of the cell goes, and the socket and
- * pid file beside it unless another daemon (not this host's cell) answers
- * there. */
 static int reset(struct daemon_ctx *d, bool purge, bool print, bool *found, kk_err_t *err) {
-  bool was = false;
-  bool someone_elses = d->state == KK_SYSTEM_ABSENT && kk_cli_system_answers(&d->sys);
-  if (d->state != KK_SYSTEM_ABSENT && kk_api_system_stop(d->api, SIGTERM, d->timeout_ms, &was, err) < 0)
-    return -1;
-  struct kk_report rep = {0};
-  int r = d->api ? kk_api_system_reset(d->api, purge, &rep, found, err) : 0;
-  if (print)
-    kk_print_report(d->cli->out, &rep);
-  kk_report_free(&rep);
-  if (r < 0 || someone_elses)
-    return r;
-  FILE *out = print ? d->cli->out : NULL;
-  const char *slash = strrchr(d->sys.socket, '/'); /* absolute: kk_cli_system_open checked */
-  cleanup_free char *pid = kk_asprintf("%.*s/kukeond.pid", (int)(slash - d->sys.socket), d->sys.socket);
-  remove_file(d->sys.socket, out, found);
-  remove_file(pid, out, found);
-  return 0;
+  return kk_cli_system_reset(&d->sys, d->api, d->state, d->timeout_ms, purge, print ? d->cli->out : NULL, found, err);
 }
 
 static int reset_run(void *ctx, const struct kk_cmdline *cl, int *status, kk_err_t *err) {
@@ -168,9 +141,7 @@ static int logs_run(void *ctx, const struct kk_cmdline *cl, int *status, kk_err_
   return r;
 }
 
-#define CONFIG_FLAG                                                                                                    \
-  {"server-configuration", 0, KK_FLAG_STRING, NULL,                                                                    \
-   "ServerConfiguration file (default $KUKEOND_CONFIGURATION, else /etc/kukeon/kukeond.yaml)", false}
+#define CONFIG_FLAG KK_CLI_SERVER_CONFIG_FLAG
 #define TIMEOUT_FLAG {"timeout", 0, KK_FLAG_STRING, NULL, "how long SIGTERM may take before SIGKILL (default 10s)", false}
 
 static const struct kk_flag plain_flags[] = {CONFIG_FLAG};

@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -17,6 +18,7 @@
 
 #define DEFAULT_SERVER_CONFIG "/etc/kukeon/kukeond.yaml"
 #define DEFAULT_SOCKET "/run/kukeon/kukeond.sock"
+#define TOOL_TIMEOUT_MS 30000
 
 void kk_cli_system_free(struct kk_cli_system *s) {
   kk_server_config_free(&s->file);
@@ -130,6 +132,24 @@ static int groupadd(const char *group, kk_err_t *err) {
   return 0;
 }
 
+int kk_cli_system_remove_group(const char *group, bool *removed, kk_err_t *err) {
+  *removed = false;
+  if (!valid_group_name(group))
+    return kk_error_kind(err, KK_ERR_INVALID, 0, "invalid group name \"%s\" (KUKEON_GROUP)", group);
+  if (getgrnam(group) == NULL)
+    return 0;
+  const char *argv[] = {"groupdel", group, NULL};
+  cleanup_free char *out = NULL;
+  int st = 0;
+  if (kk_spawn_output(argv, TOOL_TIMEOUT_MS, &out, &st, err) < 0)
+    return -1;
+  if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
+    return kk_error_kind(err, KK_ERR_INTERNAL, 0, "groupdel %s failed: %.*s", group,
+                         (int)strcspn(out ? out : "", "\n"), out ? out : "");
+  *removed = true;
+  return 0;
+}
+
 static int ensure_group(const char *group, gid_t *gid, struct kk_report *rep, kk_err_t *err) {
   if (!valid_group_name(group))
     return kk_error_kind(err, KK_ERR_INVALID, 0, "invalid group name \"%s\" (KUKEON_GROUP)", group);
@@ -207,4 +227,34 @@ int kk_cli_system_up(struct kk_cli_system *s, struct kk_api *api, const char *im
     kk_strv_push(&rep->lines, perms.lines.v[i]);
   kk_report_free(&perms);
   return ret;
+}
+
+/* ------------------------------------------------------------ reset it */
+
+static void remove_file(const char *path, FILE *out, bool *found) {
+  if (unlink(path) < 0)
+    return;
+  if (out)
+    fprintf(out, "removed %s\n", path);
+  *found = true;
+}
+
+int kk_cli_system_reset(struct kk_cli_system *s, struct kk_api *api, enum kk_system_state state, int64_t timeout_ms,
+                        bool purge, FILE *out, bool *found, kk_err_t *err) {
+  bool was = false;
+  bool someone_elses = state == KK_SYSTEM_ABSENT && kk_cli_system_answers(s);
+  if (state != KK_SYSTEM_ABSENT && kk_api_system_stop(api, SIGTERM, timeout_ms, &was, err) < 0)
+    return -1;
+  struct kk_report rep = {0};
+  int r = api ? kk_api_system_reset(api, purge, &rep, found, err) : 0;
+  if (out)
+    kk_print_report(out, &rep);
+  kk_report_free(&rep);
+  if (r < 0 || someone_elses)
+    return r;
+  const char *slash = strrchr(s->socket, '/'); /* absolute: kk_cli_system_open checked */
+  cleanup_free char *pid = kk_asprintf("%.*s/kukeond.pid", (int)(slash - s->socket), s->socket);
+  remove_file(s->socket, out, found);
+  remove_file(pid, out, found);
+  return 0;
 }

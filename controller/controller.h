@@ -106,6 +106,18 @@ int kk_ctl_delete(struct kk_controller *c, const struct kk_ref *ref, bool cascad
 int kk_ctl_purge(struct kk_controller *c, const struct kk_ref *ref, bool cascade, bool force, struct kk_report *rep,
                  size_t *failed, kk_err_t *err);
 
+/* kuke uninstall (uninstall.c), in-process only, after the kukeond cell
+ * was reset.  _plan: what kk_ctl_uninstall would remove, one line each.
+ * kk_ctl_uninstall: every realm (stored, unreadable, default and
+ * kuke-system) purged with cascade and force, one line each ("- realm
+ * \"<r>\" (namespace \"<ns>\"): purged|nothing left|FAILED: <why>"),
+ * kukeon's firewall chains; then, only when *realms_failed is 0, the
+ * runtime dir and the run path (mounts below detached first; else
+ * "skipped (realm purge failed)").  *failed counts the other failures. */
+int kk_ctl_uninstall_plan(struct kk_controller *c, struct kk_report *rep, kk_err_t *err);
+int kk_ctl_uninstall(struct kk_controller *c, struct kk_report *rep, size_t *realms_failed, size_t *failed,
+                     kk_err_t *err);
+
 enum kk_apply_action { KK_APPLY_CREATED, KK_APPLY_UPDATED, KK_APPLY_UNCHANGED, KK_APPLY_FAILED };
 const char *kk_apply_action_name(enum kk_apply_action a);
 

@@ -290,7 +290,11 @@ static int runtime_dir_shared(struct kk_controller *c, kk_err_t *err) {
 
 int kk_ctl_system_up(struct kk_controller *c, const struct kk_system_opts *o, struct kk_report *rep, kk_err_t *err) {
   bool fresh = false, was = false;
-  if (provision(c, o, rep, &fresh, err) < 0)
+  /* Before the cell is described: only folders that exist are bound in. */
+  cleanup_free char *sock_dir = kk_xstrdup(o->socket);
+  *strrchr(sock_dir, '/') = '\0';
+  if (kk_mkdir_p(c->runtime_dir, 0755, err) < 0 || (*sock_dir && kk_mkdir_p(sock_dir, 0755, err) < 0) ||
+      provision(c, o, rep, &fresh, err) < 0)
     return -1;
   enum kk_system_state st;
   if (kk_ctl_system_state(c, &st, err) < 0)
@@ -301,7 +305,7 @@ int kk_ctl_system_up(struct kk_controller *c, const struct kk_system_opts *o, st
   }
   if (!fresh && kk_ctl_system_stop(c, SIGKILL, 0, &was, err) < 0) /* leftovers of a dead daemon */
     return -1;
-  if (kk_mkdir_p(c->runtime_dir, 0755, err) < 0 || runtime_dir_shared(c, err) < 0)
+  if (runtime_dir_shared(c, err) < 0)
     return -1;
   struct kk_report r = {0};
   int ret = kk_ctl_cell_op(c, &cell_ref, KK_CELL_START, &r, err);
