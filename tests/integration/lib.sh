@@ -61,15 +61,6 @@ trap 'exit 143' TERM
 trap 'exit 130' INT
 trap 'exit 129' HUP
 
-# CNI_PATH: the folders holding the CNI plugins; exits with a skip line
-# when there are none.
-t_need_cni() {
-  local d plugins=""
-  for d in /opt/cni/bin /usr/lib/cni; do [ -x "$d/bridge" ] && plugins="${plugins:+$plugins:}$d"; done
-  [ -n "$plugins" ] || { echo "skip - $T_NAME: CNI plugins not installed (containernetworking-plugins)"; exit 0; }
-  export CNI_PATH="$plugins"
-}
-
 # The busybox image (scripts/busybox-image) as docker.io/library/busybox in
 # realm default of run path $1, built once per test file.
 # KUKEON_TEST_BUSYBOX_TAR: an archive scripts/busybox-image made once for

@@ -17,7 +17,7 @@ for tool in runc iptables-save setpriv groupadd groupdel; do
   command -v "$tool" >/dev/null || { echo "skip - $T_NAME: $tool not installed"; exit 0; }
 done
 [ -x /bin/busybox ] || { echo "skip - $T_NAME: busybox-static not installed"; exit 0; }
-t_need_cni
+t_require_cni
 
 unset KUKEON_INIT_NO_DAEMON
 export KUKEON_GROUP="kkt-grp-$$"
