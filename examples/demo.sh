@@ -12,7 +12,7 @@ run=$(mktemp -d /tmp/kukeon-demo.XXXXXX)
 forward=$(cat /proc/sys/net/ipv4/ip_forward)
 # kukeon's two top-level chains stay while kukeon is installed; the demo
 # removes them only when it was the one that made them.
-had_chains=$(iptables -S 2>/dev/null | grep -c '^-N KUKEON-' || true)
+had_chains=$( (iptables -S; iptables -t nat -S) 2>/dev/null | grep -c '^-N KUKEON-' || true)
 cleanup() {
   set +x
   # The demo's realms take their cells, networks and cgroups with them;
@@ -26,6 +26,8 @@ cleanup() {
       while iptables -D FORWARD -j "$c" 2>/dev/null; do :; done
       iptables -F "$c" 2>/dev/null && iptables -X "$c" 2>/dev/null
     done
+    while iptables -t nat -D POSTROUTING -j KUKEON-POSTROUTING 2>/dev/null; do :; done
+    iptables -t nat -F KUKEON-POSTROUTING 2>/dev/null && iptables -t nat -X KUKEON-POSTROUTING 2>/dev/null
   fi
   echo "$forward" >/proc/sys/net/ipv4/ip_forward
   rm -rf "$run"
