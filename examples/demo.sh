@@ -1,58 +1,59 @@
 #!/bin/sh
-# Shows kukeon's hierarchy on the bundled example, in a throwaway run path
-# (in-process: no daemon needed).  Run as root after `make install`.
-# The shop's cells get addresses on their space's network (a bridge, a /24)
-# and the worker fetches the frontend's page by name.  Everything the demo
-# adds to the host goes again at the end: cells, bridge, veths, leases,
-# iptables rules, cgroups, and net.ipv4.ip_forward as it was.
+# kukeon on the bundled example, from `kuke init` to `kuke uninstall`, in a
+# throwaway run path.  Run as root after `make install`.
+# init brings kukeond up as the kukeond cell of the system realm; the shop
+# is applied through it; its cells get addresses on their space's network
+# (a bridge, a /24) and the worker fetches the frontend's page by name;
+# `kuke status` checks the daemon, the host, the state and that the daemon
+# and an in-process reader see the same; `kuke uninstall -y` takes
+# everything away again (cells, daemon, bridge, veths, leases, iptables
+# rules, cgroups, the run path).  The demo's group and unit folder are its
+# own (KUKEON_GROUP, KUKEON_SYSTEMD_UNIT_DIR), and net.ipv4.ip_forward goes
+# back as it was.
 set -eu
 KUKE=${KUKE:-kuke}
 here=$(cd "$(dirname "$0")" && pwd)
+# uninstall removes kukeon's firewall chains, which every kukeon of a host
+# shares: not on a host where kukeon is in use.
+if [ -S /run/kukeon/kukeond.sock ] || { iptables -S; iptables -t nat -S; } 2>/dev/null | grep -q '^-N KUKEON-'; then
+  echo "demo: kukeon is in use on this host (its socket or firewall chains exist); run the demo on another" >&2
+  exit 1
+fi
 run=$(mktemp -d /tmp/kukeon-demo.XXXXXX)
 forward=$(cat /proc/sys/net/ipv4/ip_forward)
-# kukeon's two top-level chains stay while kukeon is installed; the demo
-# removes them only when it was the one that made them.
-had_chains=$( (iptables -S; iptables -t nat -S) 2>/dev/null | grep -c '^-N KUKEON-' || true)
+export KUKEON_RUN_PATH="$run/state" KUKEON_CGROUP_ROOT=/kukeon-demo KUKEON_RUNTIME_DIR="$run/rt"
+export KUKEON_GROUP=kukeon-demo KUKEON_SYSTEMD_UNIT_DIR="$run/units"
+export KUKEON_HOST="unix://$run/state/kukeond.sock"
+uninstalled=
 cleanup() {
   set +x
-  # The demo's realms take their cells, networks and cgroups with them;
-  # then the run path (leases and the CNI cache live under it) goes.
-  for r in default kuke-system; do $KUKE delete realm "$r" --cascade >/dev/null 2>&1 || true; done
-  for d in /sys/fs/cgroup/kukeon-demo /sys/fs/cgroup/*/kukeon-demo; do
-    [ -d "$d" ] && find "$d" -depth -type d -exec rmdir {} \; 2>/dev/null
-  done
-  if [ "$had_chains" = 0 ]; then
-    for c in KUKEON-EGRESS KUKEON-FORWARD; do
-      while iptables -D FORWARD -j "$c" 2>/dev/null; do :; done
-      iptables -F "$c" 2>/dev/null && iptables -X "$c" 2>/dev/null
-    done
-    while iptables -t nat -D POSTROUTING -j KUKEON-POSTROUTING 2>/dev/null; do :; done
-    iptables -t nat -F KUKEON-POSTROUTING 2>/dev/null && iptables -t nat -X KUKEON-POSTROUTING 2>/dev/null
-  fi
+  [ -n "$uninstalled" ] || $KUKE uninstall -y >/dev/null 2>&1 || true
   echo "$forward" >/proc/sys/net/ipv4/ip_forward
   rm -rf "$run"
 }
 trap cleanup EXIT
-# In-process, with runc state, bundles, IPAM leases and the CNI cache in the
-# throwaway directory too.
-export KUKEON_RUN_PATH="$run" KUKEON_CGROUP_ROOT=/kukeon-demo KUKEON_RUNTIME_DIR="$run/rt"
+kd() { env -u KUKEON_RUN_PATH "$KUKE" "$@"; } # through kukeond's socket
 "$here/../scripts/busybox-image" "$run/busybox.tar" >/dev/null
 set -x
-$KUKE init --no-daemon # the hierarchy only: everything below runs in-process
-$KUKE image load -i "$run/busybox.tar" --name docker.io/library/busybox
-$KUKE apply -f "$here/shop.yaml"
-$KUKE get cells -o wide
-$KUKE get containers --realm default --space shop -o wide
+$KUKE init
+kd get cells --realm kuke-system
+kd image load -i "$run/busybox.tar" --name docker.io/library/busybox
+kd apply -f "$here/shop.yaml"
+kd get cells -o wide
+kd get containers --realm default --space shop -o wide
 runc --root "$run/rt/runc/default.kukeon.io" list
 # The worker asks http://frontend:8080/ (the frontend's name is in its
 # /etc/hosts); wait for the answer in its log.
 set +x
 for _ in 1 2 3 4 5 6 7 8 9 10; do
-  $KUKE log worker --space shop --stack web 2>/dev/null | grep -q '^hello from' && break
+  kd log worker --space shop --stack web 2>/dev/null | grep -q '^hello from' && break
   sleep 1
 done
 set -x
 runc --root "$run/rt/runc/default.kukeon.io" exec shop_web_worker_job cat /etc/hosts
-$KUKE log worker --space shop --stack web
-$KUKE log frontend --space shop --stack web --container logger
-$KUKE run --image busybox --rm -- sh -c 'echo hello from a one-shot cell; exit 3' || echo "exit status $?"
+kd log worker --space shop --stack web
+kd log frontend --space shop --stack web --container logger
+kd run --image busybox --rm -- sh -c 'echo hello from a one-shot cell; exit 3' || echo "exit status $?"
+$KUKE status
+$KUKE uninstall -y
+uninstalled=1
