@@ -109,9 +109,32 @@ t_eq start "0 kukeond started (cell \"kukeond\" in realm \"kuke-system\")" "$rc 
 t_ok start-ready ready
 kept start
 
+# Three cells through kuke daemon kill and start: all three kept running
+# (their monitors are not the daemon's), one ends in the gap, and the
+# daemon that comes back adopts them and finds that exit recorded.
+for n in w2 w3; do
+  t_cell $n "    - id: main
+      image: busybox
+      command: /bin/sleep
+      args: ['600']"
+  t_ok "three-apply-$n" kd apply -f "$T_TMP/$n.yaml"
+done
+W3=$(runc --root "$T_TMP/runc/default.kukeon.io" state default_default_w3_main 2>/dev/null | sed -n 's/.*"pid": \([0-9]*\).*/\1/p')
 out=$(k daemon kill); rc=$?
 t_eq kill "0 kukeond killed (cell \"kukeond\" in realm \"kuke-system\")" "$rc $out"
 t_fail killed-socket-dead kd get cells --realm kuke-system
+t_ok three-killed-workload-alive kill -0 "$W"
+t_ok three-killed-monitor-alive kill -0 "${MON:-0}"
+kill -9 "${W3:-0}" # w3 ends while no daemon runs
+out=$(k daemon start); rc=$?
+t_eq three-start "0 kukeond started (cell \"kukeond\" in realm \"kuke-system\")" "$rc $out"
+t_ok three-start-ready ready
+cells=$(kd get cells)
+t_match three-w1-adopted '^w1 .*Ready' "$cells"
+t_match three-w2-adopted '^w2 .*Ready' "$cells"
+t_match three-w3-exit-recorded '^main .* w3 +Error .* 137/SIGKILL ' "$(kd get containers --realm default -o wide)"
+out=$(k daemon kill); rc=$?
+t_eq kill-again "0 kukeond killed (cell \"kukeond\" in realm \"kuke-system\")" "$rc $out"
 out=$(k daemon restart --timeout 5s); rc=$?
 t_eq restart "0 kukeond restarted (cell \"kukeond\" in realm \"kuke-system\")" "$rc $out"
 kept restart
