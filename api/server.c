@@ -127,12 +127,17 @@ static int h_list(struct kk_controller *ctl, struct kk_api_call *call, const voi
   return ret;
 }
 
+/* The realm a reference is in (a realm's is itself). */
+static const char *ref_realm(const struct kk_ref *r) { return r->kind == KK_KIND_REALM ? r->name : r->realm; }
+
 static int h_delete(struct kk_controller *ctl, struct kk_api_call *call, const void *msg, struct reply *out,
                     kk_err_t *err) {
   const Kukeonv1__DeleteRequest *req = msg;
   struct kk_ref ref;
   struct kk_report rep = {0};
   int ret = kk_ref_from_pb(req->ref, &ref, err);
+  if (ret == 0)
+    ret = kk_policy_check_realm(call->policy, ref_realm(&ref), "delete", err);
   if (ret == 0)
     ret = kk_ctl_delete(ctl, &ref, req->cascade, req->force, &rep, err);
   if (ret == 0)
@@ -149,6 +154,8 @@ static int h_cell_op(struct kk_controller *ctl, struct kk_api_call *call, const 
   int ret = kk_ref_from_pb(req->ref, &ref, err);
   if (ret == 0 && (req->op < KK_CELL_START || req->op > KK_CELL_RESTART || ref.kind != KK_KIND_CELL))
     ret = kk_error_kind(err, KK_ERR_INVALID, 0, "invalid cell operation %d", (int)req->op);
+  if (ret == 0)
+    ret = kk_policy_check_realm(call->policy, ref.realm, "cell operation", err);
   if (ret == 0)
     ret = kk_ctl_cell_op(ctl, &ref, (enum kk_cell_op)req->op, &rep, err);
   if (ret == 0)
@@ -210,6 +217,8 @@ static int h_attach(struct kk_controller *ctl, struct kk_api_call *call, const v
   int ret = kk_ref_from_pb(req->cell, &ref, err);
   if (ret == 0 && ref.kind != KK_KIND_CELL)
     ret = kk_error_kind(err, KK_ERR_INVALID, 0, "a container is named by its cell");
+  if (ret == 0)
+    ret = kk_policy_check_realm(call->policy, ref.realm, "attach", err);
   if (ret == 0)
     ret = kk_ctl_attach(ctl, &ref, req->container, &sock, &id, &tty, err);
   if (ret == 0) {
@@ -394,6 +403,8 @@ static int h_purge(struct kk_controller *ctl, struct kk_api_call *call, const vo
   struct kk_report rep = {0};
   size_t failed = 0;
   int ret = kk_ref_from_pb(req->ref, &ref, err);
+  if (ret == 0)
+    ret = kk_policy_check_realm(call->policy, ref_realm(&ref), "purge", err);
   if (ret == 0)
     ret = kk_ctl_purge(ctl, &ref, req->cascade, req->force, &rep, &failed, err);
   if (ret == 0) {

@@ -496,6 +496,9 @@ void kk_policy_free(struct kk_policy *p);
 /* 0 when the document is allowed; KK_ERR_PERMISSION naming the first
  * field that is not.  A NULL policy or a trusted one allows everything. */
 int kk_policy_check(const struct kk_policy *p, const struct kk_doc *doc, kk_err_t *err);
+/* The system realm (kukeond's own cell) is not changed by a restricted
+ * peer: what (a verb) in realm is refused with KK_ERR_PERMISSION. */
+int kk_policy_check_realm(const struct kk_policy *p, const char *realm, const char *what, kk_err_t *err);
 /* What such a peer reads: a realm's registry passwords are replaced by
  * KK_POLICY_REDACTED (the daemon still pulls with them). */
 #define KK_POLICY_REDACTED "<redacted>"

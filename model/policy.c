@@ -112,9 +112,31 @@ static int space_allowed(const struct kk_policy *p, const struct kk_doc *doc, kk
   return security_opts_allowed(p, who, "defaults.container.securityOpts", &d->security_opts, err);
 }
 
+static const char *doc_realm(const struct kk_doc *doc) {
+  switch (doc->kind) {
+  case KK_KIND_REALM: return doc->u.realm.metadata.name;
+  case KK_KIND_SPACE: return doc->u.space.spec.realm_id;
+  case KK_KIND_STACK: return doc->u.stack.spec.realm_id;
+  case KK_KIND_CELL: return doc->u.cell.spec.realm_id;
+  case KK_KIND_CONTAINER: return doc->u.container.spec.realm_id;
+  default: return NULL;
+  }
+}
+
+int kk_policy_check_realm(const struct kk_policy *p, const char *realm, const char *what, kk_err_t *err) {
+  if (p == NULL || p->mode == KK_PEER_TRUSTED || !kk_streq(realm, KK_SYSTEM_REALM))
+    return 0;
+  return kk_error_kind(err, KK_ERR_PERMISSION, 0,
+                       "permission denied: %s: realm \"%s\" holds kukeond's own cell and is changed by root only "
+                       "under the restricted peer policy (kukeond(8), PEER POLICY)",
+                       what, realm);
+}
+
 int kk_policy_check(const struct kk_policy *p, const struct kk_doc *doc, kk_err_t *err) {
   if (p == NULL || p->mode == KK_PEER_TRUSTED)
     return 0;
+  if (kk_policy_check_realm(p, doc_realm(doc), "create or apply", err) < 0)
+    return -1;
   switch (doc->kind) {
   case KK_KIND_SPACE: return space_allowed(p, doc, err);
   case KK_KIND_CONTAINER: return container_allowed(p, &doc->u.container.spec, err);

@@ -52,6 +52,21 @@ t_match restricted-bind-root-msg '^Error: permission denied: container "main": v
 t_eq restricted-bind-root-one-line 1 "$(printf '%s\n' "$out" | wc -l)"
 t_eq restricted-nothing-written "$before" "$(t_tree "$RP")"
 
+# The system realm holds kukeond's own cell: a restricted member reads it
+# and changes nothing in it (delete, purge, apply, cell operations).
+sysref='realm \"kuke-system\" holds kukeond.s own cell'
+before=$(t_tree "$RP")
+out=$(member delete realm kuke-system --cascade 2>&1); rc=$?
+t_match restricted-system-delete "^1 Error: permission denied: delete: $sysref" "$rc $out"
+out=$(member purge realm kuke-system --cascade 2>&1); rc=$?
+t_match restricted-system-purge "^1 Error: permission denied: purge: $sysref" "$rc $out"
+out=$(member create stack extra --realm kuke-system --space kukeon 2>&1); rc=$?
+t_match restricted-system-create "^1 Error: permission denied: create or apply: $sysref" "$rc $out"
+out=$(member stop cell kukeond --realm kuke-system --space kukeon --stack kukeon 2>&1); rc=$?
+t_match restricted-system-stop "^1 Error: permission denied: cell operation: $sysref" "$rc $out"
+t_eq restricted-system-unchanged "$before" "$(t_tree "$RP")"
+t_ok restricted-system-readable member get stacks --realm kuke-system
+
 refused() { # name, container yaml lines, field in the message
   cell "$1" "$2"
   out=$(member apply -f "$T_TMP/$1.yaml" 2>&1); rc=$?
