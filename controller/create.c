@@ -314,18 +314,16 @@ static struct kk_doc *new_stack(const char *realm, const char *space, const char
   return d;
 }
 
-/* A resource this call made, gone again: no children yet, so its
- * network, cgroup and metadata are all there is. */
+/* A resource this call made, gone again: no children yet, so a plain
+ * forced delete takes its network, cgroup and metadata. */
 static void uncreate(struct kk_controller *c, const struct kk_ref *ref) {
+  struct kk_report rep = {0};
   kk_err_t e = NULL;
-  if (ref->kind == KK_KIND_SPACE && kk_ctl_space_net_remove(c, ref, &e) < 0) {
-    kk_warn("undo space %s: %s", ref->name, e->msg);
-    kk_error_free(&e);
-  }
-  if (kk_ctl_cgroup_down(c, ref, true, &e) < 0 || kk_store_delete(c->store, ref, &e) < 0) {
+  if (kk_ctl_delete_locked(c, ref, false, true, &rep, &e) < 0) {
     kk_warn("undo %s %s: %s", kk_kind_lower(ref->kind), ref->name, e->msg);
     kk_error_free(&e);
   }
+  kk_report_free(&rep);
 }
 
 /* Newest first: children before their parents. */

@@ -70,7 +70,7 @@ static int cell_for_delete(struct kk_controller *c, const struct kk_ref *ref, bo
   return 0;
 }
 
-static int delete_locked(struct kk_controller *c, const struct kk_ref *ref, bool cascade, bool force,
+int kk_ctl_delete_locked(struct kk_controller *c, const struct kk_ref *ref, bool cascade, bool force,
                          struct kk_report *rep, kk_err_t *err) {
   if (ref->kind < KK_KIND_CELL) {
     struct kk_ref scope = kk_ctl_child_scope(ref);
@@ -93,7 +93,7 @@ static int delete_locked(struct kk_controller *c, const struct kk_ref *ref, bool
      * unreadable children too (a cell of them needs --force). */
     for (size_t i = 0; i < kids.n + bad.n; i++) {
       struct kk_ref kr = i < kids.n ? kk_ref_of(kids.docs[i]) : kk_store_problem_ref(&bad.v[i - kids.n]);
-      if (delete_locked(c, &kr, true, force, rep, err) < 0) {
+      if (kk_ctl_delete_locked(c, &kr, true, force, rep, err) < 0) {
         kk_doc_list_free(&kids);
         return -1;
       }
@@ -140,7 +140,7 @@ int kk_ctl_delete(struct kk_controller *c, const struct kk_ref *ref, bool cascad
       return -1;
     return kk_store_not_found(ref, err);
   }
-  if (delete_locked(c, ref, cascade, force, rep, err) < 0)
+  if (kk_ctl_delete_locked(c, ref, cascade, force, rep, err) < 0)
     return -1;
   rep->title = kk_ctl_delete_title(ref);
   return 0;

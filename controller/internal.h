@@ -148,6 +148,9 @@ void kk_ctl_crash_at(const struct kk_controller *c, enum kk_crash_point p);
 /* Mount points (/proc/self/mountinfo) at or below any of dirs, deepest
  * first. */
 int kk_ctl_mounts_below(const struct kk_strv *dirs, struct kk_strv *out, kk_err_t *err);
+/* Whether dir (a real path) is a mount point, and whether the one on top
+ * is a shared mount. */
+int kk_ctl_mount_state(const char *dir, bool *is_mount, bool *shared, kk_err_t *err);
 /* <mount point>/<cgroup root>/<rel> in every cgroup hierarchy (cgroup2 and
  * each v1 one of a hybrid host) where it exists. */
 int kk_ctl_cg_dirs_all(const char *cgroup_root, const char *rel, struct kk_strv *out, kk_err_t *err);
@@ -259,6 +262,13 @@ int kk_ctl_cell_update(struct kk_controller *c, const struct kk_doc *stored, str
 void kk_ctl_cell_observe(struct kk_controller *c, struct kk_doc *cell);
 /* Restart policies and auto-delete; *deleted when the cell was reaped. */
 int kk_ctl_cell_supervise(struct kk_controller *c, struct kk_doc *cell, bool *deleted, kk_err_t *err);
+
+/* ---------------------------------------------------------- delete.c */
+
+/* Caller holds the tree lock.  Children first (with cascade or force),
+ * then the cgroup, a space's network and the metadata. */
+int kk_ctl_delete_locked(struct kk_controller *c, const struct kk_ref *ref, bool cascade, bool force,
+                         struct kk_report *rep, kk_err_t *err);
 
 /* ---------------------------------------------------------- create.c */
 

@@ -83,6 +83,29 @@ int kk_ctl_mounts_below(const struct kk_strv *dirs, struct kk_strv *out, kk_err_
   return 0;
 }
 
+int kk_ctl_mount_state(const char *dir, bool *is_mount, bool *shared, kk_err_t *err) {
+  *is_mount = *shared = false;
+  cleanup_free char *text = NULL;
+  if (read_mountinfo(&text, err) < 0)
+    return -1;
+  for (const char *line = text; *line;) {
+    const char *end = strchr(line, '\n');
+    if (end == NULL)
+      end = line + strlen(line);
+    cleanup_free char *mp = mount_point_of(line, end);
+    if (mp && kk_streq(mp, dir)) {
+      /* The last one listed is the one on top.  Its optional fields come
+       * before " - "; no earlier field holds " shared:" (mountinfo
+       * escapes spaces in paths). */
+      const char *sep = memmem(line, (size_t)(end - line), " - ", 3);
+      *is_mount = true;
+      *shared = sep && memmem(line, (size_t)(sep - line), " shared:", 8) != NULL;
+    }
+    line = *end ? end + 1 : end;
+  }
+  return 0;
+}
+
 int kk_ctl_cg_dirs_all(const char *cgroup_root, const char *rel, struct kk_strv *out, kk_err_t *err) {
   cleanup_free char *text = NULL;
   if (read_mountinfo(&text, err) < 0)

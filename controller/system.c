@@ -249,26 +249,6 @@ static int provision(struct kk_controller *c, const struct kk_system_opts *o, st
   return 0;
 }
 
-/* Whether dir is a mount point, and a shared one (/proc/self/mountinfo:
- * field 5 is the mount point, then optional fields up to "-"). */
-static void mount_point_of(const char *dir, bool *is_mount, bool *shared) {
-  *is_mount = *shared = false;
-  cleanup_fclose FILE *f = fopen("/proc/self/mountinfo", "re");
-  char line[8192];
-  while (f && fgets(line, sizeof(line), f)) {
-    char *save = NULL, *tok = strtok_r(line, " ", &save);
-    for (int i = 1; tok && i < 5; i++)
-      tok = strtok_r(NULL, " ", &save);
-    if (tok == NULL || !kk_streq(tok, dir))
-      continue;
-    *is_mount = true; /* the last one listed is the one on top */
-    *shared = false;
-    strtok_r(NULL, " ", &save); /* options */
-    while ((tok = strtok_r(NULL, " ", &save)) && !kk_streq(tok, "-"))
-      *shared |= kk_has_prefix(tok, "shared:");
-  }
-}
-
 /* The runtime dir as a shared mount (a bind onto itself when it is no
  * mount yet), so that the rootfs mounts kukeond makes for workloads under
  * it, in its own mount namespace, show on the host too, where runc, a
@@ -278,7 +258,8 @@ static int runtime_dir_shared(struct kk_controller *c, kk_err_t *err) {
   if (realpath(c->runtime_dir, real) == NULL)
     return kk_error(err, errno, "runtime dir %s", c->runtime_dir);
   bool is_mount, shared;
-  mount_point_of(real, &is_mount, &shared);
+  if (kk_ctl_mount_state(real, &is_mount, &shared, err) < 0)
+    return -1;
   if (shared)
     return 0;
   if (!is_mount && mount(real, real, NULL, MS_BIND | MS_REC, NULL) < 0)
