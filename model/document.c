@@ -4,6 +4,7 @@
 #include <string.h>
 #include <yaml.h>
 
+#include "model/kube.h"
 #include "model/schema.h"
 
 static const char *const kind_names[KK_KIND_COUNT] = {"Realm", "Space", "Stack", "Cell", "Container"};
@@ -149,6 +150,8 @@ static int parse_document(yaml_document_t *yd, yaml_node_t *root, const char *fi
     if (av->type != YAML_SCALAR_NODE)
       return kk_error_kind(err, KK_ERR_INVALID, 0, "%s:%d: apiVersion: expected a string", file, line);
     const char *v = (const char *)av->data.scalar.value;
+    if (kk_kube_is_api_version(v)) /* a Kubernetes Pod or Deployment: a cell */
+      return kk_kube_parse(yd, root, file, out, err);
     if (*v != '\0' && strcmp(v, KK_API_VERSION) != 0)
       return kk_error_kind(err, KK_ERR_INVALID, 0, "%s:%d: apiVersion: unsupported apiVersion \"%s\" (supported: %s)",
                            file, (int)av->start_mark.line + 1, v, KK_API_VERSION);
