@@ -102,9 +102,9 @@ int kk_kube_ext_set(const struct kk_kube_ext *x, void *base, const char *value, 
     }
     *(bool *)p = strcmp(value, "true") == 0;
     return 0;
-  case KK_KUBE_EXT_STR:
+  case KK_KUBE_EXT_STR: /* "" is the field unset */
     free(*(char **)p);
-    *(char **)p = kk_xstrdup(value);
+    *(char **)p = *value ? kk_xstrdup(value) : NULL;
     return 0;
   case KK_KUBE_EXT_OPT_I64: {
     char *end;
@@ -128,6 +128,7 @@ struct out {
   FILE *f;
   struct kk_strv notes;       /* comment lines: what Kubernetes cannot say */
   struct kk_map annotations;  /* the same, for the import */
+  const char *restart;        /* the Pod's restartPolicy */
 };
 
 /* A YAML double-quoted scalar: every string, so none reads as another type. */
@@ -304,7 +305,9 @@ static void emit_security(FILE *f, const struct kk_container_spec *c) {
   }
 }
 
-/* Volumes of the Pod, named vol-<n> in the order the mounts come. */
+/* Volumes of the Pod, in the order the mounts come: vol-<n> for a
+ * container's `volumes:`, tmpfs-<n> for its `tmpfs:` list (the import tells
+ * them apart by that name). */
 struct vols {
   FILE *f; /* the Pod's spec.volumes, written after the containers */
   char *buf;
@@ -337,9 +340,9 @@ static void emit_mounts(struct out *o, struct vols *v, const struct kk_container
   }
   for (size_t i = 0; i < c->n_tmpfs; i++) {
     const struct kk_tmpfs *t = &c->tmpfs[i];
-    fprintf(o->f, "    - name: vol-%zu\n", v->n);
+    fprintf(o->f, "    - name: tmpfs-%zu\n", v->n);
     kv(o->f, 6, "mountPath", t->path);
-    fprintf(v->f, "  - name: vol-%zu\n    emptyDir:\n      medium: Memory\n", v->n++);
+    fprintf(v->f, "  - name: tmpfs-%zu\n    emptyDir:\n      medium: Memory\n", v->n++);
     if (t->size_bytes > 0)
       fprintf(v->f, "      sizeLimit: \"%" PRId64 "\"\n", t->size_bytes);
     if (t->options.n) {
@@ -377,6 +380,12 @@ static void emit_container(struct out *o, struct vols *v, const struct kk_contai
   cleanup_free char *who = kk_asprintf("container %s", c->id);
   cleanup_free char *conflist = kk_asprintf("/%s/%s/network.conflist", c->realm_id, c->space_id);
   ext_fields(o, kk_kube_container_ext, kk_kube_n_container_ext, c, who, c->id, conflist);
+  if (kk_empty(c->restart_policy) && strcmp(o->restart, "Never") != 0) {
+    /* An empty annotation is kukeon's default (never) on the way back. */
+    cleanup_free char *ak = kk_asprintf(KK_KUBE_ANNOTATION_PREFIX "%s.restartPolicy", c->id);
+    note(o, kk_asprintf("%s: restartPolicy: never, the Pod's is %s (annotation %s)", who, o->restart, ak));
+    kk_map_set(&o->annotations, ak, "");
+  }
 }
 
 /* --------------------------------------------------------------- pod */
@@ -412,7 +421,8 @@ static void emit_pod_spec(struct out *o, const struct kk_cell *cell) {
   if (v.f == NULL)
     kk_oom();
   bool host_net = false, host_pid = false;
-  fprintf(o->f, "spec:\n  restartPolicy: %s\n  containers:\n", pod_restart_policy(cell));
+  o->restart = pod_restart_policy(cell);
+  fprintf(o->f, "spec:\n  restartPolicy: %s\n  containers:\n", o->restart);
   for (size_t i = 0; i < cell->spec.n_containers; i++) {
     const struct kk_container_spec *c = &cell->spec.containers[i];
     host_net |= c->host_network;
