@@ -8,13 +8,10 @@
 #include "tests/unit/unit.h"
 
 static struct kk_doc *parse_norm(const char *yaml) {
-  struct kk_doc_list l = {0};
+  struct kk_doc *d = NULL;
   kk_err_t err = NULL;
-  int r = kk_docs_parse(yaml, strlen(yaml), "t.yaml", &l, &err);
+  int r = kk_doc_parse_one(yaml, strlen(yaml), "t.yaml", KK_KIND_CELL, &d, &err);
   ck_assert_msg(r == 0, "parse failed: %s", err ? err->msg : "?");
-  ck_assert_uint_eq(l.n, 1);
-  struct kk_doc *d = l.docs[0];
-  free(l.docs);
   r = kk_doc_normalize(d, "kukeon.io", &err);
   ck_assert_msg(r == 0, "normalize failed: %s", err ? err->msg : "?");
   return d;
