@@ -83,28 +83,31 @@ if [ ! -d "$SCHEMA_DIR/node_modules/kubernetes-models" ] && command -v npm >/dev
   mkdir -p "$SCHEMA_DIR"
   timeout 180 npm install --prefix "$SCHEMA_DIR" --no-audit --no-fund kubernetes-models@5 js-yaml@4 >/dev/null 2>&1
 fi
+VALIDATE=
 if command -v node >/dev/null && [ -d "$SCHEMA_DIR/node_modules/kubernetes-models" ]; then
-  cat >"$SCHEMA_DIR/kk-validate.mjs" <<'EOF'
+  M="$SCHEMA_DIR/node_modules"
+  cat >"$T_TMP/kk-validate.mjs" <<EOF
 // Validates every document of a YAML stream against Kubernetes' schemas.
 import fs from "node:fs";
-import yaml from "js-yaml";
-import { Pod } from "kubernetes-models/v1/Pod";
-import { Deployment } from "kubernetes-models/apps/v1/Deployment";
+import yaml from "$M/js-yaml/dist/js-yaml.mjs";
+import { Pod } from "$M/kubernetes-models/v1/Pod.js";
+import { Deployment } from "$M/kubernetes-models/apps/v1/Deployment.js";
 const kinds = { Pod, Deployment };
 let bad = 0, n = 0;
 for (const doc of yaml.loadAll(fs.readFileSync(process.argv[2], "utf8"))) {
   if (doc == null) continue;
   n++;
-  try { new kinds[doc.kind](doc).validate(); } catch (e) { bad++; console.log(`${doc.metadata?.name}: ${e.message}`); }
+  try { new kinds[doc.kind](doc).validate(); } catch (e) { bad++; console.log(doc.metadata?.name + ": " + e.message); }
 }
-console.log(`${n} documents, ${bad} invalid`);
+console.log(n + " documents, " + bad + " invalid");
 process.exit(bad || n === 0 ? 1 : 0);
 EOF
-  validate() { node "$SCHEMA_DIR/kk-validate.mjs" "$1"; }
+  validate() { node "$T_TMP/kk-validate.mjs" "$1"; }
   t_ok schema-export-valid validate "$T_TMP/shop.kube.yaml"
   # The validator is a real one: a wrong type fails it.
   sed 's/memory: "67108864"/memory: [1]/' "$T_TMP/shop.kube.yaml" >"$T_TMP/broken.yaml"
   t_fail schema-catches-wrong-type validate "$T_TMP/broken.yaml"
+  VALIDATE=validate
 else
   echo "skip - $T_NAME/schema: node or kubernetes-models (npm) not available"
 fi
@@ -142,6 +145,7 @@ spec:
     resources: {limits: {memory: 32Mi}}
     terminationMessagePath: /dev/termination-log
 EOF
+[ -z "$VALIDATE" ] || t_ok schema-pod-input-valid validate "$T_TMP/pod.yaml"
 t_eq import-pod-created 'Cell "kpod": created' "$(k apply -f "$T_TMP/pod.yaml" 2>&1)"
 t_ok import-pod-ready wait_ready kpod
 t_ok import-pod-runs wait_log kpod main '^imported hello$'
@@ -161,6 +165,7 @@ spec:
         image: docker.io/library/busybox:latest
         command: [/bin/sh, -c, "echo deployed; exec sleep 3600"]
 EOF
+[ -z "$VALIDATE" ] || t_ok schema-deployment-input-valid validate "$T_TMP/deploy.yaml"
 t_eq import-deployment-created 'Cell "kdep": created' "$(k apply -f "$T_TMP/deploy.yaml" 2>&1)"
 t_ok import-deployment-runs wait_log kdep app '^deployed$'
 before=$(t_tree "$RP")
@@ -171,6 +176,22 @@ sed 's/^    terminationMessagePath.*/    livenessProbe: {exec: {command: [true]}
 out=$(k apply -f "$T_TMP/probe.yaml" 2>&1); rc=$?
 t_eq import-unsupported-refused "1 Error: $T_TMP/probe.yaml:18: spec.containers[0]: livenessProbe: not supported by kukeon (a cell has no equivalent)" "$rc $out"
 t_eq import-refused-changes-nothing "$before" "$(t_tree "$RP")"
+
+# ------------------------------------------------- through kukeond
+# The daemon parses what apply sends and lists what export reads: the same
+# as in-process.
+kd() { env -u KUKEON_RUN_PATH "$KUKE" "$@"; }
+if t_start_daemon "$RP"; then
+  t_eq daemon-export-same "$Y" "$(kd export stack web --space shop 2>&1)"
+  t_eq daemon-apply-unchanged $'Cell "frontend": unchanged\nCell "worker": unchanged' \
+    "$(kd apply -f "$T_TMP/shop.kube.yaml" 2>&1)"
+  out=$(kd apply -f "$T_TMP/probe.yaml" 2>&1); rc=$?
+  t_match daemon-import-refused '^1 Error: .*probe.yaml:18: spec.containers\[0\]: livenessProbe: not supported' "$rc $out"
+  kill "$DPID" 2>/dev/null
+  wait "$DPID" 2>/dev/null
+else
+  echo "not ok - $T_NAME/daemon-start"
+fi
 
 # ------------------------------------------------- podman kube play
 if command -v podman >/dev/null; then
