@@ -196,6 +196,24 @@ static void ext_fields(struct out *o, const struct kk_kube_ext *t, size_t n, con
 
 /* ---------------------------------------------------------- container */
 
+/* Kubernetes names Pods and containers with DNS-1123 labels; kukeon's
+ * names also allow capitals, '.' and '_'. */
+static bool dns_label(const char *s) {
+  size_t n = strlen(s);
+  if (n == 0 || n > 63 || s[0] == '-' || s[n - 1] == '-')
+    return false;
+  for (size_t i = 0; i < n; i++)
+    if (!(islower((unsigned char)s[i]) || isdigit((unsigned char)s[i]) || s[i] == '-'))
+      return false;
+  return true;
+}
+
+static void check_name(struct out *o, const char *what, const char *name) {
+  if (!dns_label(name))
+    note(o, kk_asprintf("%s name \"%s\" is not a DNS-1123 label: a Kubernetes API server refuses it (podman takes it)",
+                        what, name));
+}
+
 static bool is_pause(const struct kk_container_spec *c) { return kk_streq(c->image, KK_PAUSE_IMAGE); }
 
 static bool all_digits(const char *s, size_t n) {
@@ -355,6 +373,7 @@ static void emit_mounts(struct out *o, struct vols *v, const struct kk_container
 
 static void emit_container(struct out *o, struct vols *v, const struct kk_container_spec *c) {
   FILE *f = o->f;
+  check_name(o, "container", c->id);
   fprintf(f, "  - name: ");
   q(f, c->id);
   fputc('\n', f);
@@ -421,6 +440,7 @@ static void emit_pod_spec(struct out *o, const struct kk_cell *cell) {
   if (v.f == NULL)
     kk_oom();
   bool host_net = false, host_pid = false;
+  check_name(o, "cell", cell->metadata.name);
   o->restart = pod_restart_policy(cell);
   fprintf(o->f, "spec:\n  restartPolicy: %s\n  containers:\n", o->restart);
   for (size_t i = 0; i < cell->spec.n_containers; i++) {

@@ -273,7 +273,7 @@ static int parse_port(struct ictx *c, yaml_node_t *n, const char *path, void *ar
 static int millicores(const char *s, int64_t *out) {
   char *end;
   double v = strtod(s, &end);
-  if (end == s || v < 0 || v > 1e6)
+  if (end == s || !(v >= 0 && v <= 1e6)) /* NaN too */
     return -1;
   if (strcmp(end, "m") == 0)
     *out = (int64_t)v;

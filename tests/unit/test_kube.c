@@ -101,6 +101,20 @@ START_TEST(export_is_a_pod_with_notes) {
 }
 END_TEST
 
+START_TEST(names_kubernetes_refuses_are_noted) {
+  cleanup_doc struct kk_doc *d = parse_norm("apiVersion: v1beta1\nkind: Cell\nmetadata: {name: Web.1}\nspec:\n"
+                                            "  containers: [{id: Main, image: busybox}]\n");
+  const struct kk_doc *one[] = {d};
+  cleanup_free char *y = kk_kube_export(one, 1);
+  ck_assert_ptr_nonnull(strstr(y, "#   cell name \"Web.1\" is not a DNS-1123 label"));
+  ck_assert_ptr_nonnull(strstr(y, "#   container name \"Main\" is not a DNS-1123 label"));
+  cleanup_free char *msg = parse_fail("apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec:\n  containers:\n"
+                                      "  - {name: a, image: b, resources: {requests: {cpu: nan}}}\n");
+  ck_assert_str_eq(msg, "t.yaml:6: spec.containers[0].resources: requests.cpu: expected CPUs (\"0.5\") or "
+                        "millicores (\"500m\")");
+}
+END_TEST
+
 START_TEST(foreign_pod_becomes_a_cell) {
   cleanup_doc struct kk_doc *d = parse_norm("apiVersion: v1\n"
                                             "kind: Pod\n"
@@ -178,6 +192,7 @@ static Suite *kube_suite(void) {
   TCase *tc = tcase_create("core");
   tcase_add_test(tc, round_trip_keeps_the_cell);
   tcase_add_test(tc, export_is_a_pod_with_notes);
+  tcase_add_test(tc, names_kubernetes_refuses_are_noted);
   tcase_add_test(tc, foreign_pod_becomes_a_cell);
   tcase_add_test(tc, deployment_template_becomes_a_cell);
   tcase_add_test(tc, what_kukeon_cannot_honour_is_refused);
