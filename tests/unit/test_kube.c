@@ -82,6 +82,27 @@ START_TEST(round_trip_keeps_the_cell) {
 }
 END_TEST
 
+/* A cell whose root is a container of its own, on the host's namespaces. */
+START_TEST(round_trip_keeps_a_host_cell) {
+  cleanup_doc struct kk_doc *orig = parse_norm("apiVersion: v1beta1\nkind: Cell\nmetadata: {name: agent}\nspec:\n"
+                                               "  realmId: r1\n  spaceId: s1\n  stackId: t1\n  containers:\n"
+                                               "    - {id: main, image: busybox, root: true, hostNetwork: true, "
+                                               "hostPID: true, hostCgroup: true, privileged: true, user: nobody}\n"
+                                               "    - {id: side, image: busybox, hostNetwork: true, hostPID: true, "
+                                               "restartPolicy: always, networks: [a, b]}\n");
+  const struct kk_doc *one[] = {orig};
+  cleanup_free char *yaml = kk_kube_export(one, 1);
+  ck_assert_ptr_nonnull(strstr(yaml, "  hostNetwork: true\n  hostPID: true\n"));
+  ck_assert_ptr_nonnull(strstr(yaml, "      privileged: true\n"));
+  cleanup_doc struct kk_doc *back = parse_norm(yaml);
+  struct kk_strv diff = {0};
+  kk_doc_spec_diff(orig, back, &diff);
+  cleanup_free char *d = kk_strv_join(&diff, ", ");
+  ck_assert_msg(diff.n == 0, "differs: %s\n%s", d, yaml);
+  kk_strv_free(&diff);
+}
+END_TEST
+
 START_TEST(export_is_a_pod_with_notes) {
   cleanup_doc struct kk_doc *orig = parse_norm(full_cell);
   const struct kk_doc *one[] = {orig};
@@ -191,6 +212,7 @@ static Suite *kube_suite(void) {
   Suite *s = suite_create("kube");
   TCase *tc = tcase_create("core");
   tcase_add_test(tc, round_trip_keeps_the_cell);
+  tcase_add_test(tc, round_trip_keeps_a_host_cell);
   tcase_add_test(tc, export_is_a_pod_with_notes);
   tcase_add_test(tc, names_kubernetes_refuses_are_noted);
   tcase_add_test(tc, foreign_pod_becomes_a_cell);
