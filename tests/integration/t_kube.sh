@@ -77,11 +77,13 @@ t_fail export-bad-name k export cell 'a_b'
 
 # ------------------------------------------------- schema validation
 # kubernetes-models carries the JSON schemas of Kubernetes' OpenAPI and
-# validates with ajv: nothing is fetched at validation time.
+# validates with ajv: nothing is fetched at validation time.  npm installs
+# it once into KUKEON_KUBE_SCHEMA_DIR (kept between runs); without node or
+# the registry the check is skipped and says so.
 SCHEMA_DIR=${KUKEON_KUBE_SCHEMA_DIR:-/var/tmp/kukeon-kube-schema}
 if [ ! -d "$SCHEMA_DIR/node_modules/kubernetes-models" ] && command -v npm >/dev/null; then
   mkdir -p "$SCHEMA_DIR"
-  timeout 180 npm install --prefix "$SCHEMA_DIR" --no-audit --no-fund kubernetes-models@5 js-yaml@4 >/dev/null 2>&1
+  timeout 180 npm install --prefix "$SCHEMA_DIR" --no-audit --no-fund kubernetes-models@5.1.0 js-yaml@4.3.2 >/dev/null 2>&1
 fi
 VALIDATE=
 if command -v node >/dev/null && [ -d "$SCHEMA_DIR/node_modules/kubernetes-models" ]; then
