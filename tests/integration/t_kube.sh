@@ -77,14 +77,10 @@ t_fail export-bad-name k export cell 'a_b'
 
 # ------------------------------------------------- schema validation
 # kubernetes-models carries the JSON schemas of Kubernetes' OpenAPI and
-# validates with ajv: nothing is fetched at validation time.  npm installs
-# it once into KUKEON_KUBE_SCHEMA_DIR (kept between runs); without node or
-# the registry the check is skipped and says so.
-SCHEMA_DIR=${KUKEON_KUBE_SCHEMA_DIR:-/var/tmp/kukeon-kube-schema}
-if [ ! -d "$SCHEMA_DIR/node_modules/kubernetes-models" ] && command -v npm >/dev/null; then
-  mkdir -p "$SCHEMA_DIR"
-  timeout 180 npm install --prefix "$SCHEMA_DIR" --no-audit --no-fund kubernetes-models@5.1.0 js-yaml@4.3.2 >/dev/null 2>&1
-fi
+# validates with ajv: nothing is fetched at validation time.
+# scripts/install-deps installs it (npm) into KUKEON_KUBE_SCHEMA_DIR; the
+# test runs in a network namespace of its own and fetches nothing.
+SCHEMA_DIR=${KUKEON_KUBE_SCHEMA_DIR:-/usr/local/lib/kukeon-tests/kube-schema}
 VALIDATE=
 if command -v node >/dev/null && [ -d "$SCHEMA_DIR/node_modules/kubernetes-models" ]; then
   M="$SCHEMA_DIR/node_modules"
@@ -111,7 +107,7 @@ EOF
   t_fail schema-catches-wrong-type validate "$T_TMP/broken.yaml"
   VALIDATE=validate
 else
-  echo "skip - $T_NAME/schema: node or kubernetes-models (npm) not available"
+  echo "skip - $T_NAME/schema: node or $SCHEMA_DIR/node_modules/kubernetes-models missing (scripts/install-deps)"
 fi
 
 # --------------------------------------------------------- round trip
