@@ -83,28 +83,81 @@ t_fail export-bad-name k export cell 'a_b'
 SCHEMA_DIR=${KUKEON_KUBE_SCHEMA_DIR:-/usr/local/lib/kukeon-tests/kube-schema}
 VALIDATE=
 if command -v node >/dev/null && [ -d "$SCHEMA_DIR/node_modules/kubernetes-models" ]; then
-  M="$SCHEMA_DIR/node_modules"
-  cat >"$T_TMP/kk-validate.mjs" <<EOF
-// Validates every document of a YAML stream against Kubernetes' schemas.
+  cat >"$T_TMP/kk-validate.mjs" <<'EOF'
+// Validates every document of a YAML stream against Kubernetes' schemas
+// (ajv, kubernetes-models), and strictly, as kubectl's field validation
+// does: a field the API's types do not declare (read from the models'
+// type declarations) is an error too.
 import fs from "node:fs";
-import yaml from "$M/js-yaml/dist/js-yaml.mjs";
-import { Pod } from "$M/kubernetes-models/v1/Pod.js";
-import { Deployment } from "$M/kubernetes-models/apps/v1/Deployment.js";
-const kinds = { Pod, Deployment };
+import path from "node:path";
+const M = process.env.KK_SCHEMA_MODULES;
+const { default: yaml } = await import(path.join(M, "js-yaml/dist/js-yaml.mjs"));
+const { Pod } = await import(path.join(M, "kubernetes-models/v1/Pod.js"));
+const { Deployment } = await import(path.join(M, "kubernetes-models/apps/v1/Deployment.js"));
+const kinds = {
+  Pod: [Pod, "kubernetes-models/v1/Pod.d.ts"],
+  Deployment: [Deployment, "kubernetes-models/apps/v1/Deployment.d.ts"],
+};
+const types = new Map();
+// The fields of the interface a .d.ts declares (null: not an object type).
+function typeOf(file) {
+  if (types.has(file)) return types.get(file);
+  const src = fs.readFileSync(file, "utf8").replace(/\/\*\*[\s\S]*?\*\//g, "");
+  const imports = {};
+  for (const m of src.matchAll(/import \{ (\w+) \} from "([^"]+)";/g)) imports[m[1]] = m[2];
+  const body = src.match(/export interface I\w+(?: extends [\w, ]+)? \{([\s\S]*?)\n\}/);
+  let fields = null;
+  if (body) {
+    fields = {};
+    const lines = body[1].split("\n");
+    for (let i = 0; i < lines.length; i++) {
+      const m = lines[i].match(/^\s*"([^"]+)"\??: (.*?);?$/);
+      if (!m) continue;
+      if (m[2] === "{") while (!/^\s*\};$/.test(lines[i])) i++; // a map: any keys
+      fields[m[1]] = m[2] === "{" ? "map" : m[2];
+    }
+  }
+  const t = { fields, imports, dir: path.dirname(file) };
+  types.set(file, t);
+  return t;
+}
+function strict(v, file, at, errs) {
+  const t = typeOf(file);
+  if (!t.fields || v === null || typeof v !== "object" || Array.isArray(v)) return;
+  for (const [k, x] of Object.entries(v)) {
+    const type = t.fields[k];
+    if (type === undefined) { errs.push(at + "." + k + ": unknown field"); continue; }
+    const arr = type.match(/^Array<(\w+)>$/);
+    const from = t.imports[arr ? arr[1] : type];
+    if (!from) continue;
+    const sub = from.startsWith(".") ? path.join(t.dir, from.replace(/\.js$/, ".d.ts")) : path.join(M, from + ".d.ts");
+    if (arr) (x || []).forEach((item, i) => strict(item, sub, at + "." + k + "[" + i + "]", errs));
+    else strict(x, sub, at + "." + k, errs);
+  }
+}
 let bad = 0, n = 0;
 for (const doc of yaml.loadAll(fs.readFileSync(process.argv[2], "utf8"))) {
   if (doc == null) continue;
   n++;
-  try { new kinds[doc.kind](doc).validate(); } catch (e) { bad++; console.log(doc.metadata?.name + ": " + e.message); }
+  const [Model, dts] = kinds[doc.kind] || [];
+  const errs = [];
+  if (!Model) errs.push("kind " + doc.kind + ": not checked here");
+  else {
+    try { new Model(doc).validate(); } catch (e) { errs.push(e.message); }
+    strict(doc, path.join(M, dts), doc.kind, errs);
+  }
+  if (errs.length) { bad++; console.log(doc.metadata?.name + ": " + errs.join("; ")); }
 }
 console.log(n + " documents, " + bad + " invalid");
 process.exit(bad || n === 0 ? 1 : 0);
 EOF
-  validate() { node "$T_TMP/kk-validate.mjs" "$1"; }
+  validate() { KK_SCHEMA_MODULES="$SCHEMA_DIR/node_modules" node "$T_TMP/kk-validate.mjs" "$1"; }
   t_ok schema-export-valid validate "$T_TMP/shop.kube.yaml"
   # The validator is a real one: a wrong type fails it.
   sed 's/memory: "67108864"/memory: [1]/' "$T_TMP/shop.kube.yaml" >"$T_TMP/broken.yaml"
   t_fail schema-catches-wrong-type validate "$T_TMP/broken.yaml"
+  sed 's/^    imagePullPolicy: IfNotPresent$/&\n    imagePullPolicyy: Always/' "$T_TMP/shop.kube.yaml" >"$T_TMP/unknown.yaml"
+  t_fail schema-catches-unknown-field validate "$T_TMP/unknown.yaml"
   VALIDATE=validate
 else
   echo "skip - $T_NAME/schema: node or $SCHEMA_DIR/node_modules/kubernetes-models missing (scripts/install-deps)"
