@@ -163,6 +163,34 @@ else
   echo "skip - $T_NAME/schema: node or $SCHEMA_DIR/node_modules/kubernetes-models missing (scripts/install-deps)"
 fi
 
+# ------------------------------------------- every mapped field
+# A cell using every field the export maps or annotates: valid, and back
+# unchanged.
+mkdir -p "$T_TMP/data"
+t_cell full "    - id: main
+      image: docker.io/library/busybox:latest
+      command: /bin/sleep
+      args: [\"3600\"]
+      workingDir: /tmp
+      env: [\"A=1\"]
+      ports: [\"127.0.0.1:18080:80\", \"18081:81/udp\"]
+      volumes:
+        - {source: $T_TMP/data, target: /data, readOnly: true}
+        - {kind: tmpfs, target: /scratch, sizeBytes: 1048576}
+      tmpfs: [{path: /run/x, sizeBytes: 65536}]
+      user: \"1000:1000\"
+      readOnlyRootFilesystem: true
+      capabilities: {drop: [ALL], add: [CAP_NET_BIND_SERVICE]}
+      securityOpts: [\"seccomp=unconfined\"]
+      resources: {memoryLimitBytes: 33554432, cpuShares: 512, pidsLimit: 32}
+      restartPolicy: on-failure
+      restartMaxRetries: 2"
+k apply -f "$T_TMP/full.yaml" >/dev/null 2>&1
+k export cell full >"$T_TMP/full.kube.yaml" 2>&1
+[ -z "$VALIDATE" ] || t_ok schema-every-field-valid validate "$T_TMP/full.kube.yaml"
+t_eq roundtrip-every-field-unchanged 'Cell "full": unchanged' "$(k apply -f "$T_TMP/full.kube.yaml" 2>&1)"
+k delete cell full >/dev/null 2>&1
+
 # --------------------------------------------------------- round trip
 t_eq roundtrip-apply-unchanged $'Cell "frontend": unchanged\nCell "worker": unchanged' \
   "$(k apply -f "$T_TMP/shop.kube.yaml" 2>&1)"
