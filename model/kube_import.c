@@ -424,6 +424,44 @@ struct pod_ctx {
   bool host_net, host_pid;
 };
 
+/* kukeon's command is one path; Kubernetes' extra words lead the args. */
+static void split_command(struct kk_container_spec *ct, const struct kk_strv *cmd) {
+  if (cmd->n == 0)
+    return;
+  ct->command = kk_xstrdup(cmd->v[0]);
+  struct kk_strv args = {0};
+  for (size_t i = 1; i < cmd->n; i++)
+    kk_strv_push(&args, cmd->v[i]);
+  for (size_t i = 0; i < ct->args.n; i++)
+    kk_strv_push(&args, ct->args.v[i]);
+  kk_strv_free(&ct->args);
+  ct->args = args;
+}
+
+/* name, image, command, args, workingDir. */
+static int parse_process(struct ictx *c, yaml_node_t *n, const char *path, struct kk_container_spec *ct) {
+  const char *name = NULL, *image = NULL, *wd = NULL;
+  cleanup_strv struct kk_strv cmd = {0};
+  if (want_str(c, get(c, n, "name"), path, &name) < 0 || want_str(c, get(c, n, "image"), path, &image) < 0 ||
+      want_str(c, get(c, n, "workingDir"), path, &wd) < 0 || want_strv(c, get(c, n, "command"), path, &cmd) < 0 ||
+      want_strv(c, get(c, n, "args"), path, &ct->args) < 0)
+    return -1;
+  if (name == NULL)
+    return fail(c, n, path, "name: a container needs a name");
+  ct->id = kk_xstrdup(name);
+  ct->image = kk_xstrdup(image);
+  ct->working_dir = kk_xstrdup(wd);
+  split_command(ct, &cmd);
+  return 0;
+}
+
+/* Runs fn on n's list under key, with the path "<path>.<key>[i]". */
+static int each_of(struct ictx *c, yaml_node_t *n, const char *path, const char *key, item_fn fn, void *arg) {
+  char p[300];
+  snprintf(p, sizeof(p), "%s.%s", path, key);
+  return each(c, get(c, n, key), p, fn, arg);
+}
+
 static int parse_container(struct ictx *c, yaml_node_t *n, const char *path, void *arg) {
   static const char *const known[] = {"name",      "image",        "command",         "args", "workingDir", "env",
                                       "ports",     "resources",    "volumeMounts",    "securityContext", NULL};
@@ -433,48 +471,17 @@ static int parse_container(struct ictx *c, yaml_node_t *n, const char *path, voi
   if (check_keys(c, n, path, known, skipped) < 0)
     return -1;
   struct kk_cell *cell = c->cell;
-  cell->spec.containers = kk_xrealloc(cell->spec.containers, (cell->spec.n_containers + 1) * sizeof(*cell->spec.containers));
+  cell->spec.containers =
+      kk_xrealloc(cell->spec.containers, (cell->spec.n_containers + 1) * sizeof(*cell->spec.containers));
   struct kk_container_spec *ct = &cell->spec.containers[cell->spec.n_containers++];
   memset(ct, 0, sizeof(*ct));
-  const char *name = NULL, *image = NULL, *wd = NULL;
-  struct kk_strv cmd = {0};
-  int r = want_str(c, get(c, n, "name"), path, &name) < 0 || want_str(c, get(c, n, "image"), path, &image) < 0 ||
-                  want_str(c, get(c, n, "workingDir"), path, &wd) < 0 ||
-                  want_strv(c, get(c, n, "command"), path, &cmd) < 0 ||
-                  want_strv(c, get(c, n, "args"), path, &ct->args) < 0
-              ? -1
-              : 0;
-  /* kukeon's command is one path; Kubernetes' extra words lead the args. */
-  if (cmd.n > 0) {
-    ct->command = kk_xstrdup(cmd.v[0]);
-    struct kk_strv args = {0};
-    for (size_t i = 1; i < cmd.n; i++)
-      kk_strv_push(&args, cmd.v[i]);
-    for (size_t i = 0; i < ct->args.n; i++)
-      kk_strv_push(&args, ct->args.v[i]);
-    kk_strv_free(&ct->args);
-    ct->args = args;
-  }
-  kk_strv_free(&cmd);
-  if (r < 0)
-    return -1;
-  if (name == NULL)
-    return fail(c, n, path, "name: a container needs a name");
-  ct->id = kk_xstrdup(name);
-  ct->image = kk_xstrdup(image);
-  ct->working_dir = kk_xstrdup(wd);
   ct->restart_policy = kk_xstrdup(pod->restart);
   ct->host_network = pod->host_net;
   ct->host_pid = pod->host_pid;
   struct mount_arg ma = {&pod->vols, ct};
-  snprintf(p, sizeof(p), "%s.env", path);
-  if (each(c, get(c, n, "env"), p, parse_env, &ct->env) < 0)
-    return -1;
-  snprintf(p, sizeof(p), "%s.ports", path);
-  if (each(c, get(c, n, "ports"), p, parse_port, &ct->ports) < 0)
-    return -1;
-  snprintf(p, sizeof(p), "%s.volumeMounts", path);
-  if (each(c, get(c, n, "volumeMounts"), p, parse_mount, &ma) < 0)
+  if (parse_process(c, n, path, ct) < 0 || each_of(c, n, path, "env", parse_env, &ct->env) < 0 ||
+      each_of(c, n, path, "ports", parse_port, &ct->ports) < 0 ||
+      each_of(c, n, path, "volumeMounts", parse_mount, &ma) < 0)
     return -1;
   yaml_node_t *res = get(c, n, "resources");
   snprintf(p, sizeof(p), "%s.resources", path);
@@ -515,24 +522,19 @@ static int parse_pod_spec(struct ictx *c, yaml_node_t *spec, const char *path) {
     return kk_error_kind(c->err, KK_ERR_INVALID, 0, "%s: %s: required", c->file, path);
   if (check_keys(c, spec, path, known, skipped) < 0)
     return -1;
-  struct pod_ctx pod = {0};
   yaml_node_t *sc = get(c, spec, "securityContext"), *ctrs = get(c, spec, "containers");
-  snprintf(p, sizeof(p), "%s.securityContext", path);
-  int r = restart_of(c, get(c, spec, "restartPolicy"), &pod.restart) < 0 ||
-                  want_bool(c, get(c, spec, "hostNetwork"), path, &pod.host_net) < 0 ||
-                  want_bool(c, get(c, spec, "hostPID"), path, &pod.host_pid) < 0 ||
-                  (sc && (check_keys(c, sc, p, sc_known, NULL) < 0 || parse_ids(c, sc, p, &pod.ids) < 0))
-              ? -1
-              : 0;
-  snprintf(p, sizeof(p), "%s.volumes", path);
-  if (r == 0)
-    r = each(c, get(c, spec, "volumes"), p, parse_volume, &pod.vols);
   snprintf(p, sizeof(p), "%s.containers", path);
-  if (r == 0 && (ctrs == NULL || ctrs->type != YAML_SEQUENCE_NODE ||
-                 ctrs->data.sequence.items.start == ctrs->data.sequence.items.top))
-    r = fail(c, ctrs ? ctrs : spec, p, "a Pod needs at least one container");
-  if (r == 0)
-    r = each(c, ctrs, p, parse_container, &pod);
+  if (ctrs == NULL || ctrs->type != YAML_SEQUENCE_NODE || ctrs->data.sequence.items.start == ctrs->data.sequence.items.top)
+    return fail(c, ctrs ? ctrs : spec, p, "a Pod needs at least one container");
+  struct pod_ctx pod = {0};
+  snprintf(p, sizeof(p), "%s.securityContext", path);
+  int r = -1;
+  if (restart_of(c, get(c, spec, "restartPolicy"), &pod.restart) == 0 &&
+      want_bool(c, get(c, spec, "hostNetwork"), path, &pod.host_net) == 0 &&
+      want_bool(c, get(c, spec, "hostPID"), path, &pod.host_pid) == 0 &&
+      (sc == NULL || (check_keys(c, sc, p, sc_known, NULL) == 0 && parse_ids(c, sc, p, &pod.ids) == 0)) &&
+      each_of(c, spec, path, "volumes", parse_volume, &pod.vols) == 0)
+    r = each_of(c, spec, path, "containers", parse_container, &pod);
   free(pod.vols.v);
   return r;
 }
@@ -653,17 +655,14 @@ int kk_kube_parse(yaml_document_t *yd, yaml_node_t *root, const char *file, stru
   const char *av = scalar(get(&c, root, "apiVersion")), *kind = scalar(get(&c, root, "kind"));
   if (check_keys(&c, root, "document", known, skipped) < 0)
     return -1;
-  int r;
-  if (kk_streq(av, "v1") && kk_streq(kind, "Pod"))
-    r = parse_metadata(&c, get(&c, root, "metadata"), "metadata", true) < 0
-            ? -1
-            : parse_pod_spec(&c, get(&c, root, "spec"), "spec");
-  else if (kk_streq(av, "apps/v1") && kk_streq(kind, "Deployment"))
-    r = parse_deployment(&c, root);
-  else
+  bool pod = kk_streq(av, "v1") && kk_streq(kind, "Pod");
+  if (!pod && !(kk_streq(av, "apps/v1") && kk_streq(kind, "Deployment")))
     return fail(&c, root, "kind", "%s %s: not a kind kukeon imports (a v1 Pod or an apps/v1 Deployment)", av,
                 kind ? kind : "(none)");
-  if (r < 0 || apply_extensions(&c, root) < 0)
+  if (pod && (parse_metadata(&c, get(&c, root, "metadata"), "metadata", true) < 0 ||
+              parse_pod_spec(&c, get(&c, root, "spec"), "spec") < 0))
+    return -1;
+  if ((!pod && parse_deployment(&c, root) < 0) || apply_extensions(&c, root) < 0)
     return -1;
   *out = kk_steal(&doc);
   return 0;
