@@ -378,6 +378,8 @@ static void emit_container(struct out *o, struct vols *v, const struct kk_contai
   q(f, c->id);
   fputc('\n', f);
   kv(f, 4, "image", c->image);
+  if (kk_has_prefix(c->image, "kukeon.internal/"))
+    note(o, kk_asprintf("container %s: image %s is built by kukeon on its host, in no registry", c->id, c->image));
   /* kukeon pulls an image only when it has none by that name. */
   fprintf(f, "    imagePullPolicy: IfNotPresent\n");
   if (!kk_empty(c->command))

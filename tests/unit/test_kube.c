@@ -120,11 +120,12 @@ END_TEST
 
 START_TEST(names_kubernetes_refuses_are_noted) {
   cleanup_doc struct kk_doc *d = parse_norm("apiVersion: v1beta1\nkind: Cell\nmetadata: {name: Web.1}\nspec:\n"
-                                            "  containers: [{id: Main, image: busybox}]\n");
+                                            "  containers: [{id: Main, image: \"kukeon.internal/kukeond:v1\"}]\n");
   const struct kk_doc *one[] = {d};
   cleanup_free char *y = kk_kube_export(one, 1);
   ck_assert_ptr_nonnull(strstr(y, "#   cell name \"Web.1\" is not a DNS-1123 label"));
   ck_assert_ptr_nonnull(strstr(y, "#   container name \"Main\" is not a DNS-1123 label"));
+  ck_assert_ptr_nonnull(strstr(y, "#   container Main: image kukeon.internal/kukeond:v1 is built by kukeon on its host"));
   cleanup_free char *msg = parse_fail("apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec:\n  containers:\n"
                                       "  - {name: a, image: b, resources: {requests: {cpu: nan}}}\n");
   ck_assert_str_eq(msg, "t.yaml:6: spec.containers[0].resources: requests.cpu: expected CPUs (\"0.5\") or "
