@@ -4,6 +4,7 @@
 #include <string.h>
 #include <yaml.h>
 
+#include "model/kube.h"
 #include "model/schema.h"
 
 static const char *const kind_names[KK_KIND_COUNT] = {"Realm", "Space", "Stack", "Cell", "Container"};
@@ -139,6 +140,17 @@ static yaml_node_t *map_get(yaml_document_t *d, yaml_node_t *map, const char *ke
   return NULL;
 }
 
+/* A kukeon kind under a Kubernetes apiVersion is a wrong apiVersion, not
+ * an import. */
+static bool names_kukeon_kind(yaml_document_t *yd, yaml_node_t *root) {
+  yaml_node_t *kn = map_get(yd, root, "kind");
+  const char *kind = kn && kn->type == YAML_SCALAR_NODE ? (const char *)kn->data.scalar.value : NULL;
+  for (size_t i = 0; kind && i < KK_KIND_COUNT; i++)
+    if (strcmp(kind, kind_names[i]) == 0)
+      return true;
+  return false;
+}
+
 static int parse_document(yaml_document_t *yd, yaml_node_t *root, const char *file, struct kk_doc **out,
                           kk_err_t *err) {
   int line = (int)root->start_mark.line + 1;
@@ -149,6 +161,8 @@ static int parse_document(yaml_document_t *yd, yaml_node_t *root, const char *fi
     if (av->type != YAML_SCALAR_NODE)
       return kk_error_kind(err, KK_ERR_INVALID, 0, "%s:%d: apiVersion: expected a string", file, line);
     const char *v = (const char *)av->data.scalar.value;
+    if (kk_kube_is_api_version(v) && !names_kukeon_kind(yd, root)) /* a Kubernetes Pod or Deployment: a cell */
+      return kk_kube_parse(yd, root, file, out, err);
     if (*v != '\0' && strcmp(v, KK_API_VERSION) != 0)
       return kk_error_kind(err, KK_ERR_INVALID, 0, "%s:%d: apiVersion: unsupported apiVersion \"%s\" (supported: %s)",
                            file, (int)av->start_mark.line + 1, v, KK_API_VERSION);

@@ -388,6 +388,15 @@ char *kk_doc_to_json(const struct kk_doc *doc);
 char *kk_docs_to_yaml(const struct kk_doc *const *docs, size_t n);
 char *kk_docs_to_json(const struct kk_doc *const *docs, size_t n);
 
+/* ------------------------------------------------------ Kubernetes */
+/* Cells as Kubernetes YAML (`kuke export`): a v1 Pod per cell, each its own
+ * YAML document.  What Kubernetes has no field for is named in a comment
+ * above the Pod and kept in a "kukeon.io/..." annotation.  The way back is
+ * kk_docs_parse, which reads a v1 Pod or an apps/v1 Deployment's pod
+ * template as a cell (placed by the kukeon.io/realm|space|stack labels,
+ * "default" without them). */
+char *kk_kube_export(const struct kk_doc *const *cells, size_t n);
+
 /* ---------------------------------------------------------- Validation */
 /* Fill defaults that follow from the document itself (stack/cell id = name,
  * realm namespace, container parent ids, containerd ids, root container
