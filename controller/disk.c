@@ -17,8 +17,9 @@
 int kk_ctl_disk_pct_parse(const char *s, const char *what, int *out, kk_err_t *err) {
   char *end = NULL;
   errno = 0;
-  long v = s ? strtol(s, &end, 10) : -1;
-  if (s == NULL || *s == '\0' || *end != '\0' || errno != 0 || v < 0 || v > 100)
+  bool digits = s != NULL && *s >= '0' && *s <= '9';
+  long v = digits ? strtol(s, &end, 10) : -1;
+  if (!digits || *end != '\0' || errno != 0 || v < 0 || v > 100)
     return kk_error_kind(err, KK_ERR_INVALID, 0, "invalid %s \"%s\": expected a percent from 0 (off) to 100", what,
                          s ? s : "");
   *out = (int)v;
@@ -37,15 +38,21 @@ int kk_ctl_disk_pressure_env(struct kk_controller_config *cfg, kk_err_t *err) {
   return 0;
 }
 
-/* Percent of the filesystem at path in use, rounded up, as df shows it
- * (space kept for root counts as neither used nor available). */
+int kk_ctl_disk_used_pct(unsigned long long blocks, unsigned long long bfree, unsigned long long bavail) {
+  unsigned long long used = blocks > bfree ? blocks - bfree : 0;
+  unsigned long long total = used + bavail;
+  return total == 0 ? 0 : (int)((used * 100 + total - 1) / total);
+}
+
+bool kk_ctl_disk_warn_due(int64_t last_ms, int64_t now_ms) {
+  return last_ms == 0 || now_ms - last_ms >= (int64_t)KK_DISK_WARN_EVERY_SEC * 1000;
+}
+
 static int used_percent(const char *path, int *pct, kk_err_t *err) {
   struct statvfs sv;
   if (statvfs(path, &sv) < 0)
     return kk_error(err, errno, "statvfs %s", path);
-  unsigned long long used = (unsigned long long)(sv.f_blocks - sv.f_bfree);
-  unsigned long long total = used + (unsigned long long)sv.f_bavail;
-  *pct = total == 0 ? 0 : (int)((used * 100 + total - 1) / total);
+  *pct = kk_ctl_disk_used_pct(sv.f_blocks, sv.f_bfree, sv.f_bavail);
   return 0;
 }
 
@@ -80,7 +87,7 @@ void kk_ctl_disk_warns_free(struct kk_disk_warns *w) {
 static void warn_rate_limited(struct kk_controller *c, const char *realm, const char *path, int pct) {
   struct kk_disk_warned *slot = warned_slot(&c->disk_warns, realm);
   int64_t now = kk_monotonic_ms();
-  if (slot->at_ms != 0 && now - slot->at_ms < KK_DISK_WARN_EVERY_SEC * 1000)
+  if (!kk_ctl_disk_warn_due(slot->at_ms, now))
     return;
   slot->at_ms = now;
   char used[KK_LOG_NUM_MAX], warn[KK_LOG_NUM_MAX], block[KK_LOG_NUM_MAX];

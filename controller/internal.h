@@ -183,6 +183,11 @@ void kk_ctl_disk_observe(struct kk_controller *c, const char *realm);
  * pressure ...") at the block threshold unless ignore; other kinds pass. */
 int kk_ctl_disk_guard(struct kk_controller *c, const struct kk_doc *cell, bool ignore, kk_err_t *err);
 void kk_ctl_disk_warns_free(struct kk_disk_warns *w);
+/* Pure: percent in use of a filesystem of blocks, bfree free and bavail
+ * available to users, rounded up as df shows it (space kept for root is
+ * neither used nor available); a realm's WARN is due again. */
+int kk_ctl_disk_used_pct(unsigned long long blocks, unsigned long long bfree, unsigned long long bavail);
+bool kk_ctl_disk_warn_due(int64_t last_ms, int64_t now_ms);
 
 /* ---------------------------------------------------------- cgroup.c */
 
