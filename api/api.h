@@ -41,6 +41,9 @@ void kk_api_closep(struct kk_api **api);
  * (KK_ERR_UNAVAILABLE) instead of a wait without end (kuke status).
  * In-process calls are not bounded by it. */
 void kk_api_set_reply_deadline(struct kk_api *api, int ms);
+/* Creates and applies of this connection waive kukeond's disk-pressure
+ * guard (--ignore-disk-pressure). */
+void kk_api_set_ignore_disk_pressure(struct kk_api *api, bool ignore);
 
 int kk_api_ping(struct kk_api *api, char **version, kk_err_t *err);
 /* The kukeond cell (controller.h's kk_ctl_system_*): in-process handles

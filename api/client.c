@@ -20,6 +20,7 @@ struct kk_api {
   int fd;                    /* or a connection to kukeond */
   char *socket_path;
   int reply_ms;              /* how long a reply may take to begin; -1: no bound */
+  bool ignore_disk_pressure; /* sent with every create and apply */
 };
 
 int kk_api_open_local(const struct kk_controller_config *cfg, struct kk_api **out, kk_err_t *err) {
@@ -96,6 +97,8 @@ void kk_api_close(struct kk_api *api) {
 }
 
 void kk_api_set_reply_deadline(struct kk_api *api, int ms) { api->reply_ms = ms; }
+
+void kk_api_set_ignore_disk_pressure(struct kk_api *api, bool ignore) { api->ignore_disk_pressure = ignore; }
 
 void kk_api_closep(struct kk_api **api) {
   kk_api_close(*api);
@@ -268,6 +271,7 @@ int kk_api_create(struct kk_api *api, const struct kk_doc *doc, struct kk_report
   Kukeonv1__CreateRequest req = KUKEONV1__CREATE_REQUEST__INIT;
   req.document.data = (uint8_t *)yaml;
   req.document.len = strlen(yaml);
+  req.ignore_disk_pressure = api->ignore_disk_pressure;
   cleanup_free uint8_t *p = NULL;
   size_t n = 0;
   if (call(api, KUKEONV1__METHOD__CREATE, &req.base, &p, &n, err) < 0)
@@ -513,6 +517,7 @@ int kk_api_apply(struct kk_api *api, const struct kk_apply_source *src, size_t n
   }
   req.sources = ptrs;
   req.n_sources = n_src;
+  req.ignore_disk_pressure = api->ignore_disk_pressure;
   cleanup_free uint8_t *p = NULL;
   size_t n = 0;
   int ret = call(api, KUKEONV1__METHOD__APPLY, &req.base, &p, &n, err);

@@ -70,7 +70,7 @@ static int h_create(struct kk_controller *ctl, struct kk_api_call *call, const v
   struct kk_report rep = {0};
   int ret = doc_from_bytes(&req->document, &doc, err);
   if (ret == 0)
-    ret = kk_ctl_create(ctl, doc, call->policy, &rep, err);
+    ret = kk_ctl_create(ctl, doc, call->policy, req->ignore_disk_pressure, &rep, err);
   if (ret == 0)
     pack_report(&rep, out);
   kk_report_free(&rep);
@@ -241,7 +241,7 @@ static int h_apply(struct kk_controller *ctl, struct kk_api_call *call, const vo
     src[i].len = req->sources[i]->content.len;
   }
   struct kk_apply_result res = {0};
-  int ret = kk_ctl_apply(ctl, src, req->n_sources, call->policy, &res, err);
+  int ret = kk_ctl_apply(ctl, src, req->n_sources, call->policy, req->ignore_disk_pressure, &res, err);
   if (ret == 0) {
     Kukeonv1__ApplyResponse resp = KUKEONV1__APPLY_RESPONSE__INIT;
     Kukeonv1__ApplyItem *items = kk_xzalloc((res.n ? res.n : 1) * sizeof(*items));

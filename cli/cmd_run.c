@@ -207,7 +207,7 @@ struct run_opts {
   struct kk_ref scope;
   const char *image, *command, *name, *file, *container, *memory;
   const struct kk_strv *publish; /* -p: docker's [hostIP:]hostPort:containerPort[/proto] */
-  bool detach, rm, no_daemon;
+  bool detach, rm, no_daemon, ignore_disk_pressure;
 };
 
 static struct kk_doc *image_cell(const char *name, const struct run_opts *o, const struct kk_strv *cmdline, bool tty,
@@ -347,6 +347,7 @@ static int run(struct kk_cli *cli, const struct run_opts *o, const struct kk_str
   cleanup_api struct kk_api *api = NULL;
   if (kk_cli_connect(cli, "run", false, o->no_daemon, &api, err) < 0)
     return -1;
+  kk_api_set_ignore_disk_pressure(api, o->ignore_disk_pressure);
   cleanup_free char *gen = NULL;
   cleanup_doc struct kk_doc *doc = NULL;
   struct kk_ref ref = {0};
@@ -398,6 +399,7 @@ static int run_run(void *ctx, const struct kk_cmdline *cl, int *status, kk_err_t
       .detach = kk_cmdline_bool(cl, "detach"),
       .rm = kk_cmdline_bool(cl, "rm"),
       .no_daemon = kk_cmdline_bool(cl, "no-daemon"),
+      .ignore_disk_pressure = kk_cmdline_bool(cl, "ignore-disk-pressure"),
   };
   int code = run(KK_CLI(ctx), &o, &cl->args, err);
   if (code < 0)
@@ -417,6 +419,7 @@ static const struct kk_flag run_flags[] = {
     {"publish", 'p', KK_FLAG_STRINGS, NULL, "with --image: publish a port, [hostIP:]hostPort:containerPort[/tcp|udp] (repeatable)", false},
     {"detach", 'd', KK_FLAG_BOOL, NULL, "start and return; do not follow the output", false},
     {"rm", 0, KK_FLAG_BOOL, NULL, "delete the cell once the container exits", false},
+    {"ignore-disk-pressure", 0, KK_FLAG_BOOL, NULL, "create the cell even when its disk is under pressure", false},
     KK_NO_DAEMON_FLAG,
 };
 

@@ -73,8 +73,10 @@ static int create_run(void *ctx, const struct kk_cmdline *cl, int *status, kk_er
   cleanup_api struct kk_api *api = NULL;
   struct kk_report rep = {0};
   int r = kk_cli_connect(cli, "create", false, false, &api, err);
-  if (r == 0)
+  if (r == 0) {
+    kk_api_set_ignore_disk_pressure(api, kk_cmdline_bool(cl, "ignore-disk-pressure"));
     r = kk_api_create(api, doc, &rep, err);
+  }
   if (r == 0)
     kk_print_report(cli->out, &rep);
   kk_report_free(&rep);
@@ -86,6 +88,7 @@ static const struct kk_flag create_flags[] = {
     {"namespace", 0, KK_FLAG_STRING, NULL, "realm: namespace (default <name>.kukeon.io)", false},
     {"image", 0, KK_FLAG_STRING, NULL, "cell: image of its one container \"main\"", false},
     {"command", 0, KK_FLAG_STRING, NULL, "cell: command of that container (default: the image's)", false},
+    {"ignore-disk-pressure", 0, KK_FLAG_BOOL, NULL, "cell: create it even when its disk is under pressure", false},
 };
 
 #define CREATE_KIND(kind_name, name_args, min, what)                                                                 \
@@ -267,8 +270,10 @@ static int apply_run(void *ctx, const struct kk_cmdline *cl, int *status, kk_err
     r = collect(&src, files->v[i], err);
   if (r == 0)
     r = kk_cli_connect(cli, "apply", false, false, &api, err);
-  if (r == 0)
+  if (r == 0) {
+    kk_api_set_ignore_disk_pressure(api, kk_cmdline_bool(cl, "ignore-disk-pressure"));
     r = kk_api_apply(api, src.v, src.n, &res, err);
+  }
   if (r == 0) {
     print_apply(cli, o, &res);
     /* Each failure is already on its resource's line. */
@@ -284,6 +289,7 @@ static int apply_run(void *ctx, const struct kk_cmdline *cl, int *status, kk_err
 static const struct kk_flag apply_flags[] = {
     {"file", 'f', KK_FLAG_STRINGS, NULL, "manifest file, directory, or - for stdin (repeatable)", false},
     {"output", 'o', KK_FLAG_STRING, NULL, "json or yaml (default: one line per resource)", false},
+    {"ignore-disk-pressure", 0, KK_FLAG_BOOL, NULL, "create new cells even when their disk is under pressure", false},
 };
 
 const struct kk_cmd kk_cli_cmd_apply = {

@@ -71,6 +71,8 @@ int kk_cli_connect(struct kk_cli *cli, const char *sub, bool local, bool no_daem
       return -1;
     cleanup_free char *rt = kk_cli_runtime_dir(cli);
     struct kk_controller_config cfg = kk_cli_controller_config(cli, rt);
+    if (kk_ctl_disk_pressure_env(&cfg, err) < 0) /* kukeond's guard holds in-process too */
+      return -1;
     return kk_api_open_local(&cfg, out, err);
   }
   const char *path = NULL;

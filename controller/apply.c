@@ -101,8 +101,17 @@ static int apply_one(struct kk_controller *c, struct kk_doc *doc, struct kk_appl
   return kk_store_put(c->store, doc, false, err);
 }
 
+/* A new cell on a filesystem under disk pressure is refused (disk.c). */
+static int disk_guard(struct kk_controller *c, const struct kk_doc *doc, bool ignore, kk_err_t *err) {
+  struct kk_ref ref = kk_ref_of(doc);
+  if (doc->kind != KK_KIND_CELL || kk_store_exists(c->store, &ref))
+    return 0;
+  return kk_ctl_disk_guard(c, doc, ignore, err);
+}
+
 int kk_ctl_apply(struct kk_controller *c, const struct kk_apply_source *src, size_t n_src,
-                 const struct kk_policy *policy, struct kk_apply_result *res, kk_err_t *err) {
+                 const struct kk_policy *policy, bool ignore_disk_pressure, struct kk_apply_result *res,
+                 kk_err_t *err) {
   struct kk_doc_list docs = {0};
   for (size_t i = 0; i < n_src; i++) {
     if (kk_docs_parse(src[i].buf, src[i].len, src[i].file, &docs, err) < 0) {
@@ -132,7 +141,7 @@ int kk_ctl_apply(struct kk_controller *c, const struct kk_apply_source *src, siz
       it->kind = docs.docs[i]->kind;
       it->name = kk_xstrdup(kk_doc_name(docs.docs[i]));
       kk_err_t e = NULL;
-      if (apply_one(c, docs.docs[i], it, &e) < 0) {
+      if (disk_guard(c, docs.docs[i], ignore_disk_pressure, &e) < 0 || apply_one(c, docs.docs[i], it, &e) < 0) {
         it->action = KK_APPLY_FAILED;
         it->error = kk_xstrdup(e->msg);
         kk_strv_free(&it->changes);

@@ -37,7 +37,8 @@ int kk_controller_open(const struct kk_controller_config *cfg, struct kk_control
                                                     : kk_asprintf("%s/cni/networks", c->runtime_dir);
   c->cfg = (struct kk_controller_config){c->run_path, c->ns_suffix, c->cgroup_root, c->pod_subnet,
                                          c->runtime_dir, c->runc_bin, c->pause_binary, c->cni_path,
-                                         c->cni_cache_dir, c->cni_lease_dir};
+                                         c->cni_cache_dir, c->cni_lease_dir, cfg->disk_warn_pct,
+                                         cfg->disk_block_pct};
   kk_host_limits_read(&c->host);
   c->crash_point = kk_ctl_crash_point_parse(getenv("KUKEON_TEST_CRASH_POINT"), c->cgroup_root);
   /* A host without a usable cgroup2 still keeps metadata; every resource
@@ -61,6 +62,7 @@ void kk_controller_close(struct kk_controller *c) {
   if (c->images)
     kk_image_store_close(c->images);
   kk_ctl_restarts_free(&c->restarts);
+  kk_ctl_disk_warns_free(&c->disk_warns);
   free(c->runtime_dir);
   free(c->runc_bin);
   free(c->pause_binary);

@@ -27,7 +27,22 @@ struct kk_controller_config {
   const char *cni_path;
   const char *cni_cache_dir;
   const char *cni_lease_dir;
+  /* The disk-pressure guard (spec 5.5 item 10): percent used of the
+   * filesystem holding a realm's metadata from which a WARN is logged (at
+   * most every 5 min per realm) and new cells are refused unless the
+   * request waives it.  0 turns either off (so does a zeroed config);
+   * kukeond and in-process kuke set them (kk_ctl_disk_pressure_env). */
+  int disk_warn_pct, disk_block_pct;
 };
+
+#define KK_DISK_WARN_PCT_DEFAULT 85
+#define KK_DISK_BLOCK_PCT_DEFAULT 95
+#define KK_DISK_WARN_EVERY_SEC 300
+/* "0".."100" (what: the flag or variable, for the error). */
+int kk_ctl_disk_pct_parse(const char *s, const char *what, int *out, kk_err_t *err);
+/* The defaults, overridden by KUKEOND_DISK_PRESSURE_WARN_PCT and
+ * KUKEOND_DISK_PRESSURE_BLOCK_PCT when set. */
+int kk_ctl_disk_pressure_env(struct kk_controller_config *cfg, kk_err_t *err);
 
 struct kk_controller;
 
@@ -75,10 +90,13 @@ int kk_ctl_system_stop(struct kk_controller *c, int sig, int64_t timeout_ms, boo
  * there to remove.  (The socket and pid file are the caller's.) */
 int kk_ctl_system_reset(struct kk_controller *c, bool purge_system, struct kk_report *rep, bool *found, kk_err_t *err);
 
-/* Create one realm/space/stack/cell (KK_ERR_EXISTS if it exists).  A
+/* Create one realm/space/stack/cell; a new cell passes the disk-pressure
+ * guard first unless ignore_disk_pressure.  A realm, space or stack that exists
+ * is reported "already existed" (healed as init heals it); a cell that
+ * exists is KK_ERR_EXISTS.  A
  * policy (NULL: none) refuses what its peer may not ask for (model.h). */
-int kk_ctl_create(struct kk_controller *c, struct kk_doc *doc, const struct kk_policy *policy, struct kk_report *rep,
-                  kk_err_t *err);
+int kk_ctl_create(struct kk_controller *c, struct kk_doc *doc, const struct kk_policy *policy,
+                  bool ignore_disk_pressure, struct kk_report *rep, kk_err_t *err);
 
 int kk_ctl_get(struct kk_controller *c, const struct kk_ref *ref, struct kk_doc **out, kk_err_t *err);
 /* Unreadable state files are left out; with warnings, each one adds
@@ -145,9 +163,11 @@ struct kk_apply_source {
 
 /* Apply documents from one or more sources.  A parse or validation error in
  * any document rejects the whole apply (nothing changes); failures after
- * that are reported per item and the other documents still apply. */
+ * that are reported per item and the other documents still apply.  A new
+ * cell passes the disk-pressure guard first unless ignore_disk_pressure. */
 int kk_ctl_apply(struct kk_controller *c, const struct kk_apply_source *src, size_t n_src,
-                 const struct kk_policy *policy, struct kk_apply_result *res, kk_err_t *err);
+                 const struct kk_policy *policy, bool ignore_disk_pressure, struct kk_apply_result *res,
+                 kk_err_t *err);
 
 /* Cell lifecycle (kuke start/stop/kill/restart).  Reports carry the
  * one-line outcome ("Started cell ..."). */

@@ -162,8 +162,53 @@ int kk_ctl_create_locked(struct kk_controller *c, struct kk_doc *doc, bool stopp
   return 0;
 }
 
-int kk_ctl_create(struct kk_controller *c, struct kk_doc *doc, const struct kk_policy *policy, struct kk_report *rep,
-                  kk_err_t *err) {
+/* The metadata's outcome, then the cgroup's lines and the warnings. */
+static void report_outcome(struct kk_report *rep, const char *metadata, const struct kk_strv *lines,
+                           const struct kk_strv *warnings) {
+  kk_report_line(rep, 2, "- metadata: %s", metadata);
+  for (size_t i = 0; i < lines->n; i++)
+    kk_report_line(rep, 2, "%s", lines->v[i]);
+  for (size_t i = 0; i < warnings->n; i++)
+    kk_report_line(rep, 2, "- warning: %s", warnings->v[i]);
+}
+
+/* An existing realm, space or stack as the host should have it: its
+ * cgroup back when it is gone (a reboot), a space's network files; a
+ * space's egress chains re-asserted when reassert_egress.  *stored gets
+ * the stored document; lines the cgroup's outcome. */
+static int heal_existing(struct kk_controller *c, const struct kk_ref *ref, bool reassert_egress,
+                         struct kk_doc **stored, struct kk_strv *lines, struct kk_strv *warnings, kk_err_t *err) {
+  bool made = false;
+  if (kk_store_get(c->store, ref, stored, err) < 0 ||
+      kk_ctl_cgroup_up(c, *stored, NULL, &made, lines, warnings, err) < 0)
+    return -1;
+  if (made && kk_store_put(c->store, *stored, false, err) < 0)
+    return -1;
+  if (ref->kind != KK_KIND_SPACE)
+    return 0;
+  if (kk_ctl_space_net_ensure(c, ref, false, false, err) < 0)
+    return -1;
+  return reassert_egress ? kk_ctl_space_fw_ensure(c, *stored, err) : 0;
+}
+
+/* kuke create of a realm, space or stack that exists: what init says of
+ * it (spec 4.3), healed as init heals it, and no error.  The title names
+ * what is stored, which a differing request does not change. */
+static int create_existing(struct kk_controller *c, const struct kk_ref *ref, struct kk_report *rep, kk_err_t *err) {
+  cleanup_doc struct kk_doc *stored = NULL;
+  struct kk_strv lines = {0}, warnings = {0};
+  int ret = heal_existing(c, ref, false, &stored, &lines, &warnings, err);
+  if (ret == 0) {
+    create_title(c, stored, rep);
+    report_outcome(rep, "already existed", &lines, &warnings);
+  }
+  kk_strv_free(&lines);
+  kk_strv_free(&warnings);
+  return ret;
+}
+
+int kk_ctl_create(struct kk_controller *c, struct kk_doc *doc, const struct kk_policy *policy,
+                  bool ignore_disk_pressure, struct kk_report *rep, kk_err_t *err) {
   if (doc->kind == KK_KIND_CONTAINER)
     return kk_error_kind(err, KK_ERR_INVALID, 0, "containers are created as part of a cell");
   if (kk_ctl_prepare(c, doc, policy, err) < 0)
@@ -173,9 +218,13 @@ int kk_ctl_create(struct kk_controller *c, struct kk_doc *doc, const struct kk_p
     return -1;
   struct kk_ref ref = kk_ref_of(doc);
   if (kk_store_exists(c->store, &ref)) {
+    if (doc->kind != KK_KIND_CELL)
+      return create_existing(c, &ref, rep, err);
     cleanup_free char *what = kk_ref_describe(&ref);
     return kk_error_kind(err, KK_ERR_EXISTS, 0, "%s already exists", what);
   }
+  if (kk_ctl_disk_guard(c, doc, ignore_disk_pressure, err) < 0)
+    return -1;
   struct kk_strv lines = {0}, warnings = {0};
   if (kk_ctl_create_locked(c, doc, true, &lines, &warnings, err) < 0) {
     kk_strv_free(&lines);
@@ -183,11 +232,7 @@ int kk_ctl_create(struct kk_controller *c, struct kk_doc *doc, const struct kk_p
     return -1;
   }
   create_title(c, doc, rep);
-  kk_report_line(rep, 2, "- metadata: created");
-  for (size_t i = 0; i < lines.n; i++)
-    kk_report_line(rep, 2, "%s", lines.v[i]);
-  for (size_t i = 0; i < warnings.n; i++)
-    kk_report_line(rep, 2, "- warning: %s", warnings.v[i]);
+  report_outcome(rep, "created", &lines, &warnings);
   kk_strv_free(&lines);
   kk_strv_free(&warnings);
   if (doc->kind == KK_KIND_CELL) {
@@ -277,16 +322,7 @@ static int ensure(struct kk_controller *c, struct kk_doc *doc, bool reassert_egr
   int ret;
   if (kk_store_exists(c->store, &ref)) {
     cleanup_doc struct kk_doc *stored = NULL;
-    bool made = false;
-    ret = kk_store_get(c->store, &ref, &stored, err);
-    if (ret == 0)
-      ret = kk_ctl_cgroup_up(c, stored, NULL, &made, &lines, warnings, err);
-    if (ret == 0 && made)
-      ret = kk_store_put(c->store, stored, false, err);
-    if (ret == 0 && doc->kind == KK_KIND_SPACE)
-      ret = kk_ctl_space_net_ensure(c, &ref, false, false, err);
-    if (ret == 0 && doc->kind == KK_KIND_SPACE && reassert_egress)
-      ret = kk_ctl_space_fw_ensure(c, stored, err);
+    ret = heal_existing(c, &ref, reassert_egress, &stored, &lines, warnings, err);
   } else {
     *created = true;
     ret = kk_ctl_create_locked(c, doc, false, &lines, warnings, err);

@@ -16,6 +16,7 @@
  *   container.c                       one container on the host
  *   controller.c                      open/close, reports
  *   cgroup.c  temps.c  crash.c        cgroup glue, temp sweeps, test hook
+ *   disk.c                            the disk-pressure guard (statvfs, WARN book)
  *   purge_host.c                      purge's host sweeps (mounts, every
  *                                     cgroup hierarchy, monitors)
  *   names.c  cell_state.c  apply_diff.c
@@ -56,6 +57,16 @@ enum kk_crash_point {
   KK_CRASH_MID_DELETE,            /* a delete tore down one container, the root runs */
 };
 
+/* When each realm's disk-pressure WARN was last logged (disk.c). */
+struct kk_disk_warned {
+  char *realm;
+  int64_t at_ms; /* CLOCK_MONOTONIC; 0: never */
+};
+struct kk_disk_warns {
+  struct kk_disk_warned *v;
+  size_t n;
+};
+
 struct kk_controller {
   struct kk_controller_config cfg; /* strings owned below */
   char *run_path, *ns_suffix, *cgroup_root, *pod_subnet, *runtime_dir, *runc_bin, *pause_binary;
@@ -67,6 +78,7 @@ struct kk_controller {
   char *monitor_exe;             /* staged on first use (kk_monitor_stage) */
   struct kk_host_limits host;
   struct kk_restarts restarts;
+  struct kk_disk_warns disk_warns; /* touched under the tree lock only */
   bool fw_missing_warned; /* no iptables: said once */
   bool torn_swept; /* torn ephemeral cells were looked for (once: they come from a power cut) */
   enum kk_crash_point crash_point;
@@ -161,6 +173,21 @@ int kk_ctl_cg_dir_purge(const char *path, kk_err_t *err);
  * live kukeon-monitor whose command line names container id; *killed gets
  * its pid (0: none was running). */
 int kk_ctl_monitor_kill(int dirfd, const char *id, pid_t *killed, kk_err_t *err);
+
+/* ------------------------------------------------------------ disk.c
+ * The caller holds the tree lock (the WARN book is shared). */
+
+/* Log the realm's disk-pressure WARN when due (the reconcile pass). */
+void kk_ctl_disk_observe(struct kk_controller *c, const char *realm);
+/* Before a new cell: refused (KK_ERR_CONFLICT, "data volume is under disk
+ * pressure ...") at the block threshold unless ignore; other kinds pass. */
+int kk_ctl_disk_guard(struct kk_controller *c, const struct kk_doc *cell, bool ignore, kk_err_t *err);
+void kk_ctl_disk_warns_free(struct kk_disk_warns *w);
+/* Pure: percent in use of a filesystem of blocks, bfree free and bavail
+ * available to users, rounded up as df shows it (space kept for root is
+ * neither used nor available); a realm's WARN is due again. */
+int kk_ctl_disk_used_pct(unsigned long long blocks, unsigned long long bfree, unsigned long long bavail);
+bool kk_ctl_disk_warn_due(int64_t last_ms, int64_t now_ms);
 
 /* ---------------------------------------------------------- cgroup.c */
 

@@ -121,6 +121,8 @@ int kk_ctl_reconcile(struct kk_controller *c, kk_err_t *err) {
     cleanup_doc_list struct kk_doc_list docs = {0};
     if (kk_store_list(c->store, (enum kk_kind)kind, NULL, &docs, err) < 0)
       return -1;
+    for (size_t i = 0; kind == KK_KIND_REALM && i < docs.n; i++)
+      kk_ctl_disk_observe(c, kk_doc_name(docs.docs[i]));
     for (size_t i = 0; kind == KK_KIND_SPACE && i < docs.n; i++) {
       kk_err_t e = NULL;
       if (kk_ctl_space_fw_ensure(c, docs.docs[i], &e) < 0) {

@@ -237,7 +237,7 @@ static int provision(struct kk_controller *c, const struct kk_system_opts *o, st
       return kk_error_wrap(err, "recreate cell \"%s\"", KUKEOND);
   }
   struct kk_report r = {0};
-  int ret = kk_ctl_create(c, want, NULL, &r, err);
+  int ret = kk_ctl_create(c, want, NULL, true, &r, err); /* kukeon's own cell: no guard */
   kk_report_free(&r);
   if (ret < 0)
     return -1;

@@ -23,6 +23,7 @@ struct kk_daemon_config {
   const char *cni_path;      /* CNI plugins; NULL: the controller's default */
   const char *cni_cache_dir; /* NULL: <runtime_dir>/cni/cache */
   const char *cni_lease_dir; /* NULL: <runtime_dir>/cni/networks */
+  int disk_warn_pct, disk_block_pct; /* the disk-pressure guard (controller.h); 0: off */
   /* What peers other than root may ask for (model.h, kk_policy). */
   const struct kk_policy *policy;
 };

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "controller/controller.h"
 #include "daemon/daemon.h"
 #include "lib/command.h"
 #include "lib/log.h"
@@ -38,8 +39,22 @@ static int peer_policy(const char *mode_flag, const char *paths_flag, const stru
   return 0;
 }
 
+/* --disk-pressure-*-percent > KUKEOND_DISK_PRESSURE_*_PCT > 85 / 95. */
+static int disk_pressure(const char *warn_flag, const char *block_flag, struct kk_daemon_config *cfg, kk_err_t *err) {
+  struct kk_controller_config env = {0};
+  if (kk_ctl_disk_pressure_env(&env, err) < 0)
+    return -1;
+  cfg->disk_warn_pct = env.disk_warn_pct;
+  cfg->disk_block_pct = env.disk_block_pct;
+  if (warn_flag && kk_ctl_disk_pct_parse(warn_flag, "--disk-pressure-warn-percent", &cfg->disk_warn_pct, err) < 0)
+    return -1;
+  if (block_flag && kk_ctl_disk_pct_parse(block_flag, "--disk-pressure-block-percent", &cfg->disk_block_pct, err) < 0)
+    return -1;
+  return 0;
+}
+
 static int serve(const char **v, kk_err_t *err) {
-  enum { SOCK, GID, RUN, CONTAINERD, CFG, CGROOT, SUFFIX, INTERVAL, LEVEL, RTDIR, RUNC, POLICY, ALLOWED };
+  enum { SOCK, GID, RUN, CONTAINERD, CFG, CGROOT, SUFFIX, INTERVAL, LEVEL, RTDIR, RUNC, POLICY, ALLOWED, DWARN, DBLOCK };
   const char *cfg_path = first(v[CFG], getenv("KUKEOND_CONFIGURATION"), NULL, DEFAULT_CONFIG);
   struct kk_server_config file = {0};
   bool cfg_found = false;
@@ -80,7 +95,8 @@ static int serve(const char **v, kk_err_t *err) {
   else if (cfg.socket[0] != '/' || cfg.run_path[0] != '/' || cfg.runtime_dir[0] != '/')
     kk_error_kind(err, KK_ERR_INVALID, 0, "--socket, --run-path and --runtime-dir must be absolute paths");
   else if (kk_validate_cgroup_root(cfg.cgroup_root, err) < 0 || kk_validate_ns_suffix(cfg.ns_suffix, err) < 0 ||
-           peer_policy(v[POLICY], v[ALLOWED], &file, &policy, err) < 0)
+           peer_policy(v[POLICY], v[ALLOWED], &file, &policy, err) < 0 ||
+           disk_pressure(v[DWARN], v[DBLOCK], &cfg, err) < 0)
     ;
   else {
     cfg.policy = &policy;
@@ -110,6 +126,8 @@ static const struct kk_flag flags[] = {
     {"runc", 0, KK_FLAG_STRING, NULL, "runc binary (default runc, from PATH)", false},
     {"peer-policy", 0, KK_FLAG_STRING, NULL, "restricted or trusted: what peers other than root may ask for (default restricted)", false},
     {"allowed-host-paths", 0, KK_FLAG_STRING, NULL, "host paths restricted peers may bind, colon-separated", false},
+    {"disk-pressure-warn-percent", 0, KK_FLAG_STRING, NULL, "disk use (percent) from which a WARN is logged, every 5 min per realm; 0 disables (default 85)", false},
+    {"disk-pressure-block-percent", 0, KK_FLAG_STRING, NULL, "disk use (percent) from which new cells are refused unless --ignore-disk-pressure; 0 disables (default 95)", false},
 };
 
 static int serve_run(void *ctx, const struct kk_cmdline *cl, int *status, kk_err_t *err) {

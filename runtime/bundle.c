@@ -1,6 +1,8 @@
 /* config.json for runc, from a container spec and its image's config. */
 #include <ctype.h>
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
@@ -8,7 +10,9 @@
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
+#include <unistd.h>
 
+#include "lib/cleanup.h"
 #include "lib/util.h"
 #include "runtime/bundle_int.h"
 #include "runtime/runtime.h"
@@ -293,8 +297,82 @@ static json_t *ns(const char *type, const char *path) {
   return path ? json_pack("{s:s, s:s}", "type", type, "path", path) : json_pack("{s:s}", "type", type);
 }
 
+static json_t *device_entry(const char *path, const struct stat *st, bool host_owner) {
+  return json_pack("{s:s, s:s, s:I, s:I, s:i, s:I, s:I}", "path", path, "type", S_ISCHR(st->st_mode) ? "c" : "b",
+                   "major", (json_int_t)major(st->st_rdev), "minor", (json_int_t)minor(st->st_rdev), "fileMode",
+                   (int)(st->st_mode & 0777), "uid", (json_int_t)(host_owner ? st->st_uid : 0), "gid",
+                   (json_int_t)(host_owner ? st->st_gid : 0));
+}
+
+/* Folders of the host's /dev a privileged container does not take: the
+ * container has its own pts, shm and mqueue mounts, fd is a view of the
+ * reading process, the others are udev's and lxd's bookkeeping. */
+static bool host_dev_skipped_dir(const char *name) {
+  static const char *const skipped[] = {"pts", "shm", "fd", "mqueue", ".lxc", ".lxd-mounts", ".udev"};
+  for (size_t i = 0; i < KK_ARRAY_SIZE(skipped); i++)
+    if (strcmp(name, skipped[i]) == 0)
+      return true;
+  return false;
+}
+
+#define HOST_DEV_MAX_DEPTH 4 /* /dev/bus/usb/001/002 is the deepest in use */
+
+/* Every character and block device below the host's dir (symlinks are
+ * not followed), as runc and podman give a privileged container; the
+ * console is the container's own terminal.  Unreadable folders are
+ * skipped: the container gets what the host lets be read. */
+static void host_devices_at(int dfd, const char *dir, int depth, json_t *devices) {
+  DIR *d = fdopendir(dfd);
+  if (d == NULL) {
+    close(dfd);
+    return;
+  }
+  struct dirent *de;
+  while ((de = readdir(d)) != NULL) {
+    const char *n = de->d_name;
+    struct stat st;
+    if (n[0] == '.' && (n[1] == '\0' || (n[1] == '.' && n[2] == '\0')))
+      continue;
+    if (fstatat(dirfd(d), n, &st, AT_SYMLINK_NOFOLLOW) < 0)
+      continue;
+    cleanup_free char *path = kk_asprintf("%s/%s", dir, n);
+    if (S_ISDIR(st.st_mode) && depth < HOST_DEV_MAX_DEPTH && !host_dev_skipped_dir(n)) {
+      int sub = openat(dirfd(d), n, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+      if (sub >= 0)
+        host_devices_at(sub, path, depth + 1, devices);
+    } else if ((S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode)) && strcmp(path, "/dev/console") != 0) {
+      json_array_append_new(devices, device_entry(path, &st, true));
+    }
+  }
+  closedir(d);
+}
+
+static bool device_listed(const struct kk_container_spec *c, const char *path) {
+  for (size_t i = 0; i < c->devices.n; i++)
+    if (strcmp(c->devices.v[i], path) == 0)
+      return true;
+  return false;
+}
+
+/* The host's devices, less those the spec names itself. */
+static void add_host_devices(const struct kk_container_spec *c, json_t *devices) {
+  json_t *all = json_array();
+  int dfd = open("/dev", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dfd >= 0)
+    host_devices_at(dfd, "/dev", 1, all);
+  size_t i;
+  json_t *v;
+  json_array_foreach(all, i, v) {
+    if (!device_listed(c, json_string_value(json_object_get(v, "path"))))
+      json_array_append(devices, v);
+  }
+  json_decref(all);
+}
+
 static int build_devices(const struct kk_container_spec *c, json_t *linux_obj, json_t *dev_rules, kk_err_t *err) {
   json_t *devices = json_array();
+  if (c->privileged)
+    add_host_devices(c, devices);
   for (size_t i = 0; i < c->devices.n; i++) {
     const char *path = c->devices.v[i];
     struct stat st;
@@ -307,9 +385,7 @@ static int build_devices(const struct kk_container_spec *c, json_t *linux_obj, j
       return kk_error_kind(err, KK_ERR_INVALID, 0, "device %s is not a character or block device", path);
     }
     const char *t = S_ISCHR(st.st_mode) ? "c" : "b";
-    json_array_append_new(devices, json_pack("{s:s, s:s, s:I, s:I, s:i, s:i, s:i}", "path", path, "type", t, "major",
-                                             (json_int_t)major(st.st_rdev), "minor", (json_int_t)minor(st.st_rdev),
-                                             "fileMode", (int)(st.st_mode & 0777), "uid", 0, "gid", 0));
+    json_array_append_new(devices, device_entry(path, &st, false));
     json_array_append_new(dev_rules, json_pack("{s:b, s:s, s:I, s:I, s:s}", "allow", 1, "type", t, "major",
                                                (json_int_t)major(st.st_rdev), "minor", (json_int_t)minor(st.st_rdev),
                                                "access", "rwm"));
