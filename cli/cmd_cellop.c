@@ -26,9 +26,10 @@ static int cell_name(const struct kk_strv *pos, const char *verb, bool selector,
 }
 
 /* --timeout D: how long SIGTERM may take per container (0: the cell's own). */
-static int timeout_of(const struct kk_cmdline *cl, int64_t *ms, kk_err_t *err) {
+static int timeout_of(const struct kk_cmdline *cl, enum kk_cell_op op, int64_t *ms, kk_err_t *err) {
   *ms = 0;
-  const char *t = kk_cmdline_isset(cl, "timeout") ? kk_cmdline_str(cl, "timeout") : NULL;
+  bool has = op == KK_CELL_STOP || op == KK_CELL_RESTART;
+  const char *t = has ? kk_cmdline_str(cl, "timeout") : NULL;
   if (t && (kk_parse_duration_ms(t, ms) < 0 || *ms <= 0 || *ms > KK_MAX_STOP_TIMEOUT_SECONDS * 1000LL))
     return kk_error_kind(err, KK_ERR_INVALID, 0, "invalid --timeout \"%s\": expected a duration from 1ms to %ds, like 10s",
                          t, KK_MAX_STOP_TIMEOUT_SECONDS);
@@ -87,12 +88,12 @@ static int fan_out(const struct cell_op *o, const char *verb, struct kk_ref scop
 static int cell_op_run(void *ctx, const struct kk_cmdline *cl, enum kk_cell_op op, kk_err_t *err) {
   struct kk_cli *cli = KK_CLI(ctx);
   const char *verb = kk_cmdline_leaf(cl)->name, *name = NULL;
-  const char *selector = kk_cmdline_str(cl, "selector");
+  const char *selector = op == KK_CELL_KILL ? NULL : kk_cmdline_str(cl, "selector");
   struct kk_ref scope = kk_cli_scope(cl);
   cleanup_selector struct kk_selector sel = {0};
   struct cell_op o = {.cli = cli, .op = op};
   if (cell_name(&cl->args, verb, selector != NULL, &name, err) < 0 || kk_cli_check_scope(&scope, err) < 0 ||
-      (selector && kk_selector_parse(selector, &sel, err) < 0) || timeout_of(cl, &o.timeout_ms, err) < 0)
+      (selector && kk_selector_parse(selector, &sel, err) < 0) || timeout_of(cl, op, &o.timeout_ms, err) < 0)
     return -1;
   cleanup_api struct kk_api *api = NULL;
   if (kk_cli_connect(cli, verb, false, kk_cmdline_bool(cl, "no-daemon"), &api, err) < 0)
