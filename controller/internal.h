@@ -8,9 +8,10 @@
  *   purge.c                           public: kuke purge (a delete, then a
  *                                     sweep of what names alone point to)
  *   apply.c                           public: kuke apply
- *   create.c  delete.c  cellop.c  reconcile.c
+ *   create.c  delete.c  cellop.c  reconcile.c  refresh.c
  *                                     public: create/get/list/init, delete,
- *                                     start/stop/kill/restart, reconcile pass
+ *                                     start/stop/kill/restart, reconcile pass,
+ *                                     kuke refresh (statuses only)
  *   cell.c                            a cell's containers on the host
  *   network.c                         a space's CNI network, a cell's attachment
  *   container.c                       one container on the host
