@@ -92,6 +92,17 @@ $OBEYS"
   out=$($K stop "$m-term" --timeout 0 2>&1); rc=$?
   t_match "$m/stop-bad-timeout" "invalid --timeout \"0\"" "$out"
   t_eq "$m/stop-bad-timeout-exit-changes-nothing" "1 same" "$rc $([ "$before" = "$(t_tree "$CELLDIR/$m-term")" ] && echo same)"
+  # The cell's timeout is changed in place (nothing restarts), and bounded.
+  $K start "$m-term" >/dev/null
+  p0=$(ctr_pid "$m-term" b)
+  sed -i 's/^  stopTimeoutSeconds: 2$/  stopTimeoutSeconds: 1/' "$T_TMP/$m-term.yaml"
+  t_eq "$m/apply-stop-timeout-in-place" "Cell \"$m-term\": updated
+  - spec.stopTimeoutSeconds $p0" "$($K apply -f "$T_TMP/$m-term.yaml" 2>&1) $(ctr_pid "$m-term" b)"
+  t_match "$m/stop-new-cell-timeout" "container \"b\": still running 1s after SIGTERM" "$($K stop "$m-term" 2>&1)"
+  sed 's/^  stopTimeoutSeconds: 1$/  stopTimeoutSeconds: 3601/' "$T_TMP/$m-term.yaml" >"$T_TMP/$m-bad.yaml"
+  t_match "$m/stop-timeout-bounded" "spec.stopTimeoutSeconds: must be between 0 and 3600" "$($K apply -f "$T_TMP/$m-bad.yaml" 2>&1)"
+  sed -i 's/^  stopTimeoutSeconds: 1$/  stopTimeoutSeconds: 2/' "$T_TMP/$m-term.yaml"
+  $K apply -f "$T_TMP/$m-term.yaml" >/dev/null
   $K start "$m-term" >/dev/null
   out=$($K kill "$m-term" 2>&1)
   t_match_all "$m/kill-names-killed" "^Killed cell \"$m-term\" from stack \"default\"
