@@ -154,6 +154,9 @@ static int h_cell_op(struct kk_controller *ctl, struct kk_api_call *call, const 
   int ret = kk_ref_from_pb(req->ref, &ref, err);
   if (ret == 0 && (req->op < KK_CELL_START || req->op > KK_CELL_RESTART || ref.kind != KK_KIND_CELL))
     ret = kk_error_kind(err, KK_ERR_INVALID, 0, "invalid cell operation %d", (int)req->op);
+  if (ret == 0 && (req->timeout_ms < 0 || req->timeout_ms > KK_MAX_STOP_TIMEOUT_SECONDS * 1000LL))
+    ret = kk_error_kind(err, KK_ERR_INVALID, 0, "invalid stop timeout %lld ms (0 to %d s)", (long long)req->timeout_ms,
+                        KK_MAX_STOP_TIMEOUT_SECONDS);
   if (ret == 0)
     ret = kk_policy_check_realm(call->policy, ref.realm, "cell operation", err);
   if (ret == 0)

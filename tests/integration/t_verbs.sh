@@ -122,7 +122,7 @@ $OBEYS"
   # Degraded: a exits 3 while b runs; recreated once the cause is gone.
   touch "$x/fail"
   $K restart "$m-fix" >/dev/null
-  for _ in $(seq 50); do [ "$($K get cell "$m-fix" -o json | jq -r .status.state)" = Degraded ] && break; sleep 0.1; done
+  for _ in $(seq 200); do [ "$($K get cell "$m-fix" -o json | jq -r .status.state)" = Degraded ] && break; sleep 0.1; done
   rm -f "$x/fail"
   out=$($K restart "$m-fix" 2>&1)
   t_eq "$m/restart-degraded-recreates" "Restarted cell \"$m-fix\" from stack \"default\"
@@ -204,7 +204,8 @@ Errors:
 K=local_kuke
 pid=$(ctr_pid l-web a)
 kill -9 "$pid"
-for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+# Until its monitor recorded the exit (what refresh reads).
+for _ in $(seq 200); do [ -e "$T_TMP/bundles/default.kukeon.io/default_default_l-web_a/exit" ] && break; sleep 0.1; done
 t_eq refresh-stale-before Ready "$(stored_state l-web)"
 out=$(local_kuke refresh 2>&1)
 t_match_all refresh-updated "Updated:
