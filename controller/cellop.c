@@ -55,7 +55,7 @@ static int stop_reporting(struct kk_controller *c, struct kk_doc *doc, int sig, 
     if (sig == SIGKILL)
       kk_report_line(rep, 2, "- container \"%s\": killed (SIGKILL)", ct->id);
     else
-      kk_report_line(rep, 2, "- container \"%s\": still running %.3gs after SIGTERM, killed (SIGKILL)", ct->id,
+      kk_report_line(rep, 2, "- container \"%s\": still running %gs after SIGTERM, killed (SIGKILL)", ct->id,
                      (double)timeout_ms / 1000.0);
   }
   return 0;
