@@ -19,8 +19,8 @@ static int cell_name(const struct kk_strv *pos, const char *verb, bool selector,
     return 0;
   }
   if (pos->n != i + 1)
-    return kk_error_kind(err, KK_ERR_INVALID, 0, "%s needs one cell name or a selector: kuke %s [cell] NAME | -l SELECTOR",
-                         verb, verb);
+    return kk_error_kind(err, KK_ERR_INVALID, 0,
+                         "%s needs one cell name or a selector: kuke %s [cell] NAME | -l SELECTOR", verb, verb);
   *name = pos->v[i];
   return kk_validate_name(KK_KIND_CELL, *name, err);
 }
@@ -31,8 +31,9 @@ static int timeout_of(const struct kk_cmdline *cl, enum kk_cell_op op, int64_t *
   bool has = op == KK_CELL_STOP || op == KK_CELL_RESTART;
   const char *t = has ? kk_cmdline_str(cl, "timeout") : NULL;
   if (t && (kk_parse_duration_ms(t, ms) < 0 || *ms <= 0 || *ms > KK_MAX_STOP_TIMEOUT_SECONDS * 1000LL))
-    return kk_error_kind(err, KK_ERR_INVALID, 0, "invalid --timeout \"%s\": expected a duration from 1ms to %ds, like 10s",
-                         t, KK_MAX_STOP_TIMEOUT_SECONDS);
+    return kk_error_kind(err, KK_ERR_INVALID, 0,
+                         "invalid --timeout \"%s\": expected a duration from 1ms to %ds, like 10s", t,
+                         KK_MAX_STOP_TIMEOUT_SECONDS);
   return 0;
 }
 
@@ -119,8 +120,8 @@ static int restart_run(void *ctx, const struct kk_cmdline *cl, int *status, kk_e
 }
 
 #define SELECTOR_FLAG                                                                                                  \
-  {"selector", 'l', KK_FLAG_STRING, NULL, "every cell in scope with these labels: k=v, k==v, k!=v, k, !k (comma = AND)", \
-   false}
+  {"selector", 'l', KK_FLAG_STRING, NULL,                                                                              \
+   "every cell in scope with these labels: k=v, k==v, k!=v, k, !k (comma = AND)", false}
 #define TIMEOUT_FLAG                                                                                                   \
   {"timeout", 0, KK_FLAG_STRING, NULL, "how long SIGTERM may take per container before SIGKILL (default: the cell's " \
    "spec.stopTimeoutSeconds, else 5s)", false}

@@ -166,7 +166,8 @@ static void print_docs(struct kk_cli *cli, struct get_view v, enum kk_kind kind,
 }
 
 static int run_get(struct kk_cli *cli, enum kk_kind kind, const char *name, struct kk_ref scope, struct get_view view,
-                   const struct kk_selector *sel, bool no_daemon, kk_err_t *err) {  cleanup_api struct kk_api *api = NULL;
+                   const struct kk_selector *sel, bool no_daemon, kk_err_t *err) {
+  cleanup_api struct kk_api *api = NULL;
   if (kk_cli_connect(cli, "get", false, no_daemon, &api, err) < 0)
     return -1;
   if (name) {
@@ -186,7 +187,8 @@ static int run_get(struct kk_cli *cli, enum kk_kind kind, const char *name, stru
     cleanup_doc struct kk_doc *doc = NULL;
     if (kk_api_get(api, &ref, &doc, err) < 0) {
       kk_err_t cell_err = NULL;
-      if (kind == KK_KIND_CONTAINER && (*err)->kind == KK_ERR_NOT_FOUND && cell_must_exist(api, ref, true, &cell_err) < 0) {
+      if (kind == KK_KIND_CONTAINER && (*err)->kind == KK_ERR_NOT_FOUND &&
+          cell_must_exist(api, ref, true, &cell_err) < 0) {
         kk_error_free(err);
         *err = cell_err;
       }
@@ -215,7 +217,8 @@ static int run_get(struct kk_cli *cli, enum kk_kind kind, const char *name, stru
     list.docs[kept++] = list.docs[i];
   }
   list.n = kept;
-  if (list.n == 0 && kind == KK_KIND_CONTAINER && !kk_empty(scope.cell) && cell_must_exist(api, scope, false, err) < 0) {
+  if (list.n == 0 && kind == KK_KIND_CONTAINER && !kk_empty(scope.cell) &&
+      cell_must_exist(api, scope, false, err) < 0) {
     kk_doc_list_free(&list);
     return -1;
   }
