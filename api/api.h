@@ -73,6 +73,12 @@ int kk_api_apply(struct kk_api *api, const struct kk_apply_source *src, size_t n
 
 int kk_api_cell_op(struct kk_api *api, const struct kk_ref *ref, enum kk_cell_op op, struct kk_report *rep,
                    kk_err_t *err);
+/* The same with a stop's SIGTERM grace (kuke stop|restart --timeout;
+ * <= 0: the cell's own, see kk_ctl_cell_op). */
+int kk_api_cell_op_timed(struct kk_api *api, const struct kk_ref *ref, enum kk_cell_op op, int64_t timeout_ms,
+                         struct kk_report *rep, kk_err_t *err);
+/* kuke refresh (kk_ctl_refresh): the report it prints. */
+int kk_api_refresh(struct kk_api *api, struct kk_report *rep, kk_err_t *err);
 /* kuke log: the container's log to out_fd/err_fd (err_fd < 0: out_fd),
  * then whether it ended and its exit code.  Through kukeond the daemon
  * writes into pipes this side relays; in-process straight to the fds. */

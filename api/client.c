@@ -374,16 +374,31 @@ int kk_api_purge(struct kk_api *api, const struct kk_ref *ref, bool cascade, boo
   return 0;
 }
 
-int kk_api_cell_op(struct kk_api *api, const struct kk_ref *ref, enum kk_cell_op op, struct kk_report *rep,
-                   kk_err_t *err) {
+int kk_api_cell_op_timed(struct kk_api *api, const struct kk_ref *ref, enum kk_cell_op op, int64_t timeout_ms,
+                         struct kk_report *rep, kk_err_t *err) {
   Kukeonv1__CellOpRequest req = KUKEONV1__CELL_OP_REQUEST__INIT;
   Kukeonv1__Ref pbref;
   kk_ref_to_pb(ref, &pbref);
   req.ref = &pbref;
   req.op = (int32_t)op;
+  req.timeout_ms = timeout_ms > 0 ? timeout_ms : 0;
   cleanup_free uint8_t *p = NULL;
   size_t n = 0;
   if (call(api, KUKEONV1__METHOD__CELL_OP, &req.base, &p, &n, err) < 0)
+    return -1;
+  return report_from(p, n, rep, err);
+}
+
+int kk_api_cell_op(struct kk_api *api, const struct kk_ref *ref, enum kk_cell_op op, struct kk_report *rep,
+                   kk_err_t *err) {
+  return kk_api_cell_op_timed(api, ref, op, 0, rep, err);
+}
+
+int kk_api_refresh(struct kk_api *api, struct kk_report *rep, kk_err_t *err) {
+  Kukeonv1__RefreshRequest req = KUKEONV1__REFRESH_REQUEST__INIT;
+  cleanup_free uint8_t *p = NULL;
+  size_t n = 0;
+  if (call(api, KUKEONV1__METHOD__REFRESH, &req.base, &p, &n, err) < 0)
     return -1;
   return report_from(p, n, rep, err);
 }

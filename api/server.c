@@ -154,10 +154,25 @@ static int h_cell_op(struct kk_controller *ctl, struct kk_api_call *call, const 
   int ret = kk_ref_from_pb(req->ref, &ref, err);
   if (ret == 0 && (req->op < KK_CELL_START || req->op > KK_CELL_RESTART || ref.kind != KK_KIND_CELL))
     ret = kk_error_kind(err, KK_ERR_INVALID, 0, "invalid cell operation %d", (int)req->op);
+  if (ret == 0 && (req->timeout_ms < 0 || req->timeout_ms > KK_MAX_STOP_TIMEOUT_SECONDS * 1000LL))
+    ret = kk_error_kind(err, KK_ERR_INVALID, 0, "invalid stop timeout %lld ms (0 to %d s)", (long long)req->timeout_ms,
+                        KK_MAX_STOP_TIMEOUT_SECONDS);
   if (ret == 0)
     ret = kk_policy_check_realm(call->policy, ref.realm, "cell operation", err);
   if (ret == 0)
-    ret = kk_ctl_cell_op(ctl, &ref, (enum kk_cell_op)req->op, &rep, err);
+    ret = kk_ctl_cell_op(ctl, &ref, (enum kk_cell_op)req->op, req->timeout_ms, &rep, err);
+  if (ret == 0)
+    pack_report(&rep, out);
+  kk_report_free(&rep);
+  return ret;
+}
+
+/* Status only: a restricted peer may ask for it too (the daemon's own
+ * reconcile pass writes the same statuses). */
+static int h_refresh(struct kk_controller *ctl, struct kk_api_call *call, const void *msg, struct reply *out,
+                     kk_err_t *err) {
+  struct kk_report rep = {0};
+  int ret = kk_ctl_refresh(ctl, &rep, err);
   if (ret == 0)
     pack_report(&rep, out);
   kk_report_free(&rep);
@@ -456,6 +471,7 @@ static const struct method methods[] = {
     METHOD(IMAGE_PULL, "image_pull", "image pull", image_pull_request, h_image_pull),
     METHOD(IMAGE_DELETE, "image_delete", "image delete", image_delete_request, h_image_delete),
     METHOD(IMAGE_PRUNE, "image_prune", "image prune", image_prune_request, h_image_prune),
+    METHOD(REFRESH, "refresh", "refresh", refresh_request, h_refresh),
 };
 
 static const struct method *method_for(Kukeonv1__Method id) {

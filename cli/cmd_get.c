@@ -1,83 +1,11 @@
 /* kuke get <kind> [NAME]: tables, wide tables, YAML and JSON. */
-#include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "api/api.h"
 #include "cli/args.h"
 #include "cli/commands.h"
-
-/* --selector: comma-separated AND of k=v, k==v, k!=v, k, !k. */
-struct clause {
-  char *key;
-  char *value; /* NULL for existence tests */
-  bool negate;
-};
-
-static void free_clauses(struct clause *c, size_t n) {
-  for (size_t i = 0; i < n; i++) {
-    free(c[i].key);
-    free(c[i].value);
-  }
-  free(c);
-}
-
-static bool valid_label_part(const char *s) {
-  if (*s == '\0')
-    return false;
-  for (const char *p = s; *p; p++)
-    if (!(isalnum((unsigned char)*p) || strchr("-_./", *p)))
-      return false;
-  return true;
-}
-
-static int parse_selector(const char *sel, struct clause **out, size_t *n, kk_err_t *err) {
-  *out = NULL;
-  *n = 0;
-  cleanup_free char *copy = kk_xstrdup(sel);
-  char *save = NULL;
-  for (char *tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
-    struct clause c = {0};
-    char *op;
-    if ((op = strstr(tok, "!=")) != NULL) {
-      c.negate = true;
-      c.value = kk_xstrdup(op + 2);
-      c.key = kk_xstrndup(tok, (size_t)(op - tok));
-    } else if ((op = strstr(tok, "==")) != NULL) {
-      c.value = kk_xstrdup(op + 2);
-      c.key = kk_xstrndup(tok, (size_t)(op - tok));
-    } else if ((op = strchr(tok, '=')) != NULL) {
-      c.value = kk_xstrdup(op + 1);
-      c.key = kk_xstrndup(tok, (size_t)(op - tok));
-    } else if (tok[0] == '!') {
-      c.negate = true;
-      c.key = kk_xstrdup(tok + 1);
-    } else {
-      c.key = kk_xstrdup(tok);
-    }
-    bool ok = valid_label_part(c.key) && (c.value == NULL || *c.value == '\0' || valid_label_part(c.value));
-    *out = kk_xrealloc(*out, (*n + 1) * sizeof(**out));
-    (*out)[(*n)++] = c;
-    if (!ok) {
-      kk_error_kind(err, KK_ERR_INVALID, 0, "invalid selector clause \"%s\": expected k=v, k==v, k!=v, k or !k", tok);
-      free_clauses(*out, *n);
-      *out = NULL;
-      *n = 0;
-      return -1;
-    }
-  }
-  return 0;
-}
-
-static bool matches(const struct kk_map *labels, const struct clause *c, size_t n) {
-  for (size_t i = 0; i < n; i++) {
-    const char *v = kk_map_get(labels, c[i].key);
-    bool ok = c[i].value == NULL ? v != NULL : (v != NULL && strcmp(v, c[i].value) == 0);
-    if (ok == c[i].negate)
-      return false;
-  }
-  return true;
-}
+#include "cli/selector.h"
 
 static const char *state_of(struct kk_doc *d) {
   if (d->kind == KK_KIND_CONTAINER)
@@ -189,6 +117,27 @@ static void print_table(struct kk_cli *cli, enum kk_kind kind, bool wide, bool h
   kk_table_free(&t);
 }
 
+/* A container get or list named a cell (--cell) that is not there: the
+ * cell's not-found, not the container's or an empty list.  Unset scope
+ * parts: "default" for a named get, any for a list. */
+static int cell_must_exist(struct kk_api *api, struct kk_ref scope, bool named, kk_err_t *err) {
+  struct kk_ref cell = {.kind = KK_KIND_CELL, .realm = scope.realm, .space = scope.space, .stack = scope.stack,
+                        .name = scope.cell};
+  if (named) {
+    cleanup_doc struct kk_doc *doc = NULL;
+    return kk_api_get(api, &cell, &doc, err);
+  }
+  cleanup_doc_list struct kk_doc_list cells = {0};
+  if (kk_api_list(api, KK_KIND_CELL, &cell, &cells, NULL, err) < 0)
+    return -1;
+  for (size_t i = 0; i < cells.n; i++)
+    if (kk_streq(kk_doc_name(cells.docs[i]), scope.cell))
+      return 0;
+  return kk_error_kind(err, KK_ERR_NOT_FOUND, 0, "cell \"%s\" not found in realm \"%s\", space \"%s\", stack \"%s\"",
+                       scope.cell, kk_empty(scope.realm) ? "*" : scope.realm, kk_empty(scope.space) ? "*" : scope.space,
+                       kk_empty(scope.stack) ? "*" : scope.stack);
+}
+
 /* How get prints what it found. */
 struct get_view {
   enum kk_output o;
@@ -217,7 +166,8 @@ static void print_docs(struct kk_cli *cli, struct get_view v, enum kk_kind kind,
 }
 
 static int run_get(struct kk_cli *cli, enum kk_kind kind, const char *name, struct kk_ref scope, struct get_view view,
-                   const struct clause *clauses, size_t nclauses, bool no_daemon, kk_err_t *err) {  cleanup_api struct kk_api *api = NULL;
+                   const struct kk_selector *sel, bool no_daemon, kk_err_t *err) {
+  cleanup_api struct kk_api *api = NULL;
   if (kk_cli_connect(cli, "get", false, no_daemon, &api, err) < 0)
     return -1;
   if (name) {
@@ -235,8 +185,15 @@ static int run_get(struct kk_cli *cli, enum kk_kind kind, const char *name, stru
     if (kind == KK_KIND_CONTAINER && kk_empty(ref.cell))
       return kk_error_kind(err, KK_ERR_INVALID, 0, "cell name is required (--cell)");
     cleanup_doc struct kk_doc *doc = NULL;
-    if (kk_api_get(api, &ref, &doc, err) < 0)
+    if (kk_api_get(api, &ref, &doc, err) < 0) {
+      kk_err_t cell_err = NULL;
+      if (kind == KK_KIND_CONTAINER && (*err)->kind == KK_ERR_NOT_FOUND &&
+          cell_must_exist(api, ref, true, &cell_err) < 0) {
+        kk_error_free(err);
+        *err = cell_err;
+      }
       return -1;
+    }
     print_docs(cli, view, kind, &doc, 1, true);
     return 0;
   }
@@ -253,13 +210,18 @@ static int run_get(struct kk_cli *cli, enum kk_kind kind, const char *name, stru
   kk_strv_free(&warnings);
   size_t kept = 0;
   for (size_t i = 0; i < list.n; i++) {
-    if (clauses && !matches(&kk_doc_metadata(list.docs[i])->labels, clauses, nclauses)) {
+    if (sel && !kk_selector_matches(sel, &kk_doc_metadata(list.docs[i])->labels)) {
       kk_doc_free(list.docs[i]);
       continue;
     }
     list.docs[kept++] = list.docs[i];
   }
   list.n = kept;
+  if (list.n == 0 && kind == KK_KIND_CONTAINER && !kk_empty(scope.cell) &&
+      cell_must_exist(api, scope, false, err) < 0) {
+    kk_doc_list_free(&list);
+    return -1;
+  }
   print_docs(cli, view, kind, list.docs, list.n, false);
   kk_doc_list_free(&list);
   return 0;
@@ -277,15 +239,12 @@ static int get_run(void *ctx, const struct kk_cmdline *cl, int *status, kk_err_t
     return -1;
   if (selector && name)
     return kk_error_kind(err, KK_ERR_INVALID, 0, "--selector cannot be combined with a resource name");
-  struct clause *clauses = NULL;
-  size_t nclauses = 0;
-  if (selector && parse_selector(selector, &clauses, &nclauses, err) < 0)
+  cleanup_selector struct kk_selector sel = {0};
+  if (selector && kk_selector_parse(selector, &sel, err) < 0)
     return -1;
   scope.kind = kind;
   scope.cell = kk_cmdline_str(cl, "cell");
-  int ret = run_get(cli, kind, name, scope, view, clauses, nclauses, kk_cmdline_bool(cl, "no-daemon"), err);
-  free_clauses(clauses, nclauses);
-  return ret;
+  return run_get(cli, kind, name, scope, view, selector ? &sel : NULL, kk_cmdline_bool(cl, "no-daemon"), err);
 }
 
 static const struct kk_flag get_flags[] = {

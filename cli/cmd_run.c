@@ -1,4 +1,4 @@
-/* kuke start|stop|kill|restart, log, attach, run: cells that run. */
+/* kuke log, attach, run: cells that run (start, stop, kill, restart: cmd_cellop.c). */
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
@@ -30,55 +30,6 @@ static struct kk_ref cell_ref(struct kk_ref scope, const char *name) {
   return (struct kk_ref){.kind = KK_KIND_CELL, .realm = or_default(scope.realm), .space = or_default(scope.space),
                          .stack = or_default(scope.stack), .name = name};
 }
-
-/* ------------------------------------------------- start stop kill restart */
-
-static int cell_op_run(void *ctx, const struct kk_cmdline *cl, enum kk_cell_op op, kk_err_t *err) {
-  struct kk_cli *cli = KK_CLI(ctx);
-  const char *verb = kk_cmdline_leaf(cl)->name, *name = NULL;
-  cleanup_api struct kk_api *api = NULL;
-  struct kk_report rep = {0};
-  int r = cell_arg(&cl->args, verb, &name, err);
-  if (r == 0)
-    r = kk_cli_connect(cli, verb, false, kk_cmdline_bool(cl, "no-daemon"), &api, err);
-  if (r == 0) {
-    struct kk_ref ref = cell_ref(kk_cli_scope(cl), name);
-    r = kk_api_cell_op(api, &ref, op, &rep, err);
-  }
-  if (r == 0)
-    kk_print_report(cli->out, &rep);
-  kk_report_free(&rep);
-  return r;
-}
-
-static int start_run(void *ctx, const struct kk_cmdline *cl, int *status, kk_err_t *err) {
-  return cell_op_run(ctx, cl, KK_CELL_START, err);
-}
-static int stop_run(void *ctx, const struct kk_cmdline *cl, int *status, kk_err_t *err) {
-  return cell_op_run(ctx, cl, KK_CELL_STOP, err);
-}
-static int kill_run(void *ctx, const struct kk_cmdline *cl, int *status, kk_err_t *err) {
-  return cell_op_run(ctx, cl, KK_CELL_KILL, err);
-}
-static int restart_run(void *ctx, const struct kk_cmdline *cl, int *status, kk_err_t *err) {
-  return cell_op_run(ctx, cl, KK_CELL_RESTART, err);
-}
-
-static const struct kk_flag cell_op_flags[] = {KK_SCOPE_FLAGS, KK_NO_DAEMON_FLAG};
-
-#define CELL_OP(verb, alias, body, what, more)                                                                         \
-  {.name = verb, .aliases = {alias}, .flags = cell_op_flags, .n_flags = KK_ARRAY_SIZE(cell_op_flags),                \
-   .args = "[cell] NAME", .min_args = 1, .max_args = 2, .summary = what, .details = more, .run = body}
-const struct kk_cmd kk_cli_cmd_start =
-    CELL_OP("start", "sta", start_run, "Start a cell (root container first)",
-            "Start a cell: its root container first, then the others.");
-const struct kk_cmd kk_cli_cmd_stop =
-    CELL_OP("stop", "sto", stop_run, "Stop a cell (SIGTERM, then SIGKILL after 5 s)",
-            "Stop a cell: SIGTERM to the other containers, SIGKILL after 5 s, then the root.");
-const struct kk_cmd kk_cli_cmd_kill =
-    CELL_OP("kill", "k", kill_run, "SIGKILL every container of a cell", NULL);
-const struct kk_cmd kk_cli_cmd_restart =
-    CELL_OP("restart", "res", restart_run, "Stop a cell and start it again", NULL);
 
 /* ---------------------------------------------------------------- log */
 

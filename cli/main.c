@@ -15,6 +15,7 @@ static const struct kk_cmd *const commands[] = {
     &kk_cli_cmd_log,    &kk_cli_cmd_attach, &kk_cli_cmd_image,  &kk_cli_cmd_doctor, &kk_cli_cmd_version,
     &kk_cli_cmd_status, &kk_cli_cmd_daemon, &kk_cli_cmd_uninstall,
     &kk_cli_cmd_export,
+    &kk_cli_cmd_refresh,
 };
 
 /* Accepted before and after every command. */

@@ -64,6 +64,10 @@ static int each_root_last(struct kk_controller *c, struct kk_cell *cell, const s
   return ret;
 }
 
+int64_t kk_ctl_cell_stop_timeout_ms(const struct kk_cell *cell, int64_t fallback_ms) {
+  return cell->spec.stop_timeout_seconds.set ? cell->spec.stop_timeout_seconds.v * 1000 : fallback_ms;
+}
+
 struct stop_arg {
   int sig;
   int64_t timeout_ms;
@@ -85,7 +89,7 @@ static int stop_op(struct kk_controller *c, struct kk_cell *cell, const struct k
 
 int kk_ctl_cell_stop(struct kk_controller *c, struct kk_doc *doc, int sig, int64_t timeout_ms, kk_err_t *err) {
   struct kk_cell *cell = &doc->u.cell;
-  struct stop_arg a = {sig, timeout_ms < 0 ? STOP_TIMEOUT_MS : timeout_ms};
+  struct stop_arg a = {sig, timeout_ms >= 0 ? timeout_ms : kk_ctl_cell_stop_timeout_ms(cell, STOP_TIMEOUT_MS)};
   if (each_root_last(c, cell, cell->spec.containers, cell->spec.n_containers, NULL, stop_op, &a, err) < 0)
     return -1;
   cell->status.base.state = KK_CELL_STOPPED;

@@ -28,8 +28,74 @@ int kk_ctl_cell_start_and_put(struct kk_controller *c, struct kk_doc *cell, bool
 
 /* ------------------------------------------------------- cell lifecycle */
 
-int kk_ctl_cell_op(struct kk_controller *c, const struct kk_ref *ref, enum kk_cell_op op, struct kk_report *rep,
+#define DEFAULT_STOP_TIMEOUT_MS 5000
+
+/* Which containers run now (one flag per spec container). */
+static bool *running_now(struct kk_cell *cell) {
+  bool *v = kk_xzalloc((cell->spec.n_containers + 1) * sizeof(bool));
+  for (size_t i = 0; i < cell->spec.n_containers; i++)
+    v[i] = kk_ctl_ctr_active(kk_ctl_status_slot(cell, cell->spec.containers[i].id)->state);
+  return v;
+}
+
+/* Stop (SIGTERM, SIGKILL after timeout_ms) or kill the cell, and say in
+ * rep which of the containers that ran had to be SIGKILLed: their exit
+ * records tell (a SIGTERM that was obeyed never ends in SIGKILL). */
+static int stop_reporting(struct kk_controller *c, struct kk_doc *doc, int sig, int64_t timeout_ms,
+                          struct kk_report *rep, kk_err_t *err) {
+  struct kk_cell *cell = &doc->u.cell;
+  cleanup_free bool *ran = running_now(cell);
+  if (kk_ctl_cell_stop(c, doc, sig, timeout_ms, err) < 0)
+    return -1;
+  for (size_t i = 0; i < cell->spec.n_containers; i++) {
+    const struct kk_container_spec *ct = &cell->spec.containers[i];
+    const struct kk_container_status *cs = kk_ctl_status_slot(cell, ct->id);
+    if (!ran[i] || !kk_streq(cs->exit_signal, "SIGKILL"))
+      continue;
+    if (sig == SIGKILL)
+      kk_report_line(rep, 2, "- container \"%s\": killed (SIGKILL)", ct->id);
+    else
+      kk_report_line(rep, 2, "- container \"%s\": still running %gs after SIGTERM, killed (SIGKILL)", ct->id,
+                     (double)timeout_ms / 1000.0);
+  }
+  return 0;
+}
+
+/* kuke restart by the cell's state (spec 4.13): a Ready cell is stopped
+ * and started; one that ended is started; one that failed (or runs in
+ * part) is recreated: everything its containers hold on the host goes and
+ * the desired spec is started afresh.  Pending and Unknown are refused. */
+static int restart(struct kk_controller *c, struct kk_doc *doc, int64_t timeout_ms, struct kk_report *rep,
                    kk_err_t *err) {
+  struct kk_cell *cell = &doc->u.cell;
+  int st = cell->status.base.state;
+  const char *name = kk_doc_name(doc);
+  switch (st) {
+  case KK_CELL_PENDING:
+  case KK_CELL_UNKNOWN:
+    return kk_error_kind(err, KK_ERR_CONFLICT, 0,
+                         "cell \"%s\" exists in %s state; delete it with `kuke delete cell %s` before restarting", name,
+                         kk_state_name(KK_KIND_CELL, st), name);
+  case KK_CELL_READY:
+    if (stop_reporting(c, doc, SIGTERM, timeout_ms, rep, err) < 0)
+      return -1;
+    break;
+  case KK_CELL_ERROR:
+  case KK_CELL_FAILED:
+  case KK_CELL_DEGRADED:
+    if (kk_ctl_cell_stop(c, doc, SIGKILL, 0, err) < 0 || kk_ctl_cell_teardown(c, doc, err) < 0)
+      return -1;
+    kk_ctl_restarts_reset_cell(&c->restarts, cell);
+    kk_report_line(rep, 2, "- recreated from its spec (it was %s)", kk_state_name(KK_KIND_CELL, st));
+    break;
+  default: /* Stopped, Exited: started as it is */
+    break;
+  }
+  return kk_ctl_cell_start_and_put(c, doc, true, err);
+}
+
+int kk_ctl_cell_op(struct kk_controller *c, const struct kk_ref *ref, enum kk_cell_op op, int64_t timeout_ms,
+                   struct kk_report *rep, kk_err_t *err) {
   cleanup_close int lock = kk_store_lock(c->store, true, err);
   if (lock < 0)
     return -1;
@@ -37,8 +103,8 @@ int kk_ctl_cell_op(struct kk_controller *c, const struct kk_ref *ref, enum kk_ce
   if (kk_store_get(c->store, ref, &cell, err) < 0)
     return -1;
   kk_ctl_cell_observe(c, cell);
-  struct kk_cell *cl = &cell->u.cell;
-  int st = cl->status.base.state;
+  if (timeout_ms <= 0)
+    timeout_ms = kk_ctl_cell_stop_timeout_ms(&cell->u.cell, DEFAULT_STOP_TIMEOUT_MS);
   int r = 0;
   const char *verb = "Started";
   switch (op) {
@@ -48,22 +114,16 @@ int kk_ctl_cell_op(struct kk_controller *c, const struct kk_ref *ref, enum kk_ce
   case KK_CELL_STOP:
   case KK_CELL_KILL:
     verb = op == KK_CELL_STOP ? "Stopped" : "Killed";
-    r = kk_ctl_cell_stop(c, cell, op == KK_CELL_STOP ? SIGTERM : SIGKILL, -1, err);
+    r = stop_reporting(c, cell, op == KK_CELL_STOP ? SIGTERM : SIGKILL, timeout_ms, rep, err);
     if (r == 0)
       kk_ctl_crash_at(c, KK_CRASH_AFTER_CELL_STOP);
-    cl->status.base.updated_at = kk_now();
+    cell->u.cell.status.base.updated_at = kk_now();
     if (r == 0)
       r = kk_store_put_status(c->store, cell, err);
     break;
   case KK_CELL_RESTART:
     verb = "Restarted";
-    if (st == KK_CELL_PENDING || st == KK_CELL_UNKNOWN)
-      return kk_error_kind(err, KK_ERR_CONFLICT, 0,
-                           "cell \"%s\" exists in %s state; delete it with `kuke delete cell %s` before restarting",
-                           ref->name, kk_state_name(KK_KIND_CELL, st), ref->name);
-    if (kk_ctl_cell_stop(c, cell, SIGTERM, -1, err) < 0)
-      return -1;
-    r = kk_ctl_cell_start_and_put(c, cell, true, err);
+    r = restart(c, cell, timeout_ms, rep, err);
     break;
   }
   if (r < 0)

@@ -170,10 +170,21 @@ int kk_ctl_apply(struct kk_controller *c, const struct kk_apply_source *src, siz
                  kk_err_t *err);
 
 /* Cell lifecycle (kuke start/stop/kill/restart).  Reports carry the
- * one-line outcome ("Started cell ..."). */
+ * one-line outcome ("Started cell ...") and a line per container a stop or
+ * kill ended with SIGKILL.  timeout_ms: how long a stop's SIGTERM may take
+ * per container (<= 0: the cell's spec.stopTimeoutSeconds, else 5 s).
+ * restart goes by the cell's state (spec 4.13): Ready is stopped and
+ * started, Stopped and Exited are started, Error, Failed and Degraded are
+ * recreated, Pending and Unknown are refused (KK_ERR_CONFLICT). */
 enum kk_cell_op { KK_CELL_START, KK_CELL_STOP, KK_CELL_KILL, KK_CELL_RESTART };
-int kk_ctl_cell_op(struct kk_controller *c, const struct kk_ref *ref, enum kk_cell_op op, struct kk_report *rep,
-                   kk_err_t *err);
+int kk_ctl_cell_op(struct kk_controller *c, const struct kk_ref *ref, enum kk_cell_op op, int64_t timeout_ms,
+                   struct kk_report *rep, kk_err_t *err);
+
+/* kuke refresh (spec 4.14): every realm, space, stack, cell and container
+ * observed again (cgroups, monitors, runc), and only the .status of those
+ * whose observation differs rewritten.  rep: the counts, names, what was
+ * updated and what failed, as kuke refresh prints them. */
+int kk_ctl_refresh(struct kk_controller *c, struct kk_report *rep, kk_err_t *err);
 
 /* Where a container's monitor keeps its log, exit record and attach
  * socket.  container NULL or "" picks the cell's tty default, else its

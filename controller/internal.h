@@ -8,9 +8,10 @@
  *   purge.c                           public: kuke purge (a delete, then a
  *                                     sweep of what names alone point to)
  *   apply.c                           public: kuke apply
- *   create.c  delete.c  cellop.c  reconcile.c
+ *   create.c  delete.c  cellop.c  reconcile.c  refresh.c
  *                                     public: create/get/list/init, delete,
- *                                     start/stop/kill/restart, reconcile pass
+ *                                     start/stop/kill/restart, reconcile pass,
+ *                                     kuke refresh (statuses only)
  *   cell.c                            a cell's containers on the host
  *   network.c                         a space's CNI network, a cell's attachment
  *   container.c                       one container on the host
@@ -279,6 +280,9 @@ int kk_ctl_cell_start(struct kk_controller *c, struct kk_doc *cell, kk_err_t *er
 /* Stop (signal = SIGTERM, escalating to SIGKILL after timeout_ms) or kill
  * (SIGKILL): non-root containers first, the root last. */
 int kk_ctl_cell_stop(struct kk_controller *c, struct kk_doc *cell, int signal, int64_t timeout_ms, kk_err_t *err);
+/* A stop's SIGTERM grace: the cell's spec.stopTimeoutSeconds, else
+ * fallback_ms (timeout_ms < 0 above means this with 5 s). */
+int64_t kk_ctl_cell_stop_timeout_ms(const struct kk_cell *cell, int64_t fallback_ms);
 /* Everything a cell's containers own on the host: processes, runc state,
  * rootfs mounts, bundles, upper dirs.  Best effort; the first error is
  * reported after the rest was tried. */

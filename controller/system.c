@@ -289,7 +289,7 @@ int kk_ctl_system_up(struct kk_controller *c, const struct kk_system_opts *o, st
   if (runtime_dir_shared(c, err) < 0)
     return -1;
   struct kk_report r = {0};
-  int ret = kk_ctl_cell_op(c, &cell_ref, KK_CELL_START, &r, err);
+  int ret = kk_ctl_cell_op(c, &cell_ref, KK_CELL_START, 0, &r, err);
   kk_report_free(&r);
   if (ret < 0)
     return -1;

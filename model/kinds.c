@@ -298,6 +298,7 @@ static const struct kk_field cell_spec_fields[] = {
     F("autoDelete", KK_F_BOOL, cell_spec_t, auto_delete),
     F("nestedCgroupRuntime", KK_F_BOOL, cell_spec_t, nested_cgroup_runtime),
     FO("resources", cell_spec_t, resources, resources_schema),
+    F("stopTimeoutSeconds", KK_F_OPT_I64, cell_spec_t, stop_timeout_seconds),
 };
 static const struct kk_schema cell_spec_schema = SCHEMA("spec", cell_spec_t, cell_spec_fields);
 static const struct kk_field cell_network_fields[] = {

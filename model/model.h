@@ -277,6 +277,9 @@ struct kk_container {
 };
 
 /* ------------------------------------------------------------------- Cell */
+/* Bound of a cell's spec.stopTimeoutSeconds and of kuke stop --timeout. */
+#define KK_MAX_STOP_TIMEOUT_SECONDS 3600
+
 struct kk_cell {
   struct kk_metadata metadata;
   struct {
@@ -293,6 +296,9 @@ struct kk_cell {
     bool auto_delete;
     bool nested_cgroup_runtime;
     struct kk_resources resources;
+    /* stopTimeoutSeconds: how long a stop's SIGTERM may take per container
+     * before SIGKILL (kuke stop --timeout overrides it; unset: 5 s). */
+    struct kk_opt_i64 stop_timeout_seconds;
   } spec;
   struct {
     struct kk_status_base base;

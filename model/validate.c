@@ -296,6 +296,10 @@ static int validate_cell(const struct vctx *v, const struct kk_cell *cell) {
     return -1;
   if (cell->spec.n_containers == 0)
     return verr(v, &cell->spec, "spec.containers", "a cell needs at least one container");
+  if (cell->spec.stop_timeout_seconds.set &&
+      (cell->spec.stop_timeout_seconds.v < 0 || cell->spec.stop_timeout_seconds.v > KK_MAX_STOP_TIMEOUT_SECONDS))
+    return verr(v, &cell->spec.stop_timeout_seconds, "spec.stopTimeoutSeconds", "must be between 0 and %d",
+                KK_MAX_STOP_TIMEOUT_SECONDS);
   size_t roots = 0;
   for (size_t i = 0; i < cell->spec.n_containers; i++) {
     const struct kk_container_spec *c = &cell->spec.containers[i];

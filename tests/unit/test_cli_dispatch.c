@@ -277,6 +277,12 @@ START_TEST(exit_status) {
   expect_run("purge cell", 1, NULL, "missing argument for \"kuke purge cell\": it takes NAME");
   expect_run("--run-path /nonexistent purge cell a_b", 1, NULL, "cell name \"a_b\" contains disallowed character");
   expect_run("--run-path /nonexistent purge stack s --space a_b", 1, NULL, "--space: ");
+  expect_run("--run-path /nonexistent stop", 1, NULL, "stop needs one cell name or a selector");
+  expect_run("--run-path /nonexistent stop a -l x=y", 1, NULL, "--selector cannot be combined with a cell name");
+  expect_run("--run-path /nonexistent restart a --timeout 0", 1, NULL, "invalid --timeout \"0\"");
+  expect_run("--run-path /nonexistent start -l a!b", 1, NULL, "invalid selector clause \"a!b\"");
+  expect_run("--run-path /nonexistent kill", 1, NULL, "missing argument for \"kuke kill\"");
+  expect_run("refresh extra", 1, NULL, "unexpected argument \"extra\" for \"kuke refresh\"");
 }
 END_TEST
 
