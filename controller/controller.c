@@ -37,7 +37,7 @@ int kk_controller_open(const struct kk_controller_config *cfg, struct kk_control
                                                     : kk_asprintf("%s/cni/networks", c->runtime_dir);
   c->cfg = (struct kk_controller_config){c->run_path, c->ns_suffix, c->cgroup_root, c->pod_subnet,
                                          c->runtime_dir, c->runc_bin, c->pause_binary, c->cni_path,
-                                         c->cni_cache_dir, c->cni_lease_dir};
+                                         c->cni_cache_dir, c->cni_lease_dir, cfg->default_memory_limit_bytes};
   kk_host_limits_read(&c->host);
   c->crash_point = kk_ctl_crash_point_parse(getenv("KUKEON_TEST_CRASH_POINT"), c->cgroup_root);
   /* A host without a usable cgroup2 still keeps metadata; every resource

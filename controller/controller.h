@@ -27,6 +27,9 @@ struct kk_controller_config {
   const char *cni_path;
   const char *cni_cache_dir;
   const char *cni_lease_dir;
+  /* ServerConfiguration's defaultMemoryLimitBytes: the memory limit of every
+   * container created or updated without a positive one; <= 0: none. */
+  int64_t default_memory_limit_bytes;
 };
 
 struct kk_controller;

@@ -38,8 +38,23 @@ static int peer_policy(const char *mode_flag, const char *paths_flag, const stru
   return 0;
 }
 
+/* --default-memory-limit-bytes > KUKEOND_DEFAULT_MEMORY_LIMIT_BYTES >
+ * defaultMemoryLimitBytes > 0 (off); a negative value is 0. */
+static int default_memory(const char *flag, const struct kk_server_config *file, int64_t *out, kk_err_t *err) {
+  const char *s = first(flag, getenv("KUKEOND_DEFAULT_MEMORY_LIMIT_BYTES"), NULL, NULL);
+  *out = file->default_memory_limit_bytes.set ? file->default_memory_limit_bytes.v : 0;
+  bool negative = s != NULL && *s == '-';
+  if (s != NULL && kk_parse_quantity_bytes(s + negative, out, err) < 0)
+    return kk_error_wrap(err, "--default-memory-limit-bytes");
+  if (negative)
+    *out = 0;
+  if (*out < 0)
+    *out = 0;
+  return 0;
+}
+
 static int serve(const char **v, kk_err_t *err) {
-  enum { SOCK, GID, RUN, CONTAINERD, CFG, CGROOT, SUFFIX, INTERVAL, LEVEL, RTDIR, RUNC, POLICY, ALLOWED };
+  enum { SOCK, GID, RUN, CONTAINERD, CFG, CGROOT, SUFFIX, INTERVAL, LEVEL, RTDIR, RUNC, POLICY, ALLOWED, DEFMEM };
   const char *cfg_path = first(v[CFG], getenv("KUKEOND_CONFIGURATION"), NULL, DEFAULT_CONFIG);
   struct kk_server_config file = {0};
   bool cfg_found = false;
@@ -80,7 +95,8 @@ static int serve(const char **v, kk_err_t *err) {
   else if (cfg.socket[0] != '/' || cfg.run_path[0] != '/' || cfg.runtime_dir[0] != '/')
     kk_error_kind(err, KK_ERR_INVALID, 0, "--socket, --run-path and --runtime-dir must be absolute paths");
   else if (kk_validate_cgroup_root(cfg.cgroup_root, err) < 0 || kk_validate_ns_suffix(cfg.ns_suffix, err) < 0 ||
-           peer_policy(v[POLICY], v[ALLOWED], &file, &policy, err) < 0)
+           peer_policy(v[POLICY], v[ALLOWED], &file, &policy, err) < 0 ||
+           default_memory(v[DEFMEM], &file, &cfg.default_memory_limit_bytes, err) < 0)
     ;
   else {
     cfg.policy = &policy;
@@ -110,6 +126,7 @@ static const struct kk_flag flags[] = {
     {"runc", 0, KK_FLAG_STRING, NULL, "runc binary (default runc, from PATH)", false},
     {"peer-policy", 0, KK_FLAG_STRING, NULL, "restricted or trusted: what peers other than root may ask for (default restricted)", false},
     {"allowed-host-paths", 0, KK_FLAG_STRING, NULL, "host paths restricted peers may bind, colon-separated", false},
+    {"default-memory-limit-bytes", 0, KK_FLAG_STRING, NULL, "memory limit of every container without one (256Mi, 1G; default 0: none)", false},
 };
 
 static int serve_run(void *ctx, const struct kk_cmdline *cl, int *status, kk_err_t *err) {
