@@ -19,7 +19,8 @@
  *   purge_host.c                      purge's host sweeps (mounts, every
  *                                     cgroup hierarchy, monitors)
  *   names.c  cell_state.c  apply_diff.c
- *                                     pure: no host, no store (unit tested)
+ *                                     pure: no host, no store (unit tested;
+ *                                     apply_diff.c: tests/unit/test_apply_diff.c)
  */
 #ifndef KK_CONTROLLER_INTERNAL_H
 #define KK_CONTROLLER_INTERNAL_H
