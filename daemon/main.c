@@ -43,11 +43,13 @@ static int peer_policy(const char *mode_flag, const char *paths_flag, const stru
 static int default_memory(const char *flag, const struct kk_server_config *file, int64_t *out, kk_err_t *err) {
   const char *s = first(flag, getenv("KUKEOND_DEFAULT_MEMORY_LIMIT_BYTES"), NULL, NULL);
   *out = file->default_memory_limit_bytes.set ? file->default_memory_limit_bytes.v : 0;
-  bool negative = s != NULL && *s == '-';
-  if (s != NULL && kk_parse_quantity_bytes(s + negative, out, err) < 0)
-    return kk_error_wrap(err, "--default-memory-limit-bytes");
-  if (negative)
-    *out = 0;
+  if (s != NULL) {
+    bool negative = *s == '-';
+    if (kk_parse_quantity_bytes(s + negative, out, err) < 0)
+      return kk_error_wrap(err, "%s", flag ? "--default-memory-limit-bytes" : "KUKEOND_DEFAULT_MEMORY_LIMIT_BYTES");
+    if (negative)
+      *out = 0;
+  }
   if (*out < 0)
     *out = 0;
   return 0;

@@ -23,6 +23,10 @@ kl() { KUKEON_RUN_PATH="$RP" "$KUKE" "$@"; }
 
 kl init >/dev/null
 t_load_busybox "$RP"; t_eq image-loaded 0 $?
+# A limit that is not a byte size: one line, no daemon.
+out=$("$KUKEOND" serve --socket "$T_TMP/bad.sock" --run-path "$RP" --default-memory-limit-bytes 12abc 2>&1); rc=$?
+t_eq bad-default-memory "1 Error: --default-memory-limit-bytes: invalid quantity \"12abc\": unknown suffix (binary: Ki, Mi, Gi, Ti, Pi, Ei; decimal: k, M, G, T, P, E)" "$rc $out"
+t_fail bad-default-memory-no-socket test -e "$T_TMP/bad.sock"
 t_start_daemon "$RP" --reconcile-interval 0 --default-memory-limit-bytes 48Mi; t_eq daemon-start 0 $?
 
 # "id=pid" of every container of cell $1 (default scope), sorted.
