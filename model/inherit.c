@@ -13,6 +13,7 @@ static bool resources_set(const struct kk_container_resources *r) {
 }
 
 static void copy_tmpfs(struct kk_container_spec *ct, const struct kk_tmpfs *v, size_t n) {
+  free(ct->tmpfs); /* an empty list */
   ct->tmpfs = kk_xzalloc(n * sizeof(*ct->tmpfs));
   for (size_t i = 0; i < n; i++) {
     ct->tmpfs[i].path = kk_xstrdup(v[i].path);
