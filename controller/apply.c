@@ -105,6 +105,7 @@ static int apply_one(struct kk_controller *c, struct kk_doc *doc, struct kk_appl
     it->action = KK_APPLY_UNCHANGED;
     if (doc->kind != KK_KIND_CELL)
       return 0;
+    kk_ctl_cell_observe(c, stored); /* a runtime that died since the last write counts */
     if (!kk_ctl_unchanged_cell_restarts(stored->u.cell.status.base.state))
       return 0;
     it->action = KK_APPLY_UPDATED;

@@ -77,9 +77,12 @@ size_t kk_ctl_apply_order(const struct kk_doc_list *docs, size_t *order) {
   return n;
 }
 
-/* Unchanged but not running (killed, failed): apply brings it back. */
+/* Unchanged but its runtime dead (stopped, killed, ended, failed): apply
+ * brings it back (spec §10.2).  Not a Degraded cell, whose root runs: its
+ * containers are the restart policies'; nor one in an Unknown state. */
 bool kk_ctl_unchanged_cell_restarts(int state) {
-  return state == KK_CELL_STOPPED || state == KK_CELL_FAILED || state == KK_CELL_PENDING;
+  return state == KK_CELL_STOPPED || state == KK_CELL_FAILED || state == KK_CELL_PENDING ||
+         state == KK_CELL_EXITED || state == KK_CELL_ERROR;
 }
 
 /* A Container document into the cell it names: a new container is added

@@ -159,6 +159,17 @@ apply "$T_TMP/c.yaml" 0; t_eq killed-restarted "0 Cell \"c\": updated" "$rc $out
 t_match killed-running '^app=[1-9][0-9]* root=[1-9][0-9]* side=[1-9][0-9]*$' "$(pids c)"
 t_ok killed-app-alive alive "$(pid_of c app)"
 
+# Every process of the cell SIGKILLed behind kukeon's back (no reconcile
+# pass runs here): the same apply sees it dead and brings it back.
+for id in $(runc --root "$T_TMP/runc/default.kukeon.io" list -q | grep '^default_default_c_'); do
+  runc --root "$T_TMP/runc/default.kukeon.io" kill "$id" KILL
+done
+for _ in $(seq 50); do alive "$(pid_of c root)" || break; sleep 0.1; done
+t_fail runc-killed-down alive "$(pid_of c root)"
+apply "$T_TMP/c.yaml" 0; t_eq runc-killed-restarted "0 Cell \"c\": updated" "$rc $out"
+t_match runc-killed-running '^app=[1-9][0-9]* root=[1-9][0-9]* side=[1-9][0-9]*$' "$(pids c)"
+t_ok runc-killed-app-alive alive "$(pid_of c app)"
+
 # ------------------------------------------------------ a root of its own
 root_doc() { # root args, root env
   cat >"$T_TMP/r.yaml" <<EOF
