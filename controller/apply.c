@@ -22,6 +22,23 @@ static int bring_up_new(struct kk_controller *c, struct kk_doc *cell, kk_err_t *
   return -1;
 }
 
+/* Start a cell apply keeps (existing, changed or not) and store it.  One
+ * that did not come up is left Failed, and apply says so and where to look
+ * (spec §4.7), the cause kept. */
+static int start_kept_cell(struct kk_controller *c, struct kk_doc *cell, bool spec_on_disk, kk_err_t *err) {
+  if (kk_ctl_cell_start_and_put(c, cell, spec_on_disk, err) == 0)
+    return 0;
+  if (cell->u.cell.status.base.state == KK_CELL_FAILED) {
+    const char *name = kk_doc_name(cell);
+    char *msg = kk_asprintf("cell reconciled to Failed state: cell \"%s\": %s — inspect with `kuke get cell %s -o "
+                            "yaml` and `kuke log`",
+                            name, (*err)->msg, name);
+    free((*err)->msg);
+    (*err)->msg = msg;
+  }
+  return -1;
+}
+
 /* A changed cell on the host: containers that changed or went away are
  * torn down (the whole cell when its root must be recreated), then what is
  * not running is started and the new spec stored. */
@@ -34,7 +51,7 @@ static int update_cell(struct kk_controller *c, const struct kk_doc *stored, str
   free(gone);
   if (kk_ctl_cell_update(c, stored, want, err) < 0)
     return -1;
-  return kk_ctl_cell_start_and_put(c, want, false, err);
+  return start_kept_cell(c, want, false, err);
 }
 
 static int refuse_breaking(const struct kk_doc *stored, const struct kk_doc *want, kk_err_t *err) {
@@ -109,7 +126,7 @@ static int apply_one(struct kk_controller *c, struct kk_doc *doc, struct kk_appl
     if (!kk_ctl_unchanged_cell_restarts(stored->u.cell.status.base.state))
       return 0;
     it->action = KK_APPLY_UPDATED;
-    return kk_ctl_cell_start_and_put(c, stored, true, err);
+    return start_kept_cell(c, stored, true, err);
   }
   kk_ctl_carry_status(doc, stored);
   /* New limits (and a cgroup lost to a reboot) before the metadata says so. */

@@ -206,6 +206,15 @@ for p in $(tr ' ' '\n' <<<"$R0" | sed 's/.*=//'); do
   alive "$p" && echo "not ok - $T_NAME/root-recreated-old-gone ($p)"
 done
 t_match root-recreated-env 'X=2' "$(tr '\0' '\n' </proc/"$(pid_of r main)"/environ 2>/dev/null)"
+# A change that cannot start: the cell is left Failed and apply says so.
+sed 's|{id: helper, image: docker.io/library/busybox, command: sleep|{id: helper, image: docker.io/library/busybox, command: /nope|' \
+  "$T_TMP/r.yaml" >"$T_TMP/r-bad.yaml"
+apply "$T_TMP/r-bad.yaml" 1
+t_match start-fails-said 'Error: cell reconciled to Failed state: cell "r": .* — inspect with `kuke get cell r -o yaml` and `kuke log`$' "$out"
+t_match start-fails-failed '^r +default +default +default +Failed ' "$(k get cell r)"
+apply "$T_TMP/r.yaml" 0; t_eq start-fails-fixed "0 Cell \"r\": updated" "$rc $(head -1 <<<"$out")"
+t_match start-fails-fixed-runs '^helper=[1-9][0-9]* main=[1-9][0-9]*$' "$(pids r)"
+t_ok start-fails-fixed-alive alive "$(pid_of r helper)"
 
 # -------------------------------------------------- realm, space, stack
 cat >"$T_TMP/tree.yaml" <<'EOF'
