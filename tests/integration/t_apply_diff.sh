@@ -334,6 +334,10 @@ memcg() { # the memory limit of pid $1's cgroup (v2 memory.max or v1 limit_in_by
 t_eq defaults-plain-memory 50331648 "$(memcg "$plain")"
 t_eq defaults-own-memory 33554432 "$(memcg "$own")"
 apply "$T_TMP/d.yaml" 0; t_eq defaults-reapply-unchanged "0 Cell \"d\": unchanged" "$rc $out"
+# kuke create cell (and so kuke run) gets them too.
+t_ok defaults-create k create cell m --realm blue --space s --stack t --image docker.io/library/busybox
+json=$(k get cell m --realm blue --space s --stack t -o json)
+t_eq defaults-create-main "1234 True 50331648 77" "$(eff main)"
 
 # ------------------------------------------------ -o json|yaml, parents
 cat >"$T_TMP/p.yaml" <<'EOF'
@@ -371,5 +375,6 @@ t_eq yaml-list "0 resources:
 t_ok cleanup-c k delete cell c
 t_ok cleanup-r k delete cell r
 t_ok cleanup-d k delete cell d --realm blue --space s --stack t
+t_ok cleanup-m k delete cell m --realm blue --space s --stack t
 t_ok cleanup-lone k delete cell lone --realm green --space gs --stack gt
 kill "$DPID" 2>/dev/null; wait "$DPID" 2>/dev/null
