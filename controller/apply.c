@@ -22,19 +22,66 @@ static int bring_up_new(struct kk_controller *c, struct kk_doc *cell, kk_err_t *
   return -1;
 }
 
-/* A standalone Container document lands in its cell. */
+/* Start a cell apply keeps (existing, changed or not) and store it.  One
+ * that did not come up is left Failed, and apply says so and where to look
+ * (spec §4.7), the cause kept. */
+static int start_kept_cell(struct kk_controller *c, struct kk_doc *cell, bool spec_on_disk, kk_err_t *err) {
+  if (kk_ctl_cell_start_and_put(c, cell, spec_on_disk, err) == 0)
+    return 0;
+  if (cell->u.cell.status.base.state == KK_CELL_FAILED) {
+    const char *name = kk_doc_name(cell);
+    char *msg = kk_asprintf("cell reconciled to Failed state: cell \"%s\": %s — inspect with `kuke get cell %s -o "
+                            "yaml` and `kuke log`",
+                            name, (*err)->msg, name);
+    free((*err)->msg);
+    (*err)->msg = msg;
+  }
+  return -1;
+}
+
+/* A changed cell on the host: containers that changed or went away are
+ * torn down (the whole cell when its root must be recreated), then what is
+ * not running is started and the new spec stored. */
+static int update_cell(struct kk_controller *c, const struct kk_doc *stored, struct kk_doc *want,
+                       struct kk_apply_item *it, kk_err_t *err) {
+  bool *gone = kk_ctl_cell_gone(&stored->u.cell, &want->u.cell);
+  const struct kk_container_spec *root = kk_ctl_spec_by_id(&stored->u.cell, stored->u.cell.spec.root_container_id);
+  if (root && gone[root - stored->u.cell.spec.containers])
+    kk_strv_push(&it->changes, "root container recreated");
+  free(gone);
+  if (kk_ctl_cell_update(c, stored, want, err) < 0)
+    return -1;
+  return start_kept_cell(c, want, false, err);
+}
+
+static int refuse_breaking(const struct kk_doc *stored, const struct kk_doc *want, kk_err_t *err) {
+  struct kk_strv breaking = {0};
+  kk_ctl_breaking_changes(stored, want, &breaking);
+  if (breaking.n == 0)
+    return 0;
+  cleanup_free char *list = kk_strv_join(&breaking, ", ");
+  kk_strv_free(&breaking);
+  return kk_error_kind(err, KK_ERR_CONFLICT, 0,
+                       "%s \"%s\" has breaking changes: [%s]. Delete the %s and recreate it with the new spec",
+                       kk_kind_lower(want->kind), kk_doc_name(want), list, kk_kind_lower(want->kind));
+}
+
+/* A standalone Container document lands in its cell, which then changes on
+ * the host as an applied cell does. */
 static int apply_container(struct kk_controller *c, struct kk_doc *doc, struct kk_apply_item *it, kk_err_t *err) {
   struct kk_ref ref = kk_ref_of(doc);
   struct kk_ref cref = {.kind = KK_KIND_CELL, .realm = ref.realm, .space = ref.space, .stack = ref.stack,
                         .name = ref.cell};
-  cleanup_doc struct kk_doc *cell = NULL;
-  if (kk_store_get(c->store, &cref, &cell, err) < 0)
+  cleanup_doc struct kk_doc *stored = NULL;
+  if (kk_store_get(c->store, &cref, &stored, err) < 0 ||
+      kk_ctl_inherit(c, ref.realm, ref.space, &doc->u.container.spec, 1, err) < 0)
     return -1;
-  if (kk_ctl_cell_put_container(&cell->u.cell, doc, it, err) < 0)
+  cleanup_doc struct kk_doc *cell = kk_doc_clone(stored);
+  if (kk_ctl_cell_put_container(&cell->u.cell, doc, it, err) < 0 || refuse_breaking(stored, cell, err) < 0)
     return -1;
   if (it->action == KK_APPLY_UNCHANGED)
     return 0;
-  return kk_store_put(c->store, cell, false, err);
+  return update_cell(c, stored, cell, it, err);
 }
 
 static int apply_one(struct kk_controller *c, struct kk_doc *doc, struct kk_apply_item *it, kk_err_t *err) {
@@ -62,24 +109,24 @@ static int apply_one(struct kk_controller *c, struct kk_doc *doc, struct kk_appl
   if (kk_store_get(c->store, &ref, &stored, err) < 0)
     return -1;
   kk_policy_unredact(doc, stored); /* a realm read back by a restricted peer */
-  struct kk_strv breaking = {0};
-  kk_ctl_breaking_changes(stored, doc, &breaking);
-  if (breaking.n > 0) {
-    cleanup_free char *list = kk_strv_join(&breaking, ", ");
-    kk_strv_free(&breaking);
-    return kk_error_kind(err, KK_ERR_CONFLICT, 0,
-                         "%s \"%s\" has breaking changes: [%s]. Delete the %s and recreate it with the new spec",
-                         kk_kind_lower(doc->kind), ref.name, list, kk_kind_lower(doc->kind));
+  if (doc->kind == KK_KIND_CELL) {
+    struct kk_cell *cl = &doc->u.cell;
+    if (kk_ctl_inherit(c, ref.realm, ref.space, cl->spec.containers, cl->spec.n_containers, err) < 0)
+      return -1;
+    kk_ctl_keep_pause_root(cl, &stored->u.cell);
   }
+  if (refuse_breaking(stored, doc, err) < 0)
+    return -1;
   kk_doc_spec_diff(stored, doc, &it->changes);
   if (it->changes.n == 0) {
     it->action = KK_APPLY_UNCHANGED;
     if (doc->kind != KK_KIND_CELL)
       return 0;
+    kk_ctl_cell_observe(c, stored); /* a runtime that died since the last write counts */
     if (!kk_ctl_unchanged_cell_restarts(stored->u.cell.status.base.state))
       return 0;
     it->action = KK_APPLY_UPDATED;
-    return kk_ctl_cell_start_and_put(c, stored, true, err);
+    return start_kept_cell(c, stored, true, err);
   }
   kk_ctl_carry_status(doc, stored);
   /* New limits (and a cgroup lost to a reboot) before the metadata says so. */
@@ -90,11 +137,8 @@ static int apply_one(struct kk_controller *c, struct kk_doc *doc, struct kk_appl
   if (r < 0)
     return -1;
   it->action = KK_APPLY_UPDATED;
-  if (doc->kind == KK_KIND_CELL) {
-    if (kk_ctl_cell_update(c, stored, doc, err) < 0)
-      return -1;
-    return kk_ctl_cell_start_and_put(c, doc, false, err);
-  }
+  if (doc->kind == KK_KIND_CELL)
+    return update_cell(c, stored, doc, it, err);
   /* A new egress policy is in place before the metadata says so. */
   if (doc->kind == KK_KIND_SPACE && kk_ctl_space_fw_ensure(c, doc, err) < 0)
     return -1;

@@ -77,9 +77,12 @@ size_t kk_ctl_apply_order(const struct kk_doc_list *docs, size_t *order) {
   return n;
 }
 
-/* Unchanged but not running (killed, failed): apply brings it back. */
+/* Unchanged but its runtime dead (stopped, killed, ended, failed): apply
+ * brings it back (spec §10.2).  Not a Degraded cell, whose root runs: its
+ * containers are the restart policies'; nor one in an Unknown state. */
 bool kk_ctl_unchanged_cell_restarts(int state) {
-  return state == KK_CELL_STOPPED || state == KK_CELL_FAILED || state == KK_CELL_PENDING;
+  return state == KK_CELL_STOPPED || state == KK_CELL_FAILED || state == KK_CELL_PENDING ||
+         state == KK_CELL_EXITED || state == KK_CELL_ERROR;
 }
 
 /* A Container document into the cell it names: a new container is added
@@ -125,4 +128,39 @@ int kk_ctl_cell_put_container(struct kk_cell *cl, const struct kk_doc *doc, stru
   }
   cl->status.base.updated_at = kk_now();
   return 0;
+}
+
+/* The synthesized pause root is kukeon's, not the author's: a cell that had
+ * one and gets one again keeps the stored one, so it is never a diff. */
+void kk_ctl_keep_pause_root(struct kk_cell *want, const struct kk_cell *stored) {
+  struct kk_container_spec *w = kk_cell_root(want);
+  const struct kk_container_spec *s = kk_ctl_spec_by_id(stored, stored->spec.root_container_id);
+  if (w && s && kk_container_is_pause_root(w) && kk_container_is_pause_root(s))
+    kk_container_spec_replace(w, s);
+}
+
+/* A root container's fields that only its next start reads: its
+ * environment and network names (persisted, in effect the next time the
+ * cell starts), and its restart policy, which supervision reads from the
+ * stored spec. */
+static void take_next_start_fields(struct kk_container_spec *dst, const struct kk_container_spec *src) {
+  struct kk_strv *lists[] = {&dst->env, &dst->networks, &dst->networks_aliases};
+  const struct kk_strv *from[] = {&src->env, &src->networks, &src->networks_aliases};
+  for (size_t i = 0; i < KK_ARRAY_SIZE(lists); i++) {
+    kk_strv_free(lists[i]);
+    kk_strv_copy(lists[i], from[i]);
+  }
+  free(dst->restart_policy);
+  dst->restart_policy = kk_xstrdup(src->restart_policy);
+  dst->restart_backoff_seconds = src->restart_backoff_seconds;
+  dst->restart_max_retries = src->restart_max_retries;
+}
+
+bool kk_ctl_root_recreates(const struct kk_container_spec *old, const struct kk_container_spec *want) {
+  cleanup_doc struct kk_doc *a = kk_doc_new(KK_KIND_CONTAINER);
+  cleanup_doc struct kk_doc *b = kk_doc_new(KK_KIND_CONTAINER);
+  kk_container_spec_replace(&a->u.container.spec, old);
+  kk_container_spec_replace(&b->u.container.spec, want);
+  take_next_start_fields(&b->u.container.spec, old);
+  return !kk_doc_spec_equal(a, b);
 }

@@ -272,7 +272,10 @@ bool *kk_ctl_cell_gone(const struct kk_cell *old, const struct kk_cell *want) {
       same = kk_doc_spec_equal(a, b);
     }
     gone[i] = !same;
-    root_changed |= o->root && !same;
+    if (o->root && !same) { /* changed only in what its next start reads: it stays */
+      gone[i] = n == NULL || kk_ctl_root_recreates(o, n);
+      root_changed |= gone[i];
+    }
   }
   for (size_t i = 0; root_changed && i < old->spec.n_containers; i++)
     gone[i] = true;

@@ -38,7 +38,7 @@ int kk_controller_open(const struct kk_controller_config *cfg, struct kk_control
   c->cfg = (struct kk_controller_config){c->run_path, c->ns_suffix, c->cgroup_root, c->pod_subnet,
                                          c->runtime_dir, c->runc_bin, c->pause_binary, c->cni_path,
                                          c->cni_cache_dir, c->cni_lease_dir, cfg->disk_warn_pct,
-                                         cfg->disk_block_pct};
+                                         cfg->disk_block_pct, cfg->default_memory_limit_bytes};
   kk_host_limits_read(&c->host);
   c->crash_point = kk_ctl_crash_point_parse(getenv("KUKEON_TEST_CRASH_POINT"), c->cgroup_root);
   /* A host without a usable cgroup2 still keeps metadata; every resource

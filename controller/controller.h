@@ -33,6 +33,9 @@ struct kk_controller_config {
    * request waives it.  0 turns either off (so does a zeroed config);
    * kukeond and in-process kuke set them (kk_ctl_disk_pressure_env). */
   int disk_warn_pct, disk_block_pct;
+  /* ServerConfiguration's defaultMemoryLimitBytes: the memory limit of every
+   * container created or updated without a positive one; <= 0: none. */
+  int64_t default_memory_limit_bytes;
 };
 
 #define KK_DISK_WARN_PCT_DEFAULT 85

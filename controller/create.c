@@ -60,6 +60,16 @@ static void stamp_new(struct kk_controller *c, struct kk_doc *doc) {
 }
 
 
+static void default_cni_config(struct kk_controller *c, struct kk_container_spec *ct, const char *realm,
+                               const char *space) {
+  if (!kk_empty(ct->cni_config_path))
+    return;
+  struct kk_ref sref = {.kind = KK_KIND_SPACE, .realm = realm, .name = space};
+  cleanup_free char *rel = kk_store_rel_dir(&sref);
+  free(ct->cni_config_path);
+  ct->cni_config_path = kk_asprintf("%s/%s/network.conflist", c->run_path, rel);
+}
+
 /* Defaults the controller owns (they depend on its configuration).  The
  * peer policy sees the document as its author wrote it, before them.  A
  * seccomp profile file is read and checked now, before anything is
@@ -75,19 +85,27 @@ int kk_ctl_prepare(struct kk_controller *c, struct kk_doc *doc, const struct kk_
   }
   if (doc->kind == KK_KIND_CELL && kk_cell_root(&doc->u.cell) == NULL)
     kk_cell_add_pause_root(&doc->u.cell);
-  if (doc->kind == KK_KIND_CELL) {
-    struct kk_cell *cell = &doc->u.cell;
-    for (size_t i = 0; i < cell->spec.n_containers; i++) {
-      struct kk_container_spec *ct = &cell->spec.containers[i];
-      if (kk_empty(ct->cni_config_path)) {
-        struct kk_ref sref = {.kind = KK_KIND_SPACE, .realm = cell->spec.realm_id, .name = cell->spec.space_id};
-        cleanup_free char *rel = kk_store_rel_dir(&sref);
-        ct->cni_config_path = kk_asprintf("%s/%s/network.conflist", c->run_path, rel);
-      }
-    }
-  }
+  if (doc->kind == KK_KIND_CELL)
+    for (size_t i = 0; i < doc->u.cell.spec.n_containers; i++)
+      default_cni_config(c, &doc->u.cell.spec.containers[i], doc->u.cell.spec.realm_id, doc->u.cell.spec.space_id);
+  if (doc->kind == KK_KIND_CONTAINER) /* as the cell it lands in has it */
+    default_cni_config(c, &doc->u.container.spec, doc->u.container.spec.realm_id, doc->u.container.spec.space_id);
   /* As the store will write it, before anything is written. */
   return kk_doc_check_size(doc, err);
+}
+
+/* The effective specs of containers of realm/space (kk_container_inherit):
+ * the space's defaults.container and the daemon's default memory limit. */
+int kk_ctl_inherit(struct kk_controller *c, const char *realm, const char *space, struct kk_container_spec *v,
+                   size_t n, kk_err_t *err) {
+  struct kk_ref sref = {.kind = KK_KIND_SPACE, .realm = realm, .name = space};
+  cleanup_doc struct kk_doc *sp = NULL;
+  if (kk_store_exists(c->store, &sref) && kk_store_get(c->store, &sref, &sp, err) < 0)
+    return -1;
+  for (size_t i = 0; i < n; i++)
+    kk_container_inherit(&v[i], sp ? &sp->u.space.spec.defaults.container : NULL,
+                         c->cfg.default_memory_limit_bytes);
+  return 0;
 }
 
 /* ----------------------------------------------------------------- create */
@@ -147,6 +165,9 @@ int kk_ctl_create_locked(struct kk_controller *c, struct kk_doc *doc, bool stopp
   /* The parent must exist before anything is made for the child. */
   if (kk_ctl_parent_ref(&ref, &parent) && !kk_store_exists(c->store, &parent))
     return kk_store_not_found(&parent, err);
+  if (doc->kind == KK_KIND_CELL && kk_ctl_inherit(c, ref.realm, ref.space, doc->u.cell.spec.containers,
+                                                  doc->u.cell.spec.n_containers, err) < 0)
+    return -1;
   if (kk_ctl_cgroup_up(c, doc, NULL, &created, lines, warnings, err) < 0)
     return -1;
   if (kk_store_put(c->store, doc, true, err) < 0 ||

@@ -21,7 +21,8 @@
  *   purge_host.c                      purge's host sweeps (mounts, every
  *                                     cgroup hierarchy, monitors)
  *   names.c  cell_state.c  apply_diff.c
- *                                     pure: no host, no store (unit tested)
+ *                                     pure: no host, no store (unit tested;
+ *                                     apply_diff.c: tests/unit/test_apply_diff.c)
  */
 #ifndef KK_CONTROLLER_INTERNAL_H
 #define KK_CONTROLLER_INTERNAL_H
@@ -149,6 +150,12 @@ void kk_ctl_breaking_changes(const struct kk_doc *stored, const struct kk_doc *w
 size_t kk_ctl_apply_order(const struct kk_doc_list *docs, size_t *order);
 bool kk_ctl_unchanged_cell_restarts(int cell_state);
 int kk_ctl_cell_put_container(struct kk_cell *cl, const struct kk_doc *doc, struct kk_apply_item *it, kk_err_t *err);
+/* A synthesized pause root in both: want gets the stored one (never a diff). */
+void kk_ctl_keep_pause_root(struct kk_cell *want, const struct kk_cell *stored);
+/* A changed root container: must it (and so the whole cell) be recreated?
+ * Not for env, networks and restart policy alone (persisted, read at the
+ * next start). */
+bool kk_ctl_root_recreates(const struct kk_container_spec *old, const struct kk_container_spec *want);
 
 /* ----------------------------------------------------------- crash.c */
 
@@ -305,6 +312,11 @@ int kk_ctl_delete_locked(struct kk_controller *c, const struct kk_ref *ref, bool
 
 /* Normalize, validate, check against policy, fill the controller's defaults. */
 int kk_ctl_prepare(struct kk_controller *c, struct kk_doc *doc, const struct kk_policy *policy, kk_err_t *err);
+/* Containers of a cell in realm/space get their effective specs: the
+ * space's defaults.container, the daemon's default memory limit (caller
+ * holds the tree lock). */
+int kk_ctl_inherit(struct kk_controller *c, const char *realm, const char *space, struct kk_container_spec *v,
+                   size_t n, kk_err_t *err);
 int kk_ctl_create_locked(struct kk_controller *c, struct kk_doc *doc, bool stopped, struct kk_strv *lines,
                          struct kk_strv *warnings, kk_err_t *err);
 /* What one call created of a realm/space/stack chain, in creation order,

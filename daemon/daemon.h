@@ -24,6 +24,7 @@ struct kk_daemon_config {
   const char *cni_cache_dir; /* NULL: <runtime_dir>/cni/cache */
   const char *cni_lease_dir; /* NULL: <runtime_dir>/cni/networks */
   int disk_warn_pct, disk_block_pct; /* the disk-pressure guard (controller.h); 0: off */
+  int64_t default_memory_limit_bytes; /* containers without a memory limit get it; <= 0: none */
   /* What peers other than root may ask for (model.h, kk_policy). */
   const struct kk_policy *policy;
 };

@@ -53,8 +53,25 @@ static int disk_pressure(const char *warn_flag, const char *block_flag, struct k
   return 0;
 }
 
+/* --default-memory-limit-bytes > KUKEOND_DEFAULT_MEMORY_LIMIT_BYTES >
+ * defaultMemoryLimitBytes > 0 (off); a negative value is 0. */
+static int default_memory(const char *flag, const struct kk_server_config *file, int64_t *out, kk_err_t *err) {
+  const char *s = first(flag, getenv("KUKEOND_DEFAULT_MEMORY_LIMIT_BYTES"), NULL, NULL);
+  *out = file->default_memory_limit_bytes.set ? file->default_memory_limit_bytes.v : 0;
+  if (s != NULL) {
+    bool negative = *s == '-';
+    if (kk_parse_quantity_bytes(s + negative, out, err) < 0)
+      return kk_error_wrap(err, "%s", flag ? "--default-memory-limit-bytes" : "KUKEOND_DEFAULT_MEMORY_LIMIT_BYTES");
+    if (negative)
+      *out = 0;
+  }
+  if (*out < 0)
+    *out = 0;
+  return 0;
+}
+
 static int serve(const char **v, kk_err_t *err) {
-  enum { SOCK, GID, RUN, CONTAINERD, CFG, CGROOT, SUFFIX, INTERVAL, LEVEL, RTDIR, RUNC, POLICY, ALLOWED, DWARN, DBLOCK };
+  enum { SOCK, GID, RUN, CONTAINERD, CFG, CGROOT, SUFFIX, INTERVAL, LEVEL, RTDIR, RUNC, POLICY, ALLOWED, DWARN, DBLOCK, DEFMEM };
   const char *cfg_path = first(v[CFG], getenv("KUKEOND_CONFIGURATION"), NULL, DEFAULT_CONFIG);
   struct kk_server_config file = {0};
   bool cfg_found = false;
@@ -96,7 +113,8 @@ static int serve(const char **v, kk_err_t *err) {
     kk_error_kind(err, KK_ERR_INVALID, 0, "--socket, --run-path and --runtime-dir must be absolute paths");
   else if (kk_validate_cgroup_root(cfg.cgroup_root, err) < 0 || kk_validate_ns_suffix(cfg.ns_suffix, err) < 0 ||
            peer_policy(v[POLICY], v[ALLOWED], &file, &policy, err) < 0 ||
-           disk_pressure(v[DWARN], v[DBLOCK], &cfg, err) < 0)
+           disk_pressure(v[DWARN], v[DBLOCK], &cfg, err) < 0 ||
+           default_memory(v[DEFMEM], &file, &cfg.default_memory_limit_bytes, err) < 0)
     ;
   else {
     cfg.policy = &policy;
@@ -128,6 +146,7 @@ static const struct kk_flag flags[] = {
     {"allowed-host-paths", 0, KK_FLAG_STRING, NULL, "host paths restricted peers may bind, colon-separated", false},
     {"disk-pressure-warn-percent", 0, KK_FLAG_STRING, NULL, "disk use (percent) from which a WARN is logged, every 5 min per realm; 0 disables (default 85)", false},
     {"disk-pressure-block-percent", 0, KK_FLAG_STRING, NULL, "disk use (percent) from which new cells are refused unless --ignore-disk-pressure; 0 disables (default 95)", false},
+    {"default-memory-limit-bytes", 0, KK_FLAG_STRING, NULL, "memory limit of every container without one (256Mi, 1G; default 0: none)", false},
 };
 
 static int serve_run(void *ctx, const struct kk_cmdline *cl, int *status, kk_err_t *err) {

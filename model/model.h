@@ -440,6 +440,19 @@ char *kk_container_cgroup(const char *cell_cgroup, const char *runtime_id);
 void kk_cell_add_pause_root(struct kk_cell *cell);
 /* The root container spec of a cell, or NULL. */
 struct kk_container_spec *kk_cell_root(struct kk_cell *cell);
+/* That root as kk_cell_add_pause_root made it (kukeon's, not the author's). */
+bool kk_container_is_pause_root(const struct kk_container_spec *ct);
+/* Deep copy of src over dst (dst's old contents freed). */
+void kk_container_spec_replace(struct kk_container_spec *dst, const struct kk_container_spec *src);
+
+/* The effective spec (inherit.c): the space's defaults.container d (may be
+ * NULL) where the container leaves a field unset, shallow (a field it sets
+ * replaces the default wholly; a space's readOnlyRootFilesystem true cannot
+ * be opted out of; the pause root takes none), then default_memory (the
+ * daemon's defaultMemoryLimitBytes, <= 0: none) when it has no positive
+ * memory limit, the pause root included. */
+void kk_container_inherit(struct kk_container_spec *ct, const struct kk_container_defaults *d, int64_t default_memory);
+void kk_cell_inherit(struct kk_cell *cell, const struct kk_container_defaults *d, int64_t default_memory);
 
 /* Container documents <-> a cell's container list (store layout). */
 struct kk_doc *kk_container_doc_from_cell(const struct kk_cell *cell, size_t i);

@@ -173,8 +173,9 @@ START_TEST(unchanged_cell_restarts_when_down) {
   ck_assert(kk_ctl_unchanged_cell_restarts(KK_CELL_FAILED));
   ck_assert(kk_ctl_unchanged_cell_restarts(KK_CELL_PENDING));
   ck_assert(!kk_ctl_unchanged_cell_restarts(KK_CELL_READY));
-  ck_assert(!kk_ctl_unchanged_cell_restarts(KK_CELL_EXITED));
-  ck_assert(!kk_ctl_unchanged_cell_restarts(KK_CELL_ERROR));
+  /* Issue 20: an unchanged spec with a dead runtime restarts, an ended one too. */
+  ck_assert(kk_ctl_unchanged_cell_restarts(KK_CELL_EXITED));
+  ck_assert(kk_ctl_unchanged_cell_restarts(KK_CELL_ERROR));
   ck_assert(!kk_ctl_unchanged_cell_restarts(KK_CELL_DEGRADED));
 }
 END_TEST
