@@ -3,10 +3,12 @@
  * rotation), on hand-written log files: no runc, no root. */
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/inotify.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
@@ -171,6 +173,34 @@ static int monitor_dir(char **d) {
   return dirfd;
 }
 
+/* The monitor does not wait for readers (a reader slower than two
+ * rotations loses what was between them, as documented); this writer does,
+ * up to a second, so that a loaded machine cannot fail the test: it rotates,
+ * then waits until someone besides itself has opened the fresh log. */
+static int rotate(int dirfd, int fd) {
+  int in = inotify_init1(IN_CLOEXEC | IN_NONBLOCK);
+  char path[64];
+  snprintf(path, sizeof(path), "/proc/self/fd/%d", dirfd);
+  bool watching = in >= 0 && inotify_add_watch(in, path, IN_OPEN) >= 0;
+  renameat(dirfd, "log", dirfd, "log.1");
+  close(fd);
+  fd = openat(dirfd, "log", O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
+  int opens = 0;
+  for (int64_t end = kk_monotonic_ms() + 1000; watching && opens < 2 && kk_monotonic_ms() < end;) {
+    struct pollfd p = {in, POLLIN, 0};
+    poll(&p, 1, 50);
+    char buf[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
+    ssize_t n = read(in, buf, sizeof(buf));
+    for (char *e = buf; n > 0 && e < buf + n; e += sizeof(struct inotify_event) + ((struct inotify_event *)e)->len) {
+      struct inotify_event *ev = (struct inotify_event *)e;
+      opens += ev->len > 0 && strcmp(ev->name, "log") == 0;
+    }
+  }
+  if (in >= 0)
+    close(in);
+  return fd;
+}
+
 /* A writer that rotates like the monitor (log -> log.1, fresh log) every
  * 50 lines, with a follower reading along: every line arrives once. */
 START_TEST(follow_across_rotation) {
@@ -186,10 +216,7 @@ START_TEST(follow_across_rotation) {
       if (write(fd, line, (size_t)n) != n)
         _exit(1);
       if (i % 50 == 0) {
-        renameat(dirfd, "log", dirfd, "log.1");
-        close(fd);
-        fd = openat(dirfd, "log", O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
-        usleep(20000);
+        fd = rotate(dirfd, fd);
       } else if (i % 7 == 0) {
         usleep(1000);
       }
