@@ -438,9 +438,15 @@ static int launch(struct kk_controller *c, struct kk_doc *doc, const struct kk_c
   cleanup_strv struct kk_strv cgroups = {0};
   if (monitor_cgroups(c, &ref, &cgroups, err) < 0)
     return -1;
+  cleanup_free char *notices = kk_asprintf("%s/%s", c->runtime_dir, KK_CTL_EXIT_NOTICES);
+  cleanup_free char *notice_name = kk_ctl_exit_notice_name(cell, ct);
+  cleanup_free char *notice = kk_asprintf("%s/%s", notices, notice_name);
+  if (kk_mkdir_p(notices, 0700, err) < 0)
+    return -1;
   struct kk_monitor_opts mo = {.exe = c->monitor_exe, .runc = c->runc_bin, .runc_root = p->runc_root,
                                .bundle = p->bundle, .id = ct->containerd_id, .dir = p->bundle,
-                               .tty = ct->attachable, .delete_on_exit = ct->host_pid, .cgroups = &cgroups};
+                               .tty = ct->attachable, .delete_on_exit = ct->host_pid, .cgroups = &cgroups,
+                               .exit_notice = notice};
   pid_t pid = 0;
   if (kk_monitor_spawn(&mo, &pid, err) < 0)
     return -1;

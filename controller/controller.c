@@ -61,6 +61,7 @@ void kk_controller_close(struct kk_controller *c) {
   if (c->images)
     kk_image_store_close(c->images);
   kk_ctl_restarts_free(&c->restarts);
+  kk_ctl_dues_free(&c->dues);
   free(c->runtime_dir);
   free(c->runc_bin);
   free(c->pause_binary);
