@@ -144,6 +144,8 @@ static int root_only_state(const struct kk_container_spec *root, const struct kk
   return rs->state == KK_CTR_ERROR ? KK_CELL_ERROR : KK_CELL_EXITED;
 }
 
+/* Failed, and no restart owed: under on-failure that means its retries
+ * are used up, and the reason says so. */
 static void set_failed_reason(struct kk_cell *cell, const struct kk_container_spec *failed,
                               const struct kk_container_status *failed_st) {
   cleanup_free char *msg =
@@ -151,6 +153,12 @@ static void set_failed_reason(struct kk_cell *cell, const struct kk_container_sp
           ? kk_asprintf("container \"%s\" was killed by %s (exit code %lld)", failed->id, failed_st->exit_signal,
                         (long long)failed_st->exit_code)
           : kk_asprintf("container \"%s\" exited with code %lld", failed->id, (long long)failed_st->exit_code);
+  if (strcmp(policy_of(failed), "on-failure") == 0 && !failed->root) {
+    cleanup_free char *full = kk_asprintf("%s; its %lld restart(s) are used up (restartMaxRetries)", msg,
+                                          (long long)failed_st->restart_count);
+    kk_ctl_cell_set_reason(cell, "RestartsExhausted", full);
+    return;
+  }
   kk_ctl_cell_set_reason(cell, "WorkloadFailed", msg);
 }
 
