@@ -11,6 +11,7 @@
  *   create.c  delete.c  cellop.c  reconcile.c
  *                                     public: create/get/list/init, delete,
  *                                     start/stop/kill/restart, reconcile pass
+ *                                     and exits acted on (one cell per lock)
  *   cell.c                            a cell's containers on the host
  *   network.c                         a space's CNI network, a cell's attachment
  *   container.c                       one container on the host
