@@ -82,7 +82,7 @@ struct kk_controller {
   char *monitor_exe;             /* staged on first use (kk_monitor_stage) */
   struct kk_host_limits host;
   struct kk_restarts restarts;
-  struct kk_dues dues; /* reconcile.c's, under the tree lock */
+  struct kk_dues dues; /* reconcile.c's: kukeond's supervisor thread alone */
   bool fw_missing_warned; /* no iptables: said once */
   bool torn_swept; /* torn ephemeral cells were looked for (once: they come from a power cut) */
   enum kk_crash_point crash_point;
