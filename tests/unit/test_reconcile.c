@@ -73,7 +73,9 @@ END_TEST
 START_TEST(backoff_default_and_zero) {
   cleanup_doc struct kk_doc *d = cell_with("[{id: a, image: x, restartPolicy: always},"
                                            " {id: z, image: x, restartPolicy: always, restartBackoffSeconds: 0}]");
-  struct kk_container_status *ca = st(d, "a", KK_CTR_EXITED, 0), *cz = st(d, "z", KK_CTR_EXITED, 0);
+  st(d, "a", KK_CTR_EXITED, 0);
+  st(d, "z", KK_CTR_EXITED, 0); /* slots added: pointers to them only from here on */
+  struct kk_container_status *ca = kk_ctl_status_slot(&d->u.cell, "a"), *cz = kk_ctl_status_slot(&d->u.cell, "z");
   int64_t due = 0;
   /* Unset: 30 s. */
   ck_assert_int_eq(kk_ctl_restart_step(spec(d, "a"), ca, 0, T0_MS - 29999, T0_MS, &due), KK_RESTART_DEFERRED);
