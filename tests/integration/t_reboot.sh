@@ -109,5 +109,6 @@ t_eq exit-after-reboot-acted-on 2 "$(runs always app)"
 # ------------------------------------------------------ nothing left behind
 for c in always plain onfail own stopped; do k delete cell "$c" >/dev/null || echo "not ok - $T_NAME/delete-$c"; done
 { kill "$DPID"; wait "$DPID"; } 2>/dev/null
+t_eq daemon-log-clean 0 "$(grep -c 'Sanitizer\|runtime error' "$T_TMP/kukeond.log")"
 t_eq no-runc "" "$(runc --root "$RT/runc/$NS" list -q 2>/dev/null)"
 t_eq no-mounts "" "$(awk -v t="$T_TMP/" 'index($5, t) == 1 {print $5}' /proc/self/mountinfo)"

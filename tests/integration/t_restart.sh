@@ -151,6 +151,6 @@ t_eq rm-reaped-after-grace yes "$([ "$took" -ge 4000 ] && [ "$took" -le $((6500 
 
 # ------------------------------------------------------ nothing left behind
 { kill "$DPID"; wait "$DPID"; } 2>/dev/null
-t_eq daemon-stopped-clean 0 "$(grep -c 'connections still busy' "$T_TMP/kukeond.log")"
+t_eq daemon-stopped-clean 0 "$(grep -c 'connections still busy\|Sanitizer\|runtime error' "$T_TMP/kukeond.log")"
 t_eq no-runc "" "$(runc --root "$T_TMP/runc/default.kukeon.io" list -q 2>/dev/null)"
 t_eq no-bundles "" "$(ls -A "$T_TMP/bundles/default.kukeon.io" 2>/dev/null)"
