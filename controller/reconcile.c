@@ -121,66 +121,6 @@ static void reconcile_cells(struct kk_controller *c) {
   }
 }
 
-/* --------------------------------------------------------- exit notices */
-
-/* The cells named by the notices in <runtime dir>/exits, each once; the
- * notices go before their cells are looked at, so an exit recorded while
- * one is handled makes a notice anew. */
-static void take_notices(struct kk_controller *c, struct kk_strv *names) {
-  cleanup_free char *dir = kk_asprintf("%s/%s", c->runtime_dir, KK_CTL_EXIT_NOTICES);
-  kk_err_t e = NULL;
-  cleanup_dir DIR *d = kk_dir_open_at(AT_FDCWD, dir, &e);
-  kk_error_free(&e);
-  struct dirent *de;
-  while (d && (de = readdir(d)) != NULL) {
-    if (de->d_name[0] == '.' || unlinkat(dirfd(d), de->d_name, 0) < 0)
-      continue;
-    bool seen = false;
-    for (size_t i = 0; i < names->n && !seen; i++)
-      seen = strcmp(names->v[i], de->d_name) == 0;
-    if (!seen)
-      kk_strv_push(names, de->d_name);
-  }
-}
-
-int kk_ctl_exit_notices_dir(struct kk_controller *c, char **dir, kk_err_t *err) {
-  cleanup_free char *d = kk_asprintf("%s/%s", c->runtime_dir, KK_CTL_EXIT_NOTICES);
-  if (kk_mkdir_p(d, 0700, err) < 0)
-    return -1;
-  *dir = kk_steal(&d);
-  return 0;
-}
-
-int64_t kk_ctl_react(struct kk_controller *c) {
-  cleanup_strv struct kk_strv names = {0};
-  take_notices(c, &names);
-  for (size_t i = 0; i < names.n; i++) {
-    struct kk_ref ref;
-    if (kk_ctl_exit_notice_parse(names.v[i], &ref))
-      reconcile_cell_warn(c, &ref);
-  }
-  /* What came due: copied first, reconcile_cell rewrites the list. */
-  int64_t now = kk_now_ms();
-  struct kk_dues owed = {0};
-  for (size_t i = 0; i < c->dues.n; i++)
-    if (c->dues.v[i].at_ms <= now) {
-      struct kk_due_cell *d = &c->dues.v[i];
-      struct kk_ref ref = {.kind = KK_KIND_CELL, .realm = d->realm, .space = d->space, .stack = d->stack, .name = d->name};
-      due_set(&owed, &ref, d->at_ms);
-    }
-  for (size_t i = 0; i < owed.n; i++) {
-    struct kk_due_cell *d = &owed.v[i];
-    struct kk_ref ref = {.kind = KK_KIND_CELL, .realm = d->realm, .space = d->space, .stack = d->stack, .name = d->name};
-    reconcile_cell_warn(c, &ref);
-  }
-  kk_ctl_dues_free(&owed);
-  int64_t next = 0;
-  for (size_t i = 0; i < c->dues.n; i++)
-    if (next == 0 || c->dues.v[i].at_ms < next)
-      next = c->dues.v[i].at_ms;
-  return next;
-}
-
 /* The writable layers of a cell's containers (<space>_<stack>_<cell>_*;
  * names hold no '_'). */
 static void remove_cell_layers(struct kk_controller *c, const struct kk_ref *cell) {
@@ -291,12 +231,75 @@ static int reconcile_tree(struct kk_controller *c, size_t *seen, kk_err_t *err) 
   return 0;
 }
 
+/* --------------------------------------------------------- exit notices */
+
+/* The cells named by the notices in <runtime dir>/exits, each once; the
+ * notices go before their cells are looked at, so an exit recorded while
+ * one is handled makes a notice anew. */
+static void take_notices(struct kk_controller *c, struct kk_strv *names) {
+  cleanup_free char *dir = kk_asprintf("%s/%s", c->runtime_dir, KK_CTL_EXIT_NOTICES);
+  kk_err_t e = NULL;
+  cleanup_dir DIR *d = kk_dir_open_at(AT_FDCWD, dir, &e);
+  kk_error_free(&e);
+  struct dirent *de;
+  while (d && (de = readdir(d)) != NULL) {
+    if (de->d_name[0] == '.' || unlinkat(dirfd(d), de->d_name, 0) < 0)
+      continue;
+    bool seen = false;
+    for (size_t i = 0; i < names->n && !seen; i++)
+      seen = strcmp(names->v[i], de->d_name) == 0;
+    if (!seen)
+      kk_strv_push(names, de->d_name);
+  }
+}
+
+int kk_ctl_exit_notices_dir(struct kk_controller *c, char **dir, kk_err_t *err) {
+  cleanup_free char *d = kk_asprintf("%s/%s", c->runtime_dir, KK_CTL_EXIT_NOTICES);
+  if (kk_mkdir_p(d, 0700, err) < 0)
+    return -1;
+  *dir = kk_steal(&d);
+  return 0;
+}
+
+int64_t kk_ctl_react(struct kk_controller *c) {
+  cleanup_strv struct kk_strv names = {0};
+  take_notices(c, &names);
+  for (size_t i = 0; i < names.n; i++) {
+    struct kk_ref ref;
+    if (kk_ctl_exit_notice_parse(names.v[i], &ref))
+      reconcile_cell_warn(c, &ref);
+  }
+  /* What came due: copied first, reconcile_cell rewrites the list. */
+  int64_t now = kk_now_ms();
+  struct kk_dues owed = {0};
+  for (size_t i = 0; i < c->dues.n; i++)
+    if (c->dues.v[i].at_ms <= now) {
+      struct kk_due_cell *d = &c->dues.v[i];
+      struct kk_ref ref = {.kind = KK_KIND_CELL, .realm = d->realm, .space = d->space, .stack = d->stack, .name = d->name};
+      due_set(&owed, &ref, d->at_ms);
+    }
+  for (size_t i = 0; i < owed.n; i++) {
+    struct kk_due_cell *d = &owed.v[i];
+    struct kk_ref ref = {.kind = KK_KIND_CELL, .realm = d->realm, .space = d->space, .stack = d->stack, .name = d->name};
+    reconcile_cell_warn(c, &ref);
+  }
+  kk_ctl_dues_free(&owed);
+  int64_t next = 0;
+  for (size_t i = 0; i < c->dues.n; i++)
+    if (next == 0 || c->dues.v[i].at_ms < next)
+      next = c->dues.v[i].at_ms;
+  return next;
+}
+
 /* The tree under one lock (quick: files and cgroup directories), then the
  * cells one by one. */
 int kk_ctl_reconcile(struct kk_controller *c, kk_err_t *err) {
   size_t seen = 0;
   if (reconcile_tree(c, &seen, err) < 0)
     return -1;
+  /* The notices there now are for cells this pass looks at anyway. */
+  cleanup_strv struct kk_strv covered = {0};
+  take_notices(c, &covered);
   reconcile_cells(c);
   kk_debug("reconcile pass: %zu resource(s)", seen); /* tests wait for this line: the pass is over */
   return 0;
