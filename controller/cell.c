@@ -199,9 +199,23 @@ int kk_ctl_cell_update(struct kk_controller *c, const struct kk_doc *stored, str
 
 /* ------------------------------------------------------------- supervision */
 
+/* The earlier of two due times, 0 meaning none. */
+static void due_min(int64_t *due, int64_t at) {
+  if (at > 0 && (*due == 0 || at < *due))
+    *due = at;
+}
+
+/* Stamp a restart that just happened: the status (whole seconds) and this
+ * daemon's record (the backoff's start, to the millisecond). */
+static void count_restart(struct kk_controller *c, struct kk_container_status *cs, const char *rid, int64_t now_ms) {
+  cs->restart_count++;
+  cs->restart_time = now_ms / 1000;
+  kk_ctl_restart_slot(&c->restarts, rid)->last_ms = now_ms;
+}
+
 /* Its root is down and a policy says always (kk_ctl_root_restart_due): the
  * whole cell starts again, root first. */
-static void restart_whole_cell(struct kk_controller *c, struct kk_doc *doc, int64_t now) {
+static void restart_whole_cell(struct kk_controller *c, struct kk_doc *doc, int64_t now_ms) {
   struct kk_cell *cell = &doc->u.cell;
   const struct kk_container_spec *root = kk_cell_root(cell);
   kk_err_t e = NULL;
@@ -210,16 +224,17 @@ static void restart_whole_cell(struct kk_controller *c, struct kk_doc *doc, int6
     kk_error_free(&e);
   }
   struct kk_container_status *rs = kk_ctl_status_slot(cell, root->id);
-  rs->restart_count++;
-  rs->restart_time = now;
+  count_restart(c, rs, root->containerd_id, now_ms);
   kk_info("restarted cell %s: its root was down (policy always, restart %lld)", kk_doc_name(doc),
           (long long)rs->restart_count);
   kk_ctl_cell_observe(c, doc);
 }
 
 /* The root runs: restart the other containers their policies owe a
- * restart.  True when one exhausted its on-failure budget. */
-static bool restart_containers(struct kk_controller *c, struct kk_doc *doc, pid_t root_pid, int64_t now) {
+ * restart; *due gets the end of the earliest backoff still running.  True
+ * when one exhausted its on-failure budget. */
+static bool restart_containers(struct kk_controller *c, struct kk_doc *doc, pid_t root_pid, int64_t now_ms,
+                               int64_t *due) {
   struct kk_cell *cell = &doc->u.cell;
   bool exhausted = false;
   for (size_t i = 0; i < cell->spec.n_containers; i++) {
@@ -228,15 +243,19 @@ static bool restart_containers(struct kk_controller *c, struct kk_doc *doc, pid_
       continue;
     struct kk_container_status *cs = kk_ctl_status_slot(cell, ct->id);
     struct kk_restart_slot *slot = kk_ctl_restart_slot(&c->restarts, ct->containerd_id);
-    switch (kk_ctl_restart_step(ct, cs, slot->attempts, now)) {
-    case KK_RESTART_RESET: /* running for a while: the on-failure budget is whole again */
-      slot->attempts = 0;
-      continue;
+    if (kk_ctl_restart_renewed(cs, now_ms / 1000))
+      slot->attempts = 0; /* it ran a while: the on-failure budget is whole again */
+    int64_t at = 0;
+    switch (kk_ctl_restart_step(ct, cs, slot->attempts, kk_ctl_last_restart_ms(&c->restarts, ct->containerd_id, cs),
+                                now_ms, &at)) {
     case KK_RESTART_EXHAUSTED:
       exhausted = true;
       continue;
+    case KK_RESTART_DEFERRED: /* the cell stays Degraded until then */
+      due_min(due, at);
+      continue;
+    case KK_RESTART_RESET:
     case KK_RESTART_NONE:
-    case KK_RESTART_DEFERRED: /* the cell stays Degraded */
       continue;
     case KK_RESTART_NOW:
       break;
@@ -246,19 +265,34 @@ static bool restart_containers(struct kk_controller *c, struct kk_doc *doc, pid_
       kk_warn("restart %s: %s", ct->containerd_id, e->msg);
       kk_error_free(&e);
     }
+    slot = kk_ctl_restart_slot(&c->restarts, ct->containerd_id);
     slot->attempts++;
     cs = kk_ctl_status_slot(cell, ct->id);
-    cs->restart_count++;
-    cs->restart_time = now;
+    count_restart(c, cs, ct->containerd_id, now_ms);
     kk_info("restarted container %s (policy %s, restart %lld)", ct->containerd_id, kk_ctl_restart_policy(ct),
             (long long)cs->restart_count);
   }
   return exhausted;
 }
 
-int kk_ctl_cell_supervise(struct kk_controller *c, struct kk_doc *doc, bool *deleted, kk_err_t *err) {
+/* A daemon killed between the root's start and its CNI ADD. */
+static void attach_if_missing(struct kk_controller *c, struct kk_doc *doc, const struct kk_container_spec *root,
+                              pid_t root_pid) {
+  struct kk_cell *cell = &doc->u.cell;
+  if (root_pid <= 0 || !kk_empty(cell->status.network.ip) || kk_ctl_cell_host_network(cell))
+    return;
+  kk_err_t e = NULL;
+  if (kk_ctl_cell_net_attach(c, cell, root, root_pid, &e) < 0) {
+    kk_warn("cell %s: %s", kk_doc_name(doc), e->msg);
+    kk_error_free(&e);
+  }
+}
+
+int kk_ctl_cell_supervise(struct kk_controller *c, struct kk_doc *doc, bool *deleted, int64_t *due_ms,
+                          kk_err_t *err) {
   struct kk_cell *cell = &doc->u.cell;
   *deleted = false;
+  *due_ms = 0;
   /* Observed first, whatever the stored state says: a cell stored as
    * stopped may run (and then is supervised as running), one stored as
    * ready may have ended. */
@@ -268,31 +302,31 @@ int kk_ctl_cell_supervise(struct kk_controller *c, struct kk_doc *doc, bool *del
     return 0;
   const struct kk_container_spec *root = kk_cell_root(cell);
   pid_t root_pid = root ? ready_pid(c, cell, root) : 0;
-  int64_t now = kk_now();
-  if (kk_ctl_root_restart_due(cell, root_pid > 0, now)) {
-    restart_whole_cell(c, doc, now);
-    return 0;
-  }
-  if (root_pid > 0 && kk_empty(cell->status.network.ip) && !kk_ctl_cell_host_network(cell)) {
-    /* A daemon killed between the root's start and its ADD. */
-    kk_err_t e = NULL;
-    if (kk_ctl_cell_net_attach(c, cell, root, root_pid, &e) < 0) {
-      kk_warn("cell %s: %s", kk_doc_name(doc), e->msg);
-      kk_error_free(&e);
+  int64_t now_ms = kk_now_ms(), at = 0;
+  if (root) {
+    int64_t last = kk_ctl_last_restart_ms(&c->restarts, root->containerd_id, kk_ctl_status_slot(cell, root->id));
+    if (kk_ctl_root_restart_due(cell, root_pid > 0, last, now_ms, &at)) {
+      restart_whole_cell(c, doc, now_ms);
+      return 0;
     }
+    due_min(due_ms, at);
   }
+  attach_if_missing(c, doc, root, root_pid);
   bool exhausted = false;
   if (st != KK_CELL_ERROR && cell->status.ready_observed && root_pid > 0)
-    exhausted = restart_containers(c, doc, root_pid, now);
+    exhausted = restart_containers(c, doc, root_pid, now_ms, due_ms);
   kk_ctl_cell_observe(c, doc);
   if (exhausted && cell->status.base.state != KK_CELL_READY) {
     cell->status.base.state = KK_CELL_ERROR;
     kk_ctl_cell_set_reason(cell, "RestartsExhausted", "a container exhausted its on-failure restarts");
   }
-  if (kk_ctl_auto_delete_due(cell, now)) {
+  if (kk_ctl_auto_delete_due(cell, now_ms, &at)) {
     if (kk_ctl_cell_teardown(c, doc, err) < 0)
       return -1;
     *deleted = true;
+    *due_ms = 0;
+    return 0;
   }
+  due_min(due_ms, at);
   return 0;
 }

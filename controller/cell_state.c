@@ -53,8 +53,8 @@ static int max_retries(const struct kk_container_spec *ct) {
   return ct->restart_max_retries.set ? (int)ct->restart_max_retries.v : DEFAULT_MAX_RETRIES;
 }
 
-static int64_t backoff_of(const struct kk_container_spec *ct) {
-  return ct->restart_backoff_seconds.set ? ct->restart_backoff_seconds.v : DEFAULT_BACKOFF_S;
+static int64_t backoff_ms(const struct kk_container_spec *ct) {
+  return (ct->restart_backoff_seconds.set ? ct->restart_backoff_seconds.v : DEFAULT_BACKOFF_S) * 1000;
 }
 
 struct kk_restart_slot *kk_ctl_restart_slot(struct kk_restarts *r, const char *rid) {
@@ -65,7 +65,22 @@ struct kk_restart_slot *kk_ctl_restart_slot(struct kk_restarts *r, const char *r
   struct kk_restart_slot *s = &r->v[r->n++];
   s->rid = kk_xstrdup(rid);
   s->attempts = 0;
+  s->last_ms = 0;
   return s;
+}
+
+/* Without adding a slot: observers (get, list) hold the tree lock shared,
+ * side by side, and must not grow the table under each other. */
+static const struct kk_restart_slot *find_slot(const struct kk_restarts *r, const char *rid) {
+  for (size_t i = 0; i < r->n; i++)
+    if (kk_streq(r->v[i].rid, rid))
+      return &r->v[i];
+  return NULL;
+}
+
+int64_t kk_ctl_last_restart_ms(const struct kk_restarts *r, const char *rid, const struct kk_container_status *cs) {
+  const struct kk_restart_slot *s = find_slot(r, rid);
+  return s && s->last_ms > 0 ? s->last_ms : cs->restart_time * 1000;
 }
 
 void kk_ctl_restarts_free(struct kk_restarts *r) {
@@ -84,17 +99,28 @@ void kk_ctl_restarts_reset_cell(struct kk_restarts *r, const struct kk_cell *cel
         r->v[i].attempts = 0;
 }
 
+bool kk_ctl_restart_renewed(const struct kk_container_status *cs, int64_t now) {
+  if (cs->start_time <= 0)
+    return false;
+  if (cs->state == KK_CTR_READY)
+    return now - cs->start_time >= RESTART_RESET_S;
+  /* A run that lasted was no crash loop, even when nobody saw it run. */
+  return (cs->state == KK_CTR_EXITED || cs->state == KK_CTR_ERROR) && cs->finish_time - cs->start_time >= RESTART_RESET_S;
+}
+
 /* Does its policy still owe this terminated container a restart? */
-static bool restart_owed(struct kk_restarts *r, const struct kk_container_spec *ct,
-                         const struct kk_container_status *cs) {
+static bool restart_owed(const struct kk_restarts *r, const struct kk_container_spec *ct,
+                         const struct kk_container_status *cs, int64_t now) {
   if (cs->state != KK_CTR_EXITED && cs->state != KK_CTR_ERROR)
     return false;
   const char *pol = policy_of(ct);
   if (strcmp(pol, "always") == 0)
     return true;
-  if (strcmp(pol, "on-failure") == 0 && cs->exit_code != 0)
-    return kk_ctl_restart_slot(r, ct->containerd_id)->attempts < max_retries(ct);
-  return false;
+  if (strcmp(pol, "on-failure") != 0 || cs->exit_code == 0)
+    return false;
+  const struct kk_restart_slot *s = find_slot(r, ct->containerd_id);
+  int attempts = s == NULL || kk_ctl_restart_renewed(cs, now) ? 0 : s->attempts;
+  return attempts < max_retries(ct);
 }
 
 /* ------------------------------------------------------------- cell state */
@@ -106,15 +132,20 @@ static bool any_running(struct kk_cell *cell) {
   return false;
 }
 
-/* The state of a cell of one container, its root. */
-static int root_only_state(const struct kk_container_status *rs) {
+/* The state of a cell of one container, its root: an ended one that its
+ * policy brings back (kk_ctl_root_restart_due) holds the cell Degraded. */
+static int root_only_state(const struct kk_container_spec *root, const struct kk_container_status *rs) {
   if (rs == NULL || rs->state == KK_CTR_UNKNOWN)
     return KK_CELL_UNKNOWN;
   if (kk_ctl_ctr_active(rs->state))
     return KK_CELL_READY;
+  if ((rs->state == KK_CTR_EXITED || rs->state == KK_CTR_ERROR) && strcmp(policy_of(root), "always") == 0)
+    return KK_CELL_DEGRADED;
   return rs->state == KK_CTR_ERROR ? KK_CELL_ERROR : KK_CELL_EXITED;
 }
 
+/* Failed, and no restart owed: under on-failure that means its retries
+ * are used up, and the reason says so. */
 static void set_failed_reason(struct kk_cell *cell, const struct kk_container_spec *failed,
                               const struct kk_container_status *failed_st) {
   cleanup_free char *msg =
@@ -122,10 +153,16 @@ static void set_failed_reason(struct kk_cell *cell, const struct kk_container_sp
           ? kk_asprintf("container \"%s\" was killed by %s (exit code %lld)", failed->id, failed_st->exit_signal,
                         (long long)failed_st->exit_code)
           : kk_asprintf("container \"%s\" exited with code %lld", failed->id, (long long)failed_st->exit_code);
+  if (strcmp(policy_of(failed), "on-failure") == 0 && !failed->root) {
+    cleanup_free char *full = kk_asprintf("%s; its %lld restart(s) are used up (restartMaxRetries)", msg,
+                                          (long long)failed_st->restart_count);
+    kk_ctl_cell_set_reason(cell, "RestartsExhausted", full);
+    return;
+  }
   kk_ctl_cell_set_reason(cell, "WorkloadFailed", msg);
 }
 
-void kk_ctl_cell_derive_state(struct kk_restarts *r, struct kk_cell *cell, int64_t now) {
+void kk_ctl_cell_derive_state(const struct kk_restarts *r, struct kk_cell *cell, int64_t now) {
   int st = cell->status.base.state;
   if (st == KK_CELL_ERROR)
     return; /* sticky: a workload failed (its root may well run on) */
@@ -154,9 +191,9 @@ void kk_ctl_cell_derive_state(struct kk_restarts *r, struct kk_cell *cell, int64
       any_active = true;
     else if (cs->state == KK_CTR_UNKNOWN)
       any_unknown = true;
-    else if (restart_owed(r, ct, cs) || cs->state == KK_CTR_ERROR) {
+    else if (restart_owed(r, ct, cs, now) || cs->state == KK_CTR_ERROR) {
       any_bad = true;
-      if (cs->state == KK_CTR_ERROR && !restart_owed(r, ct, cs) && !failed) {
+      if (cs->state == KK_CTR_ERROR && !restart_owed(r, ct, cs, now) && !failed) {
         failed = ct;
         failed_st = cs;
       }
@@ -164,13 +201,16 @@ void kk_ctl_cell_derive_state(struct kk_restarts *r, struct kk_cell *cell, int64
   }
   int next;
   if (!any_nonroot) {
-    next = root_only_state(rs);
+    next = root_only_state(root, rs);
     if (next == KK_CELL_ERROR) {
       failed = root;
       failed_st = rs;
     }
   } else if (any_active) {
-    next = any_bad ? KK_CELL_DEGRADED : KK_CELL_READY;
+    /* Some run, some are down: a crashed one, one owed a restart, or the
+     * root (whose namespaces the others hold on to). */
+    bool root_down = rs != NULL && rs->state != KK_CTR_PENDING && !root_up;
+    next = any_bad || root_down ? KK_CELL_DEGRADED : KK_CELL_READY;
   } else if (any_unknown) {
     next = KK_CELL_UNKNOWN;
   } else if (failed) {
@@ -200,22 +240,47 @@ static bool restarts_always(const struct kk_cell *cell) {
   return false;
 }
 
+/* A root without a policy of its own (the synthesized pause root) comes
+ * back as soon as the quickest of the "always" containers would. */
+static int64_t root_backoff_ms(const struct kk_cell *cell, const struct kk_container_spec *root) {
+  if (!kk_empty(root->restart_policy) || root->restart_backoff_seconds.set)
+    return backoff_ms(root);
+  int64_t best = -1;
+  for (size_t i = 0; i < cell->spec.n_containers; i++) {
+    const struct kk_container_spec *ct = &cell->spec.containers[i];
+    if (strcmp(policy_of(ct), "always") == 0 && (best < 0 || backoff_ms(ct) < best))
+      best = backoff_ms(ct);
+  }
+  return best < 0 ? backoff_ms(root) : best;
+}
+
+/* Within the backoff that follows the last restart: *due_ms gets its end. */
+static bool within_backoff(int64_t last_ms, int64_t backoff, int64_t now_ms, int64_t *due_ms) {
+  if (last_ms <= 0 || now_ms - last_ms >= backoff)
+    return false;
+  *due_ms = last_ms + backoff;
+  return true;
+}
+
 /* Its root is down (a reboot took it, or it ended): the containers lost
  * their namespaces, so a policy that says always brings the whole cell
  * back, root first, with the root's backoff. */
-bool kk_ctl_root_restart_due(struct kk_cell *cell, bool root_running, int64_t now) {
+bool kk_ctl_root_restart_due(struct kk_cell *cell, bool root_running, int64_t last_ms, int64_t now_ms,
+                             int64_t *due_ms) {
+  *due_ms = 0;
   const struct kk_container_spec *root = kk_cell_root(cell);
   if (root == NULL || root_running || !cell->status.ready_observed || !restarts_always(cell))
     return false;
   const struct kk_container_status *rs = kk_ctl_status_slot(cell, root->id);
   bool down = rs->state == KK_CTR_UNKNOWN || rs->state == KK_CTR_EXITED || rs->state == KK_CTR_ERROR;
-  return down && !(rs->restart_time > 0 && now - rs->restart_time < backoff_of(root));
+  return down && !within_backoff(last_ms, root_backoff_ms(cell, root), now_ms, due_ms);
 }
 
 enum kk_restart_step kk_ctl_restart_step(const struct kk_container_spec *ct, const struct kk_container_status *cs,
-                                         int attempts, int64_t now) {
+                                         int attempts, int64_t last_ms, int64_t now_ms, int64_t *due_ms) {
+  *due_ms = 0;
   if (cs->state == KK_CTR_READY)
-    return now - cs->start_time >= RESTART_RESET_S ? KK_RESTART_RESET : KK_RESTART_NONE;
+    return kk_ctl_restart_renewed(cs, now_ms / 1000) ? KK_RESTART_RESET : KK_RESTART_NONE;
   if (cs->state != KK_CTR_EXITED && cs->state != KK_CTR_ERROR)
     return KK_RESTART_NONE;
   const char *pol = policy_of(ct);
@@ -224,7 +289,7 @@ enum kk_restart_step kk_ctl_restart_step(const struct kk_container_spec *ct, con
     return KK_RESTART_NONE;
   if (on_failure && attempts >= max_retries(ct))
     return KK_RESTART_EXHAUSTED;
-  if (cs->restart_time > 0 && now - cs->restart_time < backoff_of(ct))
+  if (within_backoff(last_ms, backoff_ms(ct), now_ms, due_ms))
     return KK_RESTART_DEFERRED;
   return KK_RESTART_NOW;
 }
@@ -233,14 +298,20 @@ const char *kk_ctl_restart_policy(const struct kk_container_spec *ct) { return p
 
 /* A grace period after the last exit: `kuke run --rm` reads the exit
  * status and deletes the cell itself; the daemon reaps what is left. */
-bool kk_ctl_auto_delete_due(const struct kk_cell *cell, int64_t now) {
+bool kk_ctl_auto_delete_due(const struct kk_cell *cell, int64_t now_ms, int64_t *due_ms) {
+  *due_ms = 0;
   int st = cell->status.base.state;
   int64_t last_exit = 0;
   for (size_t i = 0; i < cell->status.n_containers; i++)
     if (cell->status.containers[i].finish_time > last_exit)
       last_exit = cell->status.containers[i].finish_time;
-  return cell->spec.auto_delete && cell->status.ready_observed && (st == KK_CELL_EXITED || st == KK_CELL_ERROR) &&
-         now - last_exit >= AUTO_DELETE_GRACE_S;
+  if (!cell->spec.auto_delete || !cell->status.ready_observed || (st != KK_CELL_EXITED && st != KK_CELL_ERROR))
+    return false;
+  int64_t at = (last_exit + AUTO_DELETE_GRACE_S) * 1000;
+  if (now_ms >= at)
+    return true;
+  *due_ms = at;
+  return false;
 }
 
 /* ------------------------------------------------------------- spec change */

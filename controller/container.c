@@ -394,6 +394,13 @@ static int monitor_cgroups(struct kk_controller *c, const struct kk_ref *ref, st
   return 0;
 }
 
+/* <runtime dir>/exits/<name>: the file the container's monitor makes once
+ * it has recorded the exit (kukeond acts on it: reconcile.c). */
+static char *exit_notice_path(struct kk_controller *c, const struct kk_cell *cell, const struct kk_container_spec *ct) {
+  cleanup_free char *name = kk_ctl_exit_notice_name(cell, ct);
+  return kk_asprintf("%s/%s/%s", c->runtime_dir, KK_CTL_EXIT_NOTICES, name);
+}
+
 /* The bundle and the monitor (runc run --detach), on a prepared rootfs. */
 static int launch(struct kk_controller *c, struct kk_doc *doc, const struct kk_container_spec *ct,
                   const struct kk_ctr_paths *p, const char *rootfs, const struct kk_image_config *icfg, pid_t root_pid,
@@ -438,9 +445,14 @@ static int launch(struct kk_controller *c, struct kk_doc *doc, const struct kk_c
   cleanup_strv struct kk_strv cgroups = {0};
   if (monitor_cgroups(c, &ref, &cgroups, err) < 0)
     return -1;
+  cleanup_free char *notices = kk_asprintf("%s/%s", c->runtime_dir, KK_CTL_EXIT_NOTICES);
+  cleanup_free char *notice = exit_notice_path(c, cell, ct);
+  if (kk_mkdir_p(notices, 0700, err) < 0)
+    return -1;
   struct kk_monitor_opts mo = {.exe = c->monitor_exe, .runc = c->runc_bin, .runc_root = p->runc_root,
                                .bundle = p->bundle, .id = ct->containerd_id, .dir = p->bundle,
-                               .tty = ct->attachable, .delete_on_exit = ct->host_pid, .cgroups = &cgroups};
+                               .tty = ct->attachable, .delete_on_exit = ct->host_pid, .cgroups = &cgroups,
+                               .exit_notice = notice};
   pid_t pid = 0;
   if (kk_monitor_spawn(&mo, &pid, err) < 0)
     return -1;
@@ -536,5 +548,7 @@ int kk_ctl_ctr_teardown(struct kk_controller *c, struct kk_cell *cell, const str
   }
   if (kk_rm_rf_at(AT_FDCWD, p.state, err) < 0)
     return -1;
+  cleanup_free char *notice = exit_notice_path(c, cell, ct);
+  unlink(notice); /* not acted on yet (no daemon, or none since): nothing left to act on */
   return kk_rm_rf_at(AT_FDCWD, p.bundle, err);
 }

@@ -63,6 +63,7 @@ void kk_controller_close(struct kk_controller *c) {
     kk_image_store_close(c->images);
   kk_ctl_restarts_free(&c->restarts);
   kk_ctl_disk_warns_free(&c->disk_warns);
+  kk_ctl_dues_free(&c->dues);
   free(c->runtime_dir);
   free(c->runc_bin);
   free(c->pause_binary);

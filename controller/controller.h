@@ -246,8 +246,17 @@ void kk_ctl_storage_free(struct kk_ctl_storage *s);
 /* No image store yet: no rows, not an error. */
 int kk_ctl_storage(struct kk_controller *c, struct kk_ctl_storage *out, kk_err_t *err);
 
-/* One pass of the reconcile loop (kukeond's --reconcile-interval timer). */
+/* One pass of the reconcile loop (kukeond's --reconcile-interval timer):
+ * the tree under the lock, then each cell under the lock on its own. */
 int kk_ctl_reconcile(struct kk_controller *c, kk_err_t *err);
+/* Exits acted on when they happen.  A container's monitor, once it has
+ * recorded the exit, makes a file in this folder (<runtime dir>/exits,
+ * made here when missing); kukeond watches it (inotify) and calls
+ * kk_ctl_react, which supervises the cells those files name (restart
+ * policies, auto-delete) and those whose backoff or grace has ended.
+ * Returns when the next one ends (ms since the epoch; 0: none owed). */
+int kk_ctl_exit_notices_dir(struct kk_controller *c, char **dir, kk_err_t *err);
+int64_t kk_ctl_react(struct kk_controller *c);
 
 /* ---------------------------------------------------------------- images
  * The image store of the run path (runtime/image.h), one namespace per

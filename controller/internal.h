@@ -10,7 +10,8 @@
  *   apply.c                           public: kuke apply
  *   create.c  delete.c  cellop.c  reconcile.c  refresh.c
  *                                     public: create/get/list/init, delete,
- *                                     start/stop/kill/restart, reconcile pass,
+ *                                     start/stop/kill/restart, reconcile pass
+ *                                     and exits acted on (one cell per lock),
  *                                     kuke refresh (statuses only)
  *   cell.c                            a cell's containers on the host
  *   network.c                         a space's CNI network, a cell's attachment
@@ -34,13 +35,27 @@
 #include "runtime/runtime.h"
 
 /* Restart bookkeeping the spec keeps in daemon memory: consecutive
- * on-failure attempts per container (reset once it is seen running). */
+ * on-failure attempts per container (reset once it is seen running), and
+ * when this daemon last restarted it, to the millisecond (the status
+ * keeps whole seconds; backoffs are counted from this when it is set). */
 struct kk_restart_slot {
   char *rid;
   int attempts;
+  int64_t last_ms;
 };
 struct kk_restarts {
   struct kk_restart_slot *v;
+  size_t n;
+};
+
+/* Cells supervision owes something later (kk_ctl_cell_supervise's due):
+ * kukeond's supervisor comes back to each then (reconcile.c). */
+struct kk_due_cell {
+  char *realm, *space, *stack, *name;
+  int64_t at_ms; /* ms since the epoch */
+};
+struct kk_dues {
+  struct kk_due_cell *v;
   size_t n;
 };
 
@@ -81,6 +96,7 @@ struct kk_controller {
   struct kk_host_limits host;
   struct kk_restarts restarts;
   struct kk_disk_warns disk_warns; /* touched under the tree lock only */
+  struct kk_dues dues; /* reconcile.c's: kukeond's supervisor thread alone */
   bool fw_missing_warned; /* no iptables: said once */
   bool torn_swept; /* torn ephemeral cells were looked for (once: they come from a power cut) */
   enum kk_crash_point crash_point;
@@ -99,6 +115,13 @@ char *kk_ctl_cell_name_prefix(const struct kk_ref *cell);
  * once. */
 void kk_ctl_cell_add_named(struct kk_cell *cell, const struct kk_ref *ref, const char *id);
 char *kk_ctl_delete_title(const struct kk_ref *ref);
+/* The file a container's monitor makes in <runtime dir>/exits once it has
+ * recorded the exit (kukeond watches that folder), and the cell such a
+ * name points to (false: not one of these names).  parse cuts name up:
+ * cell's strings point into it. */
+#define KK_CTL_EXIT_NOTICES "exits"
+char *kk_ctl_exit_notice_name(const struct kk_cell *cell, const struct kk_container_spec *ct);
+bool kk_ctl_exit_notice_parse(char *name, struct kk_ref *cell);
 
 /* ------------------------------------------------------- cell_state.c */
 
@@ -109,15 +132,23 @@ const struct kk_container_spec *kk_ctl_spec_by_id(const struct kk_cell *cell, co
 void kk_ctl_cell_set_reason(struct kk_cell *cell, const char *reason, const char *message);
 
 struct kk_restart_slot *kk_ctl_restart_slot(struct kk_restarts *r, const char *rid);
+/* When container rid was last restarted (ms since the epoch; 0: never):
+ * this daemon's record, else the status's restartTime. */
+int64_t kk_ctl_last_restart_ms(const struct kk_restarts *r, const char *rid, const struct kk_container_status *cs);
+/* Its on-failure budget is whole again: it runs, or ran before it ended,
+ * for RESTART_RESET_S (10 s) or more. */
+bool kk_ctl_restart_renewed(const struct kk_container_status *cs, int64_t now);
 void kk_ctl_restarts_free(struct kk_restarts *r);
 void kk_ctl_restarts_reset_cell(struct kk_restarts *r, const struct kk_cell *cell);
 const char *kk_ctl_restart_policy(const struct kk_container_spec *ct); /* "never" when unset */
 
 /* The cell state its container statuses say (sticky states stay). */
-void kk_ctl_cell_derive_state(struct kk_restarts *r, struct kk_cell *cell, int64_t now);
+void kk_ctl_cell_derive_state(const struct kk_restarts *r, struct kk_cell *cell, int64_t now);
 /* Supervision of a cell whose root is not running: bring the whole cell
- * back now? */
-bool kk_ctl_root_restart_due(struct kk_cell *cell, bool root_running, int64_t now);
+ * back now?  last_ms: the root's last restart (kk_ctl_last_restart_ms);
+ * when one is owed later, *due_ms says when (else 0). */
+bool kk_ctl_root_restart_due(struct kk_cell *cell, bool root_running, int64_t last_ms, int64_t now_ms,
+                             int64_t *due_ms);
 /* Supervision of one non-root container while its root runs. */
 enum kk_restart_step {
   KK_RESTART_NONE,      /* nothing owed */
@@ -126,10 +157,13 @@ enum kk_restart_step {
   KK_RESTART_DEFERRED,  /* owed, but within its backoff */
   KK_RESTART_NOW,
 };
+/* Times in ms since the epoch; last_ms as for kk_ctl_root_restart_due;
+ * *due_ms: when a DEFERRED restart is owed (else 0). */
 enum kk_restart_step kk_ctl_restart_step(const struct kk_container_spec *ct, const struct kk_container_status *cs,
-                                         int attempts, int64_t now);
-/* An ended auto-delete cell, past its grace period. */
-bool kk_ctl_auto_delete_due(const struct kk_cell *cell, int64_t now);
+                                         int attempts, int64_t last_ms, int64_t now_ms, int64_t *due_ms);
+/* An ended auto-delete cell, past its grace period; one within it gets
+ * *due_ms, the grace's end (else 0). */
+bool kk_ctl_auto_delete_due(const struct kk_cell *cell, int64_t now_ms, int64_t *due_ms);
 /* Per container of old (calloc'd, caller frees): changed or gone in want,
  * so torn down; all of them when the root or the cell's published ports
  * changed. */
@@ -298,8 +332,15 @@ int kk_ctl_cell_update(struct kk_controller *c, const struct kk_doc *stored, str
 /* Container statuses from what the monitors recorded, and the cell state
  * derived from them (sticky states stay). */
 void kk_ctl_cell_observe(struct kk_controller *c, struct kk_doc *cell);
-/* Restart policies and auto-delete; *deleted when the cell was reaped. */
-int kk_ctl_cell_supervise(struct kk_controller *c, struct kk_doc *cell, bool *deleted, kk_err_t *err);
+/* Restart policies and auto-delete; *deleted when the cell was reaped;
+ * *due_ms: when supervision next owes it something (a restart after its
+ * backoff, a reap after its grace; ms since the epoch, 0: nothing). */
+int kk_ctl_cell_supervise(struct kk_controller *c, struct kk_doc *cell, bool *deleted, int64_t *due_ms,
+                          kk_err_t *err);
+
+/* ------------------------------------------------------- reconcile.c */
+
+void kk_ctl_dues_free(struct kk_dues *dues);
 
 /* ---------------------------------------------------------- delete.c */
 

@@ -54,3 +54,30 @@ char *kk_ctl_delete_title(const struct kk_ref *ref) {
   default: return kk_asprintf("Deleted cell \"%s\" from stack \"%s\"", ref->name, ref->stack);
   }
 }
+
+/* "<realm>_<space>_<stack>_<cell>_<container>": names hold no '_', so the
+ * name alone says which cell to look at. */
+char *kk_ctl_exit_notice_name(const struct kk_cell *cell, const struct kk_container_spec *ct) {
+  return kk_asprintf("%s_%s_%s_%s_%s", cell->spec.realm_id, cell->spec.space_id, cell->spec.stack_id,
+                     cell->metadata.name, ct->id);
+}
+
+bool kk_ctl_exit_notice_parse(char *name, struct kk_ref *cell) {
+  char *part[5];
+  size_t n = 0;
+  for (char *p = name;; p++) {
+    if (p == name || p[-1] == '\0')
+      part[n++] = p; /* never a sixth: its '_' is refused below */
+    if (*p == '\0')
+      break;
+    if (*p == '_') {
+      if (p == name || p[1] == '\0' || p[1] == '_' || n >= 5)
+        return false;
+      *p = '\0';
+    }
+  }
+  if (n != 5)
+    return false;
+  *cell = (struct kk_ref){.kind = KK_KIND_CELL, .realm = part[0], .space = part[1], .stack = part[2], .name = part[3]};
+  return true;
+}

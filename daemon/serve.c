@@ -1,5 +1,5 @@
-/* kukeond serve: the socket, the pid file, signals, the reconcile timer and
- * one thread per client connection. */
+/* kukeond serve: the socket, the pid file, signals, one thread per client
+ * connection, and the supervisor thread (reconcile passes, exits). */
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
@@ -11,11 +11,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
+#include <sys/inotify.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/resource.h>
-#include <sys/timerfd.h>
 #include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
@@ -533,15 +534,121 @@ static void server_free(struct server *srv) {
   free(srv);
 }
 
-static void reconcile_tick(struct kk_controller *ctl, int tfd) {
-  uint64_t ticks;
-  if (read(tfd, &ticks, sizeof(ticks)) != (ssize_t)sizeof(ticks))
-    return;
+/* ------------------------------------------------------- supervisor */
+
+/* The reconcile loop in a thread of its own, so that neither a pass nor a
+ * restart holds up accepting connections (the controller takes the tree
+ * lock cell by cell): a pass at start (adopting what ran while no daemon
+ * did) and every interval after the end of the last; between passes,
+ * exits acted on when their monitors record them (inotify on the exit
+ * notices' folder) and restarts or reaps owed once a backoff or grace
+ * ends (kk_ctl_react). */
+struct supervisor {
+  struct kk_controller *ctl;
+  int64_t interval_ms;
+  int stop_fd;  /* eventfd: the main thread says stop */
+  int watch_fd; /* inotify; -1: passes only */
+  char *notices;
+  pthread_t thread;
+};
+
+static void supervisor_pass(struct supervisor *s) {
   kk_err_t e = NULL;
-  if (kk_ctl_reconcile(ctl, &e) < 0) {
+  if (kk_ctl_reconcile(s->ctl, &e) < 0) {
     kk_log_kv(KK_LOG_WARN, "reconcile: pass failed", "error", e->msg, NULL);
     kk_error_free(&e);
   }
+}
+
+/* Read what inotify has (its content does not matter: the folder is read
+ * by kk_ctl_react); the watch is set again if the folder went away (its
+ * runtime dir removed under a running daemon). */
+static void drain_watch(struct supervisor *s) {
+  char buf[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
+  bool lost = false;
+  ssize_t n;
+  while ((n = read(s->watch_fd, buf, sizeof(buf))) > 0)
+    for (char *p = buf; p < buf + n; p += sizeof(struct inotify_event) + ((struct inotify_event *)p)->len)
+      lost |= (((struct inotify_event *)p)->mask & IN_IGNORED) != 0;
+  kk_err_t e = NULL;
+  cleanup_free char *dir = NULL;
+  if (lost && (kk_ctl_exit_notices_dir(s->ctl, &dir, &e) < 0 ||
+               inotify_add_watch(s->watch_fd, dir, IN_CREATE | IN_MOVED_TO | IN_ONLYDIR) < 0)) {
+    kk_log_kv(KK_LOG_WARN, "exit notices: watch lost; exits wait for the next pass", "error", e ? e->msg : strerror(errno),
+              NULL);
+    kk_error_free(&e);
+  }
+}
+
+/* ms until the earlier of the next pass (monotonic) and the next due time
+ * (wall clock), never negative. */
+static int wait_ms(int64_t next_pass, int64_t next_due) {
+  int64_t ms = next_pass - kk_monotonic_ms();
+  if (next_due > 0 && next_due - kk_now_ms() < ms)
+    ms = next_due - kk_now_ms();
+  return ms < 0 ? 0 : ms > INT32_MAX ? INT32_MAX : (int)ms;
+}
+
+static void *supervisor_run(void *p) {
+  struct supervisor *s = p;
+  int64_t next_pass = kk_monotonic_ms(), next_due = 0;
+  for (;;) {
+    if (kk_monotonic_ms() >= next_pass) {
+      supervisor_pass(s);
+      next_pass = kk_monotonic_ms() + s->interval_ms;
+    }
+    next_due = kk_ctl_react(s->ctl);
+    struct pollfd pfd[2] = {{s->stop_fd, POLLIN, 0}, {s->watch_fd, POLLIN, 0}};
+    if (poll(pfd, 2, wait_ms(next_pass, next_due)) < 0 && errno != EINTR) {
+      kk_log_kv(KK_LOG_WARN, "supervisor: poll failed", "error", strerror(errno), NULL);
+      poll(NULL, 0, 1000);
+    }
+    if (pfd[0].revents & POLLIN)
+      return NULL;
+    if (pfd[1].revents & POLLIN)
+      drain_watch(s);
+  }
+}
+
+/* The exit notices' folder watched (a warning and passes alone when it
+ * cannot be), and the thread started. */
+static int supervisor_start(struct supervisor *s, struct kk_controller *ctl, int64_t interval_ms, kk_err_t *err) {
+  *s = (struct supervisor){.ctl = ctl, .interval_ms = interval_ms, .stop_fd = -1, .watch_fd = -1};
+  s->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  if (s->stop_fd < 0)
+    return kk_error(err, errno, "eventfd");
+  kk_err_t e = NULL;
+  s->watch_fd = inotify_init1(IN_CLOEXEC | IN_NONBLOCK);
+  if (s->watch_fd < 0 || kk_ctl_exit_notices_dir(ctl, &s->notices, &e) < 0 ||
+      inotify_add_watch(s->watch_fd, s->notices, IN_CREATE | IN_MOVED_TO | IN_ONLYDIR) < 0) {
+    kk_log_kv(KK_LOG_WARN, "exit notices not watched: exits wait for the next reconcile pass", "error",
+              e ? e->msg : strerror(errno), NULL);
+    kk_error_free(&e);
+    if (s->watch_fd >= 0)
+      close(s->watch_fd);
+    s->watch_fd = -1;
+  }
+  int r = pthread_create(&s->thread, NULL, supervisor_run, s);
+  if (r != 0) {
+    close(s->stop_fd);
+    if (s->watch_fd >= 0)
+      close(s->watch_fd);
+    free(s->notices);
+    return kk_error(err, r, "start the supervisor thread");
+  }
+  return 0;
+}
+
+/* Waits for what it is doing (one cell at most) to end. */
+static void supervisor_stop(struct supervisor *s) {
+  uint64_t one = 1;
+  if (write(s->stop_fd, &one, sizeof(one)) < 0)
+    kk_log_kv(KK_LOG_WARN, "supervisor: cannot signal a stop", "error", strerror(errno), NULL);
+  pthread_join(s->thread, NULL);
+  close(s->stop_fd);
+  if (s->watch_fd >= 0)
+    close(s->watch_fd);
+  free(s->notices);
 }
 
 /* The listen fd while accepting, -1 (ignored by poll) while resting;
@@ -559,12 +666,12 @@ static int listen_fd_now(struct server *srv, int lfd, int *timeout_ms) {
   return -1;
 }
 
-/* Until SIGINT/SIGTERM: accept, and run the reconcile timer. */
-static void serve_loop(struct server *srv, int lfd, int sfd, int tfd) {
+/* Until SIGINT/SIGTERM: accept. */
+static void serve_loop(struct server *srv, int lfd, int sfd) {
   for (;;) {
     int timeout_ms;
-    struct pollfd pfd[3] = {{listen_fd_now(srv, lfd, &timeout_ms), POLLIN, 0}, {sfd, POLLIN, 0}, {tfd, POLLIN, 0}};
-    int n = poll(pfd, tfd >= 0 ? 3 : 2, timeout_ms);
+    struct pollfd pfd[2] = {{listen_fd_now(srv, lfd, &timeout_ms), POLLIN, 0}, {sfd, POLLIN, 0}};
+    int n = poll(pfd, 2, timeout_ms);
     if (n < 0) {
       if (errno == EINTR)
         continue;
@@ -578,8 +685,6 @@ static void serve_loop(struct server *srv, int lfd, int sfd, int tfd) {
         return;
       }
     }
-    if (tfd >= 0 && (pfd[2].revents & POLLIN))
-      reconcile_tick(srv->ctl, tfd);
     if (pfd[0].revents & POLLIN)
       accept_one(srv, lfd);
   }
@@ -612,17 +717,6 @@ int kk_daemon_serve(const struct kk_daemon_config *cfg, kk_err_t *err) {
   cleanup_close int sfd = signalfd(-1, &mask, SFD_CLOEXEC);
   if (sfd < 0)
     return kk_error(err, errno, "signalfd");
-  cleanup_close int tfd = -1;
-  if (cfg->reconcile_ms > 0) {
-    tfd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
-    if (tfd < 0)
-      return kk_error(err, errno, "timerfd");
-    struct itimerspec its = {
-        .it_interval = {cfg->reconcile_ms / 1000, (cfg->reconcile_ms % 1000) * 1000000},
-        .it_value = {0, 1}, /* one pass right away: adopt what ran while we were down */
-    };
-    timerfd_settime(tfd, 0, &its, NULL);
-  }
   cleanup_close int lfd = listen_socket(cfg, err);
   if (lfd < 0)
     return -1;
@@ -634,7 +728,18 @@ int kk_daemon_serve(const struct kk_daemon_config *cfg, kk_err_t *err) {
   char pid[KK_LOG_NUM_MAX];
   kk_log_kv(KK_LOG_INFO, "kukeond serving", "version", KUKEON_VERSION, "socket", cfg->socket, "run_path",
             cfg->run_path, "pid", kk_log_num(pid, getpid()), NULL);
-  serve_loop(srv, lfd, sfd, tfd);
+  /* 0 disables the loop: no passes, and no exit acted on either. */
+  struct supervisor sup;
+  bool supervising = cfg->reconcile_ms > 0;
+  if (supervising && supervisor_start(&sup, ctl, cfg->reconcile_ms, err) < 0) {
+    unlink(cfg->socket);
+    unlink(pid_path);
+    server_free(srv);
+    return -1;
+  }
+  serve_loop(srv, lfd, sfd);
+  if (supervising)
+    supervisor_stop(&sup);
   /* Stop accepting first, so nobody connects to a daemon on its way out. */
   close(lfd);
   lfd = -1;

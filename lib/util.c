@@ -320,6 +320,12 @@ int kk_time_parse(const char *s, int64_t *out_unix_sec) {
 
 int64_t kk_now(void) { return (int64_t)time(NULL); }
 
+int64_t kk_now_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 int64_t kk_monotonic_ms(void) {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);

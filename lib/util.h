@@ -85,6 +85,9 @@ void kk_time_format(int64_t unix_sec, char buf[32]);
 void kk_format_size(int64_t n, char buf[32]);
 int kk_time_parse(const char *s, int64_t *out_unix_sec);
 int64_t kk_now(void);
+/* The wall clock in milliseconds since the epoch: kk_now() finer, for
+ * times compared with stored (second) timestamps. */
+int64_t kk_now_ms(void);
 /* CLOCK_MONOTONIC in milliseconds: for deadlines and intervals. */
 int64_t kk_monotonic_ms(void);
 

@@ -31,6 +31,8 @@
  *   attach        unix stream socket for attach clients (gone once it ended)
  *   console.sock  only while `runc run` starts a terminal container
  *   runc.log      runc's own JSON log
+ * and, with --exit-notice, one file elsewhere made (empty) once all is done:
+ * kukeond watches the folder of those to act on an exit when it happens.
  *
  * Terminal containers (--tty: config.json has process.terminal): runc gets
  * --console-socket and sends the pty master back over SCM_RIGHTS; the master
@@ -673,7 +675,7 @@ static void close_clients(struct monitor *m) {
 
 int kk_monitor_main(int argc, char **argv) {
   const char *id = NULL, *bundle = NULL, *runc = "runc", *runc_root = NULL, *dir = NULL, *log_max = "10485760",
-             *sync_fd_s = "-1";
+             *sync_fd_s = "-1", *exit_notice = NULL;
   bool want_stdin = false, tty = false, daemonize = false, delete_on_exit = false;
   cleanup_strv struct kk_strv cgroups = {0};
   struct kk_flag flags[] = {
@@ -689,6 +691,7 @@ int kk_monitor_main(int argc, char **argv) {
       {"daemonize", 0, KK_FLAG_BOOL, &daemonize, "fork, and let the parent exit at once (the caller reaps it)", false},
       {"delete-on-exit", 0, KK_FLAG_BOOL, &delete_on_exit, "run `runc delete` once the init has died", false},
       {"cgroup", 0, KK_FLAG_STRINGS, &cgroups, "cgroup directory to move into first (once per hierarchy)", false},
+      {"exit-notice", 0, KK_FLAG_STRING, &exit_notice, "file to make once the exit is recorded and all is done", false},
   };
   struct kk_strv pos = {0};
   bool help = false;
@@ -891,5 +894,9 @@ int kk_monitor_main(int argc, char **argv) {
   close(m.log_fd);
   close(sfd);
   close(m.dirfd);
+  /* Last: whoever acts on the notice finds the exit recorded and this
+   * process as good as gone. */
+  if (exit_notice)
+    close(open(exit_notice, O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600));
   return 0;
 }

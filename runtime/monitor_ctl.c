@@ -118,6 +118,10 @@ int kk_monitor_spawn(const struct kk_monitor_opts *o, pid_t *ctr_pid, kk_err_t *
     kk_strv_push(&argv, "--tty");
   if (o->delete_on_exit)
     kk_strv_push(&argv, "--delete-on-exit");
+  if (o->exit_notice) {
+    kk_strv_push(&argv, "--exit-notice");
+    kk_strv_push(&argv, o->exit_notice);
+  }
   for (size_t i = 0; o->cgroups && i < o->cgroups->n; i++) {
     kk_strv_push(&argv, "--cgroup");
     kk_strv_push(&argv, o->cgroups->v[i]);

@@ -83,6 +83,9 @@ struct kk_monitor_opts {
                             the monitor moves itself into before it runs
                             runc, so that it and runc leave the caller's
                             cgroups (and a kill of those); NULL: stays */
+  const char *exit_notice; /* a file the monitor makes once the exit is
+                            recorded and it is done (kukeond watches its
+                            folder to act on exits at once); NULL: none */
 };
 
 /* Start a monitor that runs `runc run --detach`; returns once the container

@@ -162,6 +162,35 @@ t_match() { if printf '%s' "$3" | grep -Eq -- "$2"; then echo "ok - $T_NAME/$1";
 # Listing of a tree (names, types, sizes, contents hash) to prove "unchanged".
 t_tree() { (cd "$1" 2>/dev/null && find . -printf '%y %m %p\n' | sort && find . -type f -exec sha256sum {} + | sort -k2); }
 
+# Cells that really run (real runc, the busybox image): skips without
+# runc, umoci or busybox-static.
+t_require_runtime() {
+  local tool
+  for tool in runc umoci; do
+    command -v "$tool" >/dev/null || { echo "skip - $T_NAME: $tool not installed"; exit 0; }
+  done
+  [ -x /bin/busybox ] || { echo "skip - $T_NAME: busybox-static not installed"; exit 0; }
+}
+# t_doc CELL [CONTAINER] EXPR: a Python expression on the document d that
+# `kuke get cell|container -o json` prints.
+t_doc() {
+  if [ $# = 3 ]; then "$KUKE" get container "$2" --cell "$1" -o json; else "$KUKE" get cell "$1" -o json; fi |
+    python3 -c 'import json,sys; d=json.load(sys.stdin); print(eval(sys.argv[1]))' "${@: -1}"
+}
+t_state() { t_doc "$1" 'd["status"]["state"]'; }                  # of cell $1
+t_state_is() { [ "$(t_state "$1")" = "$2" ]; }
+t_cstatus() { t_doc "$1" "$2" "d['status'].get('$3', '')"; }      # cell container field
+# t_wait SECONDS CMD...: until CMD succeeds (1 when it never did).
+t_wait() {
+  local n=$(($1 * 10)); shift
+  for _ in $(seq "$n"); do "$@" >/dev/null 2>&1 && return 0; sleep 0.1; done
+  return 1
+}
+# A bound in tests of time (the issue's own bounds): KUKEON_TEST_SLOW, by
+# default 2 under the sanitizers (two to three times slower), else 1.
+T_SLOW=${KUKEON_TEST_SLOW:-1}
+[ -n "${ASAN_OPTIONS:-}" ] && T_SLOW=${KUKEON_TEST_SLOW:-2}
+
 # CNI_PATH: the plugin folders that have bridge (Debian's
 # containernetworking-plugins installs to /usr/lib/cni); skips without one.
 t_require_cni() {

@@ -15,6 +15,7 @@
 #include "unit.h"
 
 #define NOW 1767323045 /* 2026-01-02T03:04:05Z */
+#define NOW_MS (NOW * 1000LL)
 
 /* ------------------------------------------------------------- helpers */
 
@@ -357,50 +358,59 @@ START_TEST(restart_step_per_container) {
   struct kk_cell *cell = &d->u.cell;
   const struct kk_container_spec *a = kk_ctl_spec_by_id(cell, "a"), *f = kk_ctl_spec_by_id(cell, "f"),
                                  *n = kk_ctl_spec_by_id(cell, "n");
+  int64_t due = 0;
   struct kk_container_status cs = {.state = KK_CTR_READY, .start_time = NOW - 60};
-  ck_assert_int_eq(kk_ctl_restart_step(f, &cs, 2, NOW), KK_RESTART_RESET); /* ran long enough */
+  ck_assert_int_eq(kk_ctl_restart_step(f, &cs, 2, cs.restart_time * 1000, NOW_MS, &due), KK_RESTART_RESET); /* ran long enough */
   cs.start_time = NOW - 2;
-  ck_assert_int_eq(kk_ctl_restart_step(f, &cs, 2, NOW), KK_RESTART_NONE);
+  ck_assert_int_eq(kk_ctl_restart_step(f, &cs, 2, cs.restart_time * 1000, NOW_MS, &due), KK_RESTART_NONE);
   cs = (struct kk_container_status){.state = KK_CTR_PENDING};
-  ck_assert_int_eq(kk_ctl_restart_step(a, &cs, 0, NOW), KK_RESTART_NONE);
+  ck_assert_int_eq(kk_ctl_restart_step(a, &cs, 0, cs.restart_time * 1000, NOW_MS, &due), KK_RESTART_NONE);
 
   cs = (struct kk_container_status){.state = KK_CTR_EXITED, .exit_code = 0};
-  ck_assert_int_eq(kk_ctl_restart_step(a, &cs, 0, NOW), KK_RESTART_NOW);
-  ck_assert_int_eq(kk_ctl_restart_step(f, &cs, 0, NOW), KK_RESTART_NONE); /* on-failure, exit 0 */
-  ck_assert_int_eq(kk_ctl_restart_step(n, &cs, 0, NOW), KK_RESTART_NONE); /* never */
+  ck_assert_int_eq(kk_ctl_restart_step(a, &cs, 0, cs.restart_time * 1000, NOW_MS, &due), KK_RESTART_NOW);
+  ck_assert_int_eq(kk_ctl_restart_step(f, &cs, 0, cs.restart_time * 1000, NOW_MS, &due), KK_RESTART_NONE); /* on-failure, exit 0 */
+  ck_assert_int_eq(kk_ctl_restart_step(n, &cs, 0, cs.restart_time * 1000, NOW_MS, &due), KK_RESTART_NONE); /* never */
   cs.restart_time = NOW - 5;
-  ck_assert_int_eq(kk_ctl_restart_step(a, &cs, 0, NOW), KK_RESTART_DEFERRED); /* within its 10 s */
+  ck_assert_int_eq(kk_ctl_restart_step(a, &cs, 0, cs.restart_time * 1000, NOW_MS, &due), KK_RESTART_DEFERRED); /* within its 10 s */
   cs.restart_time = NOW - 10;
-  ck_assert_int_eq(kk_ctl_restart_step(a, &cs, 0, NOW), KK_RESTART_NOW);
+  ck_assert_int_eq(kk_ctl_restart_step(a, &cs, 0, cs.restart_time * 1000, NOW_MS, &due), KK_RESTART_NOW);
 
   cs = (struct kk_container_status){.state = KK_CTR_ERROR, .exit_code = 1};
-  ck_assert_int_eq(kk_ctl_restart_step(f, &cs, 2, NOW), KK_RESTART_NOW);
-  ck_assert_int_eq(kk_ctl_restart_step(f, &cs, 3, NOW), KK_RESTART_EXHAUSTED);
+  ck_assert_int_eq(kk_ctl_restart_step(f, &cs, 2, cs.restart_time * 1000, NOW_MS, &due), KK_RESTART_NOW);
+  ck_assert_int_eq(kk_ctl_restart_step(f, &cs, 3, cs.restart_time * 1000, NOW_MS, &due), KK_RESTART_EXHAUSTED);
   cs.restart_time = NOW - 29; /* the default backoff is 30 s */
-  ck_assert_int_eq(kk_ctl_restart_step(f, &cs, 0, NOW), KK_RESTART_DEFERRED);
+  ck_assert_int_eq(kk_ctl_restart_step(f, &cs, 0, cs.restart_time * 1000, NOW_MS, &due), KK_RESTART_DEFERRED);
   ck_assert_str_eq(kk_ctl_restart_policy(n), "never");
 }
 END_TEST
+
+/* The root's last restart as the status records it (a daemon's first
+ * look). */
+static bool root_due(struct kk_cell *cell, bool running) {
+  int64_t due = 0;
+  const struct kk_container_status *rs = kk_ctl_status_slot(cell, root_id(cell));
+  return kk_ctl_root_restart_due(cell, running, rs->restart_time * 1000, NOW_MS, &due);
+}
 
 START_TEST(root_restart_due) {
   cleanup_doc struct kk_doc *d = cell_of(APP("always"));
   struct kk_cell *cell = &d->u.cell;
   set_state(cell, root_id(cell), KK_CTR_EXITED, 0);
-  ck_assert(!kk_ctl_root_restart_due(cell, false, NOW)); /* never came up */
+  ck_assert(!root_due(cell, false)); /* never came up */
   cell->status.ready_observed = true;
-  ck_assert(kk_ctl_root_restart_due(cell, false, NOW));
-  ck_assert(!kk_ctl_root_restart_due(cell, true, NOW));
+  ck_assert(root_due(cell, false));
+  ck_assert(!root_due(cell, true));
   kk_ctl_status_slot(cell, root_id(cell))->restart_time = NOW - 29;
-  ck_assert(!kk_ctl_root_restart_due(cell, false, NOW)); /* the root's default 30 s backoff */
+  ck_assert(!root_due(cell, false)); /* the root's default 30 s backoff */
   kk_ctl_status_slot(cell, root_id(cell))->restart_time = NOW - 30;
-  ck_assert(kk_ctl_root_restart_due(cell, false, NOW));
+  ck_assert(root_due(cell, false));
   set_state(cell, root_id(cell), KK_CTR_STOPPED, 0);
-  ck_assert(!kk_ctl_root_restart_due(cell, false, NOW)); /* stopped by the operator */
+  ck_assert(!root_due(cell, false)); /* stopped by the operator */
 
   cleanup_doc struct kk_doc *d2 = cell_of(APP("on-failure"));
   d2->u.cell.status.ready_observed = true;
   set_state(&d2->u.cell, root_id(&d2->u.cell), KK_CTR_UNKNOWN, 0);
-  ck_assert(!kk_ctl_root_restart_due(&d2->u.cell, false, NOW)); /* only "always" brings a cell back */
+  ck_assert(!root_due(&d2->u.cell, false)); /* only "always" brings a cell back */
 }
 END_TEST
 
@@ -408,19 +418,20 @@ START_TEST(auto_delete_after_grace) {
   cleanup_doc struct kk_doc *d = doc_of("kind: Cell\nmetadata: {name: c}\nspec: {realmId: r, spaceId: s, stackId: t, "
                                         "autoDelete: true, containers: [{id: app, image: x}]}\n");
   struct kk_cell *cell = &d->u.cell;
+  int64_t due = 0;
   cell->status.base.state = KK_CELL_EXITED;
   kk_ctl_status_slot(cell, "app")->finish_time = NOW - 4;
-  ck_assert(!kk_ctl_auto_delete_due(cell, NOW)); /* never observed ready */
+  ck_assert(!kk_ctl_auto_delete_due(cell, NOW_MS, &due)); /* never observed ready */
   cell->status.ready_observed = true;
-  ck_assert(!kk_ctl_auto_delete_due(cell, NOW)); /* within the grace */
+  ck_assert(!kk_ctl_auto_delete_due(cell, NOW_MS, &due)); /* within the grace */
   kk_ctl_status_slot(cell, "app")->finish_time = NOW - 5;
-  ck_assert(kk_ctl_auto_delete_due(cell, NOW));
+  ck_assert(kk_ctl_auto_delete_due(cell, NOW_MS, &due));
   cell->status.base.state = KK_CELL_READY;
-  ck_assert(!kk_ctl_auto_delete_due(cell, NOW));
+  ck_assert(!kk_ctl_auto_delete_due(cell, NOW_MS, &due));
   cell->status.base.state = KK_CELL_ERROR;
-  ck_assert(kk_ctl_auto_delete_due(cell, NOW));
+  ck_assert(kk_ctl_auto_delete_due(cell, NOW_MS, &due));
   cell->spec.auto_delete = false;
-  ck_assert(!kk_ctl_auto_delete_due(cell, NOW));
+  ck_assert(!kk_ctl_auto_delete_due(cell, NOW_MS, &due));
 }
 END_TEST
 
