@@ -41,6 +41,8 @@ static int apply_one(struct kk_controller *c, struct kk_doc *doc, struct kk_appl
   if (doc->kind == KK_KIND_CONTAINER)
     return apply_container(c, doc, it, err);
   struct kk_ref ref = kk_ref_of(doc);
+  if (doc->kind == KK_KIND_CELL)
+    kk_ctl_intent_finish(c, &ref); /* a stored cell, not one halfway to an earlier spec */
   if (!kk_store_exists(c->store, &ref)) {
     struct kk_ctl_made parents = {.n = 0};
     if (doc->kind == KK_KIND_CELL && kk_ctl_ensure_cell_parents(c, doc, &parents, err) < 0)
@@ -82,6 +84,9 @@ static int apply_one(struct kk_controller *c, struct kk_doc *doc, struct kk_appl
     return kk_ctl_cell_start_and_put(c, stored, true, err);
   }
   kk_ctl_carry_status(doc, stored);
+  it->action = KK_APPLY_UPDATED;
+  if (doc->kind == KK_KIND_CELL)
+    return kk_ctl_cell_rewrite(c, stored, doc, &it->warnings, err);
   /* New limits (and a cgroup lost to a reboot) before the metadata says so. */
   struct kk_strv lines = {0};
   bool created = false;
@@ -89,12 +94,6 @@ static int apply_one(struct kk_controller *c, struct kk_doc *doc, struct kk_appl
   kk_strv_free(&lines);
   if (r < 0)
     return -1;
-  it->action = KK_APPLY_UPDATED;
-  if (doc->kind == KK_KIND_CELL) {
-    if (kk_ctl_cell_update(c, stored, doc, err) < 0)
-      return -1;
-    return kk_ctl_cell_start_and_put(c, doc, false, err);
-  }
   /* A new egress policy is in place before the metadata says so. */
   if (doc->kind == KK_KIND_SPACE && kk_ctl_space_fw_ensure(c, doc, err) < 0)
     return -1;
