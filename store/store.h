@@ -6,6 +6,7 @@
  *   <run>/<realm>/<space>/<stack>/stack.yaml
  *   <run>/<realm>/<space>/<stack>/<cell>/cell.yaml
  *   <run>/<realm>/<space>/<stack>/<cell>/containers/<container>.yaml
+ *   <run>/<realm>/<space>/<stack>/<cell>/.intent.yaml   (an update under way)
  *   <run>/run/
  *
  * Every file is one YAML document (spec + status), written atomically.
