@@ -187,27 +187,15 @@ local_kuke delete cell h2 >/dev/null 2>&1
 # it; after the next daemon's first pass the update is complete: the store
 # holds the new spec (no file of the old one, no intent record left), runc
 # runs exactly the new containers, and store and runc agree.
-upd_manifest() { # cell version(1|2) variant(inplace|recreate)
-  local c=$1 v=$2 root="" last=c
-  [ "$v" = 2 ] && last=d
-  [ "$3" = recreate ] && root="
-    - {id: r, root: true, image: docker.io/library/busybox:latest, command: /bin/sh, args: [-c, 'trap \"exit 0\" TERM; sleep 3600 & wait', root-v$v]}"
-  [ "$3" = recreate ] && last=c
-  cat <<EOF
-apiVersion: v1beta1
-kind: Cell
-metadata:
-  name: $c
-spec:
-  id: $c
-  realmId: default
-  spaceId: default
-  stackId: default
-  containers:$root
-    - {id: a, image: docker.io/library/busybox:latest, command: /bin/sh, args: [-c, 'trap "exit 0" TERM; sleep 3600 & wait']}
-    - {id: b, image: docker.io/library/busybox:latest, command: /bin/sh, args: [-c, 'trap "exit 0" TERM; sleep 3600 & wait', b-v$v]}
-    - {id: $last, image: docker.io/library/busybox:latest, command: /bin/sh, args: [-c, 'trap "exit 0" TERM; sleep 3600 & wait']}
-EOF
+upd_manifest() { # cell version(1|2) variant(inplace|recreate): $T_TMP/<cell>-v<version>.yaml
+  local c=$1 v=$2 root="" last=c sh='[-c, '"'"'trap "exit 0" TERM; sleep 3600 & wait'"'"
+  [ "$v" = 2 ] && [ "$3" = inplace ] && last=d
+  [ "$3" = recreate ] && root="    - {id: r, root: true, image: busybox, command: /bin/sh, args: $sh, root-v$v]}
+"
+  t_cell "$c" "$root    - {id: a, image: busybox, command: /bin/sh, args: $sh]}
+    - {id: b, image: busybox, command: /bin/sh, args: $sh, b-v$v]}
+    - {id: $last, image: busybox, command: /bin/sh, args: $sh]}"
+  mv "$T_TMP/$c.yaml" "$T_TMP/$c-v$v.yaml"
 }
 BUNDLES="$T_TMP/bundles/default.kukeon.io"
 RUNC_ROOT="$T_TMP/runc/default.kukeon.io"
@@ -247,8 +235,8 @@ daemon_gone() {
 UPD_POINTS=(after-intent mid-update after-update after-runc-start after-cell-start mid-put after-put-files after-put)
 for variant in inplace recreate; do
   c=u-$variant
-  upd_manifest "$c" 1 "$variant" >"$T_TMP/$c-v1.yaml"
-  upd_manifest "$c" 2 "$variant" >"$T_TMP/$c-v2.yaml"
+  upd_manifest "$c" 1 "$variant"
+  upd_manifest "$c" 2 "$variant"
   daemon_up
   "$KUKE" apply -f "$T_TMP/$c-v1.yaml" >/dev/null || echo "not ok - $T_NAME/update-$variant-setup"
   daemon_down
