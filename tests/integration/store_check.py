@@ -18,8 +18,8 @@ CGROUP_ROOT, and temp files (.tmp-<pid>-<hex>) of writers that are gone.
 
 STORE_CHECK_EXITS_AFTER=<epoch seconds>: a container stored Ready whose exit
 record was written at or after that time ended on its own after the pass
-being checked looked at it (a container that fails every few seconds): not
-a disagreement.
+being checked looked at it (a container that fails every few seconds, a
+short `run --rm` one): not a disagreement, nor its cell stored Ready.
 """
 import fcntl
 import glob
@@ -80,7 +80,7 @@ def check_agreement(rp, rt, runc, problems, known):
     for ns, cdir, cell, ctrs in store_cells(rp):
         name = os.path.relpath(cdir, rp)
         cstate = cell.get("status", {}).get("state")
-        running = []
+        running, ended = [], False
         for c in ctrs:
             cid = c.get("spec", {}).get("containerdId")
             st = c.get("status", {}).get("state")
@@ -91,7 +91,9 @@ def check_agreement(rp, rt, runc, problems, known):
                 running.append(cid)
             where = f"{name}: container {cid}: store {st}, runc {rs}"
             if st in ("Ready", "Paused") and not up:
-                if not ended_since(rt, ns, cid):
+                if ended_since(rt, ns, cid):
+                    ended = True
+                else:
                     problems.append(where)
             elif up and st not in ("Ready", "Paused"):
                 problems.append(where)
@@ -104,7 +106,7 @@ def check_agreement(rp, rt, runc, problems, known):
                     problems.append(f"{where}, exit code {code} stored, {ex.get('exitCode')} recorded")
         if cstate in ("Stopped", "Pending", "Failed") and running:
             problems.append(f"{name}: cell {cstate} but runc runs {' '.join(running)}")
-        if cstate == "Ready" and not running:
+        if cstate == "Ready" and not running and not ended:
             problems.append(f"{name}: cell Ready but nothing runs")
 
 
