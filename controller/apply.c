@@ -22,12 +22,9 @@ static int bring_up_new(struct kk_controller *c, struct kk_doc *cell, kk_err_t *
   return -1;
 }
 
-/* Start a cell apply keeps (existing, changed or not) and store it.  One
- * that did not come up is left Failed, and apply says so and where to look
- * (spec §4.7), the cause kept. */
-static int start_kept_cell(struct kk_controller *c, struct kk_doc *cell, bool spec_on_disk, kk_err_t *err) {
-  if (kk_ctl_cell_start_and_put(c, cell, spec_on_disk, err) == 0)
-    return 0;
+/* A kept cell that did not come up is left Failed, and apply says so and
+ * where to look (spec §4.7), the cause kept. */
+static int explain_failed(const struct kk_doc *cell, kk_err_t *err) {
   if (cell->u.cell.status.base.state == KK_CELL_FAILED) {
     const char *name = kk_doc_name(cell);
     char *msg = kk_asprintf("cell reconciled to Failed state: cell \"%s\": %s — inspect with `kuke get cell %s -o "
@@ -39,9 +36,17 @@ static int start_kept_cell(struct kk_controller *c, struct kk_doc *cell, bool sp
   return -1;
 }
 
-/* A changed cell on the host: containers that changed or went away are
- * torn down (the whole cell when its root must be recreated), then what is
- * not running is started and the new spec stored. */
+/* Start a cell apply keeps unchanged (its runtime died) and store it. */
+static int start_kept_cell(struct kk_controller *c, struct kk_doc *cell, kk_err_t *err) {
+  if (kk_ctl_cell_start_and_put(c, cell, true, err) == 0)
+    return 0;
+  return explain_failed(cell, err);
+}
+
+/* A changed cell on the host, under an intent record (intent.c): containers
+ * that changed or went away are torn down (the whole cell when its root
+ * must be recreated), then what is not running is started and the new spec
+ * stored. */
 static int update_cell(struct kk_controller *c, const struct kk_doc *stored, struct kk_doc *want,
                        struct kk_apply_item *it, kk_err_t *err) {
   bool *gone = kk_ctl_cell_gone(&stored->u.cell, &want->u.cell);
@@ -49,9 +54,9 @@ static int update_cell(struct kk_controller *c, const struct kk_doc *stored, str
   if (root && gone[root - stored->u.cell.spec.containers])
     kk_strv_push(&it->changes, "root container recreated");
   free(gone);
-  if (kk_ctl_cell_update(c, stored, want, err) < 0)
-    return -1;
-  return start_kept_cell(c, want, false, err);
+  if (kk_ctl_cell_rewrite(c, stored, want, &it->warnings, err) == 0)
+    return 0;
+  return explain_failed(want, err);
 }
 
 static int refuse_breaking(const struct kk_doc *stored, const struct kk_doc *want, kk_err_t *err) {
@@ -88,6 +93,8 @@ static int apply_one(struct kk_controller *c, struct kk_doc *doc, struct kk_appl
   if (doc->kind == KK_KIND_CONTAINER)
     return apply_container(c, doc, it, err);
   struct kk_ref ref = kk_ref_of(doc);
+  if (doc->kind == KK_KIND_CELL)
+    kk_ctl_intent_finish(c, &ref); /* a stored cell, not one halfway to an earlier spec */
   if (!kk_store_exists(c->store, &ref)) {
     struct kk_ctl_made parents = {.n = 0};
     if (doc->kind == KK_KIND_CELL && kk_ctl_ensure_cell_parents(c, doc, &parents, err) < 0)
@@ -126,9 +133,12 @@ static int apply_one(struct kk_controller *c, struct kk_doc *doc, struct kk_appl
     if (!kk_ctl_unchanged_cell_restarts(stored->u.cell.status.base.state))
       return 0;
     it->action = KK_APPLY_UPDATED;
-    return start_kept_cell(c, stored, true, err);
+    return start_kept_cell(c, stored, err);
   }
   kk_ctl_carry_status(doc, stored);
+  it->action = KK_APPLY_UPDATED;
+  if (doc->kind == KK_KIND_CELL)
+    return update_cell(c, stored, doc, it, err);
   /* New limits (and a cgroup lost to a reboot) before the metadata says so. */
   struct kk_strv lines = {0};
   bool created = false;
@@ -136,9 +146,6 @@ static int apply_one(struct kk_controller *c, struct kk_doc *doc, struct kk_appl
   kk_strv_free(&lines);
   if (r < 0)
     return -1;
-  it->action = KK_APPLY_UPDATED;
-  if (doc->kind == KK_KIND_CELL)
-    return update_cell(c, stored, doc, it, err);
   /* A new egress policy is in place before the metadata says so. */
   if (doc->kind == KK_KIND_SPACE && kk_ctl_space_fw_ensure(c, doc, err) < 0)
     return -1;

@@ -97,14 +97,14 @@ int kk_ctl_cell_stop(struct kk_controller *c, struct kk_doc *doc, int sig, int64
   return 0;
 }
 
-/* arg non-NULL: a delete (the crash hook's mid-delete point, once a
- * container other than the root is gone). */
+/* arg non-NULL: a delete, else an update (the crash hook's mid-delete or
+ * mid-update point, once a container other than the root is gone). */
 static int teardown_op(struct kk_controller *c, struct kk_cell *cell, const struct kk_container_spec *ct, void *arg,
                        kk_err_t *err) {
   if (kk_ctl_ctr_teardown(c, cell, ct, err) < 0)
     return -1;
-  if (arg && !ct->root)
-    kk_ctl_crash_at(c, KK_CRASH_MID_DELETE);
+  if (!ct->root)
+    kk_ctl_crash_at(c, arg ? KK_CRASH_MID_DELETE : KK_CRASH_MID_UPDATE);
   struct kk_container_status *cs = kk_ctl_status_slot(cell, ct->id);
   cs->state = KK_CTR_PENDING;
   cs->pid = 0;

@@ -99,6 +99,7 @@ int kk_ctl_cell_op(struct kk_controller *c, const struct kk_ref *ref, enum kk_ce
   cleanup_close int lock = kk_store_lock(c->store, true, err);
   if (lock < 0)
     return -1;
+  kk_ctl_intent_finish(c, ref);
   cleanup_doc struct kk_doc *cell = NULL;
   if (kk_store_get(c->store, ref, &cell, err) < 0)
     return -1;

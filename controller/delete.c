@@ -56,6 +56,7 @@ static struct kk_doc *cell_from_names(struct kk_controller *c, const struct kk_r
  * the file cannot be read. */
 static int cell_for_delete(struct kk_controller *c, const struct kk_ref *ref, bool force, struct kk_doc **out,
                            struct kk_report *rep, kk_err_t *err) {
+  kk_ctl_intent_finish(c, ref); /* else a container only the record names would outlive the cell */
   if (kk_store_get(c->store, ref, out, err) == 0)
     return 0;
   if (!kk_store_is_corrupt(*err))

@@ -13,6 +13,8 @@
  *                                     start/stop/kill/restart, reconcile pass
  *                                     and exits acted on (one cell per lock),
  *                                     kuke refresh (statuses only)
+ *   intent.c                          a cell brought to a new spec under an
+ *                                     intent record, completed after a crash
  *   cell.c                            a cell's containers on the host
  *   network.c                         a space's CNI network, a cell's attachment
  *   container.c                       one container on the host
@@ -72,6 +74,13 @@ enum kk_crash_point {
   KK_CRASH_AFTER_CONTAINER_STOP,  /* a stop ended one container, the others run */
   KK_CRASH_AFTER_CELL_STOP,       /* a stop ended all, its status is not written */
   KK_CRASH_MID_DELETE,            /* a delete tore down one container, the root runs */
+  /* A cell brought to a new spec (intent.c), in the order it happens: */
+  KK_CRASH_AFTER_INTENT,          /* the intent record is written, nothing else */
+  KK_CRASH_MID_UPDATE,            /* one changed container is torn down */
+  KK_CRASH_AFTER_UPDATE,          /* every changed container is torn down, none started */
+  KK_CRASH_MID_PUT,               /* half of the container files are written, not the rest */
+  KK_CRASH_AFTER_PUT_FILES,       /* cell.yaml is written, removed containers' files remain */
+  KK_CRASH_AFTER_PUT,             /* the cell is written, the intent record remains */
 };
 
 /* When each realm's disk-pressure WARN was last logged (disk.c). */
@@ -196,6 +205,15 @@ bool kk_ctl_root_recreates(const struct kk_container_spec *old, const struct kk_
 enum kk_crash_point kk_ctl_crash_point_parse(const char *want, const char *cgroup_root);
 /* SIGKILL this process if the test hook names this point. */
 void kk_ctl_crash_at(const struct kk_controller *c, enum kk_crash_point p);
+/* The points inside a store put (mid-put, after-put-files) are the store's
+ * write hook: armed for a put of a cell of n containers when the test hook
+ * names one of them, disarmed after it. */
+struct kk_ctl_crash_put {
+  struct kk_atomic_hook hook;
+  size_t renames_left;
+};
+void kk_ctl_crash_put_arm(struct kk_controller *c, struct kk_ctl_crash_put *h, size_t n_containers);
+void kk_ctl_crash_put_disarm(struct kk_controller *c);
 
 /* ------------------------------------------------------ purge_host.c */
 
@@ -341,6 +359,21 @@ int kk_ctl_cell_supervise(struct kk_controller *c, struct kk_doc *cell, bool *de
 /* ------------------------------------------------------- reconcile.c */
 
 void kk_ctl_dues_free(struct kk_dues *dues);
+
+/* ---------------------------------------------------------- intent.c
+ * The caller holds the tree lock. */
+
+/* Bring a stored cell to want (a diff in place; a recreate when its root
+ * changed): intent record, new limits, changed or removed containers torn
+ * down, the cell started, want persisted, record removed.  A SIGKILL
+ * anywhere leaves the record, which kk_ctl_intent_finish completes. */
+int kk_ctl_cell_rewrite(struct kk_controller *c, const struct kk_doc *stored, struct kk_doc *want,
+                        struct kk_strv *warnings, kk_err_t *err);
+/* Complete the cell's pending intent, if any (warned about when that
+ * fails): before an operation reads the cell to change it. */
+void kk_ctl_intent_finish(struct kk_controller *c, const struct kk_ref *cell);
+/* The same for every cell (each reconcile pass; the first at start). */
+void kk_ctl_intents_finish(struct kk_controller *c);
 
 /* ---------------------------------------------------------- delete.c */
 

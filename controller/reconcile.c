@@ -179,7 +179,8 @@ static int remove_unborn(void *ctx, const struct kk_ref *ref) {
 /* One pass: ephemeral cells a power cut tore go (on the first pass only:
  * they come from a power cut, or a daemon that died creating one);
  * directories a killed create or delete left without their file go, and
- * temp files of writers that died; every
+ * temp files of writers that died; updates a crash interrupted are
+ * completed (intent.c); every
  * realm, space, stack and cell gets its cgroup back if it is gone (after a
  * reboot /sys/fs/cgroup starts empty). */
 static int reconcile_tree(struct kk_controller *c, size_t *seen, kk_err_t *err) {
@@ -193,6 +194,7 @@ static int reconcile_tree(struct kk_controller *c, size_t *seen, kk_err_t *err) 
   }
   kk_store_sweep_unborn(c->store, remove_unborn, c);
   kk_ctl_sweep_temps(c);
+  kk_ctl_intents_finish(c);
   size_t healed = 0;
   for (int kind = KK_KIND_REALM; kind <= KK_KIND_CELL; kind++) {
     cleanup_doc_list struct kk_doc_list docs = {0};

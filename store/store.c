@@ -757,40 +757,122 @@ int kk_store_delete_volatile(struct kk_store *s, const struct kk_ref *ref, kk_er
 
 /* ------------------------------------------------------------ sweep */
 
-int kk_store_sweep_torn(struct kk_store *s, kk_store_torn_fn fn, void *ctx, kk_err_t *err) {
+/* fn(ctx, cell) for every cell directory holding the file `marker`. */
+static int each_marked_cell(struct kk_store *s, const char *marker, kk_store_cell_fn fn, void *ctx, kk_err_t *err) {
   cleanup_doc_list struct kk_doc_list stacks = {0};
   if (kk_store_list(s, KK_KIND_STACK, NULL, &stacks, err) < 0)
     return -1;
-  int removed = 0;
   for (size_t i = 0; i < stacks.n; i++) {
     struct kk_ref st = kk_ref_of(stacks.docs[i]);
     struct kk_ref stack_ref = {.kind = KK_KIND_STACK, .realm = st.realm, .space = st.space, .name = st.name};
     cleanup_free char *rel = kk_store_rel_dir(&stack_ref);
     struct kk_strv cells = {0};
-    if (child_dirs(s, rel, EPHEMERAL_MARK, &cells, err) < 0)
+    if (child_dirs(s, rel, marker, &cells, err) < 0)
       return -1;
-    for (size_t k = 0; k < cells.n; k++) {
+    int r = 0;
+    for (size_t k = 0; k < cells.n && r == 0; k++) {
       struct kk_ref ref = {.kind = KK_KIND_CELL, .realm = st.realm, .space = st.space, .stack = st.name,
                            .name = cells.v[k]};
-      cleanup_doc struct kk_doc *doc = NULL;
-      kk_err_t e = NULL;
-      if (get_locked(s, &ref, &doc, NULL, &e) == 0 || e->kind != KK_ERR_NOT_FOUND) {
-        kk_error_free(&e);
-        continue;
-      }
-      kk_error_free(&e);
-      if (fn)
-        fn(ctx, &ref);
-      cleanup_free char *crel = kk_store_rel_dir(&ref);
-      if (kk_rm_rf_at(s->fd, crel, err) < 0) {
-        kk_strv_free(&cells);
-        return kk_error_wrap(err, "remove torn cell %s/%s", s->path, crel);
-      }
-      removed++;
+      r = fn(ctx, &ref, err);
     }
     kk_strv_free(&cells);
+    if (r < 0)
+      return -1;
   }
-  return removed;
+  return 0;
+}
+
+struct torn_sweep {
+  struct kk_store *s;
+  kk_store_torn_fn fn;
+  void *ctx;
+  int removed;
+};
+
+static int remove_if_torn(void *arg, const struct kk_ref *ref, kk_err_t *err) {
+  struct torn_sweep *t = arg;
+  cleanup_doc struct kk_doc *doc = NULL;
+  kk_err_t e = NULL;
+  if (get_locked(t->s, ref, &doc, NULL, &e) == 0 || e->kind != KK_ERR_NOT_FOUND) {
+    kk_error_free(&e);
+    return 0;
+  }
+  kk_error_free(&e);
+  if (t->fn)
+    t->fn(t->ctx, ref);
+  cleanup_free char *crel = kk_store_rel_dir(ref);
+  if (kk_rm_rf_at(t->s->fd, crel, err) < 0)
+    return kk_error_wrap(err, "remove torn cell %s/%s", t->s->path, crel);
+  t->removed++;
+  return 0;
+}
+
+int kk_store_sweep_torn(struct kk_store *s, kk_store_torn_fn fn, void *ctx, kk_err_t *err) {
+  struct torn_sweep t = {s, fn, ctx, 0};
+  if (each_marked_cell(s, EPHEMERAL_MARK, remove_if_torn, &t, err) < 0)
+    return -1;
+  return t.removed;
+}
+
+/* ------------------------------------------------------------ intents */
+
+#define INTENT_FILE ".intent.yaml"
+
+static int open_cell_dir(struct kk_store *s, const struct kk_ref *cell, int *dfd, kk_err_t *err) {
+  if (check_ref(cell, err) < 0)
+    return -1;
+  cleanup_free char *rel = kk_store_rel_dir(cell);
+  *dfd = openat(s->fd, rel, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+  if (*dfd < 0 && (errno == ENOENT || errno == ENOTDIR))
+    return kk_store_not_found(cell, err);
+  if (*dfd < 0)
+    return kk_error(err, errno, "open %s/%s", s->path, rel);
+  return 0;
+}
+
+int kk_store_intent_put(struct kk_store *s, const struct kk_doc *cell, kk_err_t *err) {
+  struct kk_ref ref = kk_ref_of(cell);
+  if (kk_doc_check_size(cell, err) < 0)
+    return -1;
+  cleanup_close int dfd = -1;
+  if (open_cell_dir(s, &ref, &dfd, err) < 0)
+    return -1;
+  cleanup_free char *yaml = kk_doc_to_yaml(cell);
+  if (kk_write_file_atomic(dfd, INTENT_FILE, yaml, strlen(yaml), STORE_FILE_MODE, NULL, err) < 0)
+    return kk_error_wrap(err, "write the intent record of cell %s", ref.name);
+  return 0;
+}
+
+int kk_store_intent_get(struct kk_store *s, const struct kk_ref *cell, struct kk_doc **out, kk_err_t *err) {
+  cleanup_close int dfd = -1;
+  if (open_cell_dir(s, cell, &dfd, err) < 0) {
+    if ((*err)->kind != KK_ERR_NOT_FOUND)
+      return -1;
+    kk_error_free(err);
+    return 1;
+  }
+  cleanup_free char *rel = kk_store_rel_dir(cell);
+  if (read_doc_at(dfd, rel, INTENT_FILE, KK_KIND_CELL, cell->name, out, NULL, err) == 0)
+    return 0;
+  if ((*err)->errnum != ENOENT) {
+    kk_warn("%s/%s: %s (removed)", s->path, rel, (*err)->msg);
+    unlinkat(dfd, INTENT_FILE, 0);
+  }
+  kk_error_free(err);
+  return 1;
+}
+
+int kk_store_intent_clear(struct kk_store *s, const struct kk_ref *cell, kk_err_t *err) {
+  cleanup_close int dfd = -1;
+  if (open_cell_dir(s, cell, &dfd, err) < 0)
+    return -1;
+  if (unlinkat(dfd, INTENT_FILE, 0) < 0 && errno != ENOENT)
+    return kk_error(err, errno, "remove the intent record of cell %s", cell->name);
+  return 0;
+}
+
+int kk_store_each_intent(struct kk_store *s, kk_store_cell_fn fn, void *ctx, kk_err_t *err) {
+  return each_marked_cell(s, INTENT_FILE, fn, ctx, err);
 }
 
 /* Depth 0 is the run path, 1..4 realm, space, stack and cell directories

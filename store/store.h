@@ -6,6 +6,7 @@
  *   <run>/<realm>/<space>/<stack>/stack.yaml
  *   <run>/<realm>/<space>/<stack>/<cell>/cell.yaml
  *   <run>/<realm>/<space>/<stack>/<cell>/containers/<container>.yaml
+ *   <run>/<realm>/<space>/<stack>/<cell>/.intent.yaml   (an update under way)
  *   <run>/run/
  *
  * Every file is one YAML document (spec + status), written atomically.
@@ -119,6 +120,26 @@ int kk_store_delete_volatile(struct kk_store *s, const struct kk_ref *ref, kk_er
  * caller holds the tree lock (kk_store_lock).  How many it removed. */
 typedef void (*kk_store_torn_fn)(void *ctx, const struct kk_ref *cell);
 int kk_store_sweep_torn(struct kk_store *s, kk_store_torn_fn fn, void *ctx, kk_err_t *err);
+
+/* An intent record: the whole cell (spec, status, containers) that an
+ * operation writing several of its files (and changing its containers on
+ * the host) brings it to, written durably as .intent.yaml in the cell's
+ * directory before the first change and removed after the last.  A SIGKILL
+ * in between leaves it, and the controller completes the operation from
+ * it.  It goes with the cell's directory (delete, unborn sweep).  The
+ * caller holds the tree lock. */
+int kk_store_intent_put(struct kk_store *s, const struct kk_doc *cell, kk_err_t *err);
+/* The cell's pending intent: 0 and *out, or 1 when it has none.  A record
+ * that cannot be read (a power cut can leave one only on a filesystem that
+ * breaks rename's promise) is removed, with a warning, and counts as none. */
+int kk_store_intent_get(struct kk_store *s, const struct kk_ref *cell, struct kk_doc **out, kk_err_t *err);
+/* Not synced: a record a power cut brings back is completed again, which
+ * changes nothing. */
+int kk_store_intent_clear(struct kk_store *s, const struct kk_ref *cell, kk_err_t *err);
+/* fn(ctx, cell) for every cell with a pending intent (one readdir per
+ * stack).  fn < 0 stops the walk with its error. */
+typedef int (*kk_store_cell_fn)(void *ctx, const struct kk_ref *cell, kk_err_t *err);
+int kk_store_each_intent(struct kk_store *s, kk_store_cell_fn fn, void *ctx, kk_err_t *err);
 
 /* Temp files of writers that died mid-write (kk_sweep_stale_temps) in the
  * run path itself and in every realm, space, stack and cell directory and

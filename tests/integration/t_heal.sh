@@ -2,7 +2,9 @@
 # A store that heals.  kukeond SIGKILLed while it starts or stops a cell, 40
 # times (at random moments, and at the exact windows through the
 # KUKEON_TEST_CRASH_POINT hook): after the next daemon's first reconcile
-# pass the store and runc never disagree (store_check.py).  Temp files of
+# pass the store and runc never disagree (store_check.py).  An update of a
+# cell (diff in place, recreate) killed at each of its points is completed
+# from its intent record.  Temp files of
 # writers that died mid-write are swept at daemon start, on each pass and by
 # in-process commands; a live writer's are kept.
 . "$(dirname "$0")/lib.sh"
@@ -177,3 +179,90 @@ t_ok foreign-dir-kept present "$RP/default/keepme/data/f"
 rm -rf "$RP/default/keepme"
 local_kuke delete cell h1 >/dev/null 2>&1
 local_kuke delete cell h2 >/dev/null 2>&1
+
+# ----------------------------------------- an update killed at every point
+# A cell brought to a new spec writes several of its files and changes its
+# containers on the host: a diff in place (b changed, c removed, d added)
+# and a recreate (the root changed).  kukeond is SIGKILLed at each point of
+# it; after the next daemon's first pass the update is complete: the store
+# holds the new spec (no file of the old one, no intent record left), runc
+# runs exactly the new containers, and store and runc agree.
+upd_manifest() { # cell version(1|2) variant(inplace|recreate): $T_TMP/<cell>-v<version>.yaml
+  local c=$1 v=$2 root="" last=c sh='[-c, '"'"'trap "exit 0" TERM; sleep 3600 & wait'"'"
+  [ "$v" = 2 ] && [ "$3" = inplace ] && last=d
+  [ "$3" = recreate ] && root="    - {id: r, root: true, image: busybox, command: /bin/sh, args: $sh, root-v$v]}
+"
+  t_cell "$c" "$root    - {id: a, image: busybox, command: /bin/sh, args: $sh]}
+    - {id: b, image: busybox, command: /bin/sh, args: $sh, b-v$v]}
+    - {id: $last, image: busybox, command: /bin/sh, args: $sh]}"
+  mv "$T_TMP/$c.yaml" "$T_TMP/$c-v$v.yaml"
+}
+BUNDLES="$T_TMP/bundles/default.kukeon.io"
+RUNC_ROOT="$T_TMP/runc/default.kukeon.io"
+# The store and the host hold version 2 of cell $1 (variant $2), nothing of
+# version 1, and no intent record.
+upd_complete() {
+  local c=$1 dir="$CELLDIR/$1" want ids running id
+  [ ! -e "$dir/.intent.yaml" ] || { echo "intent record left"; return 1; }
+  if [ "$2" = recreate ]; then want="a b c r"; else want="a b d root"; fi
+  ids=$(cd "$dir/containers" && ls | sed 's/\.yaml$//' | sort | xargs)
+  [ "$ids" = "$want" ] || { echo "store containers: $ids, want $want"; return 1; }
+  [ "$(stored_state "$c")" = Ready ] || { echo "cell state $(stored_state "$c")"; return 1; }
+  grep -q b-v2 "$dir/containers/b.yaml" || { echo "store: b is not version 2"; return 1; }
+  grep -q b-v2 "$BUNDLES/default_default_${c}_b/config.json" || { echo "host: b is not version 2"; return 1; }
+  if [ "$2" = recreate ]; then
+    grep -q root-v2 "$dir/containers/r.yaml" || { echo "store: root is not version 2"; return 1; }
+    grep -q root-v2 "$BUNDLES/default_default_${c}_root/config.json" || { echo "host: root is not version 2"; return 1; }
+  fi
+  running=$(runc --root "$RUNC_ROOT" list -f json | python3 -c '
+import json, sys
+print(" ".join(sorted(c["id"].rsplit("_", 1)[1] for c in json.load(sys.stdin) or []
+                      if c["status"] == "running" and c["id"].startswith(sys.argv[1]))))' "default_default_${c}_")
+  [ "$running" = "$(echo "$want" | sed 's/\br\b/root/' | tr ' ' '\n' | sort | xargs)" ] ||
+    { echo "runc runs: $running"; return 1; }
+  python3 "$CHECK" "$RP" "$T_TMP"
+}
+# kukeond has died (a zombie until bash reaps it counts as dead).
+daemon_gone() {
+  local _ st
+  for _ in $(seq 20); do
+    st=$(ps -o stat= -p "$DPID" 2>/dev/null) || return 0
+    case $st in Z*) return 0 ;; esac
+    sleep 0.05
+  done
+  return 1
+}
+UPD_POINTS=(after-intent mid-update after-update after-runc-start after-cell-start mid-put after-put-files after-put)
+for variant in inplace recreate; do
+  c=u-$variant
+  upd_manifest "$c" 1 "$variant"
+  upd_manifest "$c" 2 "$variant"
+  daemon_up
+  "$KUKE" apply -f "$T_TMP/$c-v1.yaml" >/dev/null || echo "not ok - $T_NAME/update-$variant-setup"
+  daemon_down
+  for point in "${UPD_POINTS[@]}"; do
+    export KUKEON_TEST_CRASH_POINT=$point
+    daemon_up
+    unset KUKEON_TEST_CRASH_POINT
+    { "$KUKE" apply -f "$T_TMP/$c-v2.yaml" >/dev/null 2>&1; } 2>/dev/null
+    if ! daemon_gone; then
+      echo "not ok - $T_NAME/update-$variant-$point: kukeond was not killed there"
+      daemon_down
+      continue
+    fi
+    daemon_down
+    daemon_up || echo "not ok - $T_NAME/update-$variant-$point: daemon did not restart"
+    t_ok "update-$variant-killed-$point-completed" upd_complete "$c" "$variant"
+    "$KUKE" apply -f "$T_TMP/$c-v1.yaml" >/dev/null || echo "not ok - $T_NAME/update-$variant-$point-back"
+    daemon_down
+  done
+done
+# In-process (no daemon): the next command on the cell completes it.
+export KUKEON_TEST_CRASH_POINT=mid-put
+{ local_kuke apply -f "$T_TMP/u-inplace-v2.yaml" >/dev/null 2>&1; } 2>/dev/null
+unset KUKEON_TEST_CRASH_POINT
+t_ok update-in-process-intent-left test -e "$CELLDIR/u-inplace/.intent.yaml"
+local_kuke start cell u-inplace >/dev/null 2>&1
+t_ok update-in-process-completed-by-next-command upd_complete u-inplace inplace
+local_kuke delete cell u-inplace >/dev/null 2>&1
+local_kuke delete cell u-recreate >/dev/null 2>&1

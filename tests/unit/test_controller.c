@@ -528,6 +528,12 @@ START_TEST(crash_point_names) {
   ck_assert_int_eq(kk_ctl_crash_point_parse("after-cell-start", "/kukeon-test-1"), KK_CRASH_AFTER_CELL_START);
   ck_assert_int_eq(kk_ctl_crash_point_parse("after-runc-start", "/t"), KK_CRASH_AFTER_RUNC_START);
   ck_assert_int_eq(kk_ctl_crash_point_parse("after-cell-stop", "/t"), KK_CRASH_AFTER_CELL_STOP);
+  ck_assert_int_eq(kk_ctl_crash_point_parse("after-intent", "/t"), KK_CRASH_AFTER_INTENT);
+  ck_assert_int_eq(kk_ctl_crash_point_parse("mid-update", "/t"), KK_CRASH_MID_UPDATE);
+  ck_assert_int_eq(kk_ctl_crash_point_parse("after-update", "/t"), KK_CRASH_AFTER_UPDATE);
+  ck_assert_int_eq(kk_ctl_crash_point_parse("mid-put", "/t"), KK_CRASH_MID_PUT);
+  ck_assert_int_eq(kk_ctl_crash_point_parse("after-put-files", "/t"), KK_CRASH_AFTER_PUT_FILES);
+  ck_assert_int_eq(kk_ctl_crash_point_parse("after-put", "/t"), KK_CRASH_AFTER_PUT);
   /* Never under the default root an installed kukeond uses. */
   ck_assert_int_eq(kk_ctl_crash_point_parse("after-cell-start", KK_DEFAULT_CGROUP_ROOT), KK_CRASH_NONE);
   ck_assert_int_eq(kk_ctl_crash_point_parse("nowhere", "/t"), KK_CRASH_NONE);

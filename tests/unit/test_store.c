@@ -533,6 +533,57 @@ START_TEST(ephemeral_cell_torn_and_swept) {
 }
 END_TEST
 
+/* An intent record: put, read back whole (a cell with its containers),
+ * found by the walk, cleared; gone with its cell; a corrupt one counts as
+ * none and is removed. */
+static int intents_seen;
+static int count_intent(void *ctx, const struct kk_ref *cell, kk_err_t *err) {
+  ck_assert_str_eq(cell->name, (const char *)ctx);
+  intents_seen++;
+  return 0;
+}
+
+START_TEST(intent_record) {
+  struct env e;
+  env_open(&e);
+  mk_tree(&e, "r", "s", "t");
+  const struct kk_ref ref = CELL("r", "s", "t", "c");
+  cleanup_doc struct kk_doc *v1 = cell_doc("r", "s", "t", "c", "a*,b", "1");
+  put_ok(&e, v1, true);
+  cleanup_doc struct kk_doc *v2 = cell_doc("r", "s", "t", "c", "a*,d", "2");
+  kk_err_t err = NULL;
+  struct kk_doc *got = NULL;
+  ck_assert_int_eq(kk_store_intent_get(e.s, &ref, &got, &err), 1);
+  ck_assert_int_eq(kk_store_intent_put(e.s, v2, &err), 0);
+  ck_assert_int_eq(kk_store_intent_get(e.s, &ref, &got, &err), 0);
+  ck_assert(kk_doc_spec_equal(got, v2));
+  kk_doc_free(got);
+  /* The cell itself reads as before: the record is not part of it. */
+  cleanup_doc struct kk_doc *g = get_ok(&e, CELL("r", "s", "t", "c"));
+  ck_assert(kk_doc_spec_equal(g, v1));
+  intents_seen = 0;
+  ck_assert_int_eq(kk_store_each_intent(e.s, count_intent, "c", &err), 0);
+  ck_assert_int_eq(intents_seen, 1);
+  ck_assert_int_eq(kk_store_intent_clear(e.s, &ref, &err), 0);
+  ck_assert_int_eq(kk_store_intent_get(e.s, &ref, &got, &err), 1);
+  intents_seen = 0;
+  ck_assert_int_eq(kk_store_each_intent(e.s, count_intent, "c", &err), 0);
+  ck_assert_int_eq(intents_seen, 0);
+  /* Corrupt: none, and removed. */
+  write_raw(&e, "r/s/t/c/.intent.yaml", "kind: [");
+  ck_assert_int_eq(kk_store_intent_get(e.s, &ref, &got, &err), 1);
+  ck_assert(!exists(&e, "r/s/t/c/.intent.yaml"));
+  /* It goes with its cell; a cell that is not there has none. */
+  ck_assert_int_eq(kk_store_intent_put(e.s, v2, &err), 0);
+  ck_assert_int_eq(kk_store_delete(e.s, &ref, &err), 0);
+  ck_assert_int_eq(kk_store_intent_get(e.s, &ref, &got, &err), 1);
+  ck_assert_int_eq(kk_store_intent_put(e.s, v2, &err), -1);
+  ck_assert_int_eq(err->kind, KK_ERR_NOT_FOUND);
+  kk_error_free(&err);
+  env_close(&e);
+}
+END_TEST
+
 /* ----------------------------------------------------------------- list */
 
 START_TEST(list_wildcards_sorted) {
@@ -1338,6 +1389,7 @@ static Suite *store_suite(void) {
   tcase_add_test(b, cell_status_fidelity);
   tcase_add_test(b, put_status_roundtrip);
   tcase_add_test(b, ephemeral_cell_torn_and_swept);
+  tcase_add_test(b, intent_record);
   tcase_add_test(b, list_wildcards_sorted);
   tcase_add_test(b, dir_without_file_invisible);
   tcase_add_test(b, parent_missing);
