@@ -309,9 +309,10 @@ int kk_api_get(struct kk_api *api, const struct kk_ref *ref, struct kk_doc **out
   return ret;
 }
 
-int kk_api_list(struct kk_api *api, enum kk_kind kind, const struct kk_ref *scope, struct kk_doc_list *out,
-                struct kk_strv *warnings, kk_err_t *err) {
+static int list_call(struct kk_api *api, enum kk_kind kind, const struct kk_ref *scope, bool summary,
+                     struct kk_doc_list *out, struct kk_strv *warnings, kk_err_t *err) {
   Kukeonv1__ListRequest req = KUKEONV1__LIST_REQUEST__INIT;
+  req.summary = summary;
   struct kk_ref s = scope ? *scope : (struct kk_ref){0};
   s.kind = kind;
   Kukeonv1__Ref pbref;
@@ -335,6 +336,16 @@ int kk_api_list(struct kk_api *api, enum kk_kind kind, const struct kk_ref *scop
     kk_strv_push(warnings, resp->warnings[i]);
   kukeonv1__list_response__free_unpacked(resp, NULL);
   return ret;
+}
+
+int kk_api_list(struct kk_api *api, enum kk_kind kind, const struct kk_ref *scope, struct kk_doc_list *out,
+                struct kk_strv *warnings, kk_err_t *err) {
+  return list_call(api, kind, scope, false, out, warnings, err);
+}
+
+int kk_api_list_summary(struct kk_api *api, enum kk_kind kind, const struct kk_ref *scope, struct kk_doc_list *out,
+                        struct kk_strv *warnings, kk_err_t *err) {
+  return list_call(api, kind, scope, true, out, warnings, err);
 }
 
 /* A DeleteRequest (delete and purge take the same one). */

@@ -104,7 +104,8 @@ static int h_list(struct kk_controller *ctl, struct kk_api_call *call, const voi
   struct kk_strv warnings = {0};
   int ret = kk_ref_from_pb(req->scope, &scope, err);
   if (ret == 0)
-    ret = kk_ctl_list(ctl, scope.kind, &scope, &list, &warnings, err);
+    ret = req->summary ? kk_ctl_list_summary(ctl, scope.kind, &scope, &list, &warnings, err)
+                       : kk_ctl_list(ctl, scope.kind, &scope, &list, &warnings, err);
   if (ret == 0) {
     Kukeonv1__ListResponse resp = KUKEONV1__LIST_RESPONSE__INIT;
     resp.n_warnings = warnings.n;

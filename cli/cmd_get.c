@@ -199,7 +199,10 @@ static int run_get(struct kk_cli *cli, enum kk_kind kind, const char *name, stru
   }
   struct kk_doc_list list = {0};
   struct kk_strv warnings = {0};
-  if (kk_api_list(api, kind, &scope, &list, &warnings, err) < 0) {
+  /* The narrow table and names need no usage and no containers, which are
+   * most of what a long list of cells costs the daemon and kuke. */
+  bool summary = view.o == KK_OUT_TABLE || view.o == KK_OUT_NAME;
+  if ((summary ? kk_api_list_summary : kk_api_list)(api, kind, &scope, &list, &warnings, err) < 0) {
     kk_doc_list_free(&list);
     kk_strv_free(&warnings);
     return -1;

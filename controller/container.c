@@ -185,15 +185,20 @@ static int bind_kukeond_rootfs(struct kk_controller *c, const struct kk_ctr_path
 /* A monitor between its start and the container's (runc still creating
  * it), or between the init's death and the exit record (the output being
  * drained): a moment, after which the truth is plain.  Observation waits it
- * out (bounded) so that no status is written from a half-way state. */
-static void settle(int dfd) {
+ * out (bounded) so that no status is written from a half-way state.
+ * Returns the init's pid when it found a live monitor, no exit record and
+ * a live init: the running container, the common case, then needs no
+ * second look (half of a cell list's or a reconcile pass's syscalls). */
+static pid_t settle(int dfd) {
   int64_t deadline = kk_monotonic_ms() + SETTLE_MS;
   for (;;) {
     if (faccessat(dfd, "exit", F_OK, 0) == 0 || !kk_monitor_alive(dfd))
-      return;
+      return 0;
     pid_t pid = kk_read_pid_at(dfd, "pid");
-    if ((pid > 0 && kill(pid, 0) == 0) || kk_monotonic_ms() >= deadline)
-      return;
+    if (pid > 0 && kill(pid, 0) == 0)
+      return pid;
+    if (kk_monotonic_ms() >= deadline)
+      return 0;
     poll(NULL, 0, 10);
   }
 }
@@ -224,7 +229,11 @@ void kk_ctl_ctr_observe(struct kk_controller *c, struct kk_cell *cell, const str
     }
     return;
   }
-  settle(dfd);
+  pid_t live = settle(dfd);
+  if (live > 0) {
+    mark_running(cs, live, false);
+    return;
+  }
   struct kk_exit_record ex;
   kk_err_t e = NULL;
   if (kk_monitor_read_exit(dfd, &ex, &e) < 0) {

@@ -106,6 +106,10 @@ int kk_ctl_get(struct kk_controller *c, const struct kk_ref *ref, struct kk_doc 
  * "<path relative to the run path>: <why>" there (else it is logged). */
 int kk_ctl_list(struct kk_controller *c, enum kk_kind kind, const struct kk_ref *scope, struct kk_doc_list *out,
                 struct kk_strv *warnings, kk_err_t *err);
+/* kk_ctl_list without resource usage (no cgroup reads) and with cells'
+ * containers left out: what a table of names and states needs, cheaply. */
+int kk_ctl_list_summary(struct kk_controller *c, enum kk_kind kind, const struct kk_ref *scope,
+                        struct kk_doc_list *out, struct kk_strv *warnings, kk_err_t *err);
 
 /* Delete: without cascade or force a resource with children is refused.
  * A cell whose state file cannot be read is removed only with force: what

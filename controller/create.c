@@ -308,8 +308,8 @@ int kk_ctl_get(struct kk_controller *c, const struct kk_ref *ref, struct kk_doc 
   return 0;
 }
 
-int kk_ctl_list(struct kk_controller *c, enum kk_kind kind, const struct kk_ref *scope, struct kk_doc_list *out,
-                struct kk_strv *warnings, kk_err_t *err) {
+static int list(struct kk_controller *c, enum kk_kind kind, const struct kk_ref *scope, struct kk_doc_list *out,
+                struct kk_strv *warnings, bool usage, kk_err_t *err) {
   cleanup_close int lock = kk_store_lock(c->store, false, err);
   if (lock < 0)
     return -1;
@@ -321,8 +321,37 @@ int kk_ctl_list(struct kk_controller *c, enum kk_kind kind, const struct kk_ref 
     kk_strv_push_owned(warnings, kk_asprintf("%s: %s", problems.v[i].path, problems.v[i].reason));
   for (size_t i = before; i < out->n; i++) {
     observe(c, out->docs[i]);
-    kk_ctl_fill_usage(c, out->docs[i]);
+    if (usage)
+      kk_ctl_fill_usage(c, out->docs[i]);
   }
+  return 0;
+}
+
+int kk_ctl_list(struct kk_controller *c, enum kk_kind kind, const struct kk_ref *scope, struct kk_doc_list *out,
+                struct kk_strv *warnings, kk_err_t *err) {
+  return list(c, kind, scope, out, warnings, true, err);
+}
+
+/* A cell's containers go with a doc of their own (the model frees them). */
+static void drop_containers(struct kk_doc *doc) {
+  if (doc->kind != KK_KIND_CELL)
+    return;
+  struct kk_doc *gone = kk_doc_new(KK_KIND_CELL);
+  struct kk_cell *from = &doc->u.cell, *to = &gone->u.cell;
+  to->spec.containers = from->spec.containers, to->spec.n_containers = from->spec.n_containers;
+  to->status.containers = from->status.containers, to->status.n_containers = from->status.n_containers;
+  from->spec.containers = NULL, from->spec.n_containers = 0;
+  from->status.containers = NULL, from->status.n_containers = 0;
+  kk_doc_free(gone);
+}
+
+int kk_ctl_list_summary(struct kk_controller *c, enum kk_kind kind, const struct kk_ref *scope,
+                        struct kk_doc_list *out, struct kk_strv *warnings, kk_err_t *err) {
+  size_t before = out->n;
+  if (list(c, kind, scope, out, warnings, false, err) < 0)
+    return -1;
+  for (size_t i = before; i < out->n; i++)
+    drop_containers(out->docs[i]);
   return 0;
 }
 

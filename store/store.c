@@ -11,6 +11,7 @@
 #include "lib/fs.h"
 #include "lib/log.h"
 #include "lib/util.h"
+#include "store/doc_cache.h"
 
 #define STORE_DIR_MODE 0750
 #define STORE_FILE_MODE 0640
@@ -20,6 +21,7 @@ struct kk_store {
   int fd;
   struct kk_atomic_hook hook;
   bool has_hook;
+  struct kk_doc_cache *parsed; /* what files' bytes parsed to (doc_cache.h) */
 };
 
 #define EPHEMERAL_MARK ".ephemeral"
@@ -44,6 +46,7 @@ int kk_store_open(const char *run_path, bool create, struct kk_store **out, kk_e
   struct kk_store *s = kk_xzalloc(sizeof(*s));
   s->path = kk_xstrdup(run_path);
   s->fd = fd;
+  s->parsed = kk_doc_cache_new();
   *out = s;
   return 0;
 }
@@ -52,6 +55,7 @@ void kk_store_close(struct kk_store *s) {
   if (s == NULL)
     return;
   close(s->fd);
+  kk_doc_cache_free(s->parsed);
   free(s->path);
   free(s);
 }
@@ -206,8 +210,8 @@ static int corrupt(const char *rel, char *why, char **bad, kk_err_t *err) {
 /* A state file, or KK_ERR_INTERNAL "<path relative to the run path>[:<line>]:
  * <why>" when it cannot be read (too big, not a file, not one valid
  * document of its kind) and *bad = that path.  ENOENT stays ENOENT. */
-static int read_doc_at(int dirfd, const char *rel_dir, const char *file, enum kk_kind kind, const char *name,
-                       struct kk_doc **out, char **bad, kk_err_t *err) {
+static int read_doc_at(struct kk_store *s, int dirfd, const char *rel_dir, const char *file, enum kk_kind kind,
+                       const char *name, struct kk_doc **out, char **bad, kk_err_t *err) {
   cleanup_free char *rel = kk_asprintf("%s/%s", rel_dir, file);
   cleanup_close int fd = openat(dirfd, file, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
   if (fd < 0) {
@@ -230,7 +234,9 @@ static int read_doc_at(int dirfd, const char *rel_dir, const char *file, enum kk
     kk_error_free(err);
     return corrupt(rel, kk_asprintf("larger than %u bytes", KK_MAX_DOC_BYTES), bad, err);
   }
-  if (kk_doc_parse_one(buf, len, rel, kind, out, err) < 0) {
+  *out = kk_doc_cache_get(s->parsed, rel, buf, len);
+  bool parsed = *out == NULL;
+  if (parsed && kk_doc_parse_one(buf, len, rel, kind, out, err) < 0) {
     /* Never a crash: the message names the file already. */
     (*err)->kind = KK_ERR_INTERNAL;
     (*err)->errnum = 0;
@@ -246,6 +252,8 @@ static int read_doc_at(int dirfd, const char *rel_dir, const char *file, enum kk
     *out = NULL;
     return corrupt(rel, why, bad, err);
   }
+  if (parsed)
+    kk_doc_cache_put(s->parsed, rel, buf, len, *out);
   return 0;
 }
 
@@ -273,7 +281,7 @@ static int read_containers(struct kk_store *s, int cell_fd, const char *rel_dir,
       continue;
     struct kk_doc *doc = NULL;
     cleanup_free char *id = kk_xstrndup(de->d_name, strlen(de->d_name) - strlen(".yaml"));
-    if (read_doc_at(dirfd(d), sub, de->d_name, KK_KIND_CONTAINER, id, &doc, bad, err) < 0) {
+    if (read_doc_at(s, dirfd(d), sub, de->d_name, KK_KIND_CONTAINER, id, &doc, bad, err) < 0) {
       if (*err && (*err)->errnum == ENOENT) { /* removed under us */
         kk_error_free(err);
         continue;
@@ -320,11 +328,11 @@ static int get_locked(struct kk_store *s, const struct kk_ref *ref, struct kk_do
     return -1;
   if (ref->kind == KK_KIND_CONTAINER) {
     cleanup_free char *file = kk_asprintf("containers/%s.yaml", ref->name);
-    if (read_doc_at(dfd, rel, file, KK_KIND_CONTAINER, ref->name, out, bad, err) < 0)
+    if (read_doc_at(s, dfd, rel, file, KK_KIND_CONTAINER, ref->name, out, bad, err) < 0)
       goto not_found;
     return 0;
   }
-  if (read_doc_at(dfd, rel, kind_files[ref->kind], ref->kind, ref->name, out, bad, err) < 0)
+  if (read_doc_at(s, dfd, rel, kind_files[ref->kind], ref->kind, ref->name, out, bad, err) < 0)
     goto not_found;
   if (ref->kind == KK_KIND_CELL) {
     struct kk_doc_list ctrs = {0};
@@ -742,6 +750,7 @@ static int delete_ref(struct kk_store *s, const struct kk_ref *ref, bool durable
     if (durable && kk_fsync_dir(dfd, err) < 0)
       return -1;
   }
+  kk_doc_cache_drop_under(s->parsed, rel);
   if (kk_rm_rf_at(s->fd, rel, err) < 0)
     return kk_error_wrap(err, "remove %s/%s", s->path, rel);
   return 0;
@@ -852,7 +861,7 @@ int kk_store_intent_get(struct kk_store *s, const struct kk_ref *cell, struct kk
     return 1;
   }
   cleanup_free char *rel = kk_store_rel_dir(cell);
-  if (read_doc_at(dfd, rel, INTENT_FILE, KK_KIND_CELL, cell->name, out, NULL, err) == 0)
+  if (read_doc_at(s, dfd, rel, INTENT_FILE, KK_KIND_CELL, cell->name, out, NULL, err) == 0)
     return 0;
   if ((*err)->errnum != ENOENT) {
     kk_warn("%s/%s: %s (removed)", s->path, rel, (*err)->msg);
