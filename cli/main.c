@@ -14,6 +14,7 @@ static const struct kk_cmd *const commands[] = {
     &kk_cli_cmd_start,  &kk_cli_cmd_stop,  &kk_cli_cmd_kill,    &kk_cli_cmd_restart, &kk_cli_cmd_run,
     &kk_cli_cmd_log,    &kk_cli_cmd_attach, &kk_cli_cmd_image,  &kk_cli_cmd_doctor, &kk_cli_cmd_version,
     &kk_cli_cmd_status, &kk_cli_cmd_daemon, &kk_cli_cmd_uninstall,
+    &kk_cli_cmd_autocomplete,
 };
 
 /* Accepted before and after every command. */

@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# kuke autocomplete: the engine (commands, kinds, flags, values, names from
+# kukeond scoped by the typed flags, nothing when the daemon is down) and
+# the three scripts driven the way their shells drive them.
+. "$(dirname "$0")/lib.sh"
+RP="$T_TMP/run"
+words() { "$KUKE" autocomplete --words -- "$@"; }
+# The engine's whole answer: status, stdout and stderr.
+answer() { local out err rc; out=$(words "$@" 2>"$T_TMP/err"); rc=$?; printf '%s|%s|%s' "$rc" "$(printf '%s' "$out" | tr '\n' ' ')" "$(cat "$T_TMP/err")"; }
+
+t_eq commands-prefix "0|start stop status|" "$(answer st)"
+t_eq kinds "0|realm space stack cell container image|" "$(answer get "")"
+t_eq kind-alias "0|cell container|" "$(answer g c)"
+t_eq flags "0|--realm --run-path|" "$(answer get cell --r)"
+t_eq output-values "0|yaml|" "$(answer get cell -o y)"
+t_eq file-flag "2||" "$(answer apply -f "")"
+t_eq file-flag-global "2||" "$(answer --configuration "")"
+t_eq down-silent "0||" "$(answer get realm "")"
+t_eq down-cell-silent "0||" "$(answer start "")"
+out=$("$KUKE" autocomplete tcsh 2>&1); rc=$?
+t_eq bad-shell "1 Error: autocomplete takes one shell: bash, zsh or fish" "$rc $out"
+
+t_start_daemon "$RP"; t_eq daemon 0 $?
+KUKEON_RUN_PATH="$RP" "$KUKE" init >/dev/null
+t_load_busybox "$RP"; t_eq busybox 0 $?
+"$KUKE" create realm blue >/dev/null
+"$KUKE" create space s1 --realm blue >/dev/null
+"$KUKE" create stack t1 --realm blue --space s1 >/dev/null
+"$KUKE" create cell c1 --realm blue --space s1 --stack t1 --image busybox >/dev/null
+"$KUKE" create cell web --image busybox >/dev/null
+"$KUKE" create cell worker --image busybox >/dev/null
+
+t_eq realms "0|blue default kuke-system|" "$(answer get realm "")"
+t_eq realm-flag "0|blue|" "$(answer get space --realm b)"
+t_eq spaces-scoped "0|s1|" "$(answer get space --realm blue "")"
+t_eq space-flag-scoped "0|s1|" "$(answer get cell --realm=blue --space "")"
+t_eq cells-default "0|web worker|" "$(answer get cell "")"
+t_eq cells-scoped "0|c1|" "$(answer delete cell --realm blue --space s1 --stack t1 "")"
+t_eq cells-flags-first "0|c1|" "$(answer --realm blue --space s1 --stack t1 start "")"
+t_eq cell-verb "0|worker|" "$(answer start wo)"
+t_eq cell-word "0|web worker|" "$(answer log cell "")"
+t_eq one-name-only "0||" "$(answer start web "")"
+t_eq containers "0|root main|" "$(answer get container --cell web "")"
+t_eq create-no-names "0||" "$(answer create realm "")"
+t_eq host-flag "0||" "$(answer --host unix://$T_TMP/nope.sock get realm "")"
+
+# The scripts, as each shell calls them.
+export PATH="$BUILD:$PATH"
+got=$(bash -c 'source <(kuke autocomplete bash); COMP_WORDS=(kuke get realm ""); COMP_CWORD=3; _kuke; echo "${COMPREPLY[*]}"')
+t_eq bash-names "blue default kuke-system" "$got"
+got=$(bash -c 'source <(kuke autocomplete bash); COMP_WORDS=(kuke ge); COMP_CWORD=1; _kuke; echo "${COMPREPLY[*]}"')
+t_eq bash-command "get" "$got"
+mkdir "$T_TMP/files" && touch "$T_TMP/files/app.yaml"
+got=$(cd "$T_TMP/files" && bash -c 'source <(kuke autocomplete bash); COMP_WORDS=(kuke apply -f a); COMP_CWORD=3; _kuke; echo "${COMPREPLY[*]}"')
+t_eq bash-files "app.yaml" "$got"
+t_ok zsh-syntax zsh -n <("$KUKE" autocomplete zsh)
+got=$(zsh -fc 'compdef() { :; }; compadd() { shift; print -l -- "$@"; }
+  source <(kuke autocomplete zsh); words=(kuke get cell --realm blue --space s1 --stack t1 ""); CURRENT=10; _kuke')
+t_eq zsh-names "c1" "$got"
+got=$(fish --no-config -c 'kuke autocomplete fish | source; complete -C "kuke get realm "' | sort | tr '\n' ' ')
+t_eq fish-names "blue default kuke-system " "$got"
+got=$(fish --no-config -c 'kuke autocomplete fish | source; complete -C "kuke get cell --realm blue --space s1 --stack t1 "')
+t_eq fish-scoped "c1" "$got"
+got=$(cd "$T_TMP/files" && fish --no-config -c 'kuke autocomplete fish | source; complete -C "kuke apply -f a"')
+t_eq fish-files "app.yaml" "$got"
+
+kill "$DPID"; wait "$DPID" 2>/dev/null
+got=$(bash -c 'source <(kuke autocomplete bash); COMP_WORDS=(kuke get realm ""); COMP_CWORD=3; _kuke 2>&1; echo "${#COMPREPLY[@]}"')
+t_eq bash-daemon-down "0" "$got"
