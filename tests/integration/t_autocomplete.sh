@@ -43,6 +43,17 @@ t_eq one-name-only "0||" "$(answer start web "")"
 t_eq containers "0|root main|" "$(answer get container --cell web "")"
 t_eq create-no-names "0||" "$(answer create realm "")"
 t_eq host-flag "0||" "$(answer --host unix://$T_TMP/nope.sock get realm "")"
+# A daemon that accepts and never answers costs the Tab a second, no more.
+python3 -c 'import socket, sys, time
+s = socket.socket(socket.AF_UNIX); s.bind(sys.argv[1]); s.listen(8); time.sleep(60)' "$T_TMP/mute.sock" &
+MUTE=$!
+t_cleanup_add "kill $MUTE"
+for _ in $(seq 50); do [ -S "$T_TMP/mute.sock" ] && break; sleep 0.05; done
+t0=$(date +%s%N)
+got=$(answer --host "unix://$T_TMP/mute.sock" get realm "")
+ms=$((($(date +%s%N) - t0) / 1000000))
+t_eq mute-daemon-silent "0||" "$got"
+t_eq mute-daemon-bounded "yes" "$([ "$ms" -lt 2500 ] && echo yes || echo "no: $ms ms")"
 
 # The scripts, as each shell calls them.
 export PATH="$BUILD:$PATH"
