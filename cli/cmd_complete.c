@@ -83,16 +83,24 @@ static void walk(const struct kk_cmdline *cl, char *const *words, size_t n, stru
   }
 }
 
-static void offer(FILE *out, const char *prefix, const char *cand) {
-  if (strncmp(cand, prefix, strlen(prefix)) == 0)
-    fprintf(out, "%s\n", cand);
+/* Where candidates go: those that start with cur, each after lead (the
+ * "--realm=" of a word "--realm=bl"). */
+struct sink {
+  FILE *out;
+  const char *lead;
+  const char *cur;
+};
+
+static void offer(const struct sink *k, const char *cand) {
+  if (strncmp(cand, k->cur, strlen(k->cur)) == 0)
+    fprintf(k->out, "%s%s\n", k->lead, cand);
 }
 
 static const char *or_default(const char *s) { return kk_empty(s) ? "default" : s; }
 
 /* Names of kind from the daemon, scoped as the command would resolve them
  * ("default" for a parent not typed).  Nothing at all on any error. */
-static void offer_names(struct kk_cli *cli, const struct typed *t, enum kk_kind kind, const char *prefix) {
+static void offer_names(struct kk_cli *cli, const struct typed *t, enum kk_kind kind, const struct sink *k) {
   if (t->host)
     cli->host = t->host;
   const char *sock = NULL;
@@ -118,7 +126,7 @@ static void offer_names(struct kk_cli *cli, const struct typed *t, enum kk_kind 
   int r = kk_api_list(api, kind, &scope, &list, &warnings, &e);
   kk_strv_free(&warnings);
   for (size_t i = 0; r == 0 && i < list.n; i++)
-    offer(cli->out, prefix, kk_doc_name(list.docs[i]));
+    offer(k, kk_doc_name(list.docs[i]));
 }
 
 /* Flags whose value is a path: the shell's own file completion. */
@@ -136,30 +144,30 @@ static int kind_of_flag(const char *name, enum kk_kind *kind) {
   return kk_kind_parse(name, kind) == 0 && *kind != KK_KIND_CONTAINER ? 0 : -1;
 }
 
-static int complete_flag_value(struct kk_cli *cli, const struct typed *t, const char *cur) {
+static int complete_flag_value(struct kk_cli *cli, const struct typed *t, const struct sink *k) {
   static const char *const outputs[] = {"table", "wide", "yaml", "json", "name"};
   enum kk_kind kind;
   if (wants_file(t->pending))
     return STATUS_FILES;
   if (strcmp(t->pending->name, "output") == 0)
     for (size_t i = 0; i < KK_ARRAY_SIZE(outputs); i++)
-      offer(cli->out, cur, outputs[i]);
+      offer(k, outputs[i]);
   else if (kind_of_flag(t->pending->name, &kind) == 0)
-    offer_names(cli, t, kind, cur);
+    offer_names(cli, t, kind, k);
   return 0;
 }
 
-static void offer_flags(FILE *out, const struct kk_cmdline *cl, const struct kk_cmd *node, const char *cur) {
+static void offer_flags(const struct sink *k, const struct kk_cmdline *cl, const struct kk_cmd *node) {
   char buf[80];
   for (size_t i = 0; i < node->n_flags; i++) {
     snprintf(buf, sizeof(buf), "--%s", node->flags[i].name);
-    offer(out, cur, buf);
+    offer(k, buf);
   }
   for (size_t i = 0; i < cl->prog->n_globals; i++) {
     snprintf(buf, sizeof(buf), "--%s", cl->prog->globals[i].name);
-    offer(out, cur, buf);
+    offer(k, buf);
   }
-  offer(out, cur, "--help");
+  offer(k, "--help");
 }
 
 /* The kind of the NAME a command takes, or -1: kind words (get cell,
@@ -180,36 +188,63 @@ static int positional_kind(const struct typed *t, enum kk_kind *kind) {
   return -1;
 }
 
+/* "--realm=bl": the flag's values, each written whole ("--realm=blue"). */
+static const struct kk_flag *flag_with_value(const struct kk_cmdline *cl, const struct typed *t, const char *cur,
+                                             char **lead) {
+  struct kk_flag_word fw;
+  const char *eq = strchr(cur, '=');
+  if (eq == NULL || !kk_flag_word_parse(cur, &fw))
+    return NULL;
+  const struct kk_flag *f = flag_of(cl, t->node, &fw);
+  if (f == NULL || f->type == KK_FLAG_BOOL)
+    return NULL;
+  *lead = kk_asprintf("%.*s", (int)(eq + 1 - cur), cur);
+  return f;
+}
+
 static int complete(struct kk_cli *cli, const struct kk_cmdline *cl, const struct kk_strv *words) {
   struct typed t = {.node = cl->prog->root};
-  const char *cur = words->v[words->n - 1];
+  struct sink k = {.out = cli->out, .lead = "", .cur = words->v[words->n - 1]};
   walk(cl, words->v, words->n - 1, &t);
+  cleanup_free char *lead = NULL;
+  if (t.pending == NULL && (t.pending = flag_with_value(cl, &t, k.cur, &lead)) != NULL)
+    k = (struct sink){.out = cli->out, .lead = lead, .cur = k.cur + strlen(lead)};
   if (t.pending)
-    return complete_flag_value(cli, &t, cur);
-  if (cur[0] == '-') {
-    offer_flags(cli->out, cl, t.node, cur);
+    return complete_flag_value(cli, &t, &k);
+  if (k.cur[0] == '-') {
+    offer_flags(&k, cl, t.node);
     return 0;
   }
   for (size_t i = 0; t.n_pos == 0 && i < t.node->n_subs; i++)
-    offer(cli->out, cur, t.node->subs[i]->name);
+    offer(&k, t.node->subs[i]->name);
   enum kk_kind kind;
   if (positional_kind(&t, &kind) == 0)
-    offer_names(cli, &t, kind, cur);
+    offer_names(cli, &t, kind, &k);
   return 0;
 }
 
 /* ---------------------------------------------------------------- scripts */
 
+/* bash splits COMP_WORDS at "=" and ":" too (COMP_WORDBREAKS), so the
+ * words are the line's, split at blanks; a candidate replaces only bash's
+ * current word, so what precedes it in the line's word is cut off. */
 static const char bash_script[] =
     "# bash completion for kuke (kuke autocomplete bash)\n"
     "_kuke() {\n"
-    "  local cur=${COMP_WORDS[COMP_CWORD]} out rc IFS=$'\\n'\n"
-    "  out=$(kuke autocomplete --words -- \"${COMP_WORDS[@]:1:COMP_CWORD}\" 2>/dev/null)\n"
+    "  local line=${COMP_LINE:0:COMP_POINT} word=${COMP_WORDS[COMP_CWORD]} out rc\n"
+    "  local -a words\n"
+    "  read -ra words <<<\"$line\"\n"
+    "  [[ -z $line || $line == *[[:space:]] ]] && words+=(\"\")\n"
+    "  out=$(kuke autocomplete --words -- \"${words[@]:1}\" 2>/dev/null)\n"
     "  rc=$?\n"
     "  if [ \"$rc\" = 2 ]; then\n"
-    "    COMPREPLY=($(compgen -f -- \"$cur\"))\n"
+    "    local IFS=$'\\n'\n"
+    "    COMPREPLY=($(compgen -f -- \"$word\"))\n"
     "  elif [ \"$rc\" = 0 ]; then\n"
+    "    local IFS=$'\\n' lead=${words[${#words[@]}-1]}\n"
+    "    lead=${lead%\"$word\"}\n"
     "    COMPREPLY=($out)\n"
+    "    [ -z \"$lead\" ] || COMPREPLY=(\"${COMPREPLY[@]#\"$lead\"}\")\n"
     "  fi\n"
     "}\n"
     "complete -o filenames -F _kuke kuke\n";

@@ -34,6 +34,8 @@ t_eq realms "0|blue default kuke-system|" "$(answer get realm "")"
 t_eq realm-flag "0|blue|" "$(answer get space --realm b)"
 t_eq spaces-scoped "0|s1|" "$(answer get space --realm blue "")"
 t_eq space-flag-scoped "0|s1|" "$(answer get cell --realm=blue --space "")"
+t_eq flag-equals "0|--realm=blue|" "$(answer get space --realm=b)"
+t_eq flag-equals-bool "0||" "$(answer get space --no-headers=t)"
 t_eq cells-default "0|web worker|" "$(answer get cell "")"
 t_eq cells-scoped "0|c1|" "$(answer delete cell --realm blue --space s1 --stack t1 "")"
 t_eq cells-flags-first "0|c1|" "$(answer --realm blue --space s1 --stack t1 start "")"
@@ -57,19 +59,27 @@ t_eq mute-daemon-bounded "yes" "$([ "$ms" -lt 2500 ] && echo yes || echo "no: $m
 
 # The scripts, as each shell calls them.
 export PATH="$BUILD:$PATH"
-got=$(bash -c 'source <(kuke autocomplete bash); COMP_WORDS=(kuke get realm ""); COMP_CWORD=3; _kuke; echo "${COMPREPLY[*]}"')
-t_eq bash-names "blue default kuke-system" "$got"
-got=$(bash -c 'source <(kuke autocomplete bash); COMP_WORDS=(kuke ge); COMP_CWORD=1; _kuke; echo "${COMPREPLY[*]}"')
-t_eq bash-command "get" "$got"
+# bash's _kuke on LINE (the cursor at its end) with COMP_WORDS as bash
+# splits it (at "=" too): COMPREPLY.
+bash_complete() {
+  bash -c 'source <(kuke autocomplete bash); COMP_LINE=$1; COMP_POINT=${#1}; shift
+    COMP_WORDS=("$@"); COMP_CWORD=$(($# - 1)); _kuke; echo "${COMPREPLY[*]}"' _ "$@"
+}
+t_eq bash-names "blue default kuke-system" "$(bash_complete "kuke get realm " kuke get realm "")"
+t_eq bash-command "get" "$(bash_complete "kuke ge" kuke ge)"
+t_eq bash-flag-value "blue" "$(bash_complete "kuke get space --realm=b" kuke get space --realm = b)"
+t_eq bash-flag-value-empty "=blue =default =kuke-system" "$(bash_complete "kuke get space --realm=" kuke get space --realm =)"
 mkdir "$T_TMP/files" && touch "$T_TMP/files/app.yaml"
-got=$(cd "$T_TMP/files" && bash -c 'source <(kuke autocomplete bash); COMP_WORDS=(kuke apply -f a); COMP_CWORD=3; _kuke; echo "${COMPREPLY[*]}"')
-t_eq bash-files "app.yaml" "$got"
+t_eq bash-files "app.yaml" "$(cd "$T_TMP/files" && bash_complete "kuke apply -f a" kuke apply -f a)"
 if command -v zsh >/dev/null; then
   t_ok zsh-syntax zsh -n <("$KUKE" autocomplete zsh)
   # compadd stands in for zsh's completion system: it prints what it is given.
   got=$(zsh -fc 'compdef() { :; }; compadd() { shift; print -l -- "$@"; }
     source <(kuke autocomplete zsh); words=(kuke get cell --realm blue --space s1 --stack t1 ""); CURRENT=10; _kuke')
   t_eq zsh-names "c1" "$got"
+  got=$(zsh -fc 'compdef() { :; }; compadd() { shift; print -l -- "$@"; }
+    source <(kuke autocomplete zsh); words=(kuke get space --realm=b); CURRENT=4; _kuke')
+  t_eq zsh-flag-value "--realm=blue" "$got"
 else
   echo "skip - $T_NAME/zsh: zsh not installed (scripts/install-deps)"
 fi
@@ -78,6 +88,8 @@ if command -v fish >/dev/null; then
   t_eq fish-names "blue default kuke-system " "$got"
   got=$(fish --no-config -c 'kuke autocomplete fish | source; complete -C "kuke get cell --realm blue --space s1 --stack t1 "')
   t_eq fish-scoped "c1" "$got"
+  got=$(fish --no-config -c 'kuke autocomplete fish | source; complete -C "kuke get space --realm=b"')
+  t_eq fish-flag-value "--realm=blue" "$got"
   got=$(cd "$T_TMP/files" && fish --no-config -c 'kuke autocomplete fish | source; complete -C "kuke apply -f a"')
   t_eq fish-files "app.yaml" "$got"
 else
@@ -85,5 +97,4 @@ else
 fi
 
 kill "$DPID"; wait "$DPID" 2>/dev/null
-got=$(bash -c 'source <(kuke autocomplete bash); COMP_WORDS=(kuke get realm ""); COMP_CWORD=3; _kuke 2>&1; echo "${#COMPREPLY[@]}"')
-t_eq bash-daemon-down "0" "$got"
+t_eq bash-daemon-down "" "$(bash_complete "kuke get realm " kuke get realm "" 2>&1)"
