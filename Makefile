@@ -3,6 +3,9 @@ PREFIX ?= /usr/local
 BINDIR ?= $(PREFIX)/bin
 MANDIR ?= $(PREFIX)/share/man
 SYSTEMDUNITDIR ?= $(PREFIX)/lib/systemd/system
+BASHCOMPDIR ?= $(PREFIX)/share/bash-completion/completions
+ZSHCOMPDIR ?= $(PREFIX)/share/zsh/site-functions
+FISHCOMPDIR ?= $(PREFIX)/share/fish/vendor_completions.d
 DESTDIR ?=
 BUILD ?= build
 CC ?= cc
@@ -110,9 +113,10 @@ $(BUILD)/tests/helpers/kk-probe-dyn: tests/helpers/kk-probe.c
 unit-bins: $(UNIT_BINS) $(HELPER_BINS) $(BUILD)/tests/helpers/kk-probe-dyn
 
 # Lanes: unit (no root), integration (root), the same two on the ASan/UBSan
-# build, fuzz (bounded), vm (qemu TCG).  One closing line for all of them.
+# build, fuzz (bounded), vm (qemu TCG), deb (the package in a fresh root).
+# One closing line for all of them.
 test: all unit-bins asan
-	BUILD=$(BUILD) tests/run-lanes unit integration soak asan-unit asan-integration fuzz vm
+	BUILD=$(BUILD) tests/run-lanes unit integration soak asan-unit asan-integration fuzz vm deb
 
 test-unit: all unit-bins
 	BUILD=$(BUILD) tests/run-lanes unit
@@ -129,19 +133,25 @@ test-asan: asan
 fuzz:
 	BUILD=$(BUILD) tests/run-lanes fuzz
 
+# The Debian package (tests/deb/run): builds from a copy of the tree.
+test-deb:
+	tests/run-lanes deb
+
 # SOAK_OPS / SOAK_SEED pass through (docs/RELIABILITY.md).
 soak: all
 	BUILD=$(BUILD) tests/run-lanes soak
 
-install: all install-unit
+install: all install-unit install-completion
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man8
 	install -m 0755 $(BUILD)/kukeon $(DESTDIR)$(BINDIR)/kukeon
 	ln -f $(DESTDIR)$(BINDIR)/kukeon $(DESTDIR)$(BINDIR)/kuke
 	ln -f $(DESTDIR)$(BINDIR)/kukeon $(DESTDIR)$(BINDIR)/kukeond
 	install -m 0755 $(BUILD)/kukepause $(DESTDIR)$(BINDIR)/kukepause
 	install -m 0644 man/kuke.1 $(DESTDIR)$(MANDIR)/man1/kuke.1
+	ln -sf kuke.1 $(DESTDIR)$(MANDIR)/man1/kukeon.1
 	install -m 0644 man/kukeon-manifest.5 $(DESTDIR)$(MANDIR)/man5/kukeon-manifest.5
 	install -m 0644 man/kukeond.8 $(DESTDIR)$(MANDIR)/man8/kukeond.8
+	install -m 0644 man/kukepause.8 $(DESTDIR)$(MANDIR)/man8/kukepause.8
 
 # The unit alone (no build): tests render it into a temp prefix.  Never
 # enabled by make: `systemctl enable --now kukeond` is the operator's.
@@ -150,9 +160,17 @@ install-unit:
 	sed 's|@BINDIR@|$(BINDIR)|g' packaging/kukeond.service.in >$(DESTDIR)$(SYSTEMDUNITDIR)/kukeond.service
 	chmod 0644 $(DESTDIR)$(SYSTEMDUNITDIR)/kukeond.service
 
-clean:
-	rm -rf build build-asan build-fuzz
+# The scripts `kuke autocomplete` prints, where each shell looks for them.
+install-completion: $(BUILD)/kuke
+	install -d $(DESTDIR)$(BASHCOMPDIR) $(DESTDIR)$(ZSHCOMPDIR) $(DESTDIR)$(FISHCOMPDIR)
+	$(BUILD)/kuke autocomplete bash >$(DESTDIR)$(BASHCOMPDIR)/kuke
+	$(BUILD)/kuke autocomplete zsh >$(DESTDIR)$(ZSHCOMPDIR)/_kuke
+	$(BUILD)/kuke autocomplete fish >$(DESTDIR)$(FISHCOMPDIR)/kuke.fish
+	chmod 0644 $(DESTDIR)$(BASHCOMPDIR)/kuke $(DESTDIR)$(ZSHCOMPDIR)/_kuke $(DESTDIR)$(FISHCOMPDIR)/kuke.fish
 
-.PHONY: FORCE all test test-unit test-integration asan test-asan fuzz soak install install-unit clean unit-bins
+clean:
+	rm -rf build build-asan build-fuzz build-deb
+
+.PHONY: FORCE all test test-unit test-integration asan test-asan fuzz test-deb soak install install-unit install-completion clean unit-bins
 
 -include $(LIB_OBJS:.o=.d) $(MAIN_OBJ:.o=.d) $(MONITOR_OBJS:.o=.d)

@@ -24,6 +24,13 @@
 #define KUKEON_SYSTEMD_UNIT_DIR "/usr/local/lib/systemd/system"
 #endif
 #define UNIT "kukeond.service"
+/* A distribution package (debian/rules) owns the build's unit file: it goes
+ * with the package; uninstall only disables it. */
+#ifdef KUKEON_UNIT_PACKAGED
+#define UNIT_PACKAGED true
+#else
+#define UNIT_PACKAGED false
+#endif
 #define STOP_TIMEOUT_MS 10000
 #define SYSTEMCTL_TIMEOUT_MS 30000
 #define SKIPPED "skipped (realm purge failed)"
@@ -63,8 +70,11 @@ static int open_host(void *ctx, const struct kk_cmdline *cl, struct uninstall *u
 
 static bool group_exists(const struct uninstall *u) { return getgrnam(u->sys.group) != NULL; }
 
+/* The unit file is uninstall's to remove (not the package's). */
+static bool unit_ours(const struct uninstall *u) { return exists(u->unit) && !(u->ask_systemd && UNIT_PACKAGED); }
+
 static bool anything_there(const struct uninstall *u) {
-  return u->api || exists(u->sys.socket) || group_exists(u) || exists(u->unit);
+  return u->api || exists(u->sys.socket) || group_exists(u) || unit_ours(u);
 }
 
 /* What will go; then the question.  true: the answer was yes. */
@@ -81,7 +91,7 @@ static int confirm(struct uninstall *u, bool *yes, kk_err_t *err) {
   kk_report_free(&plan);
   if (group_exists(u))
     fprintf(out, "  - group \"%s\"\n", u->sys.group);
-  if (exists(u->unit))
+  if (unit_ours(u))
     fprintf(out, "  - systemd unit %s\n", u->unit);
   fprintf(out, "The kukeon binaries are kept.\nAre you sure? (yes/no) ");
   fflush(out);
@@ -128,7 +138,13 @@ static void remove_unit(struct uninstall *u, size_t *failed) {
   cleanup_free char *known = NULL, *disabled = NULL, *reloaded = NULL;
   if (u->ask_systemd && systemctl("list-unit-files", UNIT, &known) == 0 && known && strstr(known, UNIT)) {
     int rc = systemctl("disable", UNIT, &disabled);
-    fprintf(out, "  - systemd unit %s: %s\n", UNIT, rc == 0 ? "disabled" : "disable failed (removing it anyway)");
+    fprintf(out, "  - systemd unit %s: %s\n", UNIT, rc == 0             ? "disabled"
+                                                     : unit_ours(u) ? "disable failed (removing it anyway)"
+                                                                    : "disable failed");
+  }
+  if (!unit_ours(u)) {
+    fprintf(out, "  - systemd unit %s: left to the package that installed it\n", u->unit);
+    return;
   }
   if (unlink(u->unit) < 0 && errno != ENOENT) {
     fprintf(out, "  - systemd unit %s: FAILED: %s\n", u->unit, strerror(errno));

@@ -16,6 +16,7 @@ static const struct kk_cmd *const commands[] = {
     &kk_cli_cmd_status, &kk_cli_cmd_daemon, &kk_cli_cmd_uninstall,
     &kk_cli_cmd_export,
     &kk_cli_cmd_refresh,
+    &kk_cli_cmd_autocomplete,
 };
 
 /* Accepted before and after every command. */

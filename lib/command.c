@@ -13,7 +13,7 @@ union slot {
 
 /* ------------------------------------------------------------- lookups */
 
-static const struct kk_cmd *find_sub(const struct kk_cmd *node, const char *word) {
+const struct kk_cmd *kk_cmd_find_sub(const struct kk_cmd *node, const char *word) {
   for (size_t i = 0; i < node->n_subs; i++) {
     const struct kk_cmd *s = node->subs[i];
     if (strcmp(s->name, word) == 0 || (s->matches && s->matches(s, word)))
@@ -139,11 +139,11 @@ static int find_path(struct kk_cmdline *cl, int argc, char **argv, bool *used, k
       i += skip;
       continue;
     }
-    if (cl->depth == 1 && !cl->help && strcmp(a, "help") == 0 && find_sub(node, a) == NULL) {
+    if (cl->depth == 1 && !cl->help && strcmp(a, "help") == 0 && kk_cmd_find_sub(node, a) == NULL) {
       cl->help = used[i] = true;
       continue;
     }
-    const struct kk_cmd *sub = find_sub(node, a);
+    const struct kk_cmd *sub = kk_cmd_find_sub(node, a);
     if (sub == NULL)
       return unknown_sub(cl, node, a, err);
     if (cl->depth == KK_CMD_MAX_DEPTH)

@@ -78,6 +78,8 @@ struct kk_cmdline {
 int kk_cmd_resolve(const struct kk_cmd_prog *p, int argc, char **argv, struct kk_cmdline *cl, kk_err_t *err);
 void kk_cmdline_free(struct kk_cmdline *cl);
 const struct kk_cmd *kk_cmdline_leaf(const struct kk_cmdline *cl);
+/* The subcommand of node a word names (name, alias or matches()), or NULL. */
+const struct kk_cmd *kk_cmd_find_sub(const struct kk_cmd *node, const char *word);
 /* The words of cl's path, "kuke image list", into buf. */
 void kk_cmdline_path(const struct kk_cmdline *cl, char *buf, size_t size);
 

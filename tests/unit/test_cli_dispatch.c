@@ -258,6 +258,34 @@ static void expect_run(const char *line, int status, const char *out_needle, con
   run_free(&r);
 }
 
+/* kuke autocomplete: the scripts and the engine's answers that need no
+ * daemon (tests/integration/t_autocomplete.sh has the names). */
+static void expect_words(const char *line, int status, const char *out) {
+  struct run_result r;
+  run_kuke(line, &r);
+  ck_assert_msg(r.status == status, "kuke %s: status %d, want %d (%s)", line, r.status, status, r.err);
+  ck_assert_msg(strcmp(r.out, out) == 0, "kuke %s: stdout \"%s\", want \"%s\"", line, r.out, out);
+  ck_assert_str_eq(r.err, "");
+  run_free(&r);
+}
+
+START_TEST(autocomplete) {
+  expect_run("autocomplete bash", 0, "complete -o filenames -F _kuke kuke", NULL);
+  expect_run("autocomplete zsh", 0, "#compdef kuke", NULL);
+  expect_run("completion fish", 0, "complete -c kuke -f -a '(__kuke_words)'", NULL);
+  expect_run("autocomplete tcsh", 1, NULL, "Error: autocomplete takes one shell: bash, zsh or fish");
+  expect_run("autocomplete", 1, NULL, "Error: ");
+  expect_words("autocomplete --words -- get c", 0, "cell\ncontainer\n");
+  expect_words("autocomplete --words -- ima", 0, "image\n");
+  expect_words("autocomplete --words -- image l", 0, "load\nlist\n");
+  expect_words("autocomplete --words -- get cell -o j", 0, "json\n");
+  expect_words("autocomplete --words -- --realm x get cell --no-h", 0, "--no-headers\n");
+  expect_words("autocomplete --words -- apply -f x", 2, "");
+  expect_words("autocomplete --words -- apply --file=x y", 0, "");
+  expect_words("autocomplete --words -- run -- ca", 0, "");
+}
+END_TEST
+
 START_TEST(exit_status) {
   expect_run("image lst", 1, NULL, "Error: unknown command \"lst\" for \"kuke image\"");
   expect_run("--run-path /nonexistent image", 1, NULL, "Error: \"kuke image\" needs a command: load, pull, list");
@@ -416,6 +444,7 @@ static Suite *cli_dispatch_suite(void) {
   tcase_add_test(t, create_names_the_argument);
   tcase_add_test(t, help_and_version);
   tcase_add_test(t, status_flags);
+  tcase_add_test(t, autocomplete);
   tcase_add_test(t, tables_consistent);
   tcase_add_test(t, binaries_help_and_version);
   suite_add_tcase(s, t);
