@@ -108,12 +108,20 @@ struct kk_api_call {
   int cancel_fd;                  /* the connection: hangs up when the client left; -1 */
   int out_fds[KK_API_MAX_FDS];    /* go with the response; the caller sends, then closes them */
   size_t n_out_fds;
+  struct kk_api_stream *stream;   /* remote only: what the connection carries after the response */
 };
 
 /* One packed Request in, one packed Response out (always, even for garbage
  * input: then the Response carries the error).  *resp is malloc'd. */
 void kk_api_dispatch(struct kk_controller *ctl, struct kk_api_call *call, const uint8_t *req, size_t req_len,
                      uint8_t **resp, size_t *resp_len);
+
+/* A handler that answered a log or attach request of a remote peer left
+ * call->stream: once the response is written, kukeond runs it on the
+ * connection (stream frames, lib/stream.h) and then closes the connection;
+ * kk_api_stream_free in every case. */
+void kk_api_stream_run(struct kk_api_call *call, int conn);
+void kk_api_stream_free(struct kk_api_stream **s);
 
 /* A packed Response carrying only an error (for refusals before dispatch). */
 void kk_api_error_response(enum kk_err_kind kind, const char *msg, uint8_t **resp, size_t *resp_len);

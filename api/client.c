@@ -74,6 +74,10 @@ int kk_api_open_remote(const char *socket_path, struct kk_api **out, kk_err_t *e
  * again when the daemon already closed this one.  Bytes waiting instead
  * are the daemon's refusal, which the call reads. */
 static int redial_if_closed(struct kk_api *api, kk_err_t *err) {
+  if (api->fd < 0) { /* the last one carried a stream */
+    api->fd = dial(api->socket_path, err);
+    return api->fd < 0 ? -1 : 0;
+  }
   struct pollfd p = {api->fd, POLLIN, 0};
   if (poll(&p, 1, 0) <= 0)
     return 0;
@@ -116,15 +120,8 @@ static int read_refusal(struct kk_api *api, kk_err_t *err, uint8_t **resp, size_
                        api->socket_path);
 }
 
-/* What happens between the request and its response (kuke log relays the
- * pipes the daemon writes into); NULL: nothing. */
-struct between {
-  int (*fn)(void *ctx, kk_err_t *err);
-  void *ctx;
-};
-
-static int remote_call(struct kk_api *api, const uint8_t *req, size_t req_len, struct kk_api_call *c,
-                       const struct between *b, uint8_t **resp, size_t *resp_len, kk_err_t *err) {
+static int remote_call(struct kk_api *api, const uint8_t *req, size_t req_len, struct kk_api_call *c, uint8_t **resp,
+                       size_t *resp_len, kk_err_t *err) {
   if (redial_if_closed(api, err) < 0)
     return -1;
   if (kk_frame_write_fds(api->fd, req, req_len, c->in_fds, c->n_in_fds, KK_API_FRAME_DEADLINE_MS, err) < 0) {
@@ -132,8 +129,6 @@ static int remote_call(struct kk_api *api, const uint8_t *req, size_t req_len, s
       return read_refusal(api, err, resp, resp_len);
     return kk_error_wrap(err, "send request to kukeond at %s", api->socket_path);
   }
-  if (b != NULL && b->fn(b->ctx, err) < 0)
-    return -1;
   int r = kk_frame_read_fds(api->fd, api->reply_ms, resp, resp_len, c->out_fds, &c->n_out_fds, err);
   if (r == 0 && api->reply_ms >= 0)
     return kk_error_kind(err, KK_ERR_UNAVAILABLE, 0, "kukeond at %s did not answer within %d ms", api->socket_path,
@@ -148,7 +143,7 @@ static int remote_call(struct kk_api *api, const uint8_t *req, size_t req_len, s
 /* Send one request; on success *payload is the response payload (malloc'd)
  * and c->out_fds what came with it (the caller closes them). */
 static int call_with(struct kk_api *api, Kukeonv1__Method method, const ProtobufCMessage *msg, struct kk_api_call *c,
-                     const struct between *b, uint8_t **payload, size_t *payload_len, kk_err_t *err) {
+                     uint8_t **payload, size_t *payload_len, kk_err_t *err) {
   Kukeonv1__Request req = KUKEONV1__REQUEST__INIT;
   req.method = method;
   cleanup_free uint8_t *body = kk_pb_pack(msg, &req.payload.len);
@@ -159,7 +154,7 @@ static int call_with(struct kk_api *api, Kukeonv1__Method method, const Protobuf
   size_t resp_len = 0;
   if (api->ctl != NULL)
     kk_api_dispatch(api->ctl, c, packed, req_len, &resp_buf, &resp_len);
-  else if (remote_call(api, packed, req_len, c, b, &resp_buf, &resp_len, err) < 0)
+  else if (remote_call(api, packed, req_len, c, &resp_buf, &resp_len, err) < 0)
     return -1;
   Kukeonv1__Response *resp = kukeonv1__response__unpack(NULL, resp_len, resp_buf);
   if (resp == NULL) {
@@ -184,7 +179,7 @@ static int call_with(struct kk_api *api, Kukeonv1__Method method, const Protobuf
 static int call(struct kk_api *api, Kukeonv1__Method method, const ProtobufCMessage *msg, uint8_t **payload,
                 size_t *payload_len, kk_err_t *err) {
   struct kk_api_call c = {.cancel_fd = -1};
-  int ret = call_with(api, method, msg, &c, NULL, payload, payload_len, err);
+  int ret = call_with(api, method, msg, &c, payload, payload_len, err);
   kk_close_fds(c.out_fds, &c.n_out_fds); /* none expected */
   return ret;
 }
@@ -384,53 +379,6 @@ int kk_api_cell_op(struct kk_api *api, const struct kk_ref *ref, enum kk_cell_op
   return report_from(p, n, rep, err);
 }
 
-/* The daemon writes the log into two pipes; this side copies them to the
- * caller's fds until the daemon closes its ends (it has replied then). */
-struct log_relay {
-  int pipes[2][2]; /* [stdout, stderr][read, write] */
-  int out[2];
-};
-
-static void log_relay_close(struct log_relay *r) {
-  for (int k = 0; k < 2; k++)
-    for (int e = 0; e < 2; e++)
-      if (r->pipes[k][e] >= 0) {
-        close(r->pipes[k][e]);
-        r->pipes[k][e] = -1;
-      }
-}
-
-static int log_relay_run(void *ctx, kk_err_t *err) {
-  struct log_relay *r = ctx;
-  for (int k = 0; k < 2; k++) { /* only the daemon writes now */
-    close(r->pipes[k][1]);
-    r->pipes[k][1] = -1;
-  }
-  char buf[65536];
-  while (r->pipes[0][0] >= 0 || r->pipes[1][0] >= 0) {
-    struct pollfd p[2] = {{r->pipes[0][0], POLLIN, 0}, {r->pipes[1][0], POLLIN, 0}};
-    if (poll(p, 2, -1) < 0) {
-      if (errno == EINTR)
-        continue;
-      return kk_error(err, errno, "poll");
-    }
-    for (int k = 0; k < 2; k++) {
-      if (!p[k].revents)
-        continue;
-      ssize_t n = read(r->pipes[k][0], buf, sizeof(buf));
-      if (n < 0 && (errno == EINTR || errno == EAGAIN))
-        continue;
-      if (n <= 0) {
-        close(r->pipes[k][0]);
-        r->pipes[k][0] = -1;
-      } else if (kk_write_all(r->out[k], buf, (size_t)n) < 0) {
-        return kk_error(err, errno, "write the log");
-      }
-    }
-  }
-  return 0;
-}
-
 static int log_response(const uint8_t *p, size_t n, struct kk_ctl_exit *exit, kk_err_t *err) {
   Kukeonv1__LogResponse *resp = kukeonv1__log_response__unpack(NULL, n, p);
   if (resp == NULL)
@@ -438,6 +386,14 @@ static int log_response(const uint8_t *p, size_t n, struct kk_ctl_exit *exit, kk
   *exit = (struct kk_ctl_exit){resp->exited, resp->exit_code, kk_xstrdup(resp->container)};
   kukeonv1__log_response__free_unpacked(resp, NULL);
   return 0;
+}
+
+/* After a remote answer to log or attach the connection carries the
+ * stream (api/stream.c) and is not used for requests again. */
+static int take_stream(struct kk_api *api) {
+  int fd = api->fd;
+  api->fd = -1;
+  return fd;
 }
 
 int kk_api_log(struct kk_api *api, const struct kk_ref *cell, const char *container, const struct kk_log_opts *o,
@@ -450,27 +406,28 @@ int kk_api_log(struct kk_api *api, const struct kk_ref *cell, const char *contai
   req.follow = o->follow;
   req.timestamps = o->timestamps;
   req.tail = o->tail;
-  struct kk_api_call c = {.cancel_fd = -1, .n_in_fds = 2};
-  struct log_relay r KK_CLEANUP(log_relay_close) = {{{-1, -1}, {-1, -1}}, {out_fd, err_fd}};
-  struct between b = {log_relay_run, &r};
+  struct kk_api_call c = {.cancel_fd = -1};
   if (api->ctl != NULL) {
-    c.in_fds[0] = out_fd;
-    c.in_fds[1] = err_fd >= 0 ? err_fd : out_fd;
-  } else {
-    if (r.out[1] < 0)
-      r.out[1] = out_fd;
-    for (int k = 0; k < 2; k++)
-      if (pipe2(r.pipes[k], O_CLOEXEC) < 0)
-        return kk_error(err, errno, "pipe");
-    c.in_fds[0] = r.pipes[0][1];
-    c.in_fds[1] = r.pipes[1][1];
+    c.in_fds[c.n_in_fds++] = out_fd;
+    c.in_fds[c.n_in_fds++] = err_fd >= 0 ? err_fd : out_fd;
   }
   cleanup_free uint8_t *p = NULL;
   size_t n = 0;
-  if (call_with(api, KUKEONV1__METHOD__LOG, &req.base, &c, api->ctl ? NULL : &b, &p, &n, err) < 0)
+  if (call_with(api, KUKEONV1__METHOD__LOG, &req.base, &c, &p, &n, err) < 0)
     return -1;
   kk_close_fds(c.out_fds, &c.n_out_fds);
-  return log_response(p, n, exit, err);
+  if (log_response(p, n, exit, err) < 0 || api->ctl != NULL)
+    return api->ctl != NULL ? 0 : -1;
+  cleanup_close int conn = take_stream(api);
+  struct kk_attach_exit ax;
+  if (kk_attach_session(conn, -1, out_fd, err_fd, &(struct kk_attach_opts){0}, &ax, err) < 0)
+    return -1;
+  if (!ax.got)
+    return kk_error_kind(err, KK_ERR_UNAVAILABLE, 0, "kukeond at %s ended the log of %s before its end",
+                         api->socket_path, exit->container_id);
+  exit->exited = ax.ended;
+  exit->code = ax.code;
+  return 0;
 }
 
 int kk_api_attach(struct kk_api *api, const struct kk_ref *cell, const char *container, int *sock,
@@ -483,16 +440,16 @@ int kk_api_attach(struct kk_api *api, const struct kk_ref *cell, const char *con
   struct kk_api_call c = {.cancel_fd = -1};
   cleanup_free uint8_t *p = NULL;
   size_t n = 0;
-  if (call_with(api, KUKEONV1__METHOD__ATTACH, &req.base, &c, NULL, &p, &n, err) < 0)
+  if (call_with(api, KUKEONV1__METHOD__ATTACH, &req.base, &c, &p, &n, err) < 0)
     return -1;
   Kukeonv1__AttachResponse *resp = kukeonv1__attach_response__unpack(NULL, n, p);
-  if (resp == NULL || c.n_out_fds != 1) {
+  if (resp == NULL || c.n_out_fds != (api->ctl != NULL ? 1u : 0u)) {
     kk_close_fds(c.out_fds, &c.n_out_fds);
     if (resp)
       kukeonv1__attach_response__free_unpacked(resp, NULL);
     return kk_error_kind(err, KK_ERR_INTERNAL, 0, "malformed attach reply");
   }
-  *sock = c.out_fds[0];
+  *sock = api->ctl != NULL ? c.out_fds[0] : take_stream(api);
   *container_id = kk_xstrdup(resp->container);
   *tty = resp->tty;
   kukeonv1__attach_response__free_unpacked(resp, NULL);
@@ -591,7 +548,7 @@ int kk_api_image_load(struct kk_api *api, const struct kk_ctl_image_load *l, int
   struct kk_api_call c = {.cancel_fd = -1, .n_in_fds = 1, .in_fds = {fd}};
   cleanup_free uint8_t *p = NULL;
   size_t len = 0;
-  int ret = call_with(api, KUKEONV1__METHOD__IMAGE_LOAD, &req.base, &c, NULL, &p, &len, err);
+  int ret = call_with(api, KUKEONV1__METHOD__IMAGE_LOAD, &req.base, &c, &p, &len, err);
   kk_close_fds(c.out_fds, &c.n_out_fds);
   if (ret < 0)
     return -1;
@@ -622,7 +579,7 @@ int kk_api_image_pull(struct kk_api *api, const struct kk_ctl_image_pull *pl, st
     c.in_fds[c.n_in_fds++] = pl->progress_fd;
   cleanup_free uint8_t *p = NULL;
   size_t len = 0;
-  int ret = call_with(api, KUKEONV1__METHOD__IMAGE_PULL, &req.base, &c, NULL, &p, &len, err);
+  int ret = call_with(api, KUKEONV1__METHOD__IMAGE_PULL, &req.base, &c, &p, &len, err);
   kk_close_fds(c.out_fds, &c.n_out_fds);
   if (ret < 0)
     return -1;

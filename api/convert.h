@@ -25,4 +25,8 @@ void kk_pb_image_free(struct kk_pb_image *p);
 /* A copy: kk_image_info_free it. */
 void kk_image_from_pb(const Kukeonv1__Image *pb, struct kk_image_info *out);
 
+/* api/stream.c: a handler's stream, left in call->stream (api.h). */
+void kk_api_stream_log(struct kk_api_call *call, char **dir, const struct kk_log_opts *lo);
+void kk_api_stream_attach(struct kk_api_call *call, int sock);
+
 #endif

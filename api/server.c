@@ -164,49 +164,46 @@ static int h_cell_op(struct kk_controller *ctl, struct kk_api_call *call, const 
   return ret;
 }
 
-/* The client's pipes must be pipes: the handler writes to them until the
- * container ends, and a peer's regular file or device is no place for
- * that.  In-process the caller's own stdout and stderr are used. */
-static int log_fds(const struct kk_api_call *call, int *out_fd, int *err_fd, kk_err_t *err) {
-  if (call->n_in_fds < 1 || call->n_in_fds > 2)
-    return kk_error_kind(err, KK_ERR_INVALID, 0, "log request must carry one or two pipes");
-  for (size_t i = 0; call->remote && i < call->n_in_fds; i++) {
-    struct stat st;
-    if (fstat(call->in_fds[i], &st) < 0 || !S_ISFIFO(st.st_mode))
-      return kk_error_kind(err, KK_ERR_INVALID, 0, "log request must carry pipes");
-  }
-  *out_fd = call->in_fds[0];
-  *err_fd = call->n_in_fds > 1 ? call->in_fds[1] : call->in_fds[0];
-  return 0;
+static void pack_log_response(const struct kk_ctl_exit *ex, struct reply *out) {
+  Kukeonv1__LogResponse resp = KUKEONV1__LOG_RESPONSE__INIT;
+  resp.container = ex->container_id;
+  resp.exited = ex->exited;
+  resp.exit_code = ex->code;
+  out->payload = kk_pb_pack(&resp.base, &out->len);
 }
 
+/* In-process the log goes straight into the caller's fds; a remote peer
+ * gets the answer (which container) now and the log as stream frames
+ * after it, ended by an exit frame. */
 static int h_log(struct kk_controller *ctl, struct kk_api_call *call, const void *msg, struct reply *out,
                  kk_err_t *err) {
   const Kukeonv1__LogRequest *req = msg;
   struct kk_ref ref;
-  int out_fd = -1, err_fd = -1;
   struct kk_ctl_exit ex = {0};
+  struct kk_log_opts lo = {.follow = req->follow, .timestamps = req->timestamps, .tail = (long)req->tail};
   int ret = kk_ref_from_pb(req->cell, &ref, err);
   if (ret == 0 && ref.kind != KK_KIND_CELL)
     ret = kk_error_kind(err, KK_ERR_INVALID, 0, "a container is named by its cell");
+  if (ret == 0 && call->remote) {
+    cleanup_free char *dir = NULL;
+    bool tty = false;
+    ret = kk_ctl_container_dir(ctl, &ref, req->container, &dir, &ex.container_id, &tty, err);
+    if (ret == 0)
+      kk_api_stream_log(call, &dir, &lo);
+  } else if (ret == 0) {
+    if (call->n_in_fds < 1 || call->n_in_fds > 2)
+      ret = kk_error_kind(err, KK_ERR_INVALID, 0, "log request must carry one or two fds");
+    else
+      ret = kk_ctl_log(ctl, &ref, req->container, &lo, call->in_fds[0], call->in_fds[call->n_in_fds - 1], &ex, err);
+  }
   if (ret == 0)
-    ret = log_fds(call, &out_fd, &err_fd, err);
-  if (ret == 0) {
-    struct kk_log_opts lo = {.follow = req->follow, .timestamps = req->timestamps, .tail = (long)req->tail,
-                             .stop_fds = {out_fd, call->cancel_fd}, .n_stop_fds = call->cancel_fd >= 0 ? 2 : 1};
-    ret = kk_ctl_log(ctl, &ref, req->container, &lo, out_fd, err_fd, &ex, err);
-  }
-  if (ret == 0) {
-    Kukeonv1__LogResponse resp = KUKEONV1__LOG_RESPONSE__INIT;
-    resp.container = ex.container_id;
-    resp.exited = ex.exited;
-    resp.exit_code = ex.code;
-    out->payload = kk_pb_pack(&resp.base, &out->len);
-  }
+    pack_log_response(&ex, out);
   kk_ctl_exit_free(&ex);
   return ret;
 }
 
+/* A remote peer's connection becomes a relay to the monitor's attach
+ * socket once answered; in-process the caller gets the socket itself. */
 static int h_attach(struct kk_controller *ctl, struct kk_api_call *call, const void *msg, struct reply *out,
                     kk_err_t *err) {
   const Kukeonv1__AttachRequest *req = msg;
@@ -222,7 +219,10 @@ static int h_attach(struct kk_controller *ctl, struct kk_api_call *call, const v
   if (ret == 0)
     ret = kk_ctl_attach(ctl, &ref, req->container, &sock, &id, &tty, err);
   if (ret == 0) {
-    call->out_fds[call->n_out_fds++] = sock;
+    if (call->remote)
+      kk_api_stream_attach(call, sock);
+    else
+      call->out_fds[call->n_out_fds++] = sock;
     Kukeonv1__AttachResponse resp = KUKEONV1__ATTACH_RESPONSE__INIT;
     resp.container = id;
     resp.tty = tty;

@@ -173,7 +173,7 @@ static int attach_run(void *ctx, const struct kk_cmdline *cl, int *status, kk_er
   if (r == 0)
     r = kk_api_attach(t.api, &t.ref, kk_cmdline_str(cl, "container"), &sock, &id, &tty, err);
   if (r == 0) {
-    int a = kk_attach_session(sock, STDIN_FILENO, STDOUT_FILENO, STDERR_FILENO, tty, err);
+    int a = kk_attach_session(sock, STDIN_FILENO, STDOUT_FILENO, STDERR_FILENO, &(struct kk_attach_opts){.tty = tty}, NULL, err);
     r = a > 0 || (a == KK_ATTACH_ENDED && exit_after_attach(t.api, &t.ref, id, false, err) >= 0) ? 0 : -1;
   }
   target_free(&t);
@@ -305,7 +305,7 @@ static int run_follow(struct kk_cli *cli, struct kk_api *api, const struct run_o
     kk_error_free(err);
   }
   if (tty) {
-    int a = kk_attach_session(sock, STDIN_FILENO, STDOUT_FILENO, STDERR_FILENO, true, err);
+    int a = kk_attach_session(sock, STDIN_FILENO, STDOUT_FILENO, STDERR_FILENO, &(struct kk_attach_opts){.tty = true}, NULL, err);
     if (a < 0)
       return -1;
     if (a == KK_ATTACH_DETACHED || a == KK_ATTACH_SIGNALED)

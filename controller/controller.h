@@ -173,8 +173,13 @@ struct kk_ctl_exit {
 void kk_ctl_exit_free(struct kk_ctl_exit *e);
 int kk_ctl_log(struct kk_controller *c, const struct kk_ref *cell, const char *container, const struct kk_log_opts *o,
                int out_fd, int err_fd, struct kk_ctl_exit *exit, kk_err_t *err);
+/* The same for a monitor directory kk_ctl_container_dir named (kukeond
+ * answers the request first, then streams the log); fills exited/code. */
+int kk_ctl_log_at(const char *dir, const struct kk_log_opts *o, int out_fd, int err_fd, struct kk_ctl_exit *exit,
+                  kk_err_t *err);
 /* kuke attach: a connected socket to the container's monitor (the caller
- * runs kk_attach_session on it, here or in the client kukeond hands it to). */
+ * runs kk_attach_session on it, or kukeond relays a client's connection
+ * to it). */
 int kk_ctl_attach(struct kk_controller *c, const struct kk_ref *cell, const char *container, int *sock,
                   char **container_id, bool *tty, kk_err_t *err);
 

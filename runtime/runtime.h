@@ -130,7 +130,10 @@ int kk_monitor_read_exit(int dirfd, struct kk_exit_record *out, kk_err_t *err);
  * sent at once and on SIGWINCH.  When in_fd is a terminal, Ctrl-] Ctrl-]
  * (0x1d 0x1d) detaches; nothing is printed.  EOF on in_fd closes the
  * container's stdin pipe (not a terminal's: send ^D).  SIGINT, SIGTERM and
- * SIGHUP are taken by the session while it runs.  Returns one of
+ * SIGHUP are taken by the session while it runs when it has input or
+ * forwards them (an output-only session, a log, dies of them as before).
+ * sock may equally be a kukeonv1 connection whose answer said a stream
+ * follows (api/stream.c).  Returns one of
  * KK_ATTACH_*.  KK_ATTACH_ENDED means the monitor closed the session: the
  * container ended (its exit is recorded), or the session was dropped (a
  * client more than 1 MiB behind the output; the log still has everything)
@@ -141,7 +144,22 @@ enum {
   KK_ATTACH_SIGNALED = 2, /* SIGINT/SIGTERM/SIGHUP arrived; the container keeps running */
 };
 int kk_attach_open(const char *monitor_dir, kk_err_t *err);
-int kk_attach_session(int sock, int in_fd, int out_fd, int err_fd, bool tty, kk_err_t *err);
+struct kk_attach_opts {
+  bool tty;             /* a terminal container */
+  bool forward_signals; /* SIGINT/SIGTERM/SIGHUP go to the process (a signal
+                           frame, kukeond's exec and run) instead of ending the
+                           session */
+};
+/* What kukeond's last frame said (lib/stream.h KK_STREAM_EXIT). */
+struct kk_attach_exit {
+  bool got;   /* an exit frame came */
+  bool ended; /* the process ended; code is its exit code */
+  int code;
+};
+/* exit == NULL: the peer is a monitor, which sends no exit frame (one is
+ * an error then, as is any frame over KK_STREAM_MAX_PAYLOAD). */
+int kk_attach_session(int sock, int in_fd, int out_fd, int err_fd, const struct kk_attach_opts *o,
+                      struct kk_attach_exit *exit, kk_err_t *err);
 
 struct kk_log_opts {
   bool follow;     /* keep reading (across rotation) until the container ended */
@@ -153,6 +171,9 @@ struct kk_log_opts {
    * terminal does whenever a key is pressed. */
   int stop_fds[2];
   int n_stop_fds;
+  /* out_fd is a client's connection: the lines go out as stream frames
+   * (lib/stream.h), stdout and stderr told apart; err_fd is not used. */
+  bool framed;
 };
 /* Print a container's log (log.1 then log) without the CRI prefixes:
  * stdout lines to out_fd, stderr lines to err_fd (err_fd < 0: out_fd),
