@@ -80,6 +80,14 @@ int kk_api_log(struct kk_api *api, const struct kk_ref *cell, const char *contai
 int kk_api_attach(struct kk_api *api, const struct kk_ref *cell, const char *container, int *sock,
                   char **container_id, bool *tty, kk_err_t *err);
 
+/* kuke exec: x->argv in a running container of cell, in_fd to its stdin
+ * (with x->interactive), its output to out_fd/err_fd, SIGINT/SIGTERM/SIGHUP
+ * forwarded to it; returns once it ended, *code its exit status (128+N:
+ * killed by signal N).  Through kukeond the stream is the connection; in
+ * process the same stream code runs on a socket pair. */
+int kk_api_exec(struct kk_api *api, const struct kk_ref *cell, const struct kk_ctl_exec *x, int in_fd, int out_fd,
+                int err_fd, int *code, kk_err_t *err);
+
 /* Images (controller.h, kk_ctl_image_*).  Load: fd is the archive this
  * side opened (a file or a pipe); a directory (an OCI layout) is loaded
  * only in-process, kukeond never reads one for a client.  Pull:

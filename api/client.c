@@ -1,6 +1,7 @@
 /* The client side: pack a Request, hand it to the daemon (a frame over the
  * socket) or to kk_api_dispatch in-process, unpack the Response. */
 #include <errno.h>
+#include <pthread.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <stdlib.h>
@@ -21,6 +22,8 @@ struct kk_api {
   char *socket_path;
   int reply_ms;              /* how long a reply may take to begin; -1: no bound */
 };
+
+static char *nz_str(const char *s) { return (char *)(s ? s : ""); }
 
 int kk_api_open_local(const struct kk_controller_config *cfg, struct kk_api **out, kk_err_t *err) {
   struct kk_controller *ctl = NULL;
@@ -456,6 +459,85 @@ int kk_api_attach(struct kk_api *api, const struct kk_ref *cell, const char *con
   return 0;
 }
 
+/* In-process an exec runs as it does in kukeond: the same stream code, on
+ * one end of a socket pair, in a thread of its own. */
+struct inproc_stream {
+  struct kk_api_call call;
+  int fd;
+};
+
+static void *inproc_stream_run(void *p) {
+  struct inproc_stream *s = p;
+  kk_api_stream_run(&s->call, s->fd);
+  close(s->fd);
+  return NULL;
+}
+
+/* The connection the exec's stream comes on: kukeond's, or a socket pair
+ * whose other end a thread serves (*th set, joined by the caller). */
+static int exec_stream(struct kk_api *api, struct inproc_stream *ip, pthread_t *th, bool *threaded, kk_err_t *err) {
+  if (api->ctl == NULL)
+    return take_stream(api);
+  int sp[2];
+  if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp) < 0)
+    return kk_error(err, errno, "socketpair");
+  ip->fd = sp[0];
+  int e = pthread_create(th, NULL, inproc_stream_run, ip);
+  if (e != 0) {
+    close(sp[0]);
+    close(sp[1]);
+    return kk_error(err, e, "start the exec's thread");
+  }
+  *threaded = true;
+  return sp[1];
+}
+
+int kk_api_exec(struct kk_api *api, const struct kk_ref *cell, const struct kk_ctl_exec *x, int in_fd, int out_fd,
+                int err_fd, int *code, kk_err_t *err) {
+  Kukeonv1__ExecRequest req = KUKEONV1__EXEC_REQUEST__INIT;
+  Kukeonv1__Ref pbref;
+  kk_ref_to_pb(cell, &pbref);
+  req.cell = &pbref;
+  req.container = nz_str(x->container);
+  req.args = x->argv->v;
+  req.n_args = x->argv->n;
+  req.env = x->env ? x->env->v : NULL;
+  req.n_env = x->env ? x->env->n : 0;
+  req.user = nz_str(x->user);
+  req.workdir = nz_str(x->cwd);
+  req.tty = x->tty;
+  req.interactive = x->interactive;
+  struct inproc_stream ip = {.call = {.cancel_fd = -1}, .fd = -1};
+  cleanup_free uint8_t *p = NULL;
+  size_t n = 0;
+  if (call_with(api, KUKEONV1__METHOD__EXEC, &req.base, &ip.call, &p, &n, err) < 0) {
+    kk_api_stream_free(&ip.call.stream);
+    return -1;
+  }
+  pthread_t th;
+  bool threaded = false;
+  int conn = exec_stream(api, &ip, &th, &threaded, err);
+  struct kk_attach_exit ax = {0};
+  int r = conn < 0 ? -1
+                   : kk_attach_session(conn, x->interactive ? in_fd : -1, out_fd, err_fd,
+                                       &(struct kk_attach_opts){.tty = x->tty, .forward_signals = true}, &ax, err);
+  if (conn >= 0)
+    close(conn); /* a session that ended early (detach keys) hangs the command up */
+  if (threaded)
+    pthread_join(th, NULL);
+  kk_api_stream_free(&ip.call.stream);
+  if (r < 0)
+    return -1;
+  if (r == KK_ATTACH_DETACHED) {
+    *code = 0;
+    return 0;
+  }
+  if (!ax.got)
+    return kk_error_kind(err, KK_ERR_UNAVAILABLE, 0, "the exec stream ended before the command's exit");
+  *code = ax.code;
+  return 0;
+}
+
 int kk_api_apply(struct kk_api *api, const struct kk_apply_source *src, size_t n_src, struct kk_apply_result *res,
                  kk_err_t *err) {
   Kukeonv1__ApplyRequest req = KUKEONV1__APPLY_REQUEST__INIT;
@@ -503,8 +585,6 @@ int kk_api_apply(struct kk_api *api, const struct kk_apply_source *src, size_t n
 }
 
 /* ------------------------------------------------------------- images */
-
-static char *nz_str(const char *s) { return (char *)(s ? s : ""); }
 
 int kk_api_image_list(struct kk_api *api, const char *realm, const char *ref, struct kk_image_info **out, size_t *n,
                       kk_err_t *err) {

@@ -28,5 +28,6 @@ void kk_image_from_pb(const Kukeonv1__Image *pb, struct kk_image_info *out);
 /* api/stream.c: a handler's stream, left in call->stream (api.h). */
 void kk_api_stream_log(struct kk_api_call *call, char **dir, const struct kk_log_opts *lo);
 void kk_api_stream_attach(struct kk_api_call *call, int sock);
+void kk_api_stream_exec(struct kk_api_call *call, struct kk_ctl_exec_target **t);
 
 #endif

@@ -231,6 +231,31 @@ static int h_attach(struct kk_controller *ctl, struct kk_api_call *call, const v
   return ret;
 }
 
+/* Answered once the command may run; it runs after the answer, on the
+ * connection (in-process: on a socket pair the client side made). */
+static int h_exec(struct kk_controller *ctl, struct kk_api_call *call, const void *msg, struct reply *out,
+                  kk_err_t *err) {
+  const Kukeonv1__ExecRequest *req = msg;
+  struct kk_ref ref;
+  struct kk_strv argv = {req->args, req->n_args}, env = {req->env, req->n_env};
+  struct kk_ctl_exec x = {req->container, &argv, &env, req->user, req->workdir, req->tty, req->interactive};
+  struct kk_ctl_exec_target *t = NULL;
+  int ret = kk_ref_from_pb(req->cell, &ref, err);
+  if (ret == 0 && ref.kind != KK_KIND_CELL)
+    ret = kk_error_kind(err, KK_ERR_INVALID, 0, "a container is named by its cell");
+  if (ret == 0)
+    ret = kk_policy_check_realm(call->policy, ref.realm, "exec", err);
+  if (ret == 0)
+    ret = kk_ctl_exec_prepare(ctl, &ref, &x, &t, err);
+  if (ret == 0) {
+    Kukeonv1__ExecResponse resp = KUKEONV1__EXEC_RESPONSE__INIT;
+    resp.container = (char *)kk_ctl_exec_container(t);
+    out->payload = kk_pb_pack(&resp.base, &out->len);
+    kk_api_stream_exec(call, &t);
+  }
+  return ret;
+}
+
 static int h_apply(struct kk_controller *ctl, struct kk_api_call *call, const void *msg, struct reply *out,
                    kk_err_t *err) {
   const Kukeonv1__ApplyRequest *req = msg;
@@ -451,6 +476,7 @@ static const struct method methods[] = {
     METHOD(CELL_OP, "cell_op", "cell operation", cell_op_request, h_cell_op),
     METHOD(LOG, "log", "log", log_request, h_log),
     METHOD(ATTACH, "attach", "attach", attach_request, h_attach),
+    METHOD(EXEC, "exec", "exec", exec_request, h_exec),
     METHOD(IMAGE_LIST, "image_list", "image list", image_list_request, h_image_list),
     METHOD(IMAGE_LOAD, "image_load", "image load", image_load_request, h_image_load),
     METHOD(IMAGE_PULL, "image_pull", "image pull", image_pull_request, h_image_pull),

@@ -19,6 +19,7 @@ struct kk_api_stream {
   char *dir;              /* LOG: the monitor's directory */
   struct kk_log_opts lo;  /* LOG */
   int sock;               /* ATTACH: connected to the monitor */
+  struct kk_ctl_exec_target *exec; /* EXEC */
 };
 
 void kk_api_stream_log(struct kk_api_call *call, char **dir, const struct kk_log_opts *lo) {
@@ -37,9 +38,18 @@ void kk_api_stream_attach(struct kk_api_call *call, int sock) {
   call->stream = s;
 }
 
+void kk_api_stream_exec(struct kk_api_call *call, struct kk_ctl_exec_target **t) {
+  struct kk_api_stream *s = kk_xzalloc(sizeof(*s));
+  s->method = KUKEONV1__METHOD__EXEC;
+  s->sock = -1;
+  s->exec = kk_steal(t);
+  call->stream = s;
+}
+
 void kk_api_stream_free(struct kk_api_stream **s) {
   if (*s == NULL)
     return;
+  kk_ctl_exec_target_free(&(*s)->exec);
   if ((*s)->sock >= 0)
     close((*s)->sock);
   free((*s)->dir);
@@ -67,6 +77,8 @@ void kk_api_stream_run(struct kk_api_call *call, int conn) {
   int r;
   if (s->method == KUKEONV1__METHOD__LOG)
     r = run_log(s, conn, &err);
+  else if (s->method == KUKEONV1__METHOD__EXEC)
+    r = kk_ctl_exec_run(s->exec, conn, &err);
   else /* ATTACH: both sides already speak frames; the monitor checks them */
     r = kk_stream_pump(conn, conn, s->sock, s->sock, -1, &err);
   if (r < 0) {

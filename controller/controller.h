@@ -183,6 +183,23 @@ int kk_ctl_log_at(const char *dir, const struct kk_log_opts *o, int out_fd, int 
 int kk_ctl_attach(struct kk_controller *c, const struct kk_ref *cell, const char *container, int *sock,
                   char **container_id, bool *tty, kk_err_t *err);
 
+/* kuke exec (controller/exec.c): a command in a running container of a
+ * cell (container picked as for log and attach).  Prepare checks and
+ * resolves (the user by the container's /etc/passwd); run is the session,
+ * on a connection that carries stream frames (kk_exec_session). */
+struct kk_ctl_exec {
+  const char *container;
+  const struct kk_strv *argv, *env;
+  const char *user, *cwd;
+  bool tty, interactive;
+};
+struct kk_ctl_exec_target;
+int kk_ctl_exec_prepare(struct kk_controller *c, const struct kk_ref *cell, const struct kk_ctl_exec *x,
+                        struct kk_ctl_exec_target **out, kk_err_t *err);
+const char *kk_ctl_exec_container(const struct kk_ctl_exec_target *t);
+int kk_ctl_exec_run(const struct kk_ctl_exec_target *t, int conn, kk_err_t *err);
+void kk_ctl_exec_target_free(struct kk_ctl_exec_target **t);
+
 /* ---------------------------------------------------------------- status
  * kuke status's state and storage rows.  Both only read. */
 

@@ -192,6 +192,28 @@ int kk_security_opts_check(const struct kk_strv *security_opts, kk_err_t *err);
  * Space's container defaults; other kinds have none. */
 int kk_security_check(const struct kk_doc *doc, kk_err_t *err);
 
+/* --------------------------------------------------------------- exec */
+
+/* kuke exec (runtime/exec.c): argv in running container id, through
+ * `runc exec` in the foreground, from the process of its config.json.  Its
+ * stdio travels as stream frames on conn (lib/stream.h): stdin, resize and
+ * signal frames in; stdout and stderr (a terminal's output is all stdout)
+ * out, then an exit frame with its exit status (128+N: killed by signal N).
+ * A client that leaves hangs the process up (SIGHUP), and runc is killed
+ * if it has not ended 5 s later.  0 once the exit frame is out. */
+struct kk_runc;
+struct kk_exec_spec {
+  const struct kk_runc *runc;
+  const char *id;
+  const struct kk_strv *argv;
+  const struct kk_strv *env; /* K=V added to the container's; may be NULL */
+  const char *user;          /* "uid[:gid]" (kk_rootfs_resolve_user); NULL: the container's */
+  const char *cwd;           /* NULL: the container's */
+  bool tty;                  /* a pty; else pipes */
+  bool interactive;          /* stdin from the client; else /dev/null (a pty always reads it) */
+};
+int kk_exec_session(const struct kk_exec_spec *s, int conn, kk_err_t *err);
+
 /* --------------------------------------------------------------- runc */
 
 /* One runc state root: <runtime-dir>/runc/<namespace>. */

@@ -93,5 +93,82 @@ sleep 1
 kill -TERM "$fpid"; wait "$fpid" 2>/dev/null
 for _ in $(seq 60); do [ "$(ls /proc/$DPID/task | wc -l)" -le "$threads" ] && break; sleep 0.05; done
 t_eq follower-left-thread-ends yes "$([ "$(ls /proc/$DPID/task | wc -l)" -le "$threads" ] && echo yes)"
+# ------------------------------------------------------------------ exec
+# The same command through kukeond's socket, the forwarded one and
+# in-process (an explicit run path): output apart, exit code passed on.
+inproc_kuke() { env KUKEON_RUN_PATH="$RP" "$KUKE" "$@"; }
+three() { # name cmd... : local, forwarded (a member) and in-process agree; sets GOT
+  local name=$1; shift
+  local lo fo io lrc frc irc
+  lo=$(local_kuke "$@" 2>"$T_TMP/le" </dev/null); lrc=$?
+  fo=$(fwd_kuke "$@" 2>"$T_TMP/fe" </dev/null); frc=$?
+  io=$(inproc_kuke "$@" 2>"$T_TMP/ie" </dev/null); irc=$?
+  t_eq "$name-forwarded" "$lrc|$lo|$(cat "$T_TMP/le")" "$frc|$fo|$(cat "$T_TMP/fe")"
+  t_eq "$name-in-process" "$lrc|$lo|$(cat "$T_TMP/le")" "$irc|$io|$(cat "$T_TMP/ie")"
+  GOT="$lrc|$lo|$(cat "$T_TMP/le")"
+}
+three exec-streams exec forever -- /bin/sh -c 'echo out; echo err >&2; exit 5'
+t_eq exec-streams "5|out|err" "$GOT"
+three exec-env exec forever -e KK_A=one -e KK_B=two -- /bin/sh -c 'echo $KK_A-$KK_B-$PATH'
+t_match exec-env '^0\|one-two-/' "$GOT"
+three exec-user-name exec forever -u kk -- /bin/sh -c 'id -u; id -g'
+t_eq exec-user-name "0|1234
+4321|" "$GOT"
+three exec-user-ids exec forever -u 77:88 -- /bin/sh -c 'echo $(id -u):$(id -g)'
+t_eq exec-user-ids "0|77:88|" "$GOT"
+three exec-workdir exec forever -w /tmp -- /bin/pwd
+t_eq exec-workdir "0|/tmp|" "$GOT"
+# In the container's cgroup, with its capabilities.
+out=$(local_kuke exec forever -- /bin/sh -c 'cat /proc/self/cgroup; grep CapEff /proc/self/status' 2>&1)
+want=$(local_kuke exec forever -- /bin/sh -c 'cat /proc/1/cgroup; grep CapEff /proc/1/status' 2>&1)
+t_eq exec-cgroup-caps-of-container "$want" "$out"
+local_kuke exec forever -- /bin/sleep 272 >/dev/null 2>&1 &
+kpid=$!
+hp=
+for _ in $(seq 100); do hp=$(pgrep -f '^/bin/sleep 272$') && break; sleep 0.05; done
+t_match exec-in-cell-cgroup-seen-from-host "$KUKEON_CGROUP_ROOT/.*forever" "$(cat /proc/$hp/cgroup 2>&1)"
+kill -INT "$kpid"; wait "$kpid" 2>/dev/null
+# Input with -i, a terminal with -t.
+out=$(printf 'line-in\n' | fwd_kuke exec -i forever -- /bin/cat 2>&1); rc=$?
+t_eq exec-stdin "0|line-in" "$rc|$out"
+out=$(printf 'line-in\n' | fwd_kuke exec forever -- /bin/cat 2>&1); rc=$?
+t_eq exec-no-stdin-without-i "0|" "$rc|$out"
+out=$(fwd_kuke exec -t forever -- /bin/sh -c 'test -t 0 && test -t 1 && echo on-a-tty' </dev/null 2>&1); rc=$?
+t_eq exec-tty "0|on-a-tty" "$rc|$(tr -d '\r' <<<"$out")"
+out=$(printf 'typed\n\004' | fwd_kuke exec -it forever -- /bin/cat 2>&1); rc=$?
+t_match exec-tty-input "typed" "$out"
+t_eq exec-tty-input-exit 0 "$rc"
+# Signals sent to kuke exec reach the command (sig-proxy), also forwarded.
+fwd_kuke exec forever -- /bin/sh -c 'trap "exit 42" TERM; echo armed; sleep 30 & wait' >"$T_TMP/sig.out" 2>&1 &
+kpid=$!
+for _ in $(seq 100); do grep -q armed "$T_TMP/sig.out" && break; sleep 0.05; done
+kill -TERM "$kpid"; wait "$kpid"; rc=$?
+t_eq exec-sigterm-forwarded 42 "$rc"
+local_kuke exec forever -- /bin/sh -c 'echo armed; exec sleep 30' >"$T_TMP/int.out" 2>&1 &
+kpid=$!
+for _ in $(seq 100); do grep -q armed "$T_TMP/int.out" && break; sleep 0.05; done
+kill -INT "$kpid"; wait "$kpid"; rc=$?
+t_eq exec-sigint-forwarded 130 "$rc"
+# A client that dies leaves nothing running: the command is hung up.
+fwd_kuke exec forever -- /bin/sh -c 'echo armed; exec sleep 271' >"$T_TMP/gone.out" 2>&1 &
+kpid=$!
+for _ in $(seq 100); do grep -q armed "$T_TMP/gone.out" && break; sleep 0.05; done
+kill -KILL "$kpid"; wait "$kpid" 2>/dev/null
+gone=no
+for _ in $(seq 100); do pgrep -f 'sleep 271' >/dev/null || { gone=yes; break; }; sleep 0.05; done
+t_eq exec-client-killed-command-gone yes "$gone"
+# Errors: one line, non-zero.
+out=$(fwd_kuke exec talk -- /bin/true 2>&1); rc=$?
+t_match exec-stopped-refused '^1 Error: container "main" of cell "talk" is not running$' "$rc $out"
+out=$(fwd_kuke exec nosuch -- /bin/true 2>&1); rc=$?
+t_match exec-missing-cell '^1 Error: .*nosuch' "$rc $out"
+out=$(fwd_kuke exec forever 2>&1); rc=$?
+t_match exec-no-command '^1 Error: exec needs a cell and a command' "$rc $out"
+out=$(fwd_kuke exec forever -u nosuchuser -- /bin/true 2>&1); rc=$?
+t_match exec-unknown-user '^1 Error: .*nosuchuser' "$rc $out"
+out=$(local_kuke exec forever -- /nonexistent 2>&1); rc=$?
+t_match exec-missing-binary-fails "^[1-9][0-9]* " "$rc $out"
+t_eq exec-daemon-threads-back yes "$([ "$(ls /proc/$DPID/task | wc -l)" -le "$threads" ] && echo yes)"
+
 for c in talk slow tty forever; do local_kuke delete cell "$c" >/dev/null 2>&1; done
 t_eq daemon-alive 0 "$(kill -0 "$DPID" 2>/dev/null; echo $?)"
