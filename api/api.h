@@ -34,6 +34,13 @@ int kk_api_open_local(const struct kk_controller_config *cfg, struct kk_api **ou
 /* Through kukeond's unix socket.  A daemon that is not there is one line
  * that says so and how to run in-process instead. */
 int kk_api_open_remote(const char *socket_path, struct kk_api **out, kk_err_t *err);
+/* A bare connection to kukeond's socket (kuke system dial-stdio relays
+ * one); the errors kk_api_open_remote gives. */
+int kk_api_dial(const char *socket_path, kk_err_t *err);
+/* Through ssh (api/ssh.c): argv runs the OpenSSH client up to and
+ * including the remote command (`kuke system dial-stdio`); where is the
+ * ssh:// address, for messages.  Each connection is one ssh. */
+int kk_api_open_ssh(const char *const *argv, const char *where, struct kk_api **out, kk_err_t *err);
 void kk_api_close(struct kk_api *api);
 void kk_api_closep(struct kk_api **api);
 #define cleanup_api KK_CLEANUP(kk_api_closep)

@@ -19,7 +19,8 @@
 struct kk_api {
   struct kk_controller *ctl; /* in-process */
   int fd;                    /* or a connection to kukeond */
-  char *socket_path;
+  char *socket_path;         /* or, with ssh, the ssh:// address (for messages) */
+  struct kk_ssh *ssh;        /* NULL: a unix socket */
   int reply_ms;              /* how long a reply may take to begin; -1: no bound */
 };
 
@@ -36,7 +37,7 @@ int kk_api_open_local(const struct kk_controller_config *cfg, struct kk_api **ou
   return 0;
 }
 
-static int dial(const char *socket_path, kk_err_t *err) {
+int kk_api_dial(const char *socket_path, kk_err_t *err) {
   struct sockaddr_un sa = {.sun_family = AF_UNIX};
   if (strlen(socket_path) >= sizeof(sa.sun_path))
     return kk_error_kind(err, KK_ERR_INVALID, 0, "socket path %s is too long", socket_path);
@@ -60,8 +61,34 @@ static int dial(const char *socket_path, kk_err_t *err) {
   return fd;
 }
 
+/* A new connection to the same kukeond. */
+static int connect_again(struct kk_api *api, kk_err_t *err) {
+  return api->ssh ? kk_ssh_dial(api->ssh, err) : kk_api_dial(api->socket_path, err);
+}
+
+/* The connection failed: through ssh, say why ssh or the remote side ended. */
+static int transport_failed(struct kk_api *api, kk_err_t *err) {
+  if (api->ssh)
+    kk_ssh_explain(api->ssh, err);
+  return -1;
+}
+
+int kk_api_open_ssh(const char *const *argv, const char *where, struct kk_api **out, kk_err_t *err) {
+  struct kk_api *api = kk_xzalloc(sizeof(*api));
+  kk_ssh_new(argv, where, &api->ssh);
+  api->socket_path = kk_xstrdup(where);
+  api->reply_ms = -1;
+  api->fd = kk_ssh_dial(api->ssh, err);
+  if (api->fd < 0) {
+    kk_api_close(api);
+    return -1;
+  }
+  *out = api;
+  return 0;
+}
+
 int kk_api_open_remote(const char *socket_path, struct kk_api **out, kk_err_t *err) {
-  int fd = dial(socket_path, err);
+  int fd = kk_api_dial(socket_path, err);
   if (fd < 0)
     return -1;
   struct kk_api *api = kk_xzalloc(sizeof(*api));
@@ -78,7 +105,7 @@ int kk_api_open_remote(const char *socket_path, struct kk_api **out, kk_err_t *e
  * are the daemon's refusal, which the call reads. */
 static int redial_if_closed(struct kk_api *api, kk_err_t *err) {
   if (api->fd < 0) { /* the last one carried a stream */
-    api->fd = dial(api->socket_path, err);
+    api->fd = connect_again(api, err);
     return api->fd < 0 ? -1 : 0;
   }
   struct pollfd p = {api->fd, POLLIN, 0};
@@ -88,7 +115,7 @@ static int redial_if_closed(struct kk_api *api, kk_err_t *err) {
   if (recv(api->fd, &c, 1, MSG_PEEK | MSG_DONTWAIT) > 0)
     return 0;
   close(api->fd);
-  api->fd = dial(api->socket_path, err);
+  api->fd = connect_again(api, err);
   return api->fd < 0 ? -1 : 0;
 }
 
@@ -98,6 +125,7 @@ void kk_api_close(struct kk_api *api) {
   kk_controller_close(api->ctl);
   if (api->fd >= 0)
     close(api->fd);
+  kk_ssh_free(api->ssh);
   free(api->socket_path);
   free(api);
 }
@@ -118,9 +146,10 @@ static int read_refusal(struct kk_api *api, kk_err_t *err, uint8_t **resp, size_
   kk_error_free(err);
   if (r > 0)
     return 0;
-  return kk_error_kind(err, KK_ERR_UNAVAILABLE, 0,
-                       "kukeond at %s closed the connection before reading the request, without saying why; retry",
-                       api->socket_path);
+  kk_error_kind(err, KK_ERR_UNAVAILABLE, 0,
+                "kukeond at %s closed the connection before reading the request, without saying why; retry",
+                api->socket_path);
+  return transport_failed(api, err);
 }
 
 static int remote_call(struct kk_api *api, const uint8_t *req, size_t req_len, struct kk_api_call *c, uint8_t **resp,
@@ -137,10 +166,10 @@ static int remote_call(struct kk_api *api, const uint8_t *req, size_t req_len, s
     return kk_error_kind(err, KK_ERR_UNAVAILABLE, 0, "kukeond at %s did not answer within %d ms", api->socket_path,
                          api->reply_ms);
   if (r == 0)
-    return kk_error_kind(err, KK_ERR_UNAVAILABLE, 0, "kukeond at %s closed the connection without answering", api->socket_path);
-  if (r < 0)
-    return kk_error_wrap(err, "read reply from kukeond at %s", api->socket_path);
-  return 0;
+    kk_error_kind(err, KK_ERR_UNAVAILABLE, 0, "kukeond at %s closed the connection without answering", api->socket_path);
+  else if (r < 0)
+    kk_error_wrap(err, "read reply from kukeond at %s", api->socket_path);
+  return r <= 0 ? transport_failed(api, err) : 0;
 }
 
 /* Send one request; on success *payload is the response payload (malloc'd)
@@ -425,9 +454,11 @@ int kk_api_log(struct kk_api *api, const struct kk_ref *cell, const char *contai
   struct kk_attach_exit ax;
   if (kk_attach_session(conn, -1, out_fd, err_fd, &(struct kk_attach_opts){0}, &ax, err) < 0)
     return -1;
-  if (!ax.got)
-    return kk_error_kind(err, KK_ERR_UNAVAILABLE, 0, "kukeond at %s ended the log of %s before its end",
-                         api->socket_path, exit->container_id);
+  if (!ax.got) {
+    kk_error_kind(err, KK_ERR_UNAVAILABLE, 0, "kukeond at %s ended the log of %s before its end", api->socket_path,
+                  exit->container_id);
+    return transport_failed(api, err);
+  }
   exit->exited = ax.ended;
   exit->code = ax.code;
   return 0;
@@ -532,8 +563,10 @@ int kk_api_exec(struct kk_api *api, const struct kk_ref *cell, const struct kk_c
     *code = 0;
     return 0;
   }
-  if (!ax.got)
-    return kk_error_kind(err, KK_ERR_UNAVAILABLE, 0, "the exec stream ended before the command's exit");
+  if (!ax.got) {
+    kk_error_kind(err, KK_ERR_UNAVAILABLE, 0, "the exec stream ended before the command's exit");
+    return transport_failed(api, err);
+  }
   *code = ax.code;
   return 0;
 }
