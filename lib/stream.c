@@ -42,6 +42,47 @@ bool kk_stream_exit_decode(const uint8_t *p, size_t len, bool *ended, int *code)
   return true;
 }
 
+static size_t control_len(uint8_t id) {
+  return id == KK_STREAM_RESIZE ? 4 : id == KK_STREAM_EXIT ? KK_STREAM_EXIT_LEN : id == KK_STREAM_SIGNAL ? 1 : 0;
+}
+
+static int header_done(struct kk_stream_parser *ps, kk_stream_piece_fn fn, void *ctx, kk_err_t *err) {
+  ps->hdr_got = 0;
+  ps->small_got = 0;
+  ps->left = kk_stream_hdr_len(ps->hdr);
+  size_t want = control_len(ps->hdr[0]);
+  if (ps->left > KK_STREAM_MAX_PAYLOAD || (want && ps->left != want))
+    return kk_error_kind(err, KK_ERR_INVALID, 0, "malformed stream frame (id %u, %u bytes)", ps->hdr[0], ps->left);
+  return ps->left == 0 ? fn(ctx, ps->hdr[0], NULL, 0, err) : 0; /* an empty stdin frame is EOF */
+}
+
+int kk_stream_parse(struct kk_stream_parser *ps, const uint8_t *buf, size_t len, kk_stream_piece_fn fn, void *ctx,
+                    kk_err_t *err) {
+  for (size_t i = 0; i < len;) {
+    if (ps->left == 0) {
+      ps->hdr[ps->hdr_got++] = buf[i++];
+      if (ps->hdr_got == KK_STREAM_HDR && header_done(ps, fn, ctx, err) < 0)
+        return -1;
+      continue;
+    }
+    size_t n = len - i < ps->left ? len - i : ps->left;
+    int r = 0;
+    if (control_len(ps->hdr[0])) {
+      memcpy(ps->small + ps->small_got, buf + i, n);
+      ps->small_got += n;
+      if (ps->small_got == control_len(ps->hdr[0]))
+        r = fn(ctx, ps->hdr[0], ps->small, ps->small_got, err);
+    } else {
+      r = fn(ctx, ps->hdr[0], buf + i, n, err);
+    }
+    if (r < 0)
+      return -1;
+    i += n;
+    ps->left -= (uint32_t)n;
+  }
+  return 0;
+}
+
 /* writev that never raises SIGPIPE on a socket. */
 static ssize_t write_vec(int fd, struct iovec *iov, int n) {
   struct msghdr mh = {.msg_iov = iov, .msg_iovlen = (size_t)n};

@@ -38,6 +38,22 @@ void kk_stream_exit_encode(uint8_t out[KK_STREAM_EXIT_LEN], bool ended, int code
 /* false when the payload is not an exit payload. */
 bool kk_stream_exit_decode(const uint8_t *p, size_t len, bool *ended, int *code);
 
+/* Reading frames as bytes come: each piece of a payload is handed on with
+ * its frame's id as it arrives (a frame may come in many reads); small
+ * payloads (resize, signal, exit) whole.  fn returns < 0 to stop. */
+struct kk_stream_parser {
+  uint8_t hdr[KK_STREAM_HDR];
+  size_t hdr_got;
+  uint32_t left;
+  uint8_t small[KK_STREAM_EXIT_LEN]; /* a control payload so far */
+  size_t small_got;
+};
+typedef int (*kk_stream_piece_fn)(void *ctx, enum kk_stream_id id, const uint8_t *p, size_t n, kk_err_t *err);
+/* A frame over KK_STREAM_MAX_PAYLOAD, or a control frame (resize, exit,
+ * signal) of the wrong size, is an error: the peer is not one of ours. */
+int kk_stream_parse(struct kk_stream_parser *ps, const uint8_t *buf, size_t len, kk_stream_piece_fn fn, void *ctx,
+                    kk_err_t *err);
+
 /* Write one frame whole within timeout_ms (-1: no limit), on a blocking or
  * non-blocking fd; a reader that stops reading fails the write instead of
  * holding the writer (EPIPE is an error, never a signal). */

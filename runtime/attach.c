@@ -32,12 +32,8 @@ struct session {
   int winsz_fd; /* where the window size is read, -1: none sent */
   char *sendbuf;
   size_t slen, scap;
-  uint8_t hdr[KK_STREAM_HDR]; /* the frame being received */
-  size_t hdr_got;
-  uint32_t left;
+  struct kk_stream_parser ps; /* frames from the monitor or kukeond */
   bool forward_signals;
-  uint8_t exit_buf[KK_STREAM_EXIT_LEN]; /* an exit frame's payload so far */
-  size_t exit_got;
   struct kk_attach_exit *exit; /* NULL: exit frames are not expected */
 };
 
@@ -127,46 +123,23 @@ static bool input(struct session *s, const char *buf, size_t len) {
   return detach;
 }
 
-/* A frame's header is complete: false when no peer of ours sends it. */
-static bool frame_start(struct session *s) {
-  s->hdr_got = 0;
-  s->left = kk_stream_hdr_len(s->hdr);
-  s->exit_got = 0;
-  if (s->hdr[0] == KK_STREAM_EXIT)
-    return s->exit != NULL && s->left == KK_STREAM_EXIT_LEN;
-  return s->left <= KK_STREAM_MAX_PAYLOAD;
-}
-
-static int payload(struct session *s, const uint8_t *p, size_t n, kk_err_t *err) {
-  if (s->hdr[0] == KK_STREAM_EXIT) {
-    memcpy(s->exit_buf + s->exit_got, p, n);
-    s->exit_got += n;
-    if (s->exit_got == KK_STREAM_EXIT_LEN)
-      s->exit->got = kk_stream_exit_decode(s->exit_buf, KK_STREAM_EXIT_LEN, &s->exit->ended, &s->exit->code);
+static int output_piece(void *ctx, enum kk_stream_id id, const uint8_t *p, size_t n, kk_err_t *err) {
+  struct session *s = ctx;
+  if (id == KK_STREAM_EXIT) {
+    if (s->exit == NULL)
+      return kk_error_kind(err, KK_ERR_INTERNAL, 0, "unexpected exit frame from the monitor");
+    s->exit->got = kk_stream_exit_decode(p, n, &s->exit->ended, &s->exit->code);
     return 0;
   }
-  int fd = s->hdr[0] == KK_STREAM_STDOUT ? s->out_fd : s->hdr[0] == KK_STREAM_STDERR ? s->err_fd : -1;
-  if (fd >= 0 && kk_write_all(fd, p, n) < 0)
+  int fd = id == KK_STREAM_STDOUT ? s->out_fd : id == KK_STREAM_STDERR ? s->err_fd : -1;
+  if (fd >= 0 && n > 0 && kk_write_all(fd, p, n) < 0)
     return kk_error(err, errno, "write the container's output");
   return 0;
 }
 
 /* Output frames from the monitor (or kukeond) to out_fd/err_fd. */
 static int output(struct session *s, const uint8_t *buf, size_t len, kk_err_t *err) {
-  for (size_t i = 0; i < len;) {
-    if (s->left == 0) {
-      s->hdr[s->hdr_got++] = buf[i++];
-      if (s->hdr_got == sizeof(s->hdr) && !frame_start(s))
-        return kk_error_kind(err, KK_ERR_INTERNAL, 0, "malformed stream frame (id %u, %u bytes)", s->hdr[0], s->left);
-      continue;
-    }
-    size_t n = len - i < s->left ? len - i : s->left;
-    if (payload(s, buf + i, n, err) < 0)
-      return -1;
-    i += n;
-    s->left -= (uint32_t)n;
-  }
-  return 0;
+  return kk_stream_parse(&s->ps, buf, len, output_piece, s, err);
 }
 
 int kk_attach_socket(int dirfd) {

@@ -43,11 +43,7 @@ struct xs {
   int pidfd;
   bool exited;
   int code;
-  uint8_t hdr[KK_STREAM_HDR];
-  size_t hdr_got;
-  uint32_t left;
-  uint8_t small[4]; /* a resize or signal payload */
-  size_t small_got;
+  struct kk_stream_parser ps; /* frames from the client */
   char *q;          /* input for the process */
   size_t qlen, qcap;
   bool eof_after_q; /* close stdin once q is written */
@@ -162,51 +158,18 @@ static void enqueue(struct xs *x, const uint8_t *p, size_t n) {
   x->qlen += n;
 }
 
-/* A complete resize or signal payload. */
-static void control(struct xs *x) {
-  if (x->hdr[0] == KK_STREAM_RESIZE && x->master >= 0) {
-    struct winsize ws = {.ws_row = (unsigned short)(x->small[0] << 8 | x->small[1]),
-                         .ws_col = (unsigned short)(x->small[2] << 8 | x->small[3])};
-    ioctl(x->master, TIOCSWINSZ, &ws); /* runc, its session's leader, gets SIGWINCH */
-  } else if (x->hdr[0] == KK_STREAM_SIGNAL && x->small[0] >= 1 && x->small[0] <= 64 && !x->exited) {
-    kill(x->pid, x->small[0]); /* runc forwards it to the process */
-  }
-}
-
-static int frame_start(struct xs *x, kk_err_t *err) {
-  x->hdr_got = 0;
-  x->small_got = 0;
-  x->left = kk_stream_hdr_len(x->hdr);
-  uint8_t id = x->hdr[0];
-  if (x->left > KK_STREAM_MAX_PAYLOAD || (id == KK_STREAM_RESIZE && x->left != 4) ||
-      (id == KK_STREAM_SIGNAL && x->left != 1))
-    return kk_error_kind(err, KK_ERR_INVALID, 0, "malformed stream frame from the client (id %u, %u bytes)", id,
-                         x->left);
-  if (id == KK_STREAM_STDIN && x->left == 0 && x->master < 0) /* EOF: a terminal gets ^D instead */
+static int from_client(void *ctx, enum kk_stream_id id, const uint8_t *p, size_t n, kk_err_t *err) {
+  struct xs *x = ctx;
+  if (id == KK_STREAM_STDIN && n == 0 && x->master < 0) { /* EOF; a terminal gets ^D instead */
     x->eof_after_q = true;
-  return 0;
-}
-
-static int from_client(struct xs *x, const uint8_t *buf, size_t len, kk_err_t *err) {
-  for (size_t i = 0; i < len;) {
-    if (x->left == 0) {
-      x->hdr[x->hdr_got++] = buf[i++];
-      if (x->hdr_got == KK_STREAM_HDR && frame_start(x, err) < 0)
-        return -1;
-      continue;
-    }
-    size_t n = len - i < x->left ? len - i : x->left;
-    if (x->hdr[0] == KK_STREAM_STDIN && input_fd(x) >= 0) {
-      enqueue(x, buf + i, n);
-    } else if (x->hdr[0] == KK_STREAM_RESIZE || x->hdr[0] == KK_STREAM_SIGNAL) {
-      memcpy(x->small + x->small_got, buf + i, n);
-      x->small_got += n;
-      if (x->small_got == (x->hdr[0] == KK_STREAM_RESIZE ? 4u : 1u))
-        control(x);
-    } /* unknown ids and input nobody reads: skipped */
-    i += n;
-    x->left -= (uint32_t)n;
-  }
+  } else if (id == KK_STREAM_STDIN && n > 0 && input_fd(x) >= 0) {
+    enqueue(x, p, n);
+  } else if (id == KK_STREAM_RESIZE && x->master >= 0) {
+    struct winsize ws = {.ws_row = (unsigned short)(p[0] << 8 | p[1]), .ws_col = (unsigned short)(p[2] << 8 | p[3])};
+    ioctl(x->master, TIOCSWINSZ, &ws); /* runc, its session's leader, gets SIGWINCH */
+  } else if (id == KK_STREAM_SIGNAL && p[0] >= 1 && p[0] <= 64 && !x->exited) {
+    kill(x->pid, p[0]); /* runc forwards it to the process */
+  } /* other ids, and input nobody reads: skipped */
   return 0;
 }
 
@@ -306,7 +269,7 @@ static int relay(struct xs *x, kk_err_t *err) {
       ssize_t n = recv(x->conn, buf, sizeof(buf), MSG_DONTWAIT);
       if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR))
         return 0;
-      if (n > 0 && from_client(x, buf, (size_t)n, err) < 0)
+      if (n > 0 && kk_stream_parse(&x->ps, buf, (size_t)n, from_client, x, err) < 0)
         return -1;
     }
     if ((p[PX_IN].revents | p[PX_OUT].revents) & POLLOUT || x->eof_after_q)
