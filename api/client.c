@@ -428,6 +428,39 @@ static int take_stream(struct kk_api *api) {
   return fd;
 }
 
+/* In-process an exec (or kuke run's log) runs as it does in kukeond: the
+ * same stream code, on one end of a socket pair, in a thread of its own. */
+struct inproc_stream {
+  struct kk_api_call call;
+  int fd;
+};
+
+static void *inproc_stream_run(void *p) {
+  struct inproc_stream *s = p;
+  kk_api_stream_run(&s->call, s->fd);
+  close(s->fd);
+  return NULL;
+}
+
+/* The connection a stream comes on: kukeond's, or a socket pair whose
+ * other end a thread serves (*th set, joined by the caller). */
+static int open_stream(struct kk_api *api, struct inproc_stream *ip, pthread_t *th, bool *threaded, kk_err_t *err) {
+  if (api->ctl == NULL)
+    return take_stream(api);
+  int sp[2];
+  if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp) < 0)
+    return kk_error(err, errno, "socketpair");
+  ip->fd = sp[0];
+  int e = pthread_create(th, NULL, inproc_stream_run, ip);
+  if (e != 0) {
+    close(sp[0]);
+    close(sp[1]);
+    return kk_error(err, e, "start the stream's thread");
+  }
+  *threaded = true;
+  return sp[1];
+}
+
 int kk_api_log(struct kk_api *api, const struct kk_ref *cell, const char *container, const struct kk_log_opts *o,
                int out_fd, int err_fd, struct kk_ctl_exit *exit, kk_err_t *err) {
   Kukeonv1__LogRequest req = KUKEONV1__LOG_REQUEST__INIT;
@@ -438,25 +471,38 @@ int kk_api_log(struct kk_api *api, const struct kk_ref *cell, const char *contai
   req.follow = o->follow;
   req.timestamps = o->timestamps;
   req.tail = o->tail;
-  struct kk_api_call c = {.cancel_fd = -1};
-  if (api->ctl != NULL) {
-    c.in_fds[c.n_in_fds++] = out_fd;
-    c.in_fds[c.n_in_fds++] = err_fd >= 0 ? err_fd : out_fd;
+  req.forward_signals = o->forward_signals;
+  bool direct = api->ctl != NULL && !o->forward_signals; /* in-process: straight into the fds */
+  struct inproc_stream ip = {.call = {.cancel_fd = -1}, .fd = -1};
+  if (direct) {
+    ip.call.in_fds[ip.call.n_in_fds++] = out_fd;
+    ip.call.in_fds[ip.call.n_in_fds++] = err_fd >= 0 ? err_fd : out_fd;
   }
   cleanup_free uint8_t *p = NULL;
   size_t n = 0;
-  if (call_with(api, KUKEONV1__METHOD__LOG, &req.base, &c, &p, &n, err) < 0)
-    return -1;
-  kk_close_fds(c.out_fds, &c.n_out_fds);
-  if (log_response(p, n, exit, err) < 0 || api->ctl != NULL)
-    return api->ctl != NULL ? 0 : -1;
-  cleanup_close int conn = take_stream(api);
-  struct kk_attach_exit ax;
-  if (kk_attach_session(conn, -1, out_fd, err_fd, &(struct kk_attach_opts){0}, &ax, err) < 0)
+  int r = call_with(api, KUKEONV1__METHOD__LOG, &req.base, &ip.call, &p, &n, err);
+  if (r == 0)
+    r = log_response(p, n, exit, err);
+  if (r < 0 || direct) {
+    kk_api_stream_free(&ip.call.stream);
+    return r;
+  }
+  pthread_t th;
+  bool threaded = false;
+  int conn = open_stream(api, &ip, &th, &threaded, err);
+  struct kk_attach_exit ax = {0};
+  if (conn >= 0) {
+    r = kk_attach_session(conn, -1, out_fd, err_fd, &(struct kk_attach_opts){.forward_signals = o->forward_signals},
+                          &ax, err);
+    close(conn);
+  }
+  if (threaded)
+    pthread_join(th, NULL);
+  kk_api_stream_free(&ip.call.stream);
+  if (conn < 0 || r < 0)
     return -1;
   if (!ax.got) {
-    kk_error_kind(err, KK_ERR_UNAVAILABLE, 0, "kukeond at %s ended the log of %s before its end", api->socket_path,
-                  exit->container_id);
+    kk_error_kind(err, KK_ERR_UNAVAILABLE, 0, "the log stream of %s ended before the log did", exit->container_id);
     return transport_failed(api, err);
   }
   exit->exited = ax.ended;
@@ -490,39 +536,6 @@ int kk_api_attach(struct kk_api *api, const struct kk_ref *cell, const char *con
   return 0;
 }
 
-/* In-process an exec runs as it does in kukeond: the same stream code, on
- * one end of a socket pair, in a thread of its own. */
-struct inproc_stream {
-  struct kk_api_call call;
-  int fd;
-};
-
-static void *inproc_stream_run(void *p) {
-  struct inproc_stream *s = p;
-  kk_api_stream_run(&s->call, s->fd);
-  close(s->fd);
-  return NULL;
-}
-
-/* The connection the exec's stream comes on: kukeond's, or a socket pair
- * whose other end a thread serves (*th set, joined by the caller). */
-static int exec_stream(struct kk_api *api, struct inproc_stream *ip, pthread_t *th, bool *threaded, kk_err_t *err) {
-  if (api->ctl == NULL)
-    return take_stream(api);
-  int sp[2];
-  if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp) < 0)
-    return kk_error(err, errno, "socketpair");
-  ip->fd = sp[0];
-  int e = pthread_create(th, NULL, inproc_stream_run, ip);
-  if (e != 0) {
-    close(sp[0]);
-    close(sp[1]);
-    return kk_error(err, e, "start the exec's thread");
-  }
-  *threaded = true;
-  return sp[1];
-}
-
 int kk_api_exec(struct kk_api *api, const struct kk_ref *cell, const struct kk_ctl_exec *x, int in_fd, int out_fd,
                 int err_fd, int *code, kk_err_t *err) {
   Kukeonv1__ExecRequest req = KUKEONV1__EXEC_REQUEST__INIT;
@@ -547,7 +560,7 @@ int kk_api_exec(struct kk_api *api, const struct kk_ref *cell, const struct kk_c
   }
   pthread_t th;
   bool threaded = false;
-  int conn = exec_stream(api, &ip, &th, &threaded, err);
+  int conn = open_stream(api, &ip, &th, &threaded, err);
   struct kk_attach_exit ax = {0};
   int r = conn < 0 ? -1
                    : kk_attach_session(conn, x->interactive ? in_fd : -1, out_fd, err_fd,

@@ -37,7 +37,9 @@ void kk_ssh_explain(struct kk_ssh *s, kk_err_t *err);
 void kk_ssh_free(struct kk_ssh *s);
 
 /* api/stream.c: a handler's stream, left in call->stream (api.h). */
-void kk_api_stream_log(struct kk_api_call *call, char **dir, const struct kk_log_opts *lo);
+/* signals (may be NULL): signal frames from the client go there. */
+void kk_api_stream_log(struct kk_api_call *call, char **dir, const struct kk_log_opts *lo,
+                       struct kk_ctl_exec_target **signals);
 void kk_api_stream_attach(struct kk_api_call *call, int sock);
 void kk_api_stream_exec(struct kk_api_call *call, struct kk_ctl_exec_target **t);
 

@@ -174,7 +174,8 @@ static void pack_log_response(const struct kk_ctl_exit *ex, struct reply *out) {
 
 /* In-process the log goes straight into the caller's fds; a remote peer
  * gets the answer (which container) now and the log as stream frames
- * after it, ended by an exit frame. */
+ * after it, ended by an exit frame.  kuke run's log (forward_signals) is a
+ * stream in-process too, for the signal frames that come back on it. */
 static int h_log(struct kk_controller *ctl, struct kk_api_call *call, const void *msg, struct reply *out,
                  kk_err_t *err) {
   const Kukeonv1__LogRequest *req = msg;
@@ -184,12 +185,19 @@ static int h_log(struct kk_controller *ctl, struct kk_api_call *call, const void
   int ret = kk_ref_from_pb(req->cell, &ref, err);
   if (ret == 0 && ref.kind != KK_KIND_CELL)
     ret = kk_error_kind(err, KK_ERR_INVALID, 0, "a container is named by its cell");
-  if (ret == 0 && call->remote) {
+  if (ret == 0 && (call->remote || req->forward_signals)) {
     cleanup_free char *dir = NULL;
     bool tty = false;
+    struct kk_ctl_exec_target *signals = NULL;
     ret = kk_ctl_container_dir(ctl, &ref, req->container, &dir, &ex.container_id, &tty, err);
+    if (ret == 0 && req->forward_signals)
+      ret = kk_policy_check_realm(call->policy, ref.realm, "kill", err);
+    if (ret == 0 && req->forward_signals && kk_ctl_signal_target(ctl, &ref, req->container, &signals, err) < 0) {
+      kk_error_free(err); /* not running (any more): nothing to signal, the log says the rest */
+      signals = NULL;
+    }
     if (ret == 0)
-      kk_api_stream_log(call, &dir, &lo);
+      kk_api_stream_log(call, &dir, &lo, &signals);
   } else if (ret == 0) {
     if (call->n_in_fds < 1 || call->n_in_fds > 2)
       ret = kk_error_kind(err, KK_ERR_INVALID, 0, "log request must carry one or two fds");

@@ -369,7 +369,8 @@ static int run_follow(struct kk_cli *cli, struct kk_api *api, const struct run_o
       return 0;
     code = exit_after_attach(api, ref, id, true, err);
   } else {
-    struct kk_log_opts lo = {.follow = true, .tail = -1};
+    /* Ctrl-C and SIGTERM go to the container, which decides (docker's sig-proxy). */
+    struct kk_log_opts lo = {.follow = true, .tail = -1, .forward_signals = true};
     struct kk_ctl_exit ex = {0};
     int r = kk_api_log(api, ref, container, &lo, STDOUT_FILENO, STDERR_FILENO, &ex, err);
     code = r < 0 ? -1 : ex.exited ? ex.code : -2;

@@ -199,6 +199,11 @@ int kk_ctl_exec_prepare(struct kk_controller *c, const struct kk_ref *cell, cons
 const char *kk_ctl_exec_container(const struct kk_ctl_exec_target *t);
 int kk_ctl_exec_run(const struct kk_ctl_exec_target *t, int conn, kk_err_t *err);
 void kk_ctl_exec_target_free(struct kk_ctl_exec_target **t);
+/* kuke run's sig-proxy: the running container a signal goes to, and the
+ * signal (runc kill, to its init). */
+int kk_ctl_signal_target(struct kk_controller *c, const struct kk_ref *cell, const char *container,
+                         struct kk_ctl_exec_target **out, kk_err_t *err);
+int kk_ctl_exec_signal(const struct kk_ctl_exec_target *t, int sig, kk_err_t *err);
 
 /* ---------------------------------------------------------------- status
  * kuke status's state and storage rows.  Both only read. */

@@ -41,10 +41,9 @@ static int must_run(struct kk_controller *c, const struct kk_ctr_paths *p, const
   return 0;
 }
 
-int kk_ctl_exec_prepare(struct kk_controller *c, const struct kk_ref *cell, const struct kk_ctl_exec *x,
-                        struct kk_ctl_exec_target **out, kk_err_t *err) {
-  if (x->argv == NULL || x->argv->n == 0)
-    return kk_error_kind(err, KK_ERR_INVALID, 0, "exec needs a command: kuke exec CELL -- CMD [ARG...]");
+/* The running container of a cell a command or a signal goes to. */
+static int locate(struct kk_controller *c, const struct kk_ref *cell, const char *container, const char *user,
+                  struct kk_ctl_exec_target **out, kk_err_t *err) {
   cleanup_doc struct kk_doc *doc = NULL;
   {
     cleanup_close int lock = kk_store_lock(c->store, false, err);
@@ -52,20 +51,41 @@ int kk_ctl_exec_prepare(struct kk_controller *c, const struct kk_ref *cell, cons
       return -1;
   }
   const struct kk_container_spec *ct = NULL;
-  if (kk_ctl_cell_pick_container(&doc->u.cell, cell->name, x->container, &ct, err) < 0)
+  if (kk_ctl_cell_pick_container(&doc->u.cell, cell->name, container, &ct, err) < 0)
     return -1;
   cleanup_paths struct kk_ctr_paths p = {0};
   kk_ctl_ctr_paths_of(c, &doc->u.cell, ct, &p);
-  cleanup_free char *user = NULL;
+  cleanup_free char *uid = NULL;
   if (must_run(c, &p, ct->containerd_id, ct->id, cell->name, err) < 0 ||
-      kk_rootfs_resolve_user(p.rootfs, x->user, &user, err) < 0)
+      kk_rootfs_resolve_user(p.rootfs, user, &uid, err) < 0)
     return -1;
   struct kk_ctl_exec_target *t = kk_xzalloc(sizeof(*t));
   t->runc_bin = kk_xstrdup(c->runc_bin ? c->runc_bin : "runc");
   t->runc_root = kk_steal(&p.runc_root);
   t->id = kk_xstrdup(ct->containerd_id);
   t->container = kk_xstrdup(ct->id);
-  t->user = kk_steal(&user);
+  t->user = kk_steal(&uid);
+  *out = t;
+  return 0;
+}
+
+int kk_ctl_signal_target(struct kk_controller *c, const struct kk_ref *cell, const char *container,
+                         struct kk_ctl_exec_target **out, kk_err_t *err) {
+  return locate(c, cell, container, NULL, out, err);
+}
+
+int kk_ctl_exec_signal(const struct kk_ctl_exec_target *t, int sig, kk_err_t *err) {
+  struct kk_runc r = {t->runc_bin, t->runc_root};
+  return kk_runc_kill(&r, t->id, sig, false, err);
+}
+
+int kk_ctl_exec_prepare(struct kk_controller *c, const struct kk_ref *cell, const struct kk_ctl_exec *x,
+                        struct kk_ctl_exec_target **out, kk_err_t *err) {
+  if (x->argv == NULL || x->argv->n == 0)
+    return kk_error_kind(err, KK_ERR_INVALID, 0, "exec needs a command: kuke exec CELL -- CMD [ARG...]");
+  struct kk_ctl_exec_target *t = NULL;
+  if (locate(c, cell, x->container, x->user, &t, err) < 0)
+    return -1;
   t->cwd = kk_empty(x->cwd) ? NULL : kk_xstrdup(x->cwd);
   kk_strv_copy(&t->argv, x->argv);
   if (x->env)

@@ -174,6 +174,9 @@ struct kk_log_opts {
   /* out_fd is a client's connection: the lines go out as stream frames
    * (lib/stream.h), stdout and stderr told apart; err_fd is not used. */
   bool framed;
+  /* kk_api_log: SIGINT, SIGTERM and SIGHUP of the client go to the
+   * container while it is followed (kuke run, as docker's sig-proxy). */
+  bool forward_signals;
 };
 /* Print a container's log (log.1 then log) without the CRI prefixes:
  * stdout lines to out_fd, stderr lines to err_fd (err_fd < 0: out_fd),

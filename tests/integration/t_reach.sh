@@ -172,3 +172,27 @@ t_eq exec-daemon-threads-back yes "$([ "$(ls /proc/$DPID/task | wc -l)" -le "$th
 
 for c in talk slow tty forever; do local_kuke delete cell "$c" >/dev/null 2>&1; done
 t_eq daemon-alive 0 "$(kill -0 "$DPID" 2>/dev/null; echo $?)"
+
+# kuke run forwards SIGINT and SIGTERM to its container (docker's sig-proxy):
+# the container decides, kuke run exits with its code.
+for how in local fwd inproc; do
+  case $how in
+    local) pre=(env KUKEON_HOST="unix://$SOCK") ;;
+    fwd) pre=(env KUKEON_HOST="unix://$FWD") ;;
+    inproc) pre=(env KUKEON_RUN_PATH="$RP") ;;
+  esac
+  "${pre[@]}" "$KUKE" run --image busybox --rm --name "sig-$how" -- /bin/sh -c \
+    'trap "echo got-term; exit 43" TERM; trap "echo got-int; exit 44" INT; echo armed; while :; do sleep 0.1; done' \
+    >"$T_TMP/sig-$how.out" 2>&1 &
+  kpid=$!
+  for _ in $(seq 200); do grep -q armed "$T_TMP/sig-$how.out" && break; sleep 0.05; done
+  kill -INT "$kpid"; wait "$kpid"; rc=$?
+  t_eq "run-sigint-to-container-$how" "44|got-int" "$rc|$(grep got- "$T_TMP/sig-$how.out")"
+  t_eq "run-rm-after-signal-$how" "" "$(local_kuke get cells 2>/dev/null | awk -v n="sig-$how" '$1 == n')"
+done
+"${pre[@]}" "$KUKE" run --image busybox --rm --name sig-term -- /bin/sh -c \
+  'trap "exit 43" TERM; echo armed; while :; do sleep 0.1; done' >"$T_TMP/sig-term.out" 2>&1 &
+kpid=$!
+for _ in $(seq 200); do grep -q armed "$T_TMP/sig-term.out" && break; sleep 0.05; done
+kill -TERM "$kpid"; wait "$kpid"; rc=$?
+t_eq run-sigterm-to-container 43 "$rc"
