@@ -34,6 +34,13 @@ int kk_api_open_local(const struct kk_controller_config *cfg, struct kk_api **ou
 /* Through kukeond's unix socket.  A daemon that is not there is one line
  * that says so and how to run in-process instead. */
 int kk_api_open_remote(const char *socket_path, struct kk_api **out, kk_err_t *err);
+/* A bare connection to kukeond's socket (kuke system dial-stdio relays
+ * one); the errors kk_api_open_remote gives. */
+int kk_api_dial(const char *socket_path, kk_err_t *err);
+/* Through ssh (api/ssh.c): argv runs the OpenSSH client up to and
+ * including the remote command (`kuke system dial-stdio`); where is the
+ * ssh:// address, for messages.  Each connection is one ssh. */
+int kk_api_open_ssh(const char *const *argv, const char *where, struct kk_api **out, kk_err_t *err);
 void kk_api_close(struct kk_api *api);
 void kk_api_closep(struct kk_api **api);
 #define cleanup_api KK_CLEANUP(kk_api_closep)
@@ -93,6 +100,14 @@ int kk_api_log(struct kk_api *api, const struct kk_ref *cell, const char *contai
 int kk_api_attach(struct kk_api *api, const struct kk_ref *cell, const char *container, int *sock,
                   char **container_id, bool *tty, kk_err_t *err);
 
+/* kuke exec: x->argv in a running container of cell, in_fd to its stdin
+ * (with x->interactive), its output to out_fd/err_fd, SIGINT/SIGTERM/SIGHUP
+ * forwarded to it; returns once it ended, *code its exit status (128+N:
+ * killed by signal N).  Through kukeond the stream is the connection; in
+ * process the same stream code runs on a socket pair. */
+int kk_api_exec(struct kk_api *api, const struct kk_ref *cell, const struct kk_ctl_exec *x, int in_fd, int out_fd,
+                int err_fd, int *code, kk_err_t *err);
+
 /* Images (controller.h, kk_ctl_image_*).  Load: fd is the archive this
  * side opened (a file or a pipe); a directory (an OCI layout) is loaded
  * only in-process, kukeond never reads one for a client.  Pull:
@@ -121,12 +136,20 @@ struct kk_api_call {
   int cancel_fd;                  /* the connection: hangs up when the client left; -1 */
   int out_fds[KK_API_MAX_FDS];    /* go with the response; the caller sends, then closes them */
   size_t n_out_fds;
+  struct kk_api_stream *stream;   /* remote only: what the connection carries after the response */
 };
 
 /* One packed Request in, one packed Response out (always, even for garbage
  * input: then the Response carries the error).  *resp is malloc'd. */
 void kk_api_dispatch(struct kk_controller *ctl, struct kk_api_call *call, const uint8_t *req, size_t req_len,
                      uint8_t **resp, size_t *resp_len);
+
+/* A handler that answered a log or attach request of a remote peer left
+ * call->stream: once the response is written, kukeond runs it on the
+ * connection (stream frames, lib/stream.h) and then closes the connection;
+ * kk_api_stream_free in every case. */
+void kk_api_stream_run(struct kk_api_call *call, int conn);
+void kk_api_stream_free(struct kk_api_stream **s);
 
 /* A packed Response carrying only an error (for refusals before dispatch). */
 void kk_api_error_response(enum kk_err_kind kind, const char *msg, uint8_t **resp, size_t *resp_len);

@@ -1,6 +1,7 @@
 /* The client side: pack a Request, hand it to the daemon (a frame over the
  * socket) or to kk_api_dispatch in-process, unpack the Response. */
 #include <errno.h>
+#include <pthread.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <stdlib.h>
@@ -18,10 +19,13 @@
 struct kk_api {
   struct kk_controller *ctl; /* in-process */
   int fd;                    /* or a connection to kukeond */
-  char *socket_path;
+  char *socket_path;         /* or, with ssh, the ssh:// address (for messages) */
+  struct kk_ssh *ssh;        /* NULL: a unix socket */
   int reply_ms;              /* how long a reply may take to begin; -1: no bound */
   bool ignore_disk_pressure; /* sent with every create and apply */
 };
+
+static char *nz_str(const char *s) { return (char *)(s ? s : ""); }
 
 int kk_api_open_local(const struct kk_controller_config *cfg, struct kk_api **out, kk_err_t *err) {
   struct kk_controller *ctl = NULL;
@@ -34,7 +38,7 @@ int kk_api_open_local(const struct kk_controller_config *cfg, struct kk_api **ou
   return 0;
 }
 
-static int dial(const char *socket_path, kk_err_t *err) {
+int kk_api_dial(const char *socket_path, kk_err_t *err) {
   struct sockaddr_un sa = {.sun_family = AF_UNIX};
   if (strlen(socket_path) >= sizeof(sa.sun_path))
     return kk_error_kind(err, KK_ERR_INVALID, 0, "socket path %s is too long", socket_path);
@@ -58,8 +62,34 @@ static int dial(const char *socket_path, kk_err_t *err) {
   return fd;
 }
 
+/* A new connection to the same kukeond. */
+static int connect_again(struct kk_api *api, kk_err_t *err) {
+  return api->ssh ? kk_ssh_dial(api->ssh, err) : kk_api_dial(api->socket_path, err);
+}
+
+/* The connection failed: through ssh, say why ssh or the remote side ended. */
+static int transport_failed(struct kk_api *api, kk_err_t *err) {
+  if (api->ssh)
+    kk_ssh_explain(api->ssh, err);
+  return -1;
+}
+
+int kk_api_open_ssh(const char *const *argv, const char *where, struct kk_api **out, kk_err_t *err) {
+  struct kk_api *api = kk_xzalloc(sizeof(*api));
+  kk_ssh_new(argv, where, &api->ssh);
+  api->socket_path = kk_xstrdup(where);
+  api->reply_ms = -1;
+  api->fd = kk_ssh_dial(api->ssh, err);
+  if (api->fd < 0) {
+    kk_api_close(api);
+    return -1;
+  }
+  *out = api;
+  return 0;
+}
+
 int kk_api_open_remote(const char *socket_path, struct kk_api **out, kk_err_t *err) {
-  int fd = dial(socket_path, err);
+  int fd = kk_api_dial(socket_path, err);
   if (fd < 0)
     return -1;
   struct kk_api *api = kk_xzalloc(sizeof(*api));
@@ -75,6 +105,10 @@ int kk_api_open_remote(const char *socket_path, struct kk_api **out, kk_err_t *e
  * again when the daemon already closed this one.  Bytes waiting instead
  * are the daemon's refusal, which the call reads. */
 static int redial_if_closed(struct kk_api *api, kk_err_t *err) {
+  if (api->fd < 0) { /* the last one carried a stream */
+    api->fd = connect_again(api, err);
+    return api->fd < 0 ? -1 : 0;
+  }
   struct pollfd p = {api->fd, POLLIN, 0};
   if (poll(&p, 1, 0) <= 0)
     return 0;
@@ -82,7 +116,7 @@ static int redial_if_closed(struct kk_api *api, kk_err_t *err) {
   if (recv(api->fd, &c, 1, MSG_PEEK | MSG_DONTWAIT) > 0)
     return 0;
   close(api->fd);
-  api->fd = dial(api->socket_path, err);
+  api->fd = connect_again(api, err);
   return api->fd < 0 ? -1 : 0;
 }
 
@@ -92,6 +126,7 @@ void kk_api_close(struct kk_api *api) {
   kk_controller_close(api->ctl);
   if (api->fd >= 0)
     close(api->fd);
+  kk_ssh_free(api->ssh);
   free(api->socket_path);
   free(api);
 }
@@ -114,20 +149,14 @@ static int read_refusal(struct kk_api *api, kk_err_t *err, uint8_t **resp, size_
   kk_error_free(err);
   if (r > 0)
     return 0;
-  return kk_error_kind(err, KK_ERR_UNAVAILABLE, 0,
-                       "kukeond at %s closed the connection before reading the request, without saying why; retry",
-                       api->socket_path);
+  kk_error_kind(err, KK_ERR_UNAVAILABLE, 0,
+                "kukeond at %s closed the connection before reading the request, without saying why; retry",
+                api->socket_path);
+  return transport_failed(api, err);
 }
 
-/* What happens between the request and its response (kuke log relays the
- * pipes the daemon writes into); NULL: nothing. */
-struct between {
-  int (*fn)(void *ctx, kk_err_t *err);
-  void *ctx;
-};
-
-static int remote_call(struct kk_api *api, const uint8_t *req, size_t req_len, struct kk_api_call *c,
-                       const struct between *b, uint8_t **resp, size_t *resp_len, kk_err_t *err) {
+static int remote_call(struct kk_api *api, const uint8_t *req, size_t req_len, struct kk_api_call *c, uint8_t **resp,
+                       size_t *resp_len, kk_err_t *err) {
   if (redial_if_closed(api, err) < 0)
     return -1;
   if (kk_frame_write_fds(api->fd, req, req_len, c->in_fds, c->n_in_fds, KK_API_FRAME_DEADLINE_MS, err) < 0) {
@@ -135,23 +164,21 @@ static int remote_call(struct kk_api *api, const uint8_t *req, size_t req_len, s
       return read_refusal(api, err, resp, resp_len);
     return kk_error_wrap(err, "send request to kukeond at %s", api->socket_path);
   }
-  if (b != NULL && b->fn(b->ctx, err) < 0)
-    return -1;
   int r = kk_frame_read_fds(api->fd, api->reply_ms, resp, resp_len, c->out_fds, &c->n_out_fds, err);
   if (r == 0 && api->reply_ms >= 0)
     return kk_error_kind(err, KK_ERR_UNAVAILABLE, 0, "kukeond at %s did not answer within %d ms", api->socket_path,
                          api->reply_ms);
   if (r == 0)
-    return kk_error_kind(err, KK_ERR_UNAVAILABLE, 0, "kukeond at %s closed the connection without answering", api->socket_path);
-  if (r < 0)
-    return kk_error_wrap(err, "read reply from kukeond at %s", api->socket_path);
-  return 0;
+    kk_error_kind(err, KK_ERR_UNAVAILABLE, 0, "kukeond at %s closed the connection without answering", api->socket_path);
+  else if (r < 0)
+    kk_error_wrap(err, "read reply from kukeond at %s", api->socket_path);
+  return r <= 0 ? transport_failed(api, err) : 0;
 }
 
 /* Send one request; on success *payload is the response payload (malloc'd)
  * and c->out_fds what came with it (the caller closes them). */
 static int call_with(struct kk_api *api, Kukeonv1__Method method, const ProtobufCMessage *msg, struct kk_api_call *c,
-                     const struct between *b, uint8_t **payload, size_t *payload_len, kk_err_t *err) {
+                     uint8_t **payload, size_t *payload_len, kk_err_t *err) {
   Kukeonv1__Request req = KUKEONV1__REQUEST__INIT;
   req.method = method;
   cleanup_free uint8_t *body = kk_pb_pack(msg, &req.payload.len);
@@ -162,7 +189,7 @@ static int call_with(struct kk_api *api, Kukeonv1__Method method, const Protobuf
   size_t resp_len = 0;
   if (api->ctl != NULL)
     kk_api_dispatch(api->ctl, c, packed, req_len, &resp_buf, &resp_len);
-  else if (remote_call(api, packed, req_len, c, b, &resp_buf, &resp_len, err) < 0)
+  else if (remote_call(api, packed, req_len, c, &resp_buf, &resp_len, err) < 0)
     return -1;
   Kukeonv1__Response *resp = kukeonv1__response__unpack(NULL, resp_len, resp_buf);
   if (resp == NULL) {
@@ -187,7 +214,7 @@ static int call_with(struct kk_api *api, Kukeonv1__Method method, const Protobuf
 static int call(struct kk_api *api, Kukeonv1__Method method, const ProtobufCMessage *msg, uint8_t **payload,
                 size_t *payload_len, kk_err_t *err) {
   struct kk_api_call c = {.cancel_fd = -1};
-  int ret = call_with(api, method, msg, &c, NULL, payload, payload_len, err);
+  int ret = call_with(api, method, msg, &c, payload, payload_len, err);
   kk_close_fds(c.out_fds, &c.n_out_fds); /* none expected */
   return ret;
 }
@@ -414,53 +441,6 @@ int kk_api_refresh(struct kk_api *api, struct kk_report *rep, kk_err_t *err) {
   return report_from(p, n, rep, err);
 }
 
-/* The daemon writes the log into two pipes; this side copies them to the
- * caller's fds until the daemon closes its ends (it has replied then). */
-struct log_relay {
-  int pipes[2][2]; /* [stdout, stderr][read, write] */
-  int out[2];
-};
-
-static void log_relay_close(struct log_relay *r) {
-  for (int k = 0; k < 2; k++)
-    for (int e = 0; e < 2; e++)
-      if (r->pipes[k][e] >= 0) {
-        close(r->pipes[k][e]);
-        r->pipes[k][e] = -1;
-      }
-}
-
-static int log_relay_run(void *ctx, kk_err_t *err) {
-  struct log_relay *r = ctx;
-  for (int k = 0; k < 2; k++) { /* only the daemon writes now */
-    close(r->pipes[k][1]);
-    r->pipes[k][1] = -1;
-  }
-  char buf[65536];
-  while (r->pipes[0][0] >= 0 || r->pipes[1][0] >= 0) {
-    struct pollfd p[2] = {{r->pipes[0][0], POLLIN, 0}, {r->pipes[1][0], POLLIN, 0}};
-    if (poll(p, 2, -1) < 0) {
-      if (errno == EINTR)
-        continue;
-      return kk_error(err, errno, "poll");
-    }
-    for (int k = 0; k < 2; k++) {
-      if (!p[k].revents)
-        continue;
-      ssize_t n = read(r->pipes[k][0], buf, sizeof(buf));
-      if (n < 0 && (errno == EINTR || errno == EAGAIN))
-        continue;
-      if (n <= 0) {
-        close(r->pipes[k][0]);
-        r->pipes[k][0] = -1;
-      } else if (kk_write_all(r->out[k], buf, (size_t)n) < 0) {
-        return kk_error(err, errno, "write the log");
-      }
-    }
-  }
-  return 0;
-}
-
 static int log_response(const uint8_t *p, size_t n, struct kk_ctl_exit *exit, kk_err_t *err) {
   Kukeonv1__LogResponse *resp = kukeonv1__log_response__unpack(NULL, n, p);
   if (resp == NULL)
@@ -468,6 +448,47 @@ static int log_response(const uint8_t *p, size_t n, struct kk_ctl_exit *exit, kk
   *exit = (struct kk_ctl_exit){resp->exited, resp->exit_code, kk_xstrdup(resp->container)};
   kukeonv1__log_response__free_unpacked(resp, NULL);
   return 0;
+}
+
+/* After a remote answer to log or attach the connection carries the
+ * stream (api/stream.c) and is not used for requests again. */
+static int take_stream(struct kk_api *api) {
+  int fd = api->fd;
+  api->fd = -1;
+  return fd;
+}
+
+/* In-process an exec (or kuke run's log) runs as it does in kukeond: the
+ * same stream code, on one end of a socket pair, in a thread of its own. */
+struct inproc_stream {
+  struct kk_api_call call;
+  int fd;
+};
+
+static void *inproc_stream_run(void *p) {
+  struct inproc_stream *s = p;
+  kk_api_stream_run(&s->call, s->fd);
+  close(s->fd);
+  return NULL;
+}
+
+/* The connection a stream comes on: kukeond's, or a socket pair whose
+ * other end a thread serves (*th set, joined by the caller). */
+static int open_stream(struct kk_api *api, struct inproc_stream *ip, pthread_t *th, bool *threaded, kk_err_t *err) {
+  if (api->ctl == NULL)
+    return take_stream(api);
+  int sp[2];
+  if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp) < 0)
+    return kk_error(err, errno, "socketpair");
+  ip->fd = sp[0];
+  int e = pthread_create(th, NULL, inproc_stream_run, ip);
+  if (e != 0) {
+    close(sp[0]);
+    close(sp[1]);
+    return kk_error(err, e, "start the stream's thread");
+  }
+  *threaded = true;
+  return sp[1];
 }
 
 int kk_api_log(struct kk_api *api, const struct kk_ref *cell, const char *container, const struct kk_log_opts *o,
@@ -480,27 +501,43 @@ int kk_api_log(struct kk_api *api, const struct kk_ref *cell, const char *contai
   req.follow = o->follow;
   req.timestamps = o->timestamps;
   req.tail = o->tail;
-  struct kk_api_call c = {.cancel_fd = -1, .n_in_fds = 2};
-  struct log_relay r KK_CLEANUP(log_relay_close) = {{{-1, -1}, {-1, -1}}, {out_fd, err_fd}};
-  struct between b = {log_relay_run, &r};
-  if (api->ctl != NULL) {
-    c.in_fds[0] = out_fd;
-    c.in_fds[1] = err_fd >= 0 ? err_fd : out_fd;
-  } else {
-    if (r.out[1] < 0)
-      r.out[1] = out_fd;
-    for (int k = 0; k < 2; k++)
-      if (pipe2(r.pipes[k], O_CLOEXEC) < 0)
-        return kk_error(err, errno, "pipe");
-    c.in_fds[0] = r.pipes[0][1];
-    c.in_fds[1] = r.pipes[1][1];
+  req.forward_signals = o->forward_signals;
+  bool direct = api->ctl != NULL && !o->forward_signals; /* in-process: straight into the fds */
+  struct inproc_stream ip = {.call = {.cancel_fd = -1}, .fd = -1};
+  if (direct) {
+    ip.call.in_fds[ip.call.n_in_fds++] = out_fd;
+    ip.call.in_fds[ip.call.n_in_fds++] = err_fd >= 0 ? err_fd : out_fd;
   }
   cleanup_free uint8_t *p = NULL;
   size_t n = 0;
-  if (call_with(api, KUKEONV1__METHOD__LOG, &req.base, &c, api->ctl ? NULL : &b, &p, &n, err) < 0)
+  int r = call_with(api, KUKEONV1__METHOD__LOG, &req.base, &ip.call, &p, &n, err);
+  if (r == 0)
+    r = log_response(p, n, exit, err);
+  if (r < 0 || direct) {
+    kk_api_stream_free(&ip.call.stream);
+    return r;
+  }
+  pthread_t th;
+  bool threaded = false;
+  int conn = open_stream(api, &ip, &th, &threaded, err);
+  struct kk_attach_exit ax = {0};
+  if (conn >= 0) {
+    r = kk_attach_session(conn, -1, out_fd, err_fd, &(struct kk_attach_opts){.forward_signals = o->forward_signals},
+                          &ax, err);
+    close(conn);
+  }
+  if (threaded)
+    pthread_join(th, NULL);
+  kk_api_stream_free(&ip.call.stream);
+  if (conn < 0 || r < 0)
     return -1;
-  kk_close_fds(c.out_fds, &c.n_out_fds);
-  return log_response(p, n, exit, err);
+  if (!ax.got) {
+    kk_error_kind(err, KK_ERR_UNAVAILABLE, 0, "the log stream of %s ended before the log did", exit->container_id);
+    return transport_failed(api, err);
+  }
+  exit->exited = ax.ended;
+  exit->code = ax.code;
+  return 0;
 }
 
 int kk_api_attach(struct kk_api *api, const struct kk_ref *cell, const char *container, int *sock,
@@ -513,19 +550,67 @@ int kk_api_attach(struct kk_api *api, const struct kk_ref *cell, const char *con
   struct kk_api_call c = {.cancel_fd = -1};
   cleanup_free uint8_t *p = NULL;
   size_t n = 0;
-  if (call_with(api, KUKEONV1__METHOD__ATTACH, &req.base, &c, NULL, &p, &n, err) < 0)
+  if (call_with(api, KUKEONV1__METHOD__ATTACH, &req.base, &c, &p, &n, err) < 0)
     return -1;
   Kukeonv1__AttachResponse *resp = kukeonv1__attach_response__unpack(NULL, n, p);
-  if (resp == NULL || c.n_out_fds != 1) {
+  if (resp == NULL || c.n_out_fds != (api->ctl != NULL ? 1u : 0u)) {
     kk_close_fds(c.out_fds, &c.n_out_fds);
     if (resp)
       kukeonv1__attach_response__free_unpacked(resp, NULL);
     return kk_error_kind(err, KK_ERR_INTERNAL, 0, "malformed attach reply");
   }
-  *sock = c.out_fds[0];
+  *sock = api->ctl != NULL ? c.out_fds[0] : take_stream(api);
   *container_id = kk_xstrdup(resp->container);
   *tty = resp->tty;
   kukeonv1__attach_response__free_unpacked(resp, NULL);
+  return 0;
+}
+
+int kk_api_exec(struct kk_api *api, const struct kk_ref *cell, const struct kk_ctl_exec *x, int in_fd, int out_fd,
+                int err_fd, int *code, kk_err_t *err) {
+  Kukeonv1__ExecRequest req = KUKEONV1__EXEC_REQUEST__INIT;
+  Kukeonv1__Ref pbref;
+  kk_ref_to_pb(cell, &pbref);
+  req.cell = &pbref;
+  req.container = nz_str(x->container);
+  req.args = x->argv->v;
+  req.n_args = x->argv->n;
+  req.env = x->env ? x->env->v : NULL;
+  req.n_env = x->env ? x->env->n : 0;
+  req.user = nz_str(x->user);
+  req.workdir = nz_str(x->cwd);
+  req.tty = x->tty;
+  req.interactive = x->interactive;
+  struct inproc_stream ip = {.call = {.cancel_fd = -1}, .fd = -1};
+  cleanup_free uint8_t *p = NULL;
+  size_t n = 0;
+  if (call_with(api, KUKEONV1__METHOD__EXEC, &req.base, &ip.call, &p, &n, err) < 0) {
+    kk_api_stream_free(&ip.call.stream);
+    return -1;
+  }
+  pthread_t th;
+  bool threaded = false;
+  int conn = open_stream(api, &ip, &th, &threaded, err);
+  struct kk_attach_exit ax = {0};
+  int r = conn < 0 ? -1
+                   : kk_attach_session(conn, x->interactive ? in_fd : -1, out_fd, err_fd,
+                                       &(struct kk_attach_opts){.tty = x->tty, .forward_signals = true}, &ax, err);
+  if (conn >= 0)
+    close(conn); /* a session that ended early (detach keys) hangs the command up */
+  if (threaded)
+    pthread_join(th, NULL);
+  kk_api_stream_free(&ip.call.stream);
+  if (r < 0)
+    return -1;
+  if (r == KK_ATTACH_DETACHED) {
+    *code = 0;
+    return 0;
+  }
+  if (!ax.got) {
+    kk_error_kind(err, KK_ERR_UNAVAILABLE, 0, "the exec stream ended before the command's exit");
+    return transport_failed(api, err);
+  }
+  *code = ax.code;
   return 0;
 }
 
@@ -578,8 +663,6 @@ int kk_api_apply(struct kk_api *api, const struct kk_apply_source *src, size_t n
 
 /* ------------------------------------------------------------- images */
 
-static char *nz_str(const char *s) { return (char *)(s ? s : ""); }
-
 int kk_api_image_list(struct kk_api *api, const char *realm, const char *ref, struct kk_image_info **out, size_t *n,
                       kk_err_t *err) {
   *out = NULL;
@@ -622,7 +705,7 @@ int kk_api_image_load(struct kk_api *api, const struct kk_ctl_image_load *l, int
   struct kk_api_call c = {.cancel_fd = -1, .n_in_fds = 1, .in_fds = {fd}};
   cleanup_free uint8_t *p = NULL;
   size_t len = 0;
-  int ret = call_with(api, KUKEONV1__METHOD__IMAGE_LOAD, &req.base, &c, NULL, &p, &len, err);
+  int ret = call_with(api, KUKEONV1__METHOD__IMAGE_LOAD, &req.base, &c, &p, &len, err);
   kk_close_fds(c.out_fds, &c.n_out_fds);
   if (ret < 0)
     return -1;
@@ -653,7 +736,7 @@ int kk_api_image_pull(struct kk_api *api, const struct kk_ctl_image_pull *pl, st
     c.in_fds[c.n_in_fds++] = pl->progress_fd;
   cleanup_free uint8_t *p = NULL;
   size_t len = 0;
-  int ret = call_with(api, KUKEONV1__METHOD__IMAGE_PULL, &req.base, &c, NULL, &p, &len, err);
+  int ret = call_with(api, KUKEONV1__METHOD__IMAGE_PULL, &req.base, &c, &p, &len, err);
   kk_close_fds(c.out_fds, &c.n_out_fds);
   if (ret < 0)
     return -1;

@@ -25,4 +25,22 @@ void kk_pb_image_free(struct kk_pb_image *p);
 /* A copy: kk_image_info_free it. */
 void kk_image_from_pb(const Kukeonv1__Image *pb, struct kk_image_info *out);
 
+/* api/ssh.c: connections to a kukeond on another host through ssh. */
+struct kk_ssh;
+void kk_ssh_new(const char *const *argv, const char *where, struct kk_ssh **out);
+/* A new connection: ssh started, the returned fd is its stdio. */
+int kk_ssh_dial(struct kk_ssh *s, kk_err_t *err);
+/* After a connection failed: when the latest ssh has ended, *err becomes
+ * why (ssh's own failure, no kukeon there, the remote kuke's error). */
+void kk_ssh_explain(struct kk_ssh *s, kk_err_t *err);
+/* Once every connection is closed: reaps each ssh. */
+void kk_ssh_free(struct kk_ssh *s);
+
+/* api/stream.c: a handler's stream, left in call->stream (api.h). */
+/* signals (may be NULL): signal frames from the client go there. */
+void kk_api_stream_log(struct kk_api_call *call, char **dir, const struct kk_log_opts *lo,
+                       struct kk_ctl_exec_target **signals);
+void kk_api_stream_attach(struct kk_api_call *call, int sock);
+void kk_api_stream_exec(struct kk_api_call *call, struct kk_ctl_exec_target **t);
+
 #endif

@@ -180,49 +180,54 @@ static int h_refresh(struct kk_controller *ctl, struct kk_api_call *call, const 
   return ret;
 }
 
-/* The client's pipes must be pipes: the handler writes to them until the
- * container ends, and a peer's regular file or device is no place for
- * that.  In-process the caller's own stdout and stderr are used. */
-static int log_fds(const struct kk_api_call *call, int *out_fd, int *err_fd, kk_err_t *err) {
-  if (call->n_in_fds < 1 || call->n_in_fds > 2)
-    return kk_error_kind(err, KK_ERR_INVALID, 0, "log request must carry one or two pipes");
-  for (size_t i = 0; call->remote && i < call->n_in_fds; i++) {
-    struct stat st;
-    if (fstat(call->in_fds[i], &st) < 0 || !S_ISFIFO(st.st_mode))
-      return kk_error_kind(err, KK_ERR_INVALID, 0, "log request must carry pipes");
-  }
-  *out_fd = call->in_fds[0];
-  *err_fd = call->n_in_fds > 1 ? call->in_fds[1] : call->in_fds[0];
-  return 0;
+static void pack_log_response(const struct kk_ctl_exit *ex, struct reply *out) {
+  Kukeonv1__LogResponse resp = KUKEONV1__LOG_RESPONSE__INIT;
+  resp.container = ex->container_id;
+  resp.exited = ex->exited;
+  resp.exit_code = ex->code;
+  out->payload = kk_pb_pack(&resp.base, &out->len);
 }
 
+/* In-process the log goes straight into the caller's fds; a remote peer
+ * gets the answer (which container) now and the log as stream frames
+ * after it, ended by an exit frame.  kuke run's log (forward_signals) is a
+ * stream in-process too, for the signal frames that come back on it. */
 static int h_log(struct kk_controller *ctl, struct kk_api_call *call, const void *msg, struct reply *out,
                  kk_err_t *err) {
   const Kukeonv1__LogRequest *req = msg;
   struct kk_ref ref;
-  int out_fd = -1, err_fd = -1;
   struct kk_ctl_exit ex = {0};
+  struct kk_log_opts lo = {.follow = req->follow, .timestamps = req->timestamps, .tail = (long)req->tail};
   int ret = kk_ref_from_pb(req->cell, &ref, err);
   if (ret == 0 && ref.kind != KK_KIND_CELL)
     ret = kk_error_kind(err, KK_ERR_INVALID, 0, "a container is named by its cell");
+  if (ret == 0 && (call->remote || req->forward_signals)) {
+    cleanup_free char *dir = NULL;
+    bool tty = false;
+    struct kk_ctl_exec_target *signals = NULL;
+    ret = kk_ctl_container_dir(ctl, &ref, req->container, &dir, &ex.container_id, &tty, err);
+    if (ret == 0 && req->forward_signals)
+      ret = kk_policy_check_realm(call->policy, ref.realm, "kill", err);
+    if (ret == 0 && req->forward_signals && kk_ctl_signal_target(ctl, &ref, req->container, &signals, err) < 0) {
+      kk_error_free(err); /* not running (any more): nothing to signal, the log says the rest */
+      signals = NULL;
+    }
+    if (ret == 0)
+      kk_api_stream_log(call, &dir, &lo, &signals);
+  } else if (ret == 0) {
+    if (call->n_in_fds < 1 || call->n_in_fds > 2)
+      ret = kk_error_kind(err, KK_ERR_INVALID, 0, "log request must carry one or two fds");
+    else
+      ret = kk_ctl_log(ctl, &ref, req->container, &lo, call->in_fds[0], call->in_fds[call->n_in_fds - 1], &ex, err);
+  }
   if (ret == 0)
-    ret = log_fds(call, &out_fd, &err_fd, err);
-  if (ret == 0) {
-    struct kk_log_opts lo = {.follow = req->follow, .timestamps = req->timestamps, .tail = (long)req->tail,
-                             .stop_fds = {out_fd, call->cancel_fd}, .n_stop_fds = call->cancel_fd >= 0 ? 2 : 1};
-    ret = kk_ctl_log(ctl, &ref, req->container, &lo, out_fd, err_fd, &ex, err);
-  }
-  if (ret == 0) {
-    Kukeonv1__LogResponse resp = KUKEONV1__LOG_RESPONSE__INIT;
-    resp.container = ex.container_id;
-    resp.exited = ex.exited;
-    resp.exit_code = ex.code;
-    out->payload = kk_pb_pack(&resp.base, &out->len);
-  }
+    pack_log_response(&ex, out);
   kk_ctl_exit_free(&ex);
   return ret;
 }
 
+/* A remote peer's connection becomes a relay to the monitor's attach
+ * socket once answered; in-process the caller gets the socket itself. */
 static int h_attach(struct kk_controller *ctl, struct kk_api_call *call, const void *msg, struct reply *out,
                     kk_err_t *err) {
   const Kukeonv1__AttachRequest *req = msg;
@@ -238,11 +243,39 @@ static int h_attach(struct kk_controller *ctl, struct kk_api_call *call, const v
   if (ret == 0)
     ret = kk_ctl_attach(ctl, &ref, req->container, &sock, &id, &tty, err);
   if (ret == 0) {
-    call->out_fds[call->n_out_fds++] = sock;
+    if (call->remote)
+      kk_api_stream_attach(call, sock);
+    else
+      call->out_fds[call->n_out_fds++] = sock;
     Kukeonv1__AttachResponse resp = KUKEONV1__ATTACH_RESPONSE__INIT;
     resp.container = id;
     resp.tty = tty;
     out->payload = kk_pb_pack(&resp.base, &out->len);
+  }
+  return ret;
+}
+
+/* Answered once the command may run; it runs after the answer, on the
+ * connection (in-process: on a socket pair the client side made). */
+static int h_exec(struct kk_controller *ctl, struct kk_api_call *call, const void *msg, struct reply *out,
+                  kk_err_t *err) {
+  const Kukeonv1__ExecRequest *req = msg;
+  struct kk_ref ref;
+  struct kk_strv argv = {req->args, req->n_args}, env = {req->env, req->n_env};
+  struct kk_ctl_exec x = {req->container, &argv, &env, req->user, req->workdir, req->tty, req->interactive};
+  struct kk_ctl_exec_target *t = NULL;
+  int ret = kk_ref_from_pb(req->cell, &ref, err);
+  if (ret == 0 && ref.kind != KK_KIND_CELL)
+    ret = kk_error_kind(err, KK_ERR_INVALID, 0, "a container is named by its cell");
+  if (ret == 0)
+    ret = kk_policy_check_realm(call->policy, ref.realm, "exec", err);
+  if (ret == 0)
+    ret = kk_ctl_exec_prepare(ctl, &ref, &x, &t, err);
+  if (ret == 0) {
+    Kukeonv1__ExecResponse resp = KUKEONV1__EXEC_RESPONSE__INIT;
+    resp.container = (char *)kk_ctl_exec_container(t);
+    out->payload = kk_pb_pack(&resp.base, &out->len);
+    kk_api_stream_exec(call, &t);
   }
   return ret;
 }
@@ -467,6 +500,7 @@ static const struct method methods[] = {
     METHOD(CELL_OP, "cell_op", "cell operation", cell_op_request, h_cell_op),
     METHOD(LOG, "log", "log", log_request, h_log),
     METHOD(ATTACH, "attach", "attach", attach_request, h_attach),
+    METHOD(EXEC, "exec", "exec", exec_request, h_exec),
     METHOD(IMAGE_LIST, "image_list", "image list", image_list_request, h_image_list),
     METHOD(IMAGE_LOAD, "image_load", "image load", image_load_request, h_image_load),
     METHOD(IMAGE_PULL, "image_pull", "image pull", image_pull_request, h_image_pull),

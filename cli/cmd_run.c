@@ -124,7 +124,7 @@ static int attach_run(void *ctx, const struct kk_cmdline *cl, int *status, kk_er
   if (r == 0)
     r = kk_api_attach(t.api, &t.ref, kk_cmdline_str(cl, "container"), &sock, &id, &tty, err);
   if (r == 0) {
-    int a = kk_attach_session(sock, STDIN_FILENO, STDOUT_FILENO, STDERR_FILENO, tty, err);
+    int a = kk_attach_session(sock, STDIN_FILENO, STDOUT_FILENO, STDERR_FILENO, &(struct kk_attach_opts){.tty = tty}, NULL, err);
     r = a > 0 || (a == KK_ATTACH_ENDED && exit_after_attach(t.api, &t.ref, id, false, err) >= 0) ? 0 : -1;
   }
   target_free(&t);
@@ -150,6 +150,63 @@ const struct kk_cmd kk_cli_cmd_attach = {
     .details = "Attach the terminal to a running container: its output, and your input. Detach with Ctrl-] Ctrl-] "
                "(the container keeps running). Containers with attachable: true have a pty.",
     .run = attach_run,
+};
+
+/* --------------------------------------------------------------- exec */
+
+static int exec_run(void *ctx, const struct kk_cmdline *cl, int *status, kk_err_t *err) {
+  struct kk_cli *cli = KK_CLI(ctx);
+  const struct kk_strv *pos = &cl->args;
+  if (pos->n < 2)
+    return kk_error_kind(err, KK_ERR_INVALID, 0, "exec needs a cell and a command: kuke exec CELL [flags] -- CMD [ARG...]");
+  struct kk_strv name = {pos->v, 1}, argv = {pos->v + 1, pos->n - 1};
+  struct target t = {0};
+  struct kk_ctl_exec x = {
+      .container = kk_cmdline_str(cl, "container"),
+      .argv = &argv,
+      .env = kk_cmdline_strv(cl, "env"),
+      .user = kk_cmdline_str(cl, "user"),
+      .cwd = kk_cmdline_str(cl, "workdir"),
+      .tty = kk_cmdline_bool(cl, "tty"),
+      .interactive = kk_cmdline_bool(cl, "interactive"),
+  };
+  int code = 0;
+  int r = target_of(cli, "exec", &name, kk_cli_scope(cl), kk_cmdline_bool(cl, "no-daemon"), &t, err);
+  if (r == 0)
+    r = kk_api_exec(t.api, &t.ref, &x, STDIN_FILENO, STDOUT_FILENO, STDERR_FILENO, &code, err);
+  target_free(&t);
+  if (r == 0)
+    *status = code;
+  return r;
+}
+
+static const struct kk_flag exec_flags[] = {
+    KK_SCOPE_FLAGS,
+    {"container", 0, KK_FLAG_STRING, NULL, "container (default: the cell's only non-root container)", false},
+    {"interactive", 'i', KK_FLAG_BOOL, NULL, "keep stdin open: your input goes to the command", false},
+    {"tty", 't', KK_FLAG_BOOL, NULL, "run the command on a terminal (raw mode and window size from yours)", false},
+    {"env", 'e', KK_FLAG_STRINGS, NULL, "K=V added to the container's environment (repeatable)", false},
+    {"user", 'u', KK_FLAG_STRING, NULL, "user[:group] or uid[:gid] in the container (default: the container's)", false},
+    {"workdir", 'w', KK_FLAG_STRING, NULL, "working directory in the container (default: the container's)", false},
+    KK_NO_DAEMON_FLAG,
+};
+
+const struct kk_cmd kk_cli_cmd_exec = {
+    .name = "exec",
+    .flags = exec_flags,
+    .n_flags = KK_ARRAY_SIZE(exec_flags),
+    .args = "CELL -- CMD...",
+    .min_args = 2,
+    .max_args = KK_CMD_ANY,
+    .usage = "exec CELL [--container C] [-i] [-t] [-e K=V]... [-u USER] [-w DIR] -- CMD [ARG...]",
+    .summary = "Run a command in a running container",
+    .details = "Run a command in a running container of a cell, as runc exec does: in the container's namespaces and "
+               "cgroup, with its user, environment and capabilities unless -u, -e and -w say otherwise. Its output "
+               "(and with -i your input) goes through kukeond's socket, so exec works over a forwarded socket or "
+               "--host ssh:// too. Ctrl-C, SIGTERM and SIGHUP are passed on to the command (with -t, Ctrl-C is a "
+               "key the terminal turns into SIGINT). kuke exec exits with the command's exit code, 128+N when it "
+               "was killed by signal N. Flags go before --.",
+    .run = exec_run,
 };
 
 /* ---------------------------------------------------------------- run */
@@ -256,14 +313,15 @@ static int run_follow(struct kk_cli *cli, struct kk_api *api, const struct run_o
     kk_error_free(err);
   }
   if (tty) {
-    int a = kk_attach_session(sock, STDIN_FILENO, STDOUT_FILENO, STDERR_FILENO, true, err);
+    int a = kk_attach_session(sock, STDIN_FILENO, STDOUT_FILENO, STDERR_FILENO, &(struct kk_attach_opts){.tty = true}, NULL, err);
     if (a < 0)
       return -1;
     if (a == KK_ATTACH_DETACHED || a == KK_ATTACH_SIGNALED)
       return 0;
     code = exit_after_attach(api, ref, id, true, err);
   } else {
-    struct kk_log_opts lo = {.follow = true, .tail = -1};
+    /* Ctrl-C and SIGTERM go to the container, which decides (docker's sig-proxy). */
+    struct kk_log_opts lo = {.follow = true, .tail = -1, .forward_signals = true};
     struct kk_ctl_exit ex = {0};
     int r = kk_api_log(api, ref, container, &lo, STDOUT_FILENO, STDERR_FILENO, &ex, err);
     code = r < 0 ? -1 : ex.exited ? ex.code : -2;

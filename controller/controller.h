@@ -211,10 +211,37 @@ struct kk_ctl_exit {
 void kk_ctl_exit_free(struct kk_ctl_exit *e);
 int kk_ctl_log(struct kk_controller *c, const struct kk_ref *cell, const char *container, const struct kk_log_opts *o,
                int out_fd, int err_fd, struct kk_ctl_exit *exit, kk_err_t *err);
+/* The same for a monitor directory kk_ctl_container_dir named (kukeond
+ * answers the request first, then streams the log); fills exited/code. */
+int kk_ctl_log_at(const char *dir, const struct kk_log_opts *o, int out_fd, int err_fd, struct kk_ctl_exit *exit,
+                  kk_err_t *err);
 /* kuke attach: a connected socket to the container's monitor (the caller
- * runs kk_attach_session on it, here or in the client kukeond hands it to). */
+ * runs kk_attach_session on it, or kukeond relays a client's connection
+ * to it). */
 int kk_ctl_attach(struct kk_controller *c, const struct kk_ref *cell, const char *container, int *sock,
                   char **container_id, bool *tty, kk_err_t *err);
+
+/* kuke exec (controller/exec.c): a command in a running container of a
+ * cell (container picked as for log and attach).  Prepare checks and
+ * resolves (the user by the container's /etc/passwd); run is the session,
+ * on a connection that carries stream frames (kk_exec_session). */
+struct kk_ctl_exec {
+  const char *container;
+  const struct kk_strv *argv, *env;
+  const char *user, *cwd;
+  bool tty, interactive;
+};
+struct kk_ctl_exec_target;
+int kk_ctl_exec_prepare(struct kk_controller *c, const struct kk_ref *cell, const struct kk_ctl_exec *x,
+                        struct kk_ctl_exec_target **out, kk_err_t *err);
+const char *kk_ctl_exec_container(const struct kk_ctl_exec_target *t);
+int kk_ctl_exec_run(const struct kk_ctl_exec_target *t, int conn, kk_err_t *err);
+void kk_ctl_exec_target_free(struct kk_ctl_exec_target **t);
+/* kuke run's sig-proxy: the running container a signal goes to, and the
+ * signal (runc kill, to its init). */
+int kk_ctl_signal_target(struct kk_controller *c, const struct kk_ref *cell, const char *container,
+                         struct kk_ctl_exec_target **out, kk_err_t *err);
+int kk_ctl_exec_signal(const struct kk_ctl_exec_target *t, int sig, kk_err_t *err);
 
 /* ---------------------------------------------------------------- status
  * kuke status's state and storage rows.  Both only read. */

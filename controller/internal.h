@@ -4,6 +4,7 @@
  * sideways (the declarations below follow the same order, bottom first):
  *
  *   images.c  streams.c  status.c     public: images; log and attach; kuke status's
+ *   exec.c                            public: kuke exec's target and session
  *                                     orphans and storage (read-only)
  *   purge.c                           public: kuke purge (a delete, then a
  *                                     sweep of what names alone point to)

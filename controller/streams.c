@@ -13,13 +13,9 @@ void kk_ctl_exit_free(struct kk_ctl_exit *e) {
   e->container_id = NULL;
 }
 
-int kk_ctl_log(struct kk_controller *c, const struct kk_ref *cell, const char *container, const struct kk_log_opts *o,
-               int out_fd, int err_fd, struct kk_ctl_exit *exit, kk_err_t *err) {
-  cleanup_free char *dir = NULL;
-  bool tty = false;
-  *exit = (struct kk_ctl_exit){0};
-  if (kk_ctl_container_dir(c, cell, container, &dir, &exit->container_id, &tty, err) < 0 ||
-      kk_log_read(dir, o, out_fd, err_fd, err) < 0)
+int kk_ctl_log_at(const char *dir, const struct kk_log_opts *o, int out_fd, int err_fd, struct kk_ctl_exit *exit,
+                  kk_err_t *err) {
+  if (kk_log_read(dir, o, out_fd, err_fd, err) < 0)
     return -1;
   cleanup_close int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   struct kk_exit_record ex = {0};
@@ -30,6 +26,16 @@ int kk_ctl_log(struct kk_controller *c, const struct kk_ref *cell, const char *c
   }
   kk_error_free(&e);
   return 0;
+}
+
+int kk_ctl_log(struct kk_controller *c, const struct kk_ref *cell, const char *container, const struct kk_log_opts *o,
+               int out_fd, int err_fd, struct kk_ctl_exit *exit, kk_err_t *err) {
+  cleanup_free char *dir = NULL;
+  bool tty = false;
+  *exit = (struct kk_ctl_exit){0};
+  if (kk_ctl_container_dir(c, cell, container, &dir, &exit->container_id, &tty, err) < 0)
+    return -1;
+  return kk_ctl_log_at(dir, o, out_fd, err_fd, exit, err);
 }
 
 int kk_ctl_attach(struct kk_controller *c, const struct kk_ref *cell, const char *container, int *sock,

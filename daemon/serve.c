@@ -243,12 +243,18 @@ static void *serve_conn(void *p) {
     set_busy(srv, a.slot, true);
     int w = serve_request(srv, a.fd, &call, req, len, &err);
     free(req);
+    if (w == 0 && call.stream != NULL)
+      kk_api_stream_run(&call, a.fd); /* log, attach: the connection's last use */
+    bool streamed = call.stream != NULL;
+    kk_api_stream_free(&call.stream);
     set_busy(srv, a.slot, false);
     if (w < 0) {
       log_conn_error(a.fd, "reply not written", err);
       kk_error_free(&err);
       break;
     }
+    if (streamed)
+      break;
   }
   release_slot(srv, a.slot);
   return NULL;

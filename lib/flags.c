@@ -115,6 +115,29 @@ static int unknown_flag(const struct kk_flag *a, size_t na, const struct kk_flag
   return kk_error_kind(err, KK_ERR_INVALID, 0, "unknown flag: %s", shown);
 }
 
+/* "-it": short boolean flags together (docker's habit); false when arg is
+ * not such a cluster (then "-ifoo" stays a flag with a value). */
+static bool bool_cluster(struct kk_flag *flags, size_t n, struct kk_flag *glob, size_t ng, const char *arg) {
+  if (arg[0] != '-' || arg[1] == '-' || strlen(arg) < 3 || strchr(arg, '='))
+    return false;
+  struct kk_flag *f[16];
+  size_t k = 0;
+  for (const char *c = arg + 1; *c; c++) {
+    struct kk_flag_word w = {.shorthand = *c};
+    struct kk_flag *x = (struct kk_flag *)kk_flag_find(flags, n, &w);
+    if (x == NULL)
+      x = (struct kk_flag *)kk_flag_find(glob, ng, &w);
+    if (x == NULL || x->type != KK_FLAG_BOOL || k == KK_ARRAY_SIZE(f))
+      return false;
+    f[k++] = x;
+  }
+  for (size_t i = 0; i < k; i++) {
+    *(bool *)f[i]->value = true;
+    f[i]->set = true;
+  }
+  return true;
+}
+
 int kk_flags_parse(struct kk_flag *flags, size_t n, struct kk_flag *glob, size_t ng, int argc, char **argv,
                    struct kk_strv *pos, bool *help, kk_err_t *err) {
   bool only_pos = false;
@@ -132,6 +155,8 @@ int kk_flags_parse(struct kk_flag *flags, size_t n, struct kk_flag *glob, size_t
       *help = true;
       continue;
     }
+    if (bool_cluster(flags, n, glob, ng, a))
+      continue;
     struct kk_flag *f = (struct kk_flag *)kk_flag_find(flags, n, &w);
     if (f == NULL)
       f = (struct kk_flag *)kk_flag_find(glob, ng, &w);

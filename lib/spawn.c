@@ -16,12 +16,20 @@ extern char **environ;
 int kk_spawn(const struct kk_spawn *s, pid_t *pid) {
   posix_spawn_file_actions_t fa;
   posix_spawn_file_actions_init(&fa);
-  if (s->in >= 0)
-    posix_spawn_file_actions_adddup2(&fa, s->in, 0);
-  else
-    posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-  posix_spawn_file_actions_adddup2(&fa, s->out, 1);
-  posix_spawn_file_actions_adddup2(&fa, s->err, 2);
+  if (s->ctty != NULL) {
+    /* After POSIX_SPAWN_SETSID: a session leader's first terminal opened
+     * without O_NOCTTY becomes its controlling terminal. */
+    posix_spawn_file_actions_addopen(&fa, 0, s->ctty, O_RDWR, 0);
+    posix_spawn_file_actions_adddup2(&fa, 0, 1);
+    posix_spawn_file_actions_adddup2(&fa, 0, 2);
+  } else {
+    if (s->in >= 0)
+      posix_spawn_file_actions_adddup2(&fa, s->in, 0);
+    else
+      posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+    posix_spawn_file_actions_adddup2(&fa, s->out, 1);
+    posix_spawn_file_actions_adddup2(&fa, s->err, 2);
+  }
   posix_spawnattr_t sa;
   posix_spawnattr_init(&sa);
   sigset_t none, dfl;
@@ -33,7 +41,9 @@ int kk_spawn(const struct kk_spawn *s, pid_t *pid) {
   posix_spawnattr_setsigmask(&sa, &none);
   posix_spawnattr_setsigdefault(&sa, &dfl);
   short flags = POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF;
-  if (s->own_process_group) {
+  if (s->ctty != NULL)
+    flags |= POSIX_SPAWN_SETSID;
+  else if (s->own_process_group) {
     posix_spawnattr_setpgroup(&sa, 0);
     flags |= POSIX_SPAWN_SETPGROUP;
   }

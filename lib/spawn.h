@@ -17,6 +17,9 @@ struct kk_spawn {
   bool search;              /* posix_spawnp */
   bool own_process_group;   /* so a deadline can kill what it started too */
   int in, out, err;         /* the child's 0, 1, 2; in < 0: /dev/null */
+  const char *ctty;         /* a terminal's path: instead of in/out/err, the child
+                               starts a session of its own and opens it as 0, 1
+                               and 2, its controlling terminal */
 };
 
 /* Returns 0, or an errno value (as posix_spawn does). */

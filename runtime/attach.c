@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "lib/fs.h"
+#include "lib/stream.h"
 #include "lib/util.h"
 #include "runtime/monitor_int.h"
 #include "runtime/runtime.h"
@@ -22,7 +23,6 @@
 #define DETACH_KEY 0x1d /* Ctrl-] */
 #define SEND_MAX 65536  /* queued for the socket before input is read again */
 
-enum { ST_STDIN = 0, ST_STDOUT = 1, ST_STDERR = 2, ST_RESIZE = 3 };
 
 struct session {
   int sock;
@@ -32,9 +32,9 @@ struct session {
   int winsz_fd; /* where the window size is read, -1: none sent */
   char *sendbuf;
   size_t slen, scap;
-  uint8_t hdr[5]; /* the frame being received */
-  size_t hdr_got;
-  uint32_t left;
+  struct kk_stream_parser ps; /* frames from the monitor or kukeond */
+  bool forward_signals;
+  struct kk_attach_exit *exit; /* NULL: exit frames are not expected */
 };
 
 static void queue(struct session *s, const void *data, size_t len) {
@@ -50,7 +50,8 @@ static void queue(struct session *s, const void *data, size_t len) {
 }
 
 static void queue_frame(struct session *s, int stream, const void *data, size_t len) {
-  uint8_t hdr[5] = {(uint8_t)stream, (uint8_t)(len >> 24), (uint8_t)(len >> 16), (uint8_t)(len >> 8), (uint8_t)len};
+  uint8_t hdr[KK_STREAM_HDR];
+  kk_stream_hdr(hdr, (enum kk_stream_id)stream, (uint32_t)len);
   queue(s, hdr, sizeof(hdr));
   if (len > 0)
     queue(s, data, len);
@@ -61,7 +62,7 @@ static void queue_winsize(struct session *s) {
   if (s->winsz_fd < 0 || ioctl(s->winsz_fd, TIOCGWINSZ, &ws) < 0 || ws.ws_row == 0 || ws.ws_col == 0)
     return;
   uint8_t b[4] = {(uint8_t)(ws.ws_row >> 8), (uint8_t)ws.ws_row, (uint8_t)(ws.ws_col >> 8), (uint8_t)ws.ws_col};
-  queue_frame(s, ST_RESIZE, b, sizeof(b));
+  queue_frame(s, KK_STREAM_RESIZE, b, sizeof(b));
 }
 
 /* Send what is queued without blocking; < 0 when the monitor is gone. */
@@ -113,34 +114,32 @@ static bool input(struct session *s, const char *buf, size_t len) {
     }
     out[n++] = (char)b;
     if (n >= sizeof(out) - 1) {
-      queue_frame(s, ST_STDIN, out, n);
+      queue_frame(s, KK_STREAM_STDIN, out, n);
       n = 0;
     }
   }
   if (n > 0)
-    queue_frame(s, ST_STDIN, out, n);
+    queue_frame(s, KK_STREAM_STDIN, out, n);
   return detach;
 }
 
-/* Output frames from the monitor to out_fd/err_fd. */
-static int output(struct session *s, const uint8_t *buf, size_t len, kk_err_t *err) {
-  for (size_t i = 0; i < len;) {
-    if (s->left == 0) {
-      s->hdr[s->hdr_got++] = buf[i++];
-      if (s->hdr_got == sizeof(s->hdr)) {
-        s->hdr_got = 0;
-        s->left = (uint32_t)s->hdr[1] << 24 | (uint32_t)s->hdr[2] << 16 | (uint32_t)s->hdr[3] << 8 | s->hdr[4];
-      }
-      continue;
-    }
-    size_t n = len - i < s->left ? len - i : s->left;
-    int fd = s->hdr[0] == ST_STDOUT ? s->out_fd : s->hdr[0] == ST_STDERR ? s->err_fd : -1;
-    if (fd >= 0 && kk_write_all(fd, buf + i, n) < 0)
-      return kk_error(err, errno, "write the container's output");
-    i += n;
-    s->left -= (uint32_t)n;
+static int output_piece(void *ctx, enum kk_stream_id id, const uint8_t *p, size_t n, kk_err_t *err) {
+  struct session *s = ctx;
+  if (id == KK_STREAM_EXIT) {
+    if (s->exit == NULL)
+      return kk_error_kind(err, KK_ERR_INTERNAL, 0, "unexpected exit frame from the monitor");
+    s->exit->got = kk_stream_exit_decode(p, n, &s->exit->ended, &s->exit->code);
+    return 0;
   }
+  int fd = id == KK_STREAM_STDOUT ? s->out_fd : id == KK_STREAM_STDERR ? s->err_fd : -1;
+  if (fd >= 0 && n > 0 && kk_write_all(fd, p, n) < 0)
+    return kk_error(err, errno, "write the container's output");
   return 0;
+}
+
+/* Output frames from the monitor (or kukeond) to out_fd/err_fd. */
+static int output(struct session *s, const uint8_t *buf, size_t len, kk_err_t *err) {
+  return kk_stream_parse(&s->ps, buf, len, output_piece, s, err);
 }
 
 int kk_attach_socket(int dirfd) {
@@ -207,10 +206,14 @@ static int relay(struct session *s, int sfd, kk_err_t *err) {
     if (p[2].revents & POLLIN) {
       struct signalfd_siginfo si;
       while (read(sfd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
-        if (si.ssi_signo == SIGWINCH)
+        if (si.ssi_signo == SIGWINCH) {
           queue_winsize(s);
-        else
+        } else if (s->forward_signals) {
+          uint8_t signo = (uint8_t)si.ssi_signo;
+          queue_frame(s, KK_STREAM_SIGNAL, &signo, 1);
+        } else {
           return KK_ATTACH_SIGNALED;
+        }
       }
     }
     if (p[1].revents & (POLLIN | POLLHUP | POLLERR)) {
@@ -228,10 +231,10 @@ static int relay(struct session *s, int sfd, kk_err_t *err) {
         in_open = false;
         if (s->escape) {
           uint8_t k = DETACH_KEY;
-          queue_frame(s, ST_STDIN, &k, 1);
+          queue_frame(s, KK_STREAM_STDIN, &k, 1);
           s->escape = false;
         }
-        queue_frame(s, ST_STDIN, NULL, 0);
+        queue_frame(s, KK_STREAM_STDIN, NULL, 0);
         continue;
       }
       if (input(s, (const char *)buf, (size_t)r)) {
@@ -249,9 +252,13 @@ int kk_attach_open(const char *monitor_dir, kk_err_t *err) {
   return connect_attach(monitor_dir, dirfd, err);
 }
 
-int kk_attach_session(int sock, int in_fd, int out_fd, int err_fd, bool tty, kk_err_t *err) {
+int kk_attach_session(int sock, int in_fd, int out_fd, int err_fd, const struct kk_attach_opts *o,
+                      struct kk_attach_exit *exit, kk_err_t *err) {
+  bool tty = o->tty;
   struct session s = {.sock = sock, .in_fd = in_fd, .out_fd = out_fd, .err_fd = err_fd >= 0 ? err_fd : out_fd,
-                      .winsz_fd = -1};
+                      .winsz_fd = -1, .forward_signals = o->forward_signals, .exit = exit};
+  if (exit)
+    *exit = (struct kk_attach_exit){0};
   /* The monitor's socket may come from kukeond (SCM_RIGHTS) blocking. */
   fcntl(sock, F_SETFL, fcntl(sock, F_GETFL) | O_NONBLOCK);
   bool in_term = in_fd >= 0 && isatty(in_fd);
@@ -261,9 +268,11 @@ int kk_attach_session(int sock, int in_fd, int out_fd, int err_fd, bool tty, kk_
   sigset_t mask, old;
   sigemptyset(&mask);
   sigaddset(&mask, SIGWINCH);
-  sigaddset(&mask, SIGINT);
-  sigaddset(&mask, SIGTERM);
-  sigaddset(&mask, SIGHUP);
+  if (in_fd >= 0 || o->forward_signals) { /* an output-only session (a log) dies of them as before */
+    sigaddset(&mask, SIGINT);
+    sigaddset(&mask, SIGTERM);
+    sigaddset(&mask, SIGHUP);
+  }
   sigprocmask(SIG_BLOCK, &mask, &old);
   int sfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
   int ret;

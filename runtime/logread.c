@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "lib/fs.h"
+#include "lib/stream.h"
 #include "lib/util.h"
 #include "runtime/monitor_int.h"
 #include "runtime/runtime.h"
@@ -32,6 +33,7 @@
 #define LINE_MAX_LEN (4u << 20)    /* a longer "line" is not from a monitor: cut */
 #define PARTIAL_MAX (1u << 20)     /* joined P text printed early past this */
 #define FOLLOW_POLL_MS 1000        /* re-check even without inotify events */
+#define FRAMED_STALL_MS 30000      /* a client that takes nothing for this long is dropped */
 
 struct partial {
   char *buf;
@@ -48,7 +50,7 @@ struct reader {
   struct partial st[2];
   char *obuf;
   size_t olen;
-  int ofd;
+  int ok; /* the stream obuf holds: 0 stdout, 1 stderr */
   /* --tail: a counting pass first */
   bool counting;
   bool pend[2];
@@ -58,15 +60,22 @@ struct reader {
 };
 
 static void out_flush(struct reader *r) {
-  if (r->olen > 0 && !r->failed && kk_write_all(r->ofd, r->obuf, r->olen) < 0)
+  if (r->olen == 0 || r->failed) {
+    r->olen = 0;
+    return;
+  }
+  if (r->o->framed)
+    r->failed = kk_stream_write(r->fds[0], r->ok ? KK_STREAM_STDERR : KK_STREAM_STDOUT, r->obuf, r->olen,
+                                FRAMED_STALL_MS, r->err);
+  else if (kk_write_all(r->fds[r->ok], r->obuf, r->olen) < 0)
     r->failed = kk_error(r->err, errno, "write the log");
   r->olen = 0;
 }
 
-static void out(struct reader *r, int fd, const char *p, size_t len) {
-  if (fd != r->ofd) {
+static void out(struct reader *r, int k, const char *p, size_t len) {
+  if (k != r->ok) {
     out_flush(r);
-    r->ofd = fd;
+    r->ok = k;
   }
   while (len > 0) {
     if (r->olen == OUT_BUF)
@@ -81,8 +90,8 @@ static void out(struct reader *r, int fd, const char *p, size_t len) {
 
 static void line_start(struct reader *r, int k, const char *ts) {
   if (r->o->timestamps) {
-    out(r, r->fds[k], ts, strlen(ts));
-    out(r, r->fds[k], " ", 1);
+    out(r, k, ts, strlen(ts));
+    out(r, k, " ", 1);
   }
 }
 
@@ -93,7 +102,7 @@ static void partial_print(struct reader *r, int k) {
     return;
   if (!p->mid)
     line_start(r, k, p->ts);
-  out(r, r->fds[k], p->buf, p->len);
+  out(r, k, p->buf, p->len);
   p->len = 0;
   p->mid = true;
 }
@@ -134,9 +143,9 @@ static void record(struct reader *r, int k, const char *ts, size_t tslen, bool p
       line_start(r, k, tsbuf);
     }
   }
-  out(r, r->fds[k], p->buf, p->len);
-  out(r, r->fds[k], text, len);
-  out(r, r->fds[k], "\n", 1);
+  out(r, k, p->buf, p->len);
+  out(r, k, text, len);
+  out(r, k, "\n", 1);
   p->len = 0;
   p->mid = false;
 }
@@ -368,7 +377,7 @@ int kk_log_read(const char *monitor_dir, const struct kk_log_opts *o, int out_fd
   cleanup_close int dirfd = open(monitor_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (dirfd < 0)
     return kk_error_kind(err, errno == ENOENT ? KK_ERR_NOT_FOUND : KK_ERR_INTERNAL, errno, "open %s", monitor_dir);
-  struct reader r = {.o = o ? o : &defaults, .fds = {out_fd, err_fd >= 0 ? err_fd : out_fd}, .ofd = out_fd,
+  struct reader r = {.o = o ? o : &defaults, .fds = {out_fd, err_fd >= 0 ? err_fd : out_fd},
                      .err = err};
   r.obuf = kk_xmalloc(OUT_BUF);
   char *chunk = kk_xmalloc(CHUNK);

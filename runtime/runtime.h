@@ -133,7 +133,10 @@ int kk_monitor_read_exit(int dirfd, struct kk_exit_record *out, kk_err_t *err);
  * sent at once and on SIGWINCH.  When in_fd is a terminal, Ctrl-] Ctrl-]
  * (0x1d 0x1d) detaches; nothing is printed.  EOF on in_fd closes the
  * container's stdin pipe (not a terminal's: send ^D).  SIGINT, SIGTERM and
- * SIGHUP are taken by the session while it runs.  Returns one of
+ * SIGHUP are taken by the session while it runs when it has input or
+ * forwards them (an output-only session, a log, dies of them as before).
+ * sock may equally be a kukeonv1 connection whose answer said a stream
+ * follows (api/stream.c).  Returns one of
  * KK_ATTACH_*.  KK_ATTACH_ENDED means the monitor closed the session: the
  * container ended (its exit is recorded), or the session was dropped (a
  * client more than 1 MiB behind the output; the log still has everything)
@@ -144,7 +147,22 @@ enum {
   KK_ATTACH_SIGNALED = 2, /* SIGINT/SIGTERM/SIGHUP arrived; the container keeps running */
 };
 int kk_attach_open(const char *monitor_dir, kk_err_t *err);
-int kk_attach_session(int sock, int in_fd, int out_fd, int err_fd, bool tty, kk_err_t *err);
+struct kk_attach_opts {
+  bool tty;             /* a terminal container */
+  bool forward_signals; /* SIGINT/SIGTERM/SIGHUP go to the process (a signal
+                           frame, kukeond's exec and run) instead of ending the
+                           session */
+};
+/* What kukeond's last frame said (lib/stream.h KK_STREAM_EXIT). */
+struct kk_attach_exit {
+  bool got;   /* an exit frame came */
+  bool ended; /* the process ended; code is its exit code */
+  int code;
+};
+/* exit == NULL: the peer is a monitor, which sends no exit frame (one is
+ * an error then, as is any frame over KK_STREAM_MAX_PAYLOAD). */
+int kk_attach_session(int sock, int in_fd, int out_fd, int err_fd, const struct kk_attach_opts *o,
+                      struct kk_attach_exit *exit, kk_err_t *err);
 
 struct kk_log_opts {
   bool follow;     /* keep reading (across rotation) until the container ended */
@@ -156,6 +174,12 @@ struct kk_log_opts {
    * terminal does whenever a key is pressed. */
   int stop_fds[2];
   int n_stop_fds;
+  /* out_fd is a client's connection: the lines go out as stream frames
+   * (lib/stream.h), stdout and stderr told apart; err_fd is not used. */
+  bool framed;
+  /* kk_api_log: SIGINT, SIGTERM and SIGHUP of the client go to the
+   * container while it is followed (kuke run, as docker's sig-proxy). */
+  bool forward_signals;
 };
 /* Print a container's log (log.1 then log) without the CRI prefixes:
  * stdout lines to out_fd, stderr lines to err_fd (err_fd < 0: out_fd),
@@ -173,6 +197,28 @@ int kk_security_opts_check(const struct kk_strv *security_opts, kk_err_t *err);
 /* The same for every container of a Cell or Container document and for a
  * Space's container defaults; other kinds have none. */
 int kk_security_check(const struct kk_doc *doc, kk_err_t *err);
+
+/* --------------------------------------------------------------- exec */
+
+/* kuke exec (runtime/exec.c): argv in running container id, through
+ * `runc exec` in the foreground, from the process of its config.json.  Its
+ * stdio travels as stream frames on conn (lib/stream.h): stdin, resize and
+ * signal frames in; stdout and stderr (a terminal's output is all stdout)
+ * out, then an exit frame with its exit status (128+N: killed by signal N).
+ * A client that leaves hangs the process up (SIGHUP), and runc is killed
+ * if it has not ended 5 s later.  0 once the exit frame is out. */
+struct kk_runc;
+struct kk_exec_spec {
+  const struct kk_runc *runc;
+  const char *id;
+  const struct kk_strv *argv;
+  const struct kk_strv *env; /* K=V added to the container's; may be NULL */
+  const char *user;          /* "uid[:gid]" (kk_rootfs_resolve_user); NULL: the container's */
+  const char *cwd;           /* NULL: the container's */
+  bool tty;                  /* a pty; else pipes */
+  bool interactive;          /* stdin from the client; else /dev/null (a pty always reads it) */
+};
+int kk_exec_session(const struct kk_exec_spec *s, int conn, kk_err_t *err);
 
 /* --------------------------------------------------------------- runc */
 

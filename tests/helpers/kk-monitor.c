@@ -80,7 +80,7 @@ static int attach_dir(const char *dir, bool tty, kk_err_t *err) {
   int sock = kk_attach_open(dir, err);
   if (sock < 0)
     return -1;
-  int r = kk_attach_session(sock, 0, 1, 2, tty, err);
+  int r = kk_attach_session(sock, 0, 1, 2, &(struct kk_attach_opts){.tty = tty}, NULL, err);
   close(sock);
   cleanup_close int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (r == KK_ATTACH_ENDED && (dfd < 0 || !kk_exists_at(dfd, "exit")))

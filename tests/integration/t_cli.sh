@@ -229,7 +229,7 @@ t_match create-exists "^0 Realm \"blue\" \(namespace \"blue.kukeon.io\"\).*metad
 err1 create-noparent 'realm "nosuch" not found' "$KUKE" create space s --realm nosuch
 err1 delete-children 'resource has child resources: realm "blue" has 1 space\(s\). Use --cascade to delete them or --force to skip validation' "$KUKE" delete realm blue
 err1 delete-notfound 'realm "nosuch" not found' "$KUKE" delete realm nosuch
-err1 ssh-host 'unsupported kukeon host scheme: ssh transport not yet implemented' env -u KUKEON_RUN_PATH "$KUKE" get realms --host ssh://a@b
+err1 ssh-host 'ssh to ssh://a@b failed: ' env -u KUKEON_RUN_PATH KUKEON_SSH_COMMAND='ssh -F /dev/null' "$KUKE" get realms --host ssh://a@b
 err1 no-daemon 'cannot reach kukeond at unix:///nonexistent/k.sock: No such file or directory \(is kukeond running\?' env -u KUKEON_RUN_PATH "$KUKE" get realms --host unix:///nonexistent/k.sock
 err1 bad-suffix 'namespace suffix ".x" is invalid' env KUKEON_NAMESPACE_SUFFIX=.x "$KUKE" get realms
 err1 client-config '.*cc.yaml:2: spec.hots: unknown field' env KUKE_CONFIGURATION="$T_TMP/cc.yaml" sh -c "printf 'kind: ClientConfiguration\nspec: {hots: x}\n' > $T_TMP/cc.yaml; \"$KUKE\" get realms"

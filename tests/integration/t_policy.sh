@@ -138,9 +138,11 @@ out=$(t_stranger log hello 2>&1); rc=$?
 t_match stranger-refused "^1 Error: permission denied: kukeond serves root and members" "$rc $out"
 chmod 0660 "$SOCK"
 
-# A peer cannot pass more descriptors than a frame may carry, nor a file
-# where pipes belong.
-python3 - "$SOCK" >"$T_TMP/fds.out" 2>&1 <<'PY'
+# A peer cannot pass more descriptors than a frame may carry, and the ones
+# it passes are never used: a log goes back as stream frames on the
+# connection, never into a file the peer handed over.
+: >"$T_TMP/peer-file"
+python3 - "$SOCK" "$T_TMP/peer-file" >"$T_TMP/fds.out" 2>&1 <<'PY'
 import os, socket, struct, sys
 def call(fds, payload=b""):
     s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1])
@@ -155,12 +157,13 @@ def call(fds, payload=b""):
 def ld(tag, b): return bytes([tag << 3 | 2, len(b)]) + b
 ref = ld(1, b"cell") + ld(2, b"default") + ld(3, b"default") + ld(4, b"default") + ld(6, b"hello")
 req = bytes([8, 9]) + ld(2, ld(1, ref))
-f = os.open("/etc/hostname", os.O_RDONLY)
+f = os.open(sys.argv[2], os.O_WRONLY)
 print("file:", call([f], req))
 many = [os.open("/dev/null", os.O_RDONLY) for _ in range(8)]
 print("many:", call(many, req))
 PY
-t_match fds-file-refused "file: .*log request must carry pipes" "$(cat "$T_TMP/fds.out")"
+t_match fds-file-answered "file: .*main" "$(cat "$T_TMP/fds.out")"
+t_eq fds-file-unused 0 "$(stat -c %s "$T_TMP/peer-file")"
 t_match fds-too-many-refused "many: .*more than 4 file descriptors" "$(cat "$T_TMP/fds.out")"
 t_ok fds-daemon-still-serves "$KUKE" get cells
 t_eq fds-no-leak "$(ls /proc/$DPID/fd | wc -l)" "$(sleep 0.2; ls /proc/$DPID/fd | wc -l)"
