@@ -209,7 +209,7 @@ left=$(runc --root "$T_TMP/runc/$NS" list -q | grep -E '_(cut|big|junk|odd)_' | 
 t_eq runc-cleaned "" "$left"
 left=$(ls "$T_TMP/bundles/$NS" 2>/dev/null | grep -E '_(cut|big|junk|odd)_' | tr '\n' ' ')
 t_eq bundles-cleaned "" "$left"
-left=$(pgrep -f "^kukeon-monitor .*_(cut|big|junk|odd)_" | tr '\n' ' ')
+left=$(pgrep -f "^kukeon-monitor .*--id [^ ]*_(cut|big|junk|odd)_[^ ]* --bundle $T_TMP/" | tr '\n' ' ')
 t_eq monitors-gone "" "$left"
 out=$(k get cells 2>&1)
 t_eq get-after-delete "ok1 ok2 " "$(printf '%s\n' "$out" | names)"

@@ -60,7 +60,7 @@ leftovers() { # cell [space]
   for d in /sys/fs/cgroup/"$CG"/default/"$sp"/default/"$c" /sys/fs/cgroup/*/"$CG"/default/"$sp"/default/"$c"; do
     [ -d "$d" ] && echo "cgroup $d"
   done
-  pgrep -f "^kukeon-monitor .*--id $pre" >/dev/null && echo "monitor of $pre"
+  pgrep -f "^kukeon-monitor .*--id $pre[^ ]* --bundle $T_TMP/" >/dev/null && echo "monitor of $pre"
   for id in $(runc --root "$T_TMP/runc/$NS" list -q 2>/dev/null); do
     case $id in "$pre"*) echo "runc record $id" ;; esac
   done
@@ -201,7 +201,7 @@ t_fail f-realm-bridge-gone ip link show "$BR"
 t_eq f-realm-no-chain "" "$(iptables -S 2>/dev/null | grep -E -- "-i $BR|$(chain_of rz/s1)")"
 t_eq f-realm-no-images "" "$(kl image list --realm rz -o name 2>&1)"
 t_match f-realm-other-images-kept busybox "$(kl image list --realm default -o name 2>&1)"
-t_eq f-realm-no-monitor "" "$(pgrep -f "^kukeon-monitor .*--id s1_default_z1_")"
+t_eq f-realm-no-monitor "" "$(pgrep -f "^kukeon-monitor .*--id s1_default_z1_[^ ]* --bundle $T_TMP/")"
 
 # ------------------------------------------------------------------ bad input
 before=$(t_tree "$RP")

@@ -155,7 +155,10 @@ k delete cell hostpid >/dev/null
 t0=$(date +%s%N)
 out=$(k stop web 2>&1)
 dt=$(( ($(date +%s%N) - t0) / 1000000 ))
-t_eq stop "Stopped cell \"web\" from stack \"default\"" "$out"
+# The containers ignore SIGTERM: each is SIGKILLed after the 5 s, and said so.
+t_eq stop "Stopped cell \"web\" from stack \"default\"
+  - container \"peer\": still running 5s after SIGTERM, killed (SIGKILL)
+  - container \"web\": still running 5s after SIGTERM, killed (SIGKILL)" "$out"
 t_match stop-escalated "$( [ "$dt" -ge 4900 ] && [ "$dt" -lt 15000 ] && echo yes)" "yes"
 t_eq stopped-state Stopped "$(state web)"
 t_eq stopped-runc-empty "" "$(runc --root "$RUNC_ROOT" list -q | grep _web_)"
@@ -247,7 +250,7 @@ k apply -f "$T_TMP/back.yaml" >/dev/null
 kill -9 "$DPID"; wait "$DPID" 2>/dev/null
 for id in default_default_torn_root default_default_boot_root default_default_back_main default_default_back_root; do
   runc --root "$RUNC_ROOT" kill "$id" KILL
-  wait_for 5 sh -c "! pgrep -f 'kukeon-monitor.*$id' >/dev/null"
+  wait_for 5 sh -c "! pgrep -f 'kukeon-monitor.*--id $id --bundle $T_TMP/' >/dev/null"
   runc --root "$RUNC_ROOT" delete "$id"
   if mountpoint -q "$RT/bundles/default.kukeon.io/$id/rootfs"; then umount "$RT/bundles/default.kukeon.io/$id/rootfs"; fi
   rm -rf "$RT/bundles/default.kukeon.io/$id"
