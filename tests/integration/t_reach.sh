@@ -93,6 +93,16 @@ sleep 1
 kill -TERM "$fpid"; wait "$fpid" 2>/dev/null
 for _ in $(seq 60); do [ "$(ls /proc/$DPID/task | wc -l)" -le "$threads" ] && break; sleep 0.05; done
 t_eq follower-left-thread-ends yes "$([ "$(ls /proc/$DPID/task | wc -l)" -le "$threads" ] && echo yes)"
+# image load: the archive goes as frames after the request, no descriptor.
+out=$(env KUKEON_HOST="unix://$FWD" "$KUKE" image load -i "$T_TMP/busybox.tar" --realm fwdimg \
+  --name docker.io/library/busybox 2>&1); rc=$?
+want=$(local_kuke image load -i "$T_TMP/busybox.tar" --realm localimg --name docker.io/library/busybox 2>&1)
+t_eq image-load-forwarded "0|${want//localimg/fwdimg}" "$rc|$out"
+out=$(head -c 100000 "$T_TMP/busybox.tar" | env KUKEON_HOST="unix://$FWD" "$KUKE" image load -i - --realm fwdimg 2>&1); rc=$?
+t_match image-load-truncated-refused '^1 Error: ' "$rc $out"
+t_eq image-load-truncated-one-line 1 "$(printf '%s\n' "$out" | wc -l)"
+t_match image-load-then-served '^docker.io/library/busybox' "$(env KUKEON_HOST="unix://$FWD" "$KUKE" image list --realm fwdimg 2>&1 | tail -n 1)"
+
 # ------------------------------------------------------------------ exec
 # The same command through kukeond's socket, the forwarded one and
 # in-process (an explicit run path): output apart, exit code passed on.

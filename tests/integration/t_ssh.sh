@@ -106,6 +106,9 @@ out=$(timeout 60 env KUKEON_HOST="$H" "$KUKE" run --image busybox --rm --name ss
 t_eq run-rm "4|ran-over-ssh" "$rc|$out"
 t_eq run-rm-deleted "" "$(lk get cells 2>/dev/null | awk '$1 == "sshrun"')"
 
+out=$(rk image load -i "$T_TMP/busybox.tar" --realm sshimg --name docker.io/library/busybox 2>&1); rc=$?
+t_match image-load "^0 loaded 1 image\(s\) into realm \"sshimg\"" "$rc $out"
+
 # Each failure is one line, exit 1.
 one_line() { # name regex cmd...
   local name=$1 re=$2; shift 2
