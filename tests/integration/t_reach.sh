@@ -93,6 +93,30 @@ sleep 1
 kill -TERM "$fpid"; wait "$fpid" 2>/dev/null
 for _ in $(seq 60); do [ "$(ls /proc/$DPID/task | wc -l)" -le "$threads" ] && break; sleep 0.05; done
 t_eq follower-left-thread-ends yes "$([ "$(ls /proc/$DPID/task | wc -l)" -le "$threads" ] && echo yes)"
+# The other commands are plain requests: through the tunnel they print what
+# they print on kukeond's own socket.
+same() { # name cmd...
+  local name=$1; shift
+  local lo fo lrc frc
+  lo=$(local_kuke "$@" 2>&1); lrc=$?
+  fo=$(env KUKEON_HOST="unix://$FWD" "$KUKE" "$@" 2>&1); frc=$?
+  t_eq "$name" "$lrc|$lo" "$frc|$fo"
+}
+same get-realms-yaml get realms -o yaml
+same get-spaces get spaces
+same get-stacks-wide get stacks -o wide
+same get-cells-yaml get cells -o yaml
+same get-cell-missing get cell nosuch
+same get-containers get containers --cell talk
+same export-cell export cell talk
+sed 's/talk/talk2/' "$T_TMP/talk.yaml" >"$T_TMP/talk2.yaml"
+out=$(env KUKEON_HOST="unix://$FWD" "$KUKE" apply -f "$T_TMP/talk2.yaml" 2>&1); rc=$?
+t_match apply-forwarded '^0 .*talk2' "$rc $(tr '\n' ' ' <<<"$out")"
+same apply-again apply -f "$T_TMP/talk2.yaml"
+out=$(env KUKEON_HOST="unix://$FWD" "$KUKE" delete cell talk2 2>&1); rc=$?
+t_match delete-forwarded '^0 ' "$rc $out"
+t_eq delete-forwarded-gone "" "$(local_kuke get cells 2>/dev/null | awk '$1 == "talk2"')"
+
 # image load: the archive goes as frames after the request, no descriptor.
 out=$(env KUKEON_HOST="unix://$FWD" "$KUKE" image load -i "$T_TMP/busybox.tar" --realm fwdimg \
   --name docker.io/library/busybox 2>&1); rc=$?

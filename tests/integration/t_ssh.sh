@@ -109,6 +109,9 @@ t_eq run-rm-deleted "" "$(lk get cells 2>/dev/null | awk '$1 == "sshrun"')"
 out=$(rk image load -i "$T_TMP/busybox.tar" --realm sshimg --name docker.io/library/busybox 2>&1); rc=$?
 t_match image-load "^0 loaded 1 image\(s\) into realm \"sshimg\"" "$rc $out"
 
+# Completion names come through ssh too.
+t_eq autocomplete-names "hello" "$(env KUKEON_HOST="$H" "$KUKE" autocomplete --words -- get cell "" 2>&1 | grep -x hello)"
+
 # Each failure is one line, exit 1.
 one_line() { # name regex cmd...
   local name=$1 re=$2; shift 2
