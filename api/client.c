@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -500,7 +501,16 @@ static int open_stream(struct kk_api *api, struct inproc_stream *ip, pthread_t *
   if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp) < 0)
     return kk_error(err, errno, "socketpair");
   ip->fd = sp[0];
+  /* The signals the session takes stay with it: a thread that did not block
+   * them could be the one a SIGTERM is delivered to, and die of it. */
+  sigset_t mask, old;
+  sigemptyset(&mask);
+  int sigs[] = {SIGINT, SIGTERM, SIGHUP, SIGWINCH};
+  for (size_t i = 0; i < KK_ARRAY_SIZE(sigs); i++)
+    sigaddset(&mask, sigs[i]);
+  pthread_sigmask(SIG_BLOCK, &mask, &old);
   int e = pthread_create(th, NULL, inproc_stream_run, ip);
+  pthread_sigmask(SIG_SETMASK, &old, NULL);
   if (e != 0) {
     close(sp[0]);
     close(sp[1]);
