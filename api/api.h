@@ -137,6 +137,8 @@ struct kk_api_call {
   int out_fds[KK_API_MAX_FDS];    /* go with the response; the caller sends, then closes them */
   size_t n_out_fds;
   struct kk_api_stream *stream;   /* remote only: what the connection carries after the response */
+  bool upload;                    /* client: in_fds[0] goes to kukeond as stdin frames after the request */
+  bool hang_up;                   /* server: the connection is out of step; close it after the response */
 };
 
 /* One packed Request in, one packed Response out (always, even for garbage

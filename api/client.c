@@ -1,9 +1,10 @@
 /* The client side: pack a Request, hand it to the daemon (a frame over the
  * socket) or to kk_api_dispatch in-process, unpack the Response. */
 #include <errno.h>
-#include <pthread.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -14,6 +15,7 @@
 
 #include "api/convert.h"
 #include "lib/fs.h"
+#include "lib/stream.h"
 #include "lib/util.h"
 
 struct kk_api {
@@ -155,11 +157,29 @@ static int read_refusal(struct kk_api *api, kk_err_t *err, uint8_t **resp, size_
   return transport_failed(api, err);
 }
 
+/* c->upload: the file after the request, as stdin frames and an empty one
+ * (kukeond may stop reading early, when what came is already wrong). */
+#define UPLOAD_FRAME_MS 60000 /* the loader may be busy with what came before */
+static int upload(struct kk_api *api, int fd, kk_err_t *err) {
+  cleanup_free char *buf = kk_xmalloc(KK_STREAM_MAX_PAYLOAD);
+  for (;;) {
+    ssize_t n = read(fd, buf, KK_STREAM_MAX_PAYLOAD);
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n < 0)
+      return kk_error(err, errno, "read the archive");
+    if (kk_stream_write(api->fd, KK_STREAM_STDIN, buf, (size_t)n, UPLOAD_FRAME_MS, err) < 0 || n == 0)
+      return n == 0 && *err == NULL ? 0 : -1;
+  }
+}
+
 static int remote_call(struct kk_api *api, const uint8_t *req, size_t req_len, struct kk_api_call *c, uint8_t **resp,
                        size_t *resp_len, kk_err_t *err) {
   if (redial_if_closed(api, err) < 0)
     return -1;
-  if (kk_frame_write_fds(api->fd, req, req_len, c->in_fds, c->n_in_fds, KK_API_FRAME_DEADLINE_MS, err) < 0) {
+  size_t n_fds = c->upload ? 0 : c->n_in_fds;
+  if (kk_frame_write_fds(api->fd, req, req_len, c->in_fds, n_fds, KK_API_FRAME_DEADLINE_MS, err) < 0 ||
+      (c->upload && upload(api, c->in_fds[0], err) < 0)) {
     if ((*err)->errnum == EPIPE || (*err)->errnum == ECONNRESET)
       return read_refusal(api, err, resp, resp_len);
     return kk_error_wrap(err, "send request to kukeond at %s", api->socket_path);
@@ -481,7 +501,16 @@ static int open_stream(struct kk_api *api, struct inproc_stream *ip, pthread_t *
   if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp) < 0)
     return kk_error(err, errno, "socketpair");
   ip->fd = sp[0];
+  /* The signals the session takes stay with it: a thread that did not block
+   * them could be the one a SIGTERM is delivered to, and die of it. */
+  sigset_t mask, old;
+  sigemptyset(&mask);
+  int sigs[] = {SIGINT, SIGTERM, SIGHUP, SIGWINCH};
+  for (size_t i = 0; i < KK_ARRAY_SIZE(sigs); i++)
+    sigaddset(&mask, sigs[i]);
+  pthread_sigmask(SIG_BLOCK, &mask, &old);
   int e = pthread_create(th, NULL, inproc_stream_run, ip);
+  pthread_sigmask(SIG_SETMASK, &old, NULL);
   if (e != 0) {
     close(sp[0]);
     close(sp[1]);
@@ -702,7 +731,8 @@ int kk_api_image_load(struct kk_api *api, const struct kk_ctl_image_load *l, int
   req.name = nz_str(l->name);
   req.platform = nz_str(l->platform);
   req.source = nz_str(l->what);
-  struct kk_api_call c = {.cancel_fd = -1, .n_in_fds = 1, .in_fds = {fd}};
+  req.streamed = api->ctl == NULL; /* no descriptor crosses a forwarded socket or ssh */
+  struct kk_api_call c = {.cancel_fd = -1, .n_in_fds = 1, .in_fds = {fd}, .upload = req.streamed};
   cleanup_free uint8_t *p = NULL;
   size_t len = 0;
   int ret = call_with(api, KUKEONV1__METHOD__IMAGE_LOAD, &req.base, &c, &p, &len, err);

@@ -36,6 +36,14 @@ void kk_ssh_explain(struct kk_ssh *s, kk_err_t *err);
 /* Once every connection is closed: reaps each ssh. */
 void kk_ssh_free(struct kk_ssh *s);
 
+/* api/stream.c: IMAGE_LOAD's archive from a remote peer, stdin frames
+ * moved into a pipe by a thread; *rd is the pipe's read end, for the
+ * loader.  End it once the loader is done: false when the connection is
+ * out of step (the upload did not end with its empty frame). */
+struct kk_api_upload;
+int kk_api_upload_begin(struct kk_api_upload **out, int conn, int *rd, kk_err_t *err);
+bool kk_api_upload_end(struct kk_api_upload *u);
+
 /* api/stream.c: a handler's stream, left in call->stream (api.h). */
 /* signals (may be NULL): signal frames from the client go there. */
 void kk_api_stream_log(struct kk_api_call *call, char **dir, const struct kk_log_opts *lo,

@@ -364,6 +364,24 @@ static int load_fd(const struct kk_api_call *call, int *fd, kk_err_t *err) {
   return 0;
 }
 
+/* A remote peer's archive comes as stdin frames after the request (the
+ * connection is then no cancel signal: it carries data). */
+static int load_streamed(struct kk_controller *ctl, struct kk_api_call *call, struct kk_ctl_image_load *l,
+                         struct kk_image_load_result *res, char **ns, kk_err_t *err) {
+  struct kk_api_upload *u = NULL;
+  int rd = -1;
+  if (kk_api_upload_begin(&u, call->cancel_fd, &rd, err) < 0) {
+    call->hang_up = true;
+    return -1;
+  }
+  l->cancel_fd = -1;
+  int ret = kk_ctl_image_load(ctl, call->policy, l, rd, res, ns, err);
+  close(rd); /* a loader that stopped early: the upload's writes fail, it drops the rest */
+  if (!kk_api_upload_end(u))
+    call->hang_up = true;
+  return ret;
+}
+
 static int h_image_load(struct kk_controller *ctl, struct kk_api_call *call, const void *msg, struct reply *out,
                         kk_err_t *err) {
   const Kukeonv1__ImageLoadRequest *req = msg;
@@ -372,8 +390,10 @@ static int h_image_load(struct kk_controller *ctl, struct kk_api_call *call, con
   cleanup_free char *ns = NULL;
   struct kk_ctl_image_load l = {req->realm, req->name, req->platform, kk_empty(req->source) ? "-" : req->source,
                                 call->cancel_fd};
-  int ret = load_fd(call, &fd, err);
-  if (ret == 0)
+  int ret;
+  if (call->remote && req->streamed)
+    ret = load_streamed(ctl, call, &l, &res, &ns, err);
+  else if ((ret = load_fd(call, &fd, err)) == 0)
     ret = kk_ctl_image_load(ctl, call->policy, &l, fd, &res, &ns, err);
   if (ret == 0) {
     Kukeonv1__ImageLoadResponse resp = KUKEONV1__IMAGE_LOAD_RESPONSE__INIT;

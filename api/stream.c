@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "api/convert.h"
+#include "lib/fs.h"
 #include "lib/log.h"
 #include "lib/stream.h"
 #include "lib/util.h"
@@ -113,6 +114,98 @@ static void *read_signals(void *arg) {
       return NULL;
     }
   }
+}
+
+/* ------------------------------------------------------------- upload */
+
+/* Stdin frames from conn into a pipe's write end, until the empty frame
+ * (EOF: the pipe is closed), the peer's EOF or a bad frame (the pipe is
+ * closed too: the loader sees a truncated archive), or stop_fd. */
+struct kk_api_upload {
+  int conn, wr, stop[2];
+  bool done; /* the empty frame came: the connection is in step again */
+  struct kk_stream_parser ps;
+  pthread_t th;
+};
+
+static int upload_piece(void *ctx, enum kk_stream_id id, const uint8_t *p, size_t n, kk_err_t *err) {
+  struct kk_api_upload *u = ctx;
+  if (id != KK_STREAM_STDIN)
+    return 0;
+  if (n == 0) {
+    u->done = true;
+    return -1; /* stop reading: nothing more belongs to this upload */
+  }
+  if (u->wr >= 0 && kk_write_all(u->wr, p, n) < 0) { /* the loader stopped reading: drop the rest */
+    close(u->wr);
+    u->wr = -1;
+  }
+  return 0;
+}
+
+static void *upload_run(void *arg) {
+  struct kk_api_upload *u = arg;
+  uint8_t buf[65536];
+  while (!u->done) {
+    struct pollfd p[2] = {{u->conn, POLLIN, 0}, {u->stop[0], POLLIN, 0}};
+    if (poll(p, 2, -1) < 0 && errno != EINTR)
+      break;
+    if (p[1].revents)
+      break;
+    if (!p[0].revents)
+      continue;
+    /* Byte by byte once a frame could end here: what follows the empty
+     * frame is the next request's, and stays in the socket. */
+    size_t want = u->ps.left > 0 ? (u->ps.left < sizeof(buf) ? u->ps.left : sizeof(buf)) : 1;
+    ssize_t n = recv(u->conn, buf, want, MSG_DONTWAIT);
+    kk_err_t err = NULL;
+    if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR))
+      break;
+    if (n > 0 && kk_stream_parse(&u->ps, buf, (size_t)n, upload_piece, u, &err) < 0) {
+      kk_error_free(&err);
+      break;
+    }
+  }
+  if (u->wr >= 0)
+    close(u->wr);
+  u->wr = -1;
+  return NULL;
+}
+
+int kk_api_upload_begin(struct kk_api_upload **out, int conn, int *rd, kk_err_t *err) {
+  int p[2];
+  if (pipe2(p, O_CLOEXEC) < 0)
+    return kk_error(err, errno, "pipe");
+  struct kk_api_upload *u = kk_xzalloc(sizeof(*u));
+  u->conn = conn;
+  u->wr = p[1];
+  if (pipe2(u->stop, O_CLOEXEC) < 0) {
+    close(p[0]);
+    close(p[1]);
+    free(u);
+    return kk_error(err, errno, "pipe");
+  }
+  int e = pthread_create(&u->th, NULL, upload_run, u);
+  if (e != 0) {
+    close(p[0]);
+    close(p[1]);
+    close(u->stop[0]);
+    close(u->stop[1]);
+    free(u);
+    return kk_error(err, e, "start the upload's thread");
+  }
+  *rd = p[0];
+  *out = u;
+  return 0;
+}
+
+bool kk_api_upload_end(struct kk_api_upload *u) {
+  close(u->stop[1]); /* the loader is done: whatever has not come is not waited for */
+  pthread_join(u->th, NULL);
+  close(u->stop[0]);
+  bool in_step = u->done;
+  free(u);
+  return in_step;
 }
 
 /* The log, and with a signal target its sig-proxy beside it. */

@@ -27,6 +27,8 @@ int kk_cli_resolve(struct kk_cli *cli, kk_err_t *err);
 struct kk_api;
 int kk_cli_connect(struct kk_cli *cli, const char *sub, bool local, bool no_daemon, struct kk_api **out,
                    kk_err_t *err);
+/* kukeond at --host, unix:// or ssh://, whatever the run path says. */
+int kk_cli_connect_daemon(struct kk_cli *cli, struct kk_api **out, kk_err_t *err);
 int kk_cli_require_root(const char *sub, kk_err_t *err);
 /* The socket path of --host (unix:///path only). */
 int kk_cli_socket_path(const struct kk_cli *cli, const char **path, kk_err_t *err);

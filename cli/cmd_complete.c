@@ -15,6 +15,7 @@
 #include "lib/cleanup.h"
 
 #define DAEMON_REPLY_MS 1000 /* a Tab that hangs longer than this is worse than no names */
+#define SSH_REPLY_MS 3000    /* through ssh: its handshake first */
 #define STATUS_FILES 2
 
 /* What the typed words say so far. */
@@ -103,12 +104,12 @@ static const char *or_default(const char *s) { return kk_empty(s) ? "default" : 
 static void offer_names(struct kk_cli *cli, const struct typed *t, enum kk_kind kind, const struct sink *k) {
   if (t->host)
     cli->host = t->host;
-  const char *sock = NULL;
   cleanup_error kk_err_t e = NULL;
   cleanup_api struct kk_api *api = NULL;
-  if (kk_cli_socket_path(cli, &sock, &e) < 0 || kk_api_open_remote(sock, &api, &e) < 0)
+  if (kk_cli_connect_daemon(cli, &api, &e) < 0)
     return;
-  kk_api_set_reply_deadline(api, DAEMON_REPLY_MS);
+  /* ssh's handshake comes before the first reply */
+  kk_api_set_reply_deadline(api, kk_has_prefix(cli->host, "ssh://") ? SSH_REPLY_MS : DAEMON_REPLY_MS);
   struct kk_ref scope = {.kind = kind};
   if (kind >= KK_KIND_SPACE)
     scope.realm = or_default(t->realm);

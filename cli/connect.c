@@ -158,6 +158,15 @@ static int open_ssh(const char *url, struct kk_api **out, kk_err_t *err) {
   return kk_api_open_ssh((const char *const *)argv.v, url, out, err);
 }
 
+int kk_cli_connect_daemon(struct kk_cli *cli, struct kk_api **out, kk_err_t *err) {
+  if (kk_has_prefix(cli->host, "ssh://"))
+    return open_ssh(cli->host, out, err);
+  const char *path = NULL;
+  if (host_socket_path(cli->host, &path, err) < 0)
+    return -1;
+  return kk_api_open_remote(path, out, err);
+}
+
 int kk_cli_connect(struct kk_cli *cli, const char *sub, bool local, bool no_daemon, struct kk_api **out,
                    kk_err_t *err) {
   if (local || no_daemon || cli->no_daemon_env || cli->run_path_explicit) {
@@ -169,10 +178,5 @@ int kk_cli_connect(struct kk_cli *cli, const char *sub, bool local, bool no_daem
       return -1;
     return kk_api_open_local(&cfg, out, err);
   }
-  if (kk_has_prefix(cli->host, "ssh://"))
-    return open_ssh(cli->host, out, err);
-  const char *path = NULL;
-  if (host_socket_path(cli->host, &path, err) < 0)
-    return -1;
-  return kk_api_open_remote(path, out, err);
+  return kk_cli_connect_daemon(cli, out, err);
 }

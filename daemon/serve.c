@@ -245,8 +245,9 @@ static void *serve_conn(void *p) {
     free(req);
     if (w == 0 && call.stream != NULL)
       kk_api_stream_run(&call, a.fd); /* log, attach: the connection's last use */
-    bool streamed = call.stream != NULL;
+    bool streamed = call.stream != NULL || call.hang_up;
     kk_api_stream_free(&call.stream);
+    call.hang_up = false;
     set_busy(srv, a.slot, false);
     if (w < 0) {
       log_conn_error(a.fd, "reply not written", err);

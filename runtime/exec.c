@@ -63,6 +63,9 @@ static int input_fd(const struct xs *x) { return x->master >= 0 ? x->master : x-
 
 /* --------------------------------------------------------------- start */
 
+/* Raw from the start: runc makes its terminal raw only once it runs, and
+ * input that came before (a ^D, a ^C) would be taken by this terminal's
+ * line discipline instead of reaching the container's. */
 static int open_pty(int *master, char **slave, kk_err_t *err) {
   *master = posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
   if (*master < 0)
@@ -70,6 +73,13 @@ static int open_pty(int *master, char **slave, kk_err_t *err) {
   char name[128];
   if (grantpt(*master) < 0 || unlockpt(*master) < 0 || ptsname_r(*master, name, sizeof(name)) != 0)
     return kk_error(err, errno, "set up a pty");
+  cleanup_close int fd = open(name, O_RDWR | O_NOCTTY | O_CLOEXEC);
+  struct termios t;
+  if (fd < 0 || tcgetattr(fd, &t) < 0)
+    return kk_error(err, errno, "open %s", name);
+  cfmakeraw(&t);
+  if (tcsetattr(fd, TCSANOW, &t) < 0)
+    return kk_error(err, errno, "make %s raw", name);
   *slave = kk_xstrdup(name);
   return 0;
 }

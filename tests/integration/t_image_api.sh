@@ -115,22 +115,25 @@ t_eq member-from-docker "loaded 1 image(s) into realm \"m5\" (namespace \"m5.kuk
   - $BB:latest" "$out"
 
 # A client that leaves in the middle of a load frees the daemon's side at
-# once, though the stream it passed is still open for writing elsewhere.
+# once, though the stream it reads is still open for writing elsewhere: the
+# archive comes as frames on the connection, and the connection's thread and
+# its upload thread end with it.
 mkfifo "$T_TMP/fifo" && chmod 0666 "$T_TMP/fifo"
 sleep 30 >"$T_TMP/fifo" & SP=$!
 t_cleanup_add "kill $SP"
+threads=$(ls /proc/"$DPID"/task | wc -l)
 setpriv --reuid=65533 --regid=65533 --groups=$GID env HOME=/nonexistent "$KUKE" image load --realm m4 -i "$T_TMP/fifo" \
   >/dev/null 2>&1 & KP=$!
-held=0
+now=0
 for _ in $(seq 50); do
-  held=$(ls -l /proc/"$DPID"/fd 2>/dev/null | grep -c "$T_TMP/fifo"); [ "$held" = 1 ] && break; sleep 0.1
+  now=$(ls /proc/"$DPID"/task | wc -l); [ "$now" -ge $((threads + 2)) ] && break; sleep 0.1
 done
-t_eq load-stream-held 1 "$held"
+t_eq load-upload-running yes "$([ "$now" -ge $((threads + 2)) ] && echo yes)"
 kill "$KP"; wait "$KP" 2>/dev/null
 for _ in $(seq 50); do
-  held=$(ls -l /proc/"$DPID"/fd 2>/dev/null | grep -c "$T_TMP/fifo"); [ "$held" = 0 ] && break; sleep 0.1
+  now=$(ls /proc/"$DPID"/task | wc -l); [ "$now" -le "$threads" ] && break; sleep 0.1
 done
-t_eq load-client-left-released 0 "$held"
+t_eq load-client-left-released yes "$([ "$now" -le "$threads" ] && echo yes)"
 kill "$SP" 2>/dev/null; wait "$SP" 2>/dev/null
 t_ok daemon-still-serves member image list
 

@@ -25,8 +25,17 @@ fwd_pid=$!
 t_cleanup_add "kill $fwd_pid 2>/dev/null"
 for _ in $(seq 100); do [ -S "$FWD" ] && break; sleep 0.05; done
 
-local_kuke() { env KUKEON_HOST="unix://$SOCK" "$KUKE" "$@"; }
-fwd_kuke() { t_as_member env KUKEON_HOST="unix://$FWD" "$KUKE" "$@"; }
+# Every call bounded: a stream that never ends fails its check, not the lane.
+# (The signal checks run kuke itself, under a watchdog: timeout(1) would send
+# the signal to its whole process group.)
+BOUND="timeout -k 5 60"
+watchdog() { (sleep 60; kill -9 "$1" 2>/dev/null) & WD=$!; }
+# A member's kuke whose pid is kuke's own (t_as_member is a function: in the
+# background it would be a subshell, and the signal would end that).
+MEMBER=(setpriv --reuid=65533 --regid=65533 --groups=$T_MEMBER_GID env HOME=/nonexistent)
+unwatch() { kill "$WD" 2>/dev/null; wait "$WD" 2>/dev/null; }
+local_kuke() { env KUKEON_HOST="unix://$SOCK" $BOUND "$KUKE" "$@"; }
+fwd_kuke() { t_as_member env KUKEON_HOST="unix://$FWD" $BOUND "$KUKE" "$@"; }
 # Both ways, stdout and stderr apart: "<rc>|<stdout>|<stderr>".
 both() { # name cmd...
   local name=$1; shift
@@ -93,10 +102,46 @@ sleep 1
 kill -TERM "$fpid"; wait "$fpid" 2>/dev/null
 for _ in $(seq 60); do [ "$(ls /proc/$DPID/task | wc -l)" -le "$threads" ] && break; sleep 0.05; done
 t_eq follower-left-thread-ends yes "$([ "$(ls /proc/$DPID/task | wc -l)" -le "$threads" ] && echo yes)"
+# The other commands are plain requests: through the tunnel they print what
+# they print on kukeond's own socket.
+same() { # name cmd... (live usage figures left out: they move between two calls)
+  local name=$1; shift
+  local lo fo lrc frc
+  lo=$(local_kuke "$@" 2>&1 | grep -Ev 'Current|Usage'); lrc=${PIPESTATUS[0]}
+  fo=$(env KUKEON_HOST="unix://$FWD" $BOUND "$KUKE" "$@" 2>&1 | grep -Ev 'Current|Usage'); frc=${PIPESTATUS[0]}
+  t_eq "$name" "$lrc|$lo" "$frc|$fo"
+}
+same get-realms-yaml get realms -o yaml
+same get-spaces get spaces
+same get-stacks-wide get stacks -o wide
+same get-cells-yaml get cells -o yaml
+same get-cell-missing get cell nosuch
+same get-containers get containers --cell talk
+same export-cell export cell talk
+sed 's/talk/talk2/' "$T_TMP/talk.yaml" >"$T_TMP/talk2.yaml"
+out=$(env KUKEON_HOST="unix://$FWD" $BOUND "$KUKE" apply -f "$T_TMP/talk2.yaml" 2>&1); rc=$?
+t_match apply-forwarded '^0 .*talk2' "$rc $(tr '\n' ' ' <<<"$out")"
+same apply-again apply -f "$T_TMP/talk2.yaml"
+out=$(env KUKEON_HOST="unix://$FWD" $BOUND "$KUKE" delete cell talk2 2>&1); rc=$?
+t_match delete-forwarded '^0 ' "$rc $out"
+t_eq delete-forwarded-gone "" "$(local_kuke get cells 2>/dev/null | awk '$1 == "talk2"')"
+
+# image load: the archive goes as frames after the request, no descriptor.
+out=$(env KUKEON_HOST="unix://$FWD" $BOUND "$KUKE" image load -i "$T_TMP/busybox.tar" --realm fwdimg \
+  --name docker.io/library/busybox 2>&1); rc=$?
+want=$(local_kuke image load -i "$T_TMP/busybox.tar" --realm localimg --name docker.io/library/busybox 2>&1)
+t_eq image-load-forwarded "0|${want//localimg/fwdimg}" "$rc|$out"
+out=$(head -c 100000 "$T_TMP/busybox.tar" | env KUKEON_HOST="unix://$FWD" $BOUND "$KUKE" image load -i - --realm fwdimg 2>&1); rc=$?
+t_match image-load-truncated-refused '^1 Error: ' "$rc $out"
+t_eq image-load-truncated-one-line 1 "$(printf '%s\n' "$out" | wc -l)"
+t_match image-load-then-served '^docker.io/library/busybox' "$(env KUKEON_HOST="unix://$FWD" $BOUND "$KUKE" image list --realm fwdimg 2>&1 | tail -n 1)"
+
 # ------------------------------------------------------------------ exec
 # The same command through kukeond's socket, the forwarded one and
 # in-process (an explicit run path): output apart, exit code passed on.
-inproc_kuke() { env KUKEON_RUN_PATH="$RP" "$KUKE" "$@"; }
+# Sleeps this run alone starts (other tests may run beside it).
+SLEEP_A=$((100000 + $$)) SLEEP_B=$((200000 + $$))
+inproc_kuke() { env KUKEON_RUN_PATH="$RP" $BOUND "$KUKE" "$@"; }
 three() { # name cmd... : local, forwarded (a member) and in-process agree; sets GOT
   local name=$1; shift
   local lo fo io lrc frc irc
@@ -122,10 +167,10 @@ t_eq exec-workdir "0|/tmp|" "$GOT"
 out=$(local_kuke exec forever -- /bin/sh -c 'cat /proc/self/cgroup; grep CapEff /proc/self/status' 2>&1)
 want=$(local_kuke exec forever -- /bin/sh -c 'cat /proc/1/cgroup; grep CapEff /proc/1/status' 2>&1)
 t_eq exec-cgroup-caps-of-container "$want" "$out"
-local_kuke exec forever -- /bin/sleep 272 >/dev/null 2>&1 &
+local_kuke exec forever -- /bin/sleep "$SLEEP_A" >/dev/null 2>&1 &
 kpid=$!
 hp=
-for _ in $(seq 100); do hp=$(pgrep -f '^/bin/sleep 272$') && break; sleep 0.05; done
+for _ in $(seq 100); do hp=$(pgrep -f "^/bin/sleep $SLEEP_A\$") && break; sleep 0.05; done
 t_match exec-in-cell-cgroup-seen-from-host "$KUKEON_CGROUP_ROOT/.*forever" "$(cat /proc/$hp/cgroup 2>&1)"
 kill -INT "$kpid"; wait "$kpid" 2>/dev/null
 # Input with -i, a terminal with -t.
@@ -139,23 +184,29 @@ out=$(printf 'typed\n\004' | fwd_kuke exec -it forever -- /bin/cat 2>&1); rc=$?
 t_match exec-tty-input "typed" "$out"
 t_eq exec-tty-input-exit 0 "$rc"
 # Signals sent to kuke exec reach the command (sig-proxy), also forwarded.
-fwd_kuke exec forever -- /bin/sh -c 'trap "exit 42" TERM; echo armed; sleep 30 & wait' >"$T_TMP/sig.out" 2>&1 &
+"${MEMBER[@]}" KUKEON_HOST="unix://$FWD" "$KUKE" exec forever -- /bin/sh -c \
+  'trap "exit 42" TERM; echo armed; sleep 30 & wait' >"$T_TMP/sig.out" 2>&1 &
 kpid=$!
+watchdog "$kpid"
 for _ in $(seq 100); do grep -q armed "$T_TMP/sig.out" && break; sleep 0.05; done
 kill -TERM "$kpid"; wait "$kpid"; rc=$?
+unwatch
 t_eq exec-sigterm-forwarded 42 "$rc"
-local_kuke exec forever -- /bin/sh -c 'echo armed; exec sleep 30' >"$T_TMP/int.out" 2>&1 &
+env KUKEON_HOST="unix://$SOCK" "$KUKE" exec forever -- /bin/sh -c 'echo armed; exec sleep 30' >"$T_TMP/int.out" 2>&1 &
 kpid=$!
+watchdog "$kpid"
 for _ in $(seq 100); do grep -q armed "$T_TMP/int.out" && break; sleep 0.05; done
 kill -INT "$kpid"; wait "$kpid"; rc=$?
+unwatch
 t_eq exec-sigint-forwarded 130 "$rc"
 # A client that dies leaves nothing running: the command is hung up.
-fwd_kuke exec forever -- /bin/sh -c 'echo armed; exec sleep 271' >"$T_TMP/gone.out" 2>&1 &
+"${MEMBER[@]}" KUKEON_HOST="unix://$FWD" "$KUKE" exec forever -- /bin/sh -c "echo armed; exec sleep $SLEEP_B" \
+  >"$T_TMP/gone.out" 2>&1 &
 kpid=$!
 for _ in $(seq 100); do grep -q armed "$T_TMP/gone.out" && break; sleep 0.05; done
 kill -KILL "$kpid"; wait "$kpid" 2>/dev/null
 gone=no
-for _ in $(seq 100); do pgrep -f 'sleep 271' >/dev/null || { gone=yes; break; }; sleep 0.05; done
+for _ in $(seq 200); do pgrep -f "sleep $SLEEP_B\$" >/dev/null || { gone=yes; break; }; sleep 0.05; done
 t_eq exec-client-killed-command-gone yes "$gone"
 # Errors: one line, non-zero.
 out=$(fwd_kuke exec talk -- /bin/true 2>&1); rc=$?
@@ -163,7 +214,7 @@ t_match exec-stopped-refused '^1 Error: container "main" of cell "talk" is not r
 out=$(fwd_kuke exec nosuch -- /bin/true 2>&1); rc=$?
 t_match exec-missing-cell '^1 Error: .*nosuch' "$rc $out"
 out=$(fwd_kuke exec forever 2>&1); rc=$?
-t_match exec-no-command '^1 Error: exec needs a cell and a command' "$rc $out"
+t_match exec-no-command '^1 Error: (exec needs a cell and a command|missing argument for "kuke exec")' "$rc $out"
 out=$(fwd_kuke exec forever -u nosuchuser -- /bin/true 2>&1); rc=$?
 t_match exec-unknown-user '^1 Error: .*nosuchuser' "$rc $out"
 out=$(local_kuke exec forever -- /nonexistent 2>&1); rc=$?
@@ -185,14 +236,18 @@ for how in local fwd inproc; do
     'trap "echo got-term; exit 43" TERM; trap "echo got-int; exit 44" INT; echo armed; while :; do sleep 0.1; done' \
     >"$T_TMP/sig-$how.out" 2>&1 &
   kpid=$!
+  watchdog "$kpid"
   for _ in $(seq 200); do grep -q armed "$T_TMP/sig-$how.out" && break; sleep 0.05; done
   kill -INT "$kpid"; wait "$kpid"; rc=$?
+  unwatch
   t_eq "run-sigint-to-container-$how" "44|got-int" "$rc|$(grep got- "$T_TMP/sig-$how.out")"
   t_eq "run-rm-after-signal-$how" "" "$(local_kuke get cells 2>/dev/null | awk -v n="sig-$how" '$1 == n')"
 done
 "${pre[@]}" "$KUKE" run --image busybox --rm --name sig-term -- /bin/sh -c \
   'trap "exit 43" TERM; echo armed; while :; do sleep 0.1; done' >"$T_TMP/sig-term.out" 2>&1 &
 kpid=$!
+watchdog "$kpid"
 for _ in $(seq 200); do grep -q armed "$T_TMP/sig-term.out" && break; sleep 0.05; done
 kill -TERM "$kpid"; wait "$kpid"; rc=$?
+unwatch
 t_eq run-sigterm-to-container 43 "$rc"

@@ -74,8 +74,9 @@ Host *
 CFG
 export KUKEON_SSH_COMMAND="ssh -F $S/ssh_config"
 H="ssh://root@127.0.0.1:$PORT$SOCK"
-rk() { env KUKEON_HOST="$H" "$KUKE" "$@"; }
-lk() { env KUKEON_HOST="unix://$SOCK" "$KUKE" "$@"; }
+# Every call bounded: a stream that never ends fails its check, not the lane.
+rk() { env KUKEON_HOST="$H" timeout -k 5 60 "$KUKE" "$@"; }
+lk() { env KUKEON_HOST="unix://$SOCK" timeout -k 5 60 "$KUKE" "$@"; }
 
 out=$(rk get realms 2>&1); rc=$?
 t_eq get-realms "0|$(lk get realms 2>&1)" "$rc|$out"
@@ -106,11 +107,17 @@ out=$(timeout 60 env KUKEON_HOST="$H" "$KUKE" run --image busybox --rm --name ss
 t_eq run-rm "4|ran-over-ssh" "$rc|$out"
 t_eq run-rm-deleted "" "$(lk get cells 2>/dev/null | awk '$1 == "sshrun"')"
 
+out=$(rk image load -i "$T_TMP/busybox.tar" --realm sshimg --name docker.io/library/busybox 2>&1); rc=$?
+t_match image-load "^0 loaded 1 image\(s\) into realm \"sshimg\"" "$rc $out"
+
+# Completion names come through ssh too.
+t_eq autocomplete-names "hello" "$(env KUKEON_HOST="$H" timeout -k 5 30 "$KUKE" autocomplete --words -- get cell "" 2>&1 | grep -x hello)"
+
 # Each failure is one line, exit 1.
 one_line() { # name regex cmd...
   local name=$1 re=$2; shift 2
   local out rc
-  out=$("$@" 2>&1); rc=$?
+  out=$(timeout -k 5 60 "$@" 2>&1); rc=$?
   t_match "$name" "^1 Error: $re" "$rc $out"
   t_eq "$name-one-line" 1 "$(printf '%s\n' "$out" | wc -l)"
 }
