@@ -29,13 +29,6 @@ struct kk_container_status *kk_ctl_status_slot(struct kk_cell *cell, const char 
   return cs;
 }
 
-const struct kk_container_spec *kk_ctl_spec_by_id(const struct kk_cell *cell, const char *id) {
-  for (size_t i = 0; i < cell->spec.n_containers; i++)
-    if (kk_streq(cell->spec.containers[i].id, id))
-      return &cell->spec.containers[i];
-  return NULL;
-}
-
 void kk_ctl_cell_set_reason(struct kk_cell *cell, const char *reason, const char *message) {
   free(cell->status.base.reason);
   free(cell->status.base.message);

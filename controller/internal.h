@@ -125,6 +125,8 @@ char *kk_ctl_cell_name_prefix(const struct kk_ref *cell);
  * once. */
 void kk_ctl_cell_add_named(struct kk_cell *cell, const struct kk_ref *ref, const char *id);
 char *kk_ctl_delete_title(const struct kk_ref *ref);
+/* A cell's container of that id (the spec's name for it), or NULL. */
+const struct kk_container_spec *kk_ctl_spec_by_id(const struct kk_cell *cell, const char *id);
 /* The file a container's monitor makes in <runtime dir>/exits once it has
  * recorded the exit (kukeond watches that folder), and the cell such a
  * name points to (false: not one of these names).  parse cuts name up:
@@ -138,7 +140,6 @@ bool kk_ctl_exit_notice_parse(char *name, struct kk_ref *cell);
 bool kk_ctl_ctr_active(int ctr_state); /* running, paused or pausing */
 /* The status of container id, added (pending) when the cell has none. */
 struct kk_container_status *kk_ctl_status_slot(struct kk_cell *cell, const char *id);
-const struct kk_container_spec *kk_ctl_spec_by_id(const struct kk_cell *cell, const char *id);
 void kk_ctl_cell_set_reason(struct kk_cell *cell, const char *reason, const char *message);
 
 struct kk_restart_slot *kk_ctl_restart_slot(struct kk_restarts *r, const char *rid);

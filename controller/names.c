@@ -81,3 +81,10 @@ bool kk_ctl_exit_notice_parse(char *name, struct kk_ref *cell) {
   *cell = (struct kk_ref){.kind = KK_KIND_CELL, .realm = part[0], .space = part[1], .stack = part[2], .name = part[3]};
   return true;
 }
+
+const struct kk_container_spec *kk_ctl_spec_by_id(const struct kk_cell *cell, const char *id) {
+  for (size_t i = 0; i < cell->spec.n_containers; i++)
+    if (kk_streq(cell->spec.containers[i].id, id))
+      return &cell->spec.containers[i];
+  return NULL;
+}

@@ -39,27 +39,6 @@ int kk_kind_parse(const char *s, enum kk_kind *out) {
   return -1;
 }
 
-/* ------------------------------------------------------------ lifetime */
-
-struct kk_doc *kk_doc_new(enum kk_kind kind) {
-  struct kk_doc *doc = kk_xzalloc(sizeof(*doc));
-  doc->kind = kind;
-  return doc;
-}
-
-void kk_doc_free(struct kk_doc *doc) {
-  if (doc == NULL)
-    return;
-  kk_schema_free(kk_kind_schemas[doc->kind], &doc->u);
-  free(doc->file);
-  free(doc->lines);
-  free(doc);
-}
-
-void kk_doc_freep(struct kk_doc **doc) {
-  kk_doc_free(*doc);
-  *doc = NULL;
-}
 
 struct kk_doc *kk_doc_clone(const struct kk_doc *doc) {
   struct kk_doc *c = kk_doc_new(doc->kind);

@@ -1,6 +1,8 @@
 /* The v1beta1 kinds described once, as schema tables. */
 #include <stddef.h>
+#include <stdlib.h>
 
+#include "lib/util.h"
 #include "model/schema.h"
 
 #define N KK_N
@@ -342,3 +344,28 @@ const struct kk_schema *const kk_kind_schemas[KK_KIND_COUNT] = {
     [KK_KIND_REALM] = &realm_schema, [KK_KIND_SPACE] = &space_schema, [KK_KIND_STACK] = &stack_schema,
     [KK_KIND_CELL] = &cell_schema,   [KK_KIND_CONTAINER] = &container_schema,
 };
+
+/* ------------------------------------------------------------ lifetime */
+
+/* Here, beside the schemas they free by, and below every file that makes
+ * documents (document.c, kube_import.c, naming.c). */
+
+struct kk_doc *kk_doc_new(enum kk_kind kind) {
+  struct kk_doc *doc = kk_xzalloc(sizeof(*doc));
+  doc->kind = kind;
+  return doc;
+}
+
+void kk_doc_free(struct kk_doc *doc) {
+  if (doc == NULL)
+    return;
+  kk_schema_free(kk_kind_schemas[doc->kind], &doc->u);
+  free(doc->file);
+  free(doc->lines);
+  free(doc);
+}
+
+void kk_doc_freep(struct kk_doc **doc) {
+  kk_doc_free(*doc);
+  *doc = NULL;
+}
