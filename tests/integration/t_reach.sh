@@ -113,7 +113,7 @@ same() { # name cmd... (live usage figures left out: they move between two calls
 }
 same get-realms-yaml get realms -o yaml
 same get-spaces get spaces
-same get-stacks-wide get stacks -o wide
+same get-stacks get stacks
 same get-cells-yaml get cells -o yaml
 same get-cell-missing get cell nosuch
 same get-containers get containers --cell talk
