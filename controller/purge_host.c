@@ -61,7 +61,10 @@ static int deepest_first(const void *a, const void *b) {
   return strcmp(*(char *const *)b, *(char *const *)a);
 }
 
-int kk_ctl_mounts_below(const struct kk_strv *dirs, struct kk_strv *out, kk_err_t *err) {
+/* Each mount of this process's view, in mountinfo's order (the last one
+ * of a path is on top): fn gets its unescaped mount point and its line. */
+typedef void (*mount_fn)(void *ctx, const char *mount_point, const char *line, const char *end);
+static int each_mount(mount_fn fn, void *ctx, kk_err_t *err) {
   cleanup_free char *text = NULL;
   if (read_mountinfo(&text, err) < 0)
     return -1;
@@ -70,40 +73,58 @@ int kk_ctl_mounts_below(const struct kk_strv *dirs, struct kk_strv *out, kk_err_
     if (end == NULL)
       end = line + strlen(line);
     cleanup_free char *mp = mount_point_of(line, end);
-    for (size_t i = 0; mp && i < dirs->n; i++)
-      if (at_or_below(mp, dirs->v[i]) && !kk_strv_contains(out, mp)) {
-        kk_strv_push(out, mp);
-        break;
-      }
+    if (mp)
+      fn(ctx, mp, line, end);
     line = *end ? end + 1 : end;
   }
+  return 0;
+}
+
+struct below {
+  const struct kk_strv *dirs;
+  struct kk_strv *out;
+};
+
+static void collect_below(void *ctx, const char *mp, const char *line, const char *end) {
+  struct below *b = ctx;
+  for (size_t i = 0; i < b->dirs->n; i++)
+    if (at_or_below(mp, b->dirs->v[i]) && !kk_strv_contains(b->out, mp)) {
+      kk_strv_push(b->out, mp);
+      return;
+    }
+}
+
+int kk_ctl_mounts_below(const struct kk_strv *dirs, struct kk_strv *out, kk_err_t *err) {
+  struct below b = {dirs, out};
+  if (each_mount(collect_below, &b, err) < 0)
+    return -1;
   /* Reverse order puts a/b/c before a/b: children unmount first. */
   if (out->n > 1)
     qsort(out->v, out->n, sizeof(*out->v), deepest_first);
   return 0;
 }
 
+struct state_of {
+  const char *dir;
+  bool *is_mount, *shared;
+};
+
+static void note_state(void *ctx, const char *mp, const char *line, const char *end) {
+  struct state_of *st = ctx;
+  if (!kk_streq(mp, st->dir))
+    return;
+  /* The last one listed is the one on top.  Its optional fields come
+   * before " - "; no earlier field holds " shared:" (mountinfo escapes
+   * spaces in paths). */
+  const char *sep = memmem(line, (size_t)(end - line), " - ", 3);
+  *st->is_mount = true;
+  *st->shared = sep && memmem(line, (size_t)(sep - line), " shared:", 8) != NULL;
+}
+
 int kk_ctl_mount_state(const char *dir, bool *is_mount, bool *shared, kk_err_t *err) {
   *is_mount = *shared = false;
-  cleanup_free char *text = NULL;
-  if (read_mountinfo(&text, err) < 0)
-    return -1;
-  for (const char *line = text; *line;) {
-    const char *end = strchr(line, '\n');
-    if (end == NULL)
-      end = line + strlen(line);
-    cleanup_free char *mp = mount_point_of(line, end);
-    if (mp && kk_streq(mp, dir)) {
-      /* The last one listed is the one on top.  Its optional fields come
-       * before " - "; no earlier field holds " shared:" (mountinfo
-       * escapes spaces in paths). */
-      const char *sep = memmem(line, (size_t)(end - line), " - ", 3);
-      *is_mount = true;
-      *shared = sep && memmem(line, (size_t)(sep - line), " shared:", 8) != NULL;
-    }
-    line = *end ? end + 1 : end;
-  }
-  return 0;
+  struct state_of st = {dir, is_mount, shared};
+  return each_mount(note_state, &st, err);
 }
 
 int kk_ctl_cg_dirs_all(const char *cgroup_root, const char *rel, struct kk_strv *out, kk_err_t *err) {
