@@ -95,25 +95,34 @@ static int signal_piece(void *ctx, enum kk_stream_id id, const uint8_t *p, size_
   return 0;
 }
 
-static void *read_signals(void *arg) {
-  struct sig_reader *r = arg;
-  uint8_t buf[4096];
+/* Frames from conn through fn until conn's EOF, a bad frame, fn stopping
+ * (< 0) or stop_fd stirring.  Byte by byte once a frame could end: nothing
+ * past the frame that stopped it is taken (it is the next request's). */
+static void read_frames(int conn, int stop_fd, struct kk_stream_parser *ps, kk_stream_piece_fn fn, void *ctx) {
+  uint8_t buf[65536];
   for (;;) {
-    struct pollfd p[2] = {{r->conn, POLLIN, 0}, {r->stop_fd, POLLIN, 0}};
+    struct pollfd p[2] = {{conn, POLLIN, 0}, {stop_fd, POLLIN, 0}};
     if (poll(p, 2, -1) < 0 && errno != EINTR)
-      return NULL;
+      return;
     if (p[1].revents)
-      return NULL;
+      return;
     if (!p[0].revents)
       continue;
-    ssize_t n = recv(r->conn, buf, sizeof(buf), MSG_DONTWAIT);
+    size_t want = ps->left > 0 ? (ps->left < sizeof(buf) ? ps->left : sizeof(buf)) : 1;
+    ssize_t n = recv(conn, buf, want, MSG_DONTWAIT);
     kk_err_t err = NULL;
     if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR) ||
-        (n > 0 && kk_stream_parse(&r->ps, buf, (size_t)n, signal_piece, r, &err) < 0)) {
+        (n > 0 && kk_stream_parse(ps, buf, (size_t)n, fn, ctx, &err) < 0)) {
       kk_error_free(&err);
-      return NULL;
+      return;
     }
   }
+}
+
+static void *read_signals(void *arg) {
+  struct sig_reader *r = arg;
+  read_frames(r->conn, r->stop_fd, &r->ps, signal_piece, r);
+  return NULL;
 }
 
 /* ------------------------------------------------------------- upload */
@@ -145,27 +154,7 @@ static int upload_piece(void *ctx, enum kk_stream_id id, const uint8_t *p, size_
 
 static void *upload_run(void *arg) {
   struct kk_api_upload *u = arg;
-  uint8_t buf[65536];
-  while (!u->done) {
-    struct pollfd p[2] = {{u->conn, POLLIN, 0}, {u->stop[0], POLLIN, 0}};
-    if (poll(p, 2, -1) < 0 && errno != EINTR)
-      break;
-    if (p[1].revents)
-      break;
-    if (!p[0].revents)
-      continue;
-    /* Byte by byte once a frame could end here: what follows the empty
-     * frame is the next request's, and stays in the socket. */
-    size_t want = u->ps.left > 0 ? (u->ps.left < sizeof(buf) ? u->ps.left : sizeof(buf)) : 1;
-    ssize_t n = recv(u->conn, buf, want, MSG_DONTWAIT);
-    kk_err_t err = NULL;
-    if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR))
-      break;
-    if (n > 0 && kk_stream_parse(&u->ps, buf, (size_t)n, upload_piece, u, &err) < 0) {
-      kk_error_free(&err);
-      break;
-    }
-  }
+  read_frames(u->conn, u->stop[0], &u->ps, upload_piece, u);
   if (u->wr >= 0)
     close(u->wr);
   u->wr = -1;
