@@ -162,15 +162,18 @@ t_match() { if printf '%s' "$3" | grep -Eq -- "$2"; then echo "ok - $T_NAME/$1";
 # Listing of a tree (names, types, sizes, contents hash) to prove "unchanged".
 t_tree() { (cd "$1" 2>/dev/null && find . -printf '%y %m %p\n' | sort && find . -type f -exec sha256sum {} + | sort -k2); }
 
-# Cells that really run (real runc, the busybox image): skips without
-# runc, umoci or busybox-static.
-t_require_runtime() {
+# t_require TOOL...: skips the whole file when one is not on PATH.
+t_require() {
   local tool
-  for tool in runc umoci; do
+  for tool in "$@"; do
     command -v "$tool" >/dev/null || { echo "skip - $T_NAME: $tool not installed"; exit 0; }
   done
-  [ -x /bin/busybox ] || { echo "skip - $T_NAME: busybox-static not installed"; exit 0; }
 }
+# The busybox image is built from Debian's busybox-static.
+t_require_busybox() { [ -x /bin/busybox ] || { echo "skip - $T_NAME: busybox-static not installed"; exit 0; }; }
+# Cells that really run (real runc, the busybox image): skips without
+# runc, umoci or busybox-static.
+t_require_runtime() { t_require runc umoci; t_require_busybox; }
 # t_doc CELL [CONTAINER] EXPR: a Python expression on the document d that
 # `kuke get cell|container -o json` prints.
 t_doc() {

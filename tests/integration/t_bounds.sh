@@ -10,10 +10,8 @@
 # restarts another cell's container.
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/lib.sh"
-for tool in runc python3; do
-  command -v "$tool" >/dev/null || { echo "skip - $T_NAME: $tool not installed"; exit 0; }
-done
-[ -x /bin/busybox ] || { echo "skip - $T_NAME: busybox-static not installed"; exit 0; }
+t_require runc python3
+t_require_busybox
 
 RP="$T_TMP/run"
 SOCK="$T_TMP/kukeond.sock"

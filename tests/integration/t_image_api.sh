@@ -8,10 +8,8 @@
 # peers out of the system realm's images.
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/lib.sh"
-for tool in setpriv umoci; do
-  command -v "$tool" >/dev/null || { echo "skip - $T_NAME: $tool not installed"; exit 0; }
-done
-[ -x /bin/busybox ] || { echo "skip - $T_NAME: busybox-static not installed"; exit 0; }
+t_require setpriv umoci
+t_require_busybox
 
 RP="$T_TMP/run"
 SOCK="$T_TMP/kukeond.sock"

@@ -6,9 +6,7 @@
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/lib.sh"
 KK_FX_LIB=1 . "$here/t_image_fixtures.sh"
-for tool in umoci skopeo python3; do
-  command -v "$tool" >/dev/null || { echo "skip - $T_NAME: $tool not installed"; exit 0; }
-done
+t_require umoci skopeo python3
 RUN="$T_TMP/run"
 if "$KUKE" image --help >/dev/null 2>&1; then KI=("$KUKE" image); else KI=("$BUILD/tests/helpers/kk-image"); fi
 ki() { "${KI[@]}" --run-path "$RUN" "$@"; }

@@ -9,9 +9,7 @@
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/lib.sh"
 
-for tool in docker-registry skopeo umoci openssl python3 curl; do
-  command -v "$tool" >/dev/null || { echo "skip - $T_NAME: $tool not installed"; exit 0; }
-done
+t_require docker-registry skopeo umoci openssl python3 curl
 
 RUN="$T_TMP/run"
 k() { "$KUKE" --run-path "$RUN" "$@"; }

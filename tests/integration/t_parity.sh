@@ -8,7 +8,7 @@
 # a realm, space or stack that exists says "already existed", exit 0.
 . "$(dirname "$0")/lib.sh"
 command -v runc >/dev/null || { echo "skip - $T_NAME: runc not installed"; exit 0; }
-[ -x /bin/busybox ] || { echo "skip - $T_NAME: busybox-static not installed"; exit 0; }
+t_require_busybox
 t_require_cni
 
 SMALL="$T_TMP/small"

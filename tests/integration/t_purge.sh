@@ -15,9 +15,7 @@
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/lib.sh"
 [ "$(id -u)" = 0 ] || { echo "skip - $T_NAME: needs root"; exit 0; }
-for tool in runc iptables-save; do
-  command -v "$tool" >/dev/null || { echo "skip - $T_NAME: $tool not installed"; exit 0; }
-done
+t_require runc iptables-save
 t_require_cni
 
 RP="$T_TMP/run"

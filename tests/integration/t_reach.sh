@@ -6,10 +6,8 @@
 # client on kukeond's own socket.
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/lib.sh"
-for tool in runc setpriv python3; do
-  command -v "$tool" >/dev/null || { echo "skip - $T_NAME: $tool not installed"; exit 0; }
-done
-[ -x /bin/busybox ] || { echo "skip - $T_NAME: busybox-static not installed"; exit 0; }
+t_require runc setpriv python3
+t_require_busybox
 
 RP="$T_TMP/run"
 SOCK="$T_TMP/kukeond.sock"
@@ -29,11 +27,26 @@ for _ in $(seq 100); do [ -S "$FWD" ] && break; sleep 0.05; done
 # (The signal checks run kuke itself, under a watchdog: timeout(1) would send
 # the signal to its whole process group.)
 BOUND="timeout -k 5 60"
-watchdog() { (sleep 60; kill -9 "$1" 2>/dev/null) & WD=$!; }
+# signalled SIG OUT CMD...: CMD in the background (output to OUT) until it
+# prints "armed", then SIG to its pid; RC its exit status.  A watchdog ends
+# it after 60 s, should the signal not.
+signalled() {
+  local sig=$1 out=$2 pid wd _
+  shift 2
+  "$@" >"$out" 2>&1 &
+  pid=$!
+  (sleep 60; kill -9 "$pid" 2>/dev/null) &
+  wd=$!
+  for _ in $(seq 200); do grep -q armed "$out" && break; sleep 0.05; done
+  kill -"$sig" "$pid"
+  wait "$pid" 2>/dev/null
+  RC=$?
+  kill "$wd" 2>/dev/null
+  wait "$wd" 2>/dev/null
+}
 # A member's kuke whose pid is kuke's own (t_as_member is a function: in the
 # background it would be a subshell, and the signal would end that).
 MEMBER=(setpriv --reuid=65533 --regid=65533 --groups=$T_MEMBER_GID env HOME=/nonexistent)
-unwatch() { kill "$WD" 2>/dev/null; wait "$WD" 2>/dev/null; }
 local_kuke() { env KUKEON_HOST="unix://$SOCK" $BOUND "$KUKE" "$@"; }
 fwd_kuke() { t_as_member env KUKEON_HOST="unix://$FWD" $BOUND "$KUKE" "$@"; }
 # Both ways, stdout and stderr apart: "<rc>|<stdout>|<stderr>".
@@ -184,27 +197,15 @@ out=$(printf 'typed\n\004' | fwd_kuke exec -it forever -- /bin/cat 2>&1); rc=$?
 t_match exec-tty-input "typed" "$out"
 t_eq exec-tty-input-exit 0 "$rc"
 # Signals sent to kuke exec reach the command (sig-proxy), also forwarded.
-"${MEMBER[@]}" KUKEON_HOST="unix://$FWD" "$KUKE" exec forever -- /bin/sh -c \
-  'trap "exit 42" TERM; echo armed; sleep 30 & wait' >"$T_TMP/sig.out" 2>&1 &
-kpid=$!
-watchdog "$kpid"
-for _ in $(seq 100); do grep -q armed "$T_TMP/sig.out" && break; sleep 0.05; done
-kill -TERM "$kpid"; wait "$kpid"; rc=$?
-unwatch
-t_eq exec-sigterm-forwarded 42 "$rc"
-env KUKEON_HOST="unix://$SOCK" "$KUKE" exec forever -- /bin/sh -c 'echo armed; exec sleep 30' >"$T_TMP/int.out" 2>&1 &
-kpid=$!
-watchdog "$kpid"
-for _ in $(seq 100); do grep -q armed "$T_TMP/int.out" && break; sleep 0.05; done
-kill -INT "$kpid"; wait "$kpid"; rc=$?
-unwatch
-t_eq exec-sigint-forwarded 130 "$rc"
+signalled TERM "$T_TMP/sig.out" "${MEMBER[@]}" KUKEON_HOST="unix://$FWD" "$KUKE" exec forever -- /bin/sh -c \
+  'trap "exit 42" TERM; echo armed; sleep 30 & wait'
+t_eq exec-sigterm-forwarded 42 "$RC"
+signalled INT "$T_TMP/int.out" env KUKEON_HOST="unix://$SOCK" "$KUKE" exec forever -- /bin/sh -c \
+  'echo armed; exec sleep 30'
+t_eq exec-sigint-forwarded 130 "$RC"
 # A client that dies leaves nothing running: the command is hung up.
-"${MEMBER[@]}" KUKEON_HOST="unix://$FWD" "$KUKE" exec forever -- /bin/sh -c "echo armed; exec sleep $SLEEP_B" \
-  >"$T_TMP/gone.out" 2>&1 &
-kpid=$!
-for _ in $(seq 100); do grep -q armed "$T_TMP/gone.out" && break; sleep 0.05; done
-kill -KILL "$kpid"; wait "$kpid" 2>/dev/null
+signalled KILL "$T_TMP/gone.out" "${MEMBER[@]}" KUKEON_HOST="unix://$FWD" "$KUKE" exec forever -- /bin/sh -c \
+  "echo armed; exec sleep $SLEEP_B"
 gone=no
 for _ in $(seq 200); do pgrep -f "sleep $SLEEP_B\$" >/dev/null || { gone=yes; break; }; sleep 0.05; done
 t_eq exec-client-killed-command-gone yes "$gone"
@@ -232,22 +233,11 @@ for how in local fwd inproc; do
     fwd) pre=(env KUKEON_HOST="unix://$FWD") ;;
     inproc) pre=(env KUKEON_RUN_PATH="$RP") ;;
   esac
-  "${pre[@]}" "$KUKE" run --image busybox --rm --name "sig-$how" -- /bin/sh -c \
-    'trap "echo got-term; exit 43" TERM; trap "echo got-int; exit 44" INT; echo armed; while :; do sleep 0.1; done' \
-    >"$T_TMP/sig-$how.out" 2>&1 &
-  kpid=$!
-  watchdog "$kpid"
-  for _ in $(seq 200); do grep -q armed "$T_TMP/sig-$how.out" && break; sleep 0.05; done
-  kill -INT "$kpid"; wait "$kpid"; rc=$?
-  unwatch
-  t_eq "run-sigint-to-container-$how" "44|got-int" "$rc|$(grep got- "$T_TMP/sig-$how.out")"
+  signalled INT "$T_TMP/sig-$how.out" "${pre[@]}" "$KUKE" run --image busybox --rm --name "sig-$how" -- /bin/sh -c \
+    'trap "echo got-term; exit 43" TERM; trap "echo got-int; exit 44" INT; echo armed; while :; do sleep 0.1; done'
+  t_eq "run-sigint-to-container-$how" "44|got-int" "$RC|$(grep got- "$T_TMP/sig-$how.out")"
   t_eq "run-rm-after-signal-$how" "" "$(local_kuke get cells 2>/dev/null | awk -v n="sig-$how" '$1 == n')"
 done
-"${pre[@]}" "$KUKE" run --image busybox --rm --name sig-term -- /bin/sh -c \
-  'trap "exit 43" TERM; echo armed; while :; do sleep 0.1; done' >"$T_TMP/sig-term.out" 2>&1 &
-kpid=$!
-watchdog "$kpid"
-for _ in $(seq 200); do grep -q armed "$T_TMP/sig-term.out" && break; sleep 0.05; done
-kill -TERM "$kpid"; wait "$kpid"; rc=$?
-unwatch
-t_eq run-sigterm-to-container 43 "$rc"
+signalled TERM "$T_TMP/sig-term.out" "${pre[@]}" "$KUKE" run --image busybox --rm --name sig-term -- /bin/sh -c \
+  'trap "exit 43" TERM; echo armed; while :; do sleep 0.1; done'
+t_eq run-sigterm-to-container 43 "$RC"

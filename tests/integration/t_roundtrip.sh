@@ -7,10 +7,8 @@
 # attachable.
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/lib.sh"
-for tool in runc umoci python3; do
-  command -v "$tool" >/dev/null || { echo "skip - $T_NAME: $tool not installed"; exit 0; }
-done
-[ -x /bin/busybox ] || { echo "skip - $T_NAME: busybox-static not installed"; exit 0; }
+t_require runc umoci python3
+t_require_busybox
 export KUKEON_RUN_PATH="$T_TMP/run"
 RP="$KUKEON_RUN_PATH"
 RUNC_ROOT="$T_TMP/runc/default.kukeon.io"

@@ -7,10 +7,8 @@
 # no-new-privileges=false and a docker-format profile file do what they say,
 # and a bad profile file is refused by apply with nothing written.
 . "$(dirname "$0")/lib.sh"
-for tool in runc umoci cc; do
-  command -v "$tool" >/dev/null || { echo "skip - $T_NAME: $tool not installed"; exit 0; }
-done
-[ -x /bin/busybox ] || { echo "skip - $T_NAME: busybox-static not installed"; exit 0; }
+t_require runc umoci cc
+t_require_busybox
 
 export KUKEON_RUN_PATH="$T_TMP/run"
 RP="$KUKEON_RUN_PATH"

@@ -9,11 +9,9 @@
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/lib.sh"
 SSHD_ROOT=${KUKEON_TEST_SSHD_ROOT:-/usr/local/lib/kukeon-tests/sshd}
-for tool in runc ssh ssh-keygen unshare; do
-  command -v "$tool" >/dev/null || { echo "skip - $T_NAME: $tool not installed"; exit 0; }
-done
+t_require runc ssh ssh-keygen unshare
 [ -x "$SSHD_ROOT/usr/sbin/sshd" ] || { echo "skip - $T_NAME: no sshd under $SSHD_ROOT (scripts/install-deps)"; exit 0; }
-[ -x /bin/busybox ] || { echo "skip - $T_NAME: busybox-static not installed"; exit 0; }
+t_require_busybox
 
 RP="$T_TMP/run"
 SOCK="$T_TMP/kukeond.sock"

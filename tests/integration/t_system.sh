@@ -5,10 +5,8 @@
 # while a workload cell keeps running; its rootfs mounts show on the host.
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/lib.sh"
-for tool in runc setpriv groupadd groupdel; do
-  command -v "$tool" >/dev/null || { echo "skip - $T_NAME: $tool not installed"; exit 0; }
-done
-[ -x /bin/busybox ] || { echo "skip - $T_NAME: busybox-static not installed"; exit 0; }
+t_require runc setpriv groupadd groupdel
+t_require_busybox
 
 unset KUKEON_INIT_NO_DAEMON
 export KUKEON_GROUP="kkt-grp-$$"
