@@ -99,6 +99,9 @@ wait "$c2" 2>/dev/null
 t_ok del-after-cell-died "$N" del "$CONF" cell-2 "$c2"
 t_eq dead-cell-lease-released "" "$(leases t-net)"
 t_eq dead-cell-masquerade-gone "" "$(iptables-save -t nat 2>/dev/null | grep -E 'cell-2|^:CNI-[0-9a-f]{24}')"
+# The kernel tears a dead namespace down (and its veth with it) from a
+# work queue, some time after its last process died: wait for it.
+t_wait 10 eval '[ "$(veths)" = 0 ]'
 t_eq no-veths-left 0 "$(veths)"
 t_eq no-cache-left "" "$(ls "$T_TMP/cache")"
 
@@ -115,6 +118,7 @@ t_eq reused-path-lease-released "$ip6 " "$(leases t-net)"
 kill -9 "$c5"
 wait "$c5" 2>/dev/null
 t_ok del-cell-6 "$N" del "$CONF" cell-6 "$c6"
+t_wait 10 eval '[ "$(veths)" = 0 ]'   # c5's veth goes with its namespace
 t_eq reused-path-nothing-left "0 0" "$(veths) $(leases t-net)$(iptables-save -t nat | grep -c 'id: \\"cell-[56]')"
 
 # --- failures leave nothing behind
