@@ -34,14 +34,6 @@ import json, sys
 d = json.load(sys.stdin)
 print([c.get("resources", {}).get("memoryLimitBytes", 0) for c in d["spec"]["containers"] if c["id"] == sys.argv[1]][0])' "$2"
 }
-memcg() { # pid: the memory limit its cgroup enforces
-  local rel
-  rel=$(awk -F: '$1 == "0" {print $3}' /proc/"$1"/cgroup)
-  if [ -n "$rel" ] && [ -f "/sys/fs/cgroup$rel/memory.max" ]; then cat "/sys/fs/cgroup$rel/memory.max"; return; fi
-  if [ -n "$rel" ] && [ -f "/sys/fs/cgroup/unified$rel/memory.max" ]; then cat "/sys/fs/cgroup/unified$rel/memory.max"; return; fi
-  rel=$(awk -F: '$2 ~ /(^|,)memory(,|$)/ {print $3}' /proc/"$1"/cgroup)
-  cat "/sys/fs/cgroup/memory$rel/memory.limit_in_bytes" 2>/dev/null
-}
 alive() { [ -n "$1" ] && [ "$1" != 0 ] && kill -0 "$1" 2>/dev/null; }
 
 # ------------------------------------------- default memory, in-process
@@ -52,7 +44,7 @@ doc() { # labels side-args
 doc "a: b" 3600
 t_ok apply-new k apply -f "$T_TMP/c.yaml"
 t_eq default-memory-stored 41943040 "$(mem_of c side)"
-t_eq default-memory-enforced 41943040 "$(memcg "$(pid_of c side)")"
+t_eq default-memory-enforced 41943040 "$(t_memcg "$(pid_of c side)")"
 # The environment over the file, as for kukeond.
 t_cell e "    - {id: main, image: docker.io/library/busybox, command: sleep, args: [\"3600\"]}"
 t_ok env-apply env KUKEOND_DEFAULT_MEMORY_LIMIT_BYTES=24Mi "$KUKE" apply -f "$T_TMP/e.yaml"
