@@ -683,6 +683,10 @@ int kk_api_apply(struct kk_api *api, const struct kk_apply_source *src, size_t n
     o->error = *it->error ? kk_xstrdup(it->error) : NULL;
     for (size_t k = 0; k < it->n_changes; k++)
       kk_strv_push(&o->changes, it->changes[k]);
+    for (size_t k = 0; k + 1 < it->n_details; k += 2) { /* pairs: an odd count is a malformed reply's */
+      kk_strv_push(&o->details, it->details[k]);
+      kk_strv_push(&o->details, it->details[k + 1]);
+    }
     for (size_t k = 0; k < it->n_warnings; k++)
       kk_strv_push(&o->warnings, it->warnings[k]);
   }

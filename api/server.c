@@ -305,6 +305,8 @@ static int h_apply(struct kk_controller *ctl, struct kk_api_call *call, const vo
       items[i].error = (char *)(res.items[i].error ? res.items[i].error : "");
       items[i].n_changes = res.items[i].changes.n;
       items[i].changes = res.items[i].changes.v;
+      items[i].n_details = res.items[i].details.n;
+      items[i].details = res.items[i].details.v;
       items[i].n_warnings = res.items[i].warnings.n;
       items[i].warnings = res.items[i].warnings.v;
       resp.items[i] = &items[i];

@@ -184,6 +184,16 @@ static char *quoted(const char *s) {
   return q;
 }
 
+/* details after changes, as a mapping of field to what apply did. */
+static void print_yaml_details(FILE *out, const struct kk_strv *details) {
+  fprintf(out, "  details:\n");
+  for (size_t k = 0; k + 1 < details->n; k += 2) {
+    cleanup_free char *key = quoted(details->v[k]);
+    cleanup_free char *val = quoted(details->v[k + 1]);
+    fprintf(out, "    %s: %s\n", key, val);
+  }
+}
+
 static void print_apply(struct kk_cli *cli, enum kk_output o, const struct kk_apply_result *res) {
   if (o == KK_OUT_YAML || o == KK_OUT_JSON) {
     json_t *arr = json_array();
@@ -198,6 +208,12 @@ static void print_apply(struct kk_cli *cli, enum kk_output o, const struct kk_ap
         for (size_t k = 0; k < it->changes.n; k++)
           json_array_append_new(ch, json_string(it->changes.v[k]));
         json_object_set_new(obj, "changes", ch);
+      }
+      if (it->details.n) {
+        json_t *d = json_object();
+        for (size_t k = 0; k + 1 < it->details.n; k += 2)
+          json_object_set_new(d, it->details.v[k], json_string(it->details.v[k + 1]));
+        json_object_set_new(obj, "details", d);
       }
       if (it->warnings.n) {
         json_t *w = json_array();
@@ -234,6 +250,8 @@ static void print_apply(struct kk_cli *cli, enum kk_output o, const struct kk_ap
             fprintf(cli->out, "  - %s\n", q);
           }
         }
+        if (it->details.n)
+          print_yaml_details(cli->out, &it->details);
       }
     }
     json_decref(root);

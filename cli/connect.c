@@ -167,6 +167,20 @@ int kk_cli_connect_daemon(struct kk_cli *cli, struct kk_api **out, kk_err_t *err
   return kk_api_open_remote(path, out, err);
 }
 
+/* In-process kuke gives containers kukeond's default memory limit, from
+ * the same ServerConfiguration (KUKEOND_CONFIGURATION, else
+ * /etc/kukeon/kukeond.yaml) and environment kukeond reads. */
+static int server_default_memory(int64_t *out, kk_err_t *err) {
+  const char *path = getenv("KUKEOND_CONFIGURATION");
+  struct kk_server_config file = {0};
+  bool found = false;
+  if (kk_server_config_load(kk_empty(path) ? "/etc/kukeon/kukeond.yaml" : path, &file, &found, err) < 0)
+    return -1;
+  int r = kk_server_default_memory(&file, NULL, NULL, out, err);
+  kk_server_config_free(&file);
+  return r;
+}
+
 int kk_cli_connect(struct kk_cli *cli, const char *sub, bool local, bool no_daemon, struct kk_api **out,
                    kk_err_t *err) {
   if (local || no_daemon || cli->no_daemon_env || cli->run_path_explicit) {
@@ -174,7 +188,8 @@ int kk_cli_connect(struct kk_cli *cli, const char *sub, bool local, bool no_daem
       return -1;
     cleanup_free char *rt = kk_cli_runtime_dir(cli);
     struct kk_controller_config cfg = kk_cli_controller_config(cli, rt);
-    if (kk_ctl_disk_pressure_env(&cfg, err) < 0) /* kukeond's guard holds in-process too */
+    if (kk_ctl_disk_pressure_env(&cfg, err) < 0 || /* kukeond's guard holds in-process too */
+        server_default_memory(&cfg.default_memory_limit_bytes, err) < 0)
       return -1;
     return kk_api_open_local(&cfg, out, err);
   }

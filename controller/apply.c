@@ -47,9 +47,10 @@ static int start_kept_cell(struct kk_controller *c, struct kk_doc *cell, kk_err_
  * that changed or went away are torn down (the whole cell when its root
  * must be recreated), then what is not running is started and the new spec
  * stored. */
-static int update_cell(struct kk_controller *c, const struct kk_doc *stored, struct kk_doc *want,
+static int update_cell(struct kk_controller *c, const struct kk_doc *stored, struct kk_doc *want, const char *ctr,
                        struct kk_apply_item *it, kk_err_t *err) {
   bool *gone = kk_ctl_cell_gone(&stored->u.cell, &want->u.cell);
+  kk_ctl_change_details(&stored->u.cell, gone, ctr, &it->changes, &it->details);
   const struct kk_container_spec *root = kk_ctl_spec_by_id(&stored->u.cell, stored->u.cell.spec.root_container_id);
   if (root && gone[root - stored->u.cell.spec.containers])
     kk_strv_push(&it->changes, "root container recreated");
@@ -86,7 +87,7 @@ static int apply_container(struct kk_controller *c, struct kk_doc *doc, struct k
     return -1;
   if (it->action == KK_APPLY_UNCHANGED)
     return 0;
-  return update_cell(c, stored, cell, it, err);
+  return update_cell(c, stored, cell, doc->u.container.spec.id, it, err);
 }
 
 static int apply_one(struct kk_controller *c, struct kk_doc *doc, struct kk_apply_item *it, kk_err_t *err) {
@@ -130,15 +131,21 @@ static int apply_one(struct kk_controller *c, struct kk_doc *doc, struct kk_appl
     if (doc->kind != KK_KIND_CELL)
       return 0;
     kk_ctl_cell_observe(c, stored); /* a runtime that died since the last write counts */
-    if (!kk_ctl_unchanged_cell_restarts(stored->u.cell.status.base.state))
+    if (!kk_ctl_unchanged_cell_restarts(&stored->u.cell))
       return 0;
     it->action = KK_APPLY_UPDATED;
+    kk_strv_push(&it->details, "status.state");
+    kk_strv_push_owned(&it->details,
+                       kk_asprintf("was %s, its runtime dead: cell started again",
+                                   kk_state_name(KK_KIND_CELL, stored->u.cell.status.base.state)));
     return start_kept_cell(c, stored, err);
   }
   kk_ctl_carry_status(doc, stored);
   it->action = KK_APPLY_UPDATED;
+  if (doc->kind != KK_KIND_CELL)
+    kk_ctl_change_details(NULL, NULL, NULL, &it->changes, &it->details);
   if (doc->kind == KK_KIND_CELL)
-    return update_cell(c, stored, doc, it, err);
+    return update_cell(c, stored, doc, NULL, it, err);
   /* New limits (and a cgroup lost to a reboot) before the metadata says so. */
   struct kk_strv lines = {0};
   bool created = false;
@@ -196,6 +203,7 @@ int kk_ctl_apply(struct kk_controller *c, const struct kk_apply_source *src, siz
         it->action = KK_APPLY_FAILED;
         it->error = kk_xstrdup(e->msg);
         kk_strv_free(&it->changes);
+        kk_strv_free(&it->details);
         kk_error_free(&e);
       }
     }

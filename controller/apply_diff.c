@@ -78,11 +78,62 @@ size_t kk_ctl_apply_order(const struct kk_doc_list *docs, size_t *order) {
 }
 
 /* Unchanged but its runtime dead (stopped, killed, ended, failed): apply
- * brings it back (spec §10.2).  Not a Degraded cell, whose root runs: its
- * containers are the restart policies'; nor one in an Unknown state. */
-bool kk_ctl_unchanged_cell_restarts(int state) {
-  return state == KK_CELL_STOPPED || state == KK_CELL_FAILED || state == KK_CELL_PENDING ||
-         state == KK_CELL_EXITED || state == KK_CELL_ERROR;
+ * brings it back (spec §10.2).  A Degraded or Unknown cell counts when its
+ * root is down: nothing restarts a root (§5.6), and without it the
+ * others lost their namespaces.  One whose root runs is left to the
+ * restart policies of its containers. */
+bool kk_ctl_unchanged_cell_restarts(struct kk_cell *cell) {
+  int state = cell->status.base.state;
+  if (state == KK_CELL_STOPPED || state == KK_CELL_FAILED || state == KK_CELL_PENDING || state == KK_CELL_EXITED ||
+      state == KK_CELL_ERROR)
+    return true;
+  if (state != KK_CELL_DEGRADED && state != KK_CELL_UNKNOWN)
+    return false;
+  const struct kk_container_spec *root = kk_cell_root(cell);
+  return root == NULL || !kk_ctl_ctr_active(kk_ctl_status_slot(cell, root->id)->state);
+}
+
+/* The container id a cell's change path names ("spec.containers[ID]..."),
+ * in buf; NULL for other fields. */
+static const char *changed_container(const char *path, char *buf, size_t size) {
+  static const char prefix[] = "spec.containers[";
+  if (strncmp(path, prefix, sizeof(prefix) - 1) != 0)
+    return NULL;
+  const char *id = path + sizeof(prefix) - 1;
+  const char *end = strchr(id, ']');
+  if (end == NULL || (size_t)(end - id) >= size)
+    return NULL;
+  memcpy(buf, id, (size_t)(end - id));
+  buf[end - id] = '\0';
+  return buf;
+}
+
+/* What an update does to container id of stored (gone: per container). */
+static char *container_fate(const struct kk_cell *stored, const bool *gone, const char *id, const char *path) {
+  if (kk_has_suffix(path, " added"))
+    return kk_asprintf("container \"%s\" created and started", id);
+  if (kk_has_suffix(path, " removed"))
+    return kk_asprintf("container \"%s\" stopped and removed", id);
+  const struct kk_container_spec *root = kk_ctl_spec_by_id(stored, stored->spec.root_container_id);
+  if (root && gone[root - stored->spec.containers])
+    return kk_xstrdup("cell recreated: its root container or published ports changed");
+  const struct kk_container_spec *ct = kk_ctl_spec_by_id(stored, id);
+  if (ct && gone[ct - stored->spec.containers])
+    return kk_asprintf("container \"%s\" stopped, removed, recreated and started", id);
+  return kk_xstrdup("stored: read at the cell's next start");
+}
+
+void kk_ctl_change_details(const struct kk_cell *stored, const bool *gone, const char *ctr,
+                           const struct kk_strv *changes, struct kk_strv *details) {
+  for (size_t i = 0; i < changes->n; i++) {
+    char buf[256];
+    const char *id = ctr ? ctr : stored ? changed_container(changes->v[i], buf, sizeof(buf)) : NULL;
+    kk_strv_push(details, changes->v[i]);
+    if (id && stored && gone)
+      kk_strv_push_owned(details, container_fate(stored, gone, id, ctr ? "" : changes->v[i]));
+    else
+      kk_strv_push(details, "updated in place");
+  }
 }
 
 /* A Container document into the cell it names: a new container is added

@@ -112,6 +112,7 @@ void kk_apply_result_free(struct kk_apply_result *r) {
     free(r->items[i].name);
     free(r->items[i].error);
     kk_strv_free(&r->items[i].changes);
+    kk_strv_free(&r->items[i].details);
     kk_strv_free(&r->items[i].warnings);
   }
   free(r->items);

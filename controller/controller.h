@@ -153,6 +153,7 @@ struct kk_apply_item {
   enum kk_apply_action action;
   char *error;
   struct kk_strv changes;
+  struct kk_strv details;  /* pairs: a changed field, then what apply did about it (spec §4.7) */
   struct kk_strv warnings; /* limits not enforced as asked, controllers missing */
 };
 struct kk_apply_result {

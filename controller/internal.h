@@ -193,7 +193,14 @@ void kk_ctl_carry_status(struct kk_doc *dst, const struct kk_doc *stored);
 /* Changes apply refuses (they need delete + recreate), as field paths. */
 void kk_ctl_breaking_changes(const struct kk_doc *stored, const struct kk_doc *want, struct kk_strv *out);
 size_t kk_ctl_apply_order(const struct kk_doc_list *docs, size_t *order);
-bool kk_ctl_unchanged_cell_restarts(int cell_state);
+/* An unchanged cell apply starts again: its runtime is dead (spec §10.2). */
+bool kk_ctl_unchanged_cell_restarts(struct kk_cell *cell);
+/* details gets, per entry of changes (field paths of kk_doc_spec_diff),
+ * the field and what apply does about it; stored is the cell before (NULL
+ * for other kinds), gone what kk_ctl_cell_gone said of its containers,
+ * ctr the id a Container document's changes are all about (else NULL). */
+void kk_ctl_change_details(const struct kk_cell *stored, const bool *gone, const char *ctr,
+                           const struct kk_strv *changes, struct kk_strv *details);
 int kk_ctl_cell_put_container(struct kk_cell *cl, const struct kk_doc *doc, struct kk_apply_item *it, kk_err_t *err);
 /* A synthesized pause root in both: want gets the stored one (never a diff). */
 void kk_ctl_keep_pause_root(struct kk_cell *want, const struct kk_cell *stored);

@@ -53,23 +53,6 @@ static int disk_pressure(const char *warn_flag, const char *block_flag, struct k
   return 0;
 }
 
-/* --default-memory-limit-bytes > KUKEOND_DEFAULT_MEMORY_LIMIT_BYTES >
- * defaultMemoryLimitBytes > 0 (off); a negative value is 0. */
-static int default_memory(const char *flag, const struct kk_server_config *file, int64_t *out, kk_err_t *err) {
-  const char *s = first(flag, getenv("KUKEOND_DEFAULT_MEMORY_LIMIT_BYTES"), NULL, NULL);
-  *out = file->default_memory_limit_bytes.set ? file->default_memory_limit_bytes.v : 0;
-  if (s != NULL) {
-    bool negative = *s == '-';
-    if (kk_parse_quantity_bytes(s + negative, out, err) < 0)
-      return kk_error_wrap(err, "%s", flag ? "--default-memory-limit-bytes" : "KUKEOND_DEFAULT_MEMORY_LIMIT_BYTES");
-    if (negative)
-      *out = 0;
-  }
-  if (*out < 0)
-    *out = 0;
-  return 0;
-}
-
 static int serve(const char **v, kk_err_t *err) {
   enum { SOCK, GID, RUN, CONTAINERD, CFG, CGROOT, SUFFIX, INTERVAL, LEVEL, RTDIR, RUNC, POLICY, ALLOWED, DWARN, DBLOCK, DEFMEM };
   const char *cfg_path = first(v[CFG], getenv("KUKEOND_CONFIGURATION"), NULL, DEFAULT_CONFIG);
@@ -114,7 +97,8 @@ static int serve(const char **v, kk_err_t *err) {
   else if (kk_validate_cgroup_root(cfg.cgroup_root, err) < 0 || kk_validate_ns_suffix(cfg.ns_suffix, err) < 0 ||
            peer_policy(v[POLICY], v[ALLOWED], &file, &policy, err) < 0 ||
            disk_pressure(v[DWARN], v[DBLOCK], &cfg, err) < 0 ||
-           default_memory(v[DEFMEM], &file, &cfg.default_memory_limit_bytes, err) < 0)
+           kk_server_default_memory(&file, v[DEFMEM], "--default-memory-limit-bytes", &cfg.default_memory_limit_bytes,
+                                    err) < 0)
     ;
   else {
     cfg.policy = &policy;

@@ -1,6 +1,7 @@
 /* ClientConfiguration and ServerConfiguration files: the same envelope as
  * resources, parsed by the same schema engine, never applied. */
 #include <ctype.h>
+#include <stdlib.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <string.h>
@@ -151,6 +152,25 @@ int kk_server_config_load(const char *path, struct kk_server_config *out, bool *
   if (read_config(path, "server configuration", &buf, &len, found, err) < 0)
     return -1;
   return *found ? kk_server_config_parse(buf, len, path, out, err) : 0;
+}
+
+int kk_server_default_memory(const struct kk_server_config *file, const char *override, const char *what,
+                             int64_t *out, kk_err_t *err) {
+  const char *env = getenv("KUKEOND_DEFAULT_MEMORY_LIMIT_BYTES");
+  const char *s = override ? override : env && *env ? env : NULL;
+  if (override == NULL)
+    what = "KUKEOND_DEFAULT_MEMORY_LIMIT_BYTES";
+  *out = file->default_memory_limit_bytes.set ? file->default_memory_limit_bytes.v : 0;
+  if (s != NULL) {
+    bool negative = *s == '-';
+    if (kk_parse_quantity_bytes(s + negative, out, err) < 0)
+      return kk_error_wrap(err, "%s", what);
+    if (negative)
+      *out = 0;
+  }
+  if (*out < 0)
+    *out = 0;
+  return 0;
 }
 
 int kk_client_config_parse(const char *buf, size_t len, const char *file, struct kk_client_config *out,

@@ -504,6 +504,12 @@ void kk_server_config_free(struct kk_server_config *c);
  * permission, over 1 MiB) or does not parse is an error naming it. */
 int kk_client_config_load(const char *path, struct kk_client_config *out, bool *found, kk_err_t *err);
 int kk_server_config_load(const char *path, struct kk_server_config *out, bool *found, kk_err_t *err);
+/* The default memory limit of every container, kukeond's and in-process
+ * kuke's alike: override (a byte quantity; named `what` in errors) >
+ * KUKEOND_DEFAULT_MEMORY_LIMIT_BYTES > file's defaultMemoryLimitBytes >
+ * 0 (none); a negative value is 0.  override NULL: the environment's. */
+int kk_server_default_memory(const struct kk_server_config *file, const char *override, const char *what,
+                             int64_t *out, kk_err_t *err);
 /* The peer policy: what a client that is not root may ask of kukeond
  * through the socket.  Root is never restricted.  Under "restricted" a
  * container may not be privileged, share a host namespace or the host

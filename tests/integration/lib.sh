@@ -189,6 +189,14 @@ t_wait() {
   for _ in $(seq "$n"); do "$@" >/dev/null 2>&1 && return 0; sleep 0.1; done
   return 1
 }
+t_memcg() { # the memory limit of pid $1's cgroup (v2 memory.max or v1 limit_in_bytes)
+  local rel
+  rel=$(awk -F: '$2=="" {print $3}' /proc/"$1"/cgroup)
+  if [ -n "$rel" ] && [ -f "/sys/fs/cgroup/unified$rel/memory.max" ]; then cat "/sys/fs/cgroup/unified$rel/memory.max"; return; fi
+  if [ -n "$rel" ] && [ -f "/sys/fs/cgroup$rel/memory.max" ]; then cat "/sys/fs/cgroup$rel/memory.max"; return; fi
+  rel=$(awk -F: '$2 ~ /(^|,)memory(,|$)/ {print $3}' /proc/"$1"/cgroup)
+  cat "/sys/fs/cgroup/memory$rel/memory.limit_in_bytes" 2>/dev/null
+}
 # A bound in tests of time (the issue's own bounds): KUKEON_TEST_SLOW, by
 # default 2 under the sanitizers (two to three times slower), else 1.
 T_SLOW=${KUKEON_TEST_SLOW:-1}

@@ -323,16 +323,8 @@ plain=$(dpid plain); own=$(dpid own)
 t_match defaults-plain-uid '^Uid:\s+1234\s' "$(cat /proc/"$plain"/status 2>/dev/null)"
 t_match defaults-own-uid '^Uid:\s+4321\s' "$(cat /proc/"$own"/status 2>/dev/null)"
 t_ok defaults-plain-readonly sh -c "! nsenter -t $plain -m touch /x 2>/dev/null"
-memcg() { # the memory limit of pid $1's cgroup (v2 memory.max or v1 limit_in_bytes)
-  local rel
-  rel=$(awk -F: '$2=="" {print $3}' /proc/"$1"/cgroup)
-  if [ -n "$rel" ] && [ -f "/sys/fs/cgroup/unified$rel/memory.max" ]; then cat "/sys/fs/cgroup/unified$rel/memory.max"; return; fi
-  if [ -n "$rel" ] && [ -f "/sys/fs/cgroup$rel/memory.max" ]; then cat "/sys/fs/cgroup$rel/memory.max"; return; fi
-  rel=$(awk -F: '$2 ~ /(^|,)memory(,|$)/ {print $3}' /proc/"$1"/cgroup)
-  cat "/sys/fs/cgroup/memory$rel/memory.limit_in_bytes" 2>/dev/null
-}
-t_eq defaults-plain-memory 50331648 "$(memcg "$plain")"
-t_eq defaults-own-memory 33554432 "$(memcg "$own")"
+t_eq defaults-plain-memory 50331648 "$(t_memcg "$plain")"
+t_eq defaults-own-memory 33554432 "$(t_memcg "$own")"
 apply "$T_TMP/d.yaml" 0; t_eq defaults-reapply-unchanged "0 Cell \"d\": unchanged" "$rc $out"
 # kuke create cell (and so kuke run) gets them too.
 t_ok defaults-create k create cell m --realm blue --space s --stack t --image docker.io/library/busybox

@@ -184,6 +184,57 @@ START_TEST(update_tears_down_per_change) {
   }
 }
 END_TEST
+/* "field=what" per change of old -> want (cells), ';'-joined. */
+static char *details_of(const char *old_ctrs, const char *new_ctrs) {
+  cleanup_doc struct kk_doc *o = cell(old_ctrs);
+  cleanup_doc struct kk_doc *w = cell(new_ctrs);
+  kk_ctl_keep_pause_root(&w->u.cell, &o->u.cell);
+  cleanup_free bool *gone = kk_ctl_cell_gone(&o->u.cell, &w->u.cell);
+  cleanup_strv struct kk_strv changes = {0}, details = {0}, pairs = {0};
+  kk_doc_spec_diff(o, w, &changes);
+  kk_ctl_change_details(&o->u.cell, gone, NULL, &changes, &details);
+  ck_assert_uint_eq(details.n, 2 * changes.n);
+  for (size_t i = 0; i + 1 < details.n; i += 2)
+    kk_strv_push_owned(&pairs, kk_asprintf("%s=%s", details.v[i], details.v[i + 1]));
+  return kk_strv_join(&pairs, ";");
+}
+
+START_TEST(details_say_what_apply_did) {
+  static const struct {
+    const char *old, *want, *details;
+  } cases[] = {
+      {ROOT "," A, ROOT "," A, ""},
+      {ROOT "," A "," B, ROOT "," A2 "," B,
+       "spec.containers[a].args=container \"a\" stopped, removed, recreated and started"},
+      {ROOT "," A "," B, ROOT "," A,
+       "spec.containers[b] removed=container \"b\" stopped and removed"},
+      {ROOT "," A, ROOT "," A "," B, "spec.containers[b] added=container \"b\" created and started"},
+      {ROOT "," A, ROOT_ENV "," A, "spec.containers[m].env=stored: read at the cell's next start"},
+      {ROOT "," A, ROOT_IMG "," A2,
+       "spec.containers[m].image=cell recreated: its root container or published ports changed;"
+       "spec.containers[a].args=cell recreated: its root container or published ports changed"},
+  };
+  for (size_t i = 0; i < KK_ARRAY_SIZE(cases); i++) {
+    cleanup_free char *got = details_of(cases[i].old, cases[i].want);
+    ck_assert_msg(strcmp(got, cases[i].details) == 0, "case %zu: got [%s], want [%s]", i, got, cases[i].details);
+  }
+  /* Other kinds, and a cell's own fields: updated in place. */
+  cleanup_strv struct kk_strv changes = {0}, details = {0};
+  kk_strv_push(&changes, "metadata.labels");
+  kk_ctl_change_details(NULL, NULL, NULL, &changes, &details);
+  ck_assert_uint_eq(details.n, 2);
+  ck_assert_str_eq(details.v[1], "updated in place");
+  /* A Container document: every change is about its container. */
+  cleanup_doc struct kk_doc *o = cell(ROOT "," A);
+  cleanup_doc struct kk_doc *w = cell(ROOT "," A2);
+  cleanup_free bool *gone = kk_ctl_cell_gone(&o->u.cell, &w->u.cell);
+  cleanup_strv struct kk_strv cchanges = {0}, cdetails = {0};
+  kk_strv_push(&cchanges, "spec.args");
+  kk_ctl_change_details(&o->u.cell, gone, "a", &cchanges, &cdetails);
+  ck_assert_str_eq(cdetails.v[0], "spec.args");
+  ck_assert_str_eq(cdetails.v[1], "container \"a\" stopped, removed, recreated and started");
+}
+END_TEST
 #undef ROOT
 #undef ROOT_ENV
 #undef ROOT_IMG
@@ -315,6 +366,7 @@ static Suite *apply_diff_suite(void) {
   tcase_add_test(tc, breaking_cell);
   tcase_add_test(tc, root_fields_that_recreate_the_cell);
   tcase_add_test(tc, update_tears_down_per_change);
+  tcase_add_test(tc, details_say_what_apply_did);
   tcase_add_test(tc, pause_root_is_never_a_diff);
   tcase_add_test(tc, defaults_fill_what_is_unset);
   tcase_add_test(tc, defaults_are_shallow);

@@ -169,15 +169,29 @@ START_TEST(apply_order_parents_first) {
 }
 END_TEST
 
+/* Cell state st, its root running or not. */
+static bool unchanged_restarts(int st, bool root_up) {
+  cleanup_doc struct kk_doc *d = cell_of("  - {id: m, root: true, image: x}\n  - {id: a, image: x}\n");
+  d->u.cell.status.base.state = st;
+  kk_ctl_status_slot(&d->u.cell, "m")->state = root_up ? KK_CTR_READY : KK_CTR_EXITED;
+  kk_ctl_status_slot(&d->u.cell, "a")->state = KK_CTR_READY;
+  return kk_ctl_unchanged_cell_restarts(&d->u.cell);
+}
+
 START_TEST(unchanged_cell_restarts_when_down) {
-  ck_assert(kk_ctl_unchanged_cell_restarts(KK_CELL_STOPPED));
-  ck_assert(kk_ctl_unchanged_cell_restarts(KK_CELL_FAILED));
-  ck_assert(kk_ctl_unchanged_cell_restarts(KK_CELL_PENDING));
-  ck_assert(!kk_ctl_unchanged_cell_restarts(KK_CELL_READY));
+  ck_assert(unchanged_restarts(KK_CELL_STOPPED, false));
+  ck_assert(unchanged_restarts(KK_CELL_FAILED, false));
+  ck_assert(unchanged_restarts(KK_CELL_PENDING, false));
+  ck_assert(!unchanged_restarts(KK_CELL_READY, true));
   /* Issue 20: an unchanged spec with a dead runtime restarts, an ended one too. */
-  ck_assert(kk_ctl_unchanged_cell_restarts(KK_CELL_EXITED));
-  ck_assert(kk_ctl_unchanged_cell_restarts(KK_CELL_ERROR));
-  ck_assert(!kk_ctl_unchanged_cell_restarts(KK_CELL_DEGRADED));
+  ck_assert(unchanged_restarts(KK_CELL_EXITED, false));
+  ck_assert(unchanged_restarts(KK_CELL_ERROR, false));
+  /* Degraded or Unknown: restarted when the root is down (nothing else
+   * brings a root back), left to the restart policies while it runs. */
+  ck_assert(!unchanged_restarts(KK_CELL_DEGRADED, true));
+  ck_assert(unchanged_restarts(KK_CELL_DEGRADED, false));
+  ck_assert(!unchanged_restarts(KK_CELL_UNKNOWN, true));
+  ck_assert(unchanged_restarts(KK_CELL_UNKNOWN, false));
 }
 END_TEST
 

@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <jansson.h>
 #include <stdarg.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
@@ -1168,6 +1169,35 @@ START_TEST(quantity_fields) {
   kk_err_t err = NULL;
   ck_assert_int_eq(kk_server_config_parse(cfg, strlen(cfg), "kukeond.yaml", &sc, &err), 0);
   opt_is(sc.default_memory_limit_bytes, 256ll << 20);
+  kk_server_config_free(&sc);
+}
+END_TEST
+
+/* kukeond's and in-process kuke's default memory limit: the override
+ * (kukeond's flag) > KUKEOND_DEFAULT_MEMORY_LIMIT_BYTES > the file > 0. */
+START_TEST(server_default_memory) {
+  static const char cfg[] = "kind: ServerConfiguration\nspec: {defaultMemoryLimitBytes: 256Mi}\n";
+  struct kk_server_config sc, none = {0};
+  kk_err_t err = NULL;
+  int64_t v = -1;
+  ck_assert_int_eq(kk_server_config_parse(cfg, strlen(cfg), "kukeond.yaml", &sc, &err), 0);
+  unsetenv("KUKEOND_DEFAULT_MEMORY_LIMIT_BYTES");
+  ck_assert_int_eq(kk_server_default_memory(&none, NULL, NULL, &v, &err), 0);
+  ck_assert_int_eq(v, 0);
+  ck_assert_int_eq(kk_server_default_memory(&sc, NULL, NULL, &v, &err), 0);
+  ck_assert_int_eq(v, 256ll << 20);
+  setenv("KUKEOND_DEFAULT_MEMORY_LIMIT_BYTES", "1Mi", 1);
+  ck_assert_int_eq(kk_server_default_memory(&sc, NULL, NULL, &v, &err), 0);
+  ck_assert_int_eq(v, 1 << 20);
+  ck_assert_int_eq(kk_server_default_memory(&sc, "2Mi", "--flag", &v, &err), 0);
+  ck_assert_int_eq(v, 2 << 20);
+  ck_assert_int_eq(kk_server_default_memory(&sc, "-5", "--flag", &v, &err), 0);
+  ck_assert_int_eq(v, 0);
+  setenv("KUKEOND_DEFAULT_MEMORY_LIMIT_BYTES", "12abc", 1);
+  ck_assert_int_eq(kk_server_default_memory(&sc, NULL, NULL, &v, &err), -1);
+  ck_assert_ptr_nonnull(strstr(err->msg, "KUKEOND_DEFAULT_MEMORY_LIMIT_BYTES: invalid quantity \"12abc\""));
+  kk_error_free(&err);
+  unsetenv("KUKEOND_DEFAULT_MEMORY_LIMIT_BYTES");
   kk_server_config_free(&sc);
 }
 END_TEST
@@ -2854,6 +2884,7 @@ static Suite *model_suite(void) {
   TCase *pr = tcase_create("parse");
   tcase_set_timeout(pr, 30);
   tcase_add_test(pr, multi_document_stream);
+  tcase_add_test(pr, server_default_memory);
   tcase_add_test(pr, multi_document_error_line);
   tcase_add_test(pr, empty_documents_skipped);
   tcase_add_test(pr, api_version);
