@@ -104,7 +104,10 @@ apply_ms=()
 t_all=$(date +%s%N)
 for s in $(seq 0 $((nspaces - 1))); do
   t0=$(date +%s%N)
-  "$BUILD/kuke" apply -f "$tmp/s$s.yaml" >/dev/null
+  if ! out=$("$BUILD/kuke" apply -f "$tmp/s$s.yaml" 2>&1); then
+    printf 'apply of space s%s failed:\n%s\n' "$s" "$(tail -n 20 <<<"$out")" >&2
+    exit 1
+  fi
   apply_ms+=("$(ms_since "$t0")")
   echo "applied space s$s: ${apply_ms[-1]} ms" >&2
 done
