@@ -4,7 +4,7 @@
 # applied through kukeond; then the apply time, the daemon's RSS, the
 # latency of `kuke get cells` and the CPU of an idle reconcile pass.
 # Run as root from the repository after `make`:
-#   CELLS=1000 [PER_SPACE=100] [GET_RUNS=50] [PASSES=10] [WINDOWS=5] bench/scale.sh [BUILD [BASELINE]]
+#   CELLS=1000 [PER_SPACE=100] [GET_RUNS=50] [PASSES=10] [WINDOWS=5] [HOOK=CMD] bench/scale.sh [BUILD [BASELINE]]
 # With BASELINE (another build, e.g. of an earlier commit), the same cells
 # are measured by a daemon and kuke of each build in turn, side by side.
 # Prints Markdown; docs/PERFORMANCE.md keeps the latest figures.
@@ -104,7 +104,10 @@ apply_ms=()
 t_all=$(date +%s%N)
 for s in $(seq 0 $((nspaces - 1))); do
   t0=$(date +%s%N)
-  "$BUILD/kuke" apply -f "$tmp/s$s.yaml" >/dev/null
+  if ! out=$("$BUILD/kuke" apply -f "$tmp/s$s.yaml" 2>&1); then
+    printf 'apply of space s%s failed:\n%s\n' "$s" "$(tail -n 20 <<<"$out")" >&2
+    exit 1
+  fi
   apply_ms+=("$(ms_since "$t0")")
   echo "applied space s$s: ${apply_ms[-1]} ms" >&2
 done
@@ -144,6 +147,9 @@ measure() {
   printf 'idle_s=%s\ngot=%s\nrss_start=%s\nrss_get=%s\nrss_passes=%s\nidle=%s\nidle_passes=%s\nper_pass=%s\n' \
     "$IDLE_S" "$got" "$r0" "$r1" "$r2" "$idle" "$idle_passes" "${per[*]}" >"$tmp/m-$label.txt"
 }
+# HOOK: a command run here, with the cells up and the daemon ($DPID) of
+# BUILD serving them through $KUKEON_HOST (e.g. a perf record of a get).
+if [ -n "${HOOK:-}" ]; then DPID=$DPID KUKE="$BUILD/kuke" bash -c "$HOOK" >&2; fi
 labels=(this)
 measure this "$BUILD"
 if [ -n "$BASELINE" ]; then

@@ -23,10 +23,15 @@ void kk_ctl_cell_observe(struct kk_controller *c, struct kk_doc *doc) {
 typedef int (*ctr_op)(struct kk_controller *c, struct kk_cell *cell, const struct kk_container_spec *ct, void *arg,
                       kk_err_t *err);
 
-static pid_t running_pid(struct kk_controller *c, struct kk_cell *cell, const struct kk_container_spec *ct) {
-  kk_ctl_ctr_observe(c, cell, ct);
+/* The pid the last observation of ct found running, 0 when none. */
+static pid_t observed_pid(struct kk_cell *cell, const struct kk_container_spec *ct) {
   struct kk_container_status *cs = kk_ctl_status_slot(cell, ct->id);
   return kk_ctl_ctr_active(cs->state) && cs->pid > 0 ? (pid_t)cs->pid : 0;
+}
+
+static pid_t running_pid(struct kk_controller *c, struct kk_cell *cell, const struct kk_container_spec *ct) {
+  kk_ctl_ctr_observe(c, cell, ct);
+  return observed_pid(cell, ct);
 }
 
 /* Before the root goes: CNI DEL while the namespace (and so the veth the
@@ -118,9 +123,14 @@ int kk_ctl_cell_teardown(struct kk_controller *c, struct kk_doc *doc, kk_err_t *
                         err);
 }
 
-static pid_t ready_pid(struct kk_controller *c, struct kk_cell *cell, const struct kk_container_spec *ct) {
-  pid_t pid = running_pid(c, cell, ct);
+static pid_t observed_ready_pid(struct kk_cell *cell, const struct kk_container_spec *ct) {
+  pid_t pid = observed_pid(cell, ct);
   return kk_ctl_status_slot(cell, ct->id)->state == KK_CTR_READY ? pid : 0;
+}
+
+static pid_t ready_pid(struct kk_controller *c, struct kk_cell *cell, const struct kk_container_spec *ct) {
+  kk_ctl_ctr_observe(c, cell, ct);
+  return observed_ready_pid(cell, ct);
 }
 
 int kk_ctl_cell_start(struct kk_controller *c, struct kk_doc *doc, kk_err_t *err) {
@@ -234,7 +244,7 @@ static void restart_whole_cell(struct kk_controller *c, struct kk_doc *doc, int6
  * restart; *due gets the end of the earliest backoff still running.  True
  * when one exhausted its on-failure budget. */
 static bool restart_containers(struct kk_controller *c, struct kk_doc *doc, pid_t root_pid, int64_t now_ms,
-                               int64_t *due) {
+                               int64_t *due, bool *acted) {
   struct kk_cell *cell = &doc->u.cell;
   bool exhausted = false;
   for (size_t i = 0; i < cell->spec.n_containers; i++) {
@@ -260,6 +270,7 @@ static bool restart_containers(struct kk_controller *c, struct kk_doc *doc, pid_
     case KK_RESTART_NOW:
       break;
     }
+    *acted = true;
     kk_err_t e = NULL;
     if (kk_ctl_ctr_stop(c, cell, ct, SIGKILL, 0, &e) < 0 || kk_ctl_ctr_start(c, doc, ct, root_pid, &e) < 0) {
       kk_warn("restart %s: %s", ct->containerd_id, e->msg);
@@ -275,17 +286,19 @@ static bool restart_containers(struct kk_controller *c, struct kk_doc *doc, pid_
   return exhausted;
 }
 
-/* A daemon killed between the root's start and its CNI ADD. */
-static void attach_if_missing(struct kk_controller *c, struct kk_doc *doc, const struct kk_container_spec *root,
+/* A daemon killed between the root's start and its CNI ADD.  True when it
+ * tried one. */
+static bool attach_if_missing(struct kk_controller *c, struct kk_doc *doc, const struct kk_container_spec *root,
                               pid_t root_pid) {
   struct kk_cell *cell = &doc->u.cell;
   if (root_pid <= 0 || !kk_empty(cell->status.network.ip) || kk_ctl_cell_host_network(cell))
-    return;
+    return false;
   kk_err_t e = NULL;
   if (kk_ctl_cell_net_attach(c, cell, root, root_pid, &e) < 0) {
     kk_warn("cell %s: %s", kk_doc_name(doc), e->msg);
     kk_error_free(&e);
   }
+  return true;
 }
 
 int kk_ctl_cell_supervise(struct kk_controller *c, struct kk_doc *doc, bool *deleted, int64_t *due_ms,
@@ -301,7 +314,10 @@ int kk_ctl_cell_supervise(struct kk_controller *c, struct kk_doc *doc, bool *del
   if (st == KK_CELL_PENDING || st == KK_CELL_STOPPED || st == KK_CELL_FAILED)
     return 0;
   const struct kk_container_spec *root = kk_cell_root(cell);
-  pid_t root_pid = root ? ready_pid(c, cell, root) : 0;
+  /* The observation just made holds the root's pid: an idle cell is
+   * observed once a pass (every observation is some ten syscalls a
+   * container). */
+  pid_t root_pid = root ? observed_ready_pid(cell, root) : 0;
   int64_t now_ms = kk_now_ms(), at = 0;
   if (root) {
     int64_t last = kk_ctl_last_restart_ms(&c->restarts, root->containerd_id, kk_ctl_status_slot(cell, root->id));
@@ -311,11 +327,11 @@ int kk_ctl_cell_supervise(struct kk_controller *c, struct kk_doc *doc, bool *del
     }
     due_min(due_ms, at);
   }
-  attach_if_missing(c, doc, root, root_pid);
-  bool exhausted = false;
+  bool acted = attach_if_missing(c, doc, root, root_pid), exhausted = false;
   if (st != KK_CELL_ERROR && cell->status.ready_observed && root_pid > 0)
-    exhausted = restart_containers(c, doc, root_pid, now_ms, due_ms);
-  kk_ctl_cell_observe(c, doc);
+    exhausted = restart_containers(c, doc, root_pid, now_ms, due_ms, &acted);
+  if (acted) /* what the restarts or the attach changed */
+    kk_ctl_cell_observe(c, doc);
   if (exhausted && cell->status.base.state != KK_CELL_READY) {
     cell->status.base.state = KK_CELL_ERROR;
     kk_ctl_cell_set_reason(cell, "RestartsExhausted", "a container exhausted its on-failure restarts");

@@ -189,17 +189,27 @@ static int bind_kukeond_rootfs(struct kk_controller *c, const struct kk_ctr_path
  * Returns the init's pid when it found a live monitor, no exit record and
  * a live init: the running container, the common case, then needs no
  * second look (half of a cell list's or a reconcile pass's syscalls). */
-static pid_t settle(int dfd) {
+static pid_t settle(struct kk_controller *c, const char *bundle, int dfd) {
+  if (faccessat(dfd, "exit", F_OK, 0) == 0)
+    return 0;
+  struct kk_monitor_id mon;
+  pid_t pid;
+  if (kk_ctl_seen_get(&c->seen, bundle, &mon, &pid) && kk_monitor_still_runs(&mon) && kill(pid, 0) == 0)
+    return pid; /* the monitor seen running it last time still does */
   int64_t deadline = kk_monotonic_ms() + SETTLE_MS;
   for (;;) {
-    if (faccessat(dfd, "exit", F_OK, 0) == 0 || !kk_monitor_alive(dfd))
+    if (!kk_monitor_identify(dfd, &mon))
       return 0;
-    pid_t pid = kk_read_pid_at(dfd, "pid");
-    if (pid > 0 && kill(pid, 0) == 0)
+    pid = kk_read_pid_at(dfd, "pid");
+    if (pid > 0 && kill(pid, 0) == 0) {
+      kk_ctl_seen_put(&c->seen, bundle, &mon, pid);
       return pid;
+    }
     if (kk_monotonic_ms() >= deadline)
       return 0;
     poll(NULL, 0, 10);
+    if (faccessat(dfd, "exit", F_OK, 0) == 0)
+      return 0;
   }
 }
 
@@ -229,7 +239,7 @@ void kk_ctl_ctr_observe(struct kk_controller *c, struct kk_cell *cell, const str
     }
     return;
   }
-  pid_t live = settle(dfd);
+  pid_t live = settle(c, p.bundle, dfd);
   if (live > 0) {
     mark_running(cs, live, false);
     return;

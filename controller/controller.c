@@ -20,6 +20,7 @@ int kk_controller_open(const struct kk_controller_config *cfg, struct kk_control
     return -1;
   struct kk_controller *c = kk_xzalloc(sizeof(*c));
   c->store = store;
+  kk_ctl_seen_init(&c->seen);
   c->run_path = kk_xstrdup(kk_store_path(store));
   c->ns_suffix = kk_xstrdup(suffix);
   c->cgroup_root = kk_xstrdup(cgroot);
@@ -62,6 +63,7 @@ void kk_controller_close(struct kk_controller *c) {
   if (c->images)
     kk_image_store_close(c->images);
   kk_ctl_restarts_free(&c->restarts);
+  kk_ctl_seen_free(&c->seen);
   kk_ctl_disk_warns_free(&c->disk_warns);
   kk_ctl_dues_free(&c->dues);
   free(c->runtime_dir);

@@ -24,12 +24,16 @@
  *   disk.c                            the disk-pressure guard (statvfs, WARN book)
  *   purge_host.c                      purge's host sweeps (mounts, every
  *                                     cgroup hierarchy, monitors)
+ *   seen.c                            running containers as last observed
+ *                                     (the init's pid while its monitor lives)
  *   names.c  cell_state.c  apply_diff.c
  *                                     pure: no host, no store (unit tested;
  *                                     apply_diff.c: tests/unit/test_apply_diff.c)
  */
 #ifndef KK_CONTROLLER_INTERNAL_H
 #define KK_CONTROLLER_INTERNAL_H
+
+#include <pthread.h>
 
 #include "cgroupfs/cgroupfs.h"
 #include "controller/controller.h"
@@ -84,6 +88,21 @@ enum kk_crash_point {
   KK_CRASH_AFTER_PUT,             /* the cell is written, the intent record remains */
 };
 
+/* Running containers as last observed (seen.c): by bundle path, the
+ * monitor and the init's pid; shared by the daemon's threads. */
+struct kk_seen_entry;
+struct kk_seen {
+  pthread_mutex_t mu;
+  struct kk_seen_entry *v; /* sorted by bundle */
+  size_t n, cap;
+};
+void kk_ctl_seen_init(struct kk_seen *s);
+void kk_ctl_seen_free(struct kk_seen *s);
+/* The init's pid and its monitor last seen running in bundle; false when
+ * none was. */
+bool kk_ctl_seen_get(struct kk_seen *s, const char *bundle, struct kk_monitor_id *monitor, pid_t *init);
+void kk_ctl_seen_put(struct kk_seen *s, const char *bundle, const struct kk_monitor_id *monitor, pid_t init);
+
 /* When each realm's disk-pressure WARN was last logged (disk.c). */
 struct kk_disk_warned {
   char *realm;
@@ -105,6 +124,7 @@ struct kk_controller {
   char *monitor_exe;             /* staged on first use (kk_monitor_stage) */
   struct kk_host_limits host;
   struct kk_restarts restarts;
+  struct kk_seen seen; /* container.c's observations */
   struct kk_disk_warns disk_warns; /* touched under the tree lock only */
   struct kk_dues dues; /* reconcile.c's: kukeond's supervisor thread alone */
   bool fw_missing_warned; /* no iptables: said once */

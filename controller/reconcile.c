@@ -73,7 +73,9 @@ static int reconcile_cell(struct kk_controller *c, const struct kk_ref *ref, kk_
     due_set(&c->dues, ref, 0);
     return 0;
   }
-  cleanup_free char *before = kk_doc_to_yaml(cell);
+  /* Compared field by field afterwards: emitting the cell as YAML twice
+   * was the pass's largest single cost. */
+  cleanup_doc struct kk_doc *before = kk_doc_clone(cell);
   bool deleted = false;
   int64_t due = 0;
   int r = kk_ctl_cell_supervise(c, cell, &deleted, &due, err);
@@ -86,8 +88,7 @@ static int reconcile_cell(struct kk_controller *c, const struct kk_ref *ref, kk_
     kk_info("reconcile: auto-deleted cell %s", ref->name);
     return 0;
   }
-  cleanup_free char *after = kk_doc_to_yaml(cell);
-  if (strcmp(before, after) == 0)
+  if (kk_doc_status_equal(before, cell))
     return 0;
   cell->u.cell.status.base.updated_at = kk_now();
   return kk_store_put_status(c->store, cell, err); /* supervise changes statuses only */

@@ -95,6 +95,19 @@ bool kk_doc_spec_equal(const struct kk_doc *a, const struct kk_doc *b) {
   return a->kind == b->kind && kk_schema_diff(kk_kind_schemas[a->kind], &a->u, &b->u, "", NULL);
 }
 
+bool kk_doc_status_equal(const struct kk_doc *a, const struct kk_doc *b) {
+  if (a->kind != b->kind)
+    return false;
+  const struct kk_schema *s = kk_kind_schemas[a->kind];
+  for (size_t i = 0; i < s->n; i++) {
+    const struct kk_field *f = &s->fields[i];
+    if (f->type == KK_F_OBJ && (f->flags & KK_FF_STATUS) &&
+        !kk_schema_diff(f->sub, (const char *)&a->u + f->off, (const char *)&b->u + f->off, "", NULL))
+      return false;
+  }
+  return true;
+}
+
 void kk_doc_spec_diff(const struct kk_doc *a, const struct kk_doc *b, struct kk_strv *out) {
   if (a->kind != b->kind) {
     kk_strv_push(out, "kind");

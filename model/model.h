@@ -354,6 +354,9 @@ void kk_doc_reset_status(struct kk_doc *doc); /* free and zero the status part *
 /* Spec (and metadata) equality, ignoring status: drives apply's
  * created/updated/unchanged.  Cells compare containers by id. */
 bool kk_doc_spec_equal(const struct kk_doc *a, const struct kk_doc *b);
+/* Status equality, spec and metadata left out (the reconcile pass: did
+ * supervising change what it must persist?). */
+bool kk_doc_status_equal(const struct kk_doc *a, const struct kk_doc *b);
 /* Human list of what differs ("spec.containers[web].image", ...). */
 void kk_doc_spec_diff(const struct kk_doc *a, const struct kk_doc *b, struct kk_strv *out);
 

@@ -8,6 +8,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <spawn.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -184,28 +185,50 @@ int kk_monitor_spawn(const struct kk_monitor_opts *o, pid_t *ctr_pid, kk_err_t *
                        o->id, errlog);
 }
 
-/* The pid in <dir>/monitor.pid if that process lives and is a monitor
- * (it names itself with PR_SET_NAME before it writes monitor.pid, so a
- * recycled pid is told apart); 0 otherwise.  A zombie is not alive: the
- * monitor is reparented to init, and not every init reaps at once. */
-static pid_t live_monitor(int dirfd) {
-  pid_t pid = kk_read_pid_at(dirfd, "monitor.pid");
-  if (pid <= 0)
-    return 0;
-  char path[64], stat[128] = "";
+/* Whether process pid lives and is a monitor (it names itself with
+ * PR_SET_NAME before it writes monitor.pid, so a recycled pid is told
+ * apart); *start = its start time (field 22 of /proc/<pid>/stat).  A
+ * zombie is not alive: the monitor is reparented to init, and not every
+ * init reaps at once. */
+static bool monitor_runs(pid_t pid, uint64_t *start) {
+  char path[64], stat[512] = "";
   snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
   cleanup_close int fd = open(path, O_RDONLY | O_CLOEXEC);
   ssize_t n = fd >= 0 ? read(fd, stat, sizeof(stat) - 1) : -1;
   if (n <= 0)
-    return 0;
+    return false;
   stat[n] = '\0';
-  /* "<pid> (<comm>) <state> ..." */
+  /* "<pid> (<comm>) <state> <field 4> ... <field 22> ..." */
   const char *open_paren = strchr(stat, '('), *close_paren = strrchr(stat, ')');
   if (!open_paren || !close_paren || close_paren[1] != ' ' ||
       strncmp(open_paren + 1, "kukeon-monitor)", 15) != 0)
-    return 0;
+    return false;
   char state = close_paren[2];
-  return state == 'Z' || state == 'X' || state == 'x' ? 0 : pid;
+  if (state == 'Z' || state == 'X' || state == 'x')
+    return false;
+  const char *f = close_paren + 2; /* field 3 */
+  for (int field = 3; field < 22 && f; field++)
+    if ((f = strchr(f, ' ')) != NULL)
+      f++;
+  *start = f ? strtoull(f, NULL, 10) : 0;
+  return true;
+}
+
+/* The pid in <dir>/monitor.pid if that process is a live monitor, else 0. */
+static pid_t live_monitor(int dirfd) {
+  pid_t pid = kk_read_pid_at(dirfd, "monitor.pid");
+  uint64_t start;
+  return pid > 0 && monitor_runs(pid, &start) ? pid : 0;
+}
+
+bool kk_monitor_identify(int dirfd, struct kk_monitor_id *out) {
+  out->pid = kk_read_pid_at(dirfd, "monitor.pid");
+  return out->pid > 0 && monitor_runs(out->pid, &out->start);
+}
+
+bool kk_monitor_still_runs(const struct kk_monitor_id *id) {
+  uint64_t start;
+  return id->pid > 0 && monitor_runs(id->pid, &start) && start == id->start;
 }
 
 bool kk_monitor_alive(int dirfd) { return live_monitor(dirfd) > 0; }

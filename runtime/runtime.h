@@ -4,6 +4,7 @@
 #define KK_RUNTIME_H
 
 #include <stdbool.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 #include "lib/error.h"
@@ -110,6 +111,16 @@ struct kk_exit_record {
 /* The monitor named in <dir>/monitor.pid is running (a live process that
  * is a kukeon-monitor, not a recycled pid). */
 bool kk_monitor_alive(int dirfd);
+/* A monitor by its pid and start time (clock ticks since boot): no later
+ * process with that pid shares both. */
+struct kk_monitor_id {
+  pid_t pid;
+  uint64_t start;
+};
+/* As kk_monitor_alive, and who that monitor is. */
+bool kk_monitor_identify(int dirfd, struct kk_monitor_id *out);
+/* That very monitor still runs (one /proc read, no file of the bundle). */
+bool kk_monitor_still_runs(const struct kk_monitor_id *id);
 /* Wait up to timeout_ms for that monitor to be gone (it exits once it wrote
  * the exit file); whether it is. */
 bool kk_monitor_wait_gone(int dirfd, int timeout_ms);

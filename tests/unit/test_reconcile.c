@@ -247,6 +247,24 @@ START_TEST(exit_notice_names) {
 }
 END_TEST
 
+/* The pass persists a cell only when supervising changed its status. */
+START_TEST(status_equal_sees_what_supervising_changes) {
+  cleanup_doc struct kk_doc *a = cell_with("[{id: app, image: x}]");
+  st(a, "app", KK_CTR_READY, 0);
+  cleanup_doc struct kk_doc *b = kk_doc_clone(a);
+  ck_assert(kk_doc_status_equal(a, b));
+  st(b, "app", KK_CTR_EXITED, 0);
+  ck_assert(!kk_doc_status_equal(a, b));
+  st(b, "app", KK_CTR_READY, 0);
+  ck_assert(kk_doc_status_equal(a, b));
+  kk_ctl_status_slot(&b->u.cell, "app")->restart_count = 1;
+  ck_assert(!kk_doc_status_equal(a, b));
+  kk_ctl_status_slot(&b->u.cell, "app")->restart_count = 0;
+  b->u.cell.status.base.state = KK_CELL_ERROR;
+  ck_assert(!kk_doc_status_equal(a, b));
+}
+END_TEST
+
 static Suite *reconcile_suite(void) {
   Suite *s = suite_create("reconcile");
   TCase *tc = tcase_create("decisions");
@@ -260,6 +278,7 @@ static Suite *reconcile_suite(void) {
   tcase_add_test(tc, degraded_while_some_run);
   tcase_add_test(tc, exhausted_says_so_and_observers_add_no_slot);
   tcase_add_test(tc, exit_notice_names);
+  tcase_add_test(tc, status_equal_sees_what_supervising_changes);
   suite_add_tcase(s, tc);
   return s;
 }
