@@ -13,11 +13,13 @@
  * thousand cells of two containers are about 3,000 files. */
 #define MAX_ENTRIES 16384
 
+/* A file's parse (bytes) or a resource's snapshot (files). */
 struct entry {
   struct entry *next;
   char *key;
   char *bytes;
   size_t len;
+  struct kk_snap_files files;
   struct kk_doc *doc;
 };
 
@@ -25,6 +27,7 @@ struct kk_doc_cache {
   pthread_mutex_t mu;
   struct entry *bucket[BUCKETS];
   size_t n;
+  uint64_t next_gen;
 };
 
 /* "./a/b" and "a/b" are one file. */
@@ -44,6 +47,7 @@ static size_t hash(const char *key) {
 static void entry_free(struct entry *e) {
   free(e->key);
   free(e->bytes);
+  kk_snap_files_free(&e->files);
   kk_doc_free(e->doc);
   free(e);
 }
@@ -86,7 +90,7 @@ struct kk_doc *kk_doc_cache_get(struct kk_doc_cache *c, const char *rel, const c
   struct kk_doc *copy = NULL;
   pthread_mutex_lock(&c->mu);
   struct entry *e = *slot_of(c, key);
-  if (e && e->len == len && memcmp(e->bytes, buf, len) == 0)
+  if (e && e->bytes && e->len == len && memcmp(e->bytes, buf, len) == 0)
     copy = kk_doc_clone(e->doc);
   pthread_mutex_unlock(&c->mu);
   if (copy) { /* errors name the path it was read at */
@@ -96,15 +100,8 @@ struct kk_doc *kk_doc_cache_get(struct kk_doc_cache *c, const char *rel, const c
   return copy;
 }
 
-void kk_doc_cache_put(struct kk_doc_cache *c, const char *rel, const char *buf, size_t len, const struct kk_doc *doc) {
-  const char *key = key_of(rel);
-  struct entry *fresh = kk_xzalloc(sizeof(*fresh));
-  fresh->key = kk_xstrdup(key);
-  fresh->bytes = kk_xmalloc(len ? len : 1);
-  memcpy(fresh->bytes, buf, len);
-  fresh->len = len;
-  fresh->doc = kk_doc_clone(doc);
-  pthread_mutex_lock(&c->mu);
+/* fresh in key's place (the old entry goes); the caller holds mu. */
+static void replace(struct kk_doc_cache *c, const char *key, struct entry *fresh) {
   struct entry **p = slot_of(c, key);
   if (*p) { /* the file was rewritten: its old bytes go */
     struct entry *old = *p;
@@ -118,6 +115,75 @@ void kk_doc_cache_put(struct kk_doc_cache *c, const char *rel, const char *buf, 
   fresh->next = *p;
   *p = fresh;
   c->n++;
+}
+
+void kk_doc_cache_put(struct kk_doc_cache *c, const char *rel, const char *buf, size_t len, const struct kk_doc *doc) {
+  const char *key = key_of(rel);
+  struct entry *fresh = kk_xzalloc(sizeof(*fresh));
+  fresh->key = kk_xstrdup(key);
+  fresh->bytes = kk_xmalloc(len ? len : 1);
+  memcpy(fresh->bytes, buf, len);
+  fresh->len = len;
+  fresh->doc = kk_doc_clone(doc);
+  pthread_mutex_lock(&c->mu);
+  replace(c, key, fresh);
+  pthread_mutex_unlock(&c->mu);
+}
+
+/* -------------------------------------------------------------- snapshots */
+
+void kk_snap_files_add(struct kk_snap_files *f, const char *name, const struct kk_file_version *v) {
+  f->names = kk_xrealloc(f->names, (f->n + 1) * sizeof(*f->names));
+  f->v = kk_xrealloc(f->v, (f->n + 1) * sizeof(*f->v));
+  f->names[f->n] = kk_xstrdup(name);
+  f->v[f->n++] = *v;
+}
+
+void kk_snap_files_free(struct kk_snap_files *f) {
+  for (size_t i = 0; i < f->n; i++)
+    free(f->names[i]);
+  free(f->names);
+  free(f->v);
+  memset(f, 0, sizeof(*f));
+}
+
+static void files_copy(struct kk_snap_files *to, const struct kk_snap_files *from) {
+  memset(to, 0, sizeof(*to));
+  for (size_t i = 0; i < from->n; i++)
+    kk_snap_files_add(to, from->names[i], &from->v[i]);
+  to->gen = from->gen;
+}
+
+bool kk_doc_cache_snap_files(struct kk_doc_cache *c, const char *key, struct kk_snap_files *out) {
+  pthread_mutex_lock(&c->mu);
+  struct entry *e = *slot_of(c, key_of(key));
+  bool found = e != NULL && e->files.n > 0;
+  if (found)
+    files_copy(out, &e->files);
+  pthread_mutex_unlock(&c->mu);
+  return found;
+}
+
+struct kk_doc *kk_doc_cache_snap_doc(struct kk_doc_cache *c, const char *key, uint64_t gen) {
+  pthread_mutex_lock(&c->mu);
+  struct entry *e = *slot_of(c, key_of(key));
+  struct kk_doc *copy = e && e->files.n > 0 && e->files.gen == gen ? kk_doc_clone(e->doc) : NULL;
+  pthread_mutex_unlock(&c->mu);
+  return copy;
+}
+
+void kk_doc_cache_snap_put(struct kk_doc_cache *c, const char *key, const struct kk_snap_files *files,
+                           const struct kk_doc *doc) {
+  if (files->n == 0)
+    return;
+  key = key_of(key);
+  struct entry *fresh = kk_xzalloc(sizeof(*fresh));
+  fresh->key = kk_xstrdup(key);
+  files_copy(&fresh->files, files);
+  fresh->doc = kk_doc_clone(doc);
+  pthread_mutex_lock(&c->mu);
+  fresh->files.gen = ++c->next_gen;
+  replace(c, key, fresh);
   pthread_mutex_unlock(&c->mu);
 }
 

@@ -9,7 +9,10 @@
 #ifndef KK_STORE_DOC_CACHE_H
 #define KK_STORE_DOC_CACHE_H
 
+#include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
 
 #include "model/model.h"
 
@@ -22,6 +25,35 @@ void kk_doc_cache_free(struct kk_doc_cache *c);
 struct kk_doc *kk_doc_cache_get(struct kk_doc_cache *c, const char *rel, const char *buf, size_t len);
 /* Remember doc (copied) as what buf[0..len) at rel parses to. */
 void kk_doc_cache_put(struct kk_doc_cache *c, const char *rel, const char *buf, size_t len, const struct kk_doc *doc);
+/* One version of a file or directory: a rename over it, a write in place
+ * or an entry added or removed changes one of these. */
+struct kk_file_version {
+  dev_t dev;
+  ino_t ino;
+  off_t size;
+  int64_t mtime_ns, ctime_ns;
+};
+
+/* The files a resource's document was read from, each with its version. */
+struct kk_snap_files {
+  size_t n;
+  char **names; /* relative to the resource's directory */
+  struct kk_file_version *v;
+  uint64_t gen; /* which snapshot they are (kk_doc_cache_snap_doc) */
+};
+void kk_snap_files_add(struct kk_snap_files *f, const char *name, const struct kk_file_version *v);
+void kk_snap_files_free(struct kk_snap_files *f);
+
+/* A resource as last read whole under its lock: a copy of its files'
+ * versions (false when none is kept), then a copy of the document when the
+ * snapshot is still generation gen.  Whoever checked every version against
+ * the disk may answer with it without reading or locking anything. */
+bool kk_doc_cache_snap_files(struct kk_doc_cache *c, const char *key, struct kk_snap_files *out);
+struct kk_doc *kk_doc_cache_snap_doc(struct kk_doc_cache *c, const char *key, uint64_t gen);
+/* Remember doc (copied) as read from files (copied).  key is under the
+ * resource's directory, so kk_doc_cache_drop_under forgets it. */
+void kk_doc_cache_snap_put(struct kk_doc_cache *c, const char *key, const struct kk_snap_files *files,
+                           const struct kk_doc *doc);
 /* Forget every file at or under the directory rel (a deleted resource). */
 void kk_doc_cache_drop_under(struct kk_doc_cache *c, const char *rel);
 

@@ -5,7 +5,9 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <limits.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "lib/fs.h"
@@ -199,6 +201,64 @@ int kk_store_lock(struct kk_store *s, bool exclusive, kk_err_t *err) {
 
 /* --------------------------------------------------------------- read */
 
+static void version_of(const struct stat *st, struct kk_file_version *v) {
+  *v = (struct kk_file_version){.dev = st->st_dev,
+                                .ino = st->st_ino,
+                                .size = st->st_size,
+                                .mtime_ns = st->st_mtim.tv_sec * 1000000000LL + st->st_mtim.tv_nsec,
+                                .ctime_ns = st->st_ctim.tv_sec * 1000000000LL + st->st_ctim.tv_nsec};
+}
+
+static bool same_version(const struct kk_file_version *a, const struct kk_file_version *b) {
+  return a->dev == b->dev && a->ino == b->ino && a->size == b->size && a->mtime_ns == b->mtime_ns &&
+         a->ctime_ns == b->ctime_ns;
+}
+
+/* A file changed less than RACY_NS before it was read could change again
+ * within its timestamps' granularity (a kernel tick) and keep every field
+ * of its version; such a read is not kept as a snapshot (git's "racy"
+ * files).  A second is far above any tick and any clock slew. */
+#define RACY_NS 1000000000LL
+
+static bool racy(const struct kk_snap_files *f, int64_t read_at_ns) {
+  for (size_t i = 0; i < f->n; i++)
+    if (f->v[i].mtime_ns > read_at_ns - RACY_NS || f->v[i].ctime_ns > read_at_ns - RACY_NS)
+      return true;
+  return false;
+}
+
+static int64_t realtime_ns(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+/* The resource at rel as last read whole, when every one of its files is
+ * still the version it was read from: no lock, no read, a stat a file.
+ * Whoever rewrites one of them (under the resource's lock, a file at a
+ * time) changes its version; a reader that meets a file not rewritten yet
+ * and none rewritten already answers with the state before that write. */
+static struct kk_doc *snapshot_of(struct kk_store *s, const char *key, const char *rel) {
+  struct kk_snap_files f = {0};
+  if (!kk_doc_cache_snap_files(s->parsed, key, &f))
+    return NULL;
+  bool fresh = true;
+  for (size_t i = 0; i < f.n && fresh; i++) {
+    char path[PATH_MAX];
+    struct stat st;
+    struct kk_file_version now;
+    fresh = snprintf(path, sizeof(path), "%s/%s", rel, f.names[i]) < (int)sizeof(path) &&
+            fstatat(s->fd, path, &st, AT_SYMLINK_NOFOLLOW) == 0;
+    if (fresh) {
+      version_of(&st, &now);
+      fresh = same_version(&now, &f.v[i]);
+    }
+  }
+  struct kk_doc *doc = fresh ? kk_doc_cache_snap_doc(s->parsed, key, f.gen) : NULL;
+  kk_snap_files_free(&f);
+  return doc;
+}
+
 static int corrupt(const char *rel, char *why, char **bad, kk_err_t *err) {
   kk_error_kind(err, KK_ERR_INTERNAL, 0, "%s: %s", rel, why);
   free(why);
@@ -211,7 +271,8 @@ static int corrupt(const char *rel, char *why, char **bad, kk_err_t *err) {
  * <why>" when it cannot be read (too big, not a file, not one valid
  * document of its kind) and *bad = that path.  ENOENT stays ENOENT. */
 static int read_doc_at(struct kk_store *s, int dirfd, const char *rel_dir, const char *file, enum kk_kind kind,
-                       const char *name, struct kk_doc **out, char **bad, kk_err_t *err) {
+                       const char *name, struct kk_doc **out, struct kk_file_version *version, char **bad,
+                       kk_err_t *err) {
   cleanup_free char *rel = kk_asprintf("%s/%s", rel_dir, file);
   cleanup_close int fd = openat(dirfd, file, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
   if (fd < 0) {
@@ -226,6 +287,7 @@ static int read_doc_at(struct kk_store *s, int dirfd, const char *rel_dir, const
     return corrupt(rel, kk_xstrdup("not a regular file"), bad, err);
   if (st.st_size > (off_t)KK_MAX_DOC_BYTES)
     return corrupt(rel, kk_asprintf("larger than %u bytes", KK_MAX_DOC_BYTES), bad, err);
+  version_of(&st, version);
   cleanup_free char *buf = NULL;
   size_t len = 0;
   if (kk_read_fd(fd, KK_MAX_DOC_BYTES, rel, &buf, &len, err) < 0) {
@@ -264,16 +326,26 @@ static int container_order(const void *a, const void *b) {
   return strcmp(kk_doc_name(x), kk_doc_name(y));
 }
 
+/* The cell's container documents, and into files the version of the
+ * directory and of each (left empty when there is no directory: a cell
+ * with none is not kept as a snapshot). */
 static int read_containers(struct kk_store *s, int cell_fd, const char *rel_dir, struct kk_doc_list *out,
-                           char **bad, kk_err_t *err) {
+                           struct kk_snap_files *files, char **bad, kk_err_t *err) {
   cleanup_dir DIR *d = kk_dir_open_at(cell_fd, "containers", err);
   if (d == NULL) {
     if ((*err)->errnum == ENOENT) {
       kk_error_free(err);
+      kk_snap_files_free(files);
       return 0;
     }
     return kk_error_wrap(err, "%s/%s", s->path, rel_dir);
   }
+  struct stat st;
+  struct kk_file_version v;
+  if (fstat(dirfd(d), &st) < 0)
+    return kk_error(err, errno, "stat %s/%s/containers", s->path, rel_dir);
+  version_of(&st, &v);
+  kk_snap_files_add(files, "containers", &v);
   cleanup_free char *sub = kk_asprintf("%s/containers", rel_dir);
   struct dirent *de;
   while ((de = readdir(d)) != NULL) {
@@ -281,13 +353,15 @@ static int read_containers(struct kk_store *s, int cell_fd, const char *rel_dir,
       continue;
     struct kk_doc *doc = NULL;
     cleanup_free char *id = kk_xstrndup(de->d_name, strlen(de->d_name) - strlen(".yaml"));
-    if (read_doc_at(s, dirfd(d), sub, de->d_name, KK_KIND_CONTAINER, id, &doc, bad, err) < 0) {
+    if (read_doc_at(s, dirfd(d), sub, de->d_name, KK_KIND_CONTAINER, id, &doc, &v, bad, err) < 0) {
       if (*err && (*err)->errnum == ENOENT) { /* removed under us */
         kk_error_free(err);
         continue;
       }
       return -1;
     }
+    cleanup_free char *name = kk_asprintf("containers/%s", de->d_name);
+    kk_snap_files_add(files, name, &v);
     kk_doc_list_push(out, doc);
   }
   if (out->n > 1)
@@ -314,9 +388,47 @@ static void cell_take_containers(struct kk_cell *cell, struct kk_doc_list *ctrs)
   cell->status.n_containers = ns;
 }
 
+/* Where a resource's snapshot is kept: under its directory, beside no file. */
+static char *snapshot_key(const struct kk_ref *ref, const char *rel) {
+  return ref->kind == KK_KIND_CONTAINER ? kk_asprintf("%s/@container/%s", rel, ref->name) : kk_asprintf("%s/@", rel);
+}
+
+/* The resource's files under its shared lock; files gets the version of
+ * each (left empty when it should not be kept). */
+static int read_locked(struct kk_store *s, const struct kk_ref *ref, const char *rel, int dfd, struct kk_doc **out,
+                       struct kk_snap_files *files, char **bad, kk_err_t *err) {
+  struct kk_file_version v;
+  if (ref->kind == KK_KIND_CONTAINER) {
+    cleanup_free char *file = kk_asprintf("containers/%s.yaml", ref->name);
+    if (read_doc_at(s, dfd, rel, file, KK_KIND_CONTAINER, ref->name, out, &v, bad, err) < 0)
+      return -1;
+    kk_snap_files_add(files, file, &v);
+    return 0;
+  }
+  if (read_doc_at(s, dfd, rel, kind_files[ref->kind], ref->kind, ref->name, out, &v, bad, err) < 0)
+    return -1;
+  kk_snap_files_add(files, kind_files[ref->kind], &v);
+  if (ref->kind != KK_KIND_CELL)
+    return 0;
+  struct kk_doc_list ctrs = {0};
+  if (read_containers(s, dfd, rel, &ctrs, files, bad, err) < 0) {
+    kk_doc_list_free(&ctrs);
+    kk_doc_free(*out);
+    *out = NULL;
+    return -1;
+  }
+  cell_take_containers(&(*out)->u.cell, &ctrs);
+  kk_doc_list_free(&ctrs);
+  return 0;
+}
+
 /* bad: the unreadable file's path when the error is KK_ERR_INTERNAL. */
 static int get_locked(struct kk_store *s, const struct kk_ref *ref, struct kk_doc **out, char **bad, kk_err_t *err) {
   cleanup_free char *rel = kk_store_rel_dir(ref);
+  cleanup_free char *key = snapshot_key(ref, rel);
+  if ((*out = snapshot_of(s, key, rel)) != NULL)
+    return 0;
+  int64_t read_at = realtime_ns();
   cleanup_close int dfd = openat(s->fd, rel, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
   if (dfd < 0) {
     if (errno == ENOENT || errno == ENOTDIR) 
@@ -326,27 +438,13 @@ static int get_locked(struct kk_store *s, const struct kk_ref *ref, struct kk_do
   cleanup_close int lock = kk_lock_at(dfd, ".lock", false, err);
   if (lock < 0)
     return -1;
-  if (ref->kind == KK_KIND_CONTAINER) {
-    cleanup_free char *file = kk_asprintf("containers/%s.yaml", ref->name);
-    if (read_doc_at(s, dfd, rel, file, KK_KIND_CONTAINER, ref->name, out, bad, err) < 0)
-      goto not_found;
+  struct kk_snap_files files = {0};
+  int ret = read_locked(s, ref, rel, dfd, out, &files, bad, err);
+  if (ret == 0 && !racy(&files, read_at))
+    kk_doc_cache_snap_put(s->parsed, key, &files, *out);
+  kk_snap_files_free(&files);
+  if (ret == 0)
     return 0;
-  }
-  if (read_doc_at(s, dfd, rel, kind_files[ref->kind], ref->kind, ref->name, out, bad, err) < 0)
-    goto not_found;
-  if (ref->kind == KK_KIND_CELL) {
-    struct kk_doc_list ctrs = {0};
-    if (read_containers(s, dfd, rel, &ctrs, bad, err) < 0) {
-      kk_doc_list_free(&ctrs);
-      kk_doc_free(*out);
-      *out = NULL;
-      goto not_found;
-    }
-    cell_take_containers(&(*out)->u.cell, &ctrs);
-    kk_doc_list_free(&ctrs);
-  }
-  return 0;
-not_found:
   if (*err && (*err)->errnum == ENOENT) {
     kk_error_free(err);
     return kk_store_not_found(ref, err);
@@ -861,7 +959,8 @@ int kk_store_intent_get(struct kk_store *s, const struct kk_ref *cell, struct kk
     return 1;
   }
   cleanup_free char *rel = kk_store_rel_dir(cell);
-  if (read_doc_at(s, dfd, rel, INTENT_FILE, KK_KIND_CELL, cell->name, out, NULL, err) == 0)
+  struct kk_file_version v;
+  if (read_doc_at(s, dfd, rel, INTENT_FILE, KK_KIND_CELL, cell->name, out, &v, NULL, err) == 0)
     return 0;
   if ((*err)->errnum != ENOENT) {
     kk_warn("%s/%s: %s (removed)", s->path, rel, (*err)->msg);

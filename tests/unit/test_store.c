@@ -6,6 +6,7 @@
  * reported, not fixed here. */
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -443,6 +444,92 @@ START_TEST(cell_status_fidelity) {
   env_close(&e); /* before asserting: a failure must not leave the temp dir */
   ck_assert_msg(unnamed == 0, "%zu of %zu status.containers have no name", unnamed, n);
   ck_assert_uint_eq(n, 1);
+}
+END_TEST
+
+/* The cell's lock made unusable (a directory in its place): a get that
+ * still answers took nothing but its snapshot; one that fails read files. */
+static void lock_blocked(struct env *e, const char *cell_rel, bool blocked) {
+  cleanup_free char *lock = kk_asprintf("%s/%s/.lock", e->run, cell_rel);
+  cleanup_free char *aside = kk_asprintf("%s/%s/.lock.aside", e->run, cell_rel);
+  if (blocked) {
+    ck_assert_int_eq(rename(lock, aside), 0);
+    ck_assert_int_eq(mkdir(lock, 0700), 0);
+  } else {
+    ck_assert_int_eq(rmdir(lock), 0);
+    ck_assert_int_eq(rename(aside, lock), 0);
+  }
+}
+
+static bool get_works(struct env *e, struct kk_ref ref) {
+  struct kk_doc *d = NULL;
+  kk_err_t err = NULL;
+  int r = kk_store_get(e->s, &ref, &d, &err);
+  kk_doc_free(d);
+  kk_error_free(&err);
+  return r == 0;
+}
+
+/* Same length, other bytes, written in place (no rename): what an editor
+ * or a careless script may do. */
+static void patch_in_place(struct env *e, const char *rel, const char *from, const char *to) {
+  cleanup_free char *buf = NULL;
+  size_t len = 0;
+  kk_err_t err = NULL;
+  ck_assert_int_eq(kk_read_file_at(kk_store_fd(e->s), rel, 1 << 20, &buf, &len, &err), 0);
+  char *at = strstr(buf, from);
+  ck_assert_ptr_nonnull(at);
+  memcpy(at, to, strlen(to));
+  cleanup_close int fd = openat(kk_store_fd(e->s), rel, O_WRONLY | O_CLOEXEC);
+  ck_assert_int_ge(fd, 0);
+  ck_assert_int_eq(pwrite(fd, buf, len, 0), (ssize_t)len);
+}
+
+/* A cell read whole is answered again from what it parsed to while every
+ * file is the version it was read from (a stat each, no lock): any
+ * rewrite, in place or by rename, and a container added are read afresh,
+ * and a file changed within the last second is never answered that way. */
+START_TEST(snapshot_until_a_file_changes) {
+  struct env e;
+  env_open(&e);
+  mk_tree(&e, "r", "s", "t");
+  cleanup_doc struct kk_doc *c = cell_doc("r", "s", "t", "c", "a*,b", "1");
+  put_ok(&e, c, true);
+  struct kk_ref ref = CELL("r", "s", "t", "c");
+  kk_doc_free(get_ok(&e, ref));
+  lock_blocked(&e, "r/s/t/c", true);
+  bool fresh_write_read = !get_works(&e, ref);
+  lock_blocked(&e, "r/s/t/c", false);
+  poll(NULL, 0, 1100);
+  kk_doc_free(get_ok(&e, ref)); /* read whole: kept */
+  lock_blocked(&e, "r/s/t/c", true);
+  bool answered = get_works(&e, ref);
+  patch_in_place(&e, "r/s/t/c/containers/b.yaml", "img:1", "img:2");
+  bool patch_read = !get_works(&e, ref);
+  lock_blocked(&e, "r/s/t/c", false);
+  struct kk_doc *g = get_ok(&e, ref);
+  cleanup_free char *image_b = kk_xstrdup(g->u.cell.spec.containers[1].image);
+  kk_doc_free(g);
+  poll(NULL, 0, 1100);
+  kk_doc_free(get_ok(&e, ref));
+  lock_blocked(&e, "r/s/t/c", true);
+  bool answered_again = get_works(&e, ref);
+  write_raw(&e, "r/s/t/c/containers/x.yaml", "kind: Container\nmetadata: {name: x}\nspec: {id: x, image: z}\n");
+  bool added_read = !get_works(&e, ref);
+  lock_blocked(&e, "r/s/t/c", false);
+  kk_err_t err = NULL;
+  ck_assert_int_eq(kk_store_delete(e.s, &ref, &err), 0);
+  kk_err_t gone = get_err(&e, ref);
+  int gone_kind = gone->kind;
+  kk_error_free(&gone);
+  env_close(&e);
+  ck_assert_msg(fresh_write_read, "a cell written just now was answered without reading it");
+  ck_assert_msg(answered, "a cell unchanged since it was read was read again");
+  ck_assert_msg(patch_read, "a container file patched in place was not read again");
+  ck_assert_str_eq(image_b, "img:2");
+  ck_assert_msg(answered_again, "the patched cell was not kept once read whole");
+  ck_assert_msg(added_read, "a container file added was not noticed");
+  ck_assert_int_eq(gone_kind, KK_ERR_NOT_FOUND);
 }
 END_TEST
 
@@ -1388,6 +1475,7 @@ static Suite *store_suite(void) {
   tcase_add_test(b, stale_containers_removed);
   tcase_add_test(b, cell_status_fidelity);
   tcase_add_test(b, put_status_roundtrip);
+  tcase_add_test(b, snapshot_until_a_file_changes);
   tcase_add_test(b, ephemeral_cell_torn_and_swept);
   tcase_add_test(b, intent_record);
   tcase_add_test(b, list_wildcards_sorted);
