@@ -95,12 +95,16 @@ struct kk_seen {
   pthread_mutex_t mu;
   struct kk_seen_entry *v; /* sorted by bundle */
   size_t n, cap;
+  size_t held, held_max; /* monitors held by a pidfd, and how many may be */
 };
 void kk_ctl_seen_init(struct kk_seen *s);
 void kk_ctl_seen_free(struct kk_seen *s);
-/* The init's pid and its monitor last seen running in bundle; false when
- * none was. */
+/* The init's pid and its monitor last seen running in bundle (pidfd -1:
+ * the table keeps its own); false when none was. */
 bool kk_ctl_seen_get(struct kk_seen *s, const char *bundle, struct kk_monitor_id *monitor, pid_t *init);
+/* The init's pid last seen in bundle when the monitor seen running it
+ * still runs, else 0. */
+pid_t kk_ctl_seen_running(struct kk_seen *s, const char *bundle);
 void kk_ctl_seen_put(struct kk_seen *s, const char *bundle, const struct kk_monitor_id *monitor, pid_t init);
 
 /* When each realm's disk-pressure WARN was last logged (disk.c). */

@@ -222,13 +222,45 @@ static pid_t live_monitor(int dirfd) {
 }
 
 bool kk_monitor_identify(int dirfd, struct kk_monitor_id *out) {
+  out->pidfd = -1;
   out->pid = kk_read_pid_at(dirfd, "monitor.pid");
   return out->pid > 0 && monitor_runs(out->pid, &out->start);
 }
 
-bool kk_monitor_still_runs(const struct kk_monitor_id *id) {
+static bool same_monitor_runs(const struct kk_monitor_id *id) {
   uint64_t start;
   return id->pid > 0 && monitor_runs(id->pid, &start) && start == id->start;
+}
+
+bool kk_monitor_still_runs(const struct kk_monitor_id *id) {
+  if (id->pidfd < 0)
+    return same_monitor_runs(id);
+  /* A pidfd polls readable once its process has exited (a zombie too). */
+  struct pollfd p = {id->pidfd, POLLIN, 0};
+  int n;
+  while ((n = poll(&p, 1, 0)) < 0 && errno == EINTR)
+    ;
+  return n == 0;
+}
+
+bool kk_monitor_hold(struct kk_monitor_id *id) {
+  if (id->pidfd >= 0)
+    return true;
+  int fd = (int)syscall(SYS_pidfd_open, id->pid, 0);
+  if (fd < 0)
+    return false;
+  if (!same_monitor_runs(id)) {
+    close(fd);
+    return false;
+  }
+  id->pidfd = fd;
+  return true;
+}
+
+void kk_monitor_release(struct kk_monitor_id *id) {
+  if (id->pidfd >= 0)
+    close(id->pidfd);
+  id->pidfd = -1;
 }
 
 bool kk_monitor_alive(int dirfd) { return live_monitor(dirfd) > 0; }

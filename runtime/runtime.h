@@ -116,11 +116,17 @@ bool kk_monitor_alive(int dirfd);
 struct kk_monitor_id {
   pid_t pid;
   uint64_t start;
+  int pidfd; /* -1, or held by kk_monitor_hold */
 };
-/* As kk_monitor_alive, and who that monitor is. */
+/* As kk_monitor_alive, and who that monitor is (pidfd -1). */
 bool kk_monitor_identify(int dirfd, struct kk_monitor_id *out);
-/* That very monitor still runs (one /proc read, no file of the bundle). */
+/* That very monitor still runs: a poll of its pidfd when held, else one
+ * /proc read; no file of the bundle either way. */
 bool kk_monitor_still_runs(const struct kk_monitor_id *id);
+/* Open a pidfd on that very monitor (checked once it is open, so a pid
+ * reused meanwhile is not taken for it); false when it cannot. */
+bool kk_monitor_hold(struct kk_monitor_id *id);
+void kk_monitor_release(struct kk_monitor_id *id);
 /* Wait up to timeout_ms for that monitor to be gone (it exits once it wrote
  * the exit file); whether it is. */
 bool kk_monitor_wait_gone(int dirfd, int timeout_ms);

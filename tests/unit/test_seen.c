@@ -21,10 +21,10 @@ START_TEST(seen_by_bundle) {
   char key[64];
   for (int i = 999; i >= 0; i--) { /* out of order: the table sorts */
     snprintf(key, sizeof(key), "/b/%d", i);
-    struct kk_monitor_id m = {1000 + i, 7};
+    struct kk_monitor_id m = {1000 + i, 7, -1};
     kk_ctl_seen_put(&s, key, &m, 5000 + i);
   }
-  struct kk_monitor_id m = {2, 9};
+  struct kk_monitor_id m = {2, 9, -1};
   kk_ctl_seen_put(&s, "/b/500", &m, 42); /* a later start replaces */
   ck_assert_uint_eq(s.n, 1000);
   struct kk_monitor_id got;
@@ -69,15 +69,56 @@ START_TEST(monitor_identity) {
   ck_assert_int_eq(id.pid, pid);
   ck_assert_uint_gt(id.start, 0);
   ck_assert(kk_monitor_still_runs(&id));
-  struct kk_monitor_id other = {id.pid, id.start + 1}; /* the same pid, started later */
+  struct kk_monitor_id held = id;
+  ck_assert(kk_monitor_hold(&held));
+  ck_assert_int_ge(held.pidfd, 0);
+  ck_assert(kk_monitor_still_runs(&held));
+  struct kk_monitor_id later = {id.pid, id.start + 1, -1};
+  ck_assert(!kk_monitor_hold(&later)); /* not that very process */
+  ck_assert_int_eq(later.pidfd, -1);
+  struct kk_monitor_id other = {id.pid, id.start + 1, -1}; /* the same pid, started later */
   ck_assert(!kk_monitor_still_runs(&other));
   kill(pid, SIGKILL);
   waitpid(pid, NULL, 0);
   ck_assert(!kk_monitor_still_runs(&id));
-  struct kk_monitor_id self = {getpid(), 0}; /* not a monitor */
+  ck_assert(!kk_monitor_still_runs(&held)); /* its pidfd polls readable */
+  kk_monitor_release(&held);
+  ck_assert_int_eq(held.pidfd, -1);
+  struct kk_monitor_id self = {getpid(), 0, -1}; /* not a monitor */
   ck_assert(!kk_monitor_still_runs(&self));
   unlinkat(dfd, "monitor.pid", 0);
   rmdir(dir);
+}
+END_TEST
+
+/* The table answers "still running" by the monitor it saw, held by a
+ * pidfd: the init's pid while that process lives, 0 once it died. */
+START_TEST(seen_running_follows_the_monitor) {
+  char dir[] = "/tmp/kk-test-seen.XXXXXX";
+  ck_assert_ptr_nonnull(mkdtemp(dir));
+  cleanup_close int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  pid_t pid = fake_monitor(dfd);
+  struct kk_monitor_id id = {0};
+  for (int i = 0; i < 200 && !kk_monitor_identify(dfd, &id); i++)
+    usleep(10000);
+  struct kk_seen s;
+  kk_ctl_seen_init(&s);
+  kk_ctl_seen_put(&s, dir, &id, 4242);
+  pid_t while_alive = kk_ctl_seen_running(&s, dir), unknown = kk_ctl_seen_running(&s, "/elsewhere");
+  size_t held = s.held;
+  kill(pid, SIGKILL);
+  waitpid(pid, NULL, 0);
+  pid_t after = kk_ctl_seen_running(&s, dir);
+  size_t left = s.n, held_after = s.held;
+  kk_ctl_seen_free(&s);
+  unlinkat(dfd, "monitor.pid", 0);
+  rmdir(dir);
+  ck_assert_int_eq(while_alive, 4242);
+  ck_assert_int_eq(unknown, 0);
+  ck_assert_int_eq(after, 0);
+  ck_assert_uint_le(held, 1);
+  ck_assert_uint_eq(left, 0); /* a dead monitor's entry (and fd) goes */
+  ck_assert_uint_eq(held_after, 0);
 }
 END_TEST
 
@@ -86,6 +127,7 @@ static Suite *seen_suite(void) {
   TCase *tc = tcase_create("seen");
   tcase_add_test(tc, seen_by_bundle);
   tcase_add_test(tc, monitor_identity);
+  tcase_add_test(tc, seen_running_follows_the_monitor);
   suite_add_tcase(s, tc);
   return s;
 }
