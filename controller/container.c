@@ -44,11 +44,18 @@ void kk_ctl_ctr_paths_free(struct kk_ctr_paths *p) {
   free(p->state);
 }
 
+/* <runtime dir>/bundles/<realm>.<suffix>/<containerd id>: also spelled
+ * into a buffer by seen_running(), which allocates nothing. */
+#define BUNDLE_PATH "%s/bundles/%s.%s/%s"
+static const char *ns_suffix(const struct kk_controller *c) {
+  return c->ns_suffix ? c->ns_suffix : KK_DEFAULT_NS_SUFFIX;
+}
+
 void kk_ctl_ctr_paths_of(struct kk_controller *c, const struct kk_cell *cell, const struct kk_container_spec *ct,
                          struct kk_ctr_paths *p) {
   p->ns = kk_namespace_name(cell->spec.realm_id, c->ns_suffix);
   p->runc_root = kk_asprintf("%s/runc/%s", c->runtime_dir, p->ns);
-  p->bundle = kk_asprintf("%s/bundles/%s/%s", c->runtime_dir, p->ns, ct->containerd_id);
+  p->bundle = kk_asprintf(BUNDLE_PATH, c->runtime_dir, cell->spec.realm_id, ns_suffix(c), ct->containerd_id);
   p->rootfs = kk_asprintf("%s/rootfs", p->bundle);
   p->state = kk_asprintf("%s/containers/%s/%s", c->run_path, p->ns, ct->containerd_id);
   p->upper = kk_asprintf("%s/upper", p->state);
@@ -219,16 +226,16 @@ static void mark_running(struct kk_container_status *cs, pid_t pid, bool paused)
   cs->pid = pid;
 }
 
-/* settle()'s common case without opening the bundle: no exit record, the
- * monitor seen running the init still does (a poll of its pidfd), and so
- * does the init.  Three syscalls; a list of a thousand cells makes two
- * thousand of these.  (A bundle directory removed under a live monitor
- * reads as no exit record: that monitor still runs the container.) */
-static pid_t seen_running(struct kk_controller *c, const char *bundle) {
-  char exit_path[PATH_MAX];
-  if (snprintf(exit_path, sizeof(exit_path), "%s/exit", bundle) >= (int)sizeof(exit_path))
-    return 0;
-  if (faccessat(AT_FDCWD, exit_path, F_OK, 0) == 0 || errno != ENOENT)
+/* settle()'s common case with no path looked up at all: the monitor seen
+ * running the init still does (a poll of its pidfd), and so does the init.
+ * The monitor reaps its init before it writes the exit record, so an init
+ * that ended fails the kill before any record is there to read.  Two
+ * syscalls; a list of a thousand cells makes two thousand of these. */
+static pid_t seen_running(struct kk_controller *c, const struct kk_cell *cell, const struct kk_container_spec *ct) {
+  char bundle[PATH_MAX];
+  int n = snprintf(bundle, sizeof(bundle), BUNDLE_PATH, c->runtime_dir, cell->spec.realm_id, ns_suffix(c),
+                   ct->containerd_id);
+  if (n < 0 || n >= (int)sizeof(bundle))
     return 0;
   pid_t pid = kk_ctl_seen_running(&c->seen, bundle);
   return pid > 0 && kill(pid, 0) == 0 ? pid : 0;
@@ -243,13 +250,13 @@ void kk_ctl_ctr_observe(struct kk_controller *c, struct kk_cell *cell, const str
   struct kk_container_status *cs = kk_ctl_status_slot(cell, ct->id);
   if (kk_empty(cs->id))
     cs->id = kk_xstrdup(ct->containerd_id);
-  cleanup_paths struct kk_ctr_paths p = {0};
-  kk_ctl_ctr_paths_of(c, cell, ct, &p);
-  pid_t live = seen_running(c, p.bundle);
+  pid_t live = seen_running(c, cell, ct);
   if (live > 0) {
     mark_running(cs, live, false);
     return;
   }
+  cleanup_paths struct kk_ctr_paths p = {0};
+  kk_ctl_ctr_paths_of(c, cell, ct, &p);
   cleanup_close int dfd = open(p.bundle, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (dfd < 0) {
     /* Never started here, or its runtime dir went with a reboot: one

@@ -238,7 +238,7 @@ static int64_t realtime_ns(void) {
  * Whoever rewrites one of them (under the resource's lock, a file at a
  * time) changes its version; a reader that meets a file not rewritten yet
  * and none rewritten already answers with the state before that write. */
-static struct kk_doc *snapshot_of(struct kk_store *s, const char *key, const char *rel) {
+static struct kk_doc *snapshot_of(struct kk_store *s, const char *key, int at_fd, const char *rel) {
   struct kk_snap_files f = {0};
   if (!kk_doc_cache_snap_files(s->parsed, key, &f))
     return NULL;
@@ -248,7 +248,7 @@ static struct kk_doc *snapshot_of(struct kk_store *s, const char *key, const cha
     struct stat st;
     struct kk_file_version now;
     fresh = snprintf(path, sizeof(path), "%s/%s", rel, f.names[i]) < (int)sizeof(path) &&
-            fstatat(s->fd, path, &st, AT_SYMLINK_NOFOLLOW) == 0;
+            fstatat(at_fd, path, &st, AT_SYMLINK_NOFOLLOW) == 0;
     if (fresh) {
       version_of(&st, &now);
       fresh = same_version(&now, &f.v[i]);
@@ -422,16 +422,33 @@ static int read_locked(struct kk_store *s, const struct kk_ref *ref, const char 
   return 0;
 }
 
-/* bad: the unreadable file's path when the error is KK_ERR_INTERNAL. */
-static int get_locked(struct kk_store *s, const struct kk_ref *ref, struct kk_doc **out, char **bad, kk_err_t *err) {
+/* A resource's directory as a path from an open directory: a list has its
+ * parent open, and a stat of "<name>/<file>" walks two names, not six. */
+struct kk_store_at {
+  int fd;
+  const char *rel;
+};
+
+/* The file that makes a resource's directory one (for a container, its own). */
+static char *main_file(const struct kk_ref *ref) {
+  return ref->kind == KK_KIND_CONTAINER ? kk_asprintf("containers/%s.yaml", ref->name) : kk_xstrdup(kind_files[ref->kind]);
+}
+
+/* bad: the unreadable file's path when the error is KK_ERR_INTERNAL.  at:
+ * where the resource's directory is, for its snapshot's stats (NULL: from
+ * the run path). */
+static int get_locked(struct kk_store *s, const struct kk_ref *ref, const struct kk_store_at *at, struct kk_doc **out,
+                      char **bad, kk_err_t *err) {
   cleanup_free char *rel = kk_store_rel_dir(ref);
   cleanup_free char *key = snapshot_key(ref, rel);
-  if ((*out = snapshot_of(s, key, rel)) != NULL)
+  if ((*out = snapshot_of(s, key, at ? at->fd : s->fd, at ? at->rel : rel)) != NULL)
     return 0;
   int64_t read_at = realtime_ns();
+  cleanup_free char *file = main_file(ref);
   cleanup_close int dfd = openat(s->fd, rel, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
-  if (dfd < 0) {
-    if (errno == ENOENT || errno == ENOTDIR) 
+  /* A directory without its file is no resource: no lock made in it. */
+  if (dfd < 0 || (faccessat(dfd, file, F_OK, AT_SYMLINK_NOFOLLOW) < 0 && errno == ENOENT)) {
+    if (dfd >= 0 || errno == ENOENT || errno == ENOTDIR)
       return kk_store_not_found(ref, err);
     return kk_error(err, errno, "open %s/%s", s->path, rel);
   }
@@ -465,7 +482,7 @@ static int get_locked(struct kk_store *s, const struct kk_ref *ref, struct kk_do
 int kk_store_get(struct kk_store *s, const struct kk_ref *ref, struct kk_doc **out, kk_err_t *err) {
   if (check_ref(ref, err) < 0)
     return -1;
-  if (get_locked(s, ref, out, NULL, err) < 0) {
+  if (get_locked(s, ref, NULL, out, NULL, err) < 0) {
     if ((*err)->kind == KK_ERR_INTERNAL && (*err)->errnum == 0) {
       char *msg = kk_asprintf("corrupt state file: %s/%s", s->path, (*err)->msg);
       free((*err)->msg);
@@ -626,7 +643,8 @@ static int ref_order(const void *a, const void *b) {
   return 0;
 }
 
-/* Names of child directories of rel that hold `file`. */
+/* Names of child directories of rel that hold `file` (file NULL: every
+ * entry that may be a directory; the caller's get tells). */
 static int child_dirs(struct kk_store *s, const char *rel, const char *file, struct kk_strv *out, kk_err_t *err) {
   cleanup_dir DIR *d = kk_dir_open_at(s->fd, rel, err);
   if (d == NULL) {
@@ -641,6 +659,11 @@ static int child_dirs(struct kk_store *s, const char *rel, const char *file, str
   while ((de = readdir(d)) != NULL) {
     if (de->d_name[0] == '.')
       continue;
+    if (file == NULL) {
+      if (de->d_type == DT_DIR || de->d_type == DT_UNKNOWN)
+        kk_strv_push(out, de->d_name);
+      continue;
+    }
     cleanup_free char *f = kk_asprintf("%s/%s", de->d_name, file);
     struct stat st;
     if (fstatat(fd, f, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(st.st_mode))
@@ -703,10 +726,10 @@ static void add_problem(struct kk_store *s, struct kk_store_problems *out, const
 
 /* One resource for a list: pushed, gone (deleted meanwhile), unreadable
  * (a problem, the others go on) or an error. */
-static int list_one(struct kk_store *s, const struct kk_ref *ref, struct kk_doc **doc,
+static int list_one(struct kk_store *s, const struct kk_ref *ref, const struct kk_store_at *at, struct kk_doc **doc,
                     struct kk_store_problems *problems, kk_err_t *err) {
   char *bad = NULL;
-  if (get_locked(s, ref, doc, &bad, err) == 0)
+  if (get_locked(s, ref, at, doc, &bad, err) == 0)
     return 0;
   if ((*err)->kind == KK_ERR_NOT_FOUND) {
     kk_error_free(err);
@@ -719,6 +742,36 @@ static int list_one(struct kk_store *s, const struct kk_ref *ref, struct kk_doc 
   }
   free(bad);
   return -1;
+}
+
+/* The directory a list's resources sit in, kept open while consecutive
+ * paths share it (they come sorted, a stack's cells together). */
+struct parent_dir {
+  char *rel;
+  int fd;
+};
+
+static void parent_dir_close(struct parent_dir *p) {
+  if (p->fd >= 0)
+    close(p->fd);
+  free(p->rel);
+}
+
+/* Where path ("./realm/.../name") is, from its parent's open directory;
+ * NULL when that cannot be opened (the get then walks from the run path). */
+static const struct kk_store_at *at_parent(struct kk_store *s, struct parent_dir *p, const char *path,
+                                           struct kk_store_at *at) {
+  const char *slash = strrchr(path, '/');
+  size_t n = (size_t)(slash - path);
+  if (p->rel == NULL || strlen(p->rel) != n || strncmp(p->rel, path, n) != 0) {
+    parent_dir_close(p);
+    p->rel = kk_xstrndup(path, n);
+    p->fd = openat(s->fd, p->rel, O_PATH | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+  }
+  if (p->fd < 0)
+    return NULL;
+  *at = (struct kk_store_at){p->fd, slash + 1};
+  return at;
 }
 
 int kk_store_list_report(struct kk_store *s, enum kk_kind kind, const struct kk_ref *scope, struct kk_doc_list *out,
@@ -742,7 +795,8 @@ int kk_store_list_report(struct kk_store *s, enum kk_kind kind, const struct kk_
         continue;
       }
       struct kk_strv kids = {0};
-      ret = child_dirs(s, paths.v[i], file, &kids, err);
+      /* The last level's files are looked at by the get of each. */
+      ret = child_dirs(s, paths.v[i], level == depth - 1 ? NULL : file, &kids, err);
       for (size_t k = 0; k < kids.n; k++)
         kk_strv_push_owned(&next, kk_asprintf("%s/%s", paths.v[i], kids.v[k]));
       kk_strv_free(&kids);
@@ -751,7 +805,10 @@ int kk_store_list_report(struct kk_store *s, enum kk_kind kind, const struct kk_
     paths = next;
   }
   struct kk_doc_list got = {0};
+  struct parent_dir parent = {NULL, -1};
   for (size_t i = 0; i < paths.n && ret == 0; i++) {
+    struct kk_store_at where;
+    const struct kk_store_at *at = at_parent(s, &parent, paths.v[i], &where);
     /* paths.v[i] is "./realm/space/..." down to the resource (or the cell). */
     char *parts[5] = {0};
     cleanup_free char *copy = kk_xstrdup(paths.v[i] + 2);
@@ -764,7 +821,7 @@ int kk_store_list_report(struct kk_store *s, enum kk_kind kind, const struct kk_
       cleanup_doc struct kk_doc *cell = NULL;
       struct kk_ref cref = {.kind = KK_KIND_CELL, .realm = parts[0], .space = parts[1], .stack = parts[2],
                             .name = parts[3]};
-      int r = list_one(s, &cref, &cell, problems, err);
+      int r = list_one(s, &cref, at, &cell, problems, err);
       if (r != 0) {
         ret = r < 0 ? -1 : 0;
         continue;
@@ -779,12 +836,13 @@ int kk_store_list_report(struct kk_store *s, enum kk_kind kind, const struct kk_
     }
     ref.name = parts[n - 1];
     struct kk_doc *doc = NULL;
-    int r = list_one(s, &ref, &doc, problems, err);
+    int r = list_one(s, &ref, at, &doc, problems, err);
     if (r < 0)
       ret = -1;
     else if (r == 0)
       kk_doc_list_push(&got, doc);
   }
+  parent_dir_close(&parent);
   kk_strv_free(&paths);
   if (ret < 0) {
     kk_doc_list_free(&got);
@@ -900,7 +958,7 @@ static int remove_if_torn(void *arg, const struct kk_ref *ref, kk_err_t *err) {
   struct torn_sweep *t = arg;
   cleanup_doc struct kk_doc *doc = NULL;
   kk_err_t e = NULL;
-  if (get_locked(t->s, ref, &doc, NULL, &e) == 0 || e->kind != KK_ERR_NOT_FOUND) {
+  if (get_locked(t->s, ref, NULL, &doc, NULL, &e) == 0 || e->kind != KK_ERR_NOT_FOUND) {
     kk_error_free(&e);
     return 0;
   }

@@ -794,6 +794,9 @@ START_TEST(dir_without_file_invisible) {
   g = get_err(&e, CELL("r", "s", "t", "ghost-cell"));
   ck_assert_int_eq(g->kind, KK_ERR_NOT_FOUND);
   kk_error_free(&g);
+  /* Looked at, not touched: no lock file made in a ghost. */
+  ck_assert(!exists(&e, "ghost/.lock"));
+  ck_assert(!exists(&e, "r/s/t/ghost-cell/.lock"));
   /* A space under a ghost realm is not reachable either. */
   cleanup_doc struct kk_doc *orphan = doc_of("kind: Space\nmetadata: {name: x}\nspec: {realmId: ghost}\n");
   ck_assert_int_eq(kk_store_put(e.s, orphan, false, &err), -1);
