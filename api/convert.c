@@ -214,8 +214,9 @@ int kk_doc_from_row(const Kukeonv1__SummaryRow *pb, enum kk_kind want, struct kk
   struct kk_doc *d = kk_doc_new(kind);
   struct kk_metadata *md = kk_doc_metadata(d);
   md->name = kk_xstrdup(r->name);
+  /* Appended, not looked up: a reply of many labels costs linear time. */
   for (size_t k = 0; k < pb->n_labels; k++)
-    kk_map_set(&md->labels, pb->labels[k]->key, pb->labels[k]->value);
+    kk_map_append(&md->labels, pb->labels[k]->key, pb->labels[k]->value);
   set_parents(d, r);
   if (kind == KK_KIND_CONTAINER) {
     d->u.container.status.state = pb->state;
