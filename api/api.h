@@ -70,8 +70,9 @@ int kk_api_get(struct kk_api *api, const struct kk_ref *ref, struct kk_doc **out
 /* warnings (may be NULL): state files left out, "<path>: <why>". */
 int kk_api_list(struct kk_api *api, enum kk_kind kind, const struct kk_ref *scope, struct kk_doc_list *out,
                 struct kk_strv *warnings, kk_err_t *err);
-/* kk_api_list with what a table row needs only (kk_ctl_list_summary): no
- * usage, cells without their containers. */
+/* kk_api_list with what a table row needs only (kk_ctl_list_summary), sent
+ * as rows, not YAML: each doc holds its name, labels, parents (kk_ref_of),
+ * state, creation time and (containers) restart count, nothing else. */
 int kk_api_list_summary(struct kk_api *api, enum kk_kind kind, const struct kk_ref *scope, struct kk_doc_list *out,
                         struct kk_strv *warnings, kk_err_t *err);
 int kk_api_delete(struct kk_api *api, const struct kk_ref *ref, bool cascade, bool force, struct kk_report *rep,

@@ -360,6 +360,7 @@ static int list_call(struct kk_api *api, enum kk_kind kind, const struct kk_ref 
                      struct kk_doc_list *out, struct kk_strv *warnings, kk_err_t *err) {
   Kukeonv1__ListRequest req = KUKEONV1__LIST_REQUEST__INIT;
   req.summary = summary;
+  req.rows = summary;
   struct kk_ref s = scope ? *scope : (struct kk_ref){0};
   s.kind = kind;
   Kukeonv1__Ref pbref;
@@ -373,9 +374,18 @@ static int list_call(struct kk_api *api, enum kk_kind kind, const struct kk_ref 
   if (resp == NULL)
     return kk_error_kind(err, KK_ERR_INTERNAL, 0, "malformed list reply");
   int ret = 0;
+  if (resp->n_rows > 0 && !summary)
+    ret = kk_error_kind(err, KK_ERR_INTERNAL, 0, "malformed list reply: rows where documents were asked for");
+  /* Rows from a kukeond that knows them, documents from one that does not. */
   for (size_t i = 0; i < resp->n_documents && ret == 0; i++) {
     struct kk_doc *d = NULL;
     ret = doc_from(&resp->documents[i], &d, err);
+    if (ret == 0)
+      kk_doc_list_push(out, d);
+  }
+  for (size_t i = 0; i < resp->n_rows && ret == 0; i++) {
+    struct kk_doc *d = NULL;
+    ret = kk_doc_from_row(resp->rows[i], kind, &d, err);
     if (ret == 0)
       kk_doc_list_push(out, d);
   }

@@ -62,6 +62,16 @@ enum kk_err_kind kk_err_kind_from_pb(Kukeonv1__ErrorKind k) {
   }
 }
 
+/* m's pairs into labels[0..m->n) and their pointers (no copies). */
+static void labels_to_pb(const struct kk_map *m, Kukeonv1__Label *labels, Kukeonv1__Label **ptrs) {
+  for (size_t k = 0; k < m->n; k++) {
+    kukeonv1__label__init(&labels[k]);
+    labels[k].key = m->keys[k];
+    labels[k].value = m->vals[k];
+    ptrs[k] = &labels[k];
+  }
+}
+
 void kk_image_to_pb(const struct kk_image_info *i, struct kk_pb_image *out) {
   kukeonv1__image__init(&out->img);
   kukeonv1__platform__init(&out->plat);
@@ -83,12 +93,7 @@ void kk_image_to_pb(const struct kk_image_info *i, struct kk_pb_image *out) {
   size_t n = i->labels.n;
   out->labels = kk_xzalloc((n ? n : 1) * sizeof(*out->labels));
   out->label_ptrs = kk_xzalloc((n ? n : 1) * sizeof(*out->label_ptrs));
-  for (size_t k = 0; k < n; k++) {
-    kukeonv1__label__init(&out->labels[k]);
-    out->labels[k].key = i->labels.keys[k];
-    out->labels[k].value = i->labels.vals[k];
-    out->label_ptrs[k] = &out->labels[k];
-  }
+  labels_to_pb(&i->labels, out->labels, out->label_ptrs);
   m->labels = out->label_ptrs;
   m->n_labels = n;
 }
@@ -122,4 +127,105 @@ void kk_image_from_pb(const Kukeonv1__Image *pb, struct kk_image_info *out) {
   }
   for (size_t k = 0; k < pb->n_labels; k++)
     kk_map_set(&out->labels, pb->labels[k]->key, pb->labels[k]->value);
+}
+
+/* ------------------------------------------------------- summary rows */
+
+static int row_state(struct kk_doc *d) {
+  return d->kind == KK_KIND_CONTAINER ? d->u.container.status.state : kk_doc_status_base(d)->state;
+}
+
+static int64_t row_created(struct kk_doc *d) {
+  return d->kind == KK_KIND_CONTAINER ? d->u.container.status.created_at : kk_doc_status_base(d)->created_at;
+}
+
+void kk_rows_to_pb(struct kk_doc *const *docs, size_t n, struct kk_pb_rows *out) {
+  size_t n_labels = 0;
+  for (size_t i = 0; i < n; i++)
+    n_labels += kk_doc_metadata(docs[i])->labels.n;
+  out->rows = kk_xzalloc((n ? n : 1) * sizeof(*out->rows));
+  out->row_ptrs = kk_xzalloc((n ? n : 1) * sizeof(*out->row_ptrs));
+  out->refs = kk_xzalloc((n ? n : 1) * sizeof(*out->refs));
+  out->labels = kk_xzalloc((n_labels ? n_labels : 1) * sizeof(*out->labels));
+  out->label_ptrs = kk_xzalloc((n_labels ? n_labels : 1) * sizeof(*out->label_ptrs));
+  size_t at = 0;
+  for (size_t i = 0; i < n; i++) {
+    struct kk_doc *d = docs[i];
+    Kukeonv1__SummaryRow *row = &out->rows[i];
+    kukeonv1__summary_row__init(row);
+    struct kk_ref ref = kk_ref_of(d);
+    kk_ref_to_pb(&ref, &out->refs[i]);
+    row->ref = &out->refs[i];
+    row->state = row_state(d);
+    row->created = row_created(d);
+    if (d->kind == KK_KIND_CONTAINER)
+      row->restart_count = d->u.container.status.restart_count;
+    const struct kk_map *labels = &kk_doc_metadata(d)->labels;
+    labels_to_pb(labels, &out->labels[at], &out->label_ptrs[at]);
+    row->labels = &out->label_ptrs[at];
+    row->n_labels = labels->n;
+    at += labels->n;
+    out->row_ptrs[i] = row;
+  }
+}
+
+void kk_pb_rows_free(struct kk_pb_rows *p) {
+  free(p->rows);
+  free(p->row_ptrs);
+  free(p->refs);
+  free(p->labels);
+  free(p->label_ptrs);
+  memset(p, 0, sizeof(*p));
+}
+
+/* The ref's parents where kk_ref_of finds them: the kind's spec. */
+static void set_parents(struct kk_doc *d, const Kukeonv1__Ref *r) {
+  switch (d->kind) {
+  case KK_KIND_SPACE:
+    d->u.space.spec.realm_id = dup_or_null(r->realm);
+    break;
+  case KK_KIND_STACK:
+    d->u.stack.spec.realm_id = dup_or_null(r->realm);
+    d->u.stack.spec.space_id = dup_or_null(r->space);
+    break;
+  case KK_KIND_CELL:
+    d->u.cell.spec.realm_id = dup_or_null(r->realm);
+    d->u.cell.spec.space_id = dup_or_null(r->space);
+    d->u.cell.spec.stack_id = dup_or_null(r->stack);
+    break;
+  case KK_KIND_CONTAINER:
+    d->u.container.spec.realm_id = dup_or_null(r->realm);
+    d->u.container.spec.space_id = dup_or_null(r->space);
+    d->u.container.spec.stack_id = dup_or_null(r->stack);
+    d->u.container.spec.cell_id = dup_or_null(r->cell);
+    break;
+  default:
+    break;
+  }
+}
+
+int kk_doc_from_row(const Kukeonv1__SummaryRow *pb, enum kk_kind want, struct kk_doc **out, kk_err_t *err) {
+  enum kk_kind kind;
+  const Kukeonv1__Ref *r = pb->ref;
+  if (r == NULL || kk_kind_parse(r->kind, &kind) < 0 || kind != want)
+    return kk_error_kind(err, KK_ERR_INTERNAL, 0, "malformed list reply: a row that is not a %s", kk_kind_lower(want));
+  if (kk_empty(r->name))
+    return kk_error_kind(err, KK_ERR_INTERNAL, 0, "malformed list reply: a %s row without a name", kk_kind_lower(want));
+  struct kk_doc *d = kk_doc_new(kind);
+  struct kk_metadata *md = kk_doc_metadata(d);
+  md->name = kk_xstrdup(r->name);
+  /* Appended, not looked up: a reply of many labels costs linear time. */
+  for (size_t k = 0; k < pb->n_labels; k++)
+    kk_map_append(&md->labels, pb->labels[k]->key, pb->labels[k]->value);
+  set_parents(d, r);
+  if (kind == KK_KIND_CONTAINER) {
+    d->u.container.status.state = pb->state;
+    d->u.container.status.created_at = pb->created;
+    d->u.container.status.restart_count = pb->restart_count;
+  } else {
+    kk_doc_status_base(d)->state = pb->state;
+    kk_doc_status_base(d)->created_at = pb->created;
+  }
+  *out = d;
+  return 0;
 }

@@ -25,6 +25,21 @@ void kk_pb_image_free(struct kk_pb_image *p);
 /* A copy: kk_image_info_free it. */
 void kk_image_from_pb(const Kukeonv1__Image *pb, struct kk_image_info *out);
 
+/* A summary list's rows (ListResponse.rows).  The messages point into the
+ * docs (no copies) and own only their arrays: kk_pb_rows_free them. */
+struct kk_pb_rows {
+  Kukeonv1__SummaryRow *rows;
+  Kukeonv1__SummaryRow **row_ptrs;
+  Kukeonv1__Ref *refs;
+  Kukeonv1__Label *labels;
+  Kukeonv1__Label **label_ptrs;
+};
+void kk_rows_to_pb(struct kk_doc *const *docs, size_t n, struct kk_pb_rows *out);
+void kk_pb_rows_free(struct kk_pb_rows *p);
+/* A doc of kind want holding what the row carries, nothing else (no YAML
+ * parsed).  A row that is not one of kind want is a malformed reply. */
+int kk_doc_from_row(const Kukeonv1__SummaryRow *pb, enum kk_kind want, struct kk_doc **out, kk_err_t *err);
+
 /* api/ssh.c: connections to a kukeond on another host through ssh. */
 struct kk_ssh;
 void kk_ssh_new(const char *const *argv, const char *where, struct kk_ssh **out);

@@ -96,32 +96,53 @@ static int h_get(struct kk_controller *ctl, struct kk_api_call *call, const void
   return ret;
 }
 
+/* Every listed resource as a YAML document. */
+static void pack_documents(const struct kk_api_call *call, Kukeonv1__ListResponse *resp, struct kk_doc_list *list,
+                           struct reply *out) {
+  resp->n_documents = list->n;
+  resp->documents = kk_xzalloc((list->n ? list->n : 1) * sizeof(*resp->documents));
+  for (size_t i = 0; i < list->n; i++) {
+    kk_policy_redact(call->policy, list->docs[i]);
+    char *yaml = kk_doc_to_yaml(list->docs[i]);
+    resp->documents[i].data = (uint8_t *)yaml;
+    resp->documents[i].len = strlen(yaml);
+  }
+  out->payload = kk_pb_pack(&resp->base, &out->len);
+  for (size_t i = 0; i < list->n; i++)
+    free(resp->documents[i].data);
+  free(resp->documents);
+}
+
+/* A summary as rows: no YAML emitted, none for the client to parse (rows
+ * carry no credentials, so there is nothing to redact). */
+static void pack_rows(Kukeonv1__ListResponse *resp, const struct kk_doc_list *list, struct reply *out) {
+  struct kk_pb_rows rows;
+  kk_rows_to_pb(list->docs, list->n, &rows);
+  resp->rows = rows.row_ptrs;
+  resp->n_rows = list->n;
+  out->payload = kk_pb_pack(&resp->base, &out->len);
+  kk_pb_rows_free(&rows);
+}
+
 static int h_list(struct kk_controller *ctl, struct kk_api_call *call, const void *msg, struct reply *out,
                   kk_err_t *err) {
   const Kukeonv1__ListRequest *req = msg;
   struct kk_ref scope;
   struct kk_doc_list list = {0};
   struct kk_strv warnings = {0};
+  bool summary = req->summary || req->rows;
   int ret = kk_ref_from_pb(req->scope, &scope, err);
   if (ret == 0)
-    ret = req->summary ? kk_ctl_list_summary(ctl, scope.kind, &scope, &list, &warnings, err)
-                       : kk_ctl_list(ctl, scope.kind, &scope, &list, &warnings, err);
+    ret = summary ? kk_ctl_list_summary(ctl, scope.kind, &scope, &list, &warnings, err)
+                  : kk_ctl_list(ctl, scope.kind, &scope, &list, &warnings, err);
   if (ret == 0) {
     Kukeonv1__ListResponse resp = KUKEONV1__LIST_RESPONSE__INIT;
     resp.n_warnings = warnings.n;
     resp.warnings = warnings.v;
-    resp.n_documents = list.n;
-    resp.documents = kk_xzalloc((list.n ? list.n : 1) * sizeof(*resp.documents));
-    for (size_t i = 0; i < list.n; i++) {
-      kk_policy_redact(call->policy, list.docs[i]);
-      char *yaml = kk_doc_to_yaml(list.docs[i]);
-      resp.documents[i].data = (uint8_t *)yaml;
-      resp.documents[i].len = strlen(yaml);
-    }
-    out->payload = kk_pb_pack(&resp.base, &out->len);
-    for (size_t i = 0; i < list.n; i++)
-      free(resp.documents[i].data);
-    free(resp.documents);
+    if (req->rows)
+      pack_rows(&resp, &list, out);
+    else
+      pack_documents(call, &resp, &list, out);
   }
   kk_doc_list_free(&list);
   kk_strv_free(&warnings);

@@ -43,6 +43,7 @@ static void print_table(struct kk_cli *cli, enum kk_kind kind, bool wide, bool h
                                  "IP", "DIVERGENCE", "MEMORY", "CPU", "PIDS"};
   static const char *ctr_h[] = {"NAME", "REALM", "SPACE", "STACK", "CELL", "STATE", "RESTARTS", "AGE", "IMAGE", "EXIT", "PID"};
   const char **h = NULL;
+  /* The narrow columns read only what a summary row carries (api/convert.c). */
   size_t narrow = 0, full = 0;
   switch (kind) {
   case KK_KIND_REALM: h = realm_h; narrow = 3; full = 7; break;
