@@ -18,6 +18,8 @@ int kk_controller_open(const struct kk_controller_config *cfg, struct kk_control
   struct kk_store *store = NULL;
   if (kk_store_open(cfg->run_path ? cfg->run_path : KK_DEFAULT_RUN_PATH, true, &store, err) < 0)
     return -1;
+  if (cfg->watch_store)
+    kk_store_watch_changes(store);
   struct kk_controller *c = kk_xzalloc(sizeof(*c));
   c->store = store;
   kk_ctl_seen_init(&c->seen);
@@ -39,7 +41,7 @@ int kk_controller_open(const struct kk_controller_config *cfg, struct kk_control
   c->cfg = (struct kk_controller_config){c->run_path, c->ns_suffix, c->cgroup_root, c->pod_subnet,
                                          c->runtime_dir, c->runc_bin, c->pause_binary, c->cni_path,
                                          c->cni_cache_dir, c->cni_lease_dir, cfg->disk_warn_pct,
-                                         cfg->disk_block_pct, cfg->default_memory_limit_bytes};
+                                         cfg->disk_block_pct, cfg->default_memory_limit_bytes, cfg->watch_store};
   kk_host_limits_read(&c->host);
   c->crash_point = kk_ctl_crash_point_parse(getenv("KUKEON_TEST_CRASH_POINT"), c->cgroup_root);
   /* A host without a usable cgroup2 still keeps metadata; every resource

@@ -36,6 +36,9 @@ struct kk_controller_config {
   /* ServerConfiguration's defaultMemoryLimitBytes: the memory limit of every
    * container created or updated without a positive one; <= 0: none. */
   int64_t default_memory_limit_bytes;
+  /* A long-lived controller (kukeond): the store watches what it read
+   * (kk_store_watch_changes), so lists of unchanged resources stat nothing. */
+  bool watch_store;
 };
 
 #define KK_DISK_WARN_PCT_DEFAULT 85

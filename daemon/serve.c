@@ -704,7 +704,7 @@ int kk_daemon_serve(const struct kk_daemon_config *cfg, kk_err_t *err) {
   struct kk_controller_config ccfg = {cfg->run_path, cfg->ns_suffix, cfg->cgroup_root, cfg->pod_subnet,
                                       cfg->runtime_dir, cfg->runc, NULL, cfg->cni_path,
                                       cfg->cni_cache_dir, cfg->cni_lease_dir, cfg->disk_warn_pct,
-                                      cfg->disk_block_pct, cfg->default_memory_limit_bytes};
+                                      cfg->disk_block_pct, cfg->default_memory_limit_bytes, true};
   cleanup_controller struct kk_controller *ctl = NULL;
   if (kk_controller_open(&ccfg, &ctl, err) < 0)
     return -1;

@@ -27,7 +27,6 @@ struct kk_doc_cache {
   pthread_mutex_t mu;
   struct entry *bucket[BUCKETS];
   size_t n;
-  uint64_t next_gen;
 };
 
 /* "./a/b" and "a/b" are one file. */
@@ -151,23 +150,14 @@ static void files_copy(struct kk_snap_files *to, const struct kk_snap_files *fro
   memset(to, 0, sizeof(*to));
   for (size_t i = 0; i < from->n; i++)
     kk_snap_files_add(to, from->names[i], &from->v[i]);
-  to->gen = from->gen;
+  to->n_marks = from->n_marks;
+  memcpy(to->marks, from->marks, sizeof(to->marks));
 }
 
-bool kk_doc_cache_snap_files(struct kk_doc_cache *c, const char *key, struct kk_snap_files *out) {
+struct kk_doc *kk_doc_cache_snap_get(struct kk_doc_cache *c, const char *key, kk_snap_fresh_fn fresh, void *ctx) {
   pthread_mutex_lock(&c->mu);
   struct entry *e = *slot_of(c, key_of(key));
-  bool found = e != NULL && e->files.n > 0;
-  if (found)
-    files_copy(out, &e->files);
-  pthread_mutex_unlock(&c->mu);
-  return found;
-}
-
-struct kk_doc *kk_doc_cache_snap_doc(struct kk_doc_cache *c, const char *key, uint64_t gen) {
-  pthread_mutex_lock(&c->mu);
-  struct entry *e = *slot_of(c, key_of(key));
-  struct kk_doc *copy = e && e->files.n > 0 && e->files.gen == gen ? kk_doc_clone(e->doc) : NULL;
+  struct kk_doc *copy = e && e->files.n > 0 && fresh(&e->files, ctx) ? kk_doc_clone(e->doc) : NULL;
   pthread_mutex_unlock(&c->mu);
   return copy;
 }
@@ -182,7 +172,6 @@ void kk_doc_cache_snap_put(struct kk_doc_cache *c, const char *key, const struct
   files_copy(&fresh->files, files);
   fresh->doc = kk_doc_clone(doc);
   pthread_mutex_lock(&c->mu);
-  fresh->files.gen = ++c->next_gen;
   replace(c, key, fresh);
   pthread_mutex_unlock(&c->mu);
 }

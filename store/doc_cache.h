@@ -15,6 +15,7 @@
 #include <sys/types.h>
 
 #include "model/model.h"
+#include "store/watch.h"
 
 struct kk_doc_cache;
 
@@ -34,22 +35,23 @@ struct kk_file_version {
   int64_t mtime_ns, ctime_ns;
 };
 
-/* The files a resource's document was read from, each with its version. */
+/* The files a resource's document was read from, each with its version,
+ * and the directories they are in as watched (watch.h) when they are. */
 struct kk_snap_files {
   size_t n;
   char **names; /* relative to the resource's directory */
   struct kk_file_version *v;
-  uint64_t gen; /* which snapshot they are (kk_doc_cache_snap_doc) */
+  size_t n_marks;
+  struct kk_watch_mark marks[2]; /* the resource's directory, its containers/ */
 };
 void kk_snap_files_add(struct kk_snap_files *f, const char *name, const struct kk_file_version *v);
 void kk_snap_files_free(struct kk_snap_files *f);
 
-/* A resource as last read whole under its lock: a copy of its files'
- * versions (false when none is kept), then a copy of the document when the
- * snapshot is still generation gen.  Whoever checked every version against
- * the disk may answer with it without reading or locking anything. */
-bool kk_doc_cache_snap_files(struct kk_doc_cache *c, const char *key, struct kk_snap_files *out);
-struct kk_doc *kk_doc_cache_snap_doc(struct kk_doc_cache *c, const char *key, uint64_t gen);
+/* A resource as last read whole under its lock: a copy of its document
+ * when fresh(files, ctx) says every file is still what it was read from
+ * (called with the cache's mutex held), else NULL. */
+typedef bool (*kk_snap_fresh_fn)(const struct kk_snap_files *files, void *ctx);
+struct kk_doc *kk_doc_cache_snap_get(struct kk_doc_cache *c, const char *key, kk_snap_fresh_fn fresh, void *ctx);
 /* Remember doc (copied) as read from files (copied).  key is under the
  * resource's directory, so kk_doc_cache_drop_under forgets it. */
 void kk_doc_cache_snap_put(struct kk_doc_cache *c, const char *key, const struct kk_snap_files *files,

@@ -14,6 +14,7 @@
 #include "lib/log.h"
 #include "lib/util.h"
 #include "store/doc_cache.h"
+#include "store/watch.h"
 
 #define STORE_DIR_MODE 0750
 #define STORE_FILE_MODE 0640
@@ -24,6 +25,7 @@ struct kk_store {
   struct kk_atomic_hook hook;
   bool has_hook;
   struct kk_doc_cache *parsed; /* what files' bytes parsed to (doc_cache.h) */
+  struct kk_store_watch *watch; /* kk_store_watch_changes: NULL, or the directories read (watch.h) */
 };
 
 #define EPHEMERAL_MARK ".ephemeral"
@@ -58,6 +60,7 @@ void kk_store_close(struct kk_store *s) {
     return;
   close(s->fd);
   kk_doc_cache_free(s->parsed);
+  kk_store_watch_free(s->watch);
   free(s->path);
   free(s);
 }
@@ -233,30 +236,58 @@ static int64_t realtime_ns(void) {
   return ts.tv_sec * 1000000000LL + ts.tv_nsec;
 }
 
-/* The resource at rel as last read whole, when every one of its files is
- * still the version it was read from: no lock, no read, a stat a file.
+struct fresh_ctx {
+  struct kk_store *s;
+  int at_fd;
+  const char *rel;
+};
+
+/* Every file still the version it was read from: its directories
+ * unchanged since (watched), else a stat a file. */
+static bool files_fresh(const struct kk_snap_files *f, void *arg) {
+  const struct fresh_ctx *x = arg;
+  if (f->n_marks > 0 && x->s->watch)
+    return kk_store_watch_unchanged(x->s->watch, f->marks, f->n_marks);
+  for (size_t i = 0; i < f->n; i++) {
+    char path[PATH_MAX];
+    struct stat st;
+    struct kk_file_version now;
+    if (snprintf(path, sizeof(path), "%s/%s", x->rel, f->names[i]) >= (int)sizeof(path) ||
+        fstatat(x->at_fd, path, &st, AT_SYMLINK_NOFOLLOW) < 0)
+      return false;
+    version_of(&st, &now);
+    if (!same_version(&now, &f->v[i]))
+      return false;
+  }
+  return true;
+}
+
+/* The resource at rel (from at_fd) as last read whole, when every one of
+ * its files is still the version it was read from: no lock, no read.
  * Whoever rewrites one of them (under the resource's lock, a file at a
  * time) changes its version; a reader that meets a file not rewritten yet
  * and none rewritten already answers with the state before that write. */
 static struct kk_doc *snapshot_of(struct kk_store *s, const char *key, int at_fd, const char *rel) {
-  struct kk_snap_files f = {0};
-  if (!kk_doc_cache_snap_files(s->parsed, key, &f))
-    return NULL;
-  bool fresh = true;
-  for (size_t i = 0; i < f.n && fresh; i++) {
-    char path[PATH_MAX];
-    struct stat st;
-    struct kk_file_version now;
-    fresh = snprintf(path, sizeof(path), "%s/%s", rel, f.names[i]) < (int)sizeof(path) &&
-            fstatat(at_fd, path, &st, AT_SYMLINK_NOFOLLOW) == 0;
-    if (fresh) {
-      version_of(&st, &now);
-      fresh = same_version(&now, &f.v[i]);
-    }
-  }
-  struct kk_doc *doc = fresh ? kk_doc_cache_snap_doc(s->parsed, key, f.gen) : NULL;
-  kk_snap_files_free(&f);
-  return doc;
+  struct fresh_ctx x = {s, at_fd, rel};
+  return kk_doc_cache_snap_get(s->parsed, key, files_fresh, &x);
+}
+
+/* The directory open at dfd watched, its mark kept with the snapshot's
+ * files (none when it cannot be watched: its files are stat'ed then). */
+static void watch_dir(struct kk_store *s, int dfd, struct kk_snap_files *files) {
+  if (s->watch && files->n_marks < KK_ARRAY_SIZE(files->marks) &&
+      kk_store_watch_dir(s->watch, dfd, &files->marks[files->n_marks]))
+    files->n_marks++;
+}
+
+void kk_store_watch_changes(struct kk_store *s) {
+  if (s->watch == NULL)
+    s->watch = kk_store_watch_new();
+}
+
+static void sync_changes(struct kk_store *s) {
+  if (s->watch)
+    kk_store_watch_sync(s->watch);
 }
 
 static int corrupt(const char *rel, char *why, char **bad, kk_err_t *err) {
@@ -346,6 +377,7 @@ static int read_containers(struct kk_store *s, int cell_fd, const char *rel_dir,
     return kk_error(err, errno, "stat %s/%s/containers", s->path, rel_dir);
   version_of(&st, &v);
   kk_snap_files_add(files, "containers", &v);
+  watch_dir(s, dirfd(d), files);
   cleanup_free char *sub = kk_asprintf("%s/containers", rel_dir);
   struct dirent *de;
   while ((de = readdir(d)) != NULL) {
@@ -398,13 +430,14 @@ static char *snapshot_key(const struct kk_ref *ref, const char *rel) {
 static int read_locked(struct kk_store *s, const struct kk_ref *ref, const char *rel, int dfd, struct kk_doc **out,
                        struct kk_snap_files *files, char **bad, kk_err_t *err) {
   struct kk_file_version v;
-  if (ref->kind == KK_KIND_CONTAINER) {
+  if (ref->kind == KK_KIND_CONTAINER) { /* its directory is containers/: stat'ed, not watched */
     cleanup_free char *file = kk_asprintf("containers/%s.yaml", ref->name);
     if (read_doc_at(s, dfd, rel, file, KK_KIND_CONTAINER, ref->name, out, &v, bad, err) < 0)
       return -1;
     kk_snap_files_add(files, file, &v);
     return 0;
   }
+  watch_dir(s, dfd, files);
   if (read_doc_at(s, dfd, rel, kind_files[ref->kind], ref->kind, ref->name, out, &v, bad, err) < 0)
     return -1;
   kk_snap_files_add(files, kind_files[ref->kind], &v);
@@ -457,7 +490,7 @@ static int get_locked(struct kk_store *s, const struct kk_ref *ref, const struct
     return -1;
   struct kk_snap_files files = {0};
   int ret = read_locked(s, ref, rel, dfd, out, &files, bad, err);
-  if (ret == 0 && !racy(&files, read_at))
+  if (ret == 0 && (files.n_marks > 0 || !racy(&files, read_at)))
     kk_doc_cache_snap_put(s->parsed, key, &files, *out);
   kk_snap_files_free(&files);
   if (ret == 0)
@@ -482,6 +515,7 @@ static int get_locked(struct kk_store *s, const struct kk_ref *ref, const struct
 int kk_store_get(struct kk_store *s, const struct kk_ref *ref, struct kk_doc **out, kk_err_t *err) {
   if (check_ref(ref, err) < 0)
     return -1;
+  sync_changes(s);
   if (get_locked(s, ref, NULL, out, NULL, err) < 0) {
     if ((*err)->kind == KK_ERR_INTERNAL && (*err)->errnum == 0) {
       char *msg = kk_asprintf("corrupt state file: %s/%s", s->path, (*err)->msg);
@@ -776,6 +810,7 @@ static const struct kk_store_at *at_parent(struct kk_store *s, struct parent_dir
 
 int kk_store_list_report(struct kk_store *s, enum kk_kind kind, const struct kk_ref *scope, struct kk_doc_list *out,
                          struct kk_store_problems *problems, kk_err_t *err) {
+  sync_changes(s);
   /* Walk level by level, expanding wildcards. Each path is a strv of names. */
   const char *want[4] = {scope ? scope->realm : NULL, scope ? scope->space : NULL, scope ? scope->stack : NULL,
                          scope ? scope->cell : NULL};

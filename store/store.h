@@ -33,6 +33,11 @@ void kk_store_closep(struct kk_store **s);
 #define cleanup_store KK_CLEANUP(kk_store_closep)
 const char *kk_store_path(const struct kk_store *s);
 int kk_store_fd(const struct kk_store *s); /* dirfd of the run path */
+/* For a long-lived reader (kukeond): the directories of what it read are
+ * watched (inotify), so that a get or list of unchanged resources reads
+ * and stats nothing.  Without it (or past the user's inotify limits) each
+ * file is stat'ed instead; the answers are the same. */
+void kk_store_watch_changes(struct kk_store *s);
 
 /* Which resource: realm/space/stack/cell name the parents, `name` the
  * resource itself (for a realm, realm == name).  NULL or "" in a list scope

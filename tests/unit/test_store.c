@@ -11,6 +11,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -530,6 +531,79 @@ START_TEST(snapshot_until_a_file_changes) {
   ck_assert_msg(answered_again, "the patched cell was not kept once read whole");
   ck_assert_msg(added_read, "a container file added was not noticed");
   ck_assert_int_eq(gone_kind, KK_ERR_NOT_FOUND);
+}
+END_TEST
+
+/* No fd to be had (the soft limit at the lowest free one): a get that
+ * still answers opened nothing; a watched directory sees no change. */
+static void fds_exhausted(bool on) {
+  static struct rlimit saved;
+  if (on) {
+    ck_assert_int_eq(getrlimit(RLIMIT_NOFILE, &saved), 0);
+    int lowest = dup(0);
+    ck_assert_int_ge(lowest, 0);
+    close(lowest);
+    struct rlimit none = {(rlim_t)lowest, saved.rlim_max};
+    ck_assert_int_eq(setrlimit(RLIMIT_NOFILE, &none), 0);
+  } else {
+    ck_assert_int_eq(setrlimit(RLIMIT_NOFILE, &saved), 0);
+  }
+}
+
+static bool get_works_without_fds(struct env *e, struct kk_ref ref) {
+  fds_exhausted(true);
+  bool works = get_works(e, ref);
+  fds_exhausted(false);
+  return works;
+}
+
+/* kukeond's store watches the directories it read: a cell read whole is
+ * answered again at once (no second to wait, nothing opened), and every
+ * kind of write, by the store or by hand, is read afresh. */
+START_TEST(watched_snapshot_sees_every_write) {
+  struct env e;
+  env_open(&e);
+  kk_store_watch_changes(e.s);
+  mk_tree(&e, "r", "s", "t");
+  cleanup_doc struct kk_doc *c = cell_doc("r", "s", "t", "c", "a*,b", "1");
+  put_ok(&e, c, true);
+  struct kk_ref ref = CELL("r", "s", "t", "c");
+  bool first_needs_fds = !get_works_without_fds(&e, ref);
+  kk_doc_free(get_ok(&e, ref));
+  bool answered = get_works_without_fds(&e, ref);
+  patch_in_place(&e, "r/s/t/c/containers/b.yaml", "img:1", "img:2");
+  bool patch_read = !get_works_without_fds(&e, ref);
+  struct kk_doc *g = get_ok(&e, ref);
+  cleanup_free char *image_b = kk_xstrdup(g->u.cell.spec.containers[1].image);
+  kk_doc_free(g);
+  bool answered_again = get_works_without_fds(&e, ref);
+  patch_in_place(&e, "r/s/t/c/cell.yaml", "ver: \"1\"", "ver: \"3\"");
+  bool cell_patch_read = !get_works_without_fds(&e, ref);
+  g = get_ok(&e, ref);
+  cleanup_free char *label = kk_xstrdup(kk_map_get(&g->u.cell.metadata.labels, "ver"));
+  kk_doc_free(g);
+  write_raw(&e, "r/s/t/c/containers/x.yaml", "kind: Container\nmetadata: {name: x}\nspec: {id: x, image: z}\n");
+  bool added_read = !get_works_without_fds(&e, ref);
+  /* Deleted and made again under the same name: the new one. */
+  kk_err_t err = NULL;
+  ck_assert_int_eq(kk_store_delete(e.s, &ref, &err), 0);
+  cleanup_doc struct kk_doc *c4 = cell_doc("r", "s", "t", "c", "a*", "4");
+  put_ok(&e, c4, true);
+  g = get_ok(&e, ref);
+  size_t n_after = g->u.cell.spec.n_containers;
+  cleanup_free char *image_after = kk_xstrdup(g->u.cell.spec.containers[0].image);
+  kk_doc_free(g);
+  env_close(&e);
+  ck_assert_msg(first_needs_fds, "a cell never read was answered without opening anything");
+  ck_assert_msg(answered, "an unchanged watched cell was read again");
+  ck_assert_msg(patch_read, "a container file patched in place was not read again");
+  ck_assert_str_eq(image_b, "img:2");
+  ck_assert_msg(answered_again, "the cell was not kept once read whole");
+  ck_assert_msg(cell_patch_read, "cell.yaml patched in place was not read again");
+  ck_assert_str_eq(label, "3");
+  ck_assert_msg(added_read, "a container file added was not noticed");
+  ck_assert_uint_eq(n_after, 1);
+  ck_assert_str_eq(image_after, "img:4");
 }
 END_TEST
 
@@ -1479,6 +1553,7 @@ static Suite *store_suite(void) {
   tcase_add_test(b, cell_status_fidelity);
   tcase_add_test(b, put_status_roundtrip);
   tcase_add_test(b, snapshot_until_a_file_changes);
+  tcase_add_test(b, watched_snapshot_sees_every_write);
   tcase_add_test(b, ephemeral_cell_torn_and_swept);
   tcase_add_test(b, intent_record);
   tcase_add_test(b, list_wildcards_sorted);
