@@ -151,6 +151,7 @@ static void files_copy(struct kk_snap_files *to, const struct kk_snap_files *fro
   for (size_t i = 0; i < from->n; i++)
     kk_snap_files_add(to, from->names[i], &from->v[i]);
   to->n_marks = from->n_marks;
+  to->unwatched = from->unwatched;
   memcpy(to->marks, from->marks, sizeof(to->marks));
 }
 

@@ -43,6 +43,7 @@ struct kk_snap_files {
   struct kk_file_version *v;
   size_t n_marks;
   struct kk_watch_mark marks[2]; /* the resource's directory, its containers/ */
+  bool unwatched;                /* one of them could not be watched: stat every file */
 };
 void kk_snap_files_add(struct kk_snap_files *f, const char *name, const struct kk_file_version *v);
 void kk_snap_files_free(struct kk_snap_files *f);

@@ -236,6 +236,9 @@ static int64_t realtime_ns(void) {
   return ts.tv_sec * 1000000000LL + ts.tv_nsec;
 }
 
+/* Every directory of the snapshot is watched: its marks say it all. */
+static bool watched(const struct kk_snap_files *f) { return f->n_marks > 0 && !f->unwatched; }
+
 struct fresh_ctx {
   struct kk_store *s;
   int at_fd;
@@ -246,7 +249,7 @@ struct fresh_ctx {
  * unchanged since (watched), else a stat a file. */
 static bool files_fresh(const struct kk_snap_files *f, void *arg) {
   const struct fresh_ctx *x = arg;
-  if (f->n_marks > 0 && x->s->watch)
+  if (watched(f) && x->s->watch)
     return kk_store_watch_unchanged(x->s->watch, f->marks, f->n_marks);
   for (size_t i = 0; i < f->n; i++) {
     char path[PATH_MAX];
@@ -275,9 +278,12 @@ static struct kk_doc *snapshot_of(struct kk_store *s, const char *key, int at_fd
 /* The directory open at dfd watched, its mark kept with the snapshot's
  * files (none when it cannot be watched: its files are stat'ed then). */
 static void watch_dir(struct kk_store *s, int dfd, struct kk_snap_files *files) {
-  if (s->watch && files->n_marks < KK_ARRAY_SIZE(files->marks) &&
-      kk_store_watch_dir(s->watch, dfd, &files->marks[files->n_marks]))
+  if (s->watch == NULL || files->unwatched)
+    return;
+  if (files->n_marks < KK_ARRAY_SIZE(files->marks) && kk_store_watch_dir(s->watch, dfd, &files->marks[files->n_marks]))
     files->n_marks++;
+  else
+    files->unwatched = true;
 }
 
 void kk_store_watch_changes(struct kk_store *s) {
@@ -490,7 +496,7 @@ static int get_locked(struct kk_store *s, const struct kk_ref *ref, const struct
     return -1;
   struct kk_snap_files files = {0};
   int ret = read_locked(s, ref, rel, dfd, out, &files, bad, err);
-  if (ret == 0 && (files.n_marks > 0 || !racy(&files, read_at)))
+  if (ret == 0 && (watched(&files) || !racy(&files, read_at)))
     kk_doc_cache_snap_put(s->parsed, key, &files, *out);
   kk_snap_files_free(&files);
   if (ret == 0)
