@@ -53,7 +53,10 @@ start_hog() {
 stop_hog() { kill -9 "$HPID" 2>/dev/null; wait "$HPID" 2>/dev/null; }
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 as_member() { local u=$1; shift; setpriv --reuid="$u" --regid="$u" --groups="$GROUP" env HOME=/nonexistent "$@"; }
-# t_served NAME CMD...: CMD (a bounded `kuke version`) reached the daemon in under 1 s.
+# t_served NAME CMD...: CMD (a bounded `kuke version`) reached the daemon in
+# under 1 s (T_SLOW s under the sanitizers: root's slot may wait for an
+# evicted connection's thread, and ASan's threads beside two other test
+# files once took 1.1 s).
 t_served() {
   local n=$1; shift
   local t0 t1 out ms
@@ -61,7 +64,7 @@ t_served() {
   out=$("$@" 2>&1)
   t1=$(date +%s%N)
   ms=$(((t1 - t0) / 1000000))
-  if [[ $out == *"Daemon: "* ]] && [ "$ms" -lt 1000 ]; then
+  if [[ $out == *"Daemon: "* ]] && [ "$ms" -lt $((1000 * T_SLOW)) ]; then
     echo "ok - $T_NAME/$n"
   else
     echo "not ok - $T_NAME/$n (${ms} ms)"
