@@ -446,7 +446,26 @@ static char *pid_path_for(const char *socket) {
   return kk_asprintf("%s/kukeond.pid", dirname(copy));
 }
 
-/* A live daemon answers on the socket; a dead one left a file behind. */
+/* Whether the pid file names a live process (no file: assume so). */
+static bool pid_file_alive(const char *pid_path, char **pid) {
+  kk_err_t e = NULL;
+  if (kk_read_file_at(AT_FDCWD, pid_path, 64, pid, NULL, &e) < 0) {
+    kk_error_free(&e);
+    *pid = kk_xstrdup("unknown");
+    return true;
+  }
+  (*pid)[strcspn(*pid, "\n")] = '\0';
+  char *end = NULL;
+  long n = strtol(*pid, &end, 10);
+  if (end == *pid || *end != '\0' || n <= 0 || n > INT32_MAX)
+    return true;
+  return kill((pid_t)n, 0) == 0 || errno != ESRCH;
+}
+
+/* A live daemon answers on the socket; a dead one left a file behind.  A
+ * socket that still takes connections while the daemon its pid file names
+ * is gone is held by a process that inherited it (a child of the killed
+ * daemon caught between fork and exec): stale all the same. */
 static int claim_socket(const char *path, const char *pid_path, kk_err_t *err) {
   struct stat st;
   if (lstat(path, &st) < 0)
@@ -456,15 +475,9 @@ static int claim_socket(const char *path, const char *pid_path, kk_err_t *err) {
   struct sockaddr_un sa = {.sun_family = AF_UNIX};
   strcpy(sa.sun_path, path);
   cleanup_close int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd >= 0 && connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0) {
-    cleanup_free char *pid = NULL;
-    if (kk_read_file_at(AT_FDCWD, pid_path, 64, &pid, NULL, err) < 0) {
-      kk_error_free(err);
-      pid = kk_xstrdup("unknown\n");
-    }
-    pid[strcspn(pid, "\n")] = '\0';
+  cleanup_free char *pid = NULL;
+  if (fd >= 0 && connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0 && pid_file_alive(pid_path, &pid))
     return kk_error_kind(err, KK_ERR_CONFLICT, 0, "kukeond is already serving %s (pid %s)", path, pid);
-  }
   kk_log_kv(KK_LOG_INFO, "removing the stale socket and pid file of a daemon that is gone", "socket", path,
             "pid_file", pid_path, NULL);
   if (unlink(path) < 0 && errno != ENOENT)

@@ -118,6 +118,23 @@ t_start_daemon "$RP"; t_eq restart-after-sigkill 0 $?
 t_eq restart-new-pid "$DPID" "$(cat "$T_TMP/kukeond.pid")"
 t_ok served-after-restart "$KUKE" get cell frontend --space shop --stack web
 
+# A child of a killed daemon caught between fork and exec still holds its
+# listening socket for a moment: a socket that takes connections while the
+# pid its file names is gone is stale too (a process of the test's plays
+# that child: the socket bound and listening, nobody accepting).
+kill -9 "$DPID"; wait "$DPID" 2>/dev/null
+dead=$DPID
+python3 -c 'import os, socket, sys, time
+os.unlink(sys.argv[1]); s = socket.socket(socket.AF_UNIX); s.bind(sys.argv[1]); s.listen(8)
+print("ready", flush=True); time.sleep(60)' "$SOCK" >"$T_TMP/holder.out" 2>&1 &
+holder=$!
+t_cleanup_add "kill -9 $holder 2>/dev/null"
+t_wait 5 grep -q ready "$T_TMP/holder.out"
+t_eq inherited-socket-pid-file "$dead" "$(cat "$T_TMP/kukeond.pid")"
+t_start_daemon "$RP"; t_eq restart-past-inherited-socket 0 $?
+t_ok served-past-inherited-socket "$KUKE" get cell frontend --space shop --stack web
+kill -9 "$holder"; wait "$holder" 2>/dev/null
+
 # --socket-gid: 0660 root:<gid>
 kill -TERM "$DPID"; wait "$DPID"
 t_start_daemon "$RP" --socket-gid 65534; t_eq start-with-gid 0 $?

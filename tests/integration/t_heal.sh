@@ -28,8 +28,10 @@ daemon_up() {
   local before try
   before=$(passes)
   # A start refused right after a SIGKILL (seen under load: "already
-  # serving" while the killed daemon's socket was still held) is retried;
-  # what this file checks is what the next daemon finds, not how soon.
+  # serving" while the killed daemon's socket was still held; kukeond now
+  # takes such a socket for stale when its pid file's process is gone, see
+  # t_daemon's inherited-socket) or slower than t_start_daemon's 5 s is
+  # retried: what this file checks is what the next daemon finds.
   for try in 1 2 3; do
     t_start_daemon "$RP" --reconcile-interval 1s --log-level debug && wait_pass "$before" && return 0
     tail -n 2 "$LOG" | sed 's/^/    # daemon start: /'
