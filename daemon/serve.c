@@ -462,10 +462,24 @@ static bool pid_file_alive(const char *pid_path, char **pid) {
   return kill((pid_t)n, 0) == 0 || errno != ESRCH;
 }
 
+/* Whether a daemon answers a ping on the socket within a second. */
+static bool answers(const char *path) {
+  cleanup_api struct kk_api *api = NULL;
+  kk_err_t e = NULL;
+  cleanup_free char *version = NULL;
+  bool ok = kk_api_open_remote(path, &api, &e) == 0;
+  if (ok) {
+    kk_api_set_reply_deadline(api, 1000);
+    ok = kk_api_ping(api, &version, &e) == 0;
+  }
+  kk_error_free(&e);
+  return ok;
+}
+
 /* A live daemon answers on the socket; a dead one left a file behind.  A
- * socket that still takes connections while the daemon its pid file names
- * is gone is held by a process that inherited it (a child of the killed
- * daemon caught between fork and exec): stale all the same. */
+ * socket that takes connections but answers nothing while the process its
+ * pid file names is gone is held by one that inherited it (a child of the
+ * killed daemon caught between fork and exec): stale all the same. */
 static int claim_socket(const char *path, const char *pid_path, kk_err_t *err) {
   struct stat st;
   if (lstat(path, &st) < 0)
@@ -476,7 +490,8 @@ static int claim_socket(const char *path, const char *pid_path, kk_err_t *err) {
   strcpy(sa.sun_path, path);
   cleanup_close int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
   cleanup_free char *pid = NULL;
-  if (fd >= 0 && connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0 && pid_file_alive(pid_path, &pid))
+  if (fd >= 0 && connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0 &&
+      (pid_file_alive(pid_path, &pid) || answers(path)))
     return kk_error_kind(err, KK_ERR_CONFLICT, 0, "kukeond is already serving %s (pid %s)", path, pid);
   kk_log_kv(KK_LOG_INFO, "removing the stale socket and pid file of a daemon that is gone", "socket", path,
             "pid_file", pid_path, NULL);

@@ -134,6 +134,14 @@ t_eq inherited-socket-pid-file "$dead" "$(cat "$T_TMP/kukeond.pid")"
 t_start_daemon "$RP"; t_eq restart-past-inherited-socket 0 $?
 t_ok served-past-inherited-socket "$KUKE" get cell frontend --space shop --stack web
 kill -9 "$holder"; wait "$holder" 2>/dev/null
+# A daemon that answers is never taken for gone, whatever its pid file says
+# (one in a pid namespace of its own writes a pid the host may not have).
+echo "$dead" >"$T_TMP/kukeond.pid"
+out=$("$KUKEOND" serve --socket "$SOCK" --run-path "$RP" --cgroup-root "$KUKEON_CGROUP_ROOT" 2>&1); rc=$?
+t_eq answering-daemon-kept-exit 1 "$rc"
+t_match answering-daemon-kept-msg "^Error: kukeond is already serving $SOCK \\(pid $dead\\)" "$out"
+t_ok answering-daemon-still-serves "$KUKE" get cell frontend --space shop --stack web
+echo "$DPID" >"$T_TMP/kukeond.pid"
 
 # --socket-gid: 0660 root:<gid>
 kill -TERM "$DPID"; wait "$DPID"
