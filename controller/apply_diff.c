@@ -215,3 +215,40 @@ bool kk_ctl_root_recreates(const struct kk_container_spec *old, const struct kk_
   take_next_start_fields(&b->u.container.spec, old);
   return !kk_doc_spec_equal(a, b);
 }
+
+/* Every port the cell publishes, sorted and joined: what its root's CNI ADD
+ * gave portmap. */
+static char *published_ports(const struct kk_cell *cell) {
+  cleanup_strv struct kk_strv all = {0};
+  for (size_t i = 0; i < cell->spec.n_containers; i++)
+    for (size_t k = 0; k < cell->spec.containers[i].ports.n; k++)
+      kk_strv_push(&all, cell->spec.containers[i].ports.v[k]);
+  kk_strv_sort(&all);
+  return kk_strv_join(&all, ",");
+}
+
+bool *kk_ctl_cell_gone(const struct kk_cell *old, const struct kk_cell *want) {
+  cleanup_free char *old_ports = published_ports(old), *new_ports = published_ports(want);
+  /* Ports are published on the root's namespace when it is attached: a
+   * change takes the whole cell down and up again. */
+  bool root_changed = !kk_streq(old_ports, new_ports);
+  bool *gone = kk_xzalloc((old->spec.n_containers + 1) * sizeof(bool));
+  for (size_t i = 0; i < old->spec.n_containers; i++) {
+    const struct kk_container_spec *o = &old->spec.containers[i];
+    const struct kk_container_spec *n = kk_ctl_spec_by_id(want, o->id);
+    bool same = false;
+    if (n) {
+      cleanup_doc struct kk_doc *a = kk_container_doc_from_cell(old, i);
+      cleanup_doc struct kk_doc *b = kk_container_doc_from_cell(want, (size_t)(n - want->spec.containers));
+      same = kk_doc_spec_equal(a, b);
+    }
+    gone[i] = !same;
+    if (o->root && !same) { /* changed only in what its next start reads: it stays */
+      gone[i] = n == NULL || kk_ctl_root_recreates(o, n);
+      root_changed |= gone[i];
+    }
+  }
+  for (size_t i = 0; root_changed && i < old->spec.n_containers; i++)
+    gone[i] = true;
+  return gone;
+}

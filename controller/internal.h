@@ -26,9 +26,9 @@
  *                                     cgroup hierarchy, monitors)
  *   seen.c                            running containers as last observed
  *                                     (the init's pid while its monitor lives)
- *   names.c  cell_state.c  apply_diff.c
- *                                     pure: no host, no store (unit tested;
- *                                     apply_diff.c: tests/unit/test_apply_diff.c)
+ *   apply_diff.c                      what a spec change does (pure, as below;
+ *                                     tests/unit/test_apply_diff.c)
+ *   names.c  cell_state.c             pure: no host, no store (unit tested)
  */
 #ifndef KK_CONTROLLER_INTERNAL_H
 #define KK_CONTROLLER_INTERNAL_H
@@ -199,10 +199,6 @@ enum kk_restart_step kk_ctl_restart_step(const struct kk_container_spec *ct, con
 /* An ended auto-delete cell, past its grace period; one within it gets
  * *due_ms, the grace's end (else 0). */
 bool kk_ctl_auto_delete_due(const struct kk_cell *cell, int64_t now_ms, int64_t *due_ms);
-/* Per container of old (calloc'd, caller frees): changed or gone in want,
- * so torn down; all of them when the root or the cell's published ports
- * changed. */
-bool *kk_ctl_cell_gone(const struct kk_cell *old, const struct kk_cell *want);
 void kk_ctl_cell_drop_stale_statuses(struct kk_cell *cell); /* of containers not in the spec */
 /* The container log and attach mean: named, the tty default, the only
  * non-root one, or the root of a cell of one. */
@@ -232,6 +228,10 @@ void kk_ctl_keep_pause_root(struct kk_cell *want, const struct kk_cell *stored);
  * Not for env, networks and restart policy alone (persisted, read at the
  * next start). */
 bool kk_ctl_root_recreates(const struct kk_container_spec *old, const struct kk_container_spec *want);
+/* Per container of old (calloc'd, caller frees): changed or gone in want,
+ * so torn down; all of them when the root or the cell's published ports
+ * changed. */
+bool *kk_ctl_cell_gone(const struct kk_cell *old, const struct kk_cell *want);
 
 /* ----------------------------------------------------------- crash.c */
 
