@@ -111,7 +111,9 @@ sleep 3
 warns() { grep -c "level=warn .*msg=\"data volume is under disk pressure\" realm=$1 " "$T_TMP/kukeond.log"; }
 t_eq warn-once-default 1 "$(warns default)"
 t_eq warn-once-system 1 "$(warns kuke-system)"
-t_match warn-fields 'used_percent=(9[6-9]|100) warn_percent=85 block_percent=95' "$(grep 'disk pressure' "$T_TMP/kukeond.log" | head -1)"
+# (The first pass past 85 % logs it: one that ran while fallocate was
+# filling may have seen less than the 96 % the fill ends at.)
+t_match warn-fields 'used_percent=(8[5-9]|9[0-9]|100) warn_percent=85 block_percent=95' "$(grep 'disk pressure' "$T_TMP/kukeond.log" | head -1)"
 
 # Flags and environment: 0 turns the guard off, a flag beats its variable.
 restart_daemon --disk-pressure-block-percent 0
