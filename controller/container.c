@@ -195,15 +195,14 @@ static int bind_kukeond_rootfs(struct kk_controller *c, const struct kk_ctr_path
  * drained): a moment, after which the truth is plain.  Observation waits it
  * out (bounded) so that no status is written from a half-way state.
  * Returns the init's pid when it found a live monitor, no exit record and
- * a live init: the running container, the common case, then needs no
- * second look (half of a cell list's or a reconcile pass's syscalls). */
+ * a live init, and remembers that monitor (kk_ctl_seen_put) so the next
+ * observation of this container is seen_running()'s two syscalls. */
 static pid_t settle(struct kk_controller *c, const char *bundle, int dfd) {
   if (faccessat(dfd, "exit", F_OK, 0) == 0)
     return 0;
-  pid_t pid = kk_ctl_seen_running(&c->seen, bundle);
-  if (pid > 0 && kill(pid, 0) == 0)
-    return pid; /* the monitor seen running it last time still does */
+  /* (The monitor seen last time was asked already: seen_running.) */
   struct kk_monitor_id mon;
+  pid_t pid;
   int64_t deadline = kk_monotonic_ms() + SETTLE_MS;
   for (;;) {
     if (!kk_monitor_identify(dfd, &mon))

@@ -214,17 +214,16 @@ static bool monitor_runs(pid_t pid, uint64_t *start) {
   return true;
 }
 
-/* The pid in <dir>/monitor.pid if that process is a live monitor, else 0. */
-static pid_t live_monitor(int dirfd) {
-  pid_t pid = kk_read_pid_at(dirfd, "monitor.pid");
-  uint64_t start;
-  return pid > 0 && monitor_runs(pid, &start) ? pid : 0;
-}
-
 bool kk_monitor_identify(int dirfd, struct kk_monitor_id *out) {
   out->pidfd = -1;
   out->pid = kk_read_pid_at(dirfd, "monitor.pid");
   return out->pid > 0 && monitor_runs(out->pid, &out->start);
+}
+
+/* The pid in <dir>/monitor.pid if that process is a live monitor, else 0. */
+static pid_t live_monitor(int dirfd) {
+  struct kk_monitor_id id;
+  return kk_monitor_identify(dirfd, &id) ? id.pid : 0;
 }
 
 static bool same_monitor_runs(const struct kk_monitor_id *id) {
