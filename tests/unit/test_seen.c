@@ -41,8 +41,9 @@ START_TEST(seen_by_bundle) {
 }
 END_TEST
 
-/* A child named as a monitor names, its pid in <dir>/monitor.pid. */
-static pid_t fake_monitor(int dfd) {
+/* A child named as a monitor names, its pid in <dir>/monitor.pid; *id
+ * who it is once it renamed itself. */
+static pid_t fake_monitor(int dfd, struct kk_monitor_id *id) {
   pid_t pid = fork();
   ck_assert_int_ge(pid, 0);
   if (pid == 0) {
@@ -54,6 +55,8 @@ static pid_t fake_monitor(int dfd) {
   int n = snprintf(buf, sizeof(buf), "%d\n", (int)pid);
   cleanup_close int fd = openat(dfd, "monitor.pid", O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   ck_assert_int_eq(write(fd, buf, (size_t)n), n);
+  for (int i = 0; i < 200 && !kk_monitor_identify(dfd, id); i++)
+    usleep(10000);
   return pid;
 }
 
@@ -63,9 +66,7 @@ START_TEST(monitor_identity) {
   cleanup_close int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   struct kk_monitor_id id = {0};
   ck_assert(!kk_monitor_identify(dfd, &id)); /* no monitor.pid */
-  pid_t pid = fake_monitor(dfd);
-  for (int i = 0; i < 200 && !kk_monitor_identify(dfd, &id); i++)
-    usleep(10000); /* until the child renamed itself */
+  pid_t pid = fake_monitor(dfd, &id);
   ck_assert_int_eq(id.pid, pid);
   ck_assert_uint_gt(id.start, 0);
   ck_assert(kk_monitor_still_runs(&id));
@@ -73,11 +74,10 @@ START_TEST(monitor_identity) {
   ck_assert(kk_monitor_hold(&held));
   ck_assert_int_ge(held.pidfd, 0);
   ck_assert(kk_monitor_still_runs(&held));
-  struct kk_monitor_id later = {id.pid, id.start + 1, -1};
+  struct kk_monitor_id later = {id.pid, id.start + 1, -1}; /* the same pid, started later */
   ck_assert(!kk_monitor_hold(&later)); /* not that very process */
   ck_assert_int_eq(later.pidfd, -1);
-  struct kk_monitor_id other = {id.pid, id.start + 1, -1}; /* the same pid, started later */
-  ck_assert(!kk_monitor_still_runs(&other));
+  ck_assert(!kk_monitor_still_runs(&later));
   kill(pid, SIGKILL);
   waitpid(pid, NULL, 0);
   ck_assert(!kk_monitor_still_runs(&id));
@@ -97,10 +97,8 @@ START_TEST(seen_running_follows_the_monitor) {
   char dir[] = "/tmp/kk-test-seen.XXXXXX";
   ck_assert_ptr_nonnull(mkdtemp(dir));
   cleanup_close int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  pid_t pid = fake_monitor(dfd);
   struct kk_monitor_id id = {0};
-  for (int i = 0; i < 200 && !kk_monitor_identify(dfd, &id); i++)
-    usleep(10000);
+  pid_t pid = fake_monitor(dfd, &id);
   struct kk_seen s;
   kk_ctl_seen_init(&s);
   kk_ctl_seen_put(&s, dir, &id, 4242);
